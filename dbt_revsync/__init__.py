@@ -1,0 +1,3 @@
+"""dbt-revsync: reverse ETL inside a dbt project."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from dbt_revsync.cli import main
+
+sys.exit(main())

@@ -1,0 +1,110 @@
+"""What each command does, from settings to reports. The CLI only parses and prints."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbt_revsync import dbt_invoke, logs, project
+from dbt_revsync.config import (
+    ConfigIssue,
+    Settings,
+    SyncSpec,
+    check_columns,
+    find_connections_file,
+    load_connections,
+    parse_sync_blocks,
+    raise_if,
+)
+from dbt_revsync.runner import Progress, Pusher, SyncReport
+from dbt_revsync.warehouse import Warehouse
+
+
+@dataclass(frozen=True)
+class Selection:
+    select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    all_syncs: bool = False  # validate: every sync in the manifest, not just the last run's
+
+
+def target_dir(settings: Settings) -> Path:
+    path = os.environ.get("DBT_TARGET_PATH") or "target"
+    return settings.project_dir / path
+
+
+def load_specs(settings: Settings, selection: Selection) -> tuple[list[SyncSpec], list[ConfigIssue]]:
+    """The selected syncs, parsed and checked against the connections file (no warehouse)."""
+    ids = dbt_invoke.selected_unique_ids(settings, selection.select, selection.exclude) if (selection.select or selection.exclude) else None
+    manifest = project.load_manifest(target_dir(settings))
+    nodes = project.sync_nodes(manifest)
+    if ids is not None:
+        nodes = [n for n in nodes if n.ref.unique_id in ids]
+    elif not selection.all_syncs:
+        built = project.succeeded_nodes(project.load_run_results(target_dir(settings)))
+        nodes = project.default_selection(nodes, built)
+    nodes = project.dag_order(nodes, manifest)
+    path = find_connections_file(settings.connections_file, settings.project_dir, os.environ)
+    connections, connection_issues = load_connections(path)
+    logs.REDACTOR.add(secret for conn in connections.values() for secret in conn.secrets)
+    issues = _used_connection_issues(nodes, connection_issues)
+    broken = {issue.where.split("'")[1] for issue in connection_issues if issue.where.count("'") >= 2}
+    specs: list[SyncSpec] = []
+    for node in nodes:
+        found, node_issues = parse_sync_blocks(node.ref, node.block, connections, broken)
+        specs.extend(found)
+        issues.extend(node_issues)
+    return specs, issues
+
+
+def _used_connection_issues(nodes: Sequence[project.SyncNode], issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    """Issues of the connections file itself and of the connections the chosen syncs use."""
+    used = set()
+    for node in nodes:
+        blocks = node.block if isinstance(node.block, list) else [node.block]
+        used.update(str(b.get("destination")) for b in blocks if isinstance(b, dict))
+    return [i for i in issues if not i.where or any(i.where == f"connection '{name}'" for name in used)]
+
+
+def check_relations(specs: Sequence[SyncSpec], warehouse: Warehouse) -> list[ConfigIssue]:
+    """Each sync's relation must exist and hold every column the sync reads."""
+    issues: list[ConfigIssue] = []
+    for spec in specs:
+        columns = warehouse.columns(spec.node)
+        if columns is None:
+            issues.append(
+                ConfigIssue(
+                    f"relation {warehouse.relation(spec.node)} does not exist in the warehouse: build it with dbt first",
+                    where=f"{spec.node.resource_type} '{spec.node.name}'",
+                    file=spec.node.yaml_file,
+                )
+            )
+        else:
+            issues.extend(check_columns(spec, (name for name, _ in columns)))
+    return issues
+
+
+def push(
+    settings: Settings,
+    selection: Selection,
+    *,
+    full_refresh: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    samples: int = 3,
+) -> list[SyncReport]:
+    specs, issues = load_specs(settings, selection)
+    with Warehouse(settings) as warehouse:
+        issues.extend(check_relations(specs, warehouse))
+        raise_if(issues)
+        pusher = Pusher(warehouse, progress=progress or Progress(), full_refresh=full_refresh, dry_run=dry_run, samples=samples)
+        return pusher.push_all(specs)
+
+
+def validate(settings: Settings, selection: Selection) -> list[SyncSpec]:
+    specs, issues = load_specs(settings, selection)
+    with Warehouse(settings) as warehouse:
+        issues.extend(check_relations(specs, warehouse))
+    raise_if(issues)
+    return specs

@@ -1,0 +1,503 @@
+"""Typed, frozen models of a sync block and of a connection, and every config check.
+
+Parsing never stops at the first mistake: each function returns what it could build and
+the list of ``ConfigIssue``s it found, so the CLI reports every mistake of every sync at
+once (exit status 2) before any request is sent. Nothing here does I/O but reading
+``revsync.yml`` and the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from dbt_revsync.errors import ConfigError, ConfigIssue
+
+INSERT_MODES = ("append", "update", "upsert", "delete", "mirror")
+FETCH_MODES = ("full", "incremental")
+NULL_POLICIES = ("skip", "overwrite")
+KEYED_MODES = ("update", "upsert", "delete", "mirror")  # modes that need an upsert_key
+BLOCK_KEYS = (
+    "name",
+    "destination",
+    "object",
+    "insert_mode",
+    "primary_key",
+    "upsert_key",
+    "fetch_mode",
+    "incremental_key",
+    "fields",
+    "nulls",
+    "batch_size",
+)
+CONNECTION_KEYS = ("type", "base_url", "rate_limit", "max_concurrency", "timeout")
+CONNECTIONS_ENV = "DBT_REVSYNC_CONNECTIONS"
+_SECRET_WORDS = re.compile(r"(key|token|secret|password)", re.IGNORECASE)
+_ENV_VAR = re.compile(
+    r"""\{\{\s*env_var\(\s*(['"])(?P<name>[^'"]+)\1\s*(?:,\s*(['"])(?P<default>.*?)\3\s*)?\)\s*\}\}"""
+)
+_ANY_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+# --------------------------------------------------------------------------- connections
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One entry of ``revsync.yml``, its ``env_var`` calls rendered."""
+
+    name: str
+    type: str
+    settings: Mapping[str, Any]
+    base_url: str | None = None
+    rate_limit: float | None = None  # requests per second; None: the vendor's default
+    max_concurrency: int = 4
+    timeout: float = 30.0
+    file: str = ""
+    secrets: frozenset[str] = frozenset()
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        return self.settings.get(key, default)
+
+
+def render_env_vars(value: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
+    """Render dbt's ``{{ env_var('X') }}`` / ``{{ env_var('X', 'default') }}`` in ``value``.
+
+    Returns the rendered text and the names of unset variables without a default.
+    """
+    missing: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group("name"), match.group("default")
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        missing.append(name)
+        return ""
+
+    return _ENV_VAR.sub(replace, value), missing
+
+
+def find_connections_file(explicit: str | None, project_dir: Path, environ: Mapping[str, str]) -> Path:
+    """``--connections-file``, then ``$DBT_REVSYNC_CONNECTIONS``, then the project, then ``~/.dbt``."""
+    candidates = [
+        Path(explicit) if explicit else None,
+        Path(environ[CONNECTIONS_ENV]) if environ.get(CONNECTIONS_ENV) else None,
+        project_dir / "revsync.yml",
+        Path.home() / ".dbt" / "revsync.yml",
+    ]
+    if explicit and not Path(explicit).is_file():
+        raise ConfigError(ConfigIssue(f"connections file not found: {explicit}", key="--connections-file"))
+    for candidate in candidates:
+        if candidate is not None and candidate.is_file():
+            return candidate
+    raise ConfigError(
+        ConfigIssue(
+            "no revsync.yml found (looked at --connections-file, $DBT_REVSYNC_CONNECTIONS, "
+            f"{project_dir / 'revsync.yml'} and ~/.dbt/revsync.yml)"
+        )
+    )
+
+
+def load_connections(path: Path, environ: Mapping[str, str] | None = None) -> tuple[dict[str, Connection], list[ConfigIssue]]:
+    environ = os.environ if environ is None else environ
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except (OSError, YAMLError) as exc:
+        return {}, [ConfigIssue(f"cannot read connections file: {exc}", file=str(path))]
+    if not isinstance(data, dict) or not isinstance(data.get("connections"), dict):
+        return {}, [ConfigIssue("expected a mapping with a 'connections' mapping", file=str(path), key="connections")]
+    connections: dict[str, Connection] = {}
+    issues: list[ConfigIssue] = []
+    for name, raw in data["connections"].items():
+        conn, found = parse_connection(str(name), raw, str(path), environ)
+        issues.extend(found)
+        if conn is not None:
+            connections[str(name)] = conn
+    return connections, issues
+
+
+def parse_connection(
+    name: str, raw: Any, file: str, environ: Mapping[str, str]
+) -> tuple[Connection | None, list[ConfigIssue]]:
+    from dbt_revsync.destinations import destination_class, destination_types
+
+    where = f"connection '{name}'"
+
+    def issue(message: str, key: str) -> ConfigIssue:
+        return ConfigIssue(message, where=where, file=file, key=f"connections.{name}.{key}")
+
+    if not isinstance(raw, dict):
+        return None, [issue("expected a mapping", "")]
+    issues: list[ConfigIssue] = []
+    rendered: dict[str, Any] = {}
+    secrets: set[str] = set()
+    for key, value in raw.items():
+        value, found = _render_value(value, environ)
+        issues.extend(issue(message, str(key)) for message in found)
+        rendered[str(key)] = value
+        if _SECRET_WORDS.search(str(key)) and isinstance(value, str) and value:
+            secrets.add(value)
+    ctype = rendered.get("type")
+    if ctype not in destination_types():
+        known = ", ".join(destination_types())
+        return None, [*issues, issue(f"unknown type {ctype!r}; expected one of: {known}", "type")]
+    cls = destination_class(ctype)
+    secrets.update(str(rendered[k]) for k in cls.secret_settings if rendered.get(k))
+    allowed = set(CONNECTION_KEYS) | set(cls.required_settings) | set(cls.optional_settings)
+    for key in rendered:
+        if key not in allowed:
+            issues.append(issue(f"unknown key for a {ctype} connection; allowed: {', '.join(sorted(allowed))}", key))
+    for key in cls.required_settings:
+        if rendered.get(key) in (None, ""):
+            issues.append(issue(f"required for a {ctype} connection", key))
+    base_url = rendered.get("base_url")
+    if base_url is not None:
+        issues.extend(issue(message, "base_url") for message in check_base_url(str(base_url)))
+    numbers, found = _connection_numbers(rendered)
+    issues.extend(issue(message, key) for key, message in found)
+    if issues:
+        return None, issues
+    settings = {k: v for k, v in rendered.items() if k not in CONNECTION_KEYS}
+    conn = Connection(
+        name=name,
+        type=ctype,
+        settings=MappingProxyType(settings),
+        base_url=str(base_url).rstrip("/") if base_url else None,
+        file=file,
+        secrets=frozenset(secrets),
+        **numbers,
+    )
+    return conn, [issue(message, "") for message in cls.check_connection(conn)]
+
+
+def _render_value(value: Any, environ: Mapping[str, str]) -> tuple[Any, list[str]]:
+    if not isinstance(value, str):
+        return value, []
+    rendered, missing = render_env_vars(value, environ)
+    messages = [f"environment variable {name} is not set and has no default" for name in missing]
+    if _ANY_JINJA.search(rendered if not missing else _ENV_VAR.sub("", value)):
+        messages.append("only {{ env_var('NAME') }} and {{ env_var('NAME', 'default') }} are supported here")
+    return rendered, messages
+
+
+def _connection_numbers(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    out: dict[str, Any] = {}
+    issues: list[tuple[str, str]] = []
+    for key, kind in (("rate_limit", float), ("max_concurrency", int), ("timeout", float)):
+        if raw.get(key) is None:
+            continue
+        try:
+            number = kind(raw[key])
+        except (TypeError, ValueError):
+            issues.append((key, f"expected a number, got {raw[key]!r}"))
+            continue
+        if number <= 0:
+            issues.append((key, "must be greater than 0"))
+        else:
+            out[key] = number
+    return out, issues
+
+
+def check_base_url(url: str) -> list[str]:
+    """A base_url must be https, or plain http to a loopback host only."""
+    match = re.match(r"^(https?)://(\[[^\]]+\]|[^/:]+)", url)
+    if not match:
+        return [f"not an http(s) URL: {url!r}"]
+    scheme, host = match.group(1), match.group(2)
+    if scheme == "http" and host not in _LOOPBACK_HOSTS and not host.startswith("127."):
+        return ["plain http is refused except to a loopback host; use https"]
+    return []
+
+
+# --------------------------------------------------------------------------- sync blocks
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """``path`` is the destination field (dots mean nested objects); ``column`` the model's."""
+
+    path: str
+    column: str
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(self.path.split("."))
+
+
+@dataclass(frozen=True)
+class NodeRef:
+    """What a sync needs to know of the dbt node that carries it."""
+
+    unique_id: str
+    name: str
+    resource_type: str
+    yaml_file: str
+    database: str | None
+    schema: str
+    identifier: str
+    meta_path: str = "config.meta"  # where the block was found, for messages
+    package_name: str = ""
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SyncSpec:
+    """One ``revsync`` block of one node: everything a push of it needs."""
+
+    sync_id: str
+    node: NodeRef
+    connection: Connection
+    object: str
+    insert_mode: str
+    primary_key: tuple[str, ...]
+    fields: tuple[FieldMap, ...]
+    upsert_key: str | None = None
+    fetch_mode: str = "full"
+    incremental_key: str | None = None
+    nulls: str = "skip"
+    batch_size: int | None = None
+    name: str | None = None
+    key_path: str = ""  # e.g. config.meta.revsync[1]
+
+    @property
+    def label(self) -> str:
+        suffix = f" [{self.name}]" if self.name else ""
+        return f"{self.node.name}{suffix} -> {self.connection.name}.{self.object}"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Model columns the sync reads, each once, in a stable order."""
+        seen: dict[str, None] = {}
+        for column in (*self.primary_key, *(f.column for f in self.fields)):
+            seen.setdefault(column, None)
+        if self.incremental_key:
+            seen.setdefault(self.incremental_key, None)
+        return tuple(seen)
+
+    @property
+    def upsert_field(self) -> FieldMap | None:
+        """The mapped field that carries the upsert key's value."""
+        if not self.upsert_key:
+            return None
+        exact = [f for f in self.fields if f.path == self.upsert_key]
+        tail = [f for f in self.fields if f.parts[-1] == self.upsert_key]
+        found = exact or tail
+        return found[0] if found else None
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever what a row turns into changes, so a new mapping resends rows."""
+        text = repr((self.object, self.insert_mode, self.upsert_key, self.nulls, [(f.path, f.column) for f in self.fields]))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def short_id(self) -> str:
+        return hashlib.sha256(self.sync_id.encode()).hexdigest()[:12]
+
+    def effective_batch_size(self, maximum: int) -> int:
+        return min(self.batch_size or maximum, maximum)
+
+
+def parse_sync_blocks(
+    node: NodeRef, raw: Any, connections: Mapping[str, Connection], unavailable: Iterable[str] = ()
+) -> tuple[list[SyncSpec], list[ConfigIssue]]:
+    """Every block of one node (``revsync`` may be one block or a list of them).
+
+    ``unavailable`` names connections that exist but were themselves misconfigured, so a
+    block pointing at one is not reported twice.
+    """
+    blocks = raw if isinstance(raw, list) else [raw]
+    base = f"{node.meta_path}.revsync"
+    specs: list[SyncSpec] = []
+    issues: list[ConfigIssue] = []
+    for index, block in enumerate(blocks):
+        key_path = f"{base}[{index}]" if isinstance(raw, list) else base
+        spec, found = _parse_block(node, block, key_path, connections, set(unavailable))
+        issues.extend(found)
+        if spec is not None:
+            specs.append(spec)
+    seen: dict[str, str] = {}
+    for spec in specs:
+        if spec.sync_id in seen:
+            issues.append(
+                ConfigIssue(
+                    f"two blocks send this node to {spec.connection.name}.{spec.object}; give each a distinct 'name'",
+                    where=_where(node),
+                    file=node.yaml_file,
+                    key=f"{spec.key_path}.name",
+                )
+            )
+        seen[spec.sync_id] = spec.key_path
+    return specs, issues
+
+
+def _where(node: NodeRef) -> str:
+    return f"{node.resource_type} '{node.name}'"
+
+
+class _BlockReader:
+    """Reads one block, collecting issues located at its keys."""
+
+    def __init__(self, node: NodeRef, block: Mapping[str, Any], key_path: str) -> None:
+        self.node, self.block, self.key_path = node, block, key_path
+        self.issues: list[ConfigIssue] = []
+
+    def fail(self, key: str, message: str) -> None:
+        self.issues.append(
+            ConfigIssue(message, where=_where(self.node), file=self.node.yaml_file, key=f"{self.key_path}.{key}" if key else self.key_path)
+        )
+
+    def text(self, key: str, required: bool = False, default: str | None = None) -> str | None:
+        value = self.block.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                self.fail(key, "is required")
+            return default
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            self.fail(key, f"expected text, got {type(value).__name__}")
+            return default
+        return str(value).strip()
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.text(key, default=default) or default
+        if value not in choices:
+            self.fail(key, f"must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def names(self, key: str) -> tuple[str, ...]:
+        value = self.block.get(key)
+        if value is None or value == [] or value == "":
+            self.fail(key, "is required (a model column, or a list of them)")
+            return ()
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(item, str) and item.strip() for item in items):
+            self.fail(key, "expected a column name or a list of column names")
+            return ()
+        return tuple(item.strip() for item in items)
+
+    def fields(self) -> tuple[FieldMap, ...]:
+        value = self.block.get("fields")
+        if not isinstance(value, dict) or not value:
+            self.fail("fields", "is required: a mapping of destination field to model column")
+            return ()
+        out = []
+        for path, column in value.items():
+            path = str(path).strip()
+            if not path or any(not part for part in path.split(".")):
+                self.fail(f"fields.{path}", "is not a valid destination field path")
+            elif not isinstance(column, str) or not column.strip():
+                self.fail(f"fields.{path}", "expected the name of a model column")
+            else:
+                out.append(FieldMap(path, column.strip()))
+        return tuple(out)
+
+    def batch_size(self) -> int | None:
+        value = self.block.get("batch_size")
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            self.fail("batch_size", f"must be a whole number above 0; got {value!r}")
+            return None
+        return value
+
+
+def _parse_block(
+    node: NodeRef, block: Any, key_path: str, connections: Mapping[str, Connection], unavailable: set[str]
+) -> tuple[SyncSpec | None, list[ConfigIssue]]:
+    if not isinstance(block, dict):
+        return None, [ConfigIssue("a revsync block must be a mapping", where=_where(node), file=node.yaml_file, key=key_path)]
+    reader = _BlockReader(node, block, key_path)
+    for key in block:
+        if key not in BLOCK_KEYS:
+            reader.fail(str(key), f"unknown key; allowed: {', '.join(BLOCK_KEYS)}")
+    destination = reader.text("destination", required=True)
+    connection = connections.get(destination or "")
+    if destination and connection is None and destination not in unavailable:
+        known = ", ".join(sorted(connections)) or "none defined"
+        reader.fail("destination", f"unknown destination {destination!r} (connections: {known})")
+    spec_args = dict(
+        name=reader.text("name"),
+        object=reader.text("object", required=True) or "",
+        insert_mode=reader.choice("insert_mode", INSERT_MODES, "append"),
+        primary_key=reader.names("primary_key"),
+        upsert_key=reader.text("upsert_key"),
+        fetch_mode=reader.choice("fetch_mode", FETCH_MODES, "full"),
+        incremental_key=reader.text("incremental_key"),
+        fields=reader.fields(),
+        nulls=reader.choice("nulls", NULL_POLICIES, "skip"),
+        batch_size=reader.batch_size(),
+    )
+    _check_modes(reader, spec_args)
+    if reader.issues or connection is None:
+        return None, reader.issues
+    label = spec_args["name"] or f"{connection.name}.{spec_args['object']}"
+    sync_id = f"{node.unique_id}:{label}"
+    spec = SyncSpec(sync_id=sync_id, node=node, connection=connection, key_path=key_path, **spec_args)  # type: ignore[arg-type]
+    if spec.upsert_key and spec.upsert_field is None:
+        reader.fail("upsert_key", f"{spec.upsert_key!r} is not one of the mapped destination fields")
+    from dbt_revsync.destinations import destination_class
+
+    for message, key in destination_class(connection.type).check_spec(spec):
+        reader.fail(key, message)
+    return (None, reader.issues) if reader.issues else (spec, [])
+
+
+def _check_modes(reader: _BlockReader, args: Mapping[str, Any]) -> None:
+    mode, fetch = args["insert_mode"], args["fetch_mode"]
+    if mode in KEYED_MODES and not args["upsert_key"]:
+        reader.fail("upsert_key", f"is required when insert_mode is {mode}")
+    if fetch == "incremental" and not args["incremental_key"]:
+        reader.fail("incremental_key", "is required when fetch_mode is incremental")
+    if fetch == "incremental" and mode == "mirror":
+        reader.fail("fetch_mode", "mirror needs fetch_mode full: an incremental read cannot see removed rows")
+
+
+def check_columns(spec: SyncSpec, available: Iterable[str]) -> list[ConfigIssue]:
+    """Every column the sync reads must exist in the relation (compared case-insensitively)."""
+    have = {column.lower() for column in available}
+    issues = []
+    keyed = [("primary_key", c) for c in spec.primary_key] + [(f"fields.{f.path}", f.column) for f in spec.fields]
+    if spec.incremental_key:
+        keyed.append(("incremental_key", spec.incremental_key))
+    for key, column in keyed:
+        if column.lower() not in have:
+            issues.append(
+                ConfigIssue(
+                    f"column {column!r} is not in {spec.node.schema}.{spec.node.identifier}",
+                    where=_where(spec.node),
+                    file=spec.node.yaml_file,
+                    key=f"{spec.key_path}.{key}",
+                )
+            )
+    return issues
+
+
+def raise_if(issues: list[ConfigIssue]) -> None:
+    if issues:
+        raise ConfigError(issues)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Command-line and environment settings shared by every command."""
+
+    project_dir: Path
+    profiles_dir: Path | None = None
+    target: str | None = None
+    vars: str | None = None
+    connections_file: str | None = None
+    state_schema: str = "revsync"
+    threads: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,44 @@
+"""The one place that runs dbt itself, through ``dbtRunner``.
+
+Run before the warehouse is opened: an invocation resets dbt's adapters when it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Sequence
+
+from dbt_revsync.config import Settings
+from dbt_revsync.errors import UsageError
+
+RESOURCE_TYPES = ("model", "seed", "snapshot", "source")
+
+
+def _common_args(settings: Settings) -> list[str]:
+    args = ["--project-dir", str(settings.project_dir)]
+    if settings.profiles_dir:
+        args += ["--profiles-dir", str(settings.profiles_dir)]
+    if settings.target:
+        args += ["--target", settings.target]
+    if settings.vars:
+        args += ["--vars", settings.vars]
+    return args
+
+
+def selected_unique_ids(settings: Settings, select: Sequence[str], exclude: Sequence[str]) -> set[str]:
+    """Resolve dbt selector syntax with dbt's own ``ls``."""
+    from dbt.cli.main import dbtRunner
+
+    args = ["ls", *_common_args(settings), "--resource-types", *RESOURCE_TYPES, "--output", "json", "--output-keys", "unique_id"]
+    if select:
+        args += ["--select", *select]
+    if exclude:
+        args += ["--exclude", *exclude]
+    with contextlib.redirect_stdout(io.StringIO()) as captured:
+        result = dbtRunner().invoke([*args, "--quiet", "--log-level", "none"])
+    if not result.success:
+        reason = str(result.exception or "").strip() or captured.getvalue().strip()[-500:]
+        raise UsageError(f"dbt ls could not resolve the selection: {reason or 'dbt failed'}")
+    return {json.loads(line)["unique_id"] for line in result.result or () if line.strip().startswith("{")}

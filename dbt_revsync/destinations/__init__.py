@@ -1,0 +1,22 @@
+"""The destination registry: one line per CRM, imported only when used."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dbt_revsync.destinations.base import Destination
+
+REGISTRY: dict[str, str] = {
+    "freshsales": "dbt_revsync.destinations.freshsales:FreshsalesDestination",
+}
+
+
+def destination_types() -> tuple[str, ...]:
+    return tuple(REGISTRY)
+
+
+def destination_class(type_name: str) -> type[Destination]:
+    module_name, _, class_name = REGISTRY[type_name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)

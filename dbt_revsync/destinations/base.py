@@ -1,0 +1,141 @@
+"""The contract every CRM connector implements.
+
+A destination turns a batch of ``Change``s into vendor requests and reads the vendor's
+answers into a ``BatchResult``: per record, acknowledged (with the CRM's id) or rejected
+(with the CRM's own code and message). It never retries, sleeps or touches the state:
+``delivery.HttpClient`` retries and paces requests, the runner commits what was
+acknowledged. A record in neither list stays uncommitted and is sent again next push.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from dbt_revsync.config import Connection, SyncSpec
+from dbt_revsync.delivery import HttpClient, Reply
+from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+
+OPS = ("create", "update", "upsert", "delete")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row to send. ``fields`` is the nested payload, already mapped and cleaned."""
+
+    op: str
+    key: str
+    fields: Mapping[str, Any]
+    remote_id: str | None = None
+    row_hash: str | None = None
+    upsert_value: Any = None
+
+
+@dataclass(frozen=True)
+class Ack:
+    key: str
+    destination_id: str | None
+    outcome: str  # created | updated | deleted
+    row_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class Reject:
+    key: str
+    operation: str
+    code: str
+    message: str
+
+
+@dataclass
+class BatchResult:
+    """What a batch came to. ``fatal`` set: the sync must stop after committing this."""
+
+    acked: list[Ack] = field(default_factory=list)
+    rejected: list[Reject] = field(default_factory=list)
+    requests: int = 0
+    unresolved: list[str] = field(default_factory=list)  # why records were left for next time
+    fatal: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def ack(self, change: Change, destination_id: Any, outcome: str) -> None:
+        rid = None if destination_id is None else str(destination_id)
+        with self._lock:
+            self.acked.append(Ack(change.key, rid, outcome, change.row_hash))
+
+    def reject(self, change: Change, code: Any, message: str) -> None:
+        with self._lock:
+            self.rejected.append(Reject(change.key, change.op, str(code), message))
+
+    def count(self, reply: Reply) -> Reply:
+        with self._lock:
+            self.requests += reply.attempts
+        return reply
+
+
+class Destination:
+    """Base of every connector. Subclasses set the class attributes and implement ``send``."""
+
+    type_name: ClassVar[str]
+    required_settings: ClassVar[tuple[str, ...]] = ()
+    optional_settings: ClassVar[tuple[str, ...]] = ()
+    secret_settings: ClassVar[tuple[str, ...]] = ()
+    objects: ClassVar[tuple[str, ...] | None] = None  # None: any object name
+    max_batch_size: ClassVar[int] = 100
+    default_rate_limit: ClassVar[float | None] = None  # requests per second, from the vendor's docs
+
+    def __init__(self, connection: Connection, http: HttpClient) -> None:
+        self.connection = connection
+        self.http = http
+
+    # ---- configuration checks: pure, no request ------------------------------------
+    @classmethod
+    def check_connection(cls, connection: Connection) -> list[str]:
+        return []
+
+    @classmethod
+    def check_spec(cls, spec: SyncSpec) -> list[tuple[str, str]]:
+        """Problems with a sync block for this destination, as (message, key)."""
+        if cls.objects is not None and spec.object not in cls.objects:
+            return [(f"unknown {cls.type_name} object {spec.object!r}; expected one of: {', '.join(cls.objects)}", "object")]
+        return []
+
+    @classmethod
+    def default_root(cls, connection: Connection) -> str:
+        raise NotImplementedError
+
+    # ---- runtime ---------------------------------------------------------------------
+    @property
+    def root(self) -> str:
+        return self.connection.base_url or self.default_root(self.connection)
+
+    def prepare(self, spec: SyncSpec) -> None:
+        """Called once per push of a sync before the first batch (may ask the CRM)."""
+
+    def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
+        raise NotImplementedError
+
+
+class PerRecordDestination(Destination):
+    """A CRM with no batch write: one request (or a few) per record, in order.
+
+    A transient failure leaves that record unresolved and moves on; a fatal one stops the
+    batch, keeping what was already acknowledged so it is committed before the sync stops.
+    """
+
+    def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
+        result = BatchResult()
+        for change in changes:
+            try:
+                self.send_one(spec, change, result)
+            except TransientDestinationError as exc:
+                result.unresolved.append(f"{change.key}: {exc}")
+            except FatalDestinationError as exc:
+                result.fatal = str(exc)
+                break
+        return result
+
+    def send_one(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
+        raise NotImplementedError

@@ -1,0 +1,132 @@
+"""Freshsales (Freshworks CRM): sales accounts, contacts and deals.
+
+Facts (see docs/crm-notes in the README): ``Authorization: Token token=<key>``; API root
+``https://<alias>.myfreshworks.com/crm/sales/api`` (``https://<domain>.freshsales.io/api``
+on the legacy host); bodies wrapped in the singular resource name; upsert through
+``POST /<resource>/upsert`` with ``unique_identifier``; update and delete by id; custom
+fields under ``custom_field`` with ``cf_`` keys. No batch write is used: the bulk endpoints'
+body shape is not documented, so each record is one request. Rate limit: 400 requests a
+minute on every paid plan (and an hourly cap by plan, answered with 429).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from dbt_revsync.config import Connection, SyncSpec
+from dbt_revsync.delivery import Reply
+from dbt_revsync.destinations.base import BatchResult, Change, PerRecordDestination
+
+WRAPPERS = {"contacts": "contact", "sales_accounts": "sales_account", "deals": "deal"}
+# The attribute filtered search knows a field by, when it is not the field's own name.
+SEARCH_ATTRIBUTES = {("contacts", "emails"): "contact_email.email", ("contacts", "email"): "contact_email.email"}
+
+
+class FreshsalesDestination(PerRecordDestination):
+    type_name: ClassVar[str] = "freshsales"
+    required_settings: ClassVar[tuple[str, ...]] = ("api_key",)
+    optional_settings: ClassVar[tuple[str, ...]] = ("domain",)
+    secret_settings: ClassVar[tuple[str, ...]] = ("api_key",)
+    objects: ClassVar[tuple[str, ...]] = tuple(WRAPPERS)
+    max_batch_size: ClassVar[int] = 100
+    default_rate_limit: ClassVar[float] = 400 / 60
+
+    @classmethod
+    def check_connection(cls, connection: Connection) -> list[str]:
+        if not connection.base_url and not connection.setting("domain"):
+            return ["a freshsales connection needs 'domain' (e.g. acme.myfreshworks.com) or 'base_url'"]
+        return []
+
+    @classmethod
+    def default_root(cls, connection: Connection) -> str:
+        domain = str(connection.setting("domain")).strip().strip("/")
+        domain = domain.removeprefix("https://")
+        if domain.endswith(".freshsales.io"):
+            return f"https://{domain}/api"
+        if "." not in domain:
+            domain = f"{domain}.myfreshworks.com"
+        return f"https://{domain}/crm/sales/api"
+
+    # ---- requests ----------------------------------------------------------------------
+    def _call(self, result: BatchResult, method: str, path: str, body: Any = None) -> Reply:
+        headers = {"Authorization": f"Token token={self.connection.setting('api_key')}"}
+        return result.count(self.http.request(method, f"{self.root}/{path}", json=body, headers=headers))
+
+    def send_one(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
+        resource, wrapper = spec.object, WRAPPERS[spec.object]
+        if change.op == "delete":
+            self._delete(spec, change, result)
+            return
+        if change.remote_id and change.op in ("upsert", "update"):
+            reply = self._call(result, "PUT", f"{resource}/{change.remote_id}", {wrapper: change.fields})
+            if reply.status != 404 or change.op == "update":
+                self._read(reply, change, result, "updated")
+                return
+        if change.op == "create":
+            self._read(self._call(result, "POST", resource, {wrapper: change.fields}), change, result, "created")
+        elif change.op == "upsert":
+            body = {"unique_identifier": {spec.upsert_key: change.upsert_value}, wrapper: change.fields}
+            reply = self._call(result, "POST", f"{resource}/upsert", body)
+            self._read(reply, change, result, "created" if reply.status == 201 else "updated")
+        else:  # update without a remembered id: find the one record by the upsert key
+            record_id = self._find_one(spec, change, result)
+            if record_id is not None:
+                self._read(self._call(result, "PUT", f"{resource}/{record_id}", {wrapper: change.fields}), change, result, "updated")
+
+    def _delete(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
+        record_id = change.remote_id
+        if record_id is None:
+            record_id = str(change.upsert_value) if spec.upsert_key == "id" else self._find_one(spec, change, result)
+        if record_id is None:
+            return
+        reply = self._call(result, "DELETE", f"{spec.object}/{record_id}")
+        if reply.status == 404:  # already gone: the goal is reached
+            result.ack(change, record_id, "deleted")
+        else:
+            self._read(reply, change, result, "deleted", record_id)
+
+    def _find_one(self, spec: SyncSpec, change: Change, result: BatchResult) -> str | None:
+        """The id of the single record whose upsert key matches; rejects none or several."""
+        assert spec.upsert_key is not None
+        if spec.upsert_key == "id":
+            return str(change.upsert_value)
+        attribute = SEARCH_ATTRIBUTES.get((spec.object, spec.upsert_key), spec.upsert_key)
+        body = {"filter_rule": [{"attribute": attribute, "operator": "is_in", "value": change.upsert_value}]}
+        reply = self._call(result, "POST", f"filtered_search/{WRAPPERS[spec.object]}", body)
+        if not reply.ok:
+            self._read(reply, change, result, "updated")
+            return None
+        matches = (reply.json() or {}).get(spec.object) or []
+        if len(matches) != 1:
+            what = "no record" if not matches else f"{len(matches)} records"
+            result.reject(change, "no_match" if not matches else "multiple_matches", f"{what} with {spec.upsert_key} = {change.upsert_value!r}")
+            return None
+        return str(matches[0]["id"])
+
+    def _read(self, reply: Reply, change: Change, result: BatchResult, outcome: str, record_id: Any = None) -> None:
+        if reply.ok:
+            body = reply.json()
+            record = body.get(_wrapper_key(body)) if isinstance(body, dict) else None
+            found = record.get("id") if isinstance(record, dict) else None
+            result.ack(change, found if found is not None else (record_id or change.remote_id), outcome)
+        else:
+            code, message = error_of(reply)
+            result.reject(change, code, message)
+
+
+def _wrapper_key(body: dict[str, Any]) -> str | None:
+    """The wrapper key of an answer (``{"contact": {...}}``)."""
+    return next((key for key in body if key in WRAPPERS.values()), None)
+
+
+def error_of(reply: Reply) -> tuple[str, str]:
+    """Freshsales error bodies look like ``{"errors": {"code": .., "message": ..}}`` (unconfirmed)."""
+    body = reply.json()
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, dict):
+        message = errors.get("message")
+        message = "; ".join(map(str, message)) if isinstance(message, list) else str(message or reply.text)
+        return str(errors.get("code") or reply.status), message
+    if isinstance(body, dict) and body.get("message"):
+        return str(reply.status), str(body["message"])
+    return str(reply.status), reply.text[:500] or f"HTTP {reply.status}"

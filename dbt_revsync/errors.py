@@ -1,0 +1,75 @@
+"""The exceptions dbt-revsync raises.
+
+    RevsyncError                      every error the product raises on purpose
+    ├── UsageError                    bad command-line use                      (exit 2)
+    ├── ConfigError                   one or more sync/connection mistakes      (exit 2)
+    ├── ManifestError                 dbt artifacts missing, unreadable, unknown version (exit 2)
+    ├── WarehouseError                the warehouse refused a query or is unreachable
+    └── DestinationError              a CRM could not be reached or refused us
+        ├── TransientDestinationError retry later: 429, 5xx, timeout, reset; the batch stays
+        │                             uncommitted and is sent again by the next push
+        └── FatalDestinationError     401/403 and alike: stop this sync, go on with others
+
+A rejected record is never an exception: it is a value in a ``BatchResult``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class RevsyncError(Exception):
+    """Root of every error dbt-revsync raises on purpose."""
+
+
+class UsageError(RevsyncError):
+    pass
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One configuration mistake, located as precisely as we can."""
+
+    message: str
+    where: str = ""  # model/connection name
+    file: str = ""  # YAML file at fault
+    key: str = ""  # dotted key at fault
+
+    def __str__(self) -> str:
+        place = ", ".join(part for part in (self.where, self.file, self.key and f"key '{self.key}'") if part)
+        return f"{place}: {self.message}" if place else self.message
+
+
+class ConfigError(RevsyncError):
+    """Every configuration mistake found, reported together."""
+
+    def __init__(self, issues: list[ConfigIssue] | ConfigIssue | str) -> None:
+        if isinstance(issues, (ConfigIssue, str)):
+            issues = [issues if isinstance(issues, ConfigIssue) else ConfigIssue(issues)]
+        self.issues = list(issues)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        count = len(self.issues)
+        head = f"{count} configuration error{'s' if count != 1 else ''}:"
+        return "\n".join([head, *(f"  - {issue}" for issue in self.issues)])
+
+
+class ManifestError(RevsyncError):
+    pass
+
+
+class WarehouseError(RevsyncError):
+    pass
+
+
+class DestinationError(RevsyncError):
+    pass
+
+
+class TransientDestinationError(DestinationError):
+    """The destination may accept the same request later."""
+
+
+class FatalDestinationError(DestinationError):
+    """The destination will refuse every request of this sync (bad credentials, no access)."""

@@ -1,0 +1,86 @@
+"""What a person sees: a progress bar per sync on a terminal, a summary table, a plan."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from dbt_revsync.config import SyncSpec
+from dbt_revsync.runner import Progress, SyncReport
+
+COLUMNS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
+
+
+class TerminalProgress(Progress):
+    """One redrawn line per sync on stderr: ``label [#####.....] 412/1000``."""
+
+    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.lock = threading.Lock()
+        self.total = 0
+        self.done = 0
+        self.last = 0.0
+
+    def start(self, spec: SyncSpec, total: int) -> None:
+        self.label, self.total, self.done = spec.label, total, 0
+        self._draw(force=True)
+
+    def advance(self, spec: SyncSpec, rows: int) -> None:
+        with self.lock:
+            self.done += rows
+        self._draw()
+
+    def finish(self, report: SyncReport) -> None:
+        if getattr(self, "label", None):
+            self.done = self.total
+            self._draw(force=True)
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < 0.1:
+            return
+        self.last = now
+        share = 1.0 if not self.total else min(1.0, self.done / self.total)
+        bar = "#" * int(share * self.width)
+        self.stream.write(f"\r{self.label} [{bar:<{self.width}}] {self.done}/{self.total}")
+        self.stream.flush()
+
+
+def summary(reports: Sequence[SyncReport]) -> str:
+    header = ("sync", "status", *COLUMNS, "seconds")
+    rows = [header]
+    for r in reports:
+        rows.append((r.spec.label, r.status, *(str(r.counts.get(c, 0)) for c in COLUMNS), f"{r.seconds:.1f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for r in reports:
+        if r.message:
+            lines.append(f"{r.spec.label}: {r.message}")
+        if r.unresolved:
+            lines.append(f"{r.spec.label}: {r.unresolved} row(s) not delivered this time; the next push sends them again")
+        for sample in r.reject_samples:
+            lines.append(f"{r.spec.label}: rejected {sample}")
+    return "\n".join(lines)
+
+
+def plan_text(reports: Sequence[SyncReport]) -> str:
+    lines = []
+    for r in reports:
+        ops = ", ".join(f"{op} {n}" for op, n in sorted(r.planned.items())) or "nothing to send"
+        unchanged = r.counts.get("unchanged", 0)
+        lines.append(f"{r.spec.label}: read {r.counts.get('read', 0)}, unchanged {unchanged}; would {ops}")
+        for sample in r.samples:
+            lines.append("    " + json.dumps(sample, ensure_ascii=False, default=str))
+        for sample in r.reject_samples:
+            lines.append(f"    would reject {sample}")
+        if r.message:
+            lines.append(f"    {r.message}")
+    return "\n".join(lines) if lines else "no syncs selected"

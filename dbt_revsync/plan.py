@@ -1,0 +1,132 @@
+"""From a row of the diff to the change to send: insert-mode semantics and payload mapping.
+
+Pure logic, no I/O. The diff (SQL) says whether a row is new, changed or removed, or has a
+bad key; this module turns that into an operation under the sync's insert mode:
+
+    mode     new      changed   removed
+    append   create   -         -
+    update   update   update    -
+    upsert   upsert   upsert    -
+    delete   delete   -         -
+    mirror   upsert   upsert    delete
+
+and maps the row's columns to the destination's (nested) fields under the null policy.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dbt_revsync.config import SyncSpec
+from dbt_revsync.destinations.base import Change
+from dbt_revsync.warehouse import ChangeRow
+
+OPERATIONS: Mapping[tuple[str, str], str] = {
+    ("append", "new"): "create",
+    ("update", "new"): "update",
+    ("update", "changed"): "update",
+    ("upsert", "new"): "upsert",
+    ("upsert", "changed"): "upsert",
+    ("delete", "new"): "delete",
+    ("mirror", "new"): "upsert",
+    ("mirror", "changed"): "upsert",
+    ("mirror", "removed"): "delete",
+}
+
+
+@dataclass(frozen=True)
+class PlannedReject:
+    """A row refused before sending, for a reason the diff found."""
+
+    key: str | None
+    operation: str
+    code: str
+    message: str
+
+
+def decide(spec: SyncSpec, row: ChangeRow) -> Change | PlannedReject | None:
+    """The change a diff row becomes; ``None`` when the insert mode leaves it alone."""
+    if row.status.startswith("reject_"):
+        return _reject(spec, row)
+    op = OPERATIONS.get((spec.insert_mode, row.status))
+    if op is None:
+        return None
+    if op == "delete" and row.status == "removed":
+        return Change(op, str(row.key), {}, row.remote_id, None)
+    fields = payload(spec, row.values)
+    upsert = spec.upsert_field
+    upsert_value = _clean(row.values.get(upsert.column)) if upsert else None
+    return Change(op, str(row.key), fields, row.remote_id, row.row_hash, upsert_value)
+
+
+def _reject(spec: SyncSpec, row: ChangeRow) -> PlannedReject:
+    op = OPERATIONS.get((spec.insert_mode, "new"), spec.insert_mode)
+    keys = ", ".join(spec.primary_key)
+    upsert = spec.upsert_field
+    reasons = {
+        "reject_null_key": ("null_primary_key", f"primary key ({keys}) is null or blank"),
+        "reject_duplicate_key": ("duplicate_primary_key", f"primary key ({keys}) value {row.key!r} is on more than one row"),
+        "reject_null_upsert_key": (
+            "null_upsert_key",
+            f"upsert key {spec.upsert_key} (column {upsert.column if upsert else '?'}) is null or blank",
+        ),
+        "reject_duplicate_upsert_key": (
+            "duplicate_upsert_key",
+            f"upsert key {spec.upsert_key} value {row.upsert_value!r} is also on another row with a lower primary key",
+        ),
+    }
+    code, message = reasons.get(row.status, (row.status, "rejected by the diff"))
+    return PlannedReject(row.key, op, code, message)
+
+
+def payload(spec: SyncSpec, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The nested body fields of one row: ``a.b: col`` becomes ``{"a": {"b": value}}``.
+
+    Under ``nulls: skip`` a null or blank value is left out, so it never blanks a field in
+    the CRM; under ``overwrite`` it is sent as null.
+    """
+    body: dict[str, Any] = {}
+    for field in spec.fields:
+        value = _clean(values.get(field.column))
+        if value is None and spec.nulls == "skip":
+            continue
+        node = body
+        for part in field.parts[:-1]:
+            node = node.setdefault(part, {})
+        node[field.parts[-1]] = value
+    return body
+
+
+def _clean(value: Any) -> Any:
+    """A warehouse value as JSON: blanks are null, decimals numbers, times ISO 8601."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        stripped = value.strip()
+        return stripped if stripped else None
+    if isinstance(value, bool) or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            return None
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    return str(value)

@@ -1,0 +1,239 @@
+"""A push, as a straight line: diff in the warehouse, send in batches, commit what succeeded.
+
+For each sync: materialise its changes (SQL), read them a page at a time, turn each row
+into a change or a reject (``plan``), send batches to the destination on up to
+``max_concurrency`` threads, and commit every batch's acknowledged records and rejects
+as it comes back (in whatever order), together with the run's running counts. A batch
+that did not come back acknowledged is simply not committed: the next push sends it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbt_revsync import plan
+from dbt_revsync.config import SyncSpec
+from dbt_revsync.delivery import HttpClient
+from dbt_revsync.destinations import destination_class
+from dbt_revsync.destinations.base import BatchResult, Change, Destination
+from dbt_revsync.errors import DestinationError, WarehouseError
+from dbt_revsync.warehouse import Warehouse, utc_now
+
+logger = logging.getLogger(__name__)
+
+COUNTS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
+
+
+@dataclass
+class SyncReport:
+    """How one sync went; ``status`` is success, partial (rows left for next time) or failed."""
+
+    spec: SyncSpec
+    status: str = "running"
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
+    planned: dict[str, int] = field(default_factory=dict)  # op -> rows, for plan/dry runs
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    reject_samples: list[str] = field(default_factory=list)
+    unresolved: int = 0
+    acted: int = 0  # rows of the relation that became a change or a reject
+    watermark: str | None = None
+    message: str | None = None
+    started_at: str = field(default_factory=utc_now)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success" and self.counts["rejected"] == 0
+
+
+class Progress:
+    """Hooks the command line uses to draw progress; the default draws nothing."""
+
+    def start(self, spec: SyncSpec, total: int) -> None: ...
+    def advance(self, spec: SyncSpec, rows: int) -> None: ...
+    def finish(self, report: SyncReport) -> None: ...
+
+
+DestinationFactory = Callable[[SyncSpec], Destination]
+
+
+class DestinationPool:
+    """One destination (and one paced HTTP client) per connection, shared by its syncs."""
+
+    def __init__(self, make_client: Callable[[SyncSpec, type[Destination]], HttpClient] | None = None) -> None:
+        self._made: dict[str, Destination] = {}
+        self._make_client = make_client or default_client
+
+    def __call__(self, spec: SyncSpec) -> Destination:
+        name = spec.connection.name
+        if name not in self._made:
+            cls = destination_class(spec.connection.type)
+            self._made[name] = cls(spec.connection, self._make_client(spec, cls))
+        return self._made[name]
+
+
+def default_client(spec: SyncSpec, cls: type[Destination]) -> HttpClient:
+    conn = spec.connection
+    return HttpClient(
+        rate_limit=conn.rate_limit or cls.default_rate_limit,
+        max_concurrency=conn.max_concurrency,
+        timeout=conn.timeout,
+        secrets=conn.secrets,
+    )
+
+
+@dataclass
+class Pusher:
+    warehouse: Warehouse
+    destinations: DestinationFactory = field(default_factory=DestinationPool)
+    progress: Progress = field(default_factory=Progress)
+    full_refresh: bool = False
+    dry_run: bool = False
+    samples: int = 3
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def push_all(self, specs: Iterable[SyncSpec]) -> list[SyncReport]:
+        self.warehouse.ensure_state()
+        return [self.push(spec) for spec in specs]
+
+    def push(self, spec: SyncSpec) -> SyncReport:
+        report = SyncReport(spec)
+        started = time.monotonic()
+        try:
+            self._push(spec, report)
+        except DestinationError as exc:
+            report.status, report.message = "failed", str(exc)
+        except WarehouseError as exc:
+            report.status, report.message = "failed", str(exc)
+        finally:
+            report.seconds = time.monotonic() - started
+            self._close(spec, report)
+        return report
+
+    def _push(self, spec: SyncSpec, report: SyncReport) -> None:
+        watermark = self.warehouse.last_watermark(spec) if spec.fetch_mode == "incremental" else None
+        stats = self.warehouse.build_changes(
+            spec, full_refresh=self.full_refresh, include_removed=spec.insert_mode == "mirror", watermark=watermark
+        )
+        report.watermark = watermark
+        report.counts["read"] = stats.read
+        report.counts["unchanged"] = stats.read
+        self._record(spec, report)
+        self.progress.start(spec, stats.changes)
+        destination = self.destinations(spec)
+        if not self.dry_run:
+            destination.prepare(spec)
+        size = spec.effective_batch_size(destination.max_batch_size)
+        inflight: set[Future[BatchResult]] = set()
+        limit = max(1, spec.connection.max_concurrency)
+        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="revsync-send") as pool:
+            for changes in self._batches(spec, report, size):
+                if report.status == "failed":
+                    break
+                if self.dry_run:
+                    self.progress.advance(spec, len(changes))
+                    continue
+                inflight.add(pool.submit(destination.send, spec, changes))
+                while len(inflight) >= limit * 2:
+                    inflight = self._drain(spec, report, inflight, FIRST_COMPLETED)
+            while inflight:
+                inflight = self._drain(spec, report, inflight, FIRST_COMPLETED)
+        if report.status == "running":
+            report.status = "partial" if report.unresolved else "success"
+            if report.status == "success" and spec.fetch_mode == "incremental":
+                report.watermark = stats.high_water or watermark
+
+    def _batches(self, spec: SyncSpec, report: SyncReport, size: int) -> Iterator[list[Change]]:
+        """Changes in batches of ``size``; rejects the diff found are committed on the way."""
+        pending: list[Change] = []
+        for page in self.warehouse.iter_changes(spec, size):
+            planned_rejects = []
+            for row in page:
+                decided = plan.decide(spec, row)
+                if decided is not None and row.status != "removed":
+                    report.acted += 1
+                    report.counts["unchanged"] = report.counts["read"] - report.acted
+                if decided is None:
+                    continue
+                if isinstance(decided, plan.PlannedReject):
+                    planned_rejects.append(decided)
+                else:
+                    report.planned[decided.op] = report.planned.get(decided.op, 0) + 1
+                    if len(report.samples) < self.samples:
+                        report.samples.append({"op": decided.op, "key": decided.key, "fields": decided.fields})
+                    pending.append(decided)
+            if planned_rejects:
+                self._commit_rejects(spec, report, planned_rejects)
+            while len(pending) >= size:
+                yield pending[:size]
+                pending = pending[size:]
+        if pending:
+            yield pending
+
+    def _commit_rejects(self, spec: SyncSpec, report: SyncReport, rejects: list[plan.PlannedReject]) -> None:
+        report.counts["rejected"] += len(rejects)
+        report.planned["reject"] = report.planned.get("reject", 0) + len(rejects)
+        self._sample_rejects(report, ((r.key, r.message) for r in rejects))
+        if not self.dry_run:
+            rows = [[r.key, r.operation, r.code, r.message] for r in rejects]
+            self.warehouse.commit(spec, self.run_id, [], rows, self._run_row(report))
+        self.progress.advance(spec, len(rejects))
+
+    def _drain(self, spec: SyncSpec, report: SyncReport, inflight: set[Future[BatchResult]], when: str) -> set[Future[BatchResult]]:
+        done, rest = wait(inflight, return_when=when)
+        for future in done:
+            self._commit_result(spec, report, future.result())
+        return rest
+
+    def _commit_result(self, spec: SyncSpec, report: SyncReport, result: BatchResult) -> None:
+        counts = report.counts
+        for ack in result.acked:
+            counts[ack.outcome] = counts.get(ack.outcome, 0) + 1
+        counts["rejected"] += len(result.rejected)
+        counts["requests"] += result.requests
+        report.unresolved += len(result.unresolved)
+        for reason in result.unresolved[:3]:
+            logger.warning("%s: left for the next push: %s", spec.label, reason)
+        self._sample_rejects(report, ((r.key, f"{r.code}: {r.message}") for r in result.rejected))
+        if result.fatal:
+            report.status, report.message = "failed", result.fatal
+        acks = [[a.key, a.row_hash, a.destination_id, a.outcome != "deleted" or spec.insert_mode == "delete"] for a in result.acked]
+        rejects = [[r.key, r.operation, r.code, r.message] for r in result.rejected]
+        self.warehouse.commit(spec, self.run_id, acks, rejects, self._run_row(report))
+        self.progress.advance(spec, len(result.acked) + len(result.rejected) + len(result.unresolved))
+
+    def _sample_rejects(self, report: SyncReport, rejects: Iterable[tuple[str | None, str]]) -> None:
+        for key, message in rejects:
+            if len(report.reject_samples) >= 5:
+                return
+            report.reject_samples.append(f"{key}: {message}")
+
+    def _run_row(self, report: SyncReport, finished: bool = False) -> dict[str, Any]:
+        return {
+            **report.counts,
+            "status": report.status,
+            "started_at": report.started_at,
+            "finished_at": utc_now() if finished else None,
+            "watermark": report.watermark,
+            "message": report.message,
+        }
+
+    def _record(self, spec: SyncSpec, report: SyncReport, finished: bool = False) -> None:
+        if not self.dry_run:
+            self.warehouse.commit(spec, self.run_id, [], [], self._run_row(report, finished))
+
+    def _close(self, spec: SyncSpec, report: SyncReport) -> None:
+        if report.status == "running":
+            report.status = "failed"
+        try:
+            self._record(spec, report, finished=True)
+            self.warehouse.drop_changes(spec)
+        except WarehouseError as exc:
+            report.status, report.message = "failed", str(exc)
+        self.progress.finish(report)

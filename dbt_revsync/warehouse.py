@@ -1,0 +1,339 @@
+"""The one place that talks to the warehouse: through the project's own profile and dbt adapter.
+
+Every statement is rendered from a macro of the ``dbt_revsync`` package (``macros/``,
+``adapter.dispatch``'ed), so a warehouse can override any of them. When the project has
+not installed the package, the copy shipped with dbt-revsync is loaded beside it. Rows
+leave the warehouse a page at a time: only the changes table is read, by sequence range.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from argparse import Namespace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dbt_revsync.config import NodeRef, Settings, SyncSpec
+from dbt_revsync.errors import ConfigError, ConfigIssue, WarehouseError
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_NAME = "dbt_revsync"
+META_COLUMNS = ("__rs_seq", "__rs_status", "__rs_remote_id", "__rs_key", "__rs_hash", "__rs_upsert", "__rs_inc")
+
+
+def package_root() -> Path:
+    """The dbt package holding ``macros/``: the wheel's copy, else the source tree's root."""
+    here = Path(__file__).resolve().parent
+    shipped = here / "_dbt_package"
+    return shipped if (shipped / "dbt_project.yml").is_file() else here.parent
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """One row of the changes table: what the diff decided and the values to map."""
+
+    seq: int
+    status: str
+    remote_id: str | None
+    key: str | None
+    row_hash: str | None
+    upsert_value: str | None
+    incremental_value: Any
+    values: Mapping[str, Any]  # model column -> value
+
+
+@dataclass(frozen=True)
+class DiffStats:
+    read: int
+    high_water: str | None
+    changes: int
+
+
+class Warehouse:
+    """Opened once per command; every method runs on the calling (main) thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.adapter: Any = None
+        self.config: Any = None
+        self._connection: Any = None
+        self._columns: dict[str, list[tuple[str, str]] | None] = {}
+
+    # ---- opening -----------------------------------------------------------------------
+    def open(self) -> Warehouse:
+        try:
+            self._open()
+        except ConfigError:
+            raise
+        except Exception as exc:  # dbt raises many types; all mean "cannot use this profile"
+            raise WarehouseError(f"cannot open the warehouse through the dbt profile: {_first_line(exc)}") from None
+        return self
+
+    def _open(self) -> None:
+        from dbt.adapters.factory import get_adapter, register_adapter
+        from dbt.config.runtime import RuntimeConfig
+        from dbt.context.providers import generate_runtime_macro_context
+        from dbt.flags import set_from_args
+        from dbt.mp_context import get_mp_context
+        from dbt.parser.manifest import ManifestLoader
+        from dbt_common.context import set_invocation_context
+
+        _quiet_dbt_events()
+        set_invocation_context(os.environ)
+        args = Namespace(
+            project_dir=str(self.settings.project_dir),
+            profiles_dir=str(self.settings.profiles_dir) if self.settings.profiles_dir else _default_profiles_dir(self.settings.project_dir),
+            target=self.settings.target,
+            vars=_parse_vars(self.settings.vars),
+            profile=None,
+            threads=self.settings.threads,
+        )
+        set_from_args(args, None)
+        self.config = RuntimeConfig.from_args(args)
+        dependencies = self.config.load_dependencies()
+        if PACKAGE_NAME not in dependencies:
+            for name, project in self.config.load_projects([package_root()]):
+                dependencies[name] = project
+        register_adapter(self.config, get_mp_context())
+        self.adapter = get_adapter(self.config)
+        macros = ManifestLoader.load_macros(self.config, self.adapter.connections.set_query_header, base_macros_only=False)
+        self.adapter.set_macro_resolver(macros)
+        self.adapter.set_macro_context_generator(generate_runtime_macro_context)
+        self._connection = self.adapter.connection_named("dbt-revsync")
+        self._connection.__enter__()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.__exit__(None, None, None)
+            finally:
+                self._connection = None
+                self.adapter.cleanup_connections()
+
+    def __enter__(self) -> Warehouse:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def target_dir(self) -> Path:
+        return Path(self.config.project_root) / self.config.target_path
+
+    # ---- low level ---------------------------------------------------------------------
+    def _macro(self, name: str, **kwargs: Any) -> Any:
+        try:
+            return self.adapter.execute_macro(name, kwargs=kwargs, macro_resolver=None)
+        except Exception as exc:
+            raise WarehouseError(f"macro {name} failed: {_first_line(exc)}") from None
+
+    def _execute(self, statements: Sequence[str] | str) -> None:
+        """Run statements in one transaction."""
+        statements = [statements] if isinstance(statements, str) else list(statements)
+        try:
+            for statement in statements:
+                self.adapter.connections.add_query(str(statement), auto_begin=True)
+            self.adapter.connections.commit_if_has_connection()
+        except Exception as exc:
+            self._rollback()
+            raise WarehouseError(f"the warehouse refused a statement: {_first_line(exc)}") from None
+
+    def _query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        try:
+            _, cursor = self.adapter.connections.add_query(str(sql), auto_begin=True)
+            rows = cursor.fetchall()
+            names = [d[0] for d in cursor.description or ()]
+            self.adapter.connections.commit_if_has_connection()
+        except Exception as exc:
+            self._rollback()
+            raise WarehouseError(f"the warehouse refused a query: {_first_line(exc)}") from None
+        return names, rows
+
+    def _rollback(self) -> None:
+        try:
+            self.adapter.connections.rollback_if_open()
+        except Exception:  # the original error is what the user needs to see
+            logger.debug("rollback failed", exc_info=True)
+
+    # ---- relations and columns -------------------------------------------------------
+    def relation(self, node: NodeRef) -> Any:
+        return self.adapter.Relation.create(database=node.database, schema=node.schema, identifier=node.identifier)
+
+    @property
+    def state_schema(self) -> Any:
+        return self.adapter.Relation.create(database=self.config.credentials.database, schema=self.settings.state_schema).without_identifier()
+
+    def state_table(self, name: str) -> Any:
+        return self.adapter.Relation.create(database=self.config.credentials.database, schema=self.settings.state_schema, identifier=name)
+
+    def columns(self, node: NodeRef) -> list[tuple[str, str]] | None:
+        """(name, type) of a node's relation, or None when it does not exist."""
+        if node.unique_id not in self._columns:
+            try:
+                found = self.adapter.get_columns_in_relation(self.relation(node))
+            except Exception as exc:
+                raise WarehouseError(f"cannot read the columns of {self.relation(node)}: {_first_line(exc)}") from None
+            self._columns[node.unique_id] = [(c.name, c.dtype) for c in found] or None
+        return self._columns[node.unique_id]
+
+    def quoted(self, spec: SyncSpec, column: str) -> str:
+        actual = {name.lower(): name for name, _ in self.columns(spec.node) or ()}
+        return self.adapter.quote(actual.get(column.lower(), column))
+
+    def column_type(self, spec: SyncSpec, column: str) -> str:
+        return next((dtype for name, dtype in self.columns(spec.node) or () if name.lower() == column.lower()), "")
+
+    # ---- state ---------------------------------------------------------------------------
+    def ensure_state(self) -> None:
+        """Create the state schema and tables on first use."""
+        try:
+            self.adapter.create_schema(self.state_schema)
+        except Exception as exc:
+            raise WarehouseError(f"cannot create schema {self.settings.state_schema}: {_first_line(exc)}") from None
+        self._execute(self._macro("revsync_state_ddl", schema_relation=self.state_schema))
+
+    def last_watermark(self, spec: SyncSpec) -> str | None:
+        literal = self._macro("revsync_literal", value=spec.sync_id)
+        _, rows = self._query(
+            f"select watermark from {self.state_table('revsync_runs')} where sync_id = {literal} "
+            f"and watermark is not null order by started_at desc limit 1"
+        )
+        return rows[0][0] if rows else None
+
+    def commit(self, spec: SyncSpec, run_id: str, acks: list[list[Any]], rejects: list[list[Any]], run: Mapping[str, Any] | None) -> None:
+        """One transaction: the batch's acknowledged records, its rejects, the run's counts."""
+        statements = self._macro(
+            "revsync_commit_sql",
+            schema_relation=self.state_schema,
+            sync_id=spec.sync_id,
+            run_id=run_id,
+            acks=acks,
+            rejects=rejects,
+            run=dict(run or {}),
+            now=utc_now(),
+        )
+        if statements:
+            self._execute(statements)
+
+    # ---- the diff ------------------------------------------------------------------------
+    def changes_table(self, spec: SyncSpec) -> Any:
+        return self.state_table(f"revsync_changes_{spec.short_id}")
+
+    def build_changes(self, spec: SyncSpec, *, full_refresh: bool, include_removed: bool, watermark: str | None) -> DiffStats:
+        """Materialise the sync's changes in the warehouse; return what was read."""
+        relation = self.relation(spec.node)
+        incremental = self.quoted(spec, spec.incremental_key) if spec.fetch_mode == "incremental" and spec.incremental_key else None
+        mark = self._watermark_literal(spec, watermark) if incremental else None
+        upsert = spec.upsert_field
+        select = self._macro(
+            "revsync_changes_sql",
+            relation=relation,
+            sync_id=spec.sync_id,
+            key_columns=[self.quoted(spec, c) for c in spec.primary_key],
+            columns=[self.quoted(spec, c) for c in spec.columns],
+            hash_columns=[self.quoted(spec, f.column) for f in spec.fields],
+            fingerprint=spec.fingerprint,
+            upsert_column=self.quoted(spec, upsert.column) if upsert else None,
+            state_relation=self.state_table("revsync_sync_state"),
+            full_refresh=full_refresh,
+            include_removed=include_removed,
+            incremental_column=incremental,
+            watermark=mark,
+        )
+        self._execute(self._macro("revsync_create_table_as_sql", relation=self.changes_table(spec), sql=select))
+        _, rows = self._query(
+            self._macro("revsync_source_stats_sql", relation=relation, incremental_column=incremental, watermark=mark, full_refresh=full_refresh)
+        )
+        _, counted = self._query(f"select count(*) from {self.changes_table(spec)}")
+        read, high_water = rows[0]
+        return DiffStats(read=int(read or 0), high_water=high_water, changes=int(counted[0][0]))
+
+    def _watermark_literal(self, spec: SyncSpec, watermark: str | None) -> str | None:
+        if watermark is None:
+            return None
+        literal = self._macro("revsync_literal", value=watermark)
+        dtype = self.column_type(spec, spec.incremental_key or "")
+        return f"cast({literal} as {dtype})" if dtype else literal
+
+    def iter_changes(self, spec: SyncSpec, page_size: int) -> Iterator[list[ChangeRow]]:
+        """The changes table, a page at a time, in sequence order."""
+        after = 0
+        while True:
+            names, rows = self._query(
+                self._macro("revsync_changes_page_sql", changes_relation=self.changes_table(spec), after_seq=after, limit=page_size)
+            )
+            if not rows:
+                return
+            page = [_change_row(names, row, spec.columns) for row in rows]
+            after = page[-1].seq
+            yield page
+
+    def drop_changes(self, spec: SyncSpec) -> None:
+        self._execute(f"drop table if exists {self.changes_table(spec)}")
+
+    # ---- reading state back (status, tests) ----------------------------------------------
+    def select(self, sql: str) -> list[dict[str, Any]]:
+        names, rows = self._query(sql)
+        return [dict(zip(names, row)) for row in rows]
+
+
+def _change_row(names: list[str], row: tuple[Any, ...], columns: tuple[str, ...]) -> ChangeRow:
+    record = dict(zip(names, row))
+    values = {column: record.get(f"c{i}") for i, column in enumerate(columns)}
+    return ChangeRow(
+        seq=int(record["__rs_seq"]),
+        status=str(record["__rs_status"]),
+        remote_id=None if record["__rs_remote_id"] is None else str(record["__rs_remote_id"]),
+        key=record["__rs_key"],
+        row_hash=record["__rs_hash"],
+        upsert_value=record["__rs_upsert"],
+        incremental_value=record["__rs_inc"],
+        values=values,
+    )
+
+
+def _parse_vars(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    from ruamel.yaml import YAML
+
+    try:
+        value = YAML(typ="safe").load(text)
+    except Exception as exc:
+        raise ConfigError(ConfigIssue(f"--vars is not a YAML mapping: {_first_line(exc)}", key="--vars")) from None
+    if not isinstance(value, dict):
+        raise ConfigError(ConfigIssue("--vars must be a YAML mapping", key="--vars"))
+    return value
+
+
+def _default_profiles_dir(project_dir: Path) -> str:
+    if os.environ.get("DBT_PROFILES_DIR"):
+        return os.environ["DBT_PROFILES_DIR"]
+    if (project_dir / "profiles.yml").is_file():
+        return str(project_dir)
+    return str(Path.home() / ".dbt")
+
+
+def _quiet_dbt_events() -> None:
+    """dbt logs to stdout by default; dbt-revsync owns stdout, so keep dbt's events quiet."""
+    try:
+        from dbt_common.events.event_manager_client import cleanup_event_logger
+
+        cleanup_event_logger()
+    except ImportError:  # older dbt-common
+        logger.debug("cannot silence dbt events")
+
+
+def _first_line(exc: BaseException) -> str:
+    """dbt's messages span lines ("Runtime Error\n  Compilation Error\n  ..."): one line, bounded."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+    return text[:1000]

@@ -1,0 +1,164 @@
+{#-
+  The diff: which rows of a sync's relation must travel, worked out in the warehouse so only
+  those rows leave it. dbt-revsync renders `revsync_changes_sql` into a table
+  `<state schema>.revsync_changes_<sync>` and then pages through it by `__rs_seq`.
+
+  Every row gets a `__rs_status`:
+    reject_null_key | reject_duplicate_key | reject_null_upsert_key | reject_duplicate_upsert_key
+    new        its key was never acknowledged for this sync
+    changed    acknowledged before, but its mapped values hash differently (or full refresh)
+    removed    acknowledged before and no longer in the relation (only when asked for)
+  Unchanged rows are not written.
+-#}
+
+{#- A primary key value as text: trimmed, an integral float written as a whole number. -#}
+{% macro revsync_key_text(expression) -%}
+  {{ return(adapter.dispatch('revsync_key_text', 'dbt_revsync')(expression)) }}
+{%- endmacro %}
+
+{% macro default__revsync_key_text(expression) -%}
+  nullif(regexp_replace(trim(cast({{ expression }} as {{ dbt.type_string() }})), '^(-?[0-9]+)\.0+$', '\1'), '')
+{%- endmacro %}
+
+
+{#- A stable hash of the values a row sends, salted with the sync's mapping fingerprint. -#}
+{% macro revsync_row_hash(columns, fingerprint) -%}
+  {{ return(adapter.dispatch('revsync_row_hash', 'dbt_revsync')(columns, fingerprint)) }}
+{%- endmacro %}
+
+{% macro default__revsync_row_hash(columns, fingerprint) -%}
+  {%- set parts = ["'" ~ fingerprint ~ "'"] -%}
+  {%- for column in columns -%}
+    {%- do parts.append("'|'") -%}
+    {%- do parts.append("coalesce(cast(" ~ column ~ " as " ~ dbt.type_string() ~ "), '<null>')") -%}
+  {%- endfor -%}
+  {{ dbt.hash(dbt.concat(parts)) }}
+{%- endmacro %}
+
+
+{#-
+  `relation`: the node's relation. `key_columns`: quoted primary key columns.
+  `columns`: quoted columns to carry, in order (aliased c0, c1, ...). `hash_columns`: quoted
+  columns whose values decide "changed". `upsert_column`: quoted column holding the upsert
+  key's value, or none. `state_relation`: revsync_sync_state. `incremental_column` and
+  `watermark` (SQL literal, already cast): read only rows at or above it.
+-#}
+{% macro revsync_changes_sql(relation, sync_id, key_columns, columns, hash_columns, fingerprint, upsert_column, state_relation, full_refresh, include_removed, incremental_column, watermark) -%}
+  {{ return(adapter.dispatch('revsync_changes_sql', 'dbt_revsync')(relation, sync_id, key_columns, columns, hash_columns, fingerprint, upsert_column, state_relation, full_refresh, include_removed, incremental_column, watermark)) }}
+{%- endmacro %}
+
+{% macro default__revsync_changes_sql(relation, sync_id, key_columns, columns, hash_columns, fingerprint, upsert_column, state_relation, full_refresh, include_removed, incremental_column, watermark) -%}
+  {%- set key_parts = [] -%}
+  {%- for column in key_columns -%}{%- do key_parts.append(dbt_revsync.revsync_key_text(column)) -%}{%- endfor -%}
+  {%- if key_parts | length == 1 -%}
+    {%- set key_expr = key_parts[0] -%}
+  {%- else -%}
+    {%- set guarded = [] -%}
+    {%- for part in key_parts -%}{%- do guarded.append(part) -%}{%- if not loop.last -%}{%- do guarded.append("'|'") -%}{%- endif -%}{%- endfor -%}
+    {%- set nulls = [] -%}{%- for part in key_parts -%}{%- do nulls.append(part ~ " is null") -%}{%- endfor -%}
+    {%- set key_expr = "case when " ~ nulls | join(" or ") ~ " then null else " ~ dbt.concat(guarded) ~ " end" -%}
+  {%- endif -%}
+  {%- set upsert_expr = ("lower(trim(cast(" ~ upsert_column ~ " as " ~ dbt.type_string() ~ ")))") if upsert_column else "null" -%}
+  {%- set sync_literal = dbt_revsync.revsync_literal(sync_id) -%}
+with src as (
+    select
+        {{ key_expr }} as __rs_key,
+        {{ dbt_revsync.revsync_row_hash(hash_columns, fingerprint) }} as __rs_hash,
+        nullif({{ upsert_expr }}, '') as __rs_upsert,
+        {% if incremental_column %}{{ incremental_column }}{% else %}null{% endif %} as __rs_inc
+        {%- for column in columns %},
+        {{ column }} as c{{ loop.index0 }}
+        {%- endfor %}
+    from {{ relation }}
+    {%- if incremental_column and watermark is not none and not full_refresh %}
+    where {{ incremental_column }} >= {{ watermark }}
+    {%- endif %}
+),
+ranked as (
+    select
+        src.*,
+        count(*) over (partition by __rs_key) as __rs_key_count,
+        row_number() over (partition by __rs_upsert order by __rs_key) as __rs_upsert_rank
+    from src
+),
+state as (
+    select record_key, row_hash, destination_id
+    from {{ state_relation }}
+    where sync_id = {{ sync_literal }}
+),
+classified as (
+    select
+        case
+            when r.__rs_key is null then 'reject_null_key'
+            when r.__rs_key_count > 1 then 'reject_duplicate_key'
+            {%- if upsert_column %}
+            when r.__rs_upsert is null then 'reject_null_upsert_key'
+            when r.__rs_upsert_rank > 1 then 'reject_duplicate_upsert_key'
+            {%- endif %}
+            when s.record_key is null then 'new'
+            {%- if full_refresh %}
+            else 'changed'
+            {%- else %}
+            when s.row_hash <> r.__rs_hash then 'changed'
+            else 'unchanged'
+            {%- endif %}
+        end as __rs_status,
+        s.destination_id as __rs_remote_id,
+        r.*
+    from ranked r
+    left join state s on s.record_key = r.__rs_key
+)
+select
+    row_number() over (order by __rs_inc, __rs_key) as __rs_seq,
+    __rs_status, __rs_remote_id, __rs_key, __rs_hash, __rs_upsert, __rs_inc
+    {%- for column in columns %}, c{{ loop.index0 }}{% endfor %}
+from (
+    select __rs_status, __rs_remote_id, __rs_key, __rs_hash, __rs_upsert, __rs_inc
+        {%- for column in columns %}, c{{ loop.index0 }}{% endfor %}
+    from classified
+    where __rs_status <> 'unchanged'
+    {%- if include_removed %}
+    union all
+    select 'removed', s.destination_id, s.record_key, null, null, null
+        {%- for column in columns %}, null{% endfor %}
+    from state s
+    where not exists (select 1 from src where src.__rs_key = s.record_key)
+    {%- endif %}
+) changes
+{%- endmacro %}
+
+
+{#- Rows read and the highest incremental value seen, for the run's counts and watermark. -#}
+{% macro revsync_source_stats_sql(relation, incremental_column, watermark, full_refresh) -%}
+  {{ return(adapter.dispatch('revsync_source_stats_sql', 'dbt_revsync')(relation, incremental_column, watermark, full_refresh)) }}
+{%- endmacro %}
+
+{% macro default__revsync_source_stats_sql(relation, incremental_column, watermark, full_refresh) -%}
+select
+    count(*) as rows_read,
+    {% if incremental_column %}cast(max({{ incremental_column }}) as {{ dbt.type_string() }}){% else %}null{% endif %} as high_water
+from {{ relation }}
+{%- if incremental_column and watermark is not none and not full_refresh %}
+where {{ incremental_column }} >= {{ watermark }}
+{%- endif %}
+{%- endmacro %}
+
+
+{% macro revsync_changes_page_sql(changes_relation, after_seq, limit) -%}
+  {{ return(adapter.dispatch('revsync_changes_page_sql', 'dbt_revsync')(changes_relation, after_seq, limit)) }}
+{%- endmacro %}
+
+{% macro default__revsync_changes_page_sql(changes_relation, after_seq, limit) -%}
+select * from {{ changes_relation }}
+where __rs_seq > {{ after_seq }} and __rs_seq <= {{ after_seq + limit }}
+order by __rs_seq
+{%- endmacro %}
+
+
+{% macro revsync_create_table_as_sql(relation, sql) -%}
+  {{ return(adapter.dispatch('revsync_create_table_as_sql', 'dbt_revsync')(relation, sql)) }}
+{%- endmacro %}
+
+{% macro default__revsync_create_table_as_sql(relation, sql) -%}
+  {{ return(["drop table if exists " ~ relation, "create table " ~ relation ~ " as " ~ sql]) }}
+{%- endmacro %}

@@ -1,0 +1,105 @@
+{#-
+  The state tables. Each macro returns SQL text; dbt-revsync runs it through the project's
+  own adapter. Override any of them for another warehouse with a `<adapter>__` version.
+-#}
+
+{% macro revsync_state_ddl(schema_relation) -%}
+  {{ return(adapter.dispatch('revsync_state_ddl', 'dbt_revsync')(schema_relation)) }}
+{%- endmacro %}
+
+{% macro default__revsync_state_ddl(schema_relation) -%}
+  {%- set text = dbt.type_string() -%}
+  {%- set ts = dbt.type_timestamp() -%}
+  {%- set num = dbt.type_bigint() -%}
+  {%- set statements = [] -%}
+  {%- do statements.append("create table if not exists " ~ schema_relation ~ ".revsync_sync_state ("
+      ~ "sync_id " ~ text ~ ", record_key " ~ text ~ ", row_hash " ~ text ~ ", destination_id " ~ text
+      ~ ", synced_at " ~ ts ~ ", run_id " ~ text ~ ")") -%}
+  {%- do statements.append("create table if not exists " ~ schema_relation ~ ".revsync_runs ("
+      ~ "run_id " ~ text ~ ", sync_id " ~ text ~ ", started_at " ~ ts ~ ", finished_at " ~ ts
+      ~ ", status " ~ text ~ ", " ~ adapter.quote('read') ~ " " ~ num ~ ", created " ~ num ~ ", updated " ~ num
+      ~ ", deleted " ~ num ~ ", unchanged " ~ num ~ ", rejected " ~ num ~ ", requests " ~ num
+      ~ ", watermark " ~ text ~ ", message " ~ text ~ ")") -%}
+  {%- do statements.append("create table if not exists " ~ schema_relation ~ ".revsync_rejects ("
+      ~ "run_id " ~ text ~ ", sync_id " ~ text ~ ", record_key " ~ text ~ ", operation " ~ text
+      ~ ", error_code " ~ text ~ ", error_message " ~ text ~ ", " ~ adapter.quote('at') ~ " " ~ ts ~ ")") -%}
+  {{ return(statements) }}
+{%- endmacro %}
+
+
+{#- A literal for a Python string (or none), safe to put in SQL text. -#}
+{% macro revsync_literal(value) -%}
+  {{ return(adapter.dispatch('revsync_literal', 'dbt_revsync')(value)) }}
+{%- endmacro %}
+
+{% macro default__revsync_literal(value) -%}
+  {%- if value is none -%}null{%- else -%}'{{ (value | string).replace("'", "''") }}'{%- endif -%}
+{%- endmacro %}
+
+
+{#-
+  Commit one acknowledged batch: forget the keys it touched, remember those still present
+  (deleted records leave the state), write its rejects and the run's running counts.
+  `acks` is a list of [record_key, row_hash, destination_id, keep]; `rejects` a list of
+  [record_key, operation, error_code, error_message]; `run` a mapping of the runs row.
+-#}
+{% macro revsync_commit_sql(schema_relation, sync_id, run_id, acks, rejects, run, now) -%}
+  {{ return(adapter.dispatch('revsync_commit_sql', 'dbt_revsync')(schema_relation, sync_id, run_id, acks, rejects, run, now)) }}
+{%- endmacro %}
+
+{% macro default__revsync_commit_sql(schema_relation, sync_id, run_id, acks, rejects, run, now) -%}
+  {%- set lit = dbt_revsync.revsync_literal -%}
+  {%- set now = "cast(" ~ lit(now) ~ " as " ~ dbt.type_timestamp() ~ ")" -%}
+  {%- set statements = [] -%}
+  {%- if acks -%}
+    {%- set keys = [] -%}{%- for a in acks -%}{%- do keys.append(lit(a[0])) -%}{%- endfor -%}
+    {%- do statements.append("delete from " ~ schema_relation ~ ".revsync_sync_state where sync_id = "
+        ~ lit(sync_id) ~ " and record_key in (" ~ keys | join(", ") ~ ")") -%}
+    {%- set rows = [] -%}
+    {%- for a in acks if a[3] -%}
+      {%- do rows.append("(" ~ lit(sync_id) ~ ", " ~ lit(a[0]) ~ ", " ~ lit(a[1]) ~ ", " ~ lit(a[2]) ~ ", " ~ now ~ ", " ~ lit(run_id) ~ ")") -%}
+    {%- endfor -%}
+    {%- if rows -%}
+      {%- do statements.append("insert into " ~ schema_relation ~ ".revsync_sync_state "
+          ~ "(sync_id, record_key, row_hash, destination_id, synced_at, run_id) values " ~ rows | join(", ")) -%}
+    {%- endif -%}
+  {%- endif -%}
+  {%- if rejects -%}
+    {%- set rows = [] -%}
+    {%- for r in rejects -%}
+      {%- do rows.append("(" ~ lit(run_id) ~ ", " ~ lit(sync_id) ~ ", " ~ lit(r[0]) ~ ", " ~ lit(r[1]) ~ ", " ~ lit(r[2]) ~ ", " ~ lit(r[3]) ~ ", " ~ now ~ ")") -%}
+    {%- endfor -%}
+    {%- do statements.append("insert into " ~ schema_relation ~ ".revsync_rejects "
+        ~ "(run_id, sync_id, record_key, operation, error_code, error_message, " ~ adapter.quote('at') ~ ") values " ~ rows | join(", ")) -%}
+  {%- endif -%}
+  {%- if run -%}
+    {%- do statements.extend(dbt_revsync.revsync_run_sql(schema_relation, sync_id, run_id, run)) -%}
+  {%- endif -%}
+  {{ return(statements) }}
+{%- endmacro %}
+
+
+{#- Replace the runs row of (sync_id, run_id). `run` holds every column, times as UTC text. -#}
+{% macro revsync_run_sql(schema_relation, sync_id, run_id, run) -%}
+  {{ return(adapter.dispatch('revsync_run_sql', 'dbt_revsync')(schema_relation, sync_id, run_id, run)) }}
+{%- endmacro %}
+
+{% macro default__revsync_run_sql(schema_relation, sync_id, run_id, run) -%}
+  {%- set lit = dbt_revsync.revsync_literal -%}
+  {%- set ts = dbt.type_timestamp() -%}
+  {%- set counts = ['read', 'created', 'updated', 'deleted', 'unchanged', 'rejected', 'requests'] -%}
+  {%- set names = ['run_id', 'sync_id', 'started_at', 'finished_at', 'status'] + counts + ['watermark', 'message'] -%}
+  {%- set values = [lit(run_id), lit(sync_id)] -%}
+  {%- for c in ['started_at', 'finished_at'] -%}
+    {%- do values.append("cast(" ~ lit(run.get(c)) ~ " as " ~ ts ~ ")") -%}
+  {%- endfor -%}
+  {%- do values.append(lit(run.get('status'))) -%}
+  {%- for c in counts -%}{%- do values.append(run.get(c, 0) | int) -%}{%- endfor -%}
+  {%- do values.append(lit(run.get('watermark'))) -%}
+  {%- do values.append(lit(run.get('message'))) -%}
+  {%- set quoted = [] -%}{%- for c in names -%}{%- do quoted.append(adapter.quote(c)) -%}{%- endfor -%}
+  {{ return([
+      "delete from " ~ schema_relation ~ ".revsync_runs where sync_id = " ~ lit(sync_id) ~ " and run_id = " ~ lit(run_id),
+      "insert into " ~ schema_relation ~ ".revsync_runs (" ~ quoted | join(", ") ~ ") values (" ~ values | join(", ") ~ ")"
+  ]) }}
+{%- endmacro %}
