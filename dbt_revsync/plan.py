@@ -19,6 +19,7 @@ import base64
 import datetime as dt
 import decimal
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ def decide(spec: SyncSpec, row: ChangeRow) -> Change | PlannedReject | None:
         return Change(op, str(row.key), {}, row.remote_id, None)
     fields = payload(spec, row.values)
     upsert = spec.upsert_field
-    upsert_value = _clean(row.values.get(upsert.column)) if upsert else None
+    upsert_value = _value(spec, upsert.column, row.values) if upsert else None
     return Change(op, str(row.key), fields, row.remote_id, row.row_hash, upsert_value)
 
 
@@ -94,7 +95,7 @@ def payload(spec: SyncSpec, values: Mapping[str, Any]) -> dict[str, Any]:
     """
     body: dict[str, Any] = {}
     for field in spec.fields:
-        value = _clean(values.get(field.column))
+        value = _value(spec, field.column, values)
         if value is None and spec.nulls == "skip":
             continue
         node = body
@@ -102,6 +103,27 @@ def payload(spec: SyncSpec, values: Mapping[str, Any]) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[field.parts[-1]] = value
     return body
+
+
+def _value(spec: SyncSpec, column: str, values: Mapping[str, Any]) -> Any:
+    """A key column's value travels as its key text, so ``12345.0`` reaches the CRM as ``12345``."""
+    value = values.get(column)
+    return key_text(value) if column in spec.primary_key else _clean(value)
+
+
+_INTEGRAL = re.compile(r"^(-?[0-9]+)\.0+$")
+
+
+def key_text(value: Any) -> str | None:
+    """The text form of a key value, as the diff SQL computes it: trimmed, ``12345.0`` -> ``12345``."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, decimal.Decimal) and value.is_finite() and value == value.to_integral_value():
+        return str(int(value))
+    text = str(value).strip()
+    return _INTEGRAL.sub(r"\1", text) or None
 
 
 def _clean(value: Any) -> Any:

@@ -8,6 +8,7 @@ leave the warehouse a page at a time: only the changes table is read, by sequenc
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from argparse import Namespace
@@ -79,7 +80,7 @@ class Warehouse:
         return self
 
     def _open(self) -> None:
-        from dbt.adapters.factory import get_adapter, register_adapter
+        from dbt.adapters.factory import get_adapter, register_adapter, reset_adapters
         from dbt.config.runtime import RuntimeConfig
         from dbt.context.providers import generate_runtime_macro_context
         from dbt.flags import set_from_args
@@ -103,6 +104,7 @@ class Warehouse:
         if PACKAGE_NAME not in dependencies:
             for name, project in self.config.load_projects([package_root()]):
                 dependencies[name] = project
+        reset_adapters()  # a process may open several projects (tests, `run` after dbt)
         register_adapter(self.config, get_mp_context())
         self.adapter = get_adapter(self.config)
         macros = ManifestLoader.load_macros(self.config, self.adapter.connections.set_query_header, base_macros_only=False)
@@ -116,8 +118,12 @@ class Warehouse:
             try:
                 self._connection.__exit__(None, None, None)
             finally:
+                from dbt.adapters.factory import reset_adapters
+
                 self._connection = None
                 self.adapter.cleanup_connections()
+                _release_shared_handles(self.adapter)
+                reset_adapters()
 
     def __enter__(self) -> Warehouse:
         return self.open()
@@ -321,6 +327,15 @@ def _default_profiles_dir(project_dir: Path) -> str:
     if (project_dir / "profiles.yml").is_file():
         return str(project_dir)
     return str(Path.home() / ".dbt")
+
+
+def _release_shared_handles(adapter: Any) -> None:
+    """Adapters that share one database handle per process (dbt-duckdb) let it go here, so
+    the file is free for the next dbt invocation of a long-lived process."""
+    close_all = getattr(type(adapter.connections), "close_all_connections", None)
+    if callable(close_all):
+        close_all()
+        gc.collect()
 
 
 def _quiet_dbt_events() -> None:

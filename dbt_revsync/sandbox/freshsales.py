@@ -1,0 +1,398 @@
+"""Freshsales (Freshworks CRM) emulator, served under ``/freshsales``.
+
+``<sandbox url>/freshsales`` stands in for ``https://<alias>.myfreshworks.com/crm/sales/api``.
+
+Endpoints: ``POST /<resource>``, ``GET|PUT|DELETE /<resource>/<id>``,
+``POST /<resource>/upsert`` and ``POST /filtered_search/<entity>``, for the resources
+``contacts``, ``sales_accounts`` and ``deals`` (bodies wrapped in ``contact``,
+``sales_account``, ``deal``). Auth: ``Authorization: Token token=<key>``.
+
+Freshsales publishes no formal spec; where the public docs are silent or disagree the
+behaviour chosen is written next to the code as "Assumed".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from dbt_revsync.sandbox.framework import (
+    Emulator,
+    Limits,
+    Record,
+    RequestRejected,
+    SandboxRequest,
+    SandboxResponse,
+    WindowState,
+    json_response,
+    route,
+)
+
+DEFAULT_API_KEY = "sandbox-freshsales-key"
+
+WRAPPERS: dict[str, str] = {"contacts": "contact", "sales_accounts": "sales_account", "deals": "deal"}
+ENTITIES: dict[str, str] = {wrapper: resource for resource, wrapper in WRAPPERS.items()}
+
+_RESOURCE = r"(?P<resource>contacts|sales_accounts|deals)"
+_RECORD = _RESOURCE + r"/(?P<record_id>[^/]+)"
+_READ_ONLY = frozenset({"id", "created_at", "updated_at"})
+_EMAIL_FIELDS = frozenset({"emails", "email", "contact_email.email"})
+_REQUIRED: dict[str, tuple[str, ...]] = {"sales_accounts": ("name",), "deals": ("name",)}
+# Assumed: contacts have no required field here (the notes name none).
+
+# Rails-style token header; Freshsales runs on Rails, whose token parser accepts the
+# value quoted or bare, so both are accepted here.
+_TOKEN = re.compile(r'^\s*Token\s+token="?(?P<key>[^"\s]+)"?\s*$', re.IGNORECASE)
+
+_DEFAULT_PER_PAGE = 25  # Assumed page size of filtered_search ([sec] in the notes)
+_MAX_PER_PAGE = 100
+
+
+class FreshsalesEmulator(Emulator):
+    """Freshsales contacts, sales accounts and deals, with upsert and filtered search."""
+
+    prefix = "freshsales"
+    resources = tuple(WRAPPERS)
+    default_api_keys = (DEFAULT_API_KEY,)
+    # Published: 400/min on every paid plan; 1000/h on the smallest plans (more on bigger ones).
+    vendor_limits = Limits(per_minute=400, per_hour=1000)
+    first_id = 16000000001
+    auth_hint = "Authorization: Token token=<key>"
+
+    def __init__(self, *, api_keys: Iterable[str] | None = None, limits: Limits | None = None,
+                 utc_offset_hours: float = -4.0, **kwargs: Any) -> None:
+        super().__init__(api_keys=api_keys, limits=limits, **kwargs)
+        self._zone = timezone(timedelta(hours=utc_offset_hours))
+
+    # -- vendor shapes -----------------------------------------------------------
+
+    def authenticate(self, request: SandboxRequest) -> bool:
+        found = _TOKEN.match(request.headers.get("Authorization", ""))
+        return bool(found) and found.group("key") in self.api_keys
+
+    def unauthorized_response(self, request: SandboxRequest) -> SandboxResponse:
+        return json_response(401, {"login": "failed", "message": "Incorrect or expired API key"})
+
+    def error_response(self, status: int, message: str) -> SandboxResponse:
+        # Assumed: the notes give the error body as {"errors": {"code", "message"}} [sec][unc].
+        return json_response(status, {"errors": {"code": status, "message": message}})
+
+    def rate_limited_response(self, windows: list[WindowState]) -> SandboxResponse:
+        # Assumed: a 429 carries the usual error body; no rate-limit headers are documented,
+        # so none are sent (rate_limit_headers keeps the base class's empty default).
+        return self.error_response(429, "Too many requests: API rate limit exceeded")
+
+    def unmatched_response(self, request: SandboxRequest) -> SandboxResponse:
+        return self.error_response(404, f"Route not found: {request.method} {request.path}")
+
+    # -- routes --------------------------------------------------------------------
+
+    @route("POST", rf"/{_RESOURCE}/upsert", "{resource}.upsert")
+    def upsert(self, request: SandboxRequest, resource: str) -> SandboxResponse:
+        """Update the record whose identifier field matches (200), or create one (201)."""
+        body = self.json_object(request)
+        field_name, value = _unique_identifier(body)
+        fields = _unwrap(body, WRAPPERS[resource])
+        matches = self.store.find(resource, lambda record: _matches(resource, record, field_name, [value]))
+        if matches:
+            # Assumed: when several records match, the oldest (lowest id) is updated.
+            return self._wrapped(200, resource, self._update(resource, matches[0], fields))
+        fields = _with_identifier(resource, fields, field_name, value)
+        return self._wrapped(201, resource, self._create(resource, fields))
+
+    @route("POST", rf"/{_RESOURCE}", "{resource}.create")
+    def create(self, request: SandboxRequest, resource: str) -> SandboxResponse:
+        # Assumed: a plain create answers 200 (the notes quote 201 only for upsert).
+        fields = _unwrap(self.json_object(request), WRAPPERS[resource])
+        return self._wrapped(200, resource, self._create(resource, fields))
+
+    @route("GET", rf"/{_RECORD}", "{resource}.view")
+    def view(self, request: SandboxRequest, resource: str, record_id: str) -> SandboxResponse:
+        return self._wrapped(200, resource, self._existing(resource, record_id))
+
+    @route("PUT", rf"/{_RECORD}", "{resource}.update")
+    def update(self, request: SandboxRequest, resource: str, record_id: str) -> SandboxResponse:
+        fields = _unwrap(self.json_object(request), WRAPPERS[resource])
+        existing = self._existing(resource, record_id)
+        return self._wrapped(200, resource, self._update(resource, existing, fields))
+
+    @route("DELETE", rf"/{_RECORD}", "{resource}.delete")
+    def delete(self, request: SandboxRequest, resource: str, record_id: str) -> SandboxResponse:
+        existing = self._existing(resource, record_id)
+        self.store.delete(resource, existing["id"])
+        # Assumed: a delete answers 200 with the JSON body `true`.
+        return json_response(200, True)
+
+    @route("POST", r"/filtered_search/(?P<entity>contact|sales_account|deal)", "{entity}.filtered_search")
+    def filtered_search(self, request: SandboxRequest, entity: str) -> SandboxResponse:
+        """Records matching every rule of ``filter_rule`` (operator ``is_in`` or ``is``)."""
+        resource = ENTITIES[entity]
+        body = self.json_object(request)
+        rules = _filter_rules(body)
+        found = self.store.find(resource, lambda record: all(_rule_matches(resource, record, rule) for rule in rules))
+        page, per_page = _paging(body, request.query)
+        total_pages = math.ceil(len(found) / per_page)
+        chunk = found[(page - 1) * per_page: page * per_page]
+        return json_response(200, {resource: chunk, "meta": {"total": len(found), "total_pages": total_pages}})
+
+    # -- record life cycle -------------------------------------------------------------
+
+    def _existing(self, resource: str, record_id: str) -> Record:
+        # Assumed: the not-found body follows the general error shape [unc].
+        record = self.store.get(resource, int(record_id)) if record_id.isdigit() else None
+        if record is None:
+            raise RequestRejected(404, "Record not found")
+        return record
+
+    def _create(self, resource: str, fields: dict[str, Any]) -> Record:
+        now = self._now()
+        record = _merge(resource, {"custom_field": {}}, fields)
+        _check_required(resource, record)
+        self._check_unique(resource, record, own_id=None)
+        return self.store.insert(resource, {**record, "created_at": now, "updated_at": now})
+
+    def _update(self, resource: str, existing: Record, fields: dict[str, Any]) -> Record:
+        record = _merge(resource, existing, fields)
+        _check_required(resource, record)
+        self._check_unique(resource, record, own_id=existing["id"])
+        record["updated_at"] = self._now()
+        return self.store.replace(resource, existing["id"], record)
+
+    def _check_unique(self, resource: str, record: Record, own_id: int | None) -> None:
+        """A contact's email may belong to no other contact (compared case-insensitively)."""
+        if resource != "contacts":
+            return
+        for entry in record.get("emails") or []:
+            email = entry["value"]
+            holders = self.store.find(
+                "contacts", lambda other: other["id"] != own_id and email.lower() in _email_values(other))
+            if holders:
+                raise RequestRejected(
+                    400, f"Contact with email '{email}' already exists (contact id {holders[0]['id']})")
+
+    def _wrapped(self, status: int, resource: str, record: Record) -> SandboxResponse:
+        return json_response(status, {WRAPPERS[resource]: record})
+
+    def _now(self) -> str:
+        return datetime.now(self._zone).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------------------
+# Request bodies
+# ---------------------------------------------------------------------------
+
+
+def _unwrap(body: dict[str, Any], wrapper: str) -> dict[str, Any]:
+    # Assumed: the record must come wrapped; some clients send it bare [unc], which is refused.
+    fields = body.get(wrapper)
+    if not isinstance(fields, dict):
+        raise RequestRejected(400, f'The request body must carry the record as {{"{wrapper}": {{...}}}}')
+    return fields
+
+
+def _unique_identifier(body: dict[str, Any]) -> tuple[str, Any]:
+    identifier = body.get("unique_identifier")
+    if not isinstance(identifier, dict) or len(identifier) != 1:
+        raise RequestRejected(400, "unique_identifier must be an object with exactly one field")
+    ((field_name, value),) = identifier.items()
+    if value is None or value == "" or isinstance(value, (dict, list)):
+        raise RequestRejected(400, f"unique_identifier {field_name} must be a non-empty value")
+    return _plain_field(field_name), value
+
+
+def _plain_field(field_name: str) -> str:
+    # Tolerated: "custom_field.cf_x" names the custom field cf_x.
+    return field_name.removeprefix("custom_field.")
+
+
+def _with_identifier(resource: str, fields: dict[str, Any], field_name: str, value: Any) -> dict[str, Any]:
+    """The fields of a record created by upsert: the identifier is set unless given."""
+    fields = dict(fields)
+    if resource == "contacts" and field_name in _EMAIL_FIELDS:
+        # Assumed: when the body names emails of its own, those are kept as they are.
+        if "email" not in fields and "emails" not in fields:
+            fields["email"] = value
+    elif field_name.startswith("cf_") and field_name not in fields:
+        fields["custom_field"] = {field_name: value, **(fields.get("custom_field") or {})}
+    else:
+        fields.setdefault(field_name, value)
+    return fields
+
+
+def _filter_rules(body: dict[str, Any]) -> list[dict[str, Any]]:
+    rules = body.get("filter_rule")
+    if not isinstance(rules, list) or not all(isinstance(rule, dict) for rule in rules):
+        raise RequestRejected(400, "filter_rule must be a list of {attribute, operator, value} objects")
+    for rule in rules:
+        if not isinstance(rule.get("attribute"), str):
+            raise RequestRejected(400, "Every filter rule needs an attribute")
+        if rule.get("operator") not in ("is_in", "is"):
+            # Assumed: only equality operators are emulated.
+            raise RequestRejected(400, f"Unsupported filter operator: {rule.get('operator')!r}")
+    return rules
+
+
+def _paging(body: dict[str, Any], query: dict[str, str]) -> tuple[int, int]:
+    """page / per_page from the body or the query string."""
+    try:
+        page = int(body.get("page", query.get("page", 1)))
+        per_page = int(body.get("per_page", query.get("per_page", _DEFAULT_PER_PAGE)))
+    except (TypeError, ValueError):
+        raise RequestRejected(400, "page and per_page must be integers") from None
+    if page < 1 or per_page < 1:
+        raise RequestRejected(400, "page and per_page must be positive")
+    return page, min(per_page, _MAX_PER_PAGE)
+
+
+# ---------------------------------------------------------------------------
+# Records: merge, emails, matching
+# ---------------------------------------------------------------------------
+
+
+def _merge(resource: str, existing: Record, fields: dict[str, Any]) -> Record:
+    """``existing`` with ``fields`` applied: top-level keys replace, ``custom_field``
+    merges key by key, read-only keys are ignored, contact emails are normalised."""
+    record = dict(existing)
+    for key, value in fields.items():
+        if key in _READ_ONLY or (resource == "contacts" and key in ("email", "emails")):
+            continue
+        if key == "custom_field":
+            if not isinstance(value, dict):
+                raise RequestRejected(400, "custom_field must be an object")
+            record["custom_field"] = {**(record.get("custom_field") or {}), **value}
+        else:
+            record[key] = value
+    if resource == "contacts":
+        _apply_emails(record, fields)
+    return record
+
+
+def _check_required(resource: str, record: Record) -> None:
+    for name in _REQUIRED.get(resource, ()):
+        value = record.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise RequestRejected(400, f"{name} is required and cannot be blank")
+
+
+def _apply_emails(record: Record, fields: dict[str, Any]) -> None:
+    """Store ``emails`` as ``[{"value", "is_primary"}]`` with one primary, and ``email``
+    as the primary value.
+
+    Assumed semantics: ``emails`` replaces the whole list; ``email`` makes its value the
+    primary one: alongside ``emails`` (or on create) it is promoted if listed, else put
+    first; on its own in an update it replaces the old primary address. Null or ""
+    removes the primary address.
+    """
+    emails = list(record.get("emails") or [])
+    if "emails" in fields:
+        emails = _normalise_emails(fields["emails"])
+    if "email" in fields:
+        emails = _set_primary(emails, fields["email"], replace_old="emails" not in fields)
+    emails = _one_primary(_dedupe(emails))
+    record["emails"] = emails
+    record["email"] = next((entry["value"] for entry in emails if entry["is_primary"]), None)
+
+
+def _normalise_emails(value: Any) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise RequestRejected(400, "emails must be a string or a list")
+    emails = []
+    for item in items:
+        entry = _email_entry(item)
+        if entry is not None:
+            emails.append(entry)
+    return emails
+
+
+def _email_entry(item: Any) -> dict[str, Any] | None:
+    if isinstance(item, str):
+        value, primary = item, False
+    elif isinstance(item, dict):
+        if item.get("_destroy"):
+            return None
+        value, primary = item.get("value"), bool(item.get("is_primary"))
+    else:
+        raise RequestRejected(400, "Each entry of emails must be a string or a {value, is_primary} object")
+    if value is not None and not isinstance(value, str):
+        raise RequestRejected(400, "An email value must be a string")
+    value = (value or "").strip()
+    return {"value": value, "is_primary": primary} if value else None
+
+
+def _set_primary(emails: list[dict[str, Any]], value: Any, replace_old: bool) -> list[dict[str, Any]]:
+    if value is not None and not isinstance(value, str):
+        raise RequestRejected(400, "email must be a string")
+    others = [dict(entry, is_primary=False) for entry in emails if not (replace_old and entry["is_primary"])]
+    value = (value or "").strip()
+    if not value:
+        return others
+    rest = [entry for entry in others if entry["value"].lower() != value.lower()]
+    return [{"value": value, "is_primary": True}, *rest]
+
+
+def _dedupe(emails: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    kept: dict[str, dict[str, Any]] = {}
+    for entry in emails:
+        key = entry["value"].lower()
+        if key in kept:
+            kept[key]["is_primary"] = kept[key]["is_primary"] or entry["is_primary"]
+        else:
+            kept[key] = dict(entry)
+    return list(kept.values())
+
+
+def _one_primary(emails: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first entry marked primary stays primary (the first entry if none is)."""
+    primary = next((index for index, entry in enumerate(emails) if entry["is_primary"]), 0)
+    return [dict(entry, is_primary=index == primary) for index, entry in enumerate(emails)]
+
+
+def _email_values(record: Record) -> set[str]:
+    return {entry["value"].lower() for entry in record.get("emails") or []}
+
+
+def _comparable(value: Any) -> str:
+    """Values compare as text: 12 == "12", 12.0 == "12", True == "true"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _field_values(resource: str, record: Record, field_name: str) -> tuple[set[str], bool]:
+    """The record's values for a field as text, and whether they compare case-insensitively.
+
+    ``cf_*`` is looked up under ``custom_field`` first, then at the top level; a list
+    value matches on any element; contact emails match any address, ignoring case.
+    """
+    field_name = _plain_field(field_name)
+    if resource == "contacts" and field_name in _EMAIL_FIELDS:
+        return _email_values(record), True
+    custom = record.get("custom_field") or {}
+    if field_name.startswith("cf_") and field_name in custom:
+        value = custom[field_name]
+    else:
+        value = record.get(field_name)
+    values = value if isinstance(value, list) else [value]
+    return {_comparable(item) for item in values if item is not None}, False
+
+
+def _matches(resource: str, record: Record, field_name: str, wanted: list[Any]) -> bool:
+    values, fold_case = _field_values(resource, record, field_name)
+    targets = {_comparable(item) for item in wanted if item is not None}
+    if fold_case:
+        targets = {target.lower() for target in targets}
+    return bool(values & targets)
+
+
+def _rule_matches(resource: str, record: Record, rule: dict[str, Any]) -> bool:
+    value = rule.get("value")
+    wanted = value if isinstance(value, list) else [value]
+    return _matches(resource, record, rule["attribute"], wanted)

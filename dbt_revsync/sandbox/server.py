@@ -1,0 +1,690 @@
+"""The sandbox HTTP server: CRM emulators on loopback, with fault injection.
+
+``/<prefix>/...`` goes to the emulator registered under ``prefix``; ``/_admin/...`` is
+the control API (no auth, loopback clients only):
+
+    GET    /_admin/emulators              prefixes, accepted API keys, limits
+    GET    /_admin/stats                  request counters per emulator
+    GET    /_admin/state                  every emulator's records
+    GET    /_admin/<prefix>               one emulator's records
+    GET    /_admin/<prefix>/<resource>    the records of one resource
+    POST   /_admin/reset                  forget records, counters, rate-limit history, faults
+    GET    /_admin/faults                 the active fault rules
+    POST   /_admin/faults                 add rules: a JSON list of rules (or one rule)
+    DELETE /_admin/faults                 remove every rule
+    GET    /_admin/limits                 rate limits per emulator
+    POST   /_admin/limits                 {"prefix": "freshsales", "per_minute": 10, "per_hour": null}
+                                          (no prefix: every emulator)
+
+Standard library only. HTTP/1.1 keep-alive is supported: every answer carries a
+Content-Length.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import random
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType, TracebackType
+from typing import Any, TextIO, Union
+from urllib.parse import unquote, urlsplit
+
+from dbt_revsync.sandbox.framework import (
+    Emulator,
+    Limits,
+    SandboxRequest,
+    SandboxResponse,
+    json_response,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8765
+MAX_BODY_BYTES = 64 * 1024 * 1024
+ADMIN = "_admin"
+
+EmulatorsSpec = Union[Mapping[str, Emulator], Iterable[Union[Emulator, str]], None]
+LimitsSpec = Union[Limits, str, Mapping[str, Union[Limits, Mapping[str, Any]]], None]
+
+# ---------------------------------------------------------------------------
+# Fault injection
+# ---------------------------------------------------------------------------
+
+FAULT_ACTIONS = ("status", "delay", "drop", "apply_then_drop")
+
+
+@dataclass
+class FaultRule:
+    """One fault to inject.
+
+    A rule applies to a request when every filter given matches: ``prefix`` (the
+    emulator), ``method``, and ``path``, a regex searched in the request path both
+    with and without the emulator prefix (``"/contacts/upsert$"`` and
+    ``"^/freshsales/contacts"`` both work).
+
+    Actions:
+      - ``status``: answer ``status`` (default 503) instead of the emulator, with
+        ``body`` (default: the emulator's own error body), ``headers``, and a
+        ``Retry-After`` header when ``retry_after`` is set. The emulator sees nothing.
+      - ``delay``: wait ``seconds``, then let the emulator answer.
+      - ``drop``: close the connection without an answer; the emulator sees nothing.
+      - ``apply_then_drop``: let the emulator apply the request, then close the
+        connection without sending its answer.
+    ``seconds`` also delays the other actions. ``times``: the rule expires after hitting
+    that many requests (None: never). ``probability``: each applicable request is hit
+    with that probability, drawn from ``random.Random(seed)``, so a seeded rule hits the
+    same requests on every run.
+    """
+
+    action: str
+    prefix: str | None = None
+    method: str | None = None
+    path: str | None = None
+    status: int = 503
+    retry_after: str | int | float | None = None
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    times: int | None = None
+    probability: float | None = None
+    seed: int | None = None
+    id: int = 0
+    hits: int = 0
+
+    def __post_init__(self) -> None:
+        self._validate()
+        self.method = self.method.upper() if self.method else None
+        self._pattern = re.compile(self.path) if self.path else None
+        self._random = random.Random(self.seed)
+
+    def _validate(self) -> None:
+        if self.action not in FAULT_ACTIONS:
+            raise ValueError(f"unknown fault action {self.action!r}; use one of {', '.join(FAULT_ACTIONS)}")
+        if not isinstance(self.status, int) or not 100 <= self.status <= 599:
+            raise ValueError(f"status must be an HTTP status code, not {self.status!r}")
+        if not isinstance(self.seconds, (int, float)) or self.seconds < 0:
+            raise ValueError("seconds must be a non-negative number")
+        if self.action == "delay" and not self.seconds:
+            raise ValueError("a delay rule needs seconds > 0")
+        if self.times is not None and (not isinstance(self.times, int) or self.times < 1):
+            raise ValueError("times must be a positive integer or null")
+        if self.probability is not None and not 0 <= self.probability <= 1:
+            raise ValueError("probability must lie between 0 and 1")
+        if self.path is not None:
+            try:
+                re.compile(self.path)
+            except re.error as exc:
+                raise ValueError(f"path is not a valid regex: {exc}") from None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FaultRule:
+        """A rule from JSON; ``id`` and ``hits`` are ignored, unknown keys refused."""
+        if not isinstance(data, Mapping):
+            raise ValueError("a fault rule must be a JSON object")
+        known = {item.name for item in fields(cls)} - {"id", "hits"}
+        unknown = set(data) - known - {"id", "hits"}
+        if unknown:
+            raise ValueError(f"unknown fault rule field(s): {', '.join(sorted(unknown))}")
+        if "action" not in data:
+            raise ValueError("a fault rule needs an action")
+        try:
+            return cls(**{key: value for key, value in data.items() if key in known})
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+    def applies_to(self, prefix: str, method: str, path: str) -> bool:
+        if self.prefix is not None and self.prefix != prefix:
+            return False
+        if self.method is not None and self.method != method:
+            return False
+        if self._pattern is None:
+            return True
+        return bool(self._pattern.search(path) or self._pattern.search(f"/{prefix}{path}"))
+
+    def roll(self) -> bool:
+        return self.probability is None or self._random.random() < self.probability
+
+
+def iter_rules(data: Any) -> Iterator[FaultRule]:
+    """Fault rules from JSON-like data: one rule object or a list of them."""
+    for item in data if isinstance(data, list) else [data]:
+        yield FaultRule.from_dict(item)
+
+
+class FaultInjector:
+    """The active fault rules; the first rule that applies and rolls a hit wins."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[FaultRule] = []
+        self._next_id = 1
+
+    def add(self, rule: FaultRule) -> FaultRule:
+        with self._lock:
+            rule.id = self._next_id
+            self._next_id += 1
+            self._rules.append(rule)
+            return rule
+
+    def clear(self) -> int:
+        with self._lock:
+            count = len(self._rules)
+            self._rules = []
+            return count
+
+    def rules(self) -> list[FaultRule]:
+        with self._lock:
+            return list(self._rules)
+
+    def take(self, prefix: str, method: str, path: str) -> FaultRule | None:
+        """The rule that hits this request, if any; counts the hit and expires the rule."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.applies_to(prefix, method, path) and rule.roll():
+                    rule.hits += 1
+                    if rule.times is not None and rule.hits >= rule.times:
+                        self._rules.remove(rule)
+                    return rule
+            return None
+
+
+# ---------------------------------------------------------------------------
+# HTTP plumbing
+# ---------------------------------------------------------------------------
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    sandbox: SandboxServer
+
+
+class _HTTPServerV6(_HTTPServer):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Reads one request, hands it to the SandboxServer, writes the answer (or drops)."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "dbt-revsync-sandbox"
+    sys_version = ""
+    timeout = 120  # seconds an idle keep-alive connection is kept open
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.sandbox._track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.sandbox._untrack(self.connection)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        logger.debug("%s - %s", self.address_string(), format % args)
+
+    def _dispatch(self) -> None:
+        try:
+            body = self._read_body()
+        except ValueError as exc:
+            self.close_connection = True
+            self._send(json_response(400, {"error": str(exc)}))
+            return
+        target = urlsplit(self.path)
+        try:
+            response = self.server.sandbox.dispatch(
+                self.command, unquote(target.path), target.query, self.headers.items(), body,
+                client=self.client_address[0])
+        except Exception:
+            logger.exception("sandbox failed on %s %s", self.command, self.path)
+            response = json_response(500, {"error": "internal sandbox error"})
+        if response is None:
+            self.close_connection = True  # drop: no answer at all
+            return
+        self._send(response)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length = self.headers.get("Content-Length")
+        if not length:
+            return b""
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            raise ValueError(f"bad or too large Content-Length: {length}")
+        return self.rfile.read(int(length))
+
+    def _read_chunked(self) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers
+                    pass
+                return b"".join(parts)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise ValueError("request body too large")
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def _send(self, response: SandboxResponse) -> None:
+        payload, headers = response.encode()
+        try:
+            self.send_response(response.status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(parsed, "ipv4_mapped", None)
+    return (mapped or parsed).is_loopback
+
+
+# ---------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------
+
+
+class SandboxServer:
+    """Serves emulators under ``/<prefix>``, plus ``/_admin``, from a daemon thread.
+
+    ``emulators``: Emulator instances (or registry names), or a mapping prefix ->
+    Emulator; None serves every registered emulator with its defaults. ``limits``: None
+    (no limits), ``"vendor"`` (each emulator's published limits), a :class:`Limits` for
+    every emulator, or a mapping prefix -> Limits / ``{"per_minute", "per_hour"}``.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, emulators: EmulatorsSpec = None,
+                 limits: LimitsSpec = None) -> None:
+        self.host = host
+        self.port = port
+        self._emulators = _build_emulators(emulators)
+        self.faults = FaultInjector()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._serving = False
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        self._apply_limits(limits)
+
+    # -- life cycle ------------------------------------------------------------
+
+    def bind(self) -> None:
+        """Open the listening socket (done by start(); port 0 picks a free port)."""
+        if self._httpd is not None:
+            return
+        server_class = _HTTPServerV6 if ":" in self.host else _HTTPServer
+        self._httpd = server_class((self.host, self.port), _Handler)
+        self._httpd.sandbox = self
+        self.port = self._httpd.server_address[1]
+        logger.info("sandbox listening on %s", self.url)
+
+    def start(self) -> SandboxServer:
+        """Serve from a daemon thread; returns self."""
+        self.bind()
+        if self._thread is None:
+            self._serving = True
+            self._thread = threading.Thread(target=self._serve, name="dbt-revsync-sandbox", daemon=True)
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until stop() or KeyboardInterrupt."""
+        self.bind()
+        self._serving = True
+        self._serve()
+
+    def _serve(self) -> None:
+        assert self._httpd is not None
+        self._httpd.serve_forever(poll_interval=0.05)
+
+    def stop(self) -> None:
+        """Stop serving, close open connections and the socket. Safe to call twice."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        if self._serving:
+            httpd.shutdown()
+            self._serving = False
+        self._close_connections()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``; the server must be bound (started)."""
+        if self._httpd is None:
+            raise RuntimeError("the sandbox server is not started")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def _track(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def _untrack(self, connection: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(connection)
+
+    def _close_connections(self) -> None:
+        with self._connections_lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    # -- emulators, limits, faults, stats -----------------------------------------
+
+    @property
+    def prefixes(self) -> list[str]:
+        return list(self._emulators)
+
+    def emulator(self, name: str) -> Emulator:
+        try:
+            return self._emulators[name]
+        except KeyError:
+            raise KeyError(f"no emulator {name!r}; serving: {', '.join(self._emulators)}") from None
+
+    def set_limits(self, prefix: str | None, per_minute: int | None = None, per_hour: int | None = None) -> None:
+        """Set one emulator's rate limits (every emulator's when prefix is None)."""
+        limits = Limits(per_minute=per_minute, per_hour=per_hour)
+        targets = self._emulators.values() if prefix is None else [self.emulator(prefix)]
+        for target in targets:
+            target.set_limits(limits)
+
+    def limits(self) -> dict[str, dict[str, int | None]]:
+        return {name: emulator.limiter.limits.as_dict() for name, emulator in self._emulators.items()}
+
+    def _apply_limits(self, limits: LimitsSpec) -> None:
+        if limits is None:
+            return
+        if limits == "vendor":
+            for emulator in self._emulators.values():
+                emulator.set_limits(emulator.vendor_limits)
+        elif isinstance(limits, Limits):
+            for emulator in self._emulators.values():
+                emulator.set_limits(limits)
+        elif isinstance(limits, Mapping):
+            for name, value in limits.items():
+                self.emulator(name).set_limits(value if isinstance(value, Limits) else Limits.from_mapping(value))
+        else:
+            raise ValueError(f"limits must be None, 'vendor', Limits or a mapping, not {limits!r}")
+
+    def add_fault(self, action: str | FaultRule, **options: Any) -> FaultRule:
+        """Add a fault rule: ``add_fault("status", status=429, retry_after=2, times=3)``
+        or ``add_fault(FaultRule(...))``; see :class:`FaultRule` for the fields."""
+        rule = action if isinstance(action, FaultRule) else FaultRule(action=action, **options)
+        if rule.prefix is not None:
+            self.emulator(rule.prefix)
+        return self.faults.add(rule)
+
+    def clear_faults(self) -> int:
+        """Remove every fault rule; returns how many there were."""
+        return self.faults.clear()
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """prefix -> ``{requests, by_route, by_status, faults}``; every request that
+        reached an emulator counts, whatever its answer (401, 404, 429 included)."""
+        return {name: emulator.stats.snapshot() for name, emulator in self._emulators.items()}
+
+    def state(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        return {name: emulator.snapshot() for name, emulator in self._emulators.items()}
+
+    def reset(self) -> None:
+        """Forget every record, counter, rate-limit history and fault rule; keep limits and keys."""
+        for emulator in self._emulators.values():
+            emulator.reset()
+        self.clear_faults()
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [dict(emulator.describe(), prefix=name) for name, emulator in self._emulators.items()]
+
+    # -- dispatch ---------------------------------------------------------------
+
+    def dispatch(self, method: str, path: str, query: str, headers: Iterable[tuple[str, str]], body: bytes,
+                 client: str = "127.0.0.1") -> SandboxResponse | None:
+        """Answer one HTTP request; None means: close the connection without answering."""
+        head, _, rest = path.lstrip("/").partition("/")
+        request = SandboxRequest.from_http(method, "/" + rest, query, headers, body)
+        if head == ADMIN:
+            return self._admin(request, client)
+        if head == "":
+            return json_response(200, {"service": "dbt-revsync sandbox", "emulators": self.describe()})
+        emulator = self._emulators.get(head)
+        if emulator is None:
+            return json_response(404, {"error": f"no emulator under /{head}",
+                                       "emulators": [f"/{name}" for name in self._emulators]})
+        return self._through_faults(head, emulator, request)
+
+    def _through_faults(self, prefix: str, emulator: Emulator, request: SandboxRequest) -> SandboxResponse | None:
+        rule = self.faults.take(prefix, request.method, request.path)
+        if rule is None:
+            return emulator.handle(request)
+        logger.debug("fault %s (rule %s) on %s /%s%s", rule.action, rule.id, request.method, prefix, request.path)
+        emulator.stats.record_fault(rule.action)
+        if rule.seconds:
+            time.sleep(rule.seconds)
+        if rule.action == "status":
+            return _fault_response(emulator, rule)
+        if rule.action == "drop":
+            return None
+        response = emulator.handle(request)
+        return None if rule.action == "apply_then_drop" else response
+
+    # -- admin API ----------------------------------------------------------------
+
+    def _admin(self, request: SandboxRequest, client: str) -> SandboxResponse:
+        if not _is_loopback(client):
+            return json_response(403, {"error": "the admin API answers loopback clients only"})
+        parts = [part for part in request.path.split("/") if part]
+        try:
+            return self._admin_route(request, parts)
+        except (ValueError, TypeError) as exc:
+            return json_response(400, {"error": str(exc)})
+        except KeyError as exc:
+            return json_response(404, {"error": str(exc.args[0]) if exc.args else "not found"})
+
+    def _admin_route(self, request: SandboxRequest, parts: list[str]) -> SandboxResponse:
+        method = request.method
+        key = parts[0] if parts else "emulators"
+        if len(parts) <= 1 and (method, key) in self._ADMIN_ROUTES:
+            return getattr(self, self._ADMIN_ROUTES[(method, key)])(request)
+        if method == "GET" and len(parts) == 1:
+            return json_response(200, self.emulator(parts[0]).snapshot())
+        if method == "GET" and len(parts) == 2:
+            emulator = self.emulator(parts[0])
+            if parts[1] not in emulator.store.resources:
+                raise KeyError(f"/{parts[0]} has no resource {parts[1]!r}; it has {', '.join(emulator.resources)}")
+            return json_response(200, emulator.records(parts[1]))
+        return json_response(404, {"error": f"no admin endpoint {method} /{ADMIN}{request.path}"})
+
+    _ADMIN_ROUTES: dict[tuple[str, str], str] = {
+        ("GET", "emulators"): "_admin_emulators",
+        ("GET", "stats"): "_admin_stats",
+        ("GET", "state"): "_admin_state",
+        ("POST", "reset"): "_admin_reset",
+        ("GET", "faults"): "_admin_faults",
+        ("POST", "faults"): "_admin_add_faults",
+        ("DELETE", "faults"): "_admin_clear_faults",
+        ("GET", "limits"): "_admin_limits",
+        ("POST", "limits"): "_admin_set_limits",
+    }
+
+    def _admin_emulators(self, request: SandboxRequest) -> SandboxResponse:
+        return json_response(200, {"emulators": self.describe()})
+
+    def _admin_stats(self, request: SandboxRequest) -> SandboxResponse:
+        return json_response(200, self.stats())
+
+    def _admin_state(self, request: SandboxRequest) -> SandboxResponse:
+        return json_response(200, self.state())
+
+    def _admin_reset(self, request: SandboxRequest) -> SandboxResponse:
+        self.reset()
+        return json_response(200, {"reset": True})
+
+    def _admin_faults(self, request: SandboxRequest) -> SandboxResponse:
+        return json_response(200, {"faults": [rule.to_dict() for rule in self.faults.rules()]})
+
+    def _admin_add_faults(self, request: SandboxRequest) -> SandboxResponse:
+        rules = list(iter_rules(_admin_json(request)))
+        for rule in rules:  # all valid, or none added
+            if rule.prefix is not None:
+                self.emulator(rule.prefix)
+        added = [self.add_fault(rule) for rule in rules]
+        return json_response(201, {"faults": [rule.to_dict() for rule in added]})
+
+    def _admin_clear_faults(self, request: SandboxRequest) -> SandboxResponse:
+        return json_response(200, {"cleared": self.clear_faults()})
+
+    def _admin_limits(self, request: SandboxRequest) -> SandboxResponse:
+        return json_response(200, self.limits())
+
+    def _admin_set_limits(self, request: SandboxRequest) -> SandboxResponse:
+        body = _admin_json(request)
+        if not isinstance(body, dict):
+            raise ValueError('send {"prefix": ..., "per_minute": ..., "per_hour": ...}')
+        limits = Limits.from_mapping(body)
+        self.set_limits(body.get("prefix"), limits.per_minute, limits.per_hour)
+        return json_response(200, self.limits())
+
+
+def _admin_json(request: SandboxRequest) -> Any:
+    if request.json_error:
+        raise ValueError(request.json_error)
+    if not request.has_body:
+        raise ValueError("a JSON body is required")
+    return request.json
+
+
+def _fault_response(emulator: Emulator, rule: FaultRule) -> SandboxResponse:
+    if rule.body is not None:
+        response = (SandboxResponse(status=rule.status, raw=rule.body.encode(), headers={"Content-Type": "text/plain"})
+                    if isinstance(rule.body, str) else json_response(rule.status, rule.body))
+    elif rule.status == 429:
+        response = emulator.rate_limited_response([])
+    else:
+        response = emulator.error_response(rule.status, "Injected fault")
+    response.status = rule.status
+    response.headers.update(rule.headers)
+    if rule.retry_after is not None:
+        response.headers["Retry-After"] = _header_number(rule.retry_after)
+    response.route = "fault"
+    return response
+
+
+def _header_number(value: str | int | float) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _build_emulators(spec: EmulatorsSpec) -> dict[str, Emulator]:
+    from dbt_revsync.sandbox import create_emulator, create_emulators  # the registry imports this module
+
+    if spec is None:
+        return create_emulators()
+    if isinstance(spec, Mapping):
+        return dict(spec)
+    built: dict[str, Emulator] = {}
+    for item in spec:
+        emulator = create_emulator(item) if isinstance(item, str) else item
+        built[emulator.prefix] = emulator
+    return built
+
+
+# ---------------------------------------------------------------------------
+# The blocking entry point of `dbt-revsync sandbox`
+# ---------------------------------------------------------------------------
+
+
+def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, emulators: EmulatorsSpec = None,
+          limits: LimitsSpec = None, out: TextIO | None = None) -> None:
+    """Serve until Ctrl-C (or SIGTERM), printing the URL, the emulators and their keys."""
+    out = out or sys.stdout
+    server = SandboxServer(host, port, emulators=emulators, limits=limits)
+    server.bind()
+    if not _is_loopback(host) and host != "localhost":
+        logger.warning("the sandbox is listening on %s, not loopback: anyone who can reach it can use it", host)
+    print(_banner(server), file=out, flush=True)
+    previous = _raise_on_sigterm()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("Stopping the sandbox.", file=out, flush=True)
+    finally:
+        server.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _banner(server: SandboxServer) -> str:
+    lines = [f"dbt-revsync sandbox listening on {server.url}"]
+    for info in server.describe():
+        keys = ", ".join(info["api_keys"]) or "(none needed)"
+        lines.append(f"  {server.url}/{info['prefix']:<14} API key: {keys}   {info['auth']}")
+    lines.append(f"  admin: {server.url}/{ADMIN}/state, /{ADMIN}/stats, /{ADMIN}/faults   (Ctrl-C to stop)")
+    return "\n".join(lines)
+
+
+def _raise_on_sigterm() -> Any:
+    """Turn SIGTERM into KeyboardInterrupt so the server stops cleanly; returns the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)

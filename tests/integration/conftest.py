@@ -1,0 +1,168 @@
+"""Real parts: a dbt-duckdb project on disk built by the real `dbt`, the sandbox on loopback,
+and `dbt-revsync` run through its own command line."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from dbt_revsync import cli
+from dbt_revsync.config import Settings
+from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.warehouse import Warehouse
+
+DBT = str(Path(sys.executable).parent / "dbt")
+FRESHSALES_KEY = "sandbox-freshsales-key"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Project:
+    """A throw-away dbt-duckdb project with helpers to write models, build and push."""
+
+    def __init__(self, root: Path, sandbox: SandboxServer) -> None:
+        self.root = root
+        self.sandbox = sandbox
+        self.env = {"REVSYNC_TEST_DB": str(root / "warehouse.duckdb"), "FRESHSALES_API_KEY": FRESHSALES_KEY}
+        (root / "models").mkdir(parents=True)
+        (root / "seeds").mkdir()
+        self.seed_types: dict[str, dict[str, str]] = {}
+        self._write_project()
+        (root / "profiles.yml").write_text(
+            "revsync_test:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+            "      path: \"{{ env_var('REVSYNC_TEST_DB') }}\"\n      threads: 1\n"
+        )
+        self.connections({"freshsales": self.freshsales_connection()})
+        self.models: dict[str, dict[str, Any]] = {}
+
+    def freshsales_connection(self, **overrides: Any) -> dict[str, Any]:
+        return {
+            "type": "freshsales",
+            "api_key": "{{ env_var('FRESHSALES_API_KEY') }}",
+            "base_url": f"{self.sandbox.url}/freshsales",
+            "max_concurrency": 2,
+            **overrides,
+        }
+
+    def connections(self, connections: Mapping[str, Any]) -> None:
+        self._dump(self.root / "revsync.yml", {"connections": dict(connections)})
+
+    def seed(self, name: str, header: list[str], rows: list[list[Any]], column_types: Mapping[str, str] | None = None) -> None:
+        lines = [",".join(header)] + [",".join("" if v is None else str(v) for v in row) for row in rows]
+        (self.root / "seeds" / f"{name}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if column_types:
+            self.seed_types[name] = dict(column_types)
+            self._write_project()
+
+    def _write_project(self) -> None:
+        seeds = {"revsync_test": {n: {"+column_types": t} for n, t in self.seed_types.items()}}
+        project = {"name": "revsync_test", "version": "1.0", "config-version": 2, "profile": "revsync_test", "seeds": seeds}
+        self._dump(self.root / "dbt_project.yml", project)
+
+    def model(self, name: str, sql: str, block: Any = None, meta_place: str = "config") -> None:
+        (self.root / "models" / f"{name}.sql").write_text(sql)
+        entry: dict[str, Any] = {"name": name}
+        if block is not None:
+            if meta_place == "config":
+                entry["config"] = {"meta": {"revsync": block}}
+            else:
+                entry["meta"] = {"revsync": block}
+        self.models[name] = entry
+        self._dump(self.root / "models" / "schema.yml", {"version": 2, "models": list(self.models.values())})
+
+    def dbt(self, *args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [DBT, *args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)],
+            cwd=self.root,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result
+
+    def build(self) -> None:
+        self.dbt("build")
+
+    def revsync(self, *args: str) -> Result:
+        out, err = io.StringIO(), io.StringIO()
+        with _env(self.env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main([*args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)])
+        return Result(code, out.getvalue(), err.getvalue())
+
+    def push(self, *args: str) -> Result:
+        return self.revsync("push", *args)
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        with _env(self.env), Warehouse(Settings(project_dir=self.root, profiles_dir=self.root)) as warehouse:
+            return warehouse.select(sql)
+
+    def state(self) -> list[dict[str, Any]]:
+        return self.query("select * from revsync.revsync_sync_state order by sync_id, record_key")
+
+    def runs(self) -> list[dict[str, Any]]:
+        return self.query("select * from revsync.revsync_runs order by started_at")
+
+    def rejects(self) -> list[dict[str, Any]]:
+        return self.query('select * from revsync.revsync_rejects order by "at", record_key')
+
+    def _dump(self, path: Path, data: Any) -> None:
+        path.write_text(_yaml_text(data))
+
+
+def _yaml_text(data: Any) -> str:
+    stream = io.StringIO()
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.dump(json.loads(json.dumps(data)), stream)
+    return stream.getvalue()
+
+
+@contextlib.contextmanager
+def _env(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
+    sandbox_server.reset()
+    sandbox_server.clear_faults()
+    yield sandbox_server
+    sandbox_server.clear_faults()
+
+
+@pytest.fixture
+def project(tmp_path: Path, sandbox: SandboxServer) -> Project:
+    return Project(tmp_path / "project", sandbox)
