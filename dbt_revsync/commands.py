@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dbt_revsync import dbt_invoke, logs, project
 from dbt_revsync.config import (
+    ColumnUse,
     ConfigIssue,
     Settings,
     SyncSpec,
@@ -34,7 +35,7 @@ def target_dir(settings: Settings) -> Path:
     return settings.project_dir / path
 
 
-def load_specs(settings: Settings, selection: Selection) -> tuple[list[SyncSpec], list[ConfigIssue]]:
+def load_specs(settings: Settings, selection: Selection) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse]]:
     """The selected syncs, parsed and checked against the connections file (no warehouse)."""
     ids = dbt_invoke.selected_unique_ids(settings, selection.select, selection.exclude) if (selection.select or selection.exclude) else None
     manifest = project.load_manifest(target_dir(settings))
@@ -51,11 +52,13 @@ def load_specs(settings: Settings, selection: Selection) -> tuple[list[SyncSpec]
     issues = _used_connection_issues(nodes, connection_issues)
     broken = {issue.where.split("'")[1] for issue in connection_issues if issue.where.count("'") >= 2}
     specs: list[SyncSpec] = []
+    uses: list[ColumnUse] = []
     for node in nodes:
-        found, node_issues = parse_sync_blocks(node.ref, node.block, connections, broken)
+        found, node_issues, node_uses = parse_sync_blocks(node.ref, node.block, connections, broken)
         specs.extend(found)
         issues.extend(node_issues)
-    return specs, issues
+        uses.extend(node_uses)
+    return specs, issues, uses
 
 
 def _used_connection_issues(nodes: Sequence[project.SyncNode], issues: list[ConfigIssue]) -> list[ConfigIssue]:
@@ -67,21 +70,25 @@ def _used_connection_issues(nodes: Sequence[project.SyncNode], issues: list[Conf
     return [i for i in issues if not i.where or any(i.where == f"connection '{name}'" for name in used)]
 
 
-def check_relations(specs: Sequence[SyncSpec], warehouse: Warehouse) -> list[ConfigIssue]:
-    """Each sync's relation must exist and hold every column the sync reads."""
+def check_relations(uses: Sequence[ColumnUse], warehouse: Warehouse) -> list[ConfigIssue]:
+    """Each block's relation must exist and hold every column the block reads."""
     issues: list[ConfigIssue] = []
-    for spec in specs:
-        columns = warehouse.columns(spec.node)
+    by_node: dict[str, list[ColumnUse]] = {}
+    for use in uses:
+        by_node.setdefault(use.node.unique_id, []).append(use)
+    for node_uses in by_node.values():
+        node = node_uses[0].node
+        columns = warehouse.columns(node)
         if columns is None:
             issues.append(
                 ConfigIssue(
-                    f"relation {warehouse.relation(spec.node)} does not exist in the warehouse: build it with dbt first",
-                    where=f"{spec.node.resource_type} '{spec.node.name}'",
-                    file=spec.node.yaml_file,
+                    f"relation {warehouse.relation(node)} does not exist in the warehouse: build it with dbt first",
+                    where=f"{node.resource_type} '{node.name}'",
+                    file=node.yaml_file,
                 )
             )
         else:
-            issues.extend(check_columns(spec, (name for name, _ in columns)))
+            issues.extend(check_columns(node_uses, (name for name, _ in columns)))
     return issues
 
 
@@ -94,17 +101,17 @@ def push(
     progress: Progress | None = None,
     samples: int = 3,
 ) -> list[SyncReport]:
-    specs, issues = load_specs(settings, selection)
+    specs, issues, uses = load_specs(settings, selection)
     with Warehouse(settings) as warehouse:
-        issues.extend(check_relations(specs, warehouse))
+        issues.extend(check_relations(uses, warehouse))
         raise_if(issues)
         pusher = Pusher(warehouse, progress=progress or Progress(), full_refresh=full_refresh, dry_run=dry_run, samples=samples)
         return pusher.push_all(specs)
 
 
 def validate(settings: Settings, selection: Selection) -> list[SyncSpec]:
-    specs, issues = load_specs(settings, selection)
+    specs, issues, uses = load_specs(settings, selection)
     with Warehouse(settings) as warehouse:
-        issues.extend(check_relations(specs, warehouse))
+        issues.extend(check_relations(uses, warehouse))
     raise_if(issues)
     return specs

@@ -253,6 +253,16 @@ class NodeRef:
 
 
 @dataclass(frozen=True)
+class ColumnUse:
+    """A model column a block reads, at a key: checked against the relation even when the
+    block has other mistakes, so every mistake is reported in one go."""
+
+    node: NodeRef
+    key: str
+    column: str
+
+
+@dataclass(frozen=True)
 class SyncSpec:
     """One ``revsync`` block of one node: everything a push of it needs."""
 
@@ -312,7 +322,7 @@ class SyncSpec:
 
 def parse_sync_blocks(
     node: NodeRef, raw: Any, connections: Mapping[str, Connection], unavailable: Iterable[str] = ()
-) -> tuple[list[SyncSpec], list[ConfigIssue]]:
+) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse]]:
     """Every block of one node (``revsync`` may be one block or a list of them).
 
     ``unavailable`` names connections that exist but were themselves misconfigured, so a
@@ -322,10 +332,12 @@ def parse_sync_blocks(
     base = f"{node.meta_path}.revsync"
     specs: list[SyncSpec] = []
     issues: list[ConfigIssue] = []
+    uses: list[ColumnUse] = []
     for index, block in enumerate(blocks):
         key_path = f"{base}[{index}]" if isinstance(raw, list) else base
-        spec, found = _parse_block(node, block, key_path, connections, set(unavailable))
+        spec, found, used = _parse_block(node, block, key_path, connections, set(unavailable))
         issues.extend(found)
+        uses.extend(used)
         if spec is not None:
             specs.append(spec)
     seen: dict[str, str] = {}
@@ -340,7 +352,7 @@ def parse_sync_blocks(
                 )
             )
         seen[spec.sync_id] = spec.key_path
-    return specs, issues
+    return specs, issues, uses
 
 
 def _where(node: NodeRef) -> str:
@@ -415,9 +427,9 @@ class _BlockReader:
 
 def _parse_block(
     node: NodeRef, block: Any, key_path: str, connections: Mapping[str, Connection], unavailable: set[str]
-) -> tuple[SyncSpec | None, list[ConfigIssue]]:
+) -> tuple[SyncSpec | None, list[ConfigIssue], list[ColumnUse]]:
     if not isinstance(block, dict):
-        return None, [ConfigIssue("a revsync block must be a mapping", where=_where(node), file=node.yaml_file, key=key_path)]
+        return None, [ConfigIssue("a revsync block must be a mapping", where=_where(node), file=node.yaml_file, key=key_path)], []
     reader = _BlockReader(node, block, key_path)
     for key in block:
         if key not in BLOCK_KEYS:
@@ -440,8 +452,9 @@ def _parse_block(
         batch_size=reader.batch_size(),
     )
     _check_modes(reader, spec_args)
+    uses = _column_uses(node, key_path, spec_args)
     if reader.issues or connection is None:
-        return None, reader.issues
+        return None, reader.issues, uses
     label = spec_args["name"] or f"{connection.name}.{spec_args['object']}"
     sync_id = f"{node.unique_id}:{label}"
     spec = SyncSpec(sync_id=sync_id, node=node, connection=connection, key_path=key_path, **spec_args)  # type: ignore[arg-type]
@@ -451,7 +464,14 @@ def _parse_block(
 
     for message, key in destination_class(connection.type).check_spec(spec):
         reader.fail(key, message)
-    return (None, reader.issues) if reader.issues else (spec, [])
+    return (None, reader.issues, uses) if reader.issues else (spec, [], uses)
+
+
+def _column_uses(node: NodeRef, key_path: str, args: Mapping[str, Any]) -> list[ColumnUse]:
+    keyed = [("primary_key", c) for c in args["primary_key"]] + [(f"fields.{f.path}", f.column) for f in args["fields"]]
+    if args["incremental_key"]:
+        keyed.append(("incremental_key", args["incremental_key"]))
+    return [ColumnUse(node, f"{key_path}.{key}", column) for key, column in keyed]
 
 
 def _check_modes(reader: _BlockReader, args: Mapping[str, Any]) -> None:
@@ -464,24 +484,19 @@ def _check_modes(reader: _BlockReader, args: Mapping[str, Any]) -> None:
         reader.fail("fetch_mode", "mirror needs fetch_mode full: an incremental read cannot see removed rows")
 
 
-def check_columns(spec: SyncSpec, available: Iterable[str]) -> list[ConfigIssue]:
-    """Every column the sync reads must exist in the relation (compared case-insensitively)."""
+def check_columns(uses: Iterable[ColumnUse], available: Iterable[str]) -> list[ConfigIssue]:
+    """Every column a block reads must exist in the relation (compared case-insensitively)."""
     have = {column.lower() for column in available}
-    issues = []
-    keyed = [("primary_key", c) for c in spec.primary_key] + [(f"fields.{f.path}", f.column) for f in spec.fields]
-    if spec.incremental_key:
-        keyed.append(("incremental_key", spec.incremental_key))
-    for key, column in keyed:
-        if column.lower() not in have:
-            issues.append(
-                ConfigIssue(
-                    f"column {column!r} is not in {spec.node.schema}.{spec.node.identifier}",
-                    where=_where(spec.node),
-                    file=spec.node.yaml_file,
-                    key=f"{spec.key_path}.{key}",
-                )
-            )
-    return issues
+    return [
+        ConfigIssue(
+            f"column {use.column!r} is not in {use.node.schema}.{use.node.identifier}",
+            where=_where(use.node),
+            file=use.node.yaml_file,
+            key=use.key,
+        )
+        for use in uses
+        if use.column.lower() not in have
+    ]
 
 
 def raise_if(issues: list[ConfigIssue]) -> None:
