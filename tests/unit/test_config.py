@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dbt_revsync.config import (
+    NodeRef,
+    check_base_url,
+    find_connections_file,
+    load_connections,
+    parse_sync_blocks,
+    render_env_vars,
+)
+from dbt_revsync.errors import ConfigError
+
+NODE = NodeRef("model.p.accounts", "accounts", "model", "models/schema.yml", "db", "main", "accounts")
+
+
+def connections(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], list[Any]]:
+    path = tmp_path / "revsync.yml"
+    path.write_text(text)
+    return load_connections(path, env or {})
+
+
+@pytest.mark.parametrize(
+    "text, env, rendered, missing",
+    [
+        ("{{ env_var('A') }}", {"A": "x"}, "x", []),
+        ("{{env_var(\"A\")}}", {"A": "x"}, "x", []),
+        ("{{ env_var('A', 'dflt') }}", {}, "dflt", []),
+        ("{{ env_var('A', 'dflt') }}", {"A": "set"}, "set", []),
+        ("http://{{ env_var('H', 'h') }}:{{ env_var('P', '1') }}/x", {}, "http://h:1/x", []),
+        ("{{ env_var('NOPE') }}", {}, "", ["NOPE"]),
+        ("plain", {}, "plain", []),
+    ],
+)
+def test_render_env_vars(text: str, env: dict[str, str], rendered: str, missing: list[str]) -> None:
+    assert render_env_vars(text, env) == (rendered, missing)
+
+
+def test_connection_secrets_are_collected_and_numbers_typed(tmp_path: Path) -> None:
+    conns, issues = connections(
+        tmp_path,
+        "connections:\n  fs:\n    type: freshsales\n    domain: acme\n    api_key: \"{{ env_var('K') }}\"\n    rate_limit: 2.5\n    max_concurrency: 3\n",
+        {"K": "s3cret-value"},
+    )
+    assert issues == []
+    conn = conns["fs"]
+    assert conn.secrets == frozenset({"s3cret-value"})
+    assert (conn.rate_limit, conn.max_concurrency, conn.timeout) == (2.5, 3, 30.0)
+
+
+def test_every_connection_mistake_is_reported(tmp_path: Path) -> None:
+    _, issues = connections(
+        tmp_path,
+        "connections:\n  a:\n    type: nope\n  b:\n    type: freshsales\n    domain: x\n    api_key: \"{{ env_var('MISSING') }}\"\n    timeout: -1\n",
+    )
+    text = "\n".join(map(str, issues))
+    assert "connection 'a'" in text and "unknown type 'nope'" in text
+    assert "MISSING is not set" in text and "connections.b.timeout" in text and "must be greater than 0" in text
+
+
+def test_jinja_other_than_env_var_is_refused(tmp_path: Path) -> None:
+    _, issues = connections(tmp_path, "connections:\n  a:\n    type: freshsales\n    domain: x\n    api_key: \"{{ var('k') }}\"\n")
+    assert any("only {{ env_var('NAME') }}" in str(i) for i in issues)
+
+
+def test_malformed_file_is_an_issue_not_a_traceback(tmp_path: Path) -> None:
+    _, issues = connections(tmp_path, "connections: [unclosed\n")
+    assert issues and "revsync.yml" in str(issues[0])
+
+
+@pytest.mark.parametrize(
+    "url, ok",
+    [("https://x.example.com/api", True), ("http://127.0.0.1:8765/fs", True), ("http://localhost/x", True), ("http://[::1]:80/x", True),
+     ("http://crm.example.com", False), ("ftp://x", False), ("x.example.com", False)],
+)
+def test_plain_http_only_to_loopback(url: str, ok: bool) -> None:
+    assert (check_base_url(url) == []) is ok
+
+
+def test_connections_file_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "revsync.yml").write_text("connections: {}")
+    env_file = tmp_path / "env.yml"
+    env_file.write_text("connections: {}")
+    assert find_connections_file(None, project, {}) == project / "revsync.yml"
+    assert find_connections_file(None, project, {"DBT_REVSYNC_CONNECTIONS": str(env_file)}) == env_file
+    assert find_connections_file(str(env_file), project, {}) == env_file
+    with pytest.raises(ConfigError, match="connections file not found"):
+        find_connections_file(str(tmp_path / "nope.yml"), project, {})
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(ConfigError, match="no revsync.yml found"):
+        find_connections_file(None, tmp_path, {})
+
+
+def _conns(tmp_path: Path) -> dict[str, Any]:
+    conns, _ = connections(tmp_path, "connections:\n  fs:\n    type: freshsales\n    domain: acme\n    api_key: k\n")
+    return conns
+
+
+BLOCK = {"destination": "fs", "object": "contacts", "insert_mode": "upsert", "primary_key": "id", "upsert_key": "emails", "fields": {"emails": "email", "custom_field.cf_x": "x"}}
+
+
+def test_block_list_with_names_and_sync_ids(tmp_path: Path) -> None:
+    specs, issues, uses = parse_sync_blocks(NODE, [{**BLOCK, "name": "a"}, {**BLOCK, "name": "b", "insert_mode": "append"}], _conns(tmp_path))
+    assert issues == []
+    assert [s.sync_id for s in specs] == ["model.p.accounts:a", "model.p.accounts:b"]
+    assert specs[0].upsert_field is not None and specs[0].upsert_field.column == "email"
+    assert {u.column for u in uses} == {"id", "email", "x"}
+    assert specs[0].fingerprint != specs[1].fingerprint
+
+
+def test_two_unnamed_blocks_to_the_same_place_collide(tmp_path: Path) -> None:
+    _, issues, _ = parse_sync_blocks(NODE, [BLOCK, BLOCK], _conns(tmp_path))
+    assert any("give each a distinct 'name'" in str(i) and "revsync[1].name" in str(i) for i in issues)
+
+
+def test_defaults_and_composite_keys(tmp_path: Path) -> None:
+    block = {"destination": "fs", "object": "deals", "primary_key": ["a", "b"], "fields": {"name": "n"}}
+    (spec,), issues, _ = parse_sync_blocks(NODE, block, _conns(tmp_path))
+    assert issues == []
+    assert (spec.insert_mode, spec.fetch_mode, spec.nulls, spec.primary_key) == ("append", "full", "skip", ("a", "b"))
+    assert spec.effective_batch_size(100) == 100
+
+
+def test_batch_size_is_capped_at_the_destinations_maximum(tmp_path: Path) -> None:
+    (spec,), _, _ = parse_sync_blocks(NODE, {**BLOCK, "batch_size": 5000}, _conns(tmp_path))
+    assert spec.effective_batch_size(100) == 100

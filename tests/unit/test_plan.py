@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from typing import Any
+
+import pytest
+
+from dbt_revsync import plan
+from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
+from dbt_revsync.destinations.base import Change
+from dbt_revsync.warehouse import ChangeRow
+
+NODE = NodeRef("model.p.m", "m", "model", "models/s.yml", "db", "main", "m")
+CONN = Connection("fs", "freshsales", {"api_key": "k", "domain": "d"})
+
+
+def spec(mode: str = "upsert", nulls: str = "skip", **kw: Any) -> SyncSpec:
+    fields = (FieldMap("name", "name"), FieldMap("custom_field.cf_id", "id"), FieldMap("custom_field.cf_score", "score"))
+    return SyncSpec("s", NODE, CONN, "sales_accounts", mode, ("id",), fields, upsert_key="cf_id", nulls=nulls, **kw)
+
+
+def row(status: str, **values: Any) -> ChangeRow:
+    return ChangeRow(1, status, "99" if status != "new" else None, "7", "h", "7", None, {"id": 7.0, "name": "N", "score": None, **values})
+
+
+@pytest.mark.parametrize(
+    "mode, status, op",
+    [
+        ("append", "new", "create"), ("append", "changed", None), ("append", "removed", None),
+        ("update", "new", "update"), ("update", "changed", "update"), ("update", "removed", None),
+        ("upsert", "new", "upsert"), ("upsert", "changed", "upsert"), ("upsert", "removed", None),
+        ("delete", "new", "delete"), ("delete", "changed", None), ("delete", "removed", None),
+        ("mirror", "new", "upsert"), ("mirror", "changed", "upsert"), ("mirror", "removed", "delete"),
+    ],
+)
+def test_insert_mode_table(mode: str, status: str, op: str | None) -> None:
+    decided = plan.decide(spec(mode), row(status))
+    assert (decided.op if isinstance(decided, Change) else decided) == op
+
+
+def test_a_removed_row_deletes_by_the_remembered_id() -> None:
+    decided = plan.decide(spec("mirror"), row("removed"))
+    assert isinstance(decided, Change) and decided.remote_id == "99" and decided.fields == {}
+
+
+@pytest.mark.parametrize(
+    "status, code",
+    [("reject_null_key", "null_primary_key"), ("reject_duplicate_key", "duplicate_primary_key"),
+     ("reject_null_upsert_key", "null_upsert_key"), ("reject_duplicate_upsert_key", "duplicate_upsert_key")],
+)
+def test_diff_rejects_carry_a_code_and_a_reason(status: str, code: str) -> None:
+    decided = plan.decide(spec(), row(status))
+    assert isinstance(decided, plan.PlannedReject) and decided.code == code and decided.message
+
+
+def test_payload_nests_dotted_paths_and_key_columns_travel_as_key_text() -> None:
+    decided = plan.decide(spec(), row("new", name="  Acme  ", score=decimal.Decimal("4.50")))
+    assert isinstance(decided, Change)
+    assert decided.fields == {"name": "Acme", "custom_field": {"cf_id": "7", "cf_score": 4.5}}
+    assert decided.upsert_value == "7"
+
+
+def test_nulls_skip_leaves_out_nulls_and_blanks_overwrite_sends_them() -> None:
+    values = {"id": 1, "name": "   ", "score": None}
+    assert plan.payload(spec(), values) == {"custom_field": {"cf_id": "1"}}
+    assert plan.payload(spec(nulls="overwrite"), values) == {"name": None, "custom_field": {"cf_id": "1", "cf_score": None}}
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [(12345.0, "12345"), (" 12345 ", "12345"), ("12345.000", "12345"), ("-7.0", "-7"), (decimal.Decimal("10.00"), "10"),
+     ("AbC", "AbC"), ("1.5", "1.5"), (12.5, "12.5"), ("", None), ("  ", None), (None, None), (42, "42"), ("v1.0", "v1.0")],
+)
+def test_key_text(value: Any, text: str | None) -> None:
+    assert plan.key_text(value) == text
+
+
+@pytest.mark.parametrize(
+    "value, cleaned",
+    [(dt.date(2024, 1, 2), "2024-01-02"), (dt.datetime(2024, 1, 2, 3, 4, 5), "2024-01-02T03:04:05"), (decimal.Decimal("3"), 3),
+     (float("nan"), None), (True, True), ([" a ", None], ["a", None]), (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
+     (b"\x00\x01", "AAE=")],
+)
+def test_values_become_json(value: Any, cleaned: Any) -> None:
+    assert plan._clean(value) == cleaned
