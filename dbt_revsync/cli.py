@@ -107,9 +107,11 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
+    from dbt_revsync.sandbox.framework import Limits
     from dbt_revsync.sandbox.server import serve
 
-    serve(args.host, args.port, per_minute=args.per_minute, per_hour=args.per_hour)
+    limits = Limits(per_minute=args.per_minute, per_hour=args.per_hour) if args.per_minute or args.per_hour else None
+    serve(args.host, args.port, limits=limits)
     return EXIT_OK
 
 
