@@ -23,9 +23,7 @@ class Redactor(logging.Filter):
         self.secrets.update(s for s in secrets if s and len(s) >= 4)
 
     def redact(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
-        return text
+        return redact(text, self.secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self.redact(record.getMessage())
@@ -52,6 +50,13 @@ class JsonFormatter(logging.Formatter):
 
 
 REDACTOR = Redactor()
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every one of ``secrets`` replaced by ``***``, longest first."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
 
 
 def setup(level: str = "WARNING", fmt: str = "text", stream: TextIO | None = None) -> Redactor:

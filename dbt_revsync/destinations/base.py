@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
-from dbt_revsync.delivery import HttpClient, Reply
+from dbt_revsync.delivery import HttpClient, Outcome, Reply, rate_limit_wait, record_outcome
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 
 OPS = ("create", "update", "upsert", "delete")
@@ -69,6 +69,15 @@ class BatchResult:
         with self._lock:
             self.rejected.append(Reject(change.key, change.op, str(code), message))
 
+    def error(self, change: Change, code: Any, message: str) -> None:
+        """A record's error from a batch answer: rejected, unless its code means "not now"
+        (a lock or limit code, see ``delivery.record_outcome``): then left for next time."""
+        if record_outcome(code) is Outcome.RETRY:
+            with self._lock:
+                self.unresolved.append(f"{change.key}: {code}: {message}")
+        else:
+            self.reject(change, code, message)
+
     def count(self, reply: Reply) -> Reply:
         with self._lock:
             self.requests += reply.attempts
@@ -85,6 +94,12 @@ class Destination:
     objects: ClassVar[tuple[str, ...] | None] = None  # None: any object name
     max_batch_size: ClassVar[int] = 100
     default_rate_limit: ClassVar[float | None] = None  # requests per second, from the vendor's docs
+
+    @staticmethod
+    def throttle_wait(headers: Mapping[str, str]) -> float | None:
+        """Seconds to pause the connection, read from a vendor's rate-limit headers.
+        The default understands the common ``X-RateLimit-*`` families; override for others."""
+        return rate_limit_wait(headers)
 
     def __init__(self, connection: Connection, http: HttpClient) -> None:
         self.connection = connection
