@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dbt_revsync import commands, logs, output
+from dbt_revsync import commands, logs, output, runner
 from dbt_revsync.config import Settings
 from dbt_revsync.errors import ConfigError, ManifestError, RevsyncError, UsageError, WarehouseError
 
@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--samples", type=int, default=3, help="sample payloads per sync")
     validate = sub.add_parser("validate", help="check every sync's config against the manifest")
     _dbt_options(validate)
+    sub.add_parser(
+        "run",
+        help="run dbt (build/run/seed/snapshot), then push what it built",
+        usage="dbt-revsync run [--connections-file F] [--state-schema S] [--no-progress] <dbt arguments>",
+        add_help=False,
+    )
     sandbox = sub.add_parser("sandbox", help="serve the local CRM emulator")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765)
@@ -79,16 +85,29 @@ def _selection(args: argparse.Namespace, all_syncs: bool = False) -> commands.Se
     return commands.Selection(tuple(args.select), tuple(args.exclude), all_syncs)
 
 
-def run_push(args: argparse.Namespace) -> int:
+def _progress(args: argparse.Namespace) -> output.TerminalProgress | None:
     show = not args.no_progress and sys.stderr.isatty() and args.log_format == "text"
+    return output.TerminalProgress() if show else None
+
+
+def _print_reports(args: argparse.Namespace, reports: Sequence[runner.SyncReport]) -> None:
+    """The summary table; under ``--log-format json`` stdout carries the events alone."""
+    if args.log_format != "json":
+        print(output.summary(reports))
+
+
+def run_push(args: argparse.Namespace) -> int:
     reports = commands.push(
         _settings(args),
         _selection(args),
         full_refresh=args.full_refresh,
         dry_run=args.dry_run,
-        progress=output.TerminalProgress() if show else None,
+        progress=_progress(args),
     )
-    print(output.plan_text(reports) if args.dry_run else output.summary(reports))
+    if args.dry_run:
+        print(output.plan_text(reports))
+    else:
+        _print_reports(args, reports)
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED
 
 
@@ -115,12 +134,69 @@ def run_sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-HANDLERS = {"push": run_push, "plan": run_plan, "validate": run_validate, "sandbox": run_sandbox}
+# `run`: dbt's own options that dbt-revsync also reads (they still go to dbt), and options
+# only dbt-revsync reads (taken out before dbt sees the arguments).
+RUN_SHARED = {"--project-dir": "project_dir", "--profiles-dir": "profiles_dir", "--target": "target", "-t": "target",
+              "--vars": "vars", "--threads": "threads", "--target-path": "target_path",
+              "--log-format": "log_format", "--log-level": "log_level"}
+RUN_OWN = {"--connections-file": "connections_file", "--state-schema": "state_schema"}
+
+
+def split_run_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """dbt-revsync's settings and dbt's arguments, from ``dbt-revsync run <arguments>``."""
+    ns = argparse.Namespace(
+        project_dir=os.environ.get("DBT_PROJECT_DIR", "."), profiles_dir=os.environ.get("DBT_PROFILES_DIR"),
+        target=os.environ.get("DBT_TARGET"), vars=None, threads=None, target_path=None, log_format="text",
+        log_level="warning", connections_file=None, state_schema=os.environ.get("DBT_REVSYNC_STATE_SCHEMA", "revsync"),
+        no_progress=False, select=[], exclude=[],
+    )
+    dbt_args: list[str] = []
+    items = list(argv)
+    while items:
+        item = items.pop(0)
+        name, eq, inline = item.partition("=")
+        if item == "--no-progress":
+            ns.no_progress = True
+            continue
+        if name in RUN_SHARED or name in RUN_OWN:
+            if not eq and not items:
+                raise UsageError(f"dbt-revsync run: {name} needs a value")
+            value = inline if eq else items.pop(0)
+            setattr(ns, RUN_SHARED.get(name) or RUN_OWN[name], value)
+            if name in RUN_SHARED:
+                dbt_args += [name, value]
+            continue
+        dbt_args.append(item)
+    if ns.threads is not None:
+        ns.threads = int(ns.threads) if str(ns.threads).isdigit() else None
+    ns.log_format = "json" if ns.log_format == "json" else "text"
+    ns.log_level = ns.log_level if ns.log_level in ("debug", "info", "warning", "error") else "warning"
+    return ns, dbt_args
+
+
+def run_run(args: argparse.Namespace) -> int:
+    dbt_ok, reports = commands.run_then_push(
+        _settings(args), args.dbt_args, target_path=args.target_path, progress=_progress(args)
+    )
+    _print_reports(args, reports)
+    return EXIT_OK if dbt_ok and all(r.ok for r in reports) else EXIT_FAILED
+
+
+HANDLERS = {"push": run_push, "run": run_run, "plan": run_plan, "validate": run_validate, "sandbox": run_sandbox}
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"] and not {"-h", "--help"} & set(argv[1:2]):
+        args, dbt_args = split_run_args(argv[1:])
+        args.command, args.dbt_args = "run", dbt_args
+        return args
+    return build_parser().parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = _parse(argv)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

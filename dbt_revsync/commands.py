@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from dbt_revsync.config import (
     parse_sync_blocks,
     raise_if,
 )
+from dbt_revsync.errors import ManifestError
 from dbt_revsync.runner import Progress, Pusher, SyncReport
 from dbt_revsync.warehouse import Warehouse
 
@@ -35,16 +37,21 @@ def target_dir(settings: Settings) -> Path:
     return settings.project_dir / path
 
 
-def load_specs(settings: Settings, selection: Selection) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse]]:
-    """The selected syncs, parsed and checked against the connections file (no warehouse)."""
+def load_specs(
+    settings: Settings, selection: Selection, artifacts: project.Artifacts | None = None
+) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse]]:
+    """The selected syncs, parsed and checked against the connections file (no warehouse).
+
+    ``artifacts`` replaces the project's ``target/`` files (a dbt Cloud run's, say).
+    """
     ids = dbt_invoke.selected_unique_ids(settings, selection.select, selection.exclude) if (selection.select or selection.exclude) else None
-    manifest = project.load_manifest(target_dir(settings))
+    manifest = artifacts.manifest if artifacts else project.load_manifest(target_dir(settings))
     nodes = project.sync_nodes(manifest)
     if ids is not None:
         nodes = [n for n in nodes if n.ref.unique_id in ids]
     elif not selection.all_syncs:
-        built = project.succeeded_nodes(project.load_run_results(target_dir(settings)))
-        nodes = project.default_selection(nodes, built)
+        run_results = artifacts.run_results if artifacts and artifacts.run_results else project.load_run_results(target_dir(settings))
+        nodes = project.default_selection(nodes, project.succeeded_nodes(run_results))
     nodes = project.dag_order(nodes, manifest)
     path = find_connections_file(settings.connections_file, settings.project_dir, os.environ)
     connections, connection_issues = load_connections(path)
@@ -100,13 +107,31 @@ def push(
     dry_run: bool = False,
     progress: Progress | None = None,
     samples: int = 3,
+    artifacts: project.Artifacts | None = None,
+    due: bool = False,
 ) -> list[SyncReport]:
-    specs, issues, uses = load_specs(settings, selection)
+    specs, issues, uses = load_specs(settings, selection, artifacts)
     with Warehouse(settings) as warehouse:
         issues.extend(check_relations(uses, warehouse))
         raise_if(issues)
         pusher = Pusher(warehouse, progress=progress or Progress(), full_refresh=full_refresh, dry_run=dry_run, samples=samples)
         return pusher.push_all(specs)
+
+
+def run_then_push(settings: Settings, dbt_args: Sequence[str], *, target_path: str | None = None, progress: Progress | None = None) -> tuple[bool, list[SyncReport]]:
+    """``dbt <dbt_args>``, then a push of exactly the nodes that invocation built.
+
+    Returns whether dbt succeeded on every node, and the push's reports. Nodes dbt failed
+    on are not pushed; the ones it built are, even when others failed.
+    """
+    started = time.time()
+    dbt_ok = dbt_invoke.invoke(dbt_args)
+    target = settings.project_dir / target_path if target_path else target_dir(settings)
+    results_file = target / "run_results.json"
+    if not results_file.is_file() or results_file.stat().st_mtime < started - 1:
+        raise ManifestError(f"dbt wrote no {results_file} in this invocation; nothing pushed")
+    artifacts = project.Artifacts(project.load_manifest(target), project.load_run_results(target))
+    return dbt_ok, push(settings, Selection(), progress=progress, artifacts=artifacts)
 
 
 def validate(settings: Settings, selection: Selection) -> list[SyncSpec]:

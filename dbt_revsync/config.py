@@ -38,7 +38,10 @@ BLOCK_KEYS = (
     "fields",
     "nulls",
     "batch_size",
+    "schedule",
+    "owner",
 )
+SCHEDULES = ("30m", "hourly", "daily")  # the seeds' sync frequencies; see schedule.py
 CONNECTION_KEYS = ("type", "base_url", "rate_limit", "max_concurrency", "timeout")
 CONNECTIONS_ENV = "DBT_REVSYNC_CONNECTIONS"
 _SECRET_WORDS = re.compile(r"(key|token|secret|password)", re.IGNORECASE)
@@ -280,6 +283,8 @@ class SyncSpec:
     batch_size: int | None = None
     name: str | None = None
     key_path: str = ""  # e.g. config.meta.revsync[1]
+    schedule: str | None = None  # 30m | hourly | daily: what `push --due` honours
+    owner: tuple[tuple[str, str], ...] = ()  # (("name", ..), ("email", ..)) for exposures
 
     @property
     def label(self) -> str:
@@ -415,6 +420,25 @@ class _BlockReader:
                 out.append(FieldMap(path, column.strip()))
         return tuple(out)
 
+    def schedule(self) -> str | None:
+        value = self.text("schedule")
+        if value is not None and value not in SCHEDULES:
+            self.fail("schedule", f"must be one of {', '.join(SCHEDULES)}; got {value!r}")
+            return None
+        return value
+
+    def owner(self) -> tuple[tuple[str, str], ...]:
+        """``owner: a@b.com``, ``owner: Team name`` or ``owner: {name: .., email: ..}``."""
+        value = self.block.get("owner")
+        if value is None:
+            return ()
+        if isinstance(value, str) and value.strip():
+            return (("email" if "@" in value else "name", value.strip()),)
+        if isinstance(value, dict) and value and set(value) <= {"name", "email"} and all(isinstance(v, str) and v.strip() for v in value.values()):
+            return tuple(sorted((str(k), str(v).strip()) for k, v in value.items()))
+        self.fail("owner", "expected an email, a name, or a mapping with 'name' and/or 'email'")
+        return ()
+
     def batch_size(self) -> int | None:
         value = self.block.get("batch_size")
         if value is None:
@@ -450,6 +474,8 @@ def _parse_block(
         fields=reader.fields(),
         nulls=reader.choice("nulls", NULL_POLICIES, "skip"),
         batch_size=reader.batch_size(),
+        schedule=reader.schedule(),
+        owner=reader.owner(),
     )
     _check_modes(reader, spec_args)
     uses = _column_uses(node, key_path, spec_args)

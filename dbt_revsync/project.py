@@ -39,12 +39,34 @@ def read_artifact(path: Path, kind: str, versions: tuple[int, ...]) -> dict[str,
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ManifestError(f"{path} is not readable JSON: {exc}") from None
-    schema = str((document.get("metadata") or {}).get("dbt_schema_version", ""))
+    return check_artifact(document, kind, versions, str(path))
+
+
+def check_artifact(document: Any, kind: str, versions: tuple[int, ...], origin: str) -> dict[str, Any]:
+    """``document`` if it is a ``kind`` artifact of a schema version dbt-revsync reads."""
+    metadata = document.get("metadata") if isinstance(document, dict) else None
+    schema = str((metadata or {}).get("dbt_schema_version", ""))
     match = _VERSION.search(schema)
     if not match or match.group(1) != kind or int(match.group(2)) not in versions:
         supported = ", ".join(f"v{v}" for v in versions)
-        raise ManifestError(f"{path} has schema version {schema or 'none'!r}; dbt-revsync reads {kind} {supported}")
+        raise ManifestError(f"{origin} has schema version {schema or 'none'!r}; dbt-revsync reads {kind} {supported}")
+    assert isinstance(document, dict)
     return document
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """A manifest and, when there is one, the run results of the invocation to push after."""
+
+    manifest: Mapping[str, Any]
+    run_results: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_documents(cls, manifest: Any, run_results: Any, origin: str) -> Artifacts:
+        return cls(
+            check_artifact(manifest, "manifest", MANIFEST_VERSIONS, f"{origin} manifest.json"),
+            check_artifact(run_results, "run-results", RUN_RESULTS_VERSIONS, f"{origin} run_results.json"),
+        )
 
 
 def load_manifest(target_dir: Path) -> dict[str, Any]:
