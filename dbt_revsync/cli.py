@@ -13,9 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dbt_revsync import commands, logs, output, runner
+from dbt_revsync import commands, events, logs, output, runner
 from dbt_revsync.config import Settings
-from dbt_revsync.errors import ConfigError, ManifestError, RevsyncError, UsageError, WarehouseError
+from dbt_revsync.errors import ConfigError, ManifestError, RevsyncError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +194,15 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
 
+def _error(redactor: logs.Redactor, exc: Exception, code: int, args: argparse.Namespace) -> int:
+    """Print the error on stderr (and as an ``error`` event on the JSON stream)."""
+    text = redactor.redact(f"error: {exc}")
+    print(text, file=sys.stderr)
+    if getattr(args, "log_format", "text") == "json":
+        events.emit("error", text, logging.ERROR)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parse(argv)
@@ -204,14 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return HANDLERS[args.command](args)
     except (ConfigError, ManifestError, UsageError) as exc:
-        print(redactor.redact(f"error: {exc}"), file=sys.stderr)
-        return EXIT_USAGE
-    except WarehouseError as exc:
-        print(redactor.redact(f"error: {exc}"), file=sys.stderr)
-        return EXIT_FAILED
-    except RevsyncError as exc:
-        print(redactor.redact(f"error: {exc}"), file=sys.stderr)
-        return EXIT_FAILED
+        return _error(redactor, exc, EXIT_USAGE, args)
+    except RevsyncError as exc:  # WarehouseError, DestinationError, ...
+        return _error(redactor, exc, EXIT_FAILED, args)
     except KeyboardInterrupt:
         print("interrupted: what was acknowledged is committed; push again to resume", file=sys.stderr)
         return 130

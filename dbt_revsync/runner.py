@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbt_revsync import plan
+from dbt_revsync import events, plan
 from dbt_revsync.config import SyncSpec
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations import destination_class
@@ -85,6 +85,7 @@ def default_client(spec: SyncSpec, cls: type[Destination]) -> HttpClient:
         max_concurrency=conn.max_concurrency,
         timeout=conn.timeout,
         secrets=conn.secrets,
+        name=conn.name,
     )
 
 
@@ -105,6 +106,11 @@ class Pusher:
     def push(self, spec: SyncSpec) -> SyncReport:
         report = SyncReport(spec)
         started = time.monotonic()
+        events.emit(
+            "sync_started", f"{spec.label}: started", sync_id=spec.sync_id, sync=spec.label, model=spec.node.name,
+            destination=spec.connection.name, object=spec.object, insert_mode=spec.insert_mode,
+            fetch_mode=spec.fetch_mode, run_id=self.run_id, dry_run=self.dry_run,
+        )
         try:
             self._push(spec, report)
         except DestinationError as exc:
@@ -177,6 +183,7 @@ class Pusher:
             yield pending
 
     def _commit_rejects(self, spec: SyncSpec, report: SyncReport, rejects: list[plan.PlannedReject]) -> None:
+        self._emit_rejects(spec, ((r.key, r.operation, r.code, r.message) for r in rejects))
         report.counts["rejected"] += len(rejects)
         report.planned["reject"] = report.planned.get("reject", 0) + len(rejects)
         self._sample_rejects(report, ((r.key, r.message) for r in rejects))
@@ -201,12 +208,27 @@ class Pusher:
         for reason in result.unresolved[:3]:
             logger.warning("%s: left for the next push: %s", spec.label, reason)
         self._sample_rejects(report, ((r.key, f"{r.code}: {r.message}") for r in result.rejected))
+        self._emit_rejects(spec, ((r.key, r.operation, r.code, r.message) for r in result.rejected))
+        outcomes = [a.outcome for a in result.acked]
+        events.emit(
+            "batch_done", f"{spec.label}: batch of {len(outcomes) + len(result.rejected) + len(result.unresolved)} done",
+            sync_id=spec.sync_id, run_id=self.run_id, created=outcomes.count("created"), updated=outcomes.count("updated"),
+            deleted=outcomes.count("deleted"), rejected=len(result.rejected), unresolved=len(result.unresolved),
+            requests=result.requests,
+        )
         if result.fatal:
             report.status, report.message = "failed", result.fatal
         acks = [[a.key, a.row_hash, a.destination_id, a.outcome != "deleted" or spec.insert_mode == "delete"] for a in result.acked]
         rejects = [[r.key, r.operation, r.code, r.message] for r in result.rejected]
         self.warehouse.commit(spec, self.run_id, acks, rejects, self._run_row(report))
         self.progress.advance(spec, len(result.acked) + len(result.rejected) + len(result.unresolved))
+
+    def _emit_rejects(self, spec: SyncSpec, rejects: Iterable[tuple[str | None, str, str, str]]) -> None:
+        for key, operation, code, message in rejects:
+            events.emit(
+                "reject", f"{spec.label}: rejected {key}: {code}: {message}", sync_id=spec.sync_id, run_id=self.run_id,
+                record_key=key, operation=operation, error_code=code, error_message=message,
+            )
 
     def _sample_rejects(self, report: SyncReport, rejects: Iterable[tuple[str | None, str]]) -> None:
         for key, message in rejects:
@@ -236,4 +258,9 @@ class Pusher:
             self.warehouse.drop_changes(spec)
         except WarehouseError as exc:
             report.status, report.message = "failed", str(exc)
+        events.emit(
+            "sync_finished", f"{spec.label}: {report.status}", logging.WARNING if report.status == "failed" else logging.INFO,
+            sync_id=spec.sync_id, sync=spec.label, run_id=self.run_id, status=report.status, **report.counts,
+            unresolved=report.unresolved, seconds=round(report.seconds, 3), reason=report.message,
+        )
         self.progress.finish(report)
