@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         usage="dbt-revsync run [--connections-file F] [--state-schema S] [--no-progress] <dbt arguments>",
         add_help=False,
     )
+    status = sub.add_parser("status", help="the last runs of every sync, from the state tables")
+    _dbt_options(status)
+    status.add_argument("--limit", type=int, default=5, help="runs shown per sync")
+    status.add_argument("--rejects", type=int, default=3, help="reject messages shown per run")
     sandbox = sub.add_parser("sandbox", help="serve the local CRM emulator")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765)
@@ -125,6 +129,12 @@ def run_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_status(args: argparse.Namespace) -> int:
+    history = commands.status(_settings(args), max(1, args.limit), max(0, args.rejects))
+    print(output.status_text(history.runs, history.rejects))
+    return EXIT_OK
+
+
 def run_sandbox(args: argparse.Namespace) -> int:
     from dbt_revsync.sandbox.framework import Limits
     from dbt_revsync.sandbox.server import serve
@@ -182,7 +192,7 @@ def run_run(args: argparse.Namespace) -> int:
     return EXIT_OK if dbt_ok and all(r.ok for r in reports) else EXIT_FAILED
 
 
-HANDLERS = {"push": run_push, "run": run_run, "plan": run_plan, "validate": run_validate, "sandbox": run_sandbox}
+HANDLERS = {"push": run_push, "run": run_run, "plan": run_plan, "validate": run_validate, "status": run_status, "sandbox": run_sandbox}
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dbt_revsync import dbt_invoke, logs, project
 from dbt_revsync.config import (
@@ -140,3 +141,21 @@ def validate(settings: Settings, selection: Selection) -> list[SyncSpec]:
         issues.extend(check_relations(uses, warehouse))
     raise_if(issues)
     return specs
+
+
+@dataclass(frozen=True)
+class RunHistory:
+    """What ``status`` shows: recent runs per sync and the first rejects of each."""
+
+    runs: list[dict[str, Any]]
+    rejects: dict[tuple[str, str], list[dict[str, Any]]]  # (sync_id, run_id) -> first rejects
+
+
+def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3) -> RunHistory:
+    with Warehouse(settings) as warehouse:
+        runs = warehouse.recent_runs(per_sync)
+        found = warehouse.first_rejects(sorted({r["run_id"] for r in runs if r.get("rejected")}), rejects_per_run)
+    rejects: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in found:
+        rejects.setdefault((row["sync_id"], row["run_id"]), []).append(row)
+    return RunHistory(runs, rejects)
