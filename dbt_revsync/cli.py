@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--full-refresh", action="store_true", help="forget the diff and resend every row")
     push.add_argument("--dry-run", action="store_true", help="work out the changes, send nothing")
     push.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    push.add_argument("--due", action="store_true", help="push every sync whose schedule says it is due (and no other)")
     plan = sub.add_parser("plan", help="print what push would do; send nothing")
     _dbt_options(plan)
     plan.add_argument("--full-refresh", action="store_true")
@@ -103,11 +104,15 @@ def _print_reports(args: argparse.Namespace, reports: Sequence[runner.SyncReport
 def run_push(args: argparse.Namespace) -> int:
     reports = commands.push(
         _settings(args),
-        _selection(args),
+        _selection(args, all_syncs=args.due and not args.select),
         full_refresh=args.full_refresh,
         dry_run=args.dry_run,
         progress=_progress(args),
+        due=args.due,
     )
+    if args.due and not reports and args.log_format != "json":
+        print("no sync is due")
+        return EXIT_OK
     if args.dry_run:
         print(output.plan_text(reports))
     else:

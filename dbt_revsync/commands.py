@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbt_revsync import dbt_invoke, logs, project
+from dbt_revsync import dbt_invoke, logs, project, schedule
 from dbt_revsync.config import (
     ColumnUse,
     ConfigIssue,
@@ -115,8 +115,16 @@ def push(
     with Warehouse(settings) as warehouse:
         issues.extend(check_relations(uses, warehouse))
         raise_if(issues)
+        if due:
+            specs = due_specs(specs, warehouse.last_successes())
         pusher = Pusher(warehouse, progress=progress or Progress(), full_refresh=full_refresh, dry_run=dry_run, samples=samples)
         return pusher.push_all(specs)
+
+
+def due_specs(specs: Sequence[SyncSpec], last_successes: Mapping[str, Any]) -> list[SyncSpec]:
+    """The syncs whose ``schedule`` says they are due (see schedule.py)."""
+    now = schedule.utc_now()
+    return [s for s in specs if schedule.is_due(s.schedule, last_successes.get(s.sync_id), now)]
 
 
 def run_then_push(settings: Settings, dbt_args: Sequence[str], *, target_path: str | None = None, progress: Progress | None = None) -> tuple[bool, list[SyncReport]]:

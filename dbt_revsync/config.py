@@ -41,7 +41,7 @@ BLOCK_KEYS = (
     "schedule",
     "owner",
 )
-SCHEDULES = ("30m", "hourly", "daily")  # the seeds' sync frequencies; see schedule.py
+SCHEDULES = ("30m", "hourly", "daily")  # sync frequencies; schedule.INTERVALS gives each its length
 CONNECTION_KEYS = ("type", "base_url", "rate_limit", "max_concurrency", "timeout")
 CONNECTIONS_ENV = "DBT_REVSYNC_CONNECTIONS"
 _SECRET_WORDS = re.compile(r"(key|token|secret|password)", re.IGNORECASE)
