@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     _dbt_options(status)
     status.add_argument("--limit", type=int, default=5, help="runs shown per sync")
     status.add_argument("--rejects", type=int, default=3, help="reject messages shown per run")
+    expo = sub.add_parser("exposures", help="write a dbt exposures YAML: one exposure per sync, for dbt docs")
+    _dbt_options(expo)
+    expo.add_argument("--output", "-o", default=None, help="file to write (default: <first model path>/revsync_exposures.yml)")
     sandbox = sub.add_parser("sandbox", help="serve the local CRM emulator")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765)
@@ -140,6 +143,14 @@ def run_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_exposures(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    output_path = Path(args.output).resolve() if args.output else None
+    path, count = commands.write_exposures(settings, output_path)
+    print(f"wrote {count} exposure(s) to {path}")
+    return EXIT_OK
+
+
 def run_sandbox(args: argparse.Namespace) -> int:
     from dbt_revsync.sandbox.framework import Limits
     from dbt_revsync.sandbox.server import serve
@@ -197,7 +208,7 @@ def run_run(args: argparse.Namespace) -> int:
     return EXIT_OK if dbt_ok and all(r.ok for r in reports) else EXIT_FAILED
 
 
-HANDLERS = {"push": run_push, "run": run_run, "plan": run_plan, "validate": run_validate, "status": run_status, "sandbox": run_sandbox}
+HANDLERS = {"push": run_push, "run": run_run, "plan": run_plan, "validate": run_validate, "status": run_status, "exposures": run_exposures, "sandbox": run_sandbox}
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbt_revsync import dbt_invoke, logs, project, schedule
+from dbt_revsync import dbt_invoke, exposures, logs, project, schedule
 from dbt_revsync.config import (
     ColumnUse,
     ConfigIssue,
@@ -167,3 +167,15 @@ def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3) -> R
     for row in found:
         rejects.setdefault((row["sync_id"], row["run_id"]), []).append(row)
     return RunHistory(runs, rejects)
+
+
+def write_exposures(settings: Settings, path: Path | None = None) -> tuple[Path, int]:
+    """Write one exposure per sync of the manifest; returns the file and the count."""
+    specs, issues, _ = load_specs(settings, Selection(all_syncs=True))
+    raise_if(issues)
+    manifest = project.load_manifest(target_dir(settings))
+    path = path or settings.project_dir / project.model_paths(settings.project_dir)[0] / "revsync_exposures.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = str((manifest.get("metadata") or {}).get("project_name") or "")
+    path.write_text(exposures.exposures_yaml(specs, project.nodes_by_id(manifest), root), encoding="utf-8")
+    return path, len(specs)

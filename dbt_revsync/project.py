@@ -150,3 +150,20 @@ def dag_order(nodes: list[SyncNode], manifest: Mapping[str, Any]) -> list[SyncNo
         return depth[uid]
 
     return sorted(nodes, key=lambda n: (level(n.ref.unique_id), n.ref.unique_id))
+
+
+def nodes_by_id(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Every node and source of the manifest, by unique id."""
+    return {str(node.get("unique_id")): node for node in _all_nodes(manifest)}
+
+
+def model_paths(project_dir: Path) -> list[str]:
+    """``model-paths`` of the project's ``dbt_project.yml`` (dbt's default: ``models``)."""
+    from ruamel.yaml import YAML
+
+    try:
+        data = YAML(typ="safe").load((project_dir / "dbt_project.yml").read_text(encoding="utf-8"))
+    except Exception:  # a broken dbt_project.yml is dbt's to report
+        return ["models"]
+    paths = data.get("model-paths") if isinstance(data, dict) else None
+    return [str(p) for p in paths] if isinstance(paths, list) and paths else ["models"]
