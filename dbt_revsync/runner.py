@@ -27,6 +27,7 @@ from dbt_revsync.warehouse import Warehouse, utc_now
 
 logger = logging.getLogger(__name__)
 
+MAX_REJECT_REASONS = 10  # distinct reasons a report lists; every reject is in revsync_rejects
 COUNTS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
 
 
@@ -39,13 +40,29 @@ class SyncReport:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
     planned: dict[str, int] = field(default_factory=dict)  # op -> rows, for plan/dry runs
     samples: list[dict[str, Any]] = field(default_factory=list)
-    reject_samples: list[str] = field(default_factory=list)
+    reject_reasons: dict[str, list[Any]] = field(default_factory=dict)  # reason -> [rows, first key]
     unresolved: int = 0
     acted: int = 0  # rows of the relation that became a change or a reject
     watermark: str | None = None
     message: str | None = None
     started_at: str = field(default_factory=utc_now)
     seconds: float = 0.0
+
+    @property
+    def reject_samples(self) -> list[str]:
+        """One line per distinct reject reason: the first key, how many more, the reason."""
+        return [
+            f"{key}{f' and {rows - 1} more' if rows > 1 else ''}: {reason}"
+            for reason, (rows, key) in self.reject_reasons.items()
+        ]
+
+    def note_rejects(self, rejects: Iterable[tuple[str | None, str]]) -> None:
+        reasons = self.reject_reasons
+        for key, reason in rejects:
+            if reason in reasons:
+                reasons[reason][0] += 1
+            elif len(reasons) < MAX_REJECT_REASONS:
+                reasons[reason] = [1, key]
 
     @property
     def ok(self) -> bool:
@@ -186,7 +203,7 @@ class Pusher:
         self._emit_rejects(spec, ((r.key, r.operation, r.code, r.message) for r in rejects))
         report.counts["rejected"] += len(rejects)
         report.planned["reject"] = report.planned.get("reject", 0) + len(rejects)
-        self._sample_rejects(report, ((r.key, r.message) for r in rejects))
+        report.note_rejects((r.key, r.message) for r in rejects)
         if not self.dry_run:
             rows = [[r.key, r.operation, r.code, r.message] for r in rejects]
             self.warehouse.commit(spec, self.run_id, [], rows, self._run_row(report))
@@ -207,7 +224,7 @@ class Pusher:
         report.unresolved += len(result.unresolved)
         for reason in result.unresolved[:3]:
             logger.warning("%s: left for the next push: %s", spec.label, reason)
-        self._sample_rejects(report, ((r.key, f"{r.code}: {r.message}") for r in result.rejected))
+        report.note_rejects((r.key, f"{r.code}: {r.message}") for r in result.rejected)
         self._emit_rejects(spec, ((r.key, r.operation, r.code, r.message) for r in result.rejected))
         outcomes = [a.outcome for a in result.acked]
         events.emit(
@@ -229,12 +246,6 @@ class Pusher:
                 "reject", f"{spec.label}: rejected {key}: {code}: {message}", sync_id=spec.sync_id, run_id=self.run_id,
                 record_key=key, operation=operation, error_code=code, error_message=message,
             )
-
-    def _sample_rejects(self, report: SyncReport, rejects: Iterable[tuple[str | None, str]]) -> None:
-        for key, message in rejects:
-            if len(report.reject_samples) >= 5:
-                return
-            report.reject_samples.append(f"{key}: {message}")
 
     def _run_row(self, report: SyncReport, finished: bool = False) -> dict[str, Any]:
         return {
