@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbt_revsync import dbt_invoke, exposures, logs, project, schedule
+from dbt_revsync import dbt_cloud, dbt_invoke, exposures, logs, project, schedule, webhook
 from dbt_revsync.config import (
     ColumnUse,
     ConfigIssue,
@@ -21,7 +21,7 @@ from dbt_revsync.config import (
     parse_sync_blocks,
     raise_if,
 )
-from dbt_revsync.errors import ManifestError
+from dbt_revsync.errors import ConfigError, ConfigIssue, ManifestError
 from dbt_revsync.runner import Progress, Pusher, SyncReport
 from dbt_revsync.warehouse import Warehouse
 
@@ -179,3 +179,30 @@ def write_exposures(settings: Settings, path: Path | None = None) -> tuple[Path,
     root = str((manifest.get("metadata") or {}).get("project_name") or "")
     path.write_text(exposures.exposures_yaml(specs, project.nodes_by_id(manifest), root), encoding="utf-8")
     return path, len(specs)
+
+
+WEBHOOK_SECRET_ENV = "DBT_CLOUD_WEBHOOK_SECRET"
+
+
+def cloud_artifacts(run_id: str) -> project.Artifacts:
+    """A dbt Cloud run's artifacts; the account and token come from the environment."""
+    return dbt_cloud.fetch_artifacts(dbt_cloud.CloudAccount.from_env(os.environ), run_id)
+
+
+def listener(
+    settings: Settings, host: str, port: int, on_reports: Callable[[str, list[SyncReport]], None] | None = None
+) -> webhook.Listener:
+    """A webhook listener that pushes what each completed dbt Cloud run built."""
+    secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
+    if not secret:
+        raise ConfigError(ConfigIssue(f"environment variable {WEBHOOK_SECRET_ENV} is not set (the webhook's secret token)"))
+    logs.REDACTOR.add([secret])
+    account = dbt_cloud.CloudAccount.from_env(os.environ)
+
+    def push_run(run_id: str) -> bool:
+        reports = push(settings, Selection(), artifacts=dbt_cloud.fetch_artifacts(account, run_id))
+        if on_reports:
+            on_reports(run_id, reports)
+        return all(r.ok for r in reports)
+
+    return webhook.Listener(secret, push_run, host, port)
