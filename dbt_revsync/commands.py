@@ -21,8 +21,9 @@ from dbt_revsync.config import (
     parse_sync_blocks,
     raise_if,
 )
+from dbt_revsync.destinations.base import Destination
 from dbt_revsync.errors import ConfigError, ConfigIssue, ManifestError
-from dbt_revsync.runner import Progress, Pusher, SyncReport
+from dbt_revsync.runner import DestinationPool, Progress, Pusher, SyncReport
 from dbt_revsync.warehouse import Warehouse
 
 
@@ -143,12 +144,47 @@ def run_then_push(settings: Settings, dbt_args: Sequence[str], *, target_path: s
     return dbt_ok, push(settings, Selection(), progress=progress, artifacts=artifacts)
 
 
-def validate(settings: Settings, selection: Selection) -> list[SyncSpec]:
+def validate(settings: Settings, selection: Selection, remote: bool = False) -> tuple[list[SyncSpec], list[str]]:
+    """The valid syncs, and with ``remote`` what was checked against each destination."""
     specs, issues, uses = load_specs(settings, selection)
     with Warehouse(settings) as warehouse:
         issues.extend(check_relations(uses, warehouse))
     raise_if(issues)
-    return specs
+    if not remote:
+        return specs, []
+    issues, notes = check_remote_fields(specs)
+    raise_if(issues)
+    return specs, notes
+
+
+def check_remote_fields(
+    specs: Sequence[SyncSpec], pool: Callable[[SyncSpec], Destination] | None = None
+) -> tuple[list[ConfigIssue], list[str]]:
+    """Each mapped field against the destination object's own field list (one request per
+    object). A destination that cannot list its fields is named in the notes, unchecked."""
+    pool = pool or DestinationPool()
+    issues: list[ConfigIssue] = []
+    notes: list[str] = []
+    listed: dict[tuple[str, str], set[str] | None] = {}
+    for spec in specs:
+        destination = pool(spec)
+        where = (spec.connection.name, spec.object)
+        if where not in listed:
+            listed[where] = destination.list_fields(spec)
+        names = listed[where]
+        if names is None:
+            notes.append(f"{spec.label}: not checked remotely: {spec.connection.type} destinations cannot list their fields")
+            continue
+        missing = [f for f in spec.fields if destination.field_name(f.path) not in names]
+        for f in missing:
+            issues.append(ConfigIssue(
+                f"{destination.field_name(f.path)!r} is not a field of {spec.connection.type} {spec.object} "
+                f"(the destination lists {len(names)} fields)",
+                where=f"{spec.node.resource_type} '{spec.node.name}'", file=spec.node.yaml_file, key=f"{spec.key_path}.fields.{f.path}",
+            ))
+        if not missing:
+            notes.append(f"{spec.label}: {len(spec.fields)} mapped field(s) exist in {spec.connection.name}.{spec.object}")
+    return issues, notes
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,21 @@ class Destination:
     def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
         raise NotImplementedError
 
+    # ---- optional: the object's own field list (validate --remote) -------------------------
+    def list_fields(self, spec: SyncSpec) -> set[str] | None:
+        """The names of the fields ``spec.object`` has, asked of the destination itself.
+
+        Optional: None (the default) means this destination cannot list its fields, and
+        ``validate --remote`` says so instead of checking. Raises ``DestinationError``
+        when the destination cannot be asked (credentials, network).
+        """
+        return None
+
+    @classmethod
+    def field_name(cls, path: str) -> str:
+        """The name the field list knows a mapped path by (default: its first part)."""
+        return path.split(".", 1)[0]
+
 
 class PerRecordDestination(Destination):
     """A CRM with no batch write: one request (or a few) per record, in order.

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import Reply
 from dbt_revsync.destinations.base import BatchResult, Change, PerRecordDestination
+from dbt_revsync.errors import DestinationError
 
 WRAPPERS = {"contacts": "contact", "sales_accounts": "sales_account", "deals": "deal"}
 # The attribute filtered search knows a field by, when it is not the field's own name.
@@ -72,6 +73,23 @@ class FreshsalesDestination(PerRecordDestination):
             record_id = self._find_one(spec, change, result)
             if record_id is not None:
                 self._read(self._call(result, "PUT", f"{resource}/{record_id}", {wrapper: change.fields}), change, result, "updated")
+
+    # ---- the object's field list ---------------------------------------------------------
+    def list_fields(self, spec: SyncSpec) -> set[str] | None:
+        """``GET /settings/<resource>/fields``: ``{"fields": [{"name": .., ..}, ..]}``, custom
+        fields among them under their ``cf_`` names."""
+        headers = {"Authorization": f"Token token={self.connection.setting('api_key')}"}
+        reply = self.http.request("GET", f"{self.root}/settings/{spec.object}/fields", headers=headers)
+        body = reply.json()
+        if not reply.ok or not isinstance(body, dict) or not isinstance(body.get("fields"), list):
+            code, message = error_of(reply)
+            raise DestinationError(f"Freshsales did not list the {spec.object} fields ({code}): {message}")
+        return {str(f["name"]) for f in body["fields"] if isinstance(f, dict) and f.get("name")}
+
+    @classmethod
+    def field_name(cls, path: str) -> str:
+        """``custom_field.cf_x`` is the custom field ``cf_x``; any other path its first part."""
+        return path.split(".")[-1] if path.startswith("custom_field.") else path.split(".", 1)[0]
 
     def _delete(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
         record_id = change.remote_id
