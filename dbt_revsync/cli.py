@@ -169,7 +169,8 @@ def run_listen(args: argparse.Namespace) -> int:
             print(f"dbt Cloud run {run_id}:\n{output.summary(reports)}", flush=True)
 
     server = commands.listener(_settings(args), args.host, args.port, show)
-    print(f"listening for dbt Cloud webhooks on {server.url}", flush=True)
+    if args.log_format != "json":
+        print(f"listening for dbt Cloud webhooks on {server.url}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.server.shutdown).start())
     server.serve_forever()
     return EXIT_OK
