@@ -61,12 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check every sync's config against the manifest")
     _dbt_options(validate)
     validate.add_argument("--remote", action="store_true", help="also check each mapped field against the destination's field list")
-    sub.add_parser(
+    run = sub.add_parser(
         "run",
         help="run dbt (build/run/seed/snapshot), then push what it built",
         usage="dbt-revsync run [--connections-file F] [--state-schema S] [--no-progress] <dbt arguments>",
-        add_help=False,
+        description="Runs `dbt <dbt arguments>` through dbtRunner, then pushes the nodes that invocation built.",
     )
+    run.add_argument("dbt_args", nargs=argparse.REMAINDER, help="a dbt build|run|seed|snapshot command line")
     status = sub.add_parser("status", help="the last runs of every sync, from the state tables")
     _dbt_options(status)
     status.add_argument("--limit", type=int, default=5, help="runs shown per sync")

@@ -22,7 +22,7 @@ from dbt_revsync.config import (
     raise_if,
 )
 from dbt_revsync.destinations.base import Destination
-from dbt_revsync.errors import ConfigError, ConfigIssue, ManifestError
+from dbt_revsync.errors import ConfigError, ConfigIssue, ManifestError, UsageError
 from dbt_revsync.runner import DestinationPool, Progress, Pusher, SyncReport
 from dbt_revsync.warehouse import Warehouse
 
@@ -241,4 +241,7 @@ def listener(
             on_reports(run_id, reports)
         return all(r.ok for r in reports)
 
-    return webhook.Listener(secret, push_run, host, port)
+    try:
+        return webhook.Listener(secret, push_run, host, port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

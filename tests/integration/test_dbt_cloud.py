@@ -133,3 +133,26 @@ def test_listen_needs_its_secret(project: Project, cloud: DbtCloudStandIn) -> No
     with _env({"DBT_CLOUD_WEBHOOK_SECRET": ""}):
         result = project.revsync("listen", "--port", "0")
     assert result.code == 2 and "DBT_CLOUD_WEBHOOK_SECRET is not set" in result.err
+
+
+def test_listen_command_serves_refuses_unsigned_posts_and_stops_on_sigterm(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DBT_CLOUD_WEBHOOK_SECRET": SECRET, "DBT_CLOUD_ACCOUNT_ID": ACCOUNT, "DBT_CLOUD_API_TOKEN": TOKEN}
+    cli = str(Path(sys.executable).parent / "dbt-revsync")
+    process = subprocess.Popen([cli, "listen", "--port", str(port), "--project-dir", str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert f"http://127.0.0.1:{port}" in (process.stdout.readline() if process.stdout else "")
+        body = event("job.run.completed", "1", "wev_x")
+        assert post(f"http://127.0.0.1:{port}/", body, "not-a-signature").status_code == 401
+        busy = subprocess.run([cli, "listen", "--port", str(port)], capture_output=True, text=True, env=env, check=False)
+        assert busy.returncode == 2 and "cannot listen" in busy.stderr and "Traceback" not in busy.stderr
+    finally:
+        process.terminate()
+        assert process.wait(timeout=20) == 0
