@@ -139,26 +139,28 @@ class Listener:
                 self.outcomes.append(outcome)
 
 
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
+    """Answer an ``http.server`` request with a JSON body."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 def _handler(listener: Listener) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
-                self._answer(413, {"error": "body too large"})
+                send_json(self, 413, {"error": "body too large"})
                 return
             body = self.rfile.read(length)
-            self._answer(*listener.accept(body, self.headers.get("Authorization")))
+            send_json(self, *listener.accept(body, self.headers.get("Authorization")))
 
         def do_GET(self) -> None:  # noqa: N802
-            self._answer(200, {"listening": True, "pushed": len(listener.outcomes)})
-
-        def _answer(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, 200, {"listening": True, "pushed": len(listener.outcomes)})
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
             logger.debug("listen: " + format, *args)

@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from dbt_revsync.webhook import send_json
+
 ARTIFACT = re.compile(r"^/api/v2/accounts/(?P<account>\d+)/runs/(?P<run>\d+)/artifacts/(?P<name>[\w./-]+)$")
 
 
@@ -57,12 +59,7 @@ class DbtCloudStandIn:
             def do_GET(self) -> None:  # noqa: N802
                 status, body = standin.answer(self.path, self.headers.get("Authorization", ""))
                 standin.requests.append((self.path, status))
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, body)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
