@@ -10,6 +10,8 @@ if TYPE_CHECKING:
 
 REGISTRY: dict[str, str] = {
     "freshsales": "dbt_revsync.destinations.freshsales:FreshsalesDestination",
+    "hubspot": "dbt_revsync.destinations.hubspot:HubSpotDestination",
+    "pipedrive": "dbt_revsync.destinations.pipedrive:PipedriveDestination",
 }
 
 

@@ -16,6 +16,8 @@ from dbt_revsync.sandbox.server import FaultRule, SandboxServer, serve
 
 EMULATORS: dict[str, str] = {
     "freshsales": "dbt_revsync.sandbox.freshsales:FreshsalesEmulator",
+    "hubspot": "dbt_revsync.sandbox.hubspot:HubSpotEmulator",
+    "pipedrive": "dbt_revsync.sandbox.pipedrive:PipedriveEmulator",
 }
 
 
