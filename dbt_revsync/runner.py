@@ -152,7 +152,7 @@ class Pusher:
         destination = self.destinations(spec)
         if not self.dry_run:
             destination.prepare(spec)
-        size = spec.effective_batch_size(destination.max_batch_size)
+        size = destination.batch_size_for(spec, stats.changes)
         inflight: set[Future[BatchResult]] = set()
         limit = max(1, spec.connection.max_concurrency)
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="revsync-send") as pool:
