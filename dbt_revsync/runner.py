@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbt_revsync import plan
+from dbt_revsync import matching, plan
 from dbt_revsync.config import SyncSpec
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations import destination_class
@@ -85,6 +85,7 @@ def default_client(spec: SyncSpec, cls: type[Destination]) -> HttpClient:
         max_concurrency=conn.max_concurrency,
         timeout=conn.timeout,
         secrets=conn.secrets,
+        throttle_hint=cls.throttle_hint,
     )
 
 
@@ -139,7 +140,7 @@ class Pusher:
                 if self.dry_run:
                     self.progress.advance(spec, len(changes))
                     continue
-                inflight.add(pool.submit(destination.send, spec, changes))
+                inflight.add(pool.submit(matching.send, destination, spec, changes))
                 while len(inflight) >= limit * 2:
                     inflight = self._drain(spec, report, inflight, FIRST_COMPLETED)
             while inflight:
