@@ -13,6 +13,7 @@ REGISTRY: dict[str, str] = {
     "hubspot": "dbt_revsync.destinations.hubspot:HubSpotDestination",
     "pipedrive": "dbt_revsync.destinations.pipedrive:PipedriveDestination",
     "salesforce": "dbt_revsync.destinations.salesforce:SalesforceDestination",
+    "freshdesk": "dbt_revsync.destinations.freshdesk:FreshdeskDestination",
 }
 
 

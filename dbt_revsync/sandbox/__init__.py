@@ -19,6 +19,7 @@ EMULATORS: dict[str, str] = {
     "hubspot": "dbt_revsync.sandbox.hubspot:HubSpotEmulator",
     "pipedrive": "dbt_revsync.sandbox.pipedrive:PipedriveEmulator",
     "salesforce": "dbt_revsync.sandbox.salesforce:SalesforceEmulator",
+    "freshdesk": "dbt_revsync.sandbox.freshdesk:FreshdeskEmulator",
 }
 
 
