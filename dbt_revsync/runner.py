@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dbt_revsync import events, plan
-from dbt_revsync import matching, plan
+from dbt_revsync import matching
 from dbt_revsync.config import SyncSpec
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations import destination_class
