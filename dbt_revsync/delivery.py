@@ -214,7 +214,7 @@ class HttpClient:
                 self._pause_for_hint(reply_headers)
                 return Reply(status or 0, reply_headers, content, attempt)
             if outcome is Outcome.FATAL:
-                raise FatalDestinationError(self.redact(f"{method} {_path(url)} answered {status}: {_snippet(content)}"))
+                raise FatalDestinationError(self.redact(f"{method} {_path(url)} answered {status}: {_snippet(content)}"), status)
             wait = self._retry_wait(status, reply_headers, attempt)
             spent = time.monotonic() - started
             if attempt == self.policy.max_attempts or spent + wait > self.policy.max_seconds:

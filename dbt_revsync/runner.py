@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dbt_revsync import events, plan
+from dbt_revsync import matching
 from dbt_revsync.config import SyncSpec
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations import destination_class
@@ -103,6 +104,7 @@ def default_client(spec: SyncSpec, cls: type[Destination]) -> HttpClient:
         timeout=conn.timeout,
         secrets=conn.secrets,
         name=conn.name,
+        throttle_hint=cls.throttle_hint,
     )
 
 
@@ -152,7 +154,7 @@ class Pusher:
         destination = self.destinations(spec)
         if not self.dry_run:
             destination.prepare(spec)
-        size = spec.effective_batch_size(destination.max_batch_size)
+        size = destination.batch_size_for(spec, stats.changes)
         inflight: set[Future[BatchResult]] = set()
         limit = max(1, spec.connection.max_concurrency)
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="revsync-send") as pool:
@@ -162,7 +164,7 @@ class Pusher:
                 if self.dry_run:
                     self.progress.advance(spec, len(changes))
                     continue
-                inflight.add(pool.submit(destination.send, spec, changes))
+                inflight.add(pool.submit(matching.send, destination, spec, changes))
                 while len(inflight) >= limit * 2:
                     inflight = self._drain(spec, report, inflight, FIRST_COMPLETED)
             while inflight:

@@ -49,9 +49,11 @@ class FreshsalesDestination(PerRecordDestination):
         return f"https://{domain}/crm/sales/api"
 
     # ---- requests ----------------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Token token={self.connection.setting('api_key')}"}
+
     def _call(self, result: BatchResult, method: str, path: str, body: Any = None) -> Reply:
-        headers = {"Authorization": f"Token token={self.connection.setting('api_key')}"}
-        return result.count(self.http.request(method, f"{self.root}/{path}", json=body, headers=headers))
+        return result.count(self.http.request(method, f"{self.root}/{path}", json=body, headers=self._headers()))
 
     def send_one(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
         resource, wrapper = spec.object, WRAPPERS[spec.object]
@@ -78,8 +80,7 @@ class FreshsalesDestination(PerRecordDestination):
     def list_fields(self, spec: SyncSpec) -> set[str] | None:
         """``GET /settings/<resource>/fields``: ``{"fields": [{"name": .., ..}, ..]}``, custom
         fields among them under their ``cf_`` names."""
-        headers = {"Authorization": f"Token token={self.connection.setting('api_key')}"}
-        reply = self.http.request("GET", f"{self.root}/settings/{spec.object}/fields", headers=headers)
+        reply = self.http.request("GET", f"{self.root}/settings/{spec.object}/fields", headers=self._headers())
         body = reply.json()
         if not reply.ok or not isinstance(body, dict) or not isinstance(body.get("fields"), list):
             code, message = error_of(reply)
