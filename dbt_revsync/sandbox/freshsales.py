@@ -68,7 +68,7 @@ STANDARD_FIELDS: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_CUSTOM_FIELDS: dict[str, tuple[str, ...]] = {
     "contacts": ("cf_account_id", "cf_lifecycle", "cf_contact_id"),
-    "sales_accounts": ("cf_account_id", "cf_plan"),
+    "sales_accounts": ("cf_account_id", "cf_plan", "cf_industry"),
     "deals": ("cf_account_id",),
 }
 
