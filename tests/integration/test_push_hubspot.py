@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from dbt_revsync.sandbox.framework import RollingWindow
 from dbt_revsync.sandbox.hubspot import HubSpotEmulator
+from dbt_revsync.sandbox.server import SandboxServer
+from tests.contract.openapi_check import assert_conforms
 from tests.integration.conftest import Project
 from tests.integration.recording import recording
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def conforms_to_the_spec(sandbox: SandboxServer) -> Iterator[None]:
+    """Every request and answer of every test here must validate against the published spec."""
+    with recording(sandbox.emulator("hubspot")) as traffic:
+        yield
+    assert_conforms("hubspot", traffic.exchanges)
 
 TOKEN = "sandbox-hubspot-token"
 

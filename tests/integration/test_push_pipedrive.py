@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,10 +11,20 @@ import requests
 
 from dbt_revsync.sandbox.framework import RollingWindow
 from dbt_revsync.sandbox.pipedrive import PipedriveEmulator, field_key
+from dbt_revsync.sandbox.server import SandboxServer
+from tests.contract.openapi_check import assert_conforms
 from tests.integration.conftest import Project
 from tests.integration.recording import recording
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def conforms_to_the_spec(sandbox: SandboxServer) -> Iterator[None]:
+    """Every request and answer of every test here must validate against the published spec."""
+    with recording(sandbox.emulator("pipedrive")) as traffic:
+        yield
+    assert_conforms("pipedrive", traffic.exchanges)
 
 TOKEN = "sandbox-pipedrive-token"
 WRITES = ("POST", "PATCH", "DELETE")
