@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
-from dbt_revsync.delivery import HttpClient, Reply
+from dbt_revsync.delivery import Reply
 from dbt_revsync.destinations.base import BatchResult, Change, Destination
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 
@@ -50,10 +50,9 @@ class HubSpotDestination(Destination):
     # Enterprise): 9 a second with a bucket of 9 never puts more than 99 in any 10 s.
     default_rate_limit: ClassVar[float] = 9.0
 
-    def __init__(self, connection: Connection, http: HttpClient) -> None:
-        super().__init__(connection, http)
-        if http.throttle_hint is None:
-            http.throttle_hint = throttle_hint
+    @classmethod
+    def throttle_hint(cls, headers: Mapping[str, str]) -> float | None:
+        return throttle_hint(headers)
 
     @classmethod
     def default_root(cls, connection: Connection) -> str:

@@ -86,10 +86,12 @@ class PipedriveDestination(PerRecordDestination):
 
     def __init__(self, connection: Connection, http: HttpClient) -> None:
         super().__init__(connection, http)
-        if http.throttle_hint is None:
-            http.throttle_hint = throttle_hint
         self._field_lists: dict[str, list[dict[str, Any]]] = {}
         self._resolved: dict[str, Resolved] = {}
+
+    @classmethod
+    def throttle_hint(cls, headers: Mapping[str, str]) -> float | None:
+        return throttle_hint(headers)
 
     @classmethod
     def default_root(cls, connection: Connection) -> str:
