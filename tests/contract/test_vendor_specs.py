@@ -1,8 +1,8 @@
 """Every request the HubSpot and Pipedrive connectors send, and every answer their emulators
 give, validated against the vendors' published OpenAPI specs (openapi-core).
 
-The connectors are driven directly (no dbt: the integration tests do that, and validate
-their own traffic the same way) through every path they have: creates, upserts, updates
+The connectors are driven directly, through the shared matching step as the runner does
+(no dbt: the integration tests do that, and validate their own traffic the same way), through every path they have: creates, upserts, updates
 by id and by key, a remembered record that is gone, deletes, partial failures, vendor
 errors, a 429 and a 401. Then the emulators' other endpoints are called as a client would.
 A coverage check makes sure the routes and statuses that matter were exercised, so the
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from dbt_revsync import matching
 from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec, parse_connection
 from dbt_revsync.delivery import HttpClient, RetryPolicy
 from dbt_revsync.destinations.base import BatchResult, Change
@@ -178,34 +179,34 @@ def test_pipedrive_traffic_conforms_to_pipedrives_spec(server: SandboxServer) ->
     with recording(emulator) as calls:
         for sync in (orgs, people, deals):
             pipedrive.prepare(sync)
-        org = pipedrive.send(orgs, [
+        org = matching.send(pipedrive, orgs, [
             change("upsert", "1", {"name": "Acme", "custom_fields": {"Account ID": "A-1"}, "Regions": ["EMEA"]}, upsert="A-1"),
             change("upsert", "2", {"custom_fields": {"Account ID": "A-2"}}, upsert="A-2"),  # no name: rejected unsent
         ])
         assert outcome(org) == {"1": "created", "2": "rejected:missing_required_field"}
         org_id = org.acked[0].destination_id
-        again = pipedrive.send(orgs, [
-            change("upsert", "1", {"name": "Acme Inc", "Regions": None}, upsert="A-1"),  # found by search + read back
+        again = matching.send(pipedrive, orgs, [
+            change("upsert", "1", {"name": "Acme Inc", "custom_fields": {"Account ID": "A-1"}, "Regions": None}, upsert="A-1"),  # found by search + read back
             change("upsert", "3", {"name": "Gone", "custom_fields": {"Account ID": "A-3"}}, remote_id="424242", upsert="A-3"),
         ])
         assert outcome(again) == {"1": "updated", "3": "created"}
-        person = pipedrive.send(people, [
+        person = matching.send(pipedrive, people, [
             change("upsert", "p1", {"name": "Ann", "email": "ann@example.com", "org_id": int(org_id or 0)}, upsert="ann@example.com"),
             change("upsert", "p2", {"name": "Bob", "email": "bob@example.com", "org_id": 999}, upsert="bob@example.com"),  # 400
         ])
         assert outcome(person) == {"p1": "created", "p2": "rejected:400"}
-        matched = pipedrive.send(people, [change("upsert", "p1", {"name": "Ann B", "email": "ann@example.com"}, upsert="ann@example.com")])
+        matched = matching.send(pipedrive, people, [change("upsert", "p1", {"name": "Ann B", "email": "ann@example.com"}, upsert="ann@example.com")])
         assert outcome(matched) == {"p1": "updated"}
-        deal = pipedrive.send(deals, [change("create", "d1", {"title": "Renewal", "value": 100.5})])
+        deal = matching.send(pipedrive, deals, [change("create", "d1", {"title": "Renewal", "value": 100.5})])
         deal_id = deal.acked[0].destination_id
-        updated = pipedrive.send(spec(conn, "deals", "update", {"title": "t"}, "title"), [
+        updated = matching.send(pipedrive, spec(conn, "deals", "update", {"title": "t"}, "title"), [
             change("update", "d1", {"title": "Renewal 2"}, remote_id=deal_id),
             change("update", "d9", {"title": "Nothing"}, upsert="No such deal"),
         ])
         assert outcome(updated) == {"d1": "updated", "d9": "rejected:no_match"}
-        removed = pipedrive.send(spec(conn, "deals", "delete", {"id": "id"}, "id"), [
-            change("delete", "d1", {}, upsert=deal_id),
-            change("delete", "d1-again", {}, upsert=deal_id),  # 404: already gone
+        removed = matching.send(pipedrive, spec(conn, "deals", "delete", {"id": "id"}, "id"), [
+            change("delete", "d1", {"id": deal_id}, upsert=deal_id),
+            change("delete", "d1-again", {"id": deal_id}, upsert=deal_id),  # 404: already gone
         ])
         assert outcome(removed) == {"d1": "deleted", "d1-again": "deleted"}
         _pipedrive_endpoints(server, emulator, account)
