@@ -11,6 +11,7 @@ test cannot pass by checking nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -121,6 +122,11 @@ def test_hubspot_traffic_conforms_to_hubspots_spec(server: SandboxServer) -> Non
             change("upsert", "c1", {"account_key": "A-1", "name": "Acme", "numberofemployees": 12}, upsert="A-1"),
         ])
         assert outcome(companies) == {"c1": "created"}
+        by_name = dataclasses.replace(spec(conn, "contacts", "upsert", people, "email"), match_on=("firstname",))
+        matched = matching.send(hubspot, by_name, [
+            change("upsert", "m1", {"email": "cy.new@example.com", "firstname": "Cy"}, upsert="cy.new@example.com"),
+        ])  # match_on: found by search, updated by id
+        assert outcome(matched) == {"m1": "updated"}
         deals = hubspot.send(spec(conn, "deals", "append", {"dealname": "t"}), [
             change("create", "d1", {"dealname": "Renewal", "amount": 10.5, "closedate": "2024-05-01T12:00:00"}),
         ])
