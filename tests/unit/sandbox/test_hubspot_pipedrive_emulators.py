@@ -111,3 +111,11 @@ def test_pipedrive_rate_limit_headers_and_token_cost() -> None:
                             "data": None, "additional_data": None}
     assert emulator.tokens_used == 20
     assert emulator.handle(SandboxRequest("GET", "/organizations", headers={"x-api-token": "wrong"})).status == 401
+
+
+def test_pipedrive_daily_token_budget() -> None:
+    emulator = PipedriveEmulator(token_budget=25)
+    first, second = pd(emulator, "GET", "/organizations/search", query={"term": "ab"}), pd(emulator, "POST", "/organizations", {"name": "A"})
+    assert (first.status, second.status) == (200, 200) and second.headers["x-daily-requests-left"] == "9999"
+    assert pd(emulator, "GET", "/organizationFields").status == 429  # 25 tokens spent, the list costs 10
+    assert emulator.tokens_used == 25
