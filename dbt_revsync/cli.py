@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--samples", type=int, default=3, help="sample payloads per sync")
     validate = sub.add_parser("validate", help="check every sync's config against the manifest")
     _dbt_options(validate)
+    validate.add_argument("--remote", action="store_true", help="also ask each destination (e.g. its field list)")
     sub.add_parser(
         "run",
         help="run dbt (build/run/seed/snapshot), then push what it built",
@@ -131,7 +132,7 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    specs = commands.validate(_settings(args), _selection(args, all_syncs=not args.select))
+    specs = commands.validate(_settings(args), _selection(args, all_syncs=not args.select), remote=args.remote)
     for spec in specs:
         print(f"ok  {spec.label}  ({spec.insert_mode}, {spec.fetch_mode}, {len(spec.fields)} fields)")
     print(f"{len(specs)} sync(s) valid")

@@ -21,8 +21,8 @@ from dbt_revsync.config import (
     parse_sync_blocks,
     raise_if,
 )
-from dbt_revsync.errors import ManifestError
-from dbt_revsync.runner import Progress, Pusher, SyncReport
+from dbt_revsync.errors import DestinationError, ManifestError
+from dbt_revsync.runner import DestinationPool, Progress, Pusher, SyncReport
 from dbt_revsync.warehouse import Warehouse
 
 
@@ -143,12 +143,27 @@ def run_then_push(settings: Settings, dbt_args: Sequence[str], *, target_path: s
     return dbt_ok, push(settings, Selection(), progress=progress, artifacts=artifacts)
 
 
-def validate(settings: Settings, selection: Selection) -> list[SyncSpec]:
+def validate(settings: Settings, selection: Selection, remote: bool = False) -> list[SyncSpec]:
     specs, issues, uses = load_specs(settings, selection)
     with Warehouse(settings) as warehouse:
         issues.extend(check_relations(uses, warehouse))
+    if remote and not issues:
+        issues.extend(remote_issues(specs))
     raise_if(issues)
     return specs
+
+
+def remote_issues(specs: Sequence[SyncSpec]) -> list[ConfigIssue]:
+    """What each destination says about each sync (``validate --remote``); read-only requests."""
+    pool = DestinationPool()
+    issues: list[ConfigIssue] = []
+    for spec in specs:
+        try:
+            issues.extend(pool(spec).remote_issues(spec))
+        except DestinationError as exc:
+            issues.append(ConfigIssue(f"cannot check against {spec.connection.name}: {exc}", where=f"connection '{spec.connection.name}'",
+                                      file=spec.connection.file))
+    return issues
 
 
 @dataclass(frozen=True)

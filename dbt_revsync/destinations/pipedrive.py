@@ -111,7 +111,21 @@ class PipedriveDestination(PerRecordDestination):
 
     # ---- custom fields -------------------------------------------------------------------
     def prepare(self, spec: SyncSpec) -> None:
-        """Read the object's field list (once per push) and resolve the sync's custom field names."""
+        """Read the object's field list (once per push) and resolve the sync's custom field names;
+        an unknown name is a configuration error."""
+        resolved, issues = self._resolve(spec)
+        if issues:
+            raise ConfigError(issues)
+        self._resolved[spec.sync_id] = resolved
+
+    def remote_issues(self, spec: SyncSpec) -> list[ConfigIssue]:
+        """``validate --remote``: the custom field names Pipedrive does not know."""
+        try:
+            return self._resolve(spec)[1]
+        except ConfigError as exc:
+            return exc.issues
+
+    def _resolve(self, spec: SyncSpec) -> tuple[Resolved, list[ConfigIssue]]:
         fields = self._fields_of(spec.object)
         by_name = {str(f.get("field_name", "")).strip().lower(): f for f in fields if f.get("is_custom_field")}
         standard = STANDARD[spec.object] | {str(f.get("field_code")) for f in fields if not f.get("is_custom_field")}
@@ -130,9 +144,7 @@ class PipedriveDestination(PerRecordDestination):
                 continue
             options = {str(o.get("label", "")).strip().lower(): int(o["id"]) for o in found.get("options") or [] if "id" in o}
             custom[name] = CustomField(str(found["field_name"]), str(found["field_code"]), str(found.get("field_type")), options)
-        if issues:
-            raise ConfigError(issues)
-        self._resolved[spec.sync_id] = Resolved(custom)
+        return Resolved(custom), issues
 
     def _fields_of(self, obj: str) -> list[dict[str, Any]]:
         if obj not in self._field_lists:

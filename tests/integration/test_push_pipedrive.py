@@ -169,12 +169,17 @@ def test_custom_fields_by_name_reach_their_keys_and_options_become_ids(project: 
     assert by_name["Acme"][regions] == [1, 2] and by_name["Globex"][regions] is None
 
 
-def test_an_unknown_custom_field_name_is_a_config_error_before_any_write(project: Project) -> None:
+def test_an_unknown_custom_field_name_is_a_config_error_before_any_write_and_in_validate_remote(project: Project) -> None:
     emulator = use_pipedrive(project)
     block = {"destination": "pipedrive", "object": "organizations", "insert_mode": "append", "primary_key": "id",
              "fields": {"name": "name", "custom_fields.No such field": "id"}}
     project.model("orgs", "select 1 as id, 'Acme' as name", block)
     project.build()
+    assert project.revsync("validate").code == 0  # only Pipedrive knows its fields
+    with recording(emulator) as calls:
+        remote = project.revsync("validate", "--remote")
+    assert remote.code == 2 and "no organization field named 'No such field'" in remote.err
+    assert [e.route for e in calls.exchanges] == ["GET organizationFields.list"]
     with recording(emulator) as calls:
         result = project.push()
     assert result.code == 2
