@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.add_argument("--per-minute", type=int, default=None, help="requests a minute per CRM before 429")
     sandbox.add_argument("--per-hour", type=int, default=None, help="requests an hour per CRM before 429")
+    sandbox.add_argument("--vendor-limits", action="store_true", help="each CRM's published rate limits, enforced")
     return parser
 
 
@@ -182,7 +183,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
     from dbt_revsync.sandbox.server import serve
 
     limits = Limits(per_minute=args.per_minute, per_hour=args.per_hour) if args.per_minute or args.per_hour else None
-    serve(args.host, args.port, limits=limits)
+    serve(args.host, args.port, limits="vendor" if args.vendor_limits else limits)
     return EXIT_OK
 
 

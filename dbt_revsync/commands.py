@@ -160,20 +160,27 @@ def validate(settings: Settings, selection: Selection, remote: bool = False) -> 
 def check_remote_fields(
     specs: Sequence[SyncSpec], pool: Callable[[SyncSpec], Destination] | None = None
 ) -> tuple[list[ConfigIssue], list[str]]:
-    """Each mapped field against the destination object's own field list (one request per
-    object). A destination that cannot list its fields is named in the notes, unchecked."""
+    """Each sync against its destination, with read-only requests: the mapped fields against
+    the object's own field list (one request per object) where the destination can list it,
+    and whatever else only that CRM can reveal (``Destination.remote_issues``). A sync that
+    could not be checked is named in the notes."""
     pool = pool or DestinationPool()
     issues: list[ConfigIssue] = []
     notes: list[str] = []
     listed: dict[tuple[str, str], set[str] | None] = {}
     for spec in specs:
         destination = pool(spec)
+        own = destination.remote_issues(spec)
+        issues.extend(own)
         where = (spec.connection.name, spec.object)
         if where not in listed:
             listed[where] = destination.list_fields(spec)
         names = listed[where]
         if names is None:
-            notes.append(f"{spec.label}: not checked remotely: {spec.connection.type} destinations cannot list their fields")
+            if type(destination).remote_issues is Destination.remote_issues:
+                notes.append(f"{spec.label}: not checked remotely: {spec.connection.type} destinations cannot list their fields")
+            elif not own:
+                notes.append(f"{spec.label}: checked against {spec.connection.name}.{spec.object}")
             continue
         missing = [f for f in spec.fields if destination.field_name(f.path) not in names]
         for f in missing:

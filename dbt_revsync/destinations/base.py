@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import HttpClient, Reply
-from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+from dbt_revsync.errors import ConfigIssue, FatalDestinationError, TransientDestinationError
 
 OPS = ("create", "update", "upsert", "delete")
 
@@ -165,6 +165,11 @@ class Destination:
 
     def prepare(self, spec: SyncSpec) -> None:
         """Called once per push of a sync before the first batch (may ask the CRM)."""
+
+    def remote_issues(self, spec: SyncSpec) -> list[ConfigIssue]:
+        """``validate --remote``: configuration mistakes only the CRM can reveal (a field it
+        does not have, ...), asked with read-only requests. Default: none."""
+        return []
 
     def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
         raise NotImplementedError
