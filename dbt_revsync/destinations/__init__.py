@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, str] = {
     "freshsales": "dbt_revsync.destinations.freshsales:FreshsalesDestination",
     "salesforce": "dbt_revsync.destinations.salesforce:SalesforceDestination",
+    "freshsuccess": "dbt_revsync.destinations.freshsuccess:FreshsuccessDestination",
 }
 
 

@@ -17,6 +17,7 @@ from dbt_revsync.sandbox.server import FaultRule, SandboxServer, serve
 EMULATORS: dict[str, str] = {
     "freshsales": "dbt_revsync.sandbox.freshsales:FreshsalesEmulator",
     "salesforce": "dbt_revsync.sandbox.salesforce:SalesforceEmulator",
+    "freshsuccess": "dbt_revsync.sandbox.freshsuccess:FreshsuccessEmulator",
 }
 
 
