@@ -54,6 +54,11 @@ def built(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServe
     project.model("sf_delete", "select * from (values (1, 'D1'), (2, 'D2'), (3, 'D3')) t(account_id, ext)", {
         "destination": "salesforce", "object": "Account", "primary_key": "account_id", "insert_mode": "delete",
         "upsert_key": "Ext_Id__c", "fields": {"Ext_Id__c": "ext"}})
+    project.model("sf_match", "select * from (values (1, 'Lovelace', 'ada@example.com', '999'), (2, 'Hopper', 'grace@example.com', '222'))"
+                  " t(contact_id, last_name, email, phone)", {
+        "destination": "salesforce", "object": "Contact", "primary_key": "contact_id", "insert_mode": "upsert",
+        "match_on": ["Email"], "on_update": {"Phone": "if_empty"},
+        "fields": {"LastName": "last_name", "Email": "email", "Phone": "phone"}})
     project.build()
     return project
 
@@ -201,3 +206,13 @@ def test_the_push_stops_cleanly_before_the_daily_allocation_runs_out(project: Pr
     emulator(project).daily_allocation = 100_000  # a new day
     assert push(project, "sf_limit") == 0
     assert len(of(project.state(), "sf_limit")) == 1000 == len(held(project))
+
+
+def test_match_on_finds_contacts_by_email_and_keeps_values_they_hold(project: Project) -> None:
+    ada = sf(project, "POST", "sobjects/Contact", {"LastName": "Byron", "Email": "ada@example.com", "Phone": "111"})["id"]
+    assert push(project, "sf_match") == 0
+    contacts = held(project, "Contact", "Email")
+    assert contacts["ada@example.com"]["Id"] == ada and contacts["ada@example.com"]["LastName"] == "Lovelace"
+    assert contacts["ada@example.com"]["Phone"] == "111"  # on_update: if_empty keeps what the record holds
+    assert contacts["grace@example.com"]["Phone"] == "222"
+    assert routes(project)["GET query"] == 2
