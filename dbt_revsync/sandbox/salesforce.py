@@ -248,7 +248,7 @@ class SalesforceEmulator(Emulator):
         self._known(sobject)
         self._external_id(sobject, field)
         records, _ = self._collection(request)
-        index = self._index(sobject, field)
+        index = self._index(sobject, field, (raw.get(field) for raw in records))
         results = []
         for raw in records:
             if _type_of(raw) != sobject:
@@ -410,7 +410,8 @@ class SalesforceEmulator(Emulator):
             job.update(state="Failed", errorMessage=f"InvalidBatch : Field name not found : {bad[0]}")
             return
         ext = job.get("externalIdFieldName")
-        index = self._index(sobject, ext) if op == "upsert" else {}
+        values = [dict(zip(header, row)).get(ext) for row in rows[1:]] if op == "upsert" else []
+        index = self._index(sobject, ext, values)
         for row in rows[1:]:
             self._process_row(job, sobject, op, ext, index, dict(zip(header, row)), row)
         job["numberRecordsProcessed"] = len(rows) - 1
@@ -534,13 +535,14 @@ class SalesforceEmulator(Emulator):
     def _matching(self, sobject: str, field: str, value: Any) -> list[Record]:
         return self.store.find(sobject, lambda r: _text(r.get(field)) == _text(value))
 
-    def _index(self, sobject: str, field: str | None) -> dict[str, list[str]]:
-        """external id value -> Ids, built once per request or job (the store has no indexes)."""
+    def _index(self, sobject: str, field: str | None, values: Iterable[Any]) -> dict[str, list[str]]:
+        """external id value -> Ids, for the values a request or job carries (the store has no
+        indexes; one scan that copies only the matching records)."""
         index: dict[str, list[str]] = {}
-        if field:
-            for stored in self.store.all(sobject):
-                if stored.get(field) is not None:
-                    index.setdefault(_text(stored[field]), []).append(stored["Id"])
+        wanted = {_text(v) for v in values if v not in (None, "")}
+        if field and wanted:
+            for stored in self.store.find(sobject, lambda r: r.get(field) is not None and _text(r[field]) in wanted):
+                index.setdefault(_text(stored[field]), []).append(stored["Id"])
         return index
 
     def records(self, resource: str) -> list[Record]:
