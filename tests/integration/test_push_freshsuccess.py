@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from dbt_revsync.sandbox.freshsuccess import DEFAULT_API_KEY
 from dbt_revsync.sandbox.server import SandboxServer
@@ -53,6 +54,9 @@ def built(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServe
     project.model("fs_mirror", "select * from {{ ref('mirror_accounts') }}", {
         "destination": "freshsuccess", "object": "accounts", "insert_mode": "mirror", "primary_key": "account_id",
         "upsert_key": "account_id", "fields": {"account_id": "account_id", "name": "name", "join_date": "joined_on"}})
+    project.model("fs_delete", "select * from (values ('d1'), ('d3')) t(account_id)", {
+        "destination": "freshsuccess", "object": "accounts", "insert_mode": "delete", "primary_key": "account_id",
+        "upsert_key": "account_id", "fields": {"account_id": "account_id"}})
     project.build()
     return project
 
@@ -125,6 +129,16 @@ def test_mirror_deletes_accounts_that_left_the_model(project: Project) -> None:
     assert project.push("--select", "fs_mirror").code == 0
     assert sorted(held(project)) == ["m2"]
     assert routes(project)["DELETE accounts.delete"] == 1
+
+
+def test_delete_removes_the_accounts_each_row_names(project: Project) -> None:
+    records = [{"account_id": f"d{i}", "name": f"Doomed {i}", "join_date": 0} for i in (1, 2)]
+    answer = requests.post(f"{project.sandbox.url}/freshsuccess/accounts", json={"records": records},
+                           params={"api_key": DEFAULT_API_KEY}, timeout=10)
+    assert answer.json() == {"status_is_ok": True, "failed_results": []}
+    assert project.push("--select", "fs_delete").code == 0  # d3 is not there: already gone
+    assert sorted(held(project)) == ["d2"]
+    assert routes(project)["DELETE accounts.delete"] == 2
 
 
 def test_a_wrong_key_is_fatal_and_never_shown(project: Project) -> None:

@@ -197,13 +197,15 @@ def test_a_token_refused_with_nothing_to_renew_it_is_fatal(project: Project) -> 
 def test_the_push_stops_cleanly_before_the_daily_allocation_runs_out(project: Project) -> None:
     connect(project, access_token="{{ env_var('SF_TOKEN') }}", api_reserve=3, max_concurrency=1)
     emulator(project).daily_allocation = 6  # each 200-row request costs one; 3 are kept in reserve
-    assert push(project, "sf_limit") == 1
+    try:
+        assert push(project, "sf_limit") == 1
+    finally:
+        emulator(project).daily_allocation = 100_000  # a new day
     run = of(project.runs(), "sf_limit")[-1]
     assert run["status"] == "failed" and "daily API allocation" in run["message"]
     assert emulator(project).api_usage == 3  # 6 - 3 in reserve; never ran into REQUEST_LIMIT_EXCEEDED
     assert "403" not in project.sandbox.stats()["salesforce"]["by_status"]
     assert len(of(project.state(), "sf_limit")) == 600 == len(held(project))  # what went is committed
-    emulator(project).daily_allocation = 100_000  # a new day
     assert push(project, "sf_limit") == 0
     assert len(of(project.state(), "sf_limit")) == 1000 == len(held(project))
 
