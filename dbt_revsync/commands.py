@@ -22,7 +22,7 @@ from dbt_revsync.config import (
     raise_if,
 )
 from dbt_revsync.destinations.base import Destination
-from dbt_revsync.errors import ConfigError, ConfigIssue, ManifestError, UsageError
+from dbt_revsync.errors import ConfigError, ManifestError, UsageError
 from dbt_revsync.runner import DestinationPool, Progress, Pusher, SyncReport
 from dbt_revsync.warehouse import Warehouse
 

@@ -74,14 +74,21 @@ limit 1
 {% macro default__revsync_commit_sql(schema_relation, sync_id, run_id, acks, rejects, run, now) -%}
   {%- set lit = dbt_revsync.revsync_literal -%}
   {%- set now = "cast(" ~ lit(now) ~ " as " ~ dbt.type_timestamp() ~ ")" -%}
+  {%- set sid, rid = lit(sync_id), lit(run_id) -%}
   {%- set statements = [] -%}
   {%- if acks -%}
-    {%- set keys = [] -%}{%- for a in acks -%}{%- do keys.append(lit(a[0])) -%}{%- endfor -%}
+    {#- Row values are quoted inline as default__revsync_literal does: a batch can hold tens of
+        thousands of rows, and a macro call per value costs more than the insert itself. -#}
+    {%- set keys = [] -%}{%- for a in acks -%}{%- do keys.append("'" ~ (a[0] | string | replace("'", "''")) ~ "'") -%}{%- endfor -%}
     {%- do statements.append("delete from " ~ schema_relation ~ ".revsync_sync_state where sync_id = "
-        ~ lit(sync_id) ~ " and record_key in (" ~ keys | join(", ") ~ ")") -%}
+        ~ sid ~ " and record_key in (" ~ keys | join(", ") ~ ")") -%}
     {%- set rows = [] -%}
-    {%- for a in acks if a[3] -%}
-      {%- do rows.append("(" ~ lit(sync_id) ~ ", " ~ lit(a[0]) ~ ", " ~ lit(a[1]) ~ ", " ~ lit(a[2]) ~ ", " ~ now ~ ", " ~ lit(run_id) ~ ")") -%}
+    {%- for a in acks -%}
+      {%- if a[3] -%}
+        {%- set hash = "null" if a[1] is none else "'" ~ (a[1] | string | replace("'", "''")) ~ "'" -%}
+        {%- set dest = "null" if a[2] is none else "'" ~ (a[2] | string | replace("'", "''")) ~ "'" -%}
+        {%- do rows.append("(" ~ sid ~ ", " ~ keys[loop.index0] ~ ", " ~ hash ~ ", " ~ dest ~ ", " ~ now ~ ", " ~ rid ~ ")") -%}
+      {%- endif -%}
     {%- endfor -%}
     {%- if rows -%}
       {%- do statements.append("insert into " ~ schema_relation ~ ".revsync_sync_state "
@@ -91,7 +98,7 @@ limit 1
   {%- if rejects -%}
     {%- set rows = [] -%}
     {%- for r in rejects -%}
-      {%- do rows.append("(" ~ lit(run_id) ~ ", " ~ lit(sync_id) ~ ", " ~ lit(r[0]) ~ ", " ~ lit(r[1]) ~ ", " ~ lit(r[2]) ~ ", " ~ lit(r[3]) ~ ", " ~ now ~ ")") -%}
+      {%- do rows.append("(" ~ rid ~ ", " ~ sid ~ ", " ~ lit(r[0]) ~ ", " ~ lit(r[1]) ~ ", " ~ lit(r[2]) ~ ", " ~ lit(r[3]) ~ ", " ~ now ~ ")") -%}
     {%- endfor -%}
     {%- do statements.append("insert into " ~ schema_relation ~ ".revsync_rejects "
         ~ "(run_id, sync_id, record_key, operation, error_code, error_message, " ~ adapter.quote('at') ~ ") values " ~ rows | join(", ")) -%}
