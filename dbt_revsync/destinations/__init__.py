@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, str] = {
     "freshsales": "dbt_revsync.destinations.freshsales:FreshsalesDestination",
     "freshdesk": "dbt_revsync.destinations.freshdesk:FreshdeskDestination",
+    "http": "dbt_revsync.destinations.http:HttpDestination",
 }
 
 

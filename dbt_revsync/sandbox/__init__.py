@@ -17,6 +17,7 @@ from dbt_revsync.sandbox.server import FaultRule, SandboxServer, serve
 EMULATORS: dict[str, str] = {
     "freshsales": "dbt_revsync.sandbox.freshsales:FreshsalesEmulator",
     "freshdesk": "dbt_revsync.sandbox.freshdesk:FreshdeskEmulator",
+    "echo": "dbt_revsync.sandbox.echo:EchoEmulator",
 }
 
 
