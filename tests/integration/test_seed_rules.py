@@ -19,6 +19,7 @@ from tests.integration.conftest import Project
 pytestmark = pytest.mark.integration
 
 FRESHDESK_KEY = "sandbox-freshdesk-key"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Contacts already in Freshdesk before the first push, by a label kept in job_title's place.
 EXISTING = {
@@ -66,7 +67,11 @@ def pushed(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServ
     project = Project(Path(tmp_path_factory.mktemp("rules")) / "project", sandbox_server)
     project.env["FRESHDESK_API_KEY"] = FRESHDESK_KEY
     project.connections({"freshdesk": {"type": "freshdesk", "api_key": "{{ env_var('FRESHDESK_API_KEY') }}",
-                                       "base_url": f"{sandbox_server.url}/freshdesk", "max_concurrency": 1}})
+                                       "base_url": f"{sandbox_server.url}/freshdesk", "max_concurrency": 1},
+                         "freshsales": project.freshsales_connection()})
+    # The dbt_revsync package, installed as users do, brings the sources over the state tables.
+    (project.root / "packages.yml").write_text(f"packages:\n  - local: {REPO_ROOT}\n")
+    project.dbt("deps")
     ids = {label: crm(sandbox_server, "POST", "contacts", body)["id"] for label, body in EXISTING.items()}
     text = {column: "varchar" for column in HEADER}
     project.seed("people", HEADER, ROWS, text)
@@ -167,3 +172,21 @@ def test_searches_go_by_list_filter_or_search_query(pushed: dict[str, Any]) -> N
     routes = pushed["routes_first"]
     assert routes["GET contacts.search"] == 6  # the custom field, once per rules row
     assert routes["GET contacts.list"] >= 5 + 2
+
+
+def test_remembered_ids_are_a_dbt_source_a_model_carries_into_the_other_crm(pushed: dict[str, Any]) -> None:
+    """The FDCONTACTID pattern: Freshdesk's ids, read back in dbt, land in Freshsales."""
+    project = pushed["project"]
+    sql = (
+        "select p.pid, p.name, s.destination_id as fdcontactid from {{ ref('people') }} p "
+        "join {{ source('revsync', 'revsync_sync_state') }} s on s.record_key = p.pid "
+        "and s.sync_id = 'model.revsync_test.fd_rules:freshdesk.contacts'"
+    )
+    block = {"destination": "freshsales", "object": "contacts", "primary_key": "pid",
+             "fields": {"first_name": "name", "custom_field.cf_fdcontactid": "fdcontactid"}}
+    project.model("fs_contacts", sql, block)
+    project.dbt("build", "--select", "fs_contacts")
+    assert project.push("--select", "fs_contacts").code == 0
+    carried = {c["first_name"]: c["custom_field"]["cf_fdcontactid"] for c in project.sandbox.emulator("freshsales").records("contacts")}
+    expected = {row[1]: str(state_ids(pushed)[row[0]]) for row in ROWS if row[0] != "5"}
+    assert carried == expected and len(carried) == 5
