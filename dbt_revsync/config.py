@@ -40,10 +40,13 @@ BLOCK_KEYS = (
     "fields",
     "nulls",
     "batch_size",
+    "schedule",
+    "owner",
     "match_on",
     "on_update",
     "lists",
 )
+SCHEDULES = ("30m", "hourly", "daily")  # sync frequencies; schedule.INTERVALS gives each its length
 CONNECTION_KEYS = ("type", "base_url", "rate_limit", "max_concurrency", "timeout")
 CONNECTIONS_ENV = "DBT_REVSYNC_CONNECTIONS"
 _SECRET_WORDS = re.compile(r"(key|token|secret|password)", re.IGNORECASE)
@@ -314,6 +317,8 @@ class SyncSpec:
     batch_size: int | None = None
     name: str | None = None
     key_path: str = ""  # e.g. config.meta.revsync[1]
+    schedule: str | None = None  # 30m | hourly | daily: what `push --due` honours
+    owner: tuple[tuple[str, str], ...] = ()  # (("name", ..), ("email", ..)) for exposures
     match_on: tuple[str, ...] = ()  # destination fields, tried in order, that find a record
 
     @property
@@ -463,6 +468,24 @@ class _BlockReader:
                 out.append(FieldMap(path, column.strip()))
         return tuple(out)
 
+    def schedule(self) -> str | None:
+        value = self.text("schedule")
+        if value is not None and value not in SCHEDULES:
+            self.fail("schedule", f"must be one of {', '.join(SCHEDULES)}; got {value!r}")
+            return None
+        return value
+
+    def owner(self) -> tuple[tuple[str, str], ...]:
+        """``owner: a@b.com``, ``owner: Team name`` or ``owner: {name: .., email: ..}``."""
+        value = self.block.get("owner")
+        if value is None:
+            return ()
+        if isinstance(value, str) and value.strip():
+            return (("email" if "@" in value else "name", value.strip()),)
+        if isinstance(value, dict) and value and set(value) <= {"name", "email"} and all(isinstance(v, str) and v.strip() for v in value.values()):
+            return tuple(sorted((str(k), str(v).strip()) for k, v in value.items()))
+        self.fail("owner", "expected an email, a name, or a mapping with 'name' and/or 'email'")
+        return ()
     def paths(self, key: str) -> tuple[str, ...]:
         """A destination field or a list of them (``match_on``); empty when absent."""
         value = self.block.get(key)
@@ -525,6 +548,8 @@ def _parse_block(
         fields=reader.fields(),
         nulls=reader.choice("nulls", NULL_POLICIES, "skip"),
         batch_size=reader.batch_size(),
+        schedule=reader.schedule(),
+        owner=reader.owner(),
         match_on=reader.paths("match_on"),
     )
     spec_args["fields"] = _field_options(reader, spec_args["fields"])

@@ -155,6 +155,15 @@ class Destination:
     def root(self) -> str:
         return self.connection.base_url or self.default_root(self.connection)
 
+    def batch_size_for(self, spec: SyncSpec, pending: int) -> int:
+        """How many changes one ``send`` gets in this push, knowing ``pending`` changes wait.
+
+        Default: the sync's ``batch_size`` capped at ``max_batch_size``. A destination with a
+        bulk path (a job API for large loads) may take bigger chunks when ``pending`` is large;
+        ``send`` then receives more than ``max_batch_size`` changes at once.
+        """
+        return spec.effective_batch_size(self.max_batch_size)
+
     def prepare(self, spec: SyncSpec) -> None:
         """Called once per push of a sync before the first batch (may ask the CRM)."""
 
