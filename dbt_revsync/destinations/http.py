@@ -51,7 +51,8 @@ class HttpDestination(Destination):
     def __init__(self, connection: Connection, http: Any) -> None:
         super().__init__(connection, http)
         self.batch = bool(connection.setting("batch", False))
-        self.max_batch_size = int(connection.setting("batch_size", 100)) if self.batch else 1  # type: ignore[misc]
+        # With batch off the runner still commits 100 rows at a time; each is its own request.
+        self.max_batch_size = int(connection.setting("batch_size", 100)) if self.batch else 100  # type: ignore[misc]
 
     # ---- configuration checks ----------------------------------------------------------
     @classmethod
