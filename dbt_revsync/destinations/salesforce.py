@@ -24,13 +24,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import Reply
-from dbt_revsync.destinations.base import BatchResult, Change, Destination
+from dbt_revsync.destinations.base import BatchResult, Change, Destination, Found, RecordRejected
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 
 logger = logging.getLogger(__name__)
@@ -284,6 +284,28 @@ class SalesforceDestination(Destination):
                 nxt = body.get("nextRecordsUrl")
                 path = f"{self.root.split('/services/data/', 1)[0]}{nxt}" if nxt and not body.get("done", True) else None
         return found
+
+    # ---- matching rules (match_on, on_update: if_empty) ------------------------------------
+    def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
+        """Records whose ``field`` equals ``value``, by SOQL, with the fields ``if_empty`` reads."""
+        if not _NAME.match(field):
+            raise RecordRejected("INVALID_FIELD", f"{field!r} is not a field API name")
+        columns = ", ".join(dict.fromkeys(["Id", field, *(f.path for f in spec.if_empty_fields if _NAME.match(f.path))]))
+        literal = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else soql_literal(_text(value))
+        soql = f"SELECT {columns} FROM {spec.object} WHERE {field} = {literal}"
+        reply = self.call(result, "GET", f"query?{urlencode({'q': soql})}")
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        return [Found(str(row["Id"]), row) for row in (reply.json() or {}).get("records") or [] if isinstance(row, dict)]
+
+    def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
+        reply = self.call(result, "GET", f"sobjects/{spec.object}/{record_id}")
+        if reply.status == 404:
+            return None
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        body = reply.json()
+        return body if isinstance(body, dict) else None
 
 
 # ---- shapes -----------------------------------------------------------------------------

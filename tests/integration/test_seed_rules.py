@@ -20,6 +20,7 @@ pytestmark = pytest.mark.integration
 
 FRESHDESK_KEY = "sandbox-freshdesk-key"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SF_TOKEN = "sandbox-salesforce-token"
 
 # Contacts already in Freshdesk before the first push, by a label kept in job_title's place.
 EXISTING = {
@@ -68,7 +69,10 @@ def pushed(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServ
     project.env["FRESHDESK_API_KEY"] = FRESHDESK_KEY
     project.connections({"freshdesk": {"type": "freshdesk", "api_key": "{{ env_var('FRESHDESK_API_KEY') }}",
                                        "base_url": f"{sandbox_server.url}/freshdesk", "max_concurrency": 1},
-                         "freshsales": project.freshsales_connection()})
+                         "freshsales": project.freshsales_connection(),
+                         "salesforce": {"type": "salesforce", "access_token": "{{ env_var('SF_TOKEN') }}",
+                                        "base_url": f"{sandbox_server.url}/salesforce/services/data/v62.0"}})
+    project.env["SF_TOKEN"] = SF_TOKEN
     # The dbt_revsync package, installed as users do, brings the sources over the state tables.
     (project.root / "packages.yml").write_text(f"packages:\n  - local: {REPO_ROOT}\n")
     project.dbt("deps")
@@ -175,18 +179,30 @@ def test_searches_go_by_list_filter_or_search_query(pushed: dict[str, Any]) -> N
 
 
 def test_remembered_ids_are_a_dbt_source_a_model_carries_into_the_other_crm(pushed: dict[str, Any]) -> None:
-    """The FDCONTACTID pattern: Freshdesk's ids, read back in dbt, land in Freshsales."""
-    project = pushed["project"]
+    """The FDCONTACTID pattern: Freshdesk's ids, read back in dbt, land in Freshsales and in
+    Salesforce, where the same rules match an existing contact by email."""
+    project, server = pushed["project"], pushed["project"].sandbox
+    existing = requests.post(f"{server.url}/salesforce/services/data/v62.0/sobjects/Contact",
+                             json={"LastName": "Bea", "Email": "keep@x.io", "FDCONTACTID__c": None},
+                             headers={"Authorization": f"Bearer {SF_TOKEN}"}, timeout=10).json()["id"]
     sql = (
-        "select p.pid, p.name, s.destination_id as fdcontactid from {{ ref('people') }} p "
+        "select p.pid, p.name, case when p.pid = '2' then 'keep@x.io' else p.email end as email, "
+        "s.destination_id as fdcontactid from {{ ref('people') }} p "
         "join {{ source('revsync', 'revsync_sync_state') }} s on s.record_key = p.pid "
         "and s.sync_id = 'model.revsync_test.fd_rules:freshdesk.contacts'"
     )
-    block = {"destination": "freshsales", "object": "contacts", "primary_key": "pid",
-             "fields": {"first_name": "name", "custom_field.cf_fdcontactid": "fdcontactid"}}
-    project.model("fs_contacts", sql, block)
-    project.dbt("build", "--select", "fs_contacts")
-    assert project.push("--select", "fs_contacts").code == 0
-    carried = {c["first_name"]: c["custom_field"]["cf_fdcontactid"] for c in project.sandbox.emulator("freshsales").records("contacts")}
+    project.model("fs_contacts", sql, {"destination": "freshsales", "object": "contacts", "primary_key": "pid",
+                                       "fields": {"first_name": "name", "custom_field.cf_fdcontactid": "fdcontactid"}})
+    project.model("sf_contacts", sql, {"destination": "salesforce", "object": "Contact", "primary_key": "pid",
+                                       "insert_mode": "upsert", "match_on": ["FDCONTACTID__c", "Email"],
+                                       "on_update": {"Email": "if_empty"}, "nulls": "skip_until_linked",
+                                       "fields": {"LastName": "name", "Email": "email", "FDCONTACTID__c": "fdcontactid"}})
+    project.dbt("build", "--select", "fs_contacts", "sf_contacts")
+    result = project.push("--select", "fs_contacts", "sf_contacts")
+    assert result.code == 0, result.out + result.err
     expected = {row[1]: str(state_ids(pushed)[row[0]]) for row in ROWS if row[0] != "5"}
+    carried = {c["first_name"]: c["custom_field"]["cf_fdcontactid"] for c in server.emulator("freshsales").records("contacts")}
     assert carried == expected and len(carried) == 5
+    salesforce = {c["LastName"]: c for c in server.emulator("salesforce").records("Contact")}
+    assert {name: c["FDCONTACTID__c"] for name, c in salesforce.items()} == expected
+    assert salesforce["Bea by email"]["Id"] == existing  # matched by email, not created
