@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import Reply
-from dbt_revsync.destinations.base import BatchResult, Change, Destination
+from dbt_revsync.destinations.base import BatchResult, Change, Destination, Found, RecordRejected
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 
 OBJECTS = ("contacts", "companies", "deals")
@@ -167,6 +167,34 @@ class HubSpotDestination(Destination):
             else:
                 result.reject(change, "no_match", f"no {spec.object} record with {key} = {values[change.key]!r}")
         return ids
+
+    # ---- matching rules (match_on, on_update: if_empty) ----------------------------------------
+    def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
+        """Records whose property equals ``value`` (the search API, one EQ filter); each found
+        record is its properties, with the ones ``if_empty`` reads."""
+        wanted = list(dict.fromkeys([field, *(f.path for f in spec.if_empty_fields)]))
+        body = {"filterGroups": [{"filters": [{"propertyName": field, "operator": "EQ", "value": property_value(value)}]}],
+                "properties": wanted, "limit": 100}
+        reply = self._object_call(result, spec, "POST", "search", body)
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        found = (reply.json() or {}).get("results") or []
+        return [Found(str(r["id"]), r.get("properties") or {}) for r in found if isinstance(r, dict)]
+
+    def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
+        wanted = ",".join(f.path for f in spec.if_empty_fields)
+        reply = self._object_call(result, spec, "GET", f"{record_id}?properties={wanted}")
+        if reply.status == 404:
+            return None
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        body = reply.json()
+        return (body.get("properties") or {}) if isinstance(body, dict) else None
+
+    def _object_call(self, result: BatchResult, spec: SyncSpec, method: str, path: str, body: Any = None) -> Reply:
+        url = f"{self.root}/crm/v3/objects/{spec.object}/{path}"
+        headers = {"Authorization": f"Bearer {self.connection.setting('access_token')}"}
+        return result.count(self.http.request(method, url, json=body, headers=headers))
 
 
 # ---- answers --------------------------------------------------------------------------------

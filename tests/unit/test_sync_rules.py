@@ -200,3 +200,27 @@ def test_update_with_no_match_and_ambiguous_keys_are_rejects(conns: dict[str, An
     ])
     assert [(r.key, r.code) for r in result.rejected] == [("1", "multiple_matches"), ("2", "no_match")]
     assert result.acked == [] and result.requests == 3  # one search for row 1, two for row 2
+
+
+def test_hubspot_matches_by_search_and_keeps_a_value_the_record_holds(tmp_path: Path) -> None:
+    from dbt_revsync.destinations.hubspot import HubSpotDestination
+    from dbt_revsync.sandbox.hubspot import DEFAULT_TOKEN, HubSpotEmulator
+
+    with SandboxServer(emulators=[HubSpotEmulator()]) as server:
+        path = tmp_path / "hubspot.yml"
+        path.write_text(f"connections:\n  hs:\n    type: hubspot\n    access_token: {DEFAULT_TOKEN}\n    base_url: {server.url}/hubspot\n")
+        found, issues = load_connections(path, {})
+        assert issues == []
+        answer = requests.post(f"{server.url}/hubspot/crm/v3/objects/contacts", timeout=5, headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"},
+                               json={"properties": {"email": "ann@x.io", "firstname": "Ann"}})
+        existing = answer.json()["id"]
+        block = {"destination": "hs", "object": "contacts", "insert_mode": "upsert", "primary_key": "pid",
+                 "match_on": ["phone", "email"], "on_update": {"firstname": "if_empty"},
+                 "fields": {"email": "email", "firstname": "first", "lastname": "last", "phone": "phone"}}
+        (spec,), issues, _ = parse_sync_blocks(NODE, block, found)
+        assert issues == []
+        destination = HubSpotDestination(found["hs"], HttpClient(max_concurrency=1))
+        result = matching.send(destination, spec, [Change("upsert", "1", {"email": "ann@x.io", "firstname": "New", "lastname": "Lee"})])
+        assert [(a.key, a.destination_id, a.outcome) for a in result.acked] == [("1", str(existing), "updated")]
+        record = server.emulator("hubspot").records("contacts")[0]["properties"]
+        assert (record["firstname"], record["lastname"]) == ("Ann", "Lee")
