@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import HttpClient, Reply
-from dbt_revsync.destinations.base import BatchResult, Change, PerRecordDestination
+from dbt_revsync.destinations.base import BatchResult, Change, Found, PerRecordDestination, RecordRejected
 from dbt_revsync.errors import ConfigError, ConfigIssue
 
 logger = logging.getLogger(__name__)
@@ -207,25 +207,49 @@ class PipedriveDestination(PerRecordDestination):
 
         Several matches are a reject (which one to change is not ours to guess).
         """
-        key = spec.upsert_key or ""
-        value = change.upsert_value
-        custom = self._custom_field(spec, key)
-        params = {"term": str(value), "fields": "custom_fields" if custom else SEARCH_FIELDS.get(key, key),
-                  "exact_match": "true", "limit": 100}
-        reply = self._call(result, "GET", f"{spec.object}/search", params=params)
-        if not reply.ok:
-            self._read(reply, change, result, "updated")
+        key, value = spec.upsert_key or "", change.upsert_value
+        try:
+            ids = [found.id for found in self.find(spec, key, value, result)]
+        except RecordRejected as exc:
+            result.reject(change, exc.code, exc.message)
             return None
-        items = ((reply.json() or {}).get("data") or {}).get("items") or []
-        candidates = [i.get("item") or {} for i in items if isinstance(i, dict)]
-        if custom is not None:
-            ids = [str(c["id"]) for c in candidates if self._custom_value(spec, c["id"], custom, result) == _text(value)]
-        else:
-            ids = [str(c["id"]) for c in candidates if _text(value).lower() in _item_values(c, key)]
         if len(ids) > 1:
             result.reject(change, "multiple_matches", f"{len(ids)} {spec.object} with {key} = {value!r}: ids {', '.join(ids)}")
             return None
         return ids
+
+    def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
+        """Records whose field equals ``value`` exactly: Pipedrive's search (exact match), then
+        each candidate checked, since search matches words."""
+        custom = self._custom_field(spec, field)
+        params = {"term": str(value), "fields": "custom_fields" if custom else SEARCH_FIELDS.get(field, field),
+                  "exact_match": "true", "limit": 100}
+        reply = self._call(result, "GET", f"{spec.object}/search", params=params)
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        items = ((reply.json() or {}).get("data") or {}).get("items") or []
+        candidates = [i.get("item") or {} for i in items if isinstance(i, dict)]
+        if custom is not None:
+            return [Found(str(c["id"])) for c in candidates if self._custom_value(spec, c["id"], custom, result) == _text(value)]
+        return [Found(str(c["id"])) for c in candidates if _text(value).lower() in _item_values(c, field)]
+
+    def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
+        reply = self._call(result, "GET", f"{spec.object}/{record_id}")
+        if reply.status == 404:
+            return None
+        data = (reply.json() or {}).get("data") if reply.ok else None
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        return data if isinstance(data, dict) else None
+
+    def current_value(self, spec: SyncSpec, record: Mapping[str, Any], path: str) -> Any:
+        """Custom fields live under their hash; a person's ``email`` is its ``emails`` list."""
+        custom = self._custom_field(spec, path)
+        if custom is not None:
+            return (record.get("custom_fields") or {}).get(custom.code)
+        if path == "email" and spec.object == "persons":
+            return [e for e in record.get("emails") or [] if isinstance(e, dict) and e.get("value")]
+        return super().current_value(spec, record, path)
 
     def _custom_value(self, spec: SyncSpec, record_id: Any, field: CustomField, result: BatchResult) -> str | None:
         reply = self._call(result, "GET", f"{spec.object}/{record_id}")

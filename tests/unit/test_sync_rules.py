@@ -224,3 +224,30 @@ def test_hubspot_matches_by_search_and_keeps_a_value_the_record_holds(tmp_path: 
         assert [(a.key, a.destination_id, a.outcome) for a in result.acked] == [("1", str(existing), "updated")]
         record = server.emulator("hubspot").records("contacts")[0]["properties"]
         assert (record["firstname"], record["lastname"]) == ("Ann", "Lee")
+
+
+def test_pipedrive_matches_by_search_and_reads_the_record_for_if_empty(tmp_path: Path) -> None:
+    from dbt_revsync.destinations.pipedrive import PipedriveDestination
+    from dbt_revsync.sandbox.pipedrive import DEFAULT_TOKEN, PipedriveEmulator
+
+    with SandboxServer(emulators=[PipedriveEmulator()]) as server:
+        path = tmp_path / "pipedrive.yml"
+        path.write_text(f"connections:\n  pd:\n    type: pipedrive\n    api_token: {DEFAULT_TOKEN}\n    base_url: {server.url}/pipedrive\n")
+        found, issues = load_connections(path, {})
+        assert issues == []
+        person = {"name": "Ann", "emails": [{"value": "ann@x.io", "primary": True, "label": "work"}],
+                  "phones": [{"value": "+1", "primary": True, "label": "work"}]}
+        answer = requests.post(f"{server.url}/pipedrive/persons", json=person, headers={"x-api-token": DEFAULT_TOKEN}, timeout=5)
+        existing = answer.json()["data"]["id"]
+        block = {"destination": "pd", "object": "persons", "insert_mode": "upsert", "primary_key": "pid",
+                 "match_on": ["phones", "email"], "on_update": {"phones": "if_empty"},
+                 "fields": {"name": "name", "email": "email", "phones": "phone"}}
+        (spec,), issues, _ = parse_sync_blocks(NODE, block, found)
+        assert issues == []
+        destination = PipedriveDestination(found["pd"], HttpClient(max_concurrency=1))
+        destination.prepare(spec)
+        result = matching.send(destination, spec, [Change("upsert", "1", {"name": "Ann Lee", "email": "ann@x.io", "phones": "+2"})])
+        assert [(a.key, a.destination_id, a.outcome) for a in result.acked] == [("1", str(existing), "updated")]
+        record = server.emulator("pipedrive").records("persons")[0]
+        assert record["name"] == "Ann Lee" and [p["value"] for p in record["phones"]] == ["+1"]
+        assert "GET persons.get" in server.stats()["pipedrive"]["by_route"]  # read for if_empty
