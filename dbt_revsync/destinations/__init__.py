@@ -15,6 +15,7 @@ REGISTRY: dict[str, str] = {
     "salesforce": "dbt_revsync.destinations.salesforce:SalesforceDestination",
     "freshdesk": "dbt_revsync.destinations.freshdesk:FreshdeskDestination",
     "freshsuccess": "dbt_revsync.destinations.freshsuccess:FreshsuccessDestination",
+    "http": "dbt_revsync.destinations.http:HttpDestination",
 }
 
 

@@ -31,6 +31,7 @@ class Change:
     remote_id: str | None = None
     row_hash: str | None = None
     upsert_value: Any = None
+    row: Mapping[str, Any] = field(default_factory=dict)  # the model's values (column -> value), for URL templates
 
 
 @dataclass(frozen=True)

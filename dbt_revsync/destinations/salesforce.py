@@ -288,7 +288,6 @@ class SalesforceDestination(Destination):
                 path = f"{self.root.split('/services/data/', 1)[0]}{nxt}" if nxt and not body.get("done", True) else None
         return found
 
-
     # ---- optional capabilities (match_on, on_update: if_empty) ------------------------------
     def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
         """The records whose ``field`` equals ``value``, by SOQL, with the mapped fields."""

@@ -21,6 +21,7 @@ EMULATORS: dict[str, str] = {
     "salesforce": "dbt_revsync.sandbox.salesforce:SalesforceEmulator",
     "freshdesk": "dbt_revsync.sandbox.freshdesk:FreshdeskEmulator",
     "freshsuccess": "dbt_revsync.sandbox.freshsuccess:FreshsuccessEmulator",
+    "echo": "dbt_revsync.sandbox.echo:EchoEmulator",
 }
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 
 from tests.integration.conftest import Project
-from tests.integration.test_push_salesforce import V, connect, emulator, of, routes, sf
+from tests.integration.test_push_salesforce import connect, emulator, of, routes, sf
 
 pytestmark = pytest.mark.integration
 
