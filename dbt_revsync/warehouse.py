@@ -285,6 +285,33 @@ class Warehouse:
         names, rows = self._query(sql)
         return [dict(zip(names, row)) for row in rows]
 
+    def has_state(self) -> bool:
+        """Whether the state tables exist (a project that never pushed has none)."""
+        try:
+            found = self.adapter.get_relation(self.config.credentials.database, self.settings.state_schema, "revsync_runs")
+        except Exception as exc:
+            raise WarehouseError(f"cannot look for the state tables: {_first_line(exc)}") from None
+        return found is not None
+
+    def recent_runs(self, per_sync: int) -> list[dict[str, Any]]:
+        """The last ``per_sync`` rows of ``revsync_runs`` of every sync, newest first."""
+        if not self.has_state():
+            return []
+        return self.select(self._macro("revsync_recent_runs_sql", schema_relation=self.state_schema, per_sync=per_sync))
+
+    def first_rejects(self, run_ids: Sequence[str], per_run: int) -> list[dict[str, Any]]:
+        if not run_ids:
+            return []
+        sql = self._macro("revsync_first_rejects_sql", schema_relation=self.state_schema, run_ids=list(run_ids), per_run=per_run)
+        return self.select(sql)
+
+    def last_successes(self) -> dict[str, Any]:
+        """sync_id -> when its last successful run started."""
+        if not self.has_state():
+            return {}
+        rows = self.select(self._macro("revsync_last_success_sql", schema_relation=self.state_schema))
+        return {row["sync_id"]: row["last_success"] for row in rows}
+
 
 def _change_row(names: list[str], row: tuple[Any, ...], columns: tuple[str, ...]) -> ChangeRow:
     record = dict(zip(names, row))
