@@ -13,9 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dbt_revsync import commands, logs, output
+from dbt_revsync import commands, events, logs, output, runner
 from dbt_revsync.config import Settings
-from dbt_revsync.errors import ConfigError, ManifestError, RevsyncError, UsageError, WarehouseError
+from dbt_revsync.errors import ConfigError, ManifestError, RevsyncError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +49,26 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--full-refresh", action="store_true", help="forget the diff and resend every row")
     push.add_argument("--dry-run", action="store_true", help="work out the changes, send nothing")
     push.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    push.add_argument("--due", action="store_true", help="push every sync whose schedule says it is due (and no other)")
     plan = sub.add_parser("plan", help="print what push would do; send nothing")
     _dbt_options(plan)
     plan.add_argument("--full-refresh", action="store_true")
     plan.add_argument("--samples", type=int, default=3, help="sample payloads per sync")
     validate = sub.add_parser("validate", help="check every sync's config against the manifest")
     _dbt_options(validate)
+    sub.add_parser(
+        "run",
+        help="run dbt (build/run/seed/snapshot), then push what it built",
+        usage="dbt-revsync run [--connections-file F] [--state-schema S] [--no-progress] <dbt arguments>",
+        add_help=False,
+    )
+    status = sub.add_parser("status", help="the last runs of every sync, from the state tables")
+    _dbt_options(status)
+    status.add_argument("--limit", type=int, default=5, help="runs shown per sync")
+    status.add_argument("--rejects", type=int, default=3, help="reject messages shown per run")
+    expo = sub.add_parser("exposures", help="write a dbt exposures YAML: one exposure per sync, for dbt docs")
+    _dbt_options(expo)
+    expo.add_argument("--output", "-o", default=None, help="file to write (default: <first model path>/revsync_exposures.yml)")
     sandbox = sub.add_parser("sandbox", help="serve the local CRM emulator")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765)
@@ -79,16 +93,33 @@ def _selection(args: argparse.Namespace, all_syncs: bool = False) -> commands.Se
     return commands.Selection(tuple(args.select), tuple(args.exclude), all_syncs)
 
 
-def run_push(args: argparse.Namespace) -> int:
+def _progress(args: argparse.Namespace) -> output.TerminalProgress | None:
     show = not args.no_progress and sys.stderr.isatty() and args.log_format == "text"
+    return output.TerminalProgress() if show else None
+
+
+def _print_reports(args: argparse.Namespace, reports: Sequence[runner.SyncReport]) -> None:
+    """The summary table; under ``--log-format json`` stdout carries the events alone."""
+    if args.log_format != "json":
+        print(output.summary(reports))
+
+
+def run_push(args: argparse.Namespace) -> int:
     reports = commands.push(
         _settings(args),
-        _selection(args),
+        _selection(args, all_syncs=args.due and not args.select),
         full_refresh=args.full_refresh,
         dry_run=args.dry_run,
-        progress=output.TerminalProgress() if show else None,
+        progress=_progress(args),
+        due=args.due,
     )
-    print(output.plan_text(reports) if args.dry_run else output.summary(reports))
+    if args.due and not reports and args.log_format != "json":
+        print("no sync is due")
+        return EXIT_OK
+    if args.dry_run:
+        print(output.plan_text(reports))
+    else:
+        _print_reports(args, reports)
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED
 
 
@@ -106,6 +137,20 @@ def run_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_status(args: argparse.Namespace) -> int:
+    history = commands.status(_settings(args), max(1, args.limit), max(0, args.rejects))
+    print(output.status_text(history.runs, history.rejects))
+    return EXIT_OK
+
+
+def run_exposures(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    output_path = Path(args.output).resolve() if args.output else None
+    path, count = commands.write_exposures(settings, output_path)
+    print(f"wrote {count} exposure(s) to {path}")
+    return EXIT_OK
+
+
 def run_sandbox(args: argparse.Namespace) -> int:
     from dbt_revsync.sandbox.framework import Limits
     from dbt_revsync.sandbox.server import serve
@@ -115,12 +160,78 @@ def run_sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-HANDLERS = {"push": run_push, "plan": run_plan, "validate": run_validate, "sandbox": run_sandbox}
+# `run`: dbt's own options that dbt-revsync also reads (they still go to dbt), and options
+# only dbt-revsync reads (taken out before dbt sees the arguments).
+RUN_SHARED = {"--project-dir": "project_dir", "--profiles-dir": "profiles_dir", "--target": "target", "-t": "target",
+              "--vars": "vars", "--threads": "threads", "--target-path": "target_path",
+              "--log-format": "log_format", "--log-level": "log_level"}
+RUN_OWN = {"--connections-file": "connections_file", "--state-schema": "state_schema"}
+
+
+def split_run_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """dbt-revsync's settings and dbt's arguments, from ``dbt-revsync run <arguments>``."""
+    ns = argparse.Namespace(
+        project_dir=os.environ.get("DBT_PROJECT_DIR", "."), profiles_dir=os.environ.get("DBT_PROFILES_DIR"),
+        target=os.environ.get("DBT_TARGET"), vars=None, threads=None, target_path=None, log_format="text",
+        log_level="warning", connections_file=None, state_schema=os.environ.get("DBT_REVSYNC_STATE_SCHEMA", "revsync"),
+        no_progress=False, select=[], exclude=[],
+    )
+    dbt_args: list[str] = []
+    items = list(argv)
+    while items:
+        item = items.pop(0)
+        name, eq, inline = item.partition("=")
+        if item == "--no-progress":
+            ns.no_progress = True
+            continue
+        if name in RUN_SHARED or name in RUN_OWN:
+            if not eq and not items:
+                raise UsageError(f"dbt-revsync run: {name} needs a value")
+            value = inline if eq else items.pop(0)
+            setattr(ns, RUN_SHARED.get(name) or RUN_OWN[name], value)
+            if name in RUN_SHARED:
+                dbt_args += [name, value]
+            continue
+        dbt_args.append(item)
+    if ns.threads is not None:
+        ns.threads = int(ns.threads) if str(ns.threads).isdigit() else None
+    ns.log_format = "json" if ns.log_format == "json" else "text"
+    ns.log_level = ns.log_level if ns.log_level in ("debug", "info", "warning", "error") else "warning"
+    return ns, dbt_args
+
+
+def run_run(args: argparse.Namespace) -> int:
+    dbt_ok, reports = commands.run_then_push(
+        _settings(args), args.dbt_args, target_path=args.target_path, progress=_progress(args)
+    )
+    _print_reports(args, reports)
+    return EXIT_OK if dbt_ok and all(r.ok for r in reports) else EXIT_FAILED
+
+
+HANDLERS = {"push": run_push, "run": run_run, "plan": run_plan, "validate": run_validate, "status": run_status, "exposures": run_exposures, "sandbox": run_sandbox}
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"] and not {"-h", "--help"} & set(argv[1:2]):
+        args, dbt_args = split_run_args(argv[1:])
+        args.command, args.dbt_args = "run", dbt_args
+        return args
+    return build_parser().parse_args(argv)
+
+
+def _error(redactor: logs.Redactor, exc: Exception, code: int, args: argparse.Namespace) -> int:
+    """Print the error on stderr (and as an ``error`` event on the JSON stream)."""
+    text = redactor.redact(f"error: {exc}")
+    print(text, file=sys.stderr)
+    if getattr(args, "log_format", "text") == "json":
+        events.emit("error", text, logging.ERROR)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = _parse(argv)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -128,14 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return HANDLERS[args.command](args)
     except (ConfigError, ManifestError, UsageError) as exc:
-        print(redactor.redact(f"error: {exc}"), file=sys.stderr)
-        return EXIT_USAGE
-    except WarehouseError as exc:
-        print(redactor.redact(f"error: {exc}"), file=sys.stderr)
-        return EXIT_FAILED
-    except RevsyncError as exc:
-        print(redactor.redact(f"error: {exc}"), file=sys.stderr)
-        return EXIT_FAILED
+        return _error(redactor, exc, EXIT_USAGE, args)
+    except RevsyncError as exc:  # WarehouseError, DestinationError, ...
+        return _error(redactor, exc, EXIT_FAILED, args)
     except KeyboardInterrupt:
         print("interrupted: what was acknowledged is committed; push again to resume", file=sys.stderr)
         return 130

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from dbt_revsync import dbt_invoke, logs, project
+from dbt_revsync import dbt_invoke, exposures, logs, project, schedule
 from dbt_revsync.config import (
     ColumnUse,
     ConfigIssue,
@@ -19,6 +21,7 @@ from dbt_revsync.config import (
     parse_sync_blocks,
     raise_if,
 )
+from dbt_revsync.errors import ManifestError
 from dbt_revsync.runner import Progress, Pusher, SyncReport
 from dbt_revsync.warehouse import Warehouse
 
@@ -35,16 +38,21 @@ def target_dir(settings: Settings) -> Path:
     return settings.project_dir / path
 
 
-def load_specs(settings: Settings, selection: Selection) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse]]:
-    """The selected syncs, parsed and checked against the connections file (no warehouse)."""
+def load_specs(
+    settings: Settings, selection: Selection, artifacts: project.Artifacts | None = None
+) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse]]:
+    """The selected syncs, parsed and checked against the connections file (no warehouse).
+
+    ``artifacts`` replaces the project's ``target/`` files (a dbt Cloud run's, say).
+    """
     ids = dbt_invoke.selected_unique_ids(settings, selection.select, selection.exclude) if (selection.select or selection.exclude) else None
-    manifest = project.load_manifest(target_dir(settings))
+    manifest = artifacts.manifest if artifacts else project.load_manifest(target_dir(settings))
     nodes = project.sync_nodes(manifest)
     if ids is not None:
         nodes = [n for n in nodes if n.ref.unique_id in ids]
     elif not selection.all_syncs:
-        built = project.succeeded_nodes(project.load_run_results(target_dir(settings)))
-        nodes = project.default_selection(nodes, built)
+        run_results = artifacts.run_results if artifacts and artifacts.run_results else project.load_run_results(target_dir(settings))
+        nodes = project.default_selection(nodes, project.succeeded_nodes(run_results))
     nodes = project.dag_order(nodes, manifest)
     path = find_connections_file(settings.connections_file, settings.project_dir, os.environ)
     connections, connection_issues = load_connections(path)
@@ -100,13 +108,39 @@ def push(
     dry_run: bool = False,
     progress: Progress | None = None,
     samples: int = 3,
+    artifacts: project.Artifacts | None = None,
+    due: bool = False,
 ) -> list[SyncReport]:
-    specs, issues, uses = load_specs(settings, selection)
+    specs, issues, uses = load_specs(settings, selection, artifacts)
     with Warehouse(settings) as warehouse:
         issues.extend(check_relations(uses, warehouse))
         raise_if(issues)
+        if due:
+            specs = due_specs(specs, warehouse.last_successes())
         pusher = Pusher(warehouse, progress=progress or Progress(), full_refresh=full_refresh, dry_run=dry_run, samples=samples)
         return pusher.push_all(specs)
+
+
+def due_specs(specs: Sequence[SyncSpec], last_successes: Mapping[str, Any]) -> list[SyncSpec]:
+    """The syncs whose ``schedule`` says they are due (see schedule.py)."""
+    now = schedule.utc_now()
+    return [s for s in specs if schedule.is_due(s.schedule, last_successes.get(s.sync_id), now)]
+
+
+def run_then_push(settings: Settings, dbt_args: Sequence[str], *, target_path: str | None = None, progress: Progress | None = None) -> tuple[bool, list[SyncReport]]:
+    """``dbt <dbt_args>``, then a push of exactly the nodes that invocation built.
+
+    Returns whether dbt succeeded on every node, and the push's reports. Nodes dbt failed
+    on are not pushed; the ones it built are, even when others failed.
+    """
+    started = time.time()
+    dbt_ok = dbt_invoke.invoke(dbt_args)
+    target = settings.project_dir / target_path if target_path else target_dir(settings)
+    results_file = target / "run_results.json"
+    if not results_file.is_file() or results_file.stat().st_mtime < started - 1:
+        raise ManifestError(f"dbt wrote no {results_file} in this invocation; nothing pushed")
+    artifacts = project.Artifacts(project.load_manifest(target), project.load_run_results(target))
+    return dbt_ok, push(settings, Selection(), progress=progress, artifacts=artifacts)
 
 
 def validate(settings: Settings, selection: Selection) -> list[SyncSpec]:
@@ -115,3 +149,33 @@ def validate(settings: Settings, selection: Selection) -> list[SyncSpec]:
         issues.extend(check_relations(uses, warehouse))
     raise_if(issues)
     return specs
+
+
+@dataclass(frozen=True)
+class RunHistory:
+    """What ``status`` shows: recent runs per sync and the first rejects of each."""
+
+    runs: list[dict[str, Any]]
+    rejects: dict[tuple[str, str], list[dict[str, Any]]]  # (sync_id, run_id) -> first rejects
+
+
+def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3) -> RunHistory:
+    with Warehouse(settings) as warehouse:
+        runs = warehouse.recent_runs(per_sync)
+        found = warehouse.first_rejects(sorted({r["run_id"] for r in runs if r.get("rejected")}), rejects_per_run)
+    rejects: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in found:
+        rejects.setdefault((row["sync_id"], row["run_id"]), []).append(row)
+    return RunHistory(runs, rejects)
+
+
+def write_exposures(settings: Settings, path: Path | None = None) -> tuple[Path, int]:
+    """Write one exposure per sync of the manifest; returns the file and the count."""
+    specs, issues, _ = load_specs(settings, Selection(all_syncs=True))
+    raise_if(issues)
+    manifest = project.load_manifest(target_dir(settings))
+    path = path or settings.project_dir / project.model_paths(settings.project_dir)[0] / "revsync_exposures.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = str((manifest.get("metadata") or {}).get("project_name") or "")
+    path.write_text(exposures.exposures_yaml(specs, project.nodes_by_id(manifest), root), encoding="utf-8")
+    return path, len(specs)

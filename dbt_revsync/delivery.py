@@ -31,6 +31,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from dbt_revsync import events
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 
 logger = logging.getLogger(__name__)
@@ -181,6 +182,7 @@ class HttpClient:
     throttle_hint: Callable[[Mapping[str, str]], float | None] | None = None
     sleep: Callable[[float], None] = time.sleep
     seed: int | None = None
+    name: str = ""  # the connection's name, for the retry events
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.rate_limit, sleep=self.sleep)
@@ -212,13 +214,16 @@ class HttpClient:
                 self._pause_for_hint(reply_headers)
                 return Reply(status or 0, reply_headers, content, attempt)
             if outcome is Outcome.FATAL:
-                raise FatalDestinationError(self.redact(f"{method} {_path(url)} answered {status}: {_snippet(content)}"))
+                raise FatalDestinationError(self.redact(f"{method} {_path(url)} answered {status}: {_snippet(content)}"), status)
             wait = self._retry_wait(status, reply_headers, attempt)
             spent = time.monotonic() - started
             if attempt == self.policy.max_attempts or spent + wait > self.policy.max_seconds:
                 what = f"answered {status}" if status else "got no answer"
                 raise TransientDestinationError(self.redact(f"{method} {_path(url)} {what} after {attempt} attempts"))
-            logger.info("retrying %s %s in %.2fs (attempt %d, %s)", method, _path(url), wait, attempt, status or "no answer")
+            events.emit(
+                "retry", f"retrying {method} {_path(url)} in {wait:.2f}s (attempt {attempt}, {status or 'no answer'})",
+                connection=self.name, method=method, path=_path(url), attempt=attempt, status=status, wait_seconds=round(wait, 3),
+            )
             self.sleep(wait)
         raise AssertionError("unreachable")
 

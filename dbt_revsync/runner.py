@@ -17,7 +17,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbt_revsync import plan
+from dbt_revsync import events, plan
+from dbt_revsync import matching
 from dbt_revsync.config import SyncSpec
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations import destination_class
@@ -27,6 +28,7 @@ from dbt_revsync.warehouse import Warehouse, utc_now
 
 logger = logging.getLogger(__name__)
 
+MAX_REJECT_REASONS = 10  # distinct reasons a report lists; every reject is in revsync_rejects
 COUNTS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
 
 
@@ -39,13 +41,29 @@ class SyncReport:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
     planned: dict[str, int] = field(default_factory=dict)  # op -> rows, for plan/dry runs
     samples: list[dict[str, Any]] = field(default_factory=list)
-    reject_samples: list[str] = field(default_factory=list)
+    reject_reasons: dict[str, list[Any]] = field(default_factory=dict)  # reason -> [rows, first key]
     unresolved: int = 0
     acted: int = 0  # rows of the relation that became a change or a reject
     watermark: str | None = None
     message: str | None = None
     started_at: str = field(default_factory=utc_now)
     seconds: float = 0.0
+
+    @property
+    def reject_samples(self) -> list[str]:
+        """One line per distinct reject reason: the first key, how many more, the reason."""
+        return [
+            f"{key}{f' and {rows - 1} more' if rows > 1 else ''}: {reason}"
+            for reason, (rows, key) in self.reject_reasons.items()
+        ]
+
+    def note_rejects(self, rejects: Iterable[tuple[str | None, str]]) -> None:
+        reasons = self.reject_reasons
+        for key, reason in rejects:
+            if reason in reasons:
+                reasons[reason][0] += 1
+            elif len(reasons) < MAX_REJECT_REASONS:
+                reasons[reason] = [1, key]
 
     @property
     def ok(self) -> bool:
@@ -85,6 +103,8 @@ def default_client(spec: SyncSpec, cls: type[Destination]) -> HttpClient:
         max_concurrency=conn.max_concurrency,
         timeout=conn.timeout,
         secrets=conn.secrets,
+        name=conn.name,
+        throttle_hint=cls.throttle_hint,
     )
 
 
@@ -105,6 +125,11 @@ class Pusher:
     def push(self, spec: SyncSpec) -> SyncReport:
         report = SyncReport(spec)
         started = time.monotonic()
+        events.emit(
+            "sync_started", f"{spec.label}: started", sync_id=spec.sync_id, sync=spec.label, model=spec.node.name,
+            destination=spec.connection.name, object=spec.object, insert_mode=spec.insert_mode,
+            fetch_mode=spec.fetch_mode, run_id=self.run_id, dry_run=self.dry_run,
+        )
         try:
             self._push(spec, report)
         except DestinationError as exc:
@@ -129,7 +154,7 @@ class Pusher:
         destination = self.destinations(spec)
         if not self.dry_run:
             destination.prepare(spec)
-        size = spec.effective_batch_size(destination.max_batch_size)
+        size = destination.batch_size_for(spec, stats.changes)
         inflight: set[Future[BatchResult]] = set()
         limit = max(1, spec.connection.max_concurrency)
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="revsync-send") as pool:
@@ -139,7 +164,7 @@ class Pusher:
                 if self.dry_run:
                     self.progress.advance(spec, len(changes))
                     continue
-                inflight.add(pool.submit(destination.send, spec, changes))
+                inflight.add(pool.submit(matching.send, destination, spec, changes))
                 while len(inflight) >= limit * 2:
                     inflight = self._drain(spec, report, inflight, FIRST_COMPLETED)
             while inflight:
@@ -177,9 +202,10 @@ class Pusher:
             yield pending
 
     def _commit_rejects(self, spec: SyncSpec, report: SyncReport, rejects: list[plan.PlannedReject]) -> None:
+        self._emit_rejects(spec, ((r.key, r.operation, r.code, r.message) for r in rejects))
         report.counts["rejected"] += len(rejects)
         report.planned["reject"] = report.planned.get("reject", 0) + len(rejects)
-        self._sample_rejects(report, ((r.key, r.message) for r in rejects))
+        report.note_rejects((r.key, r.message) for r in rejects)
         if not self.dry_run:
             rows = [[r.key, r.operation, r.code, r.message] for r in rejects]
             self.warehouse.commit(spec, self.run_id, [], rows, self._run_row(report))
@@ -201,7 +227,15 @@ class Pusher:
         report.unresolved += len(result.unresolved)
         for reason in result.unresolved[:3]:
             logger.warning("%s: left for the next push: %s", spec.label, reason)
-        self._sample_rejects(report, ((r.key, f"{r.code}: {r.message}") for r in result.rejected))
+        report.note_rejects((r.key, f"{r.code}: {r.message}") for r in result.rejected)
+        self._emit_rejects(spec, ((r.key, r.operation, r.code, r.message) for r in result.rejected))
+        outcomes = [a.outcome for a in result.acked]
+        events.emit(
+            "batch_done", f"{spec.label}: batch of {len(outcomes) + len(result.rejected) + len(result.unresolved)} done",
+            sync_id=spec.sync_id, run_id=self.run_id, created=outcomes.count("created"), updated=outcomes.count("updated"),
+            deleted=outcomes.count("deleted"), rejected=len(result.rejected), unresolved=len(result.unresolved),
+            requests=result.requests,
+        )
         if result.fatal:
             report.status, report.message = "failed", result.fatal
         acks = [[a.key, a.row_hash, a.destination_id, a.outcome != "deleted" or spec.insert_mode == "delete"] for a in result.acked]
@@ -209,11 +243,12 @@ class Pusher:
         self.warehouse.commit(spec, self.run_id, acks, rejects, self._run_row(report))
         self.progress.advance(spec, len(result.acked) + len(result.rejected) + len(result.unresolved))
 
-    def _sample_rejects(self, report: SyncReport, rejects: Iterable[tuple[str | None, str]]) -> None:
-        for key, message in rejects:
-            if len(report.reject_samples) >= 5:
-                return
-            report.reject_samples.append(f"{key}: {message}")
+    def _emit_rejects(self, spec: SyncSpec, rejects: Iterable[tuple[str | None, str, str, str]]) -> None:
+        for key, operation, code, message in rejects:
+            events.emit(
+                "reject", f"{spec.label}: rejected {key}: {code}: {message}", sync_id=spec.sync_id, run_id=self.run_id,
+                record_key=key, operation=operation, error_code=code, error_message=message,
+            )
 
     def _run_row(self, report: SyncReport, finished: bool = False) -> dict[str, Any]:
         return {
@@ -237,6 +272,11 @@ class Pusher:
             self.warehouse.drop_changes(spec)
         except WarehouseError as exc:
             report.status, report.message = "failed", str(exc)
+        events.emit(
+            "sync_finished", f"{spec.label}: {report.status}", logging.WARNING if report.status == "failed" else logging.INFO,
+            sync_id=spec.sync_id, sync=spec.label, run_id=self.run_id, status=report.status, **report.counts,
+            unresolved=report.unresolved, seconds=round(report.seconds, 3), reason=report.message,
+        )
         self.progress.finish(report)
 
 

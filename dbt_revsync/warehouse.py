@@ -225,11 +225,7 @@ class Warehouse:
         self._execute(self._macro("revsync_state_ddl", schema_relation=self.state_schema))
 
     def last_watermark(self, spec: SyncSpec) -> str | None:
-        literal = self._macro("revsync_literal", value=spec.sync_id)
-        _, rows = self._query(
-            f"select watermark from {self.state_table('revsync_runs')} where sync_id = {literal} "
-            f"and watermark is not null order by started_at desc limit 1"
-        )
+        _, rows = self._query(self._macro("revsync_last_watermark_sql", runs_relation=self.state_table("revsync_runs"), sync_id=spec.sync_id))
         return rows[0][0] if rows else None
 
     def commit(self, spec: SyncSpec, run_id: str, acks: list[list[Any]], rejects: list[list[Any]], run: Mapping[str, Any] | None) -> None:
@@ -272,20 +268,18 @@ class Warehouse:
             incremental_column=incremental,
             watermark=mark,
         )
-        self._execute(self._macro("revsync_create_table_as_sql", relation=self.changes_table(spec), sql=select))
+        self._execute(self._macro("revsync_create_changes_table_sql", relation=self.changes_table(spec), sql=select))
         _, rows = self._query(
             self._macro("revsync_source_stats_sql", relation=relation, incremental_column=incremental, watermark=mark, full_refresh=full_refresh)
         )
-        _, counted = self._query(f"select count(*) from {self.changes_table(spec)}")
+        _, counted = self._query(self._macro("revsync_count_sql", relation=self.changes_table(spec)))
         read, high_water = rows[0]
         return DiffStats(read=int(read or 0), high_water=high_water, changes=int(counted[0][0]))
 
     def _watermark_literal(self, spec: SyncSpec, watermark: str | None) -> str | None:
         if watermark is None:
             return None
-        literal = self._macro("revsync_literal", value=watermark)
-        dtype = self.column_type(spec, spec.incremental_key or "")
-        return f"cast({literal} as {dtype})" if dtype else literal
+        return str(self._macro("revsync_typed_literal", value=watermark, data_type=self.column_type(spec, spec.incremental_key or "")))
 
     def iter_changes(self, spec: SyncSpec, page_size: int) -> Iterator[list[ChangeRow]]:
         """The changes table, a page at a time, in sequence order."""
@@ -301,12 +295,39 @@ class Warehouse:
             yield page
 
     def drop_changes(self, spec: SyncSpec) -> None:
-        self._execute(f"drop table if exists {self.changes_table(spec)}")
+        self._execute(self._macro("revsync_drop_table_sql", relation=self.changes_table(spec)))
 
     # ---- reading state back (status, tests) ----------------------------------------------
     def select(self, sql: str) -> list[dict[str, Any]]:
         names, rows = self._query(sql)
         return [dict(zip(names, row)) for row in rows]
+
+    def has_state(self) -> bool:
+        """Whether the state tables exist (a project that never pushed has none)."""
+        try:
+            found = self.adapter.get_relation(self.config.credentials.database, self.settings.state_schema, "revsync_runs")
+        except Exception as exc:
+            raise WarehouseError(f"cannot look for the state tables: {_first_line(exc)}") from None
+        return found is not None
+
+    def recent_runs(self, per_sync: int) -> list[dict[str, Any]]:
+        """The last ``per_sync`` rows of ``revsync_runs`` of every sync, newest first."""
+        if not self.has_state():
+            return []
+        return self.select(self._macro("revsync_recent_runs_sql", schema_relation=self.state_schema, per_sync=per_sync))
+
+    def first_rejects(self, run_ids: Sequence[str], per_run: int) -> list[dict[str, Any]]:
+        if not run_ids:
+            return []
+        sql = self._macro("revsync_first_rejects_sql", schema_relation=self.state_schema, run_ids=list(run_ids), per_run=per_run)
+        return self.select(sql)
+
+    def last_successes(self) -> dict[str, Any]:
+        """sync_id -> when its last successful run started."""
+        if not self.has_state():
+            return {}
+        rows = self.select(self._macro("revsync_last_success_sql", schema_relation=self.state_schema))
+        return {row["sync_id"]: row["last_success"] for row in rows}
 
 
 def _change_row(names: list[str], row: tuple[Any, ...], columns: tuple[str, ...]) -> ChangeRow:

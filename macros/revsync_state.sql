@@ -37,6 +37,30 @@
 {%- endmacro %}
 
 
+{#- A text value as a literal of the given SQL type (as the warehouse names it; none: text). -#}
+{% macro revsync_typed_literal(value, data_type) -%}
+  {{ return(adapter.dispatch('revsync_typed_literal', 'dbt_revsync')(value, data_type)) }}
+{%- endmacro %}
+
+{% macro default__revsync_typed_literal(value, data_type) -%}
+  {%- set literal = dbt_revsync.revsync_literal(value) -%}
+  {%- if data_type -%}cast({{ literal }} as {{ data_type }}){%- else -%}{{ literal }}{%- endif -%}
+{%- endmacro %}
+
+
+{#- The watermark of the sync's last run that recorded one. -#}
+{% macro revsync_last_watermark_sql(runs_relation, sync_id) -%}
+  {{ return(adapter.dispatch('revsync_last_watermark_sql', 'dbt_revsync')(runs_relation, sync_id)) }}
+{%- endmacro %}
+
+{% macro default__revsync_last_watermark_sql(runs_relation, sync_id) -%}
+select watermark from {{ runs_relation }}
+where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and watermark is not null
+order by started_at desc
+limit 1
+{%- endmacro %}
+
+
 {#-
   Many literals at once: a batch commit quotes hundreds of values, and a macro call per
   value costs far more than the quoting. Quote exactly as `revsync_literal` does; an

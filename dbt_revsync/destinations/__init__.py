@@ -10,6 +10,10 @@ if TYPE_CHECKING:
 
 REGISTRY: dict[str, str] = {
     "freshsales": "dbt_revsync.destinations.freshsales:FreshsalesDestination",
+    "hubspot": "dbt_revsync.destinations.hubspot:HubSpotDestination",
+    "pipedrive": "dbt_revsync.destinations.pipedrive:PipedriveDestination",
+    "salesforce": "dbt_revsync.destinations.salesforce:SalesforceDestination",
+    "freshdesk": "dbt_revsync.destinations.freshdesk:FreshdeskDestination",
 }
 
 
