@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from dbt_revsync import commands, logs, output
+from dbt_revsync import commands, events, logs, output, runner
 from dbt_revsync.config import Settings
-from dbt_revsync.errors import ConfigError, ManifestError, RevsyncError, UsageError, WarehouseError
+from dbt_revsync.errors import ConfigError, ManifestError, RevsyncError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -49,17 +51,40 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--full-refresh", action="store_true", help="forget the diff and resend every row")
     push.add_argument("--dry-run", action="store_true", help="work out the changes, send nothing")
     push.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    push.add_argument("--dbt-cloud-run", default=None, metavar="RUN_ID",
+                      help="take manifest.json and run_results.json from this dbt Cloud run (DBT_CLOUD_ACCOUNT_ID, DBT_CLOUD_API_TOKEN)")
+    push.add_argument("--due", action="store_true", help="push every sync whose schedule says it is due (and no other)")
     plan = sub.add_parser("plan", help="print what push would do; send nothing")
     _dbt_options(plan)
     plan.add_argument("--full-refresh", action="store_true")
     plan.add_argument("--samples", type=int, default=3, help="sample payloads per sync")
     validate = sub.add_parser("validate", help="check every sync's config against the manifest")
     _dbt_options(validate)
+    validate.add_argument("--remote", action="store_true", help="also check each mapped field against the destination's field list")
+    run = sub.add_parser(
+        "run",
+        help="run dbt (build/run/seed/snapshot), then push what it built",
+        usage="dbt-revsync run [--connections-file F] [--state-schema S] [--no-progress] <dbt arguments>",
+        description="Runs `dbt <dbt arguments>` through dbtRunner, then pushes the nodes that invocation built.",
+    )
+    run.add_argument("dbt_args", nargs=argparse.REMAINDER, help="a dbt build|run|seed|snapshot command line")
+    status = sub.add_parser("status", help="the last runs of every sync, from the state tables")
+    _dbt_options(status)
+    status.add_argument("--limit", type=int, default=5, help="runs shown per sync")
+    status.add_argument("--rejects", type=int, default=3, help="reject messages shown per run")
+    expo = sub.add_parser("exposures", help="write a dbt exposures YAML: one exposure per sync, for dbt docs")
+    _dbt_options(expo)
+    expo.add_argument("--output", "-o", default=None, help="file to write (default: <first model path>/revsync_exposures.yml)")
+    listen = sub.add_parser("listen", help="receive dbt Cloud job-run webhooks and push what each run built")
+    _dbt_options(listen)
+    listen.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    listen.add_argument("--port", type=int, default=8080)
     sandbox = sub.add_parser("sandbox", help="serve the local CRM emulator")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.add_argument("--per-minute", type=int, default=None, help="requests a minute per CRM before 429")
     sandbox.add_argument("--per-hour", type=int, default=None, help="requests an hour per CRM before 429")
+    sandbox.add_argument("--vendor-limits", action="store_true", help="each CRM's published rate limits, enforced")
     return parser
 
 
@@ -79,16 +104,34 @@ def _selection(args: argparse.Namespace, all_syncs: bool = False) -> commands.Se
     return commands.Selection(tuple(args.select), tuple(args.exclude), all_syncs)
 
 
-def run_push(args: argparse.Namespace) -> int:
+def _progress(args: argparse.Namespace) -> output.TerminalProgress | None:
     show = not args.no_progress and sys.stderr.isatty() and args.log_format == "text"
+    return output.TerminalProgress() if show else None
+
+
+def _print_reports(args: argparse.Namespace, reports: Sequence[runner.SyncReport]) -> None:
+    """The summary table; under ``--log-format json`` stdout carries the events alone."""
+    if args.log_format != "json":
+        print(output.summary(reports))
+
+
+def run_push(args: argparse.Namespace) -> int:
     reports = commands.push(
         _settings(args),
-        _selection(args),
+        _selection(args, all_syncs=args.due and not args.select),
         full_refresh=args.full_refresh,
         dry_run=args.dry_run,
-        progress=output.TerminalProgress() if show else None,
+        progress=_progress(args),
+        due=args.due,
+        artifacts=commands.cloud_artifacts(args.dbt_cloud_run) if args.dbt_cloud_run else None,
     )
-    print(output.plan_text(reports) if args.dry_run else output.summary(reports))
+    if args.due and not reports and args.log_format != "json":
+        print("no sync is due")
+        return EXIT_OK
+    if args.dry_run:
+        print(output.plan_text(reports))
+    else:
+        _print_reports(args, reports)
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED
 
 
@@ -99,10 +142,39 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    specs = commands.validate(_settings(args), _selection(args, all_syncs=not args.select))
+    specs, notes = commands.validate(_settings(args), _selection(args, all_syncs=not args.select), remote=args.remote)
     for spec in specs:
         print(f"ok  {spec.label}  ({spec.insert_mode}, {spec.fetch_mode}, {len(spec.fields)} fields)")
+    for note in notes:
+        print(f"remote  {note}")
     print(f"{len(specs)} sync(s) valid")
+    return EXIT_OK
+
+
+def run_status(args: argparse.Namespace) -> int:
+    history = commands.status(_settings(args), max(1, args.limit), max(0, args.rejects))
+    print(output.status_text(history.runs, history.rejects))
+    return EXIT_OK
+
+
+def run_exposures(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    output_path = Path(args.output).resolve() if args.output else None
+    path, count = commands.write_exposures(settings, output_path)
+    print(f"wrote {count} exposure(s) to {path}")
+    return EXIT_OK
+
+
+def run_listen(args: argparse.Namespace) -> int:
+    def show(run_id: str, reports: list[runner.SyncReport]) -> None:
+        if args.log_format != "json":
+            print(f"dbt Cloud run {run_id}:\n{output.summary(reports)}", flush=True)
+
+    server = commands.listener(_settings(args), args.host, args.port, show)
+    if args.log_format != "json":
+        print(f"listening for dbt Cloud webhooks on {server.url}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.server.shutdown).start())
+    server.serve_forever()
     return EXIT_OK
 
 
@@ -111,16 +183,82 @@ def run_sandbox(args: argparse.Namespace) -> int:
     from dbt_revsync.sandbox.server import serve
 
     limits = Limits(per_minute=args.per_minute, per_hour=args.per_hour) if args.per_minute or args.per_hour else None
-    serve(args.host, args.port, limits=limits)
+    serve(args.host, args.port, limits="vendor" if args.vendor_limits else limits)
     return EXIT_OK
 
 
-HANDLERS = {"push": run_push, "plan": run_plan, "validate": run_validate, "sandbox": run_sandbox}
+# `run`: dbt's own options that dbt-revsync also reads (they still go to dbt), and options
+# only dbt-revsync reads (taken out before dbt sees the arguments).
+RUN_SHARED = {"--project-dir": "project_dir", "--profiles-dir": "profiles_dir", "--target": "target", "-t": "target",
+              "--vars": "vars", "--threads": "threads", "--target-path": "target_path",
+              "--log-format": "log_format", "--log-level": "log_level"}
+RUN_OWN = {"--connections-file": "connections_file", "--state-schema": "state_schema"}
+
+
+def split_run_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """dbt-revsync's settings and dbt's arguments, from ``dbt-revsync run <arguments>``."""
+    ns = argparse.Namespace(
+        project_dir=os.environ.get("DBT_PROJECT_DIR", "."), profiles_dir=os.environ.get("DBT_PROFILES_DIR"),
+        target=os.environ.get("DBT_TARGET"), vars=None, threads=None, target_path=None, log_format="text",
+        log_level="warning", connections_file=None, state_schema=os.environ.get("DBT_REVSYNC_STATE_SCHEMA", "revsync"),
+        no_progress=False, select=[], exclude=[],
+    )
+    dbt_args: list[str] = []
+    items = list(argv)
+    while items:
+        item = items.pop(0)
+        name, eq, inline = item.partition("=")
+        if item == "--no-progress":
+            ns.no_progress = True
+            continue
+        if name in RUN_SHARED or name in RUN_OWN:
+            if not eq and not items:
+                raise UsageError(f"dbt-revsync run: {name} needs a value")
+            value = inline if eq else items.pop(0)
+            setattr(ns, RUN_SHARED.get(name) or RUN_OWN[name], value)
+            if name in RUN_SHARED:
+                dbt_args += [name, value]
+            continue
+        dbt_args.append(item)
+    if ns.threads is not None:
+        ns.threads = int(ns.threads) if str(ns.threads).isdigit() else None
+    ns.log_format = "json" if ns.log_format == "json" else "text"
+    ns.log_level = ns.log_level if ns.log_level in ("debug", "info", "warning", "error") else "warning"
+    return ns, dbt_args
+
+
+def run_run(args: argparse.Namespace) -> int:
+    dbt_ok, reports = commands.run_then_push(
+        _settings(args), args.dbt_args, target_path=args.target_path, progress=_progress(args)
+    )
+    _print_reports(args, reports)
+    return EXIT_OK if dbt_ok and all(r.ok for r in reports) else EXIT_FAILED
+
+
+HANDLERS = {"push": run_push, "run": run_run, "plan": run_plan, "validate": run_validate, "status": run_status, "exposures": run_exposures, "listen": run_listen, "sandbox": run_sandbox}
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"] and not {"-h", "--help"} & set(argv[1:2]):
+        args, dbt_args = split_run_args(argv[1:])
+        args.command, args.dbt_args = "run", dbt_args
+        return args
+    return build_parser().parse_args(argv)
+
+
+def _error(redactor: logs.Redactor, exc: Exception, code: int, args: argparse.Namespace) -> int:
+    """Print the error on stderr (and as an ``error`` event on the JSON stream)."""
+    text = redactor.redact(f"error: {exc}")
+    print(text, file=sys.stderr)
+    if getattr(args, "log_format", "text") == "json":
+        events.emit("error", text, logging.ERROR)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = _parse(argv)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -128,14 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return HANDLERS[args.command](args)
     except (ConfigError, ManifestError, UsageError) as exc:
-        print(redactor.redact(f"error: {exc}"), file=sys.stderr)
-        return EXIT_USAGE
-    except WarehouseError as exc:
-        print(redactor.redact(f"error: {exc}"), file=sys.stderr)
-        return EXIT_FAILED
-    except RevsyncError as exc:
-        print(redactor.redact(f"error: {exc}"), file=sys.stderr)
-        return EXIT_FAILED
+        return _error(redactor, exc, EXIT_USAGE, args)
+    except RevsyncError as exc:  # WarehouseError, DestinationError, ...
+        return _error(redactor, exc, EXIT_FAILED, args)
     except KeyboardInterrupt:
         print("interrupted: what was acknowledged is committed; push again to resume", file=sys.stderr)
         return 130

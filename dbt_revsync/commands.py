@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from dbt_revsync import dbt_invoke, logs, project
+from dbt_revsync import dbt_cloud, dbt_invoke, exposures, logs, project, schedule, webhook
 from dbt_revsync.config import (
     ColumnUse,
     ConfigIssue,
@@ -19,7 +21,9 @@ from dbt_revsync.config import (
     parse_sync_blocks,
     raise_if,
 )
-from dbt_revsync.runner import Progress, Pusher, SyncReport
+from dbt_revsync.destinations.base import Destination
+from dbt_revsync.errors import ConfigError, ManifestError, UsageError
+from dbt_revsync.runner import DestinationPool, Progress, Pusher, SyncReport
 from dbt_revsync.warehouse import Warehouse
 
 
@@ -35,16 +39,21 @@ def target_dir(settings: Settings) -> Path:
     return settings.project_dir / path
 
 
-def load_specs(settings: Settings, selection: Selection) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse]]:
-    """The selected syncs, parsed and checked against the connections file (no warehouse)."""
+def load_specs(
+    settings: Settings, selection: Selection, artifacts: project.Artifacts | None = None
+) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse]]:
+    """The selected syncs, parsed and checked against the connections file (no warehouse).
+
+    ``artifacts`` replaces the project's ``target/`` files (a dbt Cloud run's, say).
+    """
     ids = dbt_invoke.selected_unique_ids(settings, selection.select, selection.exclude) if (selection.select or selection.exclude) else None
-    manifest = project.load_manifest(target_dir(settings))
+    manifest = artifacts.manifest if artifacts else project.load_manifest(target_dir(settings))
     nodes = project.sync_nodes(manifest)
     if ids is not None:
         nodes = [n for n in nodes if n.ref.unique_id in ids]
     elif not selection.all_syncs:
-        built = project.succeeded_nodes(project.load_run_results(target_dir(settings)))
-        nodes = project.default_selection(nodes, built)
+        run_results = artifacts.run_results if artifacts and artifacts.run_results else project.load_run_results(target_dir(settings))
+        nodes = project.default_selection(nodes, project.succeeded_nodes(run_results))
     nodes = project.dag_order(nodes, manifest)
     path = find_connections_file(settings.connections_file, settings.project_dir, os.environ)
     connections, connection_issues = load_connections(path)
@@ -100,18 +109,146 @@ def push(
     dry_run: bool = False,
     progress: Progress | None = None,
     samples: int = 3,
+    artifacts: project.Artifacts | None = None,
+    due: bool = False,
 ) -> list[SyncReport]:
-    specs, issues, uses = load_specs(settings, selection)
+    specs, issues, uses = load_specs(settings, selection, artifacts)
     with Warehouse(settings) as warehouse:
         issues.extend(check_relations(uses, warehouse))
         raise_if(issues)
+        if due:
+            specs = due_specs(specs, warehouse.last_successes())
         pusher = Pusher(warehouse, progress=progress or Progress(), full_refresh=full_refresh, dry_run=dry_run, samples=samples)
         return pusher.push_all(specs)
 
 
-def validate(settings: Settings, selection: Selection) -> list[SyncSpec]:
+def due_specs(specs: Sequence[SyncSpec], last_successes: Mapping[str, Any]) -> list[SyncSpec]:
+    """The syncs whose ``schedule`` says they are due (see schedule.py)."""
+    now = schedule.utc_now()
+    return [s for s in specs if schedule.is_due(s.schedule, last_successes.get(s.sync_id), now)]
+
+
+def run_then_push(settings: Settings, dbt_args: Sequence[str], *, target_path: str | None = None, progress: Progress | None = None) -> tuple[bool, list[SyncReport]]:
+    """``dbt <dbt_args>``, then a push of exactly the nodes that invocation built.
+
+    Returns whether dbt succeeded on every node, and the push's reports. Nodes dbt failed
+    on are not pushed; the ones it built are, even when others failed.
+    """
+    started = time.time()
+    dbt_ok = dbt_invoke.invoke(dbt_args)
+    target = settings.project_dir / target_path if target_path else target_dir(settings)
+    results_file = target / "run_results.json"
+    if not results_file.is_file() or results_file.stat().st_mtime < started - 1:
+        raise ManifestError(f"dbt wrote no {results_file} in this invocation; nothing pushed")
+    artifacts = project.Artifacts(project.load_manifest(target), project.load_run_results(target))
+    return dbt_ok, push(settings, Selection(), progress=progress, artifacts=artifacts)
+
+
+def validate(settings: Settings, selection: Selection, remote: bool = False) -> tuple[list[SyncSpec], list[str]]:
+    """The valid syncs, and with ``remote`` what was checked against each destination."""
     specs, issues, uses = load_specs(settings, selection)
     with Warehouse(settings) as warehouse:
         issues.extend(check_relations(uses, warehouse))
     raise_if(issues)
-    return specs
+    if not remote:
+        return specs, []
+    issues, notes = check_remote_fields(specs)
+    raise_if(issues)
+    return specs, notes
+
+
+def check_remote_fields(
+    specs: Sequence[SyncSpec], pool: Callable[[SyncSpec], Destination] | None = None
+) -> tuple[list[ConfigIssue], list[str]]:
+    """Each sync against its destination, with read-only requests: the mapped fields against
+    the object's own field list (one request per object) where the destination can list it,
+    and whatever else only that CRM can reveal (``Destination.remote_issues``). A sync that
+    could not be checked is named in the notes."""
+    pool = pool or DestinationPool()
+    issues: list[ConfigIssue] = []
+    notes: list[str] = []
+    listed: dict[tuple[str, str], set[str] | None] = {}
+    for spec in specs:
+        destination = pool(spec)
+        own = destination.remote_issues(spec)
+        issues.extend(own)
+        where = (spec.connection.name, spec.object)
+        if where not in listed:
+            listed[where] = destination.list_fields(spec)
+        names = listed[where]
+        if names is None:
+            if type(destination).remote_issues is Destination.remote_issues:
+                notes.append(f"{spec.label}: not checked remotely: {spec.connection.type} destinations cannot list their fields")
+            elif not own:
+                notes.append(f"{spec.label}: checked against {spec.connection.name}.{spec.object}")
+            continue
+        missing = [f for f in spec.fields if destination.field_name(f.path) not in names]
+        for f in missing:
+            issues.append(ConfigIssue(
+                f"{destination.field_name(f.path)!r} is not a field of {spec.connection.type} {spec.object} "
+                f"(the destination lists {len(names)} fields)",
+                where=f"{spec.node.resource_type} '{spec.node.name}'", file=spec.node.yaml_file, key=f"{spec.key_path}.fields.{f.path}",
+            ))
+        if not missing:
+            notes.append(f"{spec.label}: {len(spec.fields)} mapped field(s) exist in {spec.connection.name}.{spec.object}")
+    return issues, notes
+
+
+@dataclass(frozen=True)
+class RunHistory:
+    """What ``status`` shows: recent runs per sync and the first rejects of each."""
+
+    runs: list[dict[str, Any]]
+    rejects: dict[tuple[str, str], list[dict[str, Any]]]  # (sync_id, run_id) -> first rejects
+
+
+def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3) -> RunHistory:
+    with Warehouse(settings) as warehouse:
+        runs = warehouse.recent_runs(per_sync)
+        found = warehouse.first_rejects(sorted({r["run_id"] for r in runs if r.get("rejected")}), rejects_per_run)
+    rejects: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in found:
+        rejects.setdefault((row["sync_id"], row["run_id"]), []).append(row)
+    return RunHistory(runs, rejects)
+
+
+def write_exposures(settings: Settings, path: Path | None = None) -> tuple[Path, int]:
+    """Write one exposure per sync of the manifest; returns the file and the count."""
+    specs, issues, _ = load_specs(settings, Selection(all_syncs=True))
+    raise_if(issues)
+    manifest = project.load_manifest(target_dir(settings))
+    path = path or settings.project_dir / project.model_paths(settings.project_dir)[0] / "revsync_exposures.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = str((manifest.get("metadata") or {}).get("project_name") or "")
+    path.write_text(exposures.exposures_yaml(specs, project.nodes_by_id(manifest), root), encoding="utf-8")
+    return path, len(specs)
+
+
+WEBHOOK_SECRET_ENV = "DBT_CLOUD_WEBHOOK_SECRET"
+
+
+def cloud_artifacts(run_id: str) -> project.Artifacts:
+    """A dbt Cloud run's artifacts; the account and token come from the environment."""
+    return dbt_cloud.fetch_artifacts(dbt_cloud.CloudAccount.from_env(os.environ), run_id)
+
+
+def listener(
+    settings: Settings, host: str, port: int, on_reports: Callable[[str, list[SyncReport]], None] | None = None
+) -> webhook.Listener:
+    """A webhook listener that pushes what each completed dbt Cloud run built."""
+    secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
+    if not secret:
+        raise ConfigError(ConfigIssue(f"environment variable {WEBHOOK_SECRET_ENV} is not set (the webhook's secret token)"))
+    logs.REDACTOR.add([secret])
+    account = dbt_cloud.CloudAccount.from_env(os.environ)
+
+    def push_run(run_id: str) -> bool:
+        reports = push(settings, Selection(), artifacts=dbt_cloud.fetch_artifacts(account, run_id))
+        if on_reports:
+            on_reports(run_id, reports)
+        return all(r.ok for r in reports)
+
+    try:
+        return webhook.Listener(secret, push_run, host, port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -25,8 +25,10 @@ from dbt_revsync.errors import ConfigError, ConfigIssue
 
 INSERT_MODES = ("append", "update", "upsert", "delete", "mirror")
 FETCH_MODES = ("full", "incremental")
-NULL_POLICIES = ("skip", "overwrite")
-KEYED_MODES = ("update", "upsert", "delete", "mirror")  # modes that need an upsert_key
+NULL_POLICIES = ("skip", "overwrite", "skip_until_linked")
+ON_UPDATE = ("always", "if_empty")
+LIST_FORMATS = ("text", "tags")  # a list column as comma-separated text, or as a list of strings
+KEYED_MODES = ("update", "upsert", "delete", "mirror")  # modes that need an upsert_key or match_on
 BLOCK_KEYS = (
     "name",
     "destination",
@@ -39,7 +41,13 @@ BLOCK_KEYS = (
     "fields",
     "nulls",
     "batch_size",
+    "schedule",
+    "owner",
+    "match_on",
+    "on_update",
+    "lists",
 )
+SCHEDULES = ("30m", "hourly", "daily")  # sync frequencies; schedule.INTERVALS gives each its length
 CONNECTION_KEYS = ("type", "base_url", "rate_limit", "max_concurrency", "timeout", "max_retries", "max_retry_time")
 CONNECTIONS_ENV = "DBT_REVSYNC_CONNECTIONS"
 _SECRET_WORDS = re.compile(r"(key|token|secret|password)", re.IGNORECASE)
@@ -156,7 +164,8 @@ def parse_connection(
         known = ", ".join(destination_types())
         return None, [*issues, issue(f"unknown type {ctype!r}; expected one of: {known}", "type")]
     cls = destination_class(ctype)
-    secrets.update(str(rendered[k]) for k in cls.secret_settings if rendered.get(k))
+    for key in cls.secret_settings:
+        secrets.update(_secret_leaves(raw.get(key), rendered.get(key), environ))
     allowed = set(CONNECTION_KEYS) | set(cls.required_settings) | set(cls.optional_settings)
     for key in rendered:
         if key not in allowed:
@@ -184,7 +193,33 @@ def parse_connection(
     return conn, [issue(message, "") for message in cls.check_connection(conn)]
 
 
+def _secret_leaves(raw: Any, rendered: Any, environ: Mapping[str, str]) -> set[str]:
+    """The secrets of a secret setting: a plain value whole; in a mapping or list (``headers``),
+    each text rendered from an environment variable, and the variables' values."""
+    if isinstance(rendered, (str, int, float)) and not isinstance(raw, (dict, list)):
+        return {str(rendered)} if str(rendered) else set()
+    pairs = zip(raw.values(), rendered.values()) if isinstance(raw, dict) and isinstance(rendered, dict) else (
+        zip(raw, rendered) if isinstance(raw, list) and isinstance(rendered, list) else ())
+    found: set[str] = set()
+    for raw_item, item in pairs:
+        if isinstance(raw_item, str) and _ENV_VAR.search(raw_item):
+            found.add(str(item))
+            found.update(environ[m.group("name")] for m in _ENV_VAR.finditer(raw_item) if environ.get(m.group("name")))
+        elif isinstance(raw_item, (dict, list)):
+            found |= _secret_leaves(raw_item, item, environ)
+    return {secret for secret in found if secret}
+
+
 def _render_value(value: Any, environ: Mapping[str, str]) -> tuple[Any, list[str]]:
+    if isinstance(value, dict):
+        out, messages = {}, []
+        for key, item in value.items():
+            out[str(key)], found = _render_value(item, environ)
+            messages += found
+        return out, messages
+    if isinstance(value, list):
+        pairs = [_render_value(item, environ) for item in value]
+        return [item for item, _ in pairs], [m for _, found in pairs for m in found]
     if not isinstance(value, str):
         return value, []
     rendered, missing = render_env_vars(value, environ)
@@ -232,6 +267,8 @@ class FieldMap:
 
     path: str
     column: str
+    on_update: str = "always"  # if_empty: never overwrite a value the record already holds
+    list_format: str | None = None  # text | tags; None: the value travels as it is
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -282,6 +319,9 @@ class SyncSpec:
     batch_size: int | None = None
     name: str | None = None
     key_path: str = ""  # e.g. config.meta.revsync[1]
+    schedule: str | None = None  # 30m | hourly | daily: what `push --due` honours
+    owner: tuple[tuple[str, str], ...] = ()  # (("name", ..), ("email", ..)) for exposures
+    match_on: tuple[str, ...] = ()  # destination fields, tried in order, that find a record
 
     @property
     def label(self) -> str:
@@ -301,17 +341,30 @@ class SyncSpec:
     @property
     def upsert_field(self) -> FieldMap | None:
         """The mapped field that carries the upsert key's value."""
-        if not self.upsert_key:
-            return None
-        exact = [f for f in self.fields if f.path == self.upsert_key]
-        tail = [f for f in self.fields if f.parts[-1] == self.upsert_key]
+        return self.field_for(self.upsert_key) if self.upsert_key else None
+
+    def field_for(self, name: str) -> FieldMap | None:
+        """The mapped field named ``name``: its whole path, else its last part."""
+        exact = [f for f in self.fields if f.path == name]
+        tail = [f for f in self.fields if f.parts[-1] == name]
         found = exact or tail
         return found[0] if found else None
 
     @property
+    def match_keys(self) -> tuple[str, ...]:
+        """The destination fields that find an existing record, in order: ``match_on``,
+        else the upsert key."""
+        return self.match_on or ((self.upsert_key,) if self.upsert_key else ())
+
+    @property
+    def if_empty_fields(self) -> tuple[FieldMap, ...]:
+        return tuple(f for f in self.fields if f.on_update == "if_empty")
+
+    @property
     def fingerprint(self) -> str:
         """Changes whenever what a row turns into changes, so a new mapping resends rows."""
-        text = repr((self.object, self.insert_mode, self.upsert_key, self.nulls, [(f.path, f.column) for f in self.fields]))
+        fields = [(f.path, f.column) + ((f.on_update, f.list_format) if (f.on_update, f.list_format) != ("always", None) else ()) for f in self.fields]
+        text = repr((self.object, self.insert_mode, self.upsert_key, self.nulls, fields) + ((self.match_on,) if self.match_on else ()))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
@@ -417,6 +470,51 @@ class _BlockReader:
                 out.append(FieldMap(path, column.strip()))
         return tuple(out)
 
+    def schedule(self) -> str | None:
+        value = self.text("schedule")
+        if value is not None and value not in SCHEDULES:
+            self.fail("schedule", f"must be one of {', '.join(SCHEDULES)}; got {value!r}")
+            return None
+        return value
+
+    def owner(self) -> tuple[tuple[str, str], ...]:
+        """``owner: a@b.com``, ``owner: Team name`` or ``owner: {name: .., email: ..}``."""
+        value = self.block.get("owner")
+        if value is None:
+            return ()
+        if isinstance(value, str) and value.strip():
+            return (("email" if "@" in value else "name", value.strip()),)
+        if isinstance(value, dict) and value and set(value) <= {"name", "email"} and all(isinstance(v, str) and v.strip() for v in value.values()):
+            return tuple(sorted((str(k), str(v).strip()) for k, v in value.items()))
+        self.fail("owner", "expected an email, a name, or a mapping with 'name' and/or 'email'")
+        return ()
+    def paths(self, key: str) -> tuple[str, ...]:
+        """A destination field or a list of them (``match_on``); empty when absent."""
+        value = self.block.get(key)
+        if value is None:
+            return ()
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(isinstance(item, str) and item.strip() for item in items):
+            self.fail(key, "expected a destination field or a list of them")
+            return ()
+        return tuple(item.strip() for item in items)
+
+    def per_field(self, key: str, choices: tuple[str, ...]) -> dict[str, str]:
+        """A mapping of destination field to one of ``choices`` (``on_update``, ``lists``)."""
+        value = self.block.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(key, f"expected a mapping of destination field to one of {', '.join(choices)}")
+            return {}
+        out = {}
+        for path, choice in value.items():
+            if choice not in choices:
+                self.fail(f"{key}.{path}", f"must be one of {', '.join(choices)}; got {choice!r}")
+            else:
+                out[str(path).strip()] = str(choice)
+        return out
+
     def batch_size(self) -> int | None:
         value = self.block.get("batch_size")
         if value is None:
@@ -452,7 +550,11 @@ def _parse_block(
         fields=reader.fields(),
         nulls=reader.choice("nulls", NULL_POLICIES, "skip"),
         batch_size=reader.batch_size(),
+        schedule=reader.schedule(),
+        owner=reader.owner(),
+        match_on=reader.paths("match_on"),
     )
+    spec_args["fields"] = _field_options(reader, spec_args["fields"])
     _check_modes(reader, spec_args)
     uses = _column_uses(node, key_path, spec_args)
     if reader.issues or connection is None:
@@ -462,11 +564,40 @@ def _parse_block(
     spec = SyncSpec(sync_id=sync_id, node=node, connection=connection, key_path=key_path, **spec_args)  # type: ignore[arg-type]
     if spec.upsert_key and spec.upsert_field is None:
         reader.fail("upsert_key", f"{spec.upsert_key!r} is not one of the mapped destination fields")
+    for index, name in enumerate(spec.match_on):
+        if spec.field_for(name) is None:
+            reader.fail(f"match_on[{index}]", f"{name!r} is not one of the mapped destination fields")
     from dbt_revsync.destinations import destination_class
 
-    for message, key in destination_class(connection.type).check_spec(spec):
+    cls = destination_class(connection.type)
+    for message, key in [*_capability_issues(cls, spec), *cls.check_spec(spec)]:
         reader.fail(key, message)
     return (None, reader.issues, uses) if reader.issues else (spec, [], uses)
+
+
+def _field_options(reader: _BlockReader, fields: tuple[FieldMap, ...]) -> tuple[FieldMap, ...]:
+    """The fields with their per-field ``on_update`` and ``lists`` options attached."""
+    options: dict[str, dict[str, str]] = {}
+    for key, attribute, choices in (("on_update", "on_update", ON_UPDATE), ("lists", "list_format", LIST_FORMATS)):
+        for path, choice in reader.per_field(key, choices).items():
+            target = next((f for f in fields if f.path == path), None) or next((f for f in fields if f.parts[-1] == path), None)
+            if target is None:
+                reader.fail(f"{key}.{path}", f"{path!r} is not one of the mapped destination fields")
+            else:
+                options.setdefault(target.path, {})[attribute] = choice
+    return tuple(replace(f, **options[f.path]) if f.path in options else f for f in fields)
+
+
+def _capability_issues(cls: Any, spec: SyncSpec) -> list[tuple[str, str]]:
+    """Options that need a destination to find or read records, on one that cannot."""
+    issues = []
+    if spec.match_on and not cls.supports("find"):
+        issues.append((f"a {cls.type_name} destination cannot search records, so match_on is not available", "match_on"))
+    elif spec.insert_mode in KEYED_MODES and not cls.native_upsert and not cls.supports("find"):
+        issues.append((f"a {cls.type_name} destination cannot search records, so insert_mode {spec.insert_mode} is not available", "insert_mode"))
+    if spec.if_empty_fields and not cls.supports("fetch"):
+        issues.append((f"a {cls.type_name} destination cannot read a record, so on_update if_empty is not available", "on_update"))
+    return issues
 
 
 def _column_uses(node: NodeRef, key_path: str, args: Mapping[str, Any]) -> list[ColumnUse]:
@@ -478,8 +609,12 @@ def _column_uses(node: NodeRef, key_path: str, args: Mapping[str, Any]) -> list[
 
 def _check_modes(reader: _BlockReader, args: Mapping[str, Any]) -> None:
     mode, fetch = args["insert_mode"], args["fetch_mode"]
-    if mode in KEYED_MODES and not args["upsert_key"]:
-        reader.fail("upsert_key", f"is required when insert_mode is {mode}")
+    if mode in KEYED_MODES and not args["upsert_key"] and not args["match_on"]:
+        reader.fail("upsert_key", f"is required when insert_mode is {mode} (or give match_on)")
+    if args["upsert_key"] and args["match_on"]:
+        reader.fail("match_on", "give match_on or upsert_key, not both (match_on is the ordered list of keys)")
+    if args["match_on"] and mode == "append":
+        reader.fail("match_on", "append never matches existing records; use upsert or update")
     if fetch == "incremental" and not args["incremental_key"]:
         reader.fail("incremental_key", "is required when fetch_mode is incremental")
     if fetch == "incremental" and mode == "mirror":

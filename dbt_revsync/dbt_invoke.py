@@ -42,3 +42,23 @@ def selected_unique_ids(settings: Settings, select: Sequence[str], exclude: Sequ
         reason = str(result.exception or "").strip() or captured.getvalue().strip()[-500:]
         raise UsageError(f"dbt ls could not resolve the selection: {reason or 'dbt failed'}")
     return {json.loads(line)["unique_id"] for line in result.result or () if line.strip().startswith("{")}
+
+
+BUILD_COMMANDS = ("build", "run", "seed", "snapshot")
+
+
+def invoke(args: Sequence[str]) -> bool:
+    """Run ``dbt <args>`` in-process, its output going where dbt sends it.
+
+    Returns whether every node succeeded. A dbt that could not run at all (unknown
+    command, broken project, bad profile) raises ``UsageError``: nothing was built.
+    """
+    from dbt.cli.main import dbtRunner
+
+    if not args or args[0] not in BUILD_COMMANDS:
+        raise UsageError(f"dbt-revsync run takes a dbt command that builds: {', '.join(BUILD_COMMANDS)}")
+    result = dbtRunner().invoke(list(args))
+    if result.result is None and not result.success:
+        reason = str(result.exception or "").strip() or "dbt failed before building anything"
+        raise UsageError(f"dbt {args[0]} did not run: {reason}")
+    return bool(result.success)

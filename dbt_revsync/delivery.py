@@ -48,6 +48,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader
 from urllib3.util import Retry
 
+from dbt_revsync import events
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 
 logger = logging.getLogger(__name__)
@@ -337,6 +338,7 @@ class HttpClient:
     seed: int | None = None
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     clock: Callable[[], float] = time.monotonic
+    name: str = ""  # the connection's name, for the retry events
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.rate_limit, clock=self.clock, sleep=self.sleep)
@@ -373,14 +375,17 @@ class HttpClient:
                 self._hold_for_hint(reply_headers)
                 return Reply(status or 0, reply_headers, content, attempt)
             if outcome is Outcome.FATAL:
-                raise FatalDestinationError(self.redact(f"{method} {_path(url)} {_fatal_reason(status, content)}"))
+                raise FatalDestinationError(self.redact(f"{method} {_path(url)} {_fatal_reason(status, content)}"), status)
             what = f"answered {status}" if status else f"got no answer ({content.decode(errors='replace')})"
             self.breaker.failure(self.redact(f"{method} {_path(url)} {what}"))
             wait = self._retry_wait(status, reply_headers, attempt)
             spent = self.clock() - started
             if attempt == self.policy.max_attempts or spent + wait > self.policy.max_seconds or self.breaker.open:
                 raise TransientDestinationError(self.redact(f"{method} {_path(url)} {what} after {attempt} attempts"))
-            logger.info("retrying %s %s in %.2fs (attempt %d, %s)", method, _path(url), wait, attempt, status or "no answer")
+            events.emit(
+                "retry", f"retrying {method} {_path(url)} in {wait:.2f}s (attempt {attempt}, {status or 'no answer'})",
+                connection=self.name, method=method, path=_path(url), attempt=attempt, status=status, wait_seconds=round(wait, 3),
+            )
             self.sleep(wait)
         raise AssertionError("unreachable")
 

@@ -72,4 +72,12 @@ class TransientDestinationError(DestinationError):
 
 
 class FatalDestinationError(DestinationError):
-    """The destination will refuse every request of this sync (bad credentials, no access)."""
+    """The destination will refuse every request of this sync (bad credentials, no access).
+
+    ``status`` is the HTTP status that made it fatal, when there was one (a connector may
+    renew an expired token on a 401 and try once more).
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from dbt_revsync.events import LOGGER_NAME
+
 REDACTED = "***"
 
 
@@ -46,7 +48,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         event.update(getattr(record, "fields", {}) or {})
-        return json.dumps(event, default=str, ensure_ascii=False)
+        return REDACTOR.redact(json.dumps(event, default=str, ensure_ascii=False))
 
 
 REDACTOR = Redactor()
@@ -60,12 +62,15 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 def setup(level: str = "WARNING", fmt: str = "text", stream: TextIO | None = None) -> Redactor:
+    """Text goes to stderr; JSON lines go to stdout, with every event of ``events.py``
+    whatever the level (stdout then carries nothing else)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream or (sys.stdout if fmt == "json" else sys.stderr))
     handler.addFilter(REDACTOR)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.getLogger(LOGGER_NAME).setLevel(logging.INFO if fmt == "json" else logging.NOTSET)
     return REDACTOR

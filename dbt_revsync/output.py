@@ -6,8 +6,9 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, TextIO
 
 from dbt_revsync.config import SyncSpec
 from dbt_revsync.runner import Progress, SyncReport
@@ -84,3 +85,38 @@ def plan_text(reports: Sequence[SyncReport]) -> str:
         if r.message:
             lines.append(f"    {r.message}")
     return "\n".join(lines) if lines else "no syncs selected"
+
+
+def status_text(runs: Sequence[Mapping[str, Any]], rejects: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]]) -> str:
+    """Per sync, its last runs (newest first) and the first rejects of each run."""
+    if not runs:
+        return "no runs yet: nothing was pushed with this state schema"
+    header = ("started (UTC)", "seconds", "status", "created", "updated", "deleted", "rejected")
+    lines: list[str] = []
+    for sync_id in dict.fromkeys(r["sync_id"] for r in runs):
+        lines.append(sync_id)
+        rows = [header]
+        notes: list[str] = []
+        for run in (r for r in runs if r["sync_id"] == sync_id):
+            rows.append((_when(run.get("started_at")), _seconds(run), str(run.get("status")),
+                         *(str(run.get(c) or 0) for c in ("created", "updated", "deleted", "rejected"))))
+            if run.get("message"):
+                notes.append(f"    {_when(run.get('started_at'))}: {run['message']}")
+            for reject in rejects.get((sync_id, run["run_id"]), ()):
+                notes.append(f"    {_when(run.get('started_at'))} rejected {reject['record_key']}: {reject['error_code']}: {reject['error_message']}")
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        lines += ["  " + "  ".join(c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
+        lines += notes
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else str(value or "-")[:19]
+
+
+def _seconds(run: Mapping[str, Any]) -> str:
+    start, end = run.get("started_at"), run.get("finished_at")
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        return f"{(end - start).total_seconds():.1f}"
+    return "-"

@@ -61,10 +61,10 @@ def decide(spec: SyncSpec, row: ChangeRow) -> Change | PlannedReject | None:
         return None
     if op == "delete" and row.status == "removed":
         return Change(op, str(row.key), {}, row.remote_id, None)
-    fields = payload(spec, row.values)
+    fields = payload(spec, row.values, linked=row.remote_id is not None)
     upsert = spec.upsert_field
     upsert_value = _value(spec, upsert.column, row.values) if upsert else None
-    return Change(op, str(row.key), fields, row.remote_id, row.row_hash, upsert_value)
+    return Change(op, str(row.key), fields, row.remote_id, row.row_hash, upsert_value, row=row.values)
 
 
 def _reject(spec: SyncSpec, row: ChangeRow) -> PlannedReject:
@@ -87,22 +87,39 @@ def _reject(spec: SyncSpec, row: ChangeRow) -> PlannedReject:
     return PlannedReject(row.key, op, code, message)
 
 
-def payload(spec: SyncSpec, values: Mapping[str, Any]) -> dict[str, Any]:
+def payload(spec: SyncSpec, values: Mapping[str, Any], linked: bool = False) -> dict[str, Any]:
     """The nested body fields of one row: ``a.b: col`` becomes ``{"a": {"b": value}}``.
 
     Under ``nulls: skip`` a null or blank value is left out, so it never blanks a field in
-    the CRM; under ``overwrite`` it is sent as null.
+    the CRM; under ``overwrite`` it is sent as null; under ``skip_until_linked`` it is left
+    out until the row's record has been linked (acknowledged once, its id remembered), and
+    sent as null from then on. A field with a list format is formatted first.
     """
+    send_nulls = spec.nulls == "overwrite" or (spec.nulls == "skip_until_linked" and linked)
     body: dict[str, Any] = {}
     for field in spec.fields:
-        value = _value(spec, field.column, values)
-        if value is None and spec.nulls == "skip":
+        value = format_list(_value(spec, field.column, values), field.list_format)
+        if value is None and not send_nulls:
             continue
         node = body
         for part in field.parts[:-1]:
             node = node.setdefault(part, {})
         node[field.parts[-1]] = value
     return body
+
+
+def format_list(value: Any, list_format: str | None) -> Any:
+    """``text``: a list becomes comma-separated text (``a,b``); ``tags``: comma-separated text
+    becomes a list of trimmed strings. Empty results are null; other formats pass through."""
+    if list_format is None or value is None:
+        return value
+    if list_format == "text":
+        items = value if isinstance(value, list) else [value]
+        text = ",".join(str(item).strip() for item in items if item is not None and str(item).strip())
+        return text or None
+    items = value if isinstance(value, list) else str(value).split(",")
+    tags = [str(item).strip() for item in items if item is not None and str(item).strip()]
+    return tags or None
 
 
 def _value(spec: SyncSpec, column: str, values: Mapping[str, Any]) -> Any:

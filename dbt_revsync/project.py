@@ -39,12 +39,34 @@ def read_artifact(path: Path, kind: str, versions: tuple[int, ...]) -> dict[str,
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ManifestError(f"{path} is not readable JSON: {exc}") from None
-    schema = str((document.get("metadata") or {}).get("dbt_schema_version", ""))
+    return check_artifact(document, kind, versions, str(path))
+
+
+def check_artifact(document: Any, kind: str, versions: tuple[int, ...], origin: str) -> dict[str, Any]:
+    """``document`` if it is a ``kind`` artifact of a schema version dbt-revsync reads."""
+    metadata = document.get("metadata") if isinstance(document, dict) else None
+    schema = str((metadata or {}).get("dbt_schema_version", ""))
     match = _VERSION.search(schema)
     if not match or match.group(1) != kind or int(match.group(2)) not in versions:
         supported = ", ".join(f"v{v}" for v in versions)
-        raise ManifestError(f"{path} has schema version {schema or 'none'!r}; dbt-revsync reads {kind} {supported}")
+        raise ManifestError(f"{origin} has schema version {schema or 'none'!r}; dbt-revsync reads {kind} {supported}")
+    assert isinstance(document, dict)
     return document
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """A manifest and, when there is one, the run results of the invocation to push after."""
+
+    manifest: Mapping[str, Any]
+    run_results: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_documents(cls, manifest: Any, run_results: Any, origin: str) -> Artifacts:
+        return cls(
+            check_artifact(manifest, "manifest", MANIFEST_VERSIONS, f"{origin} manifest.json"),
+            check_artifact(run_results, "run-results", RUN_RESULTS_VERSIONS, f"{origin} run_results.json"),
+        )
 
 
 def load_manifest(target_dir: Path) -> dict[str, Any]:
@@ -128,3 +150,20 @@ def dag_order(nodes: list[SyncNode], manifest: Mapping[str, Any]) -> list[SyncNo
         return depth[uid]
 
     return sorted(nodes, key=lambda n: (level(n.ref.unique_id), n.ref.unique_id))
+
+
+def nodes_by_id(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Every node and source of the manifest, by unique id."""
+    return {str(node.get("unique_id")): node for node in _all_nodes(manifest)}
+
+
+def model_paths(project_dir: Path) -> list[str]:
+    """``model-paths`` of the project's ``dbt_project.yml`` (dbt's default: ``models``)."""
+    from ruamel.yaml import YAML
+
+    try:
+        data = YAML(typ="safe").load((project_dir / "dbt_project.yml").read_text(encoding="utf-8"))
+    except Exception:  # a broken dbt_project.yml is dbt's to report
+        return ["models"]
+    paths = data.get("model-paths") if isinstance(data, dict) else None
+    return [str(p) for p in paths] if isinstance(paths, list) and paths else ["models"]

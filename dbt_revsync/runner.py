@@ -24,7 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbt_revsync import logs, plan
+from dbt_revsync import events, logs, matching, plan
 from dbt_revsync.config import SyncSpec
 from dbt_revsync.delivery import HttpClient, RetryPolicy
 from dbt_revsync.destinations import destination_class
@@ -34,6 +34,7 @@ from dbt_revsync.warehouse import Warehouse, utc_now
 
 logger = logging.getLogger(__name__)
 
+MAX_REJECT_REASONS = 10  # distinct reasons a report lists; every reject is in revsync_rejects
 COUNTS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
 
 
@@ -46,13 +47,29 @@ class SyncReport:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
     planned: dict[str, int] = field(default_factory=dict)  # op -> rows, for plan/dry runs
     samples: list[dict[str, Any]] = field(default_factory=list)
-    reject_samples: list[str] = field(default_factory=list)
+    reject_reasons: dict[str, list[Any]] = field(default_factory=dict)  # reason -> [rows, first key]
     unresolved: int = 0
     acted: int = 0  # rows of the relation that became a change or a reject
     watermark: str | None = None
     message: str | None = None
     started_at: str = field(default_factory=utc_now)
     seconds: float = 0.0
+
+    @property
+    def reject_samples(self) -> list[str]:
+        """One line per distinct reject reason: the first key, how many more, the reason."""
+        return [
+            f"{key}{f' and {rows - 1} more' if rows > 1 else ''}: {reason}"
+            for reason, (rows, key) in self.reject_reasons.items()
+        ]
+
+    def note_rejects(self, rejects: Iterable[tuple[str | None, str]]) -> None:
+        reasons = self.reject_reasons
+        for key, reason in rejects:
+            if reason in reasons:
+                reasons[reason][0] += 1
+            elif len(reasons) < MAX_REJECT_REASONS:
+                reasons[reason] = [1, key]
 
     @property
     def ok(self) -> bool:
@@ -93,7 +110,8 @@ def default_client(spec: SyncSpec, cls: type[Destination]) -> HttpClient:
         timeout=conn.timeout,
         secrets=conn.secrets,
         policy=RetryPolicy(max_attempts=conn.max_retries + 1, max_seconds=conn.max_retry_time),
-        throttle_hint=cls.throttle_wait,
+        name=conn.name,
+        throttle_hint=cls.throttle_hint,
     )
 
 
@@ -115,6 +133,11 @@ class Pusher:
     def push(self, spec: SyncSpec) -> SyncReport:
         report = SyncReport(spec)
         started = time.monotonic()
+        events.emit(
+            "sync_started", f"{spec.label}: started", sync_id=spec.sync_id, sync=spec.label, model=spec.node.name,
+            destination=spec.connection.name, object=spec.object, insert_mode=spec.insert_mode,
+            fetch_mode=spec.fetch_mode, run_id=self.run_id, dry_run=self.dry_run,
+        )
         try:
             self._push(spec, report)
         except (DestinationError, WarehouseError) as exc:
@@ -141,7 +164,7 @@ class Pusher:
             self._meters[spec.sync_id] = (http, http.attempts)
         if not self.dry_run:
             destination.prepare(spec)
-        size = spec.effective_batch_size(destination.max_batch_size)
+        size = destination.batch_size_for(spec, stats.changes)
         inflight: dict[Future[BatchResult], list[Change]] = {}
         limit = max(1, spec.connection.max_concurrency)
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="revsync-send") as pool:
@@ -154,7 +177,7 @@ class Pusher:
                 if isinstance(http, HttpClient) and http.breaker.open:
                     self._leave(spec, report, changes)
                     continue
-                inflight[pool.submit(destination.send, spec, changes)] = changes
+                inflight[pool.submit(matching.send, destination, spec, changes)] = changes
                 while len(inflight) >= limit * 2:
                     self._drain(spec, report, inflight)
             while inflight:
@@ -196,26 +219,20 @@ class Pusher:
             yield pending
 
     def _commit_rejects(self, spec: SyncSpec, report: SyncReport, rejects: list[plan.PlannedReject]) -> None:
+        self._emit_rejects(spec, ((r.key, r.operation, r.code, r.message) for r in rejects))
         report.counts["rejected"] += len(rejects)
         report.planned["reject"] = report.planned.get("reject", 0) + len(rejects)
-        self._sample_rejects(report, ((r.key, r.message) for r in rejects))
+        report.note_rejects((r.key, r.message) for r in rejects)
         if not self.dry_run:
             rows = [[r.key, r.operation, r.code, r.message] for r in rejects]
             self.warehouse.commit(spec, self.run_id, [], rows, self._run_row(report))
         self.progress.advance(spec, len(rejects))
 
     def _drain(self, spec: SyncSpec, report: SyncReport, inflight: dict[Future[BatchResult], list[Change]]) -> None:
-        """Commit the batches that came back first, whatever order they were sent in."""
+        """Commit every batch that has come back, whatever order they were sent in, in one
+        transaction: while a commit runs, more batches finish, so commits keep up."""
         done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-        for future in done:
-            changes = inflight.pop(future)
-            try:
-                result = future.result()
-            except TransientDestinationError as exc:
-                result = BatchResult(unresolved=[f"{c.key}: {exc}" for c in changes])
-            except FatalDestinationError as exc:
-                result = BatchResult(fatal=str(exc))
-            self._commit_result(spec, report, result)
+        self._commit_result(spec, report, merged([outcome_of(future, inflight.pop(future)) for future in done]))
 
     def _leave(self, spec: SyncSpec, report: SyncReport, changes: list[Change]) -> None:
         """Not sent at all (the breaker is open): left for the next push."""
@@ -233,7 +250,15 @@ class Pusher:
         for reason in result.unresolved[:3]:
             logger.warning("%s: left for the next push: %s", spec.label, logs.redact(reason, hide))
         rejects = [[r.key, r.operation, r.code, logs.redact(r.message, hide)] for r in result.rejected]
-        self._sample_rejects(report, ((key, f"{code}: {message}") for key, _, code, message in rejects))
+        report.note_rejects((key, f"{code}: {message}") for key, _, code, message in rejects)
+        self._emit_rejects(spec, (tuple(row) for row in rejects))
+        outcomes = [a.outcome for a in result.acked]
+        events.emit(
+            "batch_done", f"{spec.label}: batch of {len(outcomes) + len(result.rejected) + len(result.unresolved)} done",
+            sync_id=spec.sync_id, run_id=self.run_id, created=outcomes.count("created"), updated=outcomes.count("updated"),
+            deleted=outcomes.count("deleted"), rejected=len(result.rejected), unresolved=len(result.unresolved),
+            requests=result.requests,
+        )
         if result.fatal:
             report.status, report.message = "failed", logs.redact(result.fatal, hide)
         acks = [[a.key, a.row_hash, a.destination_id, a.outcome != "deleted" or spec.insert_mode == "delete"] for a in result.acked]
@@ -248,11 +273,12 @@ class Pusher:
         else:
             report.counts["requests"] = meter[0].attempts - meter[1]
 
-    def _sample_rejects(self, report: SyncReport, rejects: Iterable[tuple[str | None, str]]) -> None:
-        for key, message in rejects:
-            if len(report.reject_samples) >= 5:
-                return
-            report.reject_samples.append(f"{key}: {message}")
+    def _emit_rejects(self, spec: SyncSpec, rejects: Iterable[tuple[str | None, str, str, str]]) -> None:
+        for key, operation, code, message in rejects:
+            events.emit(
+                "reject", f"{spec.label}: rejected {key}: {code}: {message}", sync_id=spec.sync_id, run_id=self.run_id,
+                record_key=key, operation=operation, error_code=code, error_message=message,
+            )
 
     def _run_row(self, report: SyncReport, finished: bool = False) -> dict[str, Any]:
         return {
@@ -278,4 +304,35 @@ class Pusher:
             self.warehouse.drop_changes(spec)
         except WarehouseError as exc:
             report.status, report.message = "failed", str(exc)
+        events.emit(
+            "sync_finished", f"{spec.label}: {report.status}", logging.WARNING if report.status == "failed" else logging.INFO,
+            sync_id=spec.sync_id, sync=spec.label, run_id=self.run_id, status=report.status, **report.counts,
+            unresolved=report.unresolved, seconds=round(report.seconds, 3), reason=report.message,
+        )
         self.progress.finish(report)
+
+
+def outcome_of(future: Future[BatchResult], changes: list[Change]) -> BatchResult:
+    """A batch's result; a whole-batch transient failure leaves its records for next time,
+    a fatal one stops the sync."""
+    try:
+        return future.result()
+    except TransientDestinationError as exc:
+        return BatchResult(unresolved=[f"{change.key}: {exc}" for change in changes])
+    except FatalDestinationError as exc:
+        return BatchResult(fatal=str(exc))
+
+
+def merged(results: list[BatchResult]) -> BatchResult:
+    """Several batches' results as one (acknowledged, rejected and unresolved records,
+    requests, the first fatal error)."""
+    if len(results) == 1:
+        return results[0]
+    total = BatchResult()
+    for result in results:
+        total.acked.extend(result.acked)
+        total.rejected.extend(result.rejected)
+        total.unresolved.extend(result.unresolved)
+        total.requests += result.requests
+        total.fatal = total.fatal or result.fatal
+    return total

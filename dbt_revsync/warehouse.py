@@ -68,6 +68,7 @@ class Warehouse:
         self.config: Any = None
         self._connection: Any = None
         self._columns: dict[str, list[tuple[str, str]] | None] = {}
+        self._macros: dict[str, Any] = {}
 
     # ---- opening -----------------------------------------------------------------------
     def open(self) -> Warehouse:
@@ -104,6 +105,7 @@ class Warehouse:
         if PACKAGE_NAME not in dependencies:
             for name, project in self.config.load_projects([package_root()]):
                 dependencies[name] = project
+        self._macros = {}
         reset_adapters()  # a process may open several projects (tests, `run` after dbt)
         register_adapter(self.config, get_mp_context())
         self.adapter = get_adapter(self.config)
@@ -137,10 +139,25 @@ class Warehouse:
 
     # ---- low level ---------------------------------------------------------------------
     def _macro(self, name: str, **kwargs: Any) -> Any:
+        """Render one of our SQL macros. Building dbt's macro context costs far more than
+        the rendering, so each macro's callable is made once per opened warehouse."""
         try:
-            return self.adapter.execute_macro(name, kwargs=kwargs, macro_resolver=None)
+            if name not in self._macros:
+                self._macros[name] = self._callable_macro(name)
+            return self._macros[name](**kwargs)
         except Exception as exc:
             raise WarehouseError(f"macro {name} failed: {_first_line(exc)}") from None
+
+    def _callable_macro(self, name: str) -> Any:
+        """What ``adapter.execute_macro`` builds on every call, built once."""
+        from dbt_common.clients.jinja import CallableMacroGenerator
+
+        resolver = self.adapter._macro_resolver
+        macro = resolver.find_macro_by_name(name, self.config.project_name, None)
+        if macro is None:
+            raise WarehouseError(f"dbt could not find a macro named {name}")
+        context = self.adapter._macro_context_generator(macro, self.config, resolver, None)
+        return CallableMacroGenerator(macro, context)
 
     def _execute(self, statements: Sequence[str] | str) -> None:
         """Run statements in one transaction."""
@@ -208,11 +225,7 @@ class Warehouse:
         self._execute(self._macro("revsync_state_ddl", schema_relation=self.state_schema))
 
     def last_watermark(self, spec: SyncSpec) -> str | None:
-        literal = self._macro("revsync_literal", value=spec.sync_id)
-        _, rows = self._query(
-            f"select watermark from {self.state_table('revsync_runs')} where sync_id = {literal} "
-            f"and watermark is not null order by started_at desc limit 1"
-        )
+        _, rows = self._query(self._macro("revsync_last_watermark_sql", runs_relation=self.state_table("revsync_runs"), sync_id=spec.sync_id))
         return rows[0][0] if rows else None
 
     def commit(self, spec: SyncSpec, run_id: str, acks: list[list[Any]], rejects: list[list[Any]], run: Mapping[str, Any] | None) -> None:
@@ -255,20 +268,18 @@ class Warehouse:
             incremental_column=incremental,
             watermark=mark,
         )
-        self._execute(self._macro("revsync_create_table_as_sql", relation=self.changes_table(spec), sql=select))
+        self._execute(self._macro("revsync_create_changes_table_sql", relation=self.changes_table(spec), sql=select))
         _, rows = self._query(
             self._macro("revsync_source_stats_sql", relation=relation, incremental_column=incremental, watermark=mark, full_refresh=full_refresh)
         )
-        _, counted = self._query(f"select count(*) from {self.changes_table(spec)}")
+        _, counted = self._query(self._macro("revsync_count_sql", relation=self.changes_table(spec)))
         read, high_water = rows[0]
         return DiffStats(read=int(read or 0), high_water=high_water, changes=int(counted[0][0]))
 
     def _watermark_literal(self, spec: SyncSpec, watermark: str | None) -> str | None:
         if watermark is None:
             return None
-        literal = self._macro("revsync_literal", value=watermark)
-        dtype = self.column_type(spec, spec.incremental_key or "")
-        return f"cast({literal} as {dtype})" if dtype else literal
+        return str(self._macro("revsync_typed_literal", value=watermark, data_type=self.column_type(spec, spec.incremental_key or "")))
 
     def iter_changes(self, spec: SyncSpec, page_size: int) -> Iterator[list[ChangeRow]]:
         """The changes table, a page at a time, in sequence order."""
@@ -284,12 +295,39 @@ class Warehouse:
             yield page
 
     def drop_changes(self, spec: SyncSpec) -> None:
-        self._execute(f"drop table if exists {self.changes_table(spec)}")
+        self._execute(self._macro("revsync_drop_table_sql", relation=self.changes_table(spec)))
 
     # ---- reading state back (status, tests) ----------------------------------------------
     def select(self, sql: str) -> list[dict[str, Any]]:
         names, rows = self._query(sql)
         return [dict(zip(names, row)) for row in rows]
+
+    def has_state(self) -> bool:
+        """Whether the state tables exist (a project that never pushed has none)."""
+        try:
+            found = self.adapter.get_relation(self.config.credentials.database, self.settings.state_schema, "revsync_runs")
+        except Exception as exc:
+            raise WarehouseError(f"cannot look for the state tables: {_first_line(exc)}") from None
+        return found is not None
+
+    def recent_runs(self, per_sync: int) -> list[dict[str, Any]]:
+        """The last ``per_sync`` rows of ``revsync_runs`` of every sync, newest first."""
+        if not self.has_state():
+            return []
+        return self.select(self._macro("revsync_recent_runs_sql", schema_relation=self.state_schema, per_sync=per_sync))
+
+    def first_rejects(self, run_ids: Sequence[str], per_run: int) -> list[dict[str, Any]]:
+        if not run_ids:
+            return []
+        sql = self._macro("revsync_first_rejects_sql", schema_relation=self.state_schema, run_ids=list(run_ids), per_run=per_run)
+        return self.select(sql)
+
+    def last_successes(self) -> dict[str, Any]:
+        """sync_id -> when its last successful run started."""
+        if not self.has_state():
+            return {}
+        rows = self.select(self._macro("revsync_last_success_sql", schema_relation=self.state_schema))
+        return {row["sync_id"]: row["last_success"] for row in rows}
 
 
 def _change_row(names: list[str], row: tuple[Any, ...], columns: tuple[str, ...]) -> ChangeRow:

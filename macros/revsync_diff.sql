@@ -155,10 +155,38 @@ order by __rs_seq
 {%- endmacro %}
 
 
+{#- Statements that (re)create the changes table from `sql`; it is paged by `__rs_seq`. -#}
+{% macro revsync_create_changes_table_sql(relation, sql) -%}
+  {{ return(adapter.dispatch('revsync_create_changes_table_sql', 'dbt_revsync')(relation, sql)) }}
+{%- endmacro %}
+
+{% macro default__revsync_create_changes_table_sql(relation, sql) -%}
+  {{ return(dbt_revsync.revsync_create_table_as_sql(relation, sql)) }}
+{%- endmacro %}
+
+
 {% macro revsync_create_table_as_sql(relation, sql) -%}
   {{ return(adapter.dispatch('revsync_create_table_as_sql', 'dbt_revsync')(relation, sql)) }}
 {%- endmacro %}
 
 {% macro default__revsync_create_table_as_sql(relation, sql) -%}
   {{ return(["drop table if exists " ~ relation, "create table " ~ relation ~ " as " ~ sql]) }}
+{%- endmacro %}
+
+
+{% macro revsync_count_sql(relation) -%}
+  {{ return(adapter.dispatch('revsync_count_sql', 'dbt_revsync')(relation)) }}
+{%- endmacro %}
+
+{% macro default__revsync_count_sql(relation) -%}
+select count(*) as row_count from {{ relation }}
+{%- endmacro %}
+
+
+{% macro revsync_drop_table_sql(relation) -%}
+  {{ return(adapter.dispatch('revsync_drop_table_sql', 'dbt_revsync')(relation)) }}
+{%- endmacro %}
+
+{% macro default__revsync_drop_table_sql(relation) -%}
+drop table if exists {{ relation }}
 {%- endmacro %}

@@ -10,6 +10,12 @@ if TYPE_CHECKING:
 
 REGISTRY: dict[str, str] = {
     "freshsales": "dbt_revsync.destinations.freshsales:FreshsalesDestination",
+    "hubspot": "dbt_revsync.destinations.hubspot:HubSpotDestination",
+    "pipedrive": "dbt_revsync.destinations.pipedrive:PipedriveDestination",
+    "salesforce": "dbt_revsync.destinations.salesforce:SalesforceDestination",
+    "freshdesk": "dbt_revsync.destinations.freshdesk:FreshdeskDestination",
+    "freshsuccess": "dbt_revsync.destinations.freshsuccess:FreshsuccessDestination",
+    "http": "dbt_revsync.destinations.http:HttpDestination",
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import HttpClient, Outcome, Reply, rate_limit_wait, record_outcome
-from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+from dbt_revsync.errors import ConfigIssue, FatalDestinationError, TransientDestinationError
 
 OPS = ("create", "update", "upsert", "delete")
 
@@ -31,6 +31,7 @@ class Change:
     remote_id: str | None = None
     row_hash: str | None = None
     upsert_value: Any = None
+    row: Mapping[str, Any] = field(default_factory=dict)  # the model's values (column -> value), for URL templates
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,23 @@ class Reject:
     operation: str
     code: str
     message: str
+
+
+@dataclass(frozen=True)
+class Found:
+    """A record a destination found by a field's value; ``record`` when the answer held it."""
+
+    id: str
+    record: Mapping[str, Any] | None = None
+
+
+class RecordRejected(Exception):
+    """Raised by ``find``/``fetch`` when the destination refused the lookup for this record;
+    the caller turns it into a reject (it never leaves the send of one batch)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
 
 
 @dataclass
@@ -83,6 +101,15 @@ class BatchResult:
             self.requests += reply.attempts
         return reply
 
+    def absorb(self, other: BatchResult) -> None:
+        """Add another result of the same batch to this one."""
+        with self._lock:
+            self.acked.extend(other.acked)
+            self.rejected.extend(other.rejected)
+            self.requests += other.requests
+            self.unresolved.extend(other.unresolved)
+            self.fatal = self.fatal or other.fatal
+
 
 class Destination:
     """Base of every connector. Subclasses set the class attributes and implement ``send``."""
@@ -94,12 +121,13 @@ class Destination:
     objects: ClassVar[tuple[str, ...] | None] = None  # None: any object name
     max_batch_size: ClassVar[int] = 100
     default_rate_limit: ClassVar[float | None] = None  # requests per second, from the vendor's docs
-
-    @staticmethod
-    def throttle_wait(headers: Mapping[str, str]) -> float | None:
-        """Seconds to pause the connection, read from a vendor's rate-limit headers.
-        The default understands the common ``X-RateLimit-*`` families; override for others."""
-        return rate_limit_wait(headers)
+    # False: the CRM has no upsert; upsert, update, delete and mirror find the record with
+    # ``find`` by the match keys (``match_on``, else ``upsert_key``), then send by id.
+    native_upsert: ClassVar[bool] = True
+    # Optional capabilities, each a method a connector overrides (see ``supports``):
+    #   find(spec, field, value, result) -> [Found]    needed by ``match_on`` (and native_upsert False)
+    #   fetch(spec, record_id, result) -> record|None   needed by ``on_update: if_empty``
+    CAPABILITIES: ClassVar[tuple[str, ...]] = ("find", "fetch")
 
     def __init__(self, connection: Connection, http: HttpClient) -> None:
         self.connection = connection
@@ -121,16 +149,80 @@ class Destination:
     def default_root(cls, connection: Connection) -> str:
         raise NotImplementedError
 
+    @classmethod
+    def supports(cls, capability: str) -> bool:
+        """True when the connector implements the optional method ``capability``."""
+        return capability in cls.CAPABILITIES and getattr(cls, capability) is not getattr(Destination, capability)
+
+    @classmethod
+    def throttle_hint(cls, headers: Mapping[str, str]) -> float | None:
+        """Seconds to pause the connection after an answer whose rate-limit headers say the
+        budget is spent. The default reads the common ``X-RateLimit-*``, ``RateLimit-*`` and
+        HubSpot families (``delivery.rate_limit_wait``); override for other headers."""
+        return rate_limit_wait(headers)
+
     # ---- runtime ---------------------------------------------------------------------
     @property
     def root(self) -> str:
         return self.connection.base_url or self.default_root(self.connection)
 
+    def batch_size_for(self, spec: SyncSpec, pending: int) -> int:
+        """How many changes one ``send`` gets in this push, knowing ``pending`` changes wait.
+
+        Default: the sync's ``batch_size`` capped at ``max_batch_size``. A destination with a
+        bulk path (a job API for large loads) may take bigger chunks when ``pending`` is large;
+        ``send`` then receives more than ``max_batch_size`` changes at once.
+        """
+        return spec.effective_batch_size(self.max_batch_size)
+
     def prepare(self, spec: SyncSpec) -> None:
         """Called once per push of a sync before the first batch (may ask the CRM)."""
 
+    def remote_issues(self, spec: SyncSpec) -> list[ConfigIssue]:
+        """``validate --remote``: configuration mistakes only the CRM can reveal (a field it
+        does not have, ...), asked with read-only requests. Default: none."""
+        return []
+
     def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
         raise NotImplementedError
+
+    # ---- optional capabilities -------------------------------------------------------
+    def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
+        """The records of ``spec.object`` whose destination ``field`` equals ``value``.
+
+        Raises ``RecordRejected`` when the CRM refuses the lookup itself, and the
+        transient/fatal destination errors as ``send`` does.
+        """
+        raise NotImplementedError
+
+    def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
+        """The current record ``record_id`` of ``spec.object`` as the CRM holds it; None if gone."""
+        raise NotImplementedError
+
+    def current_value(self, spec: SyncSpec, record: Mapping[str, Any], path: str) -> Any:
+        """The value at a destination field path (dots = nested) of a record ``fetch`` or
+        ``find`` returned. Override where the CRM stores a field elsewhere than it takes it."""
+        node: Any = record
+        for part in path.split("."):
+            if not isinstance(node, Mapping):
+                return None
+            node = node.get(part)
+        return node
+
+    # the object's own field list (validate --remote)
+    def list_fields(self, spec: SyncSpec) -> set[str] | None:
+        """The names of the fields ``spec.object`` has, asked of the destination itself.
+
+        Optional: None (the default) means this destination cannot list its fields, and
+        ``validate --remote`` says so instead of checking. Raises ``DestinationError``
+        when the destination cannot be asked (credentials, network).
+        """
+        return None
+
+    @classmethod
+    def field_name(cls, path: str) -> str:
+        """The name the field list knows a mapped path by (default: its first part)."""
+        return path.split(".", 1)[0]
 
 
 class PerRecordDestination(Destination):

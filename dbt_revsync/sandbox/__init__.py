@@ -16,6 +16,12 @@ from dbt_revsync.sandbox.server import FaultRule, SandboxServer, serve
 
 EMULATORS: dict[str, str] = {
     "freshsales": "dbt_revsync.sandbox.freshsales:FreshsalesEmulator",
+    "hubspot": "dbt_revsync.sandbox.hubspot:HubSpotEmulator",
+    "pipedrive": "dbt_revsync.sandbox.pipedrive:PipedriveEmulator",
+    "salesforce": "dbt_revsync.sandbox.salesforce:SalesforceEmulator",
+    "freshdesk": "dbt_revsync.sandbox.freshdesk:FreshdeskEmulator",
+    "freshsuccess": "dbt_revsync.sandbox.freshsuccess:FreshsuccessEmulator",
+    "echo": "dbt_revsync.sandbox.echo:EchoEmulator",
 }
 
 

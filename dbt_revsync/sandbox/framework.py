@@ -616,3 +616,52 @@ class Emulator:
             "auth": self.auth_hint,
             "limits": self.limiter.limits.as_dict(),
         }
+
+
+# ---------------------------------------------------------------------------
+# A vendor's own short rate-limit window
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowCount:
+    """One request's view of a rolling window: let in or not, used, and seconds to reset."""
+
+    allowed: bool
+    limit: int
+    used: int
+    reset_after: float
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
+class RollingWindow:
+    """Requests in a rolling window of ``seconds`` (HubSpot's 10 s, Pipedrive's 2 s).
+
+    It always counts, so an emulator can send its vendor's rate-limit headers; it refuses
+    only when ``enforce`` is on (the vendor's published limits were asked for). Refused
+    requests are not counted.
+    """
+
+    def __init__(self, limit: int, seconds: float, enforce: bool = False, clock: Clock = time.monotonic) -> None:
+        self.limit, self.seconds, self.enforce = limit, seconds, enforce
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seen: deque[float] = deque()
+
+    def hit(self) -> WindowCount:
+        with self._lock:
+            now = self._clock()
+            while self._seen and self._seen[0] <= now - self.seconds:
+                self._seen.popleft()
+            allowed = not self.enforce or len(self._seen) < self.limit
+            if allowed:
+                self._seen.append(now)
+            reset_after = max(self._seen[0] + self.seconds - now, 0.0) if self._seen else 0.0
+            return WindowCount(allowed, self.limit, len(self._seen), reset_after)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._seen.clear()

@@ -1,5 +1,6 @@
-"""Real parts: a dbt-duckdb project on disk built by the real `dbt`, the sandbox on loopback,
-and `dbt-revsync` run through its own command line."""
+"""Real parts: a dbt project on disk built by the real `dbt` (DuckDB, or PostgreSQL for tests
+marked ``@pytest.mark.warehouses``: see warehouses.py), the sandbox on loopback, and
+`dbt-revsync` run through its own command line."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from dbt_revsync import cli
 from dbt_revsync.config import Settings
 from dbt_revsync.sandbox.server import SandboxServer
 from dbt_revsync.warehouse import Warehouse
+from tests.integration import warehouses
 
 DBT = str(Path(sys.executable).parent / "dbt")
 FRESHSALES_KEY = "sandbox-freshsales-key"
@@ -34,20 +36,20 @@ class Result:
 
 
 class Project:
-    """A throw-away dbt-duckdb project with helpers to write models, build and push."""
+    """A throw-away dbt project with helpers to write models, build and push. ``warehouse``:
+    duckdb (a file in the project) or postgres (``database``, made for this project)."""
 
-    def __init__(self, root: Path, sandbox: SandboxServer) -> None:
+    def __init__(self, root: Path, sandbox: SandboxServer, warehouse: str = warehouses.DEFAULT_WAREHOUSE, database: str | None = None) -> None:
         self.root = root
         self.sandbox = sandbox
-        self.env = {"REVSYNC_TEST_DB": str(root / "warehouse.duckdb"), "FRESHSALES_API_KEY": FRESHSALES_KEY}
+        self.warehouse = warehouse
+        profile, profile_env = warehouses.profile_text(warehouse, root, database)
+        self.env = {**profile_env, "FRESHSALES_API_KEY": FRESHSALES_KEY}
         (root / "models").mkdir(parents=True)
         (root / "seeds").mkdir()
         self.seed_types: dict[str, dict[str, str]] = {}
         self._write_project()
-        (root / "profiles.yml").write_text(
-            "revsync_test:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
-            "      path: \"{{ env_var('REVSYNC_TEST_DB') }}\"\n      threads: 1\n"
-        )
+        (root / "profiles.yml").write_text(profile)
         self.connections({"freshsales": self.freshsales_connection()})
         self.models: dict[str, dict[str, Any]] = {}
 
@@ -163,6 +165,36 @@ def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
     sandbox_server.clear_faults()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``@pytest.mark.warehouses`` runs a test once per warehouse (or per one named)."""
+    marker = metafunc.definition.get_closest_marker("warehouses")
+    if marker is not None and "warehouse" in metafunc.fixturenames:
+        names = list(marker.args) or list(warehouses.WAREHOUSES)
+        metafunc.parametrize("warehouse", names, indirect=True, ids=names)
+
+
 @pytest.fixture
-def project(tmp_path: Path, sandbox: SandboxServer) -> Project:
-    return Project(tmp_path / "project", sandbox)
+def warehouse(request: pytest.FixtureRequest) -> str:
+    """The warehouse this test's project lives in: duckdb unless the test is marked."""
+    name = str(getattr(request, "param", warehouses.DEFAULT_WAREHOUSE))
+    request.node.user_properties.append(("warehouse", name))
+    if name == "postgres":
+        _, _, reason = warehouses.postgres_status()
+        if reason is not None:
+            if warehouses.in_ci():
+                pytest.fail(f"CI=true and {reason}", pytrace=False)
+            pytest.skip(reason)
+    return name
+
+
+@pytest.fixture
+def project(tmp_path: Path, sandbox: SandboxServer, warehouse: str) -> Iterator[Project]:
+    if warehouse != "postgres":
+        yield Project(tmp_path / "project", sandbox, warehouse)
+        return
+    server = warehouses.PostgresServer.from_env()
+    database = server.create_database()
+    try:
+        yield Project(tmp_path / "project", sandbox, warehouse, database)
+    finally:
+        server.drop_database(database)

@@ -8,7 +8,7 @@ import pytest
 
 from tests.integration.conftest import Project
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.warehouses]
 
 ACCOUNTS = [
     [1001.0, "Acme GmbH", "acme.de", "Berlin", 120],
@@ -32,7 +32,7 @@ def accounts_project(project: Project, block: dict[str, Any] | None = None, rows
         "raw_accounts",
         ["account_id", "name", "website", "city", "employees"],
         ACCOUNTS if rows is None else rows,
-        {"account_id": "double", "city": "varchar"},
+        {"account_id": "double precision", "city": "varchar"},
     )
     project.model(
         "crm_accounts",

@@ -130,3 +130,22 @@ def test_defaults_and_composite_keys(tmp_path: Path) -> None:
 def test_batch_size_is_capped_at_the_destinations_maximum(tmp_path: Path) -> None:
     (spec,), _, _ = parse_sync_blocks(NODE, {**BLOCK, "batch_size": 5000}, _conns(tmp_path))
     assert spec.effective_batch_size(100) == 100
+
+
+@pytest.mark.parametrize(
+    "extra, owner, schedule",
+    [
+        ({"owner": "ops@example.com", "schedule": "30m"}, (("email", "ops@example.com"),), "30m"),
+        ({"owner": "Revenue Ops", "schedule": "daily"}, (("name", "Revenue Ops"),), "daily"),
+        ({"owner": {"name": "Ops", "email": "o@x.io"}}, (("email", "o@x.io"), ("name", "Ops")), None),
+    ],
+)
+def test_owner_and_schedule(tmp_path: Path, extra: dict[str, Any], owner: Any, schedule: str | None) -> None:
+    (spec,), issues, _ = parse_sync_blocks(NODE, {**BLOCK, **extra}, _conns(tmp_path))
+    assert issues == [] and spec.owner == owner and spec.schedule == schedule
+
+
+def test_bad_owner_and_schedule_are_reported_at_their_keys(tmp_path: Path) -> None:
+    specs, issues, _ = parse_sync_blocks(NODE, {**BLOCK, "owner": {"team": "x"}, "schedule": "weekly"}, _conns(tmp_path))
+    assert specs == []
+    assert sorted(i.key for i in issues) == ["config.meta.revsync.owner", "config.meta.revsync.schedule"]

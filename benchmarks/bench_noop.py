@@ -1,0 +1,72 @@
+"""No-op push: push a model that has not changed since the last push.
+
+For each size: build the model with real dbt (rows from `range()`), make every row
+acknowledged (a real push for small sizes; for big ones the state a full push would leave,
+written from the engine's own diff SQL), then time `dbt-revsync push` end to end in a fresh
+process and count the requests the sandbox saw. Baseline, in the same run and through the
+same adapter: a bare scan that reads and hashes the same columns of the same model.
+
+Target: 0 requests; the time grows only with the warehouse scan, i.e. push minus scan
+stays about flat across sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from harness import ACCOUNTS_SQL, UPSERT_BLOCK, BenchProject, Sandbox, machine, table, temp_dir, verdict
+
+REAL_FIRST_PUSH_UP_TO = 10_000
+
+
+def measure(rows: int, sandbox: Sandbox, api_key: str) -> dict[str, float | int | str]:
+    with temp_dir() as root:
+        project = BenchProject(root, sandbox.url, api_key, {"max_concurrency": 8})
+        project.model("accounts", ACCOUNTS_SQL, UPSERT_BLOCK)
+        project.build(rows)
+        if rows <= REAL_FIRST_PUSH_UP_TO:
+            project.revsync("push", "--no-progress")
+            how = "real push"
+        else:
+            seeded = project.probe("seed")["seeded"]
+            assert seeded == rows, (seeded, rows)
+            how = "state written"
+        before = sandbox.requests_sent()
+        push = project.revsync("push", "--no-progress")
+        sent = sandbox.requests_sent() - before
+        scan = project.probe("scan")
+        assert scan["rows"] == rows
+        return {"rows": rows, "state": how, "requests": sent, "push": push.seconds, "cpu": push.cpu, "scan": scan["scan"],
+                "setup": scan["wall"] - scan["scan"], "peak_mib": push.peak_mib}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    args = parser.parse_args(argv)
+    print(f"No-op push ({machine()})")
+    results = []
+    with Sandbox() as sandbox:
+        key = sandbox.api_key()
+        for rows in args.rows:
+            results.append(measure(rows, sandbox, key))
+            print(f"  {rows:,} rows done", flush=True)
+    first = results[0]
+    lines = []
+    for r in results:
+        rest = float(r["push"]) - float(r["scan"])
+        lines.append([f"{r['rows']:,}", r["state"], r["requests"], r["push"], r["cpu"], r["scan"], rest,
+                      float(r["push"]) / float(first["push"]), float(r["scan"]) / float(first["scan"]),
+                      rest / (float(first["push"]) - float(first["scan"])), r["peak_mib"]])
+    print(table(["rows", "state from", "requests", "push s", "push CPU s", "scan s", "push - scan s", "push x", "scan x", "push - scan x", "push peak MiB"], lines))
+    print("push: `dbt-revsync push` wall time in a fresh process (start, dbt import, adapter set-up, diff SQL, state writes).")
+    print("scan: `select count(*), max(<row hash of the mapped columns>)` over the model, same adapter, query time only.")
+    print("x columns: ratio to the smallest size in this run.")
+    zero = all(r["requests"] == 0 for r in results)
+    print(f"target 0 requests: {verdict(zero)}")
+    return 0 if zero else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

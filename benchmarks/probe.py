@@ -1,0 +1,103 @@
+"""Times the parts of a dbt-revsync command in a fresh process; prints one JSON object.
+
+    probe.py PROJECT_DIR plan   import, specs, adapter set-up, diff SQL, paging + planning
+    probe.py PROJECT_DIR scan   adapter set-up, then a bare scan hashing the mapped columns
+    probe.py PROJECT_DIR seed   remember every row of the model as acknowledged, as a push
+                                that sent them all would (the rows' hashes come from the
+                                engine's own diff SQL); sends nothing
+
+Run by the benchmarks with the project's environment; not part of the product.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+STARTED = time.perf_counter()
+
+
+def main(root: Path, what: str) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    mark = time.perf_counter()
+    from dbt_revsync import commands  # imports dbt_revsync; dbt itself loads on first use
+    from dbt_revsync.config import Settings
+    from dbt_revsync.runner import Pusher
+    from dbt_revsync.warehouse import Warehouse
+
+    figures["import"] = time.perf_counter() - mark
+    settings = Settings(project_dir=root, profiles_dir=root)
+    mark = time.perf_counter()
+    specs, issues, _ = commands.load_specs(settings, commands.Selection(all_syncs=True))
+    assert not issues, issues
+    figures["specs"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    with Warehouse(settings) as warehouse:
+        figures["adapter_setup"] = time.perf_counter() - mark
+        if what == "plan":
+            figures.update(_plan(warehouse, specs, Pusher))
+        elif what == "scan":
+            figures.update(_scan(warehouse, specs[0]))
+        elif what == "seed":
+            figures.update(_seed(warehouse, specs[0]))
+        else:
+            raise SystemExit(f"unknown probe {what!r}")
+        mark = time.perf_counter()
+    figures["close"] = time.perf_counter() - mark
+    figures["total_in_process"] = time.perf_counter() - STARTED
+    return figures
+
+
+def _plan(warehouse: Any, specs: list[Any], pusher_class: Any) -> dict[str, Any]:
+    """A dry-run push, as `dbt-revsync plan` does it, with the diff SQL timed on its own."""
+    timed: dict[str, float] = {}
+    build = warehouse.build_changes
+
+    def build_changes(*args: Any, **kwargs: Any) -> Any:
+        mark = time.perf_counter()
+        try:
+            return build(*args, **kwargs)
+        finally:
+            timed["diff_sql"] = timed.get("diff_sql", 0.0) + time.perf_counter() - mark
+
+    warehouse.build_changes = build_changes
+    mark = time.perf_counter()
+    reports = pusher_class(warehouse, dry_run=True).push_all(specs)
+    total = time.perf_counter() - mark
+    planned = {op: n for r in reports for op, n in r.planned.items()}
+    return {"diff_sql": timed.get("diff_sql", 0.0), "page_and_plan": total - timed.get("diff_sql", 0.0),
+            "planned": planned, "read": sum(r.counts["read"] for r in reports)}
+
+
+def _scan(warehouse: Any, spec: Any) -> dict[str, Any]:
+    """Read every mapped column of every row and hash it, through the same adapter."""
+    columns = [warehouse.quoted(spec, f.column) for f in spec.fields]
+    row_hash = warehouse._macro("revsync_row_hash", columns=columns, fingerprint=spec.fingerprint)
+    sql = f"select count(*), max({row_hash}) from {warehouse.relation(spec.node)}"
+    mark = time.perf_counter()
+    _, rows = warehouse._query(sql)
+    return {"scan": time.perf_counter() - mark, "rows": int(rows[0][0])}
+
+
+def _seed(warehouse: Any, spec: Any) -> dict[str, Any]:
+    warehouse.ensure_state()
+    mark = time.perf_counter()
+    warehouse.build_changes(spec, full_refresh=False, include_removed=False, watermark=None)
+    changes, state = warehouse.changes_table(spec), warehouse.state_table("revsync_sync_state")
+    sync_id = warehouse._macro("revsync_literal", value=spec.sync_id)
+    warehouse._execute([
+        f"delete from {state} where sync_id = {sync_id}",
+        f"insert into {state} (sync_id, record_key, row_hash, destination_id, synced_at, run_id) "
+        f"select {sync_id}, __rs_key, __rs_hash, cast(__rs_seq as varchar), current_timestamp, 'seeded' "
+        f"from {changes} where __rs_status = 'new'",
+    ])
+    warehouse.drop_changes(spec)
+    _, rows = warehouse._query(f"select count(*) from {state} where sync_id = {sync_id}")
+    return {"seeded": int(rows[0][0]), "seed_seconds": time.perf_counter() - mark}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(Path(sys.argv[1]), sys.argv[2])))

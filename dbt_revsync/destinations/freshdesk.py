@@ -1,0 +1,131 @@
+"""Freshdesk (API v2): contacts and companies.
+
+Facts (docs/crm-notes.md): HTTP Basic with the API key as user name and ``X`` as password;
+API root ``https://<domain>.freshdesk.com/api/v2``; ``POST /<resource>``, ``PUT|DELETE
+/<resource>/{id}`` (a contact's DELETE is a soft delete); **no upsert**, so upsert, update,
+delete and mirror find the record first (``find``: ``GET /contacts?email=`` and the other
+list filters, else ``GET /search/<resource>?query="field:'value'"``) and then POST or PUT by
+id; the shared matching step does that with the sync's match keys. A 400 body lists
+``errors: [{field, message, code}]``: each becomes the record's reject code and message.
+Rate limit per account per minute (Growth 200; ``X-RateLimit-Remaining``, and
+``Retry-After`` on a 429, which ``delivery`` honours).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from dbt_revsync.config import Connection, SyncSpec
+from dbt_revsync.delivery import Reply
+from dbt_revsync.destinations.base import BatchResult, Change, Found, PerRecordDestination, RecordRejected
+
+OBJECTS = ("contacts", "companies")
+# Fields ``GET /<resource>?<field>=`` filters on exactly (the rest go through search).
+LIST_FILTERS = {"contacts": ("email", "mobile", "phone", "company_id", "unique_external_id"), "companies": ()}
+PER_PAGE = 100
+
+
+class FreshdeskDestination(PerRecordDestination):
+    type_name: ClassVar[str] = "freshdesk"
+    required_settings: ClassVar[tuple[str, ...]] = ("api_key",)
+    optional_settings: ClassVar[tuple[str, ...]] = ("domain",)
+    secret_settings: ClassVar[tuple[str, ...]] = ("api_key",)
+    objects: ClassVar[tuple[str, ...]] = OBJECTS
+    max_batch_size: ClassVar[int] = 100
+    default_rate_limit: ClassVar[float] = 200 / 60  # Growth plan; set rate_limit for others
+    native_upsert: ClassVar[bool] = False
+
+    @classmethod
+    def check_connection(cls, connection: Connection) -> list[str]:
+        if not connection.base_url and not connection.setting("domain"):
+            return ["a freshdesk connection needs 'domain' (e.g. acme.freshdesk.com) or 'base_url'"]
+        return []
+
+    @classmethod
+    def default_root(cls, connection: Connection) -> str:
+        domain = str(connection.setting("domain")).strip().strip("/").removeprefix("https://")
+        if "." not in domain:
+            domain = f"{domain}.freshdesk.com"
+        return f"https://{domain}/api/v2"
+
+    @classmethod
+    def throttle_hint(cls, headers: Mapping[str, str]) -> float | None:
+        """The budget is per minute: with none left, wait one request's share of the minute."""
+        lowered = {k.lower(): v for k, v in headers.items()}
+        try:
+            remaining, total = int(lowered["x-ratelimit-remaining"]), int(lowered["x-ratelimit-total"])
+        except (KeyError, ValueError):
+            return None
+        return 60 / max(total, 1) if remaining <= 0 else None
+
+    # ---- requests ----------------------------------------------------------------------
+    def _call(self, result: BatchResult, method: str, path: str, body: Any = None, params: Mapping[str, Any] | None = None) -> Reply:
+        token = base64.b64encode(f"{self.connection.setting('api_key')}:X".encode()).decode()
+        headers = {"Authorization": f"Basic {token}"}
+        return result.count(self.http.request(method, f"{self.root}/{path}", json=body, params=params, headers=headers))
+
+    def send_one(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
+        """Only by id: the matching step has turned every upsert into a create or an update."""
+        if change.op == "create" or (change.op == "upsert" and not change.remote_id):
+            self._read(self._call(result, "POST", spec.object, change.fields), change, result, "created")
+        elif change.op == "delete":
+            reply = self._call(result, "DELETE", f"{spec.object}/{change.remote_id}")
+            if reply.status == 404:  # already gone: the goal is reached
+                result.ack(change, change.remote_id, "deleted")
+            else:
+                self._read(reply, change, result, "deleted")
+        else:
+            self._read(self._call(result, "PUT", f"{spec.object}/{change.remote_id}", change.fields), change, result, "updated")
+
+    def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
+        if field in LIST_FILTERS[spec.object]:
+            reply = self._call(result, "GET", spec.object, params={field: value, "per_page": PER_PAGE})
+            records = reply.json() if reply.ok else None
+        else:
+            name = field.removeprefix("custom_fields.")
+            reply = self._call(result, "GET", f"search/{spec.object}", params={"query": f'"{name}:{_literal(value)}"'})
+            records = (reply.json() or {}).get("results") if reply.ok else None
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        return [Found(str(record["id"]), record) for record in records or [] if isinstance(record, dict)]
+
+    def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
+        reply = self._call(result, "GET", f"{spec.object}/{record_id}")
+        if reply.status == 404:
+            return None
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        body = reply.json()
+        return body if isinstance(body, dict) else None
+
+    def _read(self, reply: Reply, change: Change, result: BatchResult, outcome: str) -> None:
+        if reply.ok:
+            body = reply.json()
+            found = body.get("id") if isinstance(body, dict) else None
+            result.ack(change, found if found is not None else change.remote_id, outcome)
+        else:
+            result.reject(change, *error_of(reply))
+
+
+def _literal(value: Any) -> str:
+    """A value in Freshdesk's query language: numbers and booleans bare, text quoted."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def error_of(reply: Reply) -> tuple[str, str]:
+    """``{"description", "errors": [{"field", "message", "code"}]}``: the first error's code,
+    and every error as ``field: message (code)``; else ``{"code", "message"}``; else the status."""
+    body = reply.json()
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list) and errors and all(isinstance(e, dict) for e in errors):
+        message = "; ".join(f"{e.get('field')}: {e.get('message')} ({e.get('code')})" for e in errors)
+        return str(errors[0].get("code") or reply.status), message
+    if isinstance(body, dict) and body.get("message"):
+        return str(body.get("code") or reply.status), str(body["message"])
+    return str(reply.status), reply.text[:500] or f"HTTP {reply.status}"

@@ -1,0 +1,338 @@
+"""Pipedrive (API v2): organizations, persons and deals.
+
+Facts (docs/crm-notes.md): header ``x-api-token``; API root ``https://api.pipedrive.com/api/v2``
+(or ``https://<company>.pipedrive.com/api/v2``); every answer is ``{success, data,
+additional_data}``, an error ``{success: false, error, error_info}``. v2 has **no upsert and
+no batch write** for these objects, so each record is its own requests:
+
+    create   POST /<object>                      (organization ``name`` and deal ``title``
+                                                  are checked first: a row without them is
+                                                  rejected, never sent)
+    update   PATCH /<object>/{id}                a remembered record that is gone (404) is
+                                                  created again under upsert and mirror
+    delete   DELETE /<object>/{id}               a 404 means already gone
+
+Upsert, update, delete and mirror go through the shared matching step (``matching``): the
+remembered id, else ``find`` by the upsert key (``GET /<object>/search?term=..&fields=..
+&exact_match=true``; for a custom field the candidates are read back with ``fetch`` to
+compare the exact field, since search answers do not say which custom field matched); no
+match creates (upsert) or rejects (update, delete). The id is committed with the row, so
+later pushes patch directly without searching (a search costs 20 tokens).
+
+Custom fields are named in the model YAML by their **name** (``custom_fields.<name>`` or the
+bare name); ``prepare`` reads ``/organizationFields`` (``/personFields``, ``/dealFields``)
+once per push and resolves each name to its 40-character key; an unknown name is a
+configuration error. Option fields take option labels or ids; a multi-option field gets
+``null`` to clear, never ``[]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from dbt_revsync.config import Connection, SyncSpec
+from dbt_revsync.delivery import HttpClient, Reply
+from dbt_revsync.destinations.base import BatchResult, Change, Found, PerRecordDestination, RecordRejected
+from dbt_revsync.errors import ConfigError, ConfigIssue
+
+logger = logging.getLogger(__name__)
+
+FIELD_LISTS = {"organizations": "organizationFields", "persons": "personFields", "deals": "dealFields"}
+REQUIRED = {"organizations": ("name",), "deals": ("title",)}
+# The ``fields`` parameter of /<object>/search, by the upsert key it serves.
+SEARCH_FIELDS = {"name": "name", "title": "title", "email": "email", "emails": "email", "phone": "phone", "phones": "phone"}
+LIST_FIELDS = ("emails", "phones", "im")  # v2 takes a list of {value, primary, label}
+# Standard body fields of v2 (the published spec's request bodies), known even when a
+# field list leaves them out.
+STANDARD = {
+    "organizations": {"name", "owner_id", "add_time", "visible_to", "label_ids", "address", "website", "linkedin",
+                      "industry", "annual_revenue", "employee_count"},
+    "persons": {"name", "owner_id", "org_id", "add_time", "emails", "email", "phones", "visible_to", "label_ids",
+                "postal_address", "notes", "im", "birthday", "job_title", "marketing_status"},
+    "deals": {"title", "owner_id", "person_id", "org_id", "pipeline_id", "stage_id", "value", "currency", "status",
+              "probability", "lost_reason", "visible_to", "close_time", "won_time", "lost_time", "expected_close_date",
+              "label_ids", "is_archived", "archive_time"},
+}
+OPTION_TYPES = ("enum", "set")
+
+
+@dataclass(frozen=True)
+class CustomField:
+    name: str
+    code: str
+    field_type: str
+    options: Mapping[str, int]  # label (lower case) -> option id
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A sync's YAML field names, resolved against the object's field list."""
+
+    custom: Mapping[str, CustomField]  # name as written in YAML -> field
+
+
+class PipedriveDestination(PerRecordDestination):
+    type_name: ClassVar[str] = "pipedrive"
+    required_settings: ClassVar[tuple[str, ...]] = ("api_token",)
+    optional_settings: ClassVar[tuple[str, ...]] = ("company_domain",)
+    secret_settings: ClassVar[tuple[str, ...]] = ("api_token",)
+    objects: ClassVar[tuple[str, ...]] = tuple(FIELD_LISTS)
+    max_batch_size: ClassVar[int] = 100
+    # The burst limit of the smallest plan: 20 requests per rolling 2 s.
+    default_rate_limit: ClassVar[float] = 9.0
+    native_upsert: ClassVar[bool] = False  # upsert, update, delete, mirror: ``find`` first
+
+    def __init__(self, connection: Connection, http: HttpClient) -> None:
+        super().__init__(connection, http)
+        self._field_lists: dict[str, list[dict[str, Any]]] = {}
+        self._resolved: dict[str, Resolved] = {}
+
+    @classmethod
+    def throttle_hint(cls, headers: Mapping[str, str]) -> float | None:
+        return throttle_hint(headers)
+
+    @classmethod
+    def default_root(cls, connection: Connection) -> str:
+        company = connection.setting("company_domain")
+        if company:
+            host = str(company).removeprefix("https://").strip("/")
+            host = host if "." in host else f"{host}.pipedrive.com"
+            return f"https://{host}/api/v2"
+        return "https://api.pipedrive.com/api/v2"
+
+    # ---- requests ----------------------------------------------------------------------
+    def _call(self, result: BatchResult | None, method: str, path: str, body: Any = None, params: Mapping[str, Any] | None = None) -> Reply:
+        headers = {"x-api-token": str(self.connection.setting("api_token"))}
+        reply = self.http.request(method, f"{self.root}/{path}", json=body, params=params, headers=headers)
+        return result.count(reply) if result is not None else reply
+
+    # ---- custom fields -------------------------------------------------------------------
+    def prepare(self, spec: SyncSpec) -> None:
+        """Read the object's field list (once per push) and resolve the sync's custom field names;
+        an unknown name is a configuration error."""
+        resolved, issues = self._resolve(spec)
+        if issues:
+            raise ConfigError(issues)
+        self._resolved[spec.sync_id] = resolved
+
+    def remote_issues(self, spec: SyncSpec) -> list[ConfigIssue]:
+        """``validate --remote``: the custom field names Pipedrive does not know."""
+        try:
+            return self._resolve(spec)[1]
+        except ConfigError as exc:
+            return exc.issues
+
+    def _resolve(self, spec: SyncSpec) -> tuple[Resolved, list[ConfigIssue]]:
+        fields = self._fields_of(spec.object)
+        by_name = {str(f.get("field_name", "")).strip().lower(): f for f in fields if f.get("is_custom_field")}
+        standard = STANDARD[spec.object] | {str(f.get("field_code")) for f in fields if not f.get("is_custom_field")}
+        custom: dict[str, CustomField] = {}
+        issues = []
+        for field in spec.fields:
+            name = custom_name(field.parts, standard)
+            if name is None:
+                continue
+            found = by_name.get(name.strip().lower())
+            if found is None:
+                issues.append(ConfigIssue(
+                    f"Pipedrive has no {spec.object[:-1]} field named {name!r} (see /{FIELD_LISTS[spec.object]})",
+                    where=f"{spec.node.resource_type} '{spec.node.name}'", file=spec.node.yaml_file,
+                    key=f"{spec.key_path}.fields.{field.path}"))
+                continue
+            options = {str(o.get("label", "")).strip().lower(): int(o["id"]) for o in found.get("options") or [] if "id" in o}
+            custom[name] = CustomField(str(found["field_name"]), str(found["field_code"]), str(found.get("field_type")), options)
+        return Resolved(custom), issues
+
+    def _fields_of(self, obj: str) -> list[dict[str, Any]]:
+        if obj not in self._field_lists:
+            fields: list[dict[str, Any]] = []
+            cursor = None
+            while True:
+                params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+                reply = self._call(None, "GET", FIELD_LISTS[obj], params=params)
+                body = reply.json() if isinstance(reply.json(), dict) else {}
+                if not reply.ok or not body.get("success"):
+                    code, message = error_of(reply)
+                    raise ConfigError(ConfigIssue(f"cannot read Pipedrive's /{FIELD_LISTS[obj]}: {code}: {message}"))
+                fields.extend(f for f in body.get("data") or [] if isinstance(f, dict))
+                cursor = (body.get("additional_data") or {}).get("next_cursor")
+                if not cursor:
+                    break
+            self._field_lists[obj] = fields
+        return self._field_lists[obj]
+
+    # ---- one record (the shared matching step has linked it: create, or update/delete by id) --
+    def send_one(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
+        if change.op == "delete":
+            self._delete(spec, change, result)
+            return
+        try:
+            body = self._body(spec, change.fields)
+        except ValueError as exc:
+            result.reject(change, "invalid_value", str(exc))
+            return
+        if change.op == "create" or not change.remote_id:
+            self._create(spec, change, body, result)
+            return
+        reply = self._call(result, "PATCH", f"{spec.object}/{change.remote_id}", body)
+        if reply.status == 404 and spec.insert_mode in ("upsert", "mirror"):
+            self._create(spec, change, body, result)  # the remembered record is gone: upsert creates
+        else:
+            self._read(reply, change, result, "updated")
+
+    def _create(self, spec: SyncSpec, change: Change, body: dict[str, Any], result: BatchResult) -> None:
+        missing = [name for name in REQUIRED.get(spec.object, ()) if body.get(name) in (None, "")]
+        if missing:
+            result.reject(change, "missing_required_field", f"a new {spec.object[:-1]} needs {', '.join(missing)}: the row has none")
+            return
+        self._read(self._call(result, "POST", spec.object, body), change, result, "created")
+
+    def _delete(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
+        record_id = change.remote_id or change.upsert_value
+        reply = self._call(result, "DELETE", f"{spec.object}/{record_id}")
+        if reply.status == 404:  # already gone
+            result.ack(change, record_id, "deleted")
+        else:
+            self._read(reply, change, result, "deleted", record_id)
+
+    # ---- lookups for the shared matching step ------------------------------------------------
+    def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
+        """Records whose ``field`` equals ``value`` exactly: ``/<object>/search`` with
+        ``exact_match``; for a custom field each candidate is read back and compared, since a
+        search answer does not say which custom field matched."""
+        custom = self._custom_field(spec, field)
+        params = {"term": _text(value), "fields": "custom_fields" if custom else SEARCH_FIELDS.get(field, field),
+                  "exact_match": "true", "limit": 100}
+        reply = self._call(result, "GET", f"{spec.object}/search", params=params)
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        items = ((reply.json() or {}).get("data") or {}).get("items") or []
+        candidates = [i.get("item") or {} for i in items if isinstance(i, dict)]
+        if custom is None:
+            return [Found(str(c["id"])) for c in candidates if _text(value).lower() in _item_values(c, field)]
+        found = []
+        for candidate in candidates:
+            record = self.fetch(spec, str(candidate["id"]), result)
+            held = ((record or {}).get("custom_fields") or {}).get(custom.code)
+            if held is not None and _text(held) == _text(value):
+                found.append(Found(str(candidate["id"]), record))
+        return found
+
+    def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
+        reply = self._call(result, "GET", f"{spec.object}/{record_id}")
+        if reply.status == 404:
+            return None
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        data = (reply.json() or {}).get("data")
+        return data if isinstance(data, dict) else None
+
+    def current_value(self, spec: SyncSpec, record: Mapping[str, Any], path: str) -> Any:
+        custom = self._custom_field(spec, path)
+        if custom is not None:
+            return (record.get("custom_fields") or {}).get(custom.code)
+        if path == "email":
+            emails = record.get("emails") or []
+            return next((e.get("value") for e in emails if e.get("primary")), emails[0].get("value") if emails else None)
+        return super().current_value(spec, record, path)
+
+    def _custom_field(self, spec: SyncSpec, path: str) -> CustomField | None:
+        resolved = self._resolved.get(spec.sync_id)
+        if resolved is None:
+            return None
+        name = path.removeprefix("custom_fields.")
+        return next((f for n, f in resolved.custom.items() if n.lower() == name.lower()), None)
+
+    # ---- bodies ------------------------------------------------------------------------------
+    def _body(self, spec: SyncSpec, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """The v2 body: standard fields at the top, custom ones under ``custom_fields`` by key."""
+        resolved = self._resolved.get(spec.sync_id) or Resolved({})
+        body: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        flat = dict(fields)
+        nested = flat.pop("custom_fields", None)
+        for name, value in [*((n, v) for n, v in (nested or {}).items()), *flat.items()]:
+            field = resolved.custom.get(name)
+            if field is not None:
+                custom[field.code] = custom_value(field, value)
+            elif name in LIST_FIELDS and isinstance(value, str):
+                body[name] = [{"value": value, "primary": True, "label": "work"}]
+            elif name == "email" and spec.object == "persons":
+                body["emails"] = [{"value": value, "primary": True, "label": "work"}] if value else []
+            else:
+                body[name] = value
+        if custom:
+            body["custom_fields"] = custom
+        return body
+
+    def _read(self, reply: Reply, change: Change, result: BatchResult, outcome: str, record_id: Any = None) -> None:
+        body = reply.json() if isinstance(reply.json(), dict) else {}
+        if reply.ok and body.get("success") is not False:
+            data = body.get("data") if isinstance(body.get("data"), dict) else {}
+            result.ack(change, data.get("id") or record_id or change.remote_id, outcome)
+        else:
+            code, message = error_of(reply)
+            result.reject(change, code, message)
+
+
+def custom_name(parts: tuple[str, ...], standard: set[str]) -> str | None:
+    """The custom field a YAML field path names, or None for a standard field."""
+    if parts[0] == "custom_fields" and len(parts) > 1:
+        return ".".join(parts[1:])
+    if len(parts) == 1 and parts[0] not in standard:
+        return parts[0]
+    return None
+
+
+def custom_value(field: CustomField, value: Any) -> Any:
+    """An option field's labels become option ids; a multi-option field's empty value is null."""
+    if field.field_type not in OPTION_TYPES or value is None:
+        return value
+    items = value if isinstance(value, list) else ([v.strip() for v in value.split(",")] if isinstance(value, str) else [value])
+    ids = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            ids.append(item)
+        elif str(item).strip().lower() in field.options:
+            ids.append(field.options[str(item).strip().lower()])
+        elif str(item).strip():
+            raise ValueError(f"{item!r} is not an option of the Pipedrive field {field.name!r}")
+    if field.field_type == "set":
+        return ids or None  # [] is a validation error in v2: null clears
+    return ids[0] if ids else None
+
+
+def _item_values(item: Mapping[str, Any], key: str) -> set[str]:
+    wanted = SEARCH_FIELDS.get(key, key)
+    raw = item.get({"email": "emails", "phone": "phones"}.get(wanted, wanted))
+    values = raw if isinstance(raw, list) else [raw]
+    return {_text(v).lower() for v in values if v is not None}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def error_of(reply: Reply) -> tuple[str, str]:
+    """Pipedrive's error body: ``{"success": false, "error": .., "error_info": .., "code"?: ..}``."""
+    body = reply.json()
+    if isinstance(body, dict) and body.get("error"):
+        code = body.get("code") or body.get("errorCode") or reply.status
+        return str(code), str(body["error"])
+    return str(reply.status), reply.text[:500] or f"HTTP {reply.status}"
+
+
+def throttle_hint(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait when ``x-ratelimit-remaining`` is 0: ``x-ratelimit-reset`` (seconds)."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    try:
+        if int(lower.get("x-ratelimit-remaining", "1")) > 0:
+            return None
+        return max(float(lower.get("x-ratelimit-reset", "2")), 0.0)
+    except ValueError:
+        return None

@@ -1,0 +1,367 @@
+"""Salesforce (REST API): any sObject, through sObject Collections or Bulk API 2.0.
+
+Facts (docs/crm-notes.md): ``Authorization: Bearer <access token>``; API root
+``https://<MyDomain>.my.salesforce.com/services/data/vNN.N``. sObject Collections take 200
+records a request: ``POST /composite/sobjects`` (create), ``PATCH /composite/sobjects``
+(update by ``id``), ``PATCH /composite/sobjects/<Object>/<ExtIdField>`` (upsert) and
+``DELETE /composite/sobjects?ids=..`` with ``allOrNone: false``; the answer is an ordered
+list of ``SaveResult`` ``{id, success, errors: [{statusCode, message, fields}], created}``.
+An external id that matches several records is a ``DUPLICATE_EXTERNAL_ID`` error of that
+record: it is rejected, never guessed. Every answer carries ``Sforce-Limit-Info:
+api-usage=<used>/<allocation>``; the connector stops the sync cleanly when fewer than
+``api_reserve`` requests of the daily allocation are left.
+
+A push of more than ``bulk_threshold`` changes goes through Bulk API 2.0 (``bulk.py``) in
+chunks of ``bulk_batch_size`` rows: one ingest job per operation and chunk.
+
+The token: ``access_token`` as given, or fetched from ``token_url`` with a refresh token
+(``grant_type=refresh_token``) or with client credentials (``grant_type=client_credentials``).
+A 401 renews a fetchable token once and repeats the request; a second 401 is fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from typing import Any, ClassVar
+from urllib.parse import urlencode, urlsplit
+
+from dbt_revsync.config import Connection, SyncSpec
+from dbt_revsync.delivery import HttpClient, Reply
+from dbt_revsync.destinations.base import BatchResult, Change, Destination, Found, RecordRejected
+from dbt_revsync.destinations.salesforce_bulk import send_bulk
+from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "62.0"
+COLLECTION_SIZE = 200  # records a sObject Collections request takes
+QUERY_CHUNK = 200  # external id values per lookup query
+DEFAULT_BULK_THRESHOLD = 2000
+DEFAULT_BULK_BATCH_SIZE = 10000
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+OUTCOMES = {"create": "created", "update": "updated", "delete": "deleted"}
+
+
+class SalesforceDestination(Destination):
+    type_name: ClassVar[str] = "salesforce"
+    optional_settings: ClassVar[tuple[str, ...]] = (
+        "my_domain", "api_version", "access_token", "refresh_token", "client_id", "client_secret", "token_url",
+        "bulk_threshold", "bulk_batch_size", "bulk_poll_seconds", "bulk_timeout", "api_reserve",
+    )
+    secret_settings: ClassVar[tuple[str, ...]] = ("access_token", "refresh_token", "client_secret")
+    max_batch_size: ClassVar[int] = COLLECTION_SIZE
+    default_rate_limit: ClassVar[float | None] = None  # Salesforce meters a daily allocation instead
+
+    def __init__(self, connection: Connection, http: HttpClient) -> None:
+        super().__init__(connection, http)
+        self._token: str | None = connection.setting("access_token") or None
+        self._token_lock = threading.Lock()
+        self._usage: tuple[int, int] | None = None  # (used, allocation) from Sforce-Limit-Info
+
+    # ---- configuration checks ------------------------------------------------------------
+    @classmethod
+    def check_connection(cls, connection: Connection) -> list[str]:
+        problems = []
+        if not connection.base_url and not connection.setting("my_domain"):
+            problems.append("a salesforce connection needs 'my_domain' (e.g. acme for acme.my.salesforce.com) or 'base_url'")
+        if not connection.setting("access_token") and not _grant(connection):
+            problems.append(
+                "a salesforce connection needs 'access_token', or 'refresh_token' with 'client_id', "
+                "or 'client_id' with 'client_secret' (client credentials)"
+            )
+        for key in ("bulk_threshold", "bulk_batch_size", "api_reserve"):
+            value = connection.setting(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                problems.append(f"'{key}' must be a whole number, got {value!r}")
+        return problems
+
+    @classmethod
+    def check_spec(cls, spec: SyncSpec) -> list[tuple[str, str]]:
+        if not _NAME.match(spec.object):
+            return [(f"{spec.object!r} is not an sObject API name (e.g. Account, Contact, Invoice__c)", "object")]
+        if spec.upsert_key and not _NAME.match(spec.upsert_key):
+            return [(f"{spec.upsert_key!r} is not a field API name", "upsert_key")]
+        return []
+
+    @classmethod
+    def default_root(cls, connection: Connection) -> str:
+        domain = str(connection.setting("my_domain")).strip().strip("/").removeprefix("https://")
+        if "." not in domain:
+            domain = f"{domain}.my.salesforce.com"
+        return f"https://{domain}/services/data/v{connection.setting('api_version', API_VERSION)}"
+
+    @property
+    def token_url(self) -> str:
+        explicit = self.connection.setting("token_url")
+        if explicit:
+            return str(explicit)
+        origin = self.root.split("/services/data/", 1)[0]
+        return f"{origin}/services/oauth2/token"
+
+    # ---- batching -------------------------------------------------------------------------
+    def batch_size_for(self, spec: SyncSpec, pending: int) -> int:
+        """Collections batches normally; Bulk API 2.0 chunks when the push is big."""
+        if pending > int(self.connection.setting("bulk_threshold", DEFAULT_BULK_THRESHOLD)):
+            return max(1, int(self.connection.setting("bulk_batch_size", DEFAULT_BULK_BATCH_SIZE)))
+        return super().batch_size_for(spec, pending)
+
+    def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
+        result = BatchResult()
+        try:
+            if len(changes) > COLLECTION_SIZE:
+                send_bulk(self, spec, changes, result)
+            else:
+                self._send_collections(spec, changes, result)
+        except TransientDestinationError as exc:
+            done = {a.key for a in result.acked} | {r.key for r in result.rejected}
+            result.unresolved.extend(f"{c.key}: {exc}" for c in changes if c.key not in done)
+        except FatalDestinationError as exc:
+            result.fatal = str(exc)
+        return result
+
+    # ---- requests -------------------------------------------------------------------------
+    def call(self, result: BatchResult, method: str, path: str, *, json: Any = None,
+             data: bytes | None = None, content_type: str | None = None) -> Reply:
+        """One API request: bearer token (renewed once on a 401), usage tracked and guarded."""
+        self._guard_allocation()
+        url = path if path.startswith("http") else f"{self.root}/{path}"
+        token = self._current_token(result)
+        try:
+            reply = self._request(method, url, token, json, data, content_type)
+        except FatalDestinationError as exc:
+            if exc.status != 401 or not _grant(self.connection):
+                raise
+            logger.info("salesforce answered 401: renewing the access token once")
+            token = self._renew_token(result, token)
+            reply = self._request(method, url, token, json, data, content_type)
+        result.count(reply)
+        self._track(reply)
+        return reply
+
+    def _request(self, method: str, url: str, token: str, json: Any, data: bytes | None, content_type: str | None) -> Reply:
+        headers = {"Authorization": f"Bearer {token}"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        return self.http.request(method, url, json=json, data=data, headers=headers)
+
+    def _current_token(self, result: BatchResult) -> str:
+        with self._token_lock:
+            if self._token is None:
+                self._token = self._fetch_token(result)
+            return self._token
+
+    def _renew_token(self, result: BatchResult, stale: str) -> str:
+        with self._token_lock:
+            if self._token == stale or self._token is None:
+                self._token = self._fetch_token(result)
+            return self._token
+
+    def _fetch_token(self, result: BatchResult) -> str:
+        grant = _grant(self.connection)
+        if grant is None:
+            raise FatalDestinationError("the access token was refused and there is no refresh token or client credentials to renew it")
+        form = urlencode(grant).encode()
+        reply = result.count(
+            self.http.request("POST", self.token_url, data=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+        )
+        body = reply.json() if reply.ok else None
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not token:
+            error = reply.json() if isinstance(reply.json(), dict) else {}
+            what = f"{error.get('error', reply.status)}: {error.get('error_description', reply.text[:200])}"
+            raise FatalDestinationError(self.http.redact(f"the token request to {urlsplit(self.token_url).path} was refused ({what})"))
+        return str(token)
+
+    def _track(self, reply: Reply) -> None:
+        found = _LIMIT_INFO.search(reply.headers.get("Sforce-Limit-Info", "") or reply.headers.get("sforce-limit-info", ""))
+        if found:
+            self._usage = (int(found.group(1)), int(found.group(2)))
+
+    def _guard_allocation(self) -> None:
+        """Stop before the org's daily API allocation runs out, keeping ``api_reserve`` requests.
+
+        The usage is the last ``Sforce-Limit-Info`` seen; requests already in flight on other
+        threads may each spend one more, which the reserve absorbs.
+        """
+        if self._usage is None:
+            return
+        used, allocation = self._usage
+        reserve = self.connection.setting("api_reserve")
+        reserve = int(reserve) if reserve is not None else allocation // 20
+        if allocation - used <= reserve:
+            raise FatalDestinationError(
+                f"stopping before the daily API allocation runs out: {used}/{allocation} used, "
+                f"{reserve} kept in reserve (api_reserve); the rest is sent by a later push"
+            )
+
+    # ---- sObject Collections -------------------------------------------------------------
+    def _send_collections(self, spec: SyncSpec, changes: Sequence[Change], result: BatchResult) -> None:
+        for op in ("create", "upsert", "update", "delete"):
+            group = [c for c in changes if c.op == op]
+            if not group:
+                continue
+            if op in ("update", "delete"):
+                group = self.with_ids(spec, group, result)
+            if group:
+                getattr(self, f"_collection_{op}")(spec, group, result)
+
+    def _collection_create(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> None:
+        body = {"allOrNone": False, "records": [record(spec, c.fields) for c in changes]}
+        self._read_saves(self.call(result, "POST", "composite/sobjects", json=body), changes, result, "create")
+
+    def _collection_upsert(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> None:
+        body = {"allOrNone": False, "records": [record(spec, c.fields) for c in changes]}
+        reply = self.call(result, "PATCH", f"composite/sobjects/{spec.object}/{spec.upsert_key}", json=body)
+        self._read_saves(reply, changes, result, "upsert")
+
+    def _collection_update(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> None:
+        records = [{**record(spec, c.fields), "id": c.remote_id} for c in changes]
+        body = {"allOrNone": False, "records": records}
+        self._read_saves(self.call(result, "PATCH", "composite/sobjects", json=body), changes, result, "update")
+
+    def _collection_delete(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> None:
+        ids = ",".join(str(c.remote_id) for c in changes)
+        reply = self.call(result, "DELETE", f"composite/sobjects?ids={ids}&allOrNone=false")
+        self._read_saves(reply, changes, result, "delete")
+
+    def _read_saves(self, reply: Reply, changes: list[Change], result: BatchResult, op: str) -> None:
+        """An ordered list of SaveResults, one per record; anything else rejects the request's records."""
+        saves = reply.json() if reply.ok else None
+        if not isinstance(saves, list) or len(saves) != len(changes):
+            code, message = error_of(reply)
+            for change in changes:
+                result.reject(change, code, message)
+            return
+        for change, save in zip(changes, saves):
+            if save.get("success"):
+                outcome = ("created" if save.get("created") else "updated") if op == "upsert" else OUTCOMES[op]
+                result.ack(change, save.get("id") or change.remote_id, outcome)
+            elif op == "delete" and _already_deleted(save):
+                result.ack(change, change.remote_id, "deleted")
+            else:
+                code, message = save_error(save)
+                result.reject(change, code, message)
+
+    # ---- finding records by external id ----------------------------------------------------
+    def with_ids(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> list[Change]:
+        """The changes, each carrying the id of its one record; a key matching none or several is rejected."""
+        lookup = [c for c in changes if not c.remote_id and spec.upsert_key != "Id"]
+        found = self.find_ids(spec, sorted({str(c.upsert_value) for c in lookup}), result)
+        ready = []
+        for change in changes:
+            if change.remote_id:
+                ready.append(change)
+            elif spec.upsert_key == "Id":
+                ready.append(_with_remote(change, str(change.upsert_value)))
+            else:
+                ids = found.get(str(change.upsert_value), [])
+                if len(ids) == 1:
+                    ready.append(_with_remote(change, ids[0]))
+                elif change.op == "delete" and not ids:
+                    result.ack(change, None, "deleted")  # nothing carries that key: the goal is reached
+                else:
+                    what = "no record" if not ids else f"{len(ids)} records ({', '.join(ids)})"
+                    result.reject(change, "no_match" if not ids else "multiple_matches", f"{what} with {spec.upsert_key} = {change.upsert_value!r}")
+        return ready
+
+    def find_ids(self, spec: SyncSpec, values: list[str], result: BatchResult) -> dict[str, list[str]]:
+        """external id value -> the ids of the records carrying it, by SOQL query."""
+        found: dict[str, list[str]] = {}
+        for start in range(0, len(values), QUERY_CHUNK):
+            chunk = values[start:start + QUERY_CHUNK]
+            listed = ", ".join(soql_literal(v) for v in chunk)
+            soql = f"SELECT Id, {spec.upsert_key} FROM {spec.object} WHERE {spec.upsert_key} IN ({listed})"
+            path: str | None = f"query?{urlencode({'q': soql})}"
+            while path:
+                reply = self.call(result, "GET", path)
+                if not reply.ok:
+                    code, message = error_of(reply)
+                    raise FatalDestinationError(f"the lookup query by {spec.upsert_key} failed: {code}: {message}")
+                body = reply.json() or {}
+                for row in body.get("records") or []:
+                    found.setdefault(_text(row.get(spec.upsert_key)), []).append(str(row["Id"]))
+                nxt = body.get("nextRecordsUrl")
+                path = f"{self.root.split('/services/data/', 1)[0]}{nxt}" if nxt and not body.get("done", True) else None
+        return found
+
+    # ---- optional capabilities (match_on, on_update: if_empty) ------------------------------
+    def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
+        """The records whose ``field`` equals ``value``, by SOQL, with the mapped fields."""
+        if not _NAME.match(field):
+            raise RecordRejected("INVALID_FIELD", f"{field!r} is not a field API name")
+        wanted = dict.fromkeys(["Id", field, *(f.path for f in spec.fields if _NAME.match(f.path))])
+        soql = f"SELECT {', '.join(wanted)} FROM {spec.object} WHERE {field} = {soql_literal(_text(value))}"
+        reply = self.call(result, "GET", f"query?{urlencode({'q': soql})}")
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        rows = (reply.json() or {}).get("records") or []
+        return [Found(str(row["Id"]), {k: v for k, v in row.items() if k != "attributes"}) for row in rows]
+
+    def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> dict[str, Any] | None:
+        reply = self.call(result, "GET", f"sobjects/{spec.object}/{record_id}")
+        if reply.status == 404:
+            return None
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        body = reply.json()
+        return body if isinstance(body, dict) else None
+
+
+# ---- shapes -----------------------------------------------------------------------------
+def _grant(connection: Connection) -> dict[str, str] | None:
+    client_id, secret = connection.setting("client_id"), connection.setting("client_secret")
+    refresh = connection.setting("refresh_token")
+    if refresh and client_id:
+        grant = {"grant_type": "refresh_token", "refresh_token": str(refresh), "client_id": str(client_id)}
+        return {**grant, "client_secret": str(secret)} if secret else grant
+    if client_id and secret:
+        return {"grant_type": "client_credentials", "client_id": str(client_id), "client_secret": str(secret)}
+    return None
+
+
+def record(spec: SyncSpec, fields: Any) -> dict[str, Any]:
+    return {"attributes": {"type": spec.object}, **fields}
+
+
+def _with_remote(change: Change, remote_id: str) -> Change:
+    return Change(change.op, change.key, change.fields, remote_id, change.row_hash, change.upsert_value)
+
+
+def _already_deleted(save: dict[str, Any]) -> bool:
+    return any(e.get("statusCode") == "ENTITY_IS_DELETED" for e in save.get("errors") or [])
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def soql_literal(value: str) -> str:
+    """A SOQL string literal: backslash and quote escaped."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def save_error(save: dict[str, Any]) -> tuple[str, str]:
+    """The first error of a SaveResult as (statusCode, message), fields appended."""
+    errors = save.get("errors") or [{}]
+    first = errors[0]
+    message = str(first.get("message") or "failed")
+    fields = first.get("fields") or []
+    if fields and not any(f in message for f in fields):
+        message = f"{message} (fields: {', '.join(fields)})"
+    extra = [str(e.get("message")) for e in errors[1:] if e.get("message")]
+    return str(first.get("statusCode") or "ERROR"), "; ".join([message, *extra])
+
+
+def error_of(reply: Reply) -> tuple[str, str]:
+    """A top-level error: ``[{"message", "errorCode"}]``."""
+    body = reply.json()
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        first = body[0]
+        return str(first.get("errorCode") or reply.status), str(first.get("message") or reply.text[:300])
+    return str(reply.status), reply.text[:300] or f"HTTP {reply.status}"
