@@ -217,6 +217,12 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     sandbox: SandboxServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (killed, timed out) is no error of the sandbox's."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class _HTTPServerV6(_HTTPServer):
     address_family = socket.AF_INET6
