@@ -33,6 +33,9 @@ class Redactor(logging.Filter):
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):  # an event's own fields are written beside the message
+            record.fields = {k: self.redact(v) if isinstance(v, str) else v for k, v in fields.items()}
         return True
 
 

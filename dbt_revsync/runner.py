@@ -141,7 +141,7 @@ class Pusher:
         try:
             self._push(spec, report)
         except (DestinationError, WarehouseError) as exc:
-            report.status, report.message = "failed", logs.redact(str(exc), spec.connection.secrets)
+            report.status, report.message = "failed", hidden(spec, str(exc))
         finally:
             report.seconds = time.monotonic() - started
             self._close(spec, report)
@@ -188,8 +188,8 @@ class Pusher:
                 report.watermark = stats.high_water or watermark
         if report.status == "partial":
             tripped = f"{http.breaker.describe()}; " if isinstance(http, HttpClient) and http.breaker.open else ""
-            report.message = f"{tripped}{report.unresolved} row(s) not delivered this time; the next push sends them again"
-            logger.warning("%s: %s", spec.label, logs.redact(report.message, spec.connection.secrets))
+            report.message = hidden(spec, f"{tripped}{report.unresolved} row(s) not delivered this time; the next push sends them again")
+            logger.warning("%s: %s", spec.label, report.message)
 
     def _batches(self, spec: SyncSpec, report: SyncReport, size: int) -> Iterator[list[Change]]:
         """Changes in batches of ``size``; rejects the diff found are committed on the way."""
@@ -241,15 +241,14 @@ class Pusher:
 
     def _commit_result(self, spec: SyncSpec, report: SyncReport, result: BatchResult) -> None:
         counts = report.counts
-        hide = spec.connection.secrets
         for ack in result.acked:
             counts[ack.outcome] = counts.get(ack.outcome, 0) + 1
         counts["rejected"] += len(result.rejected)
         self._count_requests(spec, report, result)
         report.unresolved += len(result.unresolved)
         for reason in result.unresolved[:3]:
-            logger.warning("%s: left for the next push: %s", spec.label, logs.redact(reason, hide))
-        rejects = [[r.key, r.operation, r.code, logs.redact(r.message, hide)] for r in result.rejected]
+            logger.warning("%s: left for the next push: %s", spec.label, hidden(spec, reason))
+        rejects = [[r.key, r.operation, r.code, hidden(spec, r.message)] for r in result.rejected]
         report.note_rejects((key, f"{code}: {message}") for key, _, code, message in rejects)
         self._emit_rejects(spec, (tuple(row) for row in rejects))
         outcomes = [a.outcome for a in result.acked]
@@ -260,7 +259,7 @@ class Pusher:
             requests=result.requests,
         )
         if result.fatal:
-            report.status, report.message = "failed", logs.redact(result.fatal, hide)
+            report.status, report.message = "failed", hidden(spec, result.fatal)
         acks = [[a.key, a.row_hash, a.destination_id, a.outcome != "deleted" or spec.insert_mode == "delete"] for a in result.acked]
         self.warehouse.commit(spec, self.run_id, acks, rejects, self._run_row(report))
         self.progress.advance(spec, len(result.acked) + len(result.rejected) + len(result.unresolved))
@@ -310,6 +309,12 @@ class Pusher:
             unresolved=report.unresolved, seconds=round(report.seconds, 3), reason=report.message,
         )
         self.progress.finish(report)
+
+
+def hidden(spec: SyncSpec, text: str) -> str:
+    """``text`` without any secret: this connection's, and every other connection's (a CRM
+    may echo anything it was sent, and error texts travel to tables, logs and output)."""
+    return logs.redact(text, spec.connection.secrets | logs.REDACTOR.secrets)
 
 
 def outcome_of(future: Future[BatchResult], changes: list[Change]) -> BatchResult:
