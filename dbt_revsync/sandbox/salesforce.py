@@ -49,13 +49,15 @@ DEFAULT_CLIENT_SECRET = "sandbox-salesforce-client-secret"
 DAILY_ALLOCATION = 100_000
 COLLECTION_LIMIT = 200
 
-KEY_PREFIXES = {"Account": "001", "Contact": "003", "Opportunity": "006", "Lead": "00Q", "Case": "500"}
+# Standard objects, and one custom object to try custom sObjects with.
+KEY_PREFIXES = {"Account": "001", "Contact": "003", "Opportunity": "006", "Lead": "00Q", "Case": "500", "Invoice__c": "a00"}
 REQUIRED = {
     "Account": ("Name",),
     "Contact": ("LastName",),
     "Lead": ("LastName", "Company"),
     "Opportunity": ("Name", "StageName", "CloseDate"),
     "Case": (),
+    "Invoice__c": ("Name",),
 }
 STANDARD_FIELDS = {
     "Account": ("Name", "AccountNumber", "Website", "Phone", "Industry", "Type", "Description", "NumberOfEmployees",
@@ -66,6 +68,7 @@ STANDARD_FIELDS = {
     "Lead": ("FirstName", "LastName", "Company", "Email", "Phone", "Status", "Title", "OwnerId"),
     "Opportunity": ("Name", "StageName", "CloseDate", "Amount", "AccountId", "OwnerId", "Description"),
     "Case": ("Subject", "Status", "Priority", "Origin", "AccountId", "ContactId", "Description", "OwnerId"),
+    "Invoice__c": ("Name", "OwnerId"),
 }
 EMAIL_FIELDS = ("Email",)
 # A lookup set by the parent's external id: (object, relationship name) -> (lookup field, parent object).
