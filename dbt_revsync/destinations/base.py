@@ -31,6 +31,7 @@ class Change:
     remote_id: str | None = None
     row_hash: str | None = None
     upsert_value: Any = None
+    row: Mapping[str, Any] = field(default_factory=dict)  # the model's values (column -> value), for URL templates
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,21 @@ class Destination:
                 return None
             node = node.get(part)
         return node
+
+    # the object's own field list (validate --remote)
+    def list_fields(self, spec: SyncSpec) -> set[str] | None:
+        """The names of the fields ``spec.object`` has, asked of the destination itself.
+
+        Optional: None (the default) means this destination cannot list its fields, and
+        ``validate --remote`` says so instead of checking. Raises ``DestinationError``
+        when the destination cannot be asked (credentials, network).
+        """
+        return None
+
+    @classmethod
+    def field_name(cls, path: str) -> str:
+        """The name the field list knows a mapped path by (default: its first part)."""
+        return path.split(".", 1)[0]
 
 
 class PerRecordDestination(Destination):

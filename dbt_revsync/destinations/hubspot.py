@@ -194,7 +194,6 @@ class HubSpotDestination(Destination):
                 result.reject(change, "no_match", f"no {spec.object} record with {key} = {values[change.key]!r}")
         return ids
 
-
 # ---- answers --------------------------------------------------------------------------------
 
 
