@@ -68,9 +68,9 @@ REDIRECTS = frozenset({301, 302, 303, 305, 307, 308})
 # (Salesforce REQUEST_LIMIT_EXCEEDED on a 403, UNABLE_TO_LOCK_ROW in a batch answer, ...).
 RETRY_CODES = frozenset({
     "REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "TOO_MANY_REQUESTS",
-    "RATE_LIMIT_EXCEEDED", "RATELIMIT_EXCEEDED", "TEMPORARILY_UNAVAILABLE", "TIMEOUT",
+    "RATE_LIMIT_EXCEEDED", "RATELIMIT_EXCEEDED", "TEMPORARILY_UNAVAILABLE",
 })
-_CODE_TOKENS = re.compile(r"[A-Za-z_]{5,}")
+_CODE_TOKENS = re.compile(r"\b[A-Z][A-Z_]{4,}\b")  # codes are upper case: prose never matches
 
 
 def classify(status: int | None, body: bytes | str | None = None) -> Outcome:
@@ -99,7 +99,7 @@ def _names_retry_code(body: bytes | str | None) -> bool:
     if not body:
         return False
     text = body[:4000].decode("utf-8", errors="replace") if isinstance(body, bytes) else body[:4000]
-    return any(token.upper() in RETRY_CODES for token in _CODE_TOKENS.findall(text))
+    return any(token in RETRY_CODES for token in _CODE_TOKENS.findall(text))
 
 
 @dataclass(frozen=True)

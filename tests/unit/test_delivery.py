@@ -72,6 +72,7 @@ def test_every_answer_is_classified_in_one_place(status: int | None, body: bytes
 def test_a_limit_word_in_a_successful_body_changes_nothing() -> None:
     assert classify(200, b'{"note": "REQUEST_LIMIT_EXCEEDED is a code"}') is Outcome.DONE
     assert classify(400, "rate limit mentioned in prose, not as a code") is Outcome.REJECT
+    assert classify(400, b'{"message": "request_limit_exceeded timeout is not a valid field"}') is Outcome.REJECT
 
 
 @pytest.mark.parametrize(
