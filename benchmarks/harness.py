@@ -70,7 +70,7 @@ def run_child(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Pa
     inflate the peak."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        process = subprocess.Popen(list(argv), stdout=out, stderr=err, env=dict(env) if env else None, cwd=cwd)
+        process = subprocess.Popen([str(a) for a in argv], stdout=out, stderr=err, env=dict(env) if env else None, cwd=cwd)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -122,8 +122,9 @@ class Sandbox:
     def requests_sent(self) -> int:
         return int(self.stats()["requests"])
 
-    def count(self, resource: str = "sales_accounts") -> int:
-        return len(requests.get(f"{self.url}/_admin/freshsales/{resource}", timeout=120).json())
+    def records(self, resource: str = "sales_accounts") -> list[dict[str, Any]]:
+        held = requests.get(f"{self.url}/_admin/freshsales/{resource}", timeout=300).json()
+        return held if isinstance(held, list) else held.get(resource, held.get("records", []))
 
     def reset(self) -> None:
         requests.post(f"{self.url}/_admin/reset", timeout=30).raise_for_status()

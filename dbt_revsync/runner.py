@@ -212,9 +212,10 @@ class Pusher:
         self.progress.advance(spec, len(rejects))
 
     def _drain(self, spec: SyncSpec, report: SyncReport, inflight: set[Future[BatchResult]], when: str) -> set[Future[BatchResult]]:
+        """Commit every batch that has come back, in one transaction: while a commit runs,
+        more batches finish, so commits never fall behind the senders."""
         done, rest = wait(inflight, return_when=when)
-        for future in done:
-            self._commit_result(spec, report, future.result())
+        self._commit_result(spec, report, merged([future.result() for future in done]))
         return rest
 
     def _commit_result(self, spec: SyncSpec, report: SyncReport, result: BatchResult) -> None:
@@ -277,3 +278,18 @@ class Pusher:
             unresolved=report.unresolved, seconds=round(report.seconds, 3), reason=report.message,
         )
         self.progress.finish(report)
+
+
+def merged(results: list[BatchResult]) -> BatchResult:
+    """Several batches' results as one (acknowledged, rejected and unresolved records,
+    requests, the first fatal error)."""
+    if len(results) == 1:
+        return results[0]
+    total = BatchResult()
+    for result in results:
+        total.acked.extend(result.acked)
+        total.rejected.extend(result.rejected)
+        total.unresolved.extend(result.unresolved)
+        total.requests += result.requests
+        total.fatal = total.fatal or result.fatal
+    return total

@@ -68,6 +68,7 @@ class Warehouse:
         self.config: Any = None
         self._connection: Any = None
         self._columns: dict[str, list[tuple[str, str]] | None] = {}
+        self._macros: dict[str, Any] = {}
 
     # ---- opening -----------------------------------------------------------------------
     def open(self) -> Warehouse:
@@ -104,6 +105,7 @@ class Warehouse:
         if PACKAGE_NAME not in dependencies:
             for name, project in self.config.load_projects([package_root()]):
                 dependencies[name] = project
+        self._macros = {}
         reset_adapters()  # a process may open several projects (tests, `run` after dbt)
         register_adapter(self.config, get_mp_context())
         self.adapter = get_adapter(self.config)
@@ -137,10 +139,25 @@ class Warehouse:
 
     # ---- low level ---------------------------------------------------------------------
     def _macro(self, name: str, **kwargs: Any) -> Any:
+        """Render one of our SQL macros. Building dbt's macro context costs far more than
+        the rendering, so each macro's callable is made once per opened warehouse."""
         try:
-            return self.adapter.execute_macro(name, kwargs=kwargs, macro_resolver=None)
+            if name not in self._macros:
+                self._macros[name] = self._callable_macro(name)
+            return self._macros[name](**kwargs)
         except Exception as exc:
             raise WarehouseError(f"macro {name} failed: {_first_line(exc)}") from None
+
+    def _callable_macro(self, name: str) -> Any:
+        """What ``adapter.execute_macro`` builds on every call, built once."""
+        from dbt_common.clients.jinja import CallableMacroGenerator
+
+        resolver = self.adapter._macro_resolver
+        macro = resolver.find_macro_by_name(name, self.config.project_name, None)
+        if macro is None:
+            raise WarehouseError(f"dbt could not find a macro named {name}")
+        context = self.adapter._macro_context_generator(macro, self.config, resolver, None)
+        return CallableMacroGenerator(macro, context)
 
     def _execute(self, statements: Sequence[str] | str) -> None:
         """Run statements in one transaction."""

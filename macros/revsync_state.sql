@@ -62,6 +62,24 @@ limit 1
 
 
 {#-
+  Many literals at once: a batch commit quotes hundreds of values, and a macro call per
+  value costs far more than the quoting. Quote exactly as `revsync_literal` does; an
+  adapter that overrides one overrides both.
+-#}
+{% macro revsync_literals(values) -%}
+  {{ return(adapter.dispatch('revsync_literals', 'dbt_revsync')(values)) }}
+{%- endmacro %}
+
+{% macro default__revsync_literals(values) -%}
+  {%- set quoted = [] -%}
+  {%- for value in values -%}
+    {%- do quoted.append("null" if value is none else "'" ~ (value | string).replace("'", "''") ~ "'") -%}
+  {%- endfor -%}
+  {{ return(quoted) }}
+{%- endmacro %}
+
+
+{#-
   Commit one acknowledged batch: forget the keys it touched, remember those still present
   (deleted records leave the state), write its rejects and the run's running counts.
   `acks` is a list of [record_key, row_hash, destination_id, keep]; `rejects` a list of
@@ -72,17 +90,24 @@ limit 1
 {%- endmacro %}
 
 {% macro default__revsync_commit_sql(schema_relation, sync_id, run_id, acks, rejects, run, now) -%}
-  {%- set lit = dbt_revsync.revsync_literal -%}
-  {%- set now = "cast(" ~ lit(now) ~ " as " ~ dbt.type_timestamp() ~ ")" -%}
+  {%- set flat = [sync_id, run_id, now] -%}
+  {%- for a in acks -%}{%- do flat.extend([a[0], a[1], a[2]]) -%}{%- endfor -%}
+  {%- for r in rejects -%}{%- do flat.extend([r[0], r[1], r[2], r[3]]) -%}{%- endfor -%}
+  {%- set q = dbt_revsync.revsync_literals(flat) -%}
+  {%- set sid, rid = q[0], q[1] -%}
+  {%- set now = "cast(" ~ q[2] ~ " as " ~ dbt.type_timestamp() ~ ")" -%}
   {%- set statements = [] -%}
   {%- if acks -%}
-    {%- set keys = [] -%}{%- for a in acks -%}{%- do keys.append(lit(a[0])) -%}{%- endfor -%}
-    {%- do statements.append("delete from " ~ schema_relation ~ ".revsync_sync_state where sync_id = "
-        ~ lit(sync_id) ~ " and record_key in (" ~ keys | join(", ") ~ ")") -%}
-    {%- set rows = [] -%}
-    {%- for a in acks if a[3] -%}
-      {%- do rows.append("(" ~ lit(sync_id) ~ ", " ~ lit(a[0]) ~ ", " ~ lit(a[1]) ~ ", " ~ lit(a[2]) ~ ", " ~ now ~ ", " ~ lit(run_id) ~ ")") -%}
+    {%- set keys, rows = [], [] -%}
+    {%- for a in acks -%}
+      {%- set at = 3 + 3 * loop.index0 -%}
+      {%- do keys.append(q[at]) -%}
+      {%- if a[3] -%}
+        {%- do rows.append("(" ~ sid ~ ", " ~ q[at] ~ ", " ~ q[at + 1] ~ ", " ~ q[at + 2] ~ ", " ~ now ~ ", " ~ rid ~ ")") -%}
+      {%- endif -%}
     {%- endfor -%}
+    {%- do statements.append("delete from " ~ schema_relation ~ ".revsync_sync_state where sync_id = "
+        ~ sid ~ " and record_key in (" ~ keys | join(", ") ~ ")") -%}
     {%- if rows -%}
       {%- do statements.append("insert into " ~ schema_relation ~ ".revsync_sync_state "
           ~ "(sync_id, record_key, row_hash, destination_id, synced_at, run_id) values " ~ rows | join(", ")) -%}
@@ -90,8 +115,10 @@ limit 1
   {%- endif -%}
   {%- if rejects -%}
     {%- set rows = [] -%}
+    {%- set first = 3 + 3 * (acks | length) -%}
     {%- for r in rejects -%}
-      {%- do rows.append("(" ~ lit(run_id) ~ ", " ~ lit(sync_id) ~ ", " ~ lit(r[0]) ~ ", " ~ lit(r[1]) ~ ", " ~ lit(r[2]) ~ ", " ~ lit(r[3]) ~ ", " ~ now ~ ")") -%}
+      {%- set at = first + 4 * loop.index0 -%}
+      {%- do rows.append("(" ~ rid ~ ", " ~ sid ~ ", " ~ q[at] ~ ", " ~ q[at + 1] ~ ", " ~ q[at + 2] ~ ", " ~ q[at + 3] ~ ", " ~ now ~ ")") -%}
     {%- endfor -%}
     {%- do statements.append("insert into " ~ schema_relation ~ ".revsync_rejects "
         ~ "(run_id, sync_id, record_key, operation, error_code, error_message, " ~ adapter.quote('at') ~ ") values " ~ rows | join(", ")) -%}
@@ -109,21 +136,17 @@ limit 1
 {%- endmacro %}
 
 {% macro default__revsync_run_sql(schema_relation, sync_id, run_id, run) -%}
-  {%- set lit = dbt_revsync.revsync_literal -%}
   {%- set ts = dbt.type_timestamp() -%}
   {%- set counts = ['read', 'created', 'updated', 'deleted', 'unchanged', 'rejected', 'requests'] -%}
   {%- set names = ['run_id', 'sync_id', 'started_at', 'finished_at', 'status'] + counts + ['watermark', 'message'] -%}
-  {%- set values = [lit(run_id), lit(sync_id)] -%}
-  {%- for c in ['started_at', 'finished_at'] -%}
-    {%- do values.append("cast(" ~ lit(run.get(c)) ~ " as " ~ ts ~ ")") -%}
-  {%- endfor -%}
-  {%- do values.append(lit(run.get('status'))) -%}
+  {%- set q = dbt_revsync.revsync_literals([run_id, sync_id, run.get('started_at'), run.get('finished_at'),
+      run.get('status'), run.get('watermark'), run.get('message')]) -%}
+  {%- set values = [q[0], q[1], "cast(" ~ q[2] ~ " as " ~ ts ~ ")", "cast(" ~ q[3] ~ " as " ~ ts ~ ")", q[4]] -%}
   {%- for c in counts -%}{%- do values.append(run.get(c, 0) | int) -%}{%- endfor -%}
-  {%- do values.append(lit(run.get('watermark'))) -%}
-  {%- do values.append(lit(run.get('message'))) -%}
+  {%- do values.extend([q[5], q[6]]) -%}
   {%- set quoted = [] -%}{%- for c in names -%}{%- do quoted.append(adapter.quote(c)) -%}{%- endfor -%}
   {{ return([
-      "delete from " ~ schema_relation ~ ".revsync_runs where sync_id = " ~ lit(sync_id) ~ " and run_id = " ~ lit(run_id),
+      "delete from " ~ schema_relation ~ ".revsync_runs where sync_id = " ~ q[1] ~ " and run_id = " ~ q[0],
       "insert into " ~ schema_relation ~ ".revsync_runs (" ~ quoted | join(", ") ~ ") values (" ~ values | join(", ") ~ ")"
   ]) }}
 {%- endmacro %}

@@ -16,7 +16,9 @@ from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import Reply
-from dbt_revsync.destinations.base import BatchResult, Change, Found, PerRecordDestination, RecordRejected
+from dbt_revsync.destinations.base import BatchResult, Change, PerRecordDestination
+from dbt_revsync.errors import DestinationError
+from dbt_revsync.destinations.base import Found, RecordRejected
 
 WRAPPERS = {"contacts": "contact", "sales_accounts": "sales_account", "deals": "deal"}
 # The attribute filtered search knows a field by, when it is not the field's own name.
@@ -49,9 +51,11 @@ class FreshsalesDestination(PerRecordDestination):
         return f"https://{domain}/crm/sales/api"
 
     # ---- requests ----------------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Token token={self.connection.setting('api_key')}"}
+
     def _call(self, result: BatchResult, method: str, path: str, body: Any = None) -> Reply:
-        headers = {"Authorization": f"Token token={self.connection.setting('api_key')}"}
-        return result.count(self.http.request(method, f"{self.root}/{path}", json=body, headers=headers))
+        return result.count(self.http.request(method, f"{self.root}/{path}", json=body, headers=self._headers()))
 
     def send_one(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
         resource, wrapper = spec.object, WRAPPERS[spec.object]
@@ -73,6 +77,22 @@ class FreshsalesDestination(PerRecordDestination):
             record_id = self._find_one(spec, change, result)
             if record_id is not None:
                 self._read(self._call(result, "PUT", f"{resource}/{record_id}", {wrapper: change.fields}), change, result, "updated")
+
+    # ---- the object's field list ---------------------------------------------------------
+    def list_fields(self, spec: SyncSpec) -> set[str] | None:
+        """``GET /settings/<resource>/fields``: ``{"fields": [{"name": .., ..}, ..]}``, custom
+        fields among them under their ``cf_`` names."""
+        reply = self.http.request("GET", f"{self.root}/settings/{spec.object}/fields", headers=self._headers())
+        body = reply.json()
+        if not reply.ok or not isinstance(body, dict) or not isinstance(body.get("fields"), list):
+            code, message = error_of(reply)
+            raise DestinationError(f"Freshsales did not list the {spec.object} fields ({code}): {message}")
+        return {str(f["name"]) for f in body["fields"] if isinstance(f, dict) and f.get("name")}
+
+    @classmethod
+    def field_name(cls, path: str) -> str:
+        """``custom_field.cf_x`` is the custom field ``cf_x``; any other path its first part."""
+        return path.split(".")[-1] if path.startswith("custom_field.") else path.split(".", 1)[0]
 
     def _delete(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
         record_id = change.remote_id

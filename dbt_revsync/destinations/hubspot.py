@@ -69,8 +69,10 @@ class HubSpotDestination(Destination):
     # ---- requests ----------------------------------------------------------------------
     def _post(self, result: BatchResult, spec: SyncSpec, action: str, body: Any) -> Reply:
         url = f"{self.root}/crm/v3/objects/{spec.object}/batch/{action}"
-        headers = {"Authorization": f"Bearer {self.connection.setting('access_token')}"}
-        return result.count(self.http.request("POST", url, json=body, headers=headers))
+        return result.count(self.http.request("POST", url, json=body, headers=self._auth()))
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.connection.setting('access_token')}"}
 
     def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
         result = BatchResult()
@@ -147,6 +149,30 @@ class HubSpotDestination(Destination):
             for change in doomed:
                 result.reject(change, code, message)
 
+    # ---- lookups for the shared matching step (``match_on``, ``on_update: if_empty``) --------
+    def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
+        """Records whose property ``field`` equals ``value``: ``POST .../search`` with EQ."""
+        body = {"filterGroups": [{"filters": [{"propertyName": field, "operator": "EQ", "value": property_value(value)}]}],
+                "properties": [field], "sorts": [], "limit": 10, "after": "0"}
+        url = f"{self.root}/crm/v3/objects/{spec.object}/search"
+        reply = result.count(self.http.request("POST", url, json=body, headers=self._auth()))
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        return [Found(str(r["id"]), r) for r in (reply.json() or {}).get("results") or [] if isinstance(r, dict)]
+
+    def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
+        names = ",".join(f.path for f in spec.fields)
+        url = f"{self.root}/crm/v3/objects/{spec.object}/{record_id}"
+        reply = result.count(self.http.request("GET", url, params={"properties": names}, headers=self._auth()))
+        if reply.status == 404:
+            return None
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        return reply.json()
+
+    def current_value(self, spec: SyncSpec, record: Mapping[str, Any], path: str) -> Any:
+        return (record.get("properties") or {}).get(path)
+
     def _find_ids(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> dict[str, str]:
         """Record ids by a unique property (batch/read); a value with no record is rejected."""
         key = spec.upsert_key or ""
@@ -167,35 +193,6 @@ class HubSpotDestination(Destination):
             else:
                 result.reject(change, "no_match", f"no {spec.object} record with {key} = {values[change.key]!r}")
         return ids
-
-    # ---- matching rules (match_on, on_update: if_empty) ----------------------------------------
-    def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
-        """Records whose property equals ``value`` (the search API, one EQ filter); each found
-        record is its properties, with the ones ``if_empty`` reads."""
-        wanted = list(dict.fromkeys([field, *(f.path for f in spec.if_empty_fields)]))
-        body = {"filterGroups": [{"filters": [{"propertyName": field, "operator": "EQ", "value": property_value(value)}]}],
-                "properties": wanted, "limit": 100}
-        reply = self._object_call(result, spec, "POST", "search", body)
-        if not reply.ok:
-            raise RecordRejected(*error_of(reply))
-        found = (reply.json() or {}).get("results") or []
-        return [Found(str(r["id"]), r.get("properties") or {}) for r in found if isinstance(r, dict)]
-
-    def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
-        wanted = ",".join(f.path for f in spec.if_empty_fields)
-        reply = self._object_call(result, spec, "GET", f"{record_id}?properties={wanted}")
-        if reply.status == 404:
-            return None
-        if not reply.ok:
-            raise RecordRejected(*error_of(reply))
-        body = reply.json()
-        return (body.get("properties") or {}) if isinstance(body, dict) else None
-
-    def _object_call(self, result: BatchResult, spec: SyncSpec, method: str, path: str, body: Any = None) -> Reply:
-        url = f"{self.root}/crm/v3/objects/{spec.object}/{path}"
-        headers = {"Authorization": f"Bearer {self.connection.setting('access_token')}"}
-        return result.count(self.http.request(method, url, json=body, headers=headers))
-
 
 # ---- answers --------------------------------------------------------------------------------
 
