@@ -117,6 +117,7 @@ class PipedriveDestination(PerRecordDestination):
         if issues:
             raise ConfigError(issues)
         self._resolved[spec.sync_id] = resolved
+        logger.debug("%s: custom fields %s", spec.label, {name: f.code for name, f in resolved.custom.items()})
 
     def remote_issues(self, spec: SyncSpec) -> list[ConfigIssue]:
         """``validate --remote``: the custom field names Pipedrive does not know."""

@@ -32,7 +32,7 @@ from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import HttpClient, Reply
 from dbt_revsync.destinations.base import BatchResult, Change, Destination, Found, RecordRejected
 from dbt_revsync.destinations.salesforce_bulk import send_bulk
-from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+from dbt_revsync.errors import DestinationError, FatalDestinationError, TransientDestinationError
 
 logger = logging.getLogger(__name__)
 
@@ -287,6 +287,21 @@ class SalesforceDestination(Destination):
                 nxt = body.get("nextRecordsUrl")
                 path = f"{self.root.split('/services/data/', 1)[0]}{nxt}" if nxt and not body.get("done", True) else None
         return found
+
+    # ---- the object's field list (validate --remote) ---------------------------------------
+    def list_fields(self, spec: SyncSpec) -> set[str] | None:
+        """``GET /sobjects/<Object>/describe``: every field's ``name``, and the
+        ``relationshipName`` of lookups (so ``Account.Ext_Id__c`` checks as ``Account``)."""
+        reply = self.call(BatchResult(), "GET", f"sobjects/{spec.object}/describe")
+        body = reply.json()
+        if not reply.ok or not isinstance(body, dict) or not isinstance(body.get("fields"), list):
+            code, message = error_of(reply)
+            raise DestinationError(f"Salesforce did not describe {spec.object} ({code}): {message}")
+        names = set()
+        for entry in body["fields"]:
+            if isinstance(entry, dict):
+                names.update(str(entry[k]) for k in ("name", "relationshipName") if entry.get(k))
+        return names
 
     # ---- optional capabilities (match_on, on_update: if_empty) ------------------------------
     def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:

@@ -49,13 +49,15 @@ DEFAULT_CLIENT_SECRET = "sandbox-salesforce-client-secret"
 DAILY_ALLOCATION = 100_000
 COLLECTION_LIMIT = 200
 
-KEY_PREFIXES = {"Account": "001", "Contact": "003", "Opportunity": "006", "Lead": "00Q", "Case": "500"}
+# Standard objects, and one custom object to try custom sObjects with.
+KEY_PREFIXES = {"Account": "001", "Contact": "003", "Opportunity": "006", "Lead": "00Q", "Case": "500", "Invoice__c": "a00"}
 REQUIRED = {
     "Account": ("Name",),
     "Contact": ("LastName",),
     "Lead": ("LastName", "Company"),
     "Opportunity": ("Name", "StageName", "CloseDate"),
     "Case": (),
+    "Invoice__c": ("Name",),
 }
 STANDARD_FIELDS = {
     "Account": ("Name", "AccountNumber", "Website", "Phone", "Industry", "Type", "Description", "NumberOfEmployees",
@@ -66,6 +68,7 @@ STANDARD_FIELDS = {
     "Lead": ("FirstName", "LastName", "Company", "Email", "Phone", "Status", "Title", "OwnerId"),
     "Opportunity": ("Name", "StageName", "CloseDate", "Amount", "AccountId", "OwnerId", "Description"),
     "Case": ("Subject", "Status", "Priority", "Origin", "AccountId", "ContactId", "Description", "OwnerId"),
+    "Invoice__c": ("Name", "OwnerId"),
 }
 EMAIL_FIELDS = ("Email",)
 # A lookup set by the parent's external id: (object, relationship name) -> (lookup field, parent object).
@@ -76,6 +79,9 @@ RELATIONSHIPS = {
     ("Case", "Contact"): ("ContactId", "Contact"),
 }
 _READ_ONLY = ("Id", "CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDeleted")
+# Custom fields every object declares in describe. Assumed: writes accept any custom field
+# (__c), and describe also lists the custom fields records already hold.
+DECLARED_CUSTOM_FIELDS = ("Ext_Id__c",)
 _V = r"/services/data/v(?P<version>\d+\.\d)"
 _OBJECT = r"(?P<sobject>[A-Za-z][A-Za-z0-9_]*)"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -193,6 +199,17 @@ class SalesforceEmulator(Emulator):
     @route("GET", _V + r"/limits", "limits")
     def limits(self, request: SandboxRequest, version: str) -> SandboxResponse:
         return json_response(200, {"DailyApiRequests": {"Max": self.daily_allocation, "Remaining": self.daily_allocation - self.api_usage}})
+
+    @route("GET", _V + r"/sobjects/" + _OBJECT + r"/describe", "{sobject}.describe")
+    def describe_object(self, request: SandboxRequest, version: str, sobject: str) -> SandboxResponse:
+        """The object's fields: ``{"name", "fields": [{"name", "type", "relationshipName"}]}``."""
+        self._known(sobject)
+        lookups = {lookup: name for (obj, name), (lookup, _) in RELATIONSHIPS.items() if obj == sobject}
+        custom = set(DECLARED_CUSTOM_FIELDS) | {k for r in self.store.all(sobject) for k in r if k.endswith("__c")}
+        names = [*_READ_ONLY, *STANDARD_FIELDS[sobject], *sorted(custom)]
+        fields = [{"name": n, "type": "reference" if n in lookups or n.endswith("Id") and n != "Id" else "string",
+                   "relationshipName": lookups.get(n), "externalId": n.endswith("__c")} for n in names]
+        return json_response(200, {"name": sobject, "fields": fields})
 
     # -- single records ----------------------------------------------------------------------
     @route("POST", _V + r"/sobjects/" + _OBJECT, "{sobject}.create")

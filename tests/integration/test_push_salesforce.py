@@ -59,6 +59,9 @@ def built(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServe
         "destination": "salesforce", "object": "Contact", "primary_key": "contact_id", "insert_mode": "upsert",
         "match_on": ["Email"], "on_update": {"Phone": "if_empty"},
         "fields": {"LastName": "last_name", "Email": "email", "Phone": "phone"}})
+    project.model("sf_typo", "select 1 as account_id, 'A' as name", {
+        "destination": "salesforce", "object": "Account", "primary_key": "account_id", "insert_mode": "append",
+        "fields": {"Name": "name", "BilingCity": "name"}})
     project.build()
     return project
 
@@ -222,3 +225,11 @@ def test_match_on_finds_contacts_by_email_and_keeps_values_they_hold(project: Pr
     assert contacts["ada@example.com"]["Phone"] == "111"  # on_update: if_empty keeps what the record holds
     assert contacts["grace@example.com"]["Phone"] == "222"
     assert routes(project)["GET query"] == 2
+
+
+def test_validate_remote_checks_fields_against_describe(project: Project) -> None:
+    good = project.revsync("validate", "--remote", "--select", "sf_contacts", "sf_upsert")
+    assert good.code == 0, good.out + good.err
+    bad = project.revsync("validate", "--remote", "--select", "sf_typo")
+    assert bad.code == 2 and "BilingCity" in bad.out + bad.err
+    assert "POST collections.create" not in routes(project)

@@ -10,6 +10,7 @@ import pytest
 from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.delivery import HttpClient, Reply
 from dbt_revsync.destinations.base import Change
+from dbt_revsync.errors import DestinationError
 from dbt_revsync.destinations.freshsuccess import FreshsuccessDestination, epoch_ms, failures, to_record
 from dbt_revsync.destinations.salesforce import SalesforceDestination, error_of, save_error, soql_literal
 from dbt_revsync.destinations.salesforce_bulk import BulkJob, cell, flatten, parse_error
@@ -114,3 +115,18 @@ def test_freshsuccess_checks_keys_modes_and_required_fields() -> None:
     messages = [key for _, key in FreshsuccessDestination.check_spec(wrong)]
     assert messages == ["insert_mode", "upsert_key", "fields", "fields.custom_label_dimensions"]
     assert FreshsuccessDestination.check_spec(spec(conn, "deals")) != []
+
+
+def test_salesforce_lists_an_objects_fields_from_describe() -> None:
+    from dbt_revsync.sandbox.salesforce import DEFAULT_TOKEN, SalesforceEmulator
+    from dbt_revsync.sandbox.server import SandboxServer
+
+    with SandboxServer(emulators=[SalesforceEmulator()]) as server:
+        conn = Connection("sf", "salesforce", MappingProxyType({"access_token": DEFAULT_TOKEN}),
+                          base_url=f"{server.url}/salesforce/services/data/v62.0")
+        dest = SalesforceDestination(conn, HttpClient())
+        names = dest.list_fields(spec(conn, "Contact"))
+        assert names is not None and {"Id", "LastName", "Email", "AccountId", "Account", "Ext_Id__c"} <= names
+        assert "Bogus__c" not in names
+        with pytest.raises(DestinationError):
+            dest.list_fields(spec(conn, "Nope"))

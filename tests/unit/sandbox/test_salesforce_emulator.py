@@ -173,3 +173,11 @@ def test_a_contact_names_its_account_by_external_id(sf: Api) -> None:
     assert [sf.call("GET", f"/jobs/ingest/{job['id']}").json()["state"] for _ in range(2)][-1] == "JobComplete"
     ok_rows = list(csv.DictReader(io.StringIO(sf.call("GET", f"/jobs/ingest/{job['id']}/successfulResults/").text)))
     assert sf.call("GET", f"/sobjects/Contact/{ok_rows[0]['sf__Id']}").json()["AccountId"] == account
+
+
+def test_a_custom_object_takes_collections_too(sf: Api) -> None:
+    body = {"allOrNone": False, "records": [{"attributes": {"type": "Invoice__c"}, "Name": "INV-1", "Amount__c": 10}]}
+    [saved] = sf.call("PATCH", "/composite/sobjects/Invoice__c/Number__c",
+                      {**body, "records": [{**body["records"][0], "Number__c": "1"}]}).json()
+    assert saved["success"] and saved["created"] and saved["id"].startswith("a00")
+    assert sf.call("GET", "/sobjects/Unknown__c/describe").status_code == 404
