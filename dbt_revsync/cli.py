@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--full-refresh", action="store_true", help="forget the diff and resend every row")
     push.add_argument("--dry-run", action="store_true", help="work out the changes, send nothing")
     push.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    push.add_argument("--dbt-cloud-run", default=None, metavar="RUN_ID",
+                      help="take manifest.json and run_results.json from this dbt Cloud run (DBT_CLOUD_ACCOUNT_ID, DBT_CLOUD_API_TOKEN)")
     push.add_argument("--due", action="store_true", help="push every sync whose schedule says it is due (and no other)")
     plan = sub.add_parser("plan", help="print what push would do; send nothing")
     _dbt_options(plan)
@@ -56,12 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--samples", type=int, default=3, help="sample payloads per sync")
     validate = sub.add_parser("validate", help="check every sync's config against the manifest")
     _dbt_options(validate)
-    sub.add_parser(
+    validate.add_argument("--remote", action="store_true", help="also check each mapped field against the destination's field list")
+    run = sub.add_parser(
         "run",
         help="run dbt (build/run/seed/snapshot), then push what it built",
         usage="dbt-revsync run [--connections-file F] [--state-schema S] [--no-progress] <dbt arguments>",
-        add_help=False,
+        description="Runs `dbt <dbt arguments>` through dbtRunner, then pushes the nodes that invocation built.",
     )
+    run.add_argument("dbt_args", nargs=argparse.REMAINDER, help="a dbt build|run|seed|snapshot command line")
     status = sub.add_parser("status", help="the last runs of every sync, from the state tables")
     _dbt_options(status)
     status.add_argument("--limit", type=int, default=5, help="runs shown per sync")
@@ -69,11 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     expo = sub.add_parser("exposures", help="write a dbt exposures YAML: one exposure per sync, for dbt docs")
     _dbt_options(expo)
     expo.add_argument("--output", "-o", default=None, help="file to write (default: <first model path>/revsync_exposures.yml)")
+    listen = sub.add_parser("listen", help="receive dbt Cloud job-run webhooks and push what each run built")
+    _dbt_options(listen)
+    listen.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    listen.add_argument("--port", type=int, default=8080)
     sandbox = sub.add_parser("sandbox", help="serve the local CRM emulator")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.add_argument("--per-minute", type=int, default=None, help="requests a minute per CRM before 429")
     sandbox.add_argument("--per-hour", type=int, default=None, help="requests an hour per CRM before 429")
+    sandbox.add_argument("--vendor-limits", action="store_true", help="each CRM's published rate limits, enforced")
     return parser
 
 
@@ -112,6 +123,7 @@ def run_push(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         progress=_progress(args),
         due=args.due,
+        artifacts=commands.cloud_artifacts(args.dbt_cloud_run) if args.dbt_cloud_run else None,
     )
     if args.due and not reports and args.log_format != "json":
         print("no sync is due")
@@ -130,9 +142,11 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    specs = commands.validate(_settings(args), _selection(args, all_syncs=not args.select))
+    specs, notes = commands.validate(_settings(args), _selection(args, all_syncs=not args.select), remote=args.remote)
     for spec in specs:
         print(f"ok  {spec.label}  ({spec.insert_mode}, {spec.fetch_mode}, {len(spec.fields)} fields)")
+    for note in notes:
+        print(f"remote  {note}")
     print(f"{len(specs)} sync(s) valid")
     return EXIT_OK
 
@@ -151,12 +165,25 @@ def run_exposures(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_listen(args: argparse.Namespace) -> int:
+    def show(run_id: str, reports: list[runner.SyncReport]) -> None:
+        if args.log_format != "json":
+            print(f"dbt Cloud run {run_id}:\n{output.summary(reports)}", flush=True)
+
+    server = commands.listener(_settings(args), args.host, args.port, show)
+    if args.log_format != "json":
+        print(f"listening for dbt Cloud webhooks on {server.url}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.server.shutdown).start())
+    server.serve_forever()
+    return EXIT_OK
+
+
 def run_sandbox(args: argparse.Namespace) -> int:
     from dbt_revsync.sandbox.framework import Limits
     from dbt_revsync.sandbox.server import serve
 
     limits = Limits(per_minute=args.per_minute, per_hour=args.per_hour) if args.per_minute or args.per_hour else None
-    serve(args.host, args.port, limits=limits)
+    serve(args.host, args.port, limits="vendor" if args.vendor_limits else limits)
     return EXIT_OK
 
 
@@ -208,7 +235,7 @@ def run_run(args: argparse.Namespace) -> int:
     return EXIT_OK if dbt_ok and all(r.ok for r in reports) else EXIT_FAILED
 
 
-HANDLERS = {"push": run_push, "run": run_run, "plan": run_plan, "validate": run_validate, "status": run_status, "exposures": run_exposures, "sandbox": run_sandbox}
+HANDLERS = {"push": run_push, "run": run_run, "plan": run_plan, "validate": run_validate, "status": run_status, "exposures": run_exposures, "listen": run_listen, "sandbox": run_sandbox}
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

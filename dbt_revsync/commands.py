@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbt_revsync import dbt_invoke, exposures, logs, project, schedule
+from dbt_revsync import dbt_cloud, dbt_invoke, exposures, logs, project, schedule, webhook
 from dbt_revsync.config import (
     ColumnUse,
     ConfigIssue,
@@ -21,8 +21,9 @@ from dbt_revsync.config import (
     parse_sync_blocks,
     raise_if,
 )
-from dbt_revsync.errors import ManifestError
-from dbt_revsync.runner import Progress, Pusher, SyncReport
+from dbt_revsync.destinations.base import Destination
+from dbt_revsync.errors import ConfigError, ManifestError, UsageError
+from dbt_revsync.runner import DestinationPool, Progress, Pusher, SyncReport
 from dbt_revsync.warehouse import Warehouse
 
 
@@ -143,12 +144,54 @@ def run_then_push(settings: Settings, dbt_args: Sequence[str], *, target_path: s
     return dbt_ok, push(settings, Selection(), progress=progress, artifacts=artifacts)
 
 
-def validate(settings: Settings, selection: Selection) -> list[SyncSpec]:
+def validate(settings: Settings, selection: Selection, remote: bool = False) -> tuple[list[SyncSpec], list[str]]:
+    """The valid syncs, and with ``remote`` what was checked against each destination."""
     specs, issues, uses = load_specs(settings, selection)
     with Warehouse(settings) as warehouse:
         issues.extend(check_relations(uses, warehouse))
     raise_if(issues)
-    return specs
+    if not remote:
+        return specs, []
+    issues, notes = check_remote_fields(specs)
+    raise_if(issues)
+    return specs, notes
+
+
+def check_remote_fields(
+    specs: Sequence[SyncSpec], pool: Callable[[SyncSpec], Destination] | None = None
+) -> tuple[list[ConfigIssue], list[str]]:
+    """Each sync against its destination, with read-only requests: the mapped fields against
+    the object's own field list (one request per object) where the destination can list it,
+    and whatever else only that CRM can reveal (``Destination.remote_issues``). A sync that
+    could not be checked is named in the notes."""
+    pool = pool or DestinationPool()
+    issues: list[ConfigIssue] = []
+    notes: list[str] = []
+    listed: dict[tuple[str, str], set[str] | None] = {}
+    for spec in specs:
+        destination = pool(spec)
+        own = destination.remote_issues(spec)
+        issues.extend(own)
+        where = (spec.connection.name, spec.object)
+        if where not in listed:
+            listed[where] = destination.list_fields(spec)
+        names = listed[where]
+        if names is None:
+            if type(destination).remote_issues is Destination.remote_issues:
+                notes.append(f"{spec.label}: not checked remotely: {spec.connection.type} destinations cannot list their fields")
+            elif not own:
+                notes.append(f"{spec.label}: checked against {spec.connection.name}.{spec.object}")
+            continue
+        missing = [f for f in spec.fields if destination.field_name(f.path) not in names]
+        for f in missing:
+            issues.append(ConfigIssue(
+                f"{destination.field_name(f.path)!r} is not a field of {spec.connection.type} {spec.object} "
+                f"(the destination lists {len(names)} fields)",
+                where=f"{spec.node.resource_type} '{spec.node.name}'", file=spec.node.yaml_file, key=f"{spec.key_path}.fields.{f.path}",
+            ))
+        if not missing:
+            notes.append(f"{spec.label}: {len(spec.fields)} mapped field(s) exist in {spec.connection.name}.{spec.object}")
+    return issues, notes
 
 
 @dataclass(frozen=True)
@@ -179,3 +222,33 @@ def write_exposures(settings: Settings, path: Path | None = None) -> tuple[Path,
     root = str((manifest.get("metadata") or {}).get("project_name") or "")
     path.write_text(exposures.exposures_yaml(specs, project.nodes_by_id(manifest), root), encoding="utf-8")
     return path, len(specs)
+
+
+WEBHOOK_SECRET_ENV = "DBT_CLOUD_WEBHOOK_SECRET"
+
+
+def cloud_artifacts(run_id: str) -> project.Artifacts:
+    """A dbt Cloud run's artifacts; the account and token come from the environment."""
+    return dbt_cloud.fetch_artifacts(dbt_cloud.CloudAccount.from_env(os.environ), run_id)
+
+
+def listener(
+    settings: Settings, host: str, port: int, on_reports: Callable[[str, list[SyncReport]], None] | None = None
+) -> webhook.Listener:
+    """A webhook listener that pushes what each completed dbt Cloud run built."""
+    secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
+    if not secret:
+        raise ConfigError(ConfigIssue(f"environment variable {WEBHOOK_SECRET_ENV} is not set (the webhook's secret token)"))
+    logs.REDACTOR.add([secret])
+    account = dbt_cloud.CloudAccount.from_env(os.environ)
+
+    def push_run(run_id: str) -> bool:
+        reports = push(settings, Selection(), artifacts=dbt_cloud.fetch_artifacts(account, run_id))
+        if on_reports:
+            on_reports(run_id, reports)
+        return all(r.ok for r in reports)
+
+    try:
+        return webhook.Listener(secret, push_run, host, port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -162,7 +162,8 @@ def parse_connection(
         known = ", ".join(destination_types())
         return None, [*issues, issue(f"unknown type {ctype!r}; expected one of: {known}", "type")]
     cls = destination_class(ctype)
-    secrets.update(str(rendered[k]) for k in cls.secret_settings if rendered.get(k))
+    for key in cls.secret_settings:
+        secrets.update(_secret_leaves(raw.get(key), rendered.get(key), environ))
     allowed = set(CONNECTION_KEYS) | set(cls.required_settings) | set(cls.optional_settings)
     for key in rendered:
         if key not in allowed:
@@ -190,7 +191,33 @@ def parse_connection(
     return conn, [issue(message, "") for message in cls.check_connection(conn)]
 
 
+def _secret_leaves(raw: Any, rendered: Any, environ: Mapping[str, str]) -> set[str]:
+    """The secrets of a secret setting: a plain value whole; in a mapping or list (``headers``),
+    each text rendered from an environment variable, and the variables' values."""
+    if isinstance(rendered, (str, int, float)) and not isinstance(raw, (dict, list)):
+        return {str(rendered)} if str(rendered) else set()
+    pairs = zip(raw.values(), rendered.values()) if isinstance(raw, dict) and isinstance(rendered, dict) else (
+        zip(raw, rendered) if isinstance(raw, list) and isinstance(rendered, list) else ())
+    found: set[str] = set()
+    for raw_item, item in pairs:
+        if isinstance(raw_item, str) and _ENV_VAR.search(raw_item):
+            found.add(str(item))
+            found.update(environ[m.group("name")] for m in _ENV_VAR.finditer(raw_item) if environ.get(m.group("name")))
+        elif isinstance(raw_item, (dict, list)):
+            found |= _secret_leaves(raw_item, item, environ)
+    return {secret for secret in found if secret}
+
+
 def _render_value(value: Any, environ: Mapping[str, str]) -> tuple[Any, list[str]]:
+    if isinstance(value, dict):
+        out, messages = {}, []
+        for key, item in value.items():
+            out[str(key)], found = _render_value(item, environ)
+            messages += found
+        return out, messages
+    if isinstance(value, list):
+        pairs = [_render_value(item, environ) for item in value]
+        return [item for item, _ in pairs], [m for _, found in pairs for m in found]
     if not isinstance(value, str):
         return value, []
     rendered, missing = render_env_vars(value, environ)

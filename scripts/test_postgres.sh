@@ -7,6 +7,11 @@
 #   scripts/test_postgres.sh stop    stop that cluster (its files stay for the next start)
 #   scripts/test_postgres.sh status  exit 0 when that cluster is up
 #   scripts/test_postgres.sh env     print the connection variables the tests read
+#   scripts/test_postgres.sh run CMD...
+#                                    CMD with the server up and its variables set; a server this
+#                                    started is stopped afterwards. Where no server can be had,
+#                                    CMD runs anyway (its PostgreSQL tests skip), except under
+#                                    CI=true, where that is a failure
 #
 # Idempotent: a start with the server already up only checks the role. The cluster is for
 # tests (fsync off, trust on loopback); never point it at data you care about.
@@ -93,10 +98,29 @@ print_env() {
   echo "export REVSYNC_PG_HOST=127.0.0.1 REVSYNC_PG_PORT=$PORT REVSYNC_PG_USER=$USER_NAME REVSYNC_PG_PASSWORD=$PASSWORD"
 }
 
+run_with_server() {
+  local started=no code=0
+  if ! is_up; then
+    if (start); then
+      started=yes
+    elif [ "${CI:-}" = true ]; then
+      say "no PostgreSQL server could be started; under CI=true that fails the run"
+      exit 1
+    else
+      say "no PostgreSQL server: the PostgreSQL tests will skip"
+    fi
+  fi
+  eval "$(print_env)"
+  "$@" || code=$?
+  if [ "$started" = yes ]; then stop; fi
+  return "$code"
+}
+
 case "${1:-start}" in
   start) start ;;
   stop) stop ;;
   status) is_up ;;
   env) print_env ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  run) shift; run_with_server "$@" ;;
+  *) echo "usage: $0 start|stop|status|env|run CMD..." >&2; exit 2 ;;
 esac

@@ -14,6 +14,8 @@ REGISTRY: dict[str, str] = {
     "pipedrive": "dbt_revsync.destinations.pipedrive:PipedriveDestination",
     "salesforce": "dbt_revsync.destinations.salesforce:SalesforceDestination",
     "freshdesk": "dbt_revsync.destinations.freshdesk:FreshdeskDestination",
+    "freshsuccess": "dbt_revsync.destinations.freshsuccess:FreshsuccessDestination",
+    "http": "dbt_revsync.destinations.http:HttpDestination",
 }
 
 

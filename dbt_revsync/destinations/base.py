@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import HttpClient, Reply
-from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+from dbt_revsync.errors import ConfigIssue, FatalDestinationError, TransientDestinationError
 
 OPS = ("create", "update", "upsert", "delete")
 
@@ -31,6 +31,7 @@ class Change:
     remote_id: str | None = None
     row_hash: str | None = None
     upsert_value: Any = None
+    row: Mapping[str, Any] = field(default_factory=dict)  # the model's values (column -> value), for URL templates
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,11 @@ class Destination:
     def prepare(self, spec: SyncSpec) -> None:
         """Called once per push of a sync before the first batch (may ask the CRM)."""
 
+    def remote_issues(self, spec: SyncSpec) -> list[ConfigIssue]:
+        """``validate --remote``: configuration mistakes only the CRM can reveal (a field it
+        does not have, ...), asked with read-only requests. Default: none."""
+        return []
+
     def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
         raise NotImplementedError
 
@@ -191,6 +197,21 @@ class Destination:
                 return None
             node = node.get(part)
         return node
+
+    # the object's own field list (validate --remote)
+    def list_fields(self, spec: SyncSpec) -> set[str] | None:
+        """The names of the fields ``spec.object`` has, asked of the destination itself.
+
+        Optional: None (the default) means this destination cannot list its fields, and
+        ``validate --remote`` says so instead of checking. Raises ``DestinationError``
+        when the destination cannot be asked (credentials, network).
+        """
+        return None
+
+    @classmethod
+    def field_name(cls, path: str) -> str:
+        """The name the field list knows a mapped path by (default: its first part)."""
+        return path.split(".", 1)[0]
 
 
 class PerRecordDestination(Destination):

@@ -11,11 +11,14 @@ minute on every paid plan (and an hourly cap by plan, answered with 429).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import Reply
 from dbt_revsync.destinations.base import BatchResult, Change, PerRecordDestination
+from dbt_revsync.errors import DestinationError
+from dbt_revsync.destinations.base import Found, RecordRejected
 
 WRAPPERS = {"contacts": "contact", "sales_accounts": "sales_account", "deals": "deal"}
 # The attribute filtered search knows a field by, when it is not the field's own name.
@@ -48,9 +51,11 @@ class FreshsalesDestination(PerRecordDestination):
         return f"https://{domain}/crm/sales/api"
 
     # ---- requests ----------------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Token token={self.connection.setting('api_key')}"}
+
     def _call(self, result: BatchResult, method: str, path: str, body: Any = None) -> Reply:
-        headers = {"Authorization": f"Token token={self.connection.setting('api_key')}"}
-        return result.count(self.http.request(method, f"{self.root}/{path}", json=body, headers=headers))
+        return result.count(self.http.request(method, f"{self.root}/{path}", json=body, headers=self._headers()))
 
     def send_one(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
         resource, wrapper = spec.object, WRAPPERS[spec.object]
@@ -73,6 +78,22 @@ class FreshsalesDestination(PerRecordDestination):
             if record_id is not None:
                 self._read(self._call(result, "PUT", f"{resource}/{record_id}", {wrapper: change.fields}), change, result, "updated")
 
+    # ---- the object's field list ---------------------------------------------------------
+    def list_fields(self, spec: SyncSpec) -> set[str] | None:
+        """``GET /settings/<resource>/fields``: ``{"fields": [{"name": .., ..}, ..]}``, custom
+        fields among them under their ``cf_`` names."""
+        reply = self.http.request("GET", f"{self.root}/settings/{spec.object}/fields", headers=self._headers())
+        body = reply.json()
+        if not reply.ok or not isinstance(body, dict) or not isinstance(body.get("fields"), list):
+            code, message = error_of(reply)
+            raise DestinationError(f"Freshsales did not list the {spec.object} fields ({code}): {message}")
+        return {str(f["name"]) for f in body["fields"] if isinstance(f, dict) and f.get("name")}
+
+    @classmethod
+    def field_name(cls, path: str) -> str:
+        """``custom_field.cf_x`` is the custom field ``cf_x``; any other path its first part."""
+        return path.split(".")[-1] if path.startswith("custom_field.") else path.split(".", 1)[0]
+
     def _delete(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
         record_id = change.remote_id
         if record_id is None:
@@ -85,23 +106,42 @@ class FreshsalesDestination(PerRecordDestination):
         else:
             self._read(reply, change, result, "deleted", record_id)
 
+    def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
+        """Filtered search on one attribute (a custom field by its ``cf_`` name)."""
+        name = field.removeprefix("custom_field.")
+        attribute = SEARCH_ATTRIBUTES.get((spec.object, name), name)
+        body = {"filter_rule": [{"attribute": attribute, "operator": "is_in", "value": value}]}
+        reply = self._call(result, "POST", f"filtered_search/{WRAPPERS[spec.object]}", body)
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        records = (reply.json() or {}).get(spec.object) or []
+        return [Found(str(record["id"]), record) for record in records if isinstance(record, dict)]
+
+    def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
+        reply = self._call(result, "GET", f"{spec.object}/{record_id}")
+        if reply.status == 404:
+            return None
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        body = reply.json()
+        record = body.get(WRAPPERS[spec.object]) if isinstance(body, dict) else None
+        return record if isinstance(record, dict) else None
+
     def _find_one(self, spec: SyncSpec, change: Change, result: BatchResult) -> str | None:
         """The id of the single record whose upsert key matches; rejects none or several."""
         assert spec.upsert_key is not None
         if spec.upsert_key == "id":
             return str(change.upsert_value)
-        attribute = SEARCH_ATTRIBUTES.get((spec.object, spec.upsert_key), spec.upsert_key)
-        body = {"filter_rule": [{"attribute": attribute, "operator": "is_in", "value": change.upsert_value}]}
-        reply = self._call(result, "POST", f"filtered_search/{WRAPPERS[spec.object]}", body)
-        if not reply.ok:
-            self._read(reply, change, result, "updated")
+        try:
+            matches = self.find(spec, spec.upsert_key, change.upsert_value, result)
+        except RecordRejected as exc:
+            result.reject(change, exc.code, exc.message)
             return None
-        matches = (reply.json() or {}).get(spec.object) or []
         if len(matches) != 1:
             what = "no record" if not matches else f"{len(matches)} records"
             result.reject(change, "no_match" if not matches else "multiple_matches", f"{what} with {spec.upsert_key} = {change.upsert_value!r}")
             return None
-        return str(matches[0]["id"])
+        return matches[0].id
 
     def _read(self, reply: Reply, change: Change, result: BatchResult, outcome: str, record_id: Any = None) -> None:
         if reply.ok:

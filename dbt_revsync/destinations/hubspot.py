@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import Reply
-from dbt_revsync.destinations.base import BatchResult, Change, Destination
+from dbt_revsync.destinations.base import BatchResult, Change, Destination, Found, RecordRejected
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 
 OBJECTS = ("contacts", "companies", "deals")
@@ -69,8 +69,10 @@ class HubSpotDestination(Destination):
     # ---- requests ----------------------------------------------------------------------
     def _post(self, result: BatchResult, spec: SyncSpec, action: str, body: Any) -> Reply:
         url = f"{self.root}/crm/v3/objects/{spec.object}/batch/{action}"
-        headers = {"Authorization": f"Bearer {self.connection.setting('access_token')}"}
-        return result.count(self.http.request("POST", url, json=body, headers=headers))
+        return result.count(self.http.request("POST", url, json=body, headers=self._auth()))
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.connection.setting('access_token')}"}
 
     def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
         result = BatchResult()
@@ -147,6 +149,30 @@ class HubSpotDestination(Destination):
             for change in doomed:
                 result.reject(change, code, message)
 
+    # ---- lookups for the shared matching step (``match_on``, ``on_update: if_empty``) --------
+    def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
+        """Records whose property ``field`` equals ``value``: ``POST .../search`` with EQ."""
+        body = {"filterGroups": [{"filters": [{"propertyName": field, "operator": "EQ", "value": property_value(value)}]}],
+                "properties": [field], "sorts": [], "limit": 10, "after": "0"}
+        url = f"{self.root}/crm/v3/objects/{spec.object}/search"
+        reply = result.count(self.http.request("POST", url, json=body, headers=self._auth()))
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        return [Found(str(r["id"]), r) for r in (reply.json() or {}).get("results") or [] if isinstance(r, dict)]
+
+    def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
+        names = ",".join(f.path for f in spec.fields)
+        url = f"{self.root}/crm/v3/objects/{spec.object}/{record_id}"
+        reply = result.count(self.http.request("GET", url, params={"properties": names}, headers=self._auth()))
+        if reply.status == 404:
+            return None
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        return reply.json()
+
+    def current_value(self, spec: SyncSpec, record: Mapping[str, Any], path: str) -> Any:
+        return (record.get("properties") or {}).get(path)
+
     def _find_ids(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> dict[str, str]:
         """Record ids by a unique property (batch/read); a value with no record is rejected."""
         key = spec.upsert_key or ""
@@ -167,7 +193,6 @@ class HubSpotDestination(Destination):
             else:
                 result.reject(change, "no_match", f"no {spec.object} record with {key} = {values[change.key]!r}")
         return ids
-
 
 # ---- answers --------------------------------------------------------------------------------
 

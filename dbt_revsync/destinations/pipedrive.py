@@ -8,15 +8,16 @@ no batch write** for these objects, so each record is its own requests:
     create   POST /<object>                      (organization ``name`` and deal ``title``
                                                   are checked first: a row without them is
                                                   rejected, never sent)
-    update   PATCH /<object>/{id}                the remembered id, else the one record the
-                                                  upsert key matches; no match: rejected
-    upsert   as update; no match: create
+    update   PATCH /<object>/{id}                a remembered record that is gone (404) is
+                                                  created again under upsert and mirror
     delete   DELETE /<object>/{id}               a 404 means already gone
 
-Matching is ``GET /<object>/search?term=..&fields=..&exact_match=true``; for a custom field
-the candidates are read back (``GET /<object>/{id}``) to compare the exact field, since
-search answers do not say which custom field matched. The id found is committed with the
-row, so later pushes patch directly without searching (a search costs 20 tokens).
+Upsert, update, delete and mirror go through the shared matching step (``matching``): the
+remembered id, else ``find`` by the upsert key (``GET /<object>/search?term=..&fields=..
+&exact_match=true``; for a custom field the candidates are read back with ``fetch`` to
+compare the exact field, since search answers do not say which custom field matched); no
+match creates (upsert) or rejects (update, delete). The id is committed with the row, so
+later pushes patch directly without searching (a search costs 20 tokens).
 
 Custom fields are named in the model YAML by their **name** (``custom_fields.<name>`` or the
 bare name); ``prepare`` reads ``/organizationFields`` (``/personFields``, ``/dealFields``)
@@ -34,7 +35,7 @@ from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import HttpClient, Reply
-from dbt_revsync.destinations.base import BatchResult, Change, PerRecordDestination
+from dbt_revsync.destinations.base import BatchResult, Change, Found, PerRecordDestination, RecordRejected
 from dbt_revsync.errors import ConfigError, ConfigIssue
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ REQUIRED = {"organizations": ("name",), "deals": ("title",)}
 # The ``fields`` parameter of /<object>/search, by the upsert key it serves.
 SEARCH_FIELDS = {"name": "name", "title": "title", "email": "email", "emails": "email", "phone": "phone", "phones": "phone"}
 LIST_FIELDS = ("emails", "phones", "im")  # v2 takes a list of {value, primary, label}
-ID_KEYS = ("id",)
 # Standard body fields of v2 (the published spec's request bodies), known even when a
 # field list leaves them out.
 STANDARD = {
@@ -83,6 +83,7 @@ class PipedriveDestination(PerRecordDestination):
     max_batch_size: ClassVar[int] = 100
     # The burst limit of the smallest plan: 20 requests per rolling 2 s.
     default_rate_limit: ClassVar[float] = 9.0
+    native_upsert: ClassVar[bool] = False  # upsert, update, delete, mirror: ``find`` first
 
     def __init__(self, connection: Connection, http: HttpClient) -> None:
         super().__init__(connection, http)
@@ -110,7 +111,22 @@ class PipedriveDestination(PerRecordDestination):
 
     # ---- custom fields -------------------------------------------------------------------
     def prepare(self, spec: SyncSpec) -> None:
-        """Read the object's field list (once per push) and resolve the sync's custom field names."""
+        """Read the object's field list (once per push) and resolve the sync's custom field names;
+        an unknown name is a configuration error."""
+        resolved, issues = self._resolve(spec)
+        if issues:
+            raise ConfigError(issues)
+        self._resolved[spec.sync_id] = resolved
+        logger.debug("%s: custom fields %s", spec.label, {name: f.code for name, f in resolved.custom.items()})
+
+    def remote_issues(self, spec: SyncSpec) -> list[ConfigIssue]:
+        """``validate --remote``: the custom field names Pipedrive does not know."""
+        try:
+            return self._resolve(spec)[1]
+        except ConfigError as exc:
+            return exc.issues
+
+    def _resolve(self, spec: SyncSpec) -> tuple[Resolved, list[ConfigIssue]]:
         fields = self._fields_of(spec.object)
         by_name = {str(f.get("field_name", "")).strip().lower(): f for f in fields if f.get("is_custom_field")}
         standard = STANDARD[spec.object] | {str(f.get("field_code")) for f in fields if not f.get("is_custom_field")}
@@ -129,9 +145,7 @@ class PipedriveDestination(PerRecordDestination):
                 continue
             options = {str(o.get("label", "")).strip().lower(): int(o["id"]) for o in found.get("options") or [] if "id" in o}
             custom[name] = CustomField(str(found["field_name"]), str(found["field_code"]), str(found.get("field_type")), options)
-        if issues:
-            raise ConfigError(issues)
-        self._resolved[spec.sync_id] = Resolved(custom)
+        return Resolved(custom), issues
 
     def _fields_of(self, obj: str) -> list[dict[str, Any]]:
         if obj not in self._field_lists:
@@ -151,7 +165,7 @@ class PipedriveDestination(PerRecordDestination):
             self._field_lists[obj] = fields
         return self._field_lists[obj]
 
-    # ---- one record -------------------------------------------------------------------------
+    # ---- one record (the shared matching step has linked it: create, or update/delete by id) --
     def send_one(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
         if change.op == "delete":
             self._delete(spec, change, result)
@@ -161,24 +175,14 @@ class PipedriveDestination(PerRecordDestination):
         except ValueError as exc:
             result.reject(change, "invalid_value", str(exc))
             return
-        if change.op == "create":
+        if change.op == "create" or not change.remote_id:
             self._create(spec, change, body, result)
             return
-        record_id = change.remote_id or (str(change.upsert_value) if spec.upsert_key in ID_KEYS else None)
-        if record_id is not None:
-            reply = self._call(result, "PATCH", f"{spec.object}/{record_id}", body)
-            if reply.status != 404 or change.op == "update" or change.remote_id is None:
-                self._read(reply, change, result, "updated")
-                return
-        found = self._find(spec, change, result)
-        if found is None:
-            return
-        if found:
-            self._read(self._call(result, "PATCH", f"{spec.object}/{found[0]}", body), change, result, "updated")
-        elif change.op == "upsert":
-            self._create(spec, change, body, result)
+        reply = self._call(result, "PATCH", f"{spec.object}/{change.remote_id}", body)
+        if reply.status == 404 and spec.insert_mode in ("upsert", "mirror"):
+            self._create(spec, change, body, result)  # the remembered record is gone: upsert creates
         else:
-            result.reject(change, "no_match", f"no {spec.object[:-1]} with {spec.upsert_key} = {change.upsert_value!r}")
+            self._read(reply, change, result, "updated")
 
     def _create(self, spec: SyncSpec, change: Change, body: dict[str, Any], result: BatchResult) -> None:
         missing = [name for name in REQUIRED.get(spec.object, ()) if body.get(name) in (None, "")]
@@ -188,56 +192,59 @@ class PipedriveDestination(PerRecordDestination):
         self._read(self._call(result, "POST", spec.object, body), change, result, "created")
 
     def _delete(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
-        record_id = change.remote_id or (str(change.upsert_value) if spec.upsert_key in ID_KEYS else None)
-        if record_id is None:
-            found = self._find(spec, change, result)
-            if not found:
-                if found is not None:
-                    result.reject(change, "no_match", f"no {spec.object[:-1]} with {spec.upsert_key} = {change.upsert_value!r}")
-                return
-            record_id = found[0]
+        record_id = change.remote_id or change.upsert_value
         reply = self._call(result, "DELETE", f"{spec.object}/{record_id}")
         if reply.status == 404:  # already gone
             result.ack(change, record_id, "deleted")
         else:
             self._read(reply, change, result, "deleted", record_id)
 
-    def _find(self, spec: SyncSpec, change: Change, result: BatchResult) -> list[str] | None:
-        """Ids of the records whose upsert key equals the row's exactly; None: rejected.
-
-        Several matches are a reject (which one to change is not ours to guess).
-        """
-        key = spec.upsert_key or ""
-        value = change.upsert_value
-        custom = self._custom_field(spec, key)
-        params = {"term": str(value), "fields": "custom_fields" if custom else SEARCH_FIELDS.get(key, key),
+    # ---- lookups for the shared matching step ------------------------------------------------
+    def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
+        """Records whose ``field`` equals ``value`` exactly: ``/<object>/search`` with
+        ``exact_match``; for a custom field each candidate is read back and compared, since a
+        search answer does not say which custom field matched."""
+        custom = self._custom_field(spec, field)
+        params = {"term": _text(value), "fields": "custom_fields" if custom else SEARCH_FIELDS.get(field, field),
                   "exact_match": "true", "limit": 100}
         reply = self._call(result, "GET", f"{spec.object}/search", params=params)
         if not reply.ok:
-            self._read(reply, change, result, "updated")
-            return None
+            raise RecordRejected(*error_of(reply))
         items = ((reply.json() or {}).get("data") or {}).get("items") or []
         candidates = [i.get("item") or {} for i in items if isinstance(i, dict)]
-        if custom is not None:
-            ids = [str(c["id"]) for c in candidates if self._custom_value(spec, c["id"], custom, result) == _text(value)]
-        else:
-            ids = [str(c["id"]) for c in candidates if _text(value).lower() in _item_values(c, key)]
-        if len(ids) > 1:
-            result.reject(change, "multiple_matches", f"{len(ids)} {spec.object} with {key} = {value!r}: ids {', '.join(ids)}")
-            return None
-        return ids
+        if custom is None:
+            return [Found(str(c["id"])) for c in candidates if _text(value).lower() in _item_values(c, field)]
+        found = []
+        for candidate in candidates:
+            record = self.fetch(spec, str(candidate["id"]), result)
+            held = ((record or {}).get("custom_fields") or {}).get(custom.code)
+            if held is not None and _text(held) == _text(value):
+                found.append(Found(str(candidate["id"]), record))
+        return found
 
-    def _custom_value(self, spec: SyncSpec, record_id: Any, field: CustomField, result: BatchResult) -> str | None:
+    def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
         reply = self._call(result, "GET", f"{spec.object}/{record_id}")
-        data = (reply.json() or {}).get("data") if reply.ok else None
-        value = ((data or {}).get("custom_fields") or {}).get(field.code)
-        return None if value is None else _text(value)
+        if reply.status == 404:
+            return None
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        data = (reply.json() or {}).get("data")
+        return data if isinstance(data, dict) else None
 
-    def _custom_field(self, spec: SyncSpec, key: str) -> CustomField | None:
+    def current_value(self, spec: SyncSpec, record: Mapping[str, Any], path: str) -> Any:
+        custom = self._custom_field(spec, path)
+        if custom is not None:
+            return (record.get("custom_fields") or {}).get(custom.code)
+        if path == "email":
+            emails = record.get("emails") or []
+            return next((e.get("value") for e in emails if e.get("primary")), emails[0].get("value") if emails else None)
+        return super().current_value(spec, record, path)
+
+    def _custom_field(self, spec: SyncSpec, path: str) -> CustomField | None:
         resolved = self._resolved.get(spec.sync_id)
         if resolved is None:
             return None
-        name = key.removeprefix("custom_fields.")
+        name = path.removeprefix("custom_fields.")
         return next((f for n, f in resolved.custom.items() if n.lower() == name.lower()), None)
 
     # ---- bodies ------------------------------------------------------------------------------

@@ -29,9 +29,10 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
 from dbt_revsync.config import Connection, SyncSpec
-from dbt_revsync.delivery import Reply
-from dbt_revsync.destinations.base import BatchResult, Change, Destination
-from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+from dbt_revsync.delivery import HttpClient, Reply
+from dbt_revsync.destinations.base import BatchResult, Change, Destination, Found, RecordRejected
+from dbt_revsync.destinations.salesforce_bulk import send_bulk
+from dbt_revsync.errors import DestinationError, FatalDestinationError, TransientDestinationError
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class SalesforceDestination(Destination):
     max_batch_size: ClassVar[int] = COLLECTION_SIZE
     default_rate_limit: ClassVar[float | None] = None  # Salesforce meters a daily allocation instead
 
-    def __init__(self, connection: Connection, http: Any) -> None:
+    def __init__(self, connection: Connection, http: HttpClient) -> None:
         super().__init__(connection, http)
         self._token: str | None = connection.setting("access_token") or None
         self._token_lock = threading.Lock()
@@ -112,8 +113,6 @@ class SalesforceDestination(Destination):
         result = BatchResult()
         try:
             if len(changes) > COLLECTION_SIZE:
-                from dbt_revsync.destinations.salesforce_bulk import send_bulk
-
                 send_bulk(self, spec, changes, result)
             else:
                 self._send_collections(spec, changes, result)
@@ -183,7 +182,11 @@ class SalesforceDestination(Destination):
             self._usage = (int(found.group(1)), int(found.group(2)))
 
     def _guard_allocation(self) -> None:
-        """Stop before the org's daily API allocation runs out, keeping ``api_reserve`` requests."""
+        """Stop before the org's daily API allocation runs out, keeping ``api_reserve`` requests.
+
+        The usage is the last ``Sforce-Limit-Info`` seen; requests already in flight on other
+        threads may each spend one more, which the reserve absorbs.
+        """
         if self._usage is None:
             return
         used, allocation = self._usage
@@ -284,6 +287,43 @@ class SalesforceDestination(Destination):
                 nxt = body.get("nextRecordsUrl")
                 path = f"{self.root.split('/services/data/', 1)[0]}{nxt}" if nxt and not body.get("done", True) else None
         return found
+
+    # ---- the object's field list (validate --remote) ---------------------------------------
+    def list_fields(self, spec: SyncSpec) -> set[str] | None:
+        """``GET /sobjects/<Object>/describe``: every field's ``name``, and the
+        ``relationshipName`` of lookups (so ``Account.Ext_Id__c`` checks as ``Account``)."""
+        reply = self.call(BatchResult(), "GET", f"sobjects/{spec.object}/describe")
+        body = reply.json()
+        if not reply.ok or not isinstance(body, dict) or not isinstance(body.get("fields"), list):
+            code, message = error_of(reply)
+            raise DestinationError(f"Salesforce did not describe {spec.object} ({code}): {message}")
+        names = set()
+        for entry in body["fields"]:
+            if isinstance(entry, dict):
+                names.update(str(entry[k]) for k in ("name", "relationshipName") if entry.get(k))
+        return names
+
+    # ---- optional capabilities (match_on, on_update: if_empty) ------------------------------
+    def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
+        """The records whose ``field`` equals ``value``, by SOQL, with the mapped fields."""
+        if not _NAME.match(field):
+            raise RecordRejected("INVALID_FIELD", f"{field!r} is not a field API name")
+        wanted = dict.fromkeys(["Id", field, *(f.path for f in spec.fields if _NAME.match(f.path))])
+        soql = f"SELECT {', '.join(wanted)} FROM {spec.object} WHERE {field} = {soql_literal(_text(value))}"
+        reply = self.call(result, "GET", f"query?{urlencode({'q': soql})}")
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        rows = (reply.json() or {}).get("records") or []
+        return [Found(str(row["Id"]), {k: v for k, v in row.items() if k != "attributes"}) for row in rows]
+
+    def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> dict[str, Any] | None:
+        reply = self.call(result, "GET", f"sobjects/{spec.object}/{record_id}")
+        if reply.status == 404:
+            return None
+        if not reply.ok:
+            raise RecordRejected(*error_of(reply))
+        body = reply.json()
+        return body if isinstance(body, dict) else None
 
 
 # ---- shapes -----------------------------------------------------------------------------

@@ -20,6 +20,8 @@ EMULATORS: dict[str, str] = {
     "pipedrive": "dbt_revsync.sandbox.pipedrive:PipedriveEmulator",
     "salesforce": "dbt_revsync.sandbox.salesforce:SalesforceEmulator",
     "freshdesk": "dbt_revsync.sandbox.freshdesk:FreshdeskEmulator",
+    "freshsuccess": "dbt_revsync.sandbox.freshsuccess:FreshsuccessEmulator",
+    "echo": "dbt_revsync.sandbox.echo:EchoEmulator",
 }
 
 

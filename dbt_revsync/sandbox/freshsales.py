@@ -3,7 +3,8 @@
 ``<sandbox url>/freshsales`` stands in for ``https://<alias>.myfreshworks.com/crm/sales/api``.
 
 Endpoints: ``POST /<resource>``, ``GET|PUT|DELETE /<resource>/<id>``,
-``POST /<resource>/upsert`` and ``POST /filtered_search/<entity>``, for the resources
+``POST /<resource>/upsert``, ``POST /filtered_search/<entity>`` and
+``GET /settings/<resource>/fields`` (the field list), for the resources
 ``contacts``, ``sales_accounts`` and ``deals`` (bodies wrapped in ``contact``,
 ``sales_account``, ``deal``). Auth: ``Authorization: Token token=<key>``.
 
@@ -47,6 +48,30 @@ _REQUIRED: dict[str, tuple[str, ...]] = {"sales_accounts": ("name",), "deals": (
 # value quoted or bare, so both are accepted here.
 _TOKEN = re.compile(r'^\s*Token\s+token="?(?P<key>[^"\s]+)"?\s*$', re.IGNORECASE)
 
+# The standard fields ``GET /settings/<resource>/fields`` lists, as the Freshsales API docs
+# name them for each resource's create call (developers.freshworks.com/crm/api). Custom
+# fields are listed beside them under their ``cf_`` names; the sandbox account has the
+# ones the example project maps, and ``define_custom_field`` adds more.
+STANDARD_FIELDS: dict[str, tuple[str, ...]] = {
+    "contacts": ("first_name", "last_name", "job_title", "email", "emails", "work_number", "mobile_number",
+                 "address", "city", "state", "zipcode", "country", "sales_accounts", "sales_account_id",
+                 "territory_id", "lead_source_id", "owner_id", "subscription_status", "medium", "campaign_id",
+                 "keyword", "time_zone", "facebook", "twitter", "linkedin", "contact_status_id",
+                 "lifecycle_stage_id", "external_id", "tags"),
+    "sales_accounts": ("name", "address", "city", "state", "zipcode", "country", "industry_type_id",
+                       "business_type_id", "number_of_employees", "annual_revenue", "website", "phone",
+                       "owner_id", "facebook", "twitter", "linkedin", "territory_id", "parent_sales_account_id", "tags"),
+    "deals": ("name", "amount", "base_currency_amount", "expected_close", "closed_date", "probability",
+              "deal_stage_id", "deal_pipeline_id", "deal_reason_id", "deal_type_id", "deal_payment_status_id",
+              "campaign_id", "lead_source_id", "owner_id", "sales_account_id", "contacts_added_list",
+              "territory_id", "currency_id", "tags"),
+}
+DEFAULT_CUSTOM_FIELDS: dict[str, tuple[str, ...]] = {
+    "contacts": ("cf_account_id", "cf_lifecycle", "cf_contact_id"),
+    "sales_accounts": ("cf_account_id", "cf_plan", "cf_industry"),
+    "deals": ("cf_account_id",),
+}
+
 _DEFAULT_PER_PAGE = 25  # Assumed page size of filtered_search ([sec] in the notes)
 _MAX_PER_PAGE = 100
 
@@ -66,6 +91,16 @@ class FreshsalesEmulator(Emulator):
                  utc_offset_hours: float = -4.0, **kwargs: Any) -> None:
         super().__init__(api_keys=api_keys, limits=limits, **kwargs)
         self._zone = timezone(timedelta(hours=utc_offset_hours))
+        self.custom_fields: dict[str, list[str]] = {r: list(names) for r, names in DEFAULT_CUSTOM_FIELDS.items()}
+
+    def reset(self) -> None:
+        super().reset()
+        self.custom_fields = {r: list(names) for r, names in DEFAULT_CUSTOM_FIELDS.items()}
+
+    def define_custom_field(self, resource: str, name: str) -> None:
+        """Add a custom field (``cf_<name>``) to what the field list of ``resource`` shows."""
+        if name not in self.custom_fields[resource]:
+            self.custom_fields[resource].append(name)
 
     # -- vendor shapes -----------------------------------------------------------
 
@@ -137,6 +172,16 @@ class FreshsalesEmulator(Emulator):
         total_pages = math.ceil(len(found) / per_page)
         chunk = found[(page - 1) * per_page: page * per_page]
         return json_response(200, {resource: chunk, "meta": {"total": len(found), "total_pages": total_pages}})
+
+    @route("GET", rf"/settings/{_RESOURCE}/fields", "{resource}.fields")
+    def fields(self, request: SandboxRequest, resource: str) -> SandboxResponse:
+        """The resource's fields: standard ones (``default: true``), then custom ones.
+        Assumed: the shape of each entry beyond ``name``, ``label`` and ``default`` [sec]."""
+        standard = [{"name": n, "label": n.replace("_", " ").capitalize(), "default": True, "type": "text"}
+                    for n in STANDARD_FIELDS[resource]]
+        custom = [{"name": n, "label": n.removeprefix("cf_").replace("_", " ").capitalize(), "default": False, "type": "text"}
+                  for n in self.custom_fields[resource]]
+        return json_response(200, {"fields": [{"id": i + 1, **f} for i, f in enumerate(standard + custom)]})
 
     # -- record life cycle -------------------------------------------------------------
 

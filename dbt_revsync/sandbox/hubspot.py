@@ -55,7 +55,8 @@ SEARCH_LIMIT = 200
 WINDOW_SECONDS = 10
 WINDOW_LIMIT = 100  # Free and Starter; 190 on Professional and Enterprise
 DAILY_LIMIT = 250_000
-_OBJ = r"/crm/v3/objects/(?P<obj>contacts|companies|deals)"
+_OBJ = r"/crm/v3/objects/(?P<obj>contacts|companies|deals|0-1|0-2|0-3)"
+TYPE_IDS = {"0-1": "contacts", "0-2": "companies", "0-3": "deals"}  # HubSpot takes either name
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SINGULAR = {"contacts": "Contact", "companies": "Company", "deals": "Deal"}
 
@@ -181,6 +182,10 @@ class HubSpotEmulator(Emulator):
             "X-HubSpot-RateLimit-Daily-Remaining": str(max(DAILY_LIMIT - self.daily_used, 0)),
         })
         return response
+
+    def _call(self, request: SandboxRequest, found_route: Route, params: dict[str, str]) -> SandboxResponse:
+        params = {**params, "obj": TYPE_IDS.get(params.get("obj", ""), params.get("obj", ""))}
+        return super()._call(request, found_route, params)
 
     # -- single-record routes -----------------------------------------------------------
 

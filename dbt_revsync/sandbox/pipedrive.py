@@ -15,9 +15,11 @@ Checked: organization ``name`` and deal ``title`` are required; ``org_id``, ``pe
 key and must exist; option fields take option ids; a multi-option field refuses ``[]``
 (``null`` clears). Deleting is soft: the record leaves lists, search and reads.
 
-Rate limit: a rolling 2 s burst window (20 requests, the smallest plan), reported on every
-answer in ``x-ratelimit-limit``, ``x-ratelimit-remaining`` and ``x-ratelimit-reset``, and
-enforced with the vendor limits; ``x-token-cost`` gives each call's cost in tokens.
+Rate limit: a rolling 2 s burst window (20 requests per api_token, the Essential plan),
+reported on every answer in ``x-ratelimit-limit``, ``x-ratelimit-remaining``,
+``x-ratelimit-reset`` and ``x-daily-requests-left``, and enforced with the vendor limits;
+``x-token-cost`` gives each call's cost in tokens, and a ``token_budget`` (the company's
+daily tokens) answers 429 once spent.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ DEFAULT_TOKEN = "sandbox-pipedrive-token"
 OBJECTS = ("organizations", "persons", "deals")
 FIELD_LISTS = {"organizationFields": "organizations", "personFields": "persons", "dealFields": "deals"}
 WINDOW_SECONDS = 2
-WINDOW_LIMIT = 20
+WINDOW_LIMIT = 20  # Essential plan, per api_token; 40 / 80 / 120 on the bigger plans
+DAILY_WRITES = 10_000  # POST/PUT a day per user (x-daily-requests-left)
 MAX_LIMIT = 500
 OWNER_IDS = (1,)  # the account's one user
 REQUIRED = {"organizations": "name", "deals": "title"}
@@ -106,11 +109,14 @@ class PipedriveEmulator(Emulator):
     auth_hint = "x-api-token: <token>"
 
     def __init__(self, *, api_keys: Iterable[str] | None = None, limits: Limits | None = None,
-                 window_limit: int = WINDOW_LIMIT, enforce_window: bool = False, **kwargs: Any) -> None:
+                 window_limit: int = WINDOW_LIMIT, enforce_window: bool = False, token_budget: int | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(api_keys=api_keys, limits=limits, **kwargs)
         self._window = (window_limit, enforce_window)
         self.window = RollingWindow(window_limit, WINDOW_SECONDS, enforce=enforce_window)
+        self.token_budget = token_budget  # the company's daily tokens; None: not enforced
         self.tokens_used = 0
+        self.writes = 0
         self.fields = self._default_fields()
 
     # -- configuration -------------------------------------------------------------
@@ -136,6 +142,7 @@ class PipedriveEmulator(Emulator):
         limit, enforce = self._window
         self.window = RollingWindow(limit, WINDOW_SECONDS, enforce=enforce or self.window.enforce)
         self.tokens_used = 0
+        self.writes = 0
         self.fields = self._default_fields()
 
     # -- vendor shapes ---------------------------------------------------------------
@@ -166,13 +173,19 @@ class PipedriveEmulator(Emulator):
         if not self.authenticate(request):
             return self.unauthorized_response(request)
         count = self.window.hit()
-        response = super()._respond(request, found) if count.allowed else self.rate_limited_response([])
-        cost = _cost(request.method, request.path) if count.allowed else 0
-        self.tokens_used += cost
+        cost = _cost(request.method, request.path)
+        over_budget = self.token_budget is not None and self.tokens_used + cost > self.token_budget
+        if not count.allowed or over_budget:
+            response, cost = self.rate_limited_response([]), 0
+        else:
+            response = super()._respond(request, found)
+            self.tokens_used += cost
+            self.writes += request.method in ("POST", "PUT", "PATCH")
         response.headers.update({
             "x-ratelimit-limit": str(count.limit),
             "x-ratelimit-remaining": str(count.remaining),
             "x-ratelimit-reset": str(max(1, math.ceil(count.reset_after))),
+            "x-daily-requests-left": str(max(DAILY_WRITES - self.writes, 0)),
             "x-token-cost": str(cost),
         })
         return response

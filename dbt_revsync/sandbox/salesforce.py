@@ -49,13 +49,15 @@ DEFAULT_CLIENT_SECRET = "sandbox-salesforce-client-secret"
 DAILY_ALLOCATION = 100_000
 COLLECTION_LIMIT = 200
 
-KEY_PREFIXES = {"Account": "001", "Contact": "003", "Opportunity": "006", "Lead": "00Q", "Case": "500"}
+# Standard objects, and one custom object to try custom sObjects with.
+KEY_PREFIXES = {"Account": "001", "Contact": "003", "Opportunity": "006", "Lead": "00Q", "Case": "500", "Invoice__c": "a00"}
 REQUIRED = {
     "Account": ("Name",),
     "Contact": ("LastName",),
     "Lead": ("LastName", "Company"),
     "Opportunity": ("Name", "StageName", "CloseDate"),
     "Case": (),
+    "Invoice__c": ("Name",),
 }
 STANDARD_FIELDS = {
     "Account": ("Name", "AccountNumber", "Website", "Phone", "Industry", "Type", "Description", "NumberOfEmployees",
@@ -66,9 +68,20 @@ STANDARD_FIELDS = {
     "Lead": ("FirstName", "LastName", "Company", "Email", "Phone", "Status", "Title", "OwnerId"),
     "Opportunity": ("Name", "StageName", "CloseDate", "Amount", "AccountId", "OwnerId", "Description"),
     "Case": ("Subject", "Status", "Priority", "Origin", "AccountId", "ContactId", "Description", "OwnerId"),
+    "Invoice__c": ("Name", "OwnerId"),
 }
 EMAIL_FIELDS = ("Email",)
+# A lookup set by the parent's external id: (object, relationship name) -> (lookup field, parent object).
+RELATIONSHIPS = {
+    ("Contact", "Account"): ("AccountId", "Account"),
+    ("Opportunity", "Account"): ("AccountId", "Account"),
+    ("Case", "Account"): ("AccountId", "Account"),
+    ("Case", "Contact"): ("ContactId", "Contact"),
+}
 _READ_ONLY = ("Id", "CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDeleted")
+# Custom fields every object declares in describe. Assumed: writes accept any custom field
+# (__c), and describe also lists the custom fields records already hold.
+DECLARED_CUSTOM_FIELDS = ("Ext_Id__c",)
 _V = r"/services/data/v(?P<version>\d+\.\d)"
 _OBJECT = r"(?P<sobject>[A-Za-z][A-Za-z0-9_]*)"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -187,6 +200,17 @@ class SalesforceEmulator(Emulator):
     def limits(self, request: SandboxRequest, version: str) -> SandboxResponse:
         return json_response(200, {"DailyApiRequests": {"Max": self.daily_allocation, "Remaining": self.daily_allocation - self.api_usage}})
 
+    @route("GET", _V + r"/sobjects/" + _OBJECT + r"/describe", "{sobject}.describe")
+    def describe_object(self, request: SandboxRequest, version: str, sobject: str) -> SandboxResponse:
+        """The object's fields: ``{"name", "fields": [{"name", "type", "relationshipName"}]}``."""
+        self._known(sobject)
+        lookups = {lookup: name for (obj, name), (lookup, _) in RELATIONSHIPS.items() if obj == sobject}
+        custom = set(DECLARED_CUSTOM_FIELDS) | {k for r in self.store.all(sobject) for k in r if k.endswith("__c")}
+        names = [*_READ_ONLY, *STANDARD_FIELDS[sobject], *sorted(custom)]
+        fields = [{"name": n, "type": "reference" if n in lookups or n.endswith("Id") and n != "Id" else "string",
+                   "relationshipName": lookups.get(n), "externalId": n.endswith("__c")} for n in names]
+        return json_response(200, {"name": sobject, "fields": fields})
+
     # -- single records ----------------------------------------------------------------------
     @route("POST", _V + r"/sobjects/" + _OBJECT, "{sobject}.create")
     def create_one(self, request: SandboxRequest, version: str, sobject: str) -> SandboxResponse:
@@ -248,7 +272,7 @@ class SalesforceEmulator(Emulator):
         self._known(sobject)
         self._external_id(sobject, field)
         records, _ = self._collection(request)
-        index = self._index(sobject, field)
+        index = self._index(sobject, field, (raw.get(field) for raw in records))
         results = []
         for raw in records:
             if _type_of(raw) != sobject:
@@ -410,7 +434,8 @@ class SalesforceEmulator(Emulator):
             job.update(state="Failed", errorMessage=f"InvalidBatch : Field name not found : {bad[0]}")
             return
         ext = job.get("externalIdFieldName")
-        index = self._index(sobject, ext) if op == "upsert" else {}
+        values = [dict(zip(header, row)).get(ext) for row in rows[1:]] if op == "upsert" else []
+        index = self._index(sobject, ext, values)
         for row in rows[1:]:
             self._process_row(job, sobject, op, ext, index, dict(zip(header, row)), row)
         job["numberRecordsProcessed"] = len(rows) - 1
@@ -420,7 +445,15 @@ class SalesforceEmulator(Emulator):
     def _process_row(self, job: dict[str, Any], sobject: str, op: str, ext: str | None, index: dict[str, list[str]],
                      cells: dict[str, str], row: list[str]) -> None:
         # Bulk CSV: an empty cell leaves the field alone, #N/A blanks it.
-        fields: dict[str, Any] = {k: (None if v == "#N/A" else v) for k, v in cells.items() if v != "" and k != "Id"}
+        fields: dict[str, Any] = {}
+        for name, value in cells.items():
+            if value == "" or name == "Id":
+                continue
+            head, _, tail = name.partition(".")  # Account.Ext__c: the parent by external id
+            if tail:
+                fields[head] = {tail: value}
+            else:
+                fields[name] = None if value == "#N/A" else value
         record_id = cells.get("Id", "")
         try:
             if op == "insert":
@@ -463,6 +496,9 @@ class SalesforceEmulator(Emulator):
         for name, value in raw.items():
             if name == "attributes":
                 continue
+            if isinstance(value, dict) and (sobject, name) in RELATIONSHIPS:
+                fields[name] = value  # a parent by external id, resolved per record
+                continue
             if not self._field_known(sobject, name):
                 raise failure(400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {sobject}")
             if isinstance(value, (dict, list)):
@@ -482,8 +518,27 @@ class SalesforceEmulator(Emulator):
             if name in record and name != "Id":
                 raise SaveError("INVALID_FIELD_FOR_INSERT_UPDATE", f"Unable to create/update fields: {name}", [name])
 
+    def _resolve(self, sobject: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Parents given by external id (``{"Account": {"Ext__c": "1"}}``) become lookup ids."""
+        out = {}
+        for name, value in fields.items():
+            if not isinstance(value, dict):
+                out[name] = value
+                continue
+            lookup, parent = RELATIONSHIPS.get((sobject, name), (None, ""))
+            keys = [k for k in value if k != "attributes"]
+            if lookup is None or len(keys) != 1:
+                raise SaveError("INVALID_FIELD", f"Invalid relationship {name} on {sobject}", [name])
+            field, wanted = keys[0], value[keys[0]]
+            found = self._matching(parent, field, wanted)
+            if len(found) != 1:
+                what = "not found" if not found else "matches more than one record"
+                raise SaveError("INVALID_FIELD", f"Foreign key external ID: {wanted} {what} for field {field} in entity {parent}", [name])
+            out[lookup] = found[0]["Id"]
+        return out
+
     def _create(self, sobject: str, fields: dict[str, Any]) -> Record:
-        record = {k: v for k, v in fields.items() if v is not None}
+        record = {k: v for k, v in self._resolve(sobject, fields).items() if v is not None}
         self._check(sobject, record)
         now = _now()
         stored = self.store.insert(sobject, {**record, "CreatedDate": now, "LastModifiedDate": now})
@@ -491,7 +546,7 @@ class SalesforceEmulator(Emulator):
         return self.store.replace(sobject, stored["id"], stored)
 
     def _update(self, sobject: str, existing: Record, fields: dict[str, Any]) -> Record:
-        record = {**existing, **fields}
+        record = {**existing, **self._resolve(sobject, fields)}
         record = {k: v for k, v in record.items() if v is not None}
         self._check(sobject, {k: v for k, v in record.items() if k not in ("CreatedDate", "LastModifiedDate")})
         record["LastModifiedDate"] = _now()
@@ -534,13 +589,14 @@ class SalesforceEmulator(Emulator):
     def _matching(self, sobject: str, field: str, value: Any) -> list[Record]:
         return self.store.find(sobject, lambda r: _text(r.get(field)) == _text(value))
 
-    def _index(self, sobject: str, field: str | None) -> dict[str, list[str]]:
-        """external id value -> Ids, built once per request or job (the store has no indexes)."""
+    def _index(self, sobject: str, field: str | None, values: Iterable[Any]) -> dict[str, list[str]]:
+        """external id value -> Ids, for the values a request or job carries (the store has no
+        indexes; one scan that copies only the matching records)."""
         index: dict[str, list[str]] = {}
-        if field:
-            for stored in self.store.all(sobject):
-                if stored.get(field) is not None:
-                    index.setdefault(_text(stored[field]), []).append(stored["Id"])
+        wanted = {_text(v) for v in values if v not in (None, "")}
+        if field and wanted:
+            for stored in self.store.find(sobject, lambda r: r.get(field) is not None and _text(r[field]) in wanted):
+                index.setdefault(_text(stored[field]), []).append(stored["Id"])
         return index
 
     def records(self, resource: str) -> list[Record]:

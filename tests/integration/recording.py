@@ -48,6 +48,7 @@ class Recorder:
 def recording(emulator: Emulator) -> Iterator[Recorder]:
     """Record what ``emulator`` handles while the block runs."""
     recorder = Recorder()
+    previous = emulator.__dict__.get("handle")  # an outer recording, if any
     original = emulator.handle
 
     def handle(request: SandboxRequest) -> SandboxResponse:
@@ -59,4 +60,7 @@ def recording(emulator: Emulator) -> Iterator[Recorder]:
     try:
         yield recorder
     finally:
-        del emulator.handle
+        if previous is None:
+            del emulator.handle
+        else:
+            emulator.handle = previous  # type: ignore[method-assign]

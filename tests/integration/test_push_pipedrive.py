@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,10 +11,20 @@ import requests
 
 from dbt_revsync.sandbox.framework import RollingWindow
 from dbt_revsync.sandbox.pipedrive import PipedriveEmulator, field_key
+from dbt_revsync.sandbox.server import SandboxServer
+from tests.contract.openapi_check import assert_conforms
 from tests.integration.conftest import Project
 from tests.integration.recording import recording
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def conforms_to_the_spec(sandbox: SandboxServer) -> Iterator[None]:
+    """Every request and answer of every test here must validate against the published spec."""
+    with recording(sandbox.emulator("pipedrive")) as traffic:
+        yield
+    assert_conforms("pipedrive", traffic.exchanges)
 
 TOKEN = "sandbox-pipedrive-token"
 WRITES = ("POST", "PATCH", "DELETE")
@@ -44,13 +55,14 @@ def use_pipedrive(project: Project) -> PipedriveEmulator:
     return emulator
 
 
-def sync(project: Project, obj: str, rows: list[list[Any]], mode: str = "mirror", **extra: Any) -> None:
+def sync(project: Project, obj: str, rows: list[list[Any]], mode: str = "mirror", build: bool = True, **extra: Any) -> None:
     key, header, fields, _ = OBJECTS[obj]
     block = {"destination": "pipedrive", "object": obj, "insert_mode": mode, "primary_key": header[0],
              "upsert_key": key, "fields": fields, **extra}
     project.seed(f"raw_{obj}", header, rows)
     project.model(f"pd_{obj}", f"select * from {{{{ ref('raw_{obj}') }}}}", block)
-    project.build()
+    if build:
+        project.build()
 
 
 def held(emulator: PipedriveEmulator, obj: str) -> list[tuple[Any, ...]]:
@@ -75,31 +87,36 @@ def writes(calls: Any) -> list[str]:
     return sorted(e.route for e in calls.exchanges if e.request.method in WRITES)
 
 
-@pytest.mark.parametrize("obj", list(OBJECTS))
-def test_mirror_holds_exactly_the_model_then_patches_and_deletes(project: Project, obj: str) -> None:
+def test_mirror_holds_exactly_the_model_then_patches_and_deletes(project: Project) -> None:
+    """Each object: one dbt build for all three, so the module stays quick."""
     emulator = use_pipedrive(project)
-    for name in OBJECTS[obj][3]:
-        emulator.define_field(obj, name)
-    rows = ROWS[obj]
-    sync(project, obj, rows)
+    for obj, (_, _, _, custom) in OBJECTS.items():
+        for name in custom:
+            emulator.define_field(obj, name)
+        sync(project, obj, ROWS[obj], build=False)
+    project.build()
     with recording(emulator) as calls:
         result = project.push()
     assert result.code == 0, result.out + result.err
-    assert held(emulator, obj) == expected(rows)
-    assert writes(calls) == [f"POST {obj}.create"] * 3
-    assert {s["destination_id"] for s in project.state()} == {str(r["id"]) for r in emulator.records(obj)}
+    for obj in OBJECTS:
+        assert held(emulator, obj) == expected(ROWS[obj]), obj
+        assert [r for r in writes(calls) if r.split(" ")[1].startswith(f"{obj}.")] == [f"POST {obj}.create"] * 3
+    assert {s["destination_id"] for s in project.state()} == {str(r["id"]) for obj in OBJECTS for r in emulator.records(obj)}
 
     with recording(emulator) as calls:
         assert project.push().code == 0
-    assert [e.route for e in calls.exchanges] == [f"GET {_field_list(obj)}.list"]  # the field list, read once; nothing sent
+    assert sorted(e.route for e in calls.exchanges) == sorted(f"GET {_field_list(obj)}.list" for obj in OBJECTS)  # read, nothing sent
 
-    changed = [rows[0], [*rows[1][:2], "Renamed", rows[1][3]]]
-    sync(project, obj, changed)
+    changed = {obj: [rows[0], [*rows[1][:2], "Renamed", rows[1][3]]] for obj, rows in ROWS.items()}  # row 3 leaves
+    for obj in OBJECTS:
+        sync(project, obj, changed[obj], build=False)
+    project.build()
     with recording(emulator) as calls:
         assert project.push().code == 0
-    assert writes(calls) == [f"DELETE {obj}.delete", f"PATCH {obj}.update"]
-    assert not calls.on(f"GET {obj}.search")  # the remembered id: no search
-    assert held(emulator, obj) == expected(changed)
+    assert not [e for e in calls.exchanges if e.route.endswith(".search")]  # the remembered ids: no search
+    for obj in OBJECTS:
+        assert [r for r in writes(calls) if r.split(" ")[1].startswith(f"{obj}.")] == [f"DELETE {obj}.delete", f"PATCH {obj}.update"]
+        assert held(emulator, obj) == expected(changed[obj]), obj
 
 
 def _field_list(obj: str) -> str:
@@ -152,12 +169,17 @@ def test_custom_fields_by_name_reach_their_keys_and_options_become_ids(project: 
     assert by_name["Acme"][regions] == [1, 2] and by_name["Globex"][regions] is None
 
 
-def test_an_unknown_custom_field_name_is_a_config_error_before_any_write(project: Project) -> None:
+def test_an_unknown_custom_field_name_is_a_config_error_before_any_write_and_in_validate_remote(project: Project) -> None:
     emulator = use_pipedrive(project)
     block = {"destination": "pipedrive", "object": "organizations", "insert_mode": "append", "primary_key": "id",
              "fields": {"name": "name", "custom_fields.No such field": "id"}}
     project.model("orgs", "select 1 as id, 'Acme' as name", block)
     project.build()
+    assert project.revsync("validate").code == 0  # only Pipedrive knows its fields
+    with recording(emulator) as calls:
+        remote = project.revsync("validate", "--remote")
+    assert remote.code == 2 and "no organization field named 'No such field'" in remote.err
+    assert [e.route for e in calls.exchanges] == ["GET organizationFields.list"]
     with recording(emulator) as calls:
         result = project.push()
     assert result.code == 2

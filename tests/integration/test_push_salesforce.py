@@ -44,16 +44,24 @@ def built(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServe
     connect(project)
     project.seed("city_overrides", ["account_id", "city"], [[0, "Nowhere"]], {"account_id": "integer"})
     project.seed("mirror_rows", ["account_id", "name", "city"], [[1, "One", "Oslo"], [2, "Two", "Rome"], [3, "Three", "Lima"]])
-    project.seed("raw_contacts", ["contact_id", "last_name", "email"],
-                 [[1, "Lovelace", "ada@example.com"], [2, "Hopper", "not-an-email"], [3, "Turing", "alan@example.com"]])
+    project.seed("raw_contacts", ["contact_id", "last_name", "email", "account_ext"],
+                 [[1, "Lovelace", "ada@example.com", "A1"], [2, "Hopper", "not-an-email", "A1"], [3, "Turing", "alan@example.com", "A9"]])
     for name, (sql, block) in MODELS.items():
         project.model(name, sql, {**ACCOUNT, **block})
     project.model("sf_contacts", "select * from {{ ref('raw_contacts') }}", {
         "destination": "salesforce", "object": "Contact", "primary_key": "contact_id", "insert_mode": "append",
-        "fields": {"LastName": "last_name", "Email": "email", "Ext_Id__c": "contact_id"}})
+        "fields": {"LastName": "last_name", "Email": "email", "Ext_Id__c": "contact_id", "Account.Ext_Id__c": "account_ext"}})
     project.model("sf_delete", "select * from (values (1, 'D1'), (2, 'D2'), (3, 'D3')) t(account_id, ext)", {
         "destination": "salesforce", "object": "Account", "primary_key": "account_id", "insert_mode": "delete",
         "upsert_key": "Ext_Id__c", "fields": {"Ext_Id__c": "ext"}})
+    project.model("sf_match", "select * from (values (1, 'Lovelace', 'ada@example.com', '999'), (2, 'Hopper', 'grace@example.com', '222'))"
+                  " t(contact_id, last_name, email, phone)", {
+        "destination": "salesforce", "object": "Contact", "primary_key": "contact_id", "insert_mode": "upsert",
+        "match_on": ["Email"], "on_update": {"Phone": "if_empty"},
+        "fields": {"LastName": "last_name", "Email": "email", "Phone": "phone"}})
+    project.model("sf_typo", "select 1 as account_id, 'A' as name", {
+        "destination": "salesforce", "object": "Account", "primary_key": "account_id", "insert_mode": "append",
+        "fields": {"Name": "name", "BilingCity": "name"}})
     project.build()
     return project
 
@@ -125,13 +133,17 @@ def test_upsert_through_collections_with_saveresult_rejects_and_multiple_matches
     assert of(project.runs(), "sf_upsert")[-1]["updated"] == 1
 
 
-def test_append_creates_and_contacts_carry_their_own_rejects(project: Project) -> None:
+def test_append_creates_contacts_linked_to_accounts_by_external_id(project: Project) -> None:
+    acme = sf(project, "POST", "sobjects/Account", {"Name": "Acme", "Ext_Id__c": "A1"})["id"]
     assert push(project, "sf_contacts") == 1
-    [reject] = of(project.rejects(), "sf_contacts")
-    assert (reject["record_key"], reject["error_code"], reject["operation"]) == ("2", "INVALID_EMAIL_ADDRESS", "create")
-    assert "not-an-email" in reject["error_message"]
-    assert sorted(held(project, "Contact")) == ["1", "3"]
-    assert routes(project) == {"POST collections.create": 1}
+    rejects = {r["record_key"]: r for r in of(project.rejects(), "sf_contacts")}
+    assert {k: (r["error_code"], r["operation"]) for k, r in rejects.items()} == {
+        "2": ("INVALID_EMAIL_ADDRESS", "create"), "3": ("INVALID_FIELD", "create")}
+    assert "not-an-email" in rejects["2"]["error_message"]
+    assert rejects["3"]["error_message"] == "Foreign key external ID: A9 not found for field Ext_Id__c in entity Account"
+    contacts = held(project, "Contact")
+    assert sorted(contacts) == ["1"] and contacts["1"]["AccountId"] == acme
+    assert routes(project) == {"POST collections.create": 1, "POST Account.create": 1}
 
 
 def test_update_finds_records_by_external_id_and_rejects_none_or_several(project: Project) -> None:
@@ -192,12 +204,32 @@ def test_a_token_refused_with_nothing_to_renew_it_is_fatal(project: Project) -> 
 def test_the_push_stops_cleanly_before_the_daily_allocation_runs_out(project: Project) -> None:
     connect(project, access_token="{{ env_var('SF_TOKEN') }}", api_reserve=3, max_concurrency=1)
     emulator(project).daily_allocation = 6  # each 200-row request costs one; 3 are kept in reserve
-    assert push(project, "sf_limit") == 1
+    try:
+        assert push(project, "sf_limit") == 1
+    finally:
+        emulator(project).daily_allocation = 100_000  # a new day
     run = of(project.runs(), "sf_limit")[-1]
     assert run["status"] == "failed" and "daily API allocation" in run["message"]
     assert emulator(project).api_usage == 3  # 6 - 3 in reserve; never ran into REQUEST_LIMIT_EXCEEDED
     assert "403" not in project.sandbox.stats()["salesforce"]["by_status"]
     assert len(of(project.state(), "sf_limit")) == 600 == len(held(project))  # what went is committed
-    emulator(project).daily_allocation = 100_000  # a new day
     assert push(project, "sf_limit") == 0
     assert len(of(project.state(), "sf_limit")) == 1000 == len(held(project))
+
+
+def test_match_on_finds_contacts_by_email_and_keeps_values_they_hold(project: Project) -> None:
+    ada = sf(project, "POST", "sobjects/Contact", {"LastName": "Byron", "Email": "ada@example.com", "Phone": "111"})["id"]
+    assert push(project, "sf_match") == 0
+    contacts = held(project, "Contact", "Email")
+    assert contacts["ada@example.com"]["Id"] == ada and contacts["ada@example.com"]["LastName"] == "Lovelace"
+    assert contacts["ada@example.com"]["Phone"] == "111"  # on_update: if_empty keeps what the record holds
+    assert contacts["grace@example.com"]["Phone"] == "222"
+    assert routes(project)["GET query"] == 2
+
+
+def test_validate_remote_checks_fields_against_describe(project: Project) -> None:
+    good = project.revsync("validate", "--remote", "--select", "sf_contacts", "sf_upsert")
+    assert good.code == 0, good.out + good.err
+    bad = project.revsync("validate", "--remote", "--select", "sf_typo")
+    assert bad.code == 2 and "BilingCity" in bad.out + bad.err
+    assert "POST collections.create" not in routes(project)

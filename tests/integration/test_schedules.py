@@ -21,6 +21,7 @@ def pushed(result_out: str) -> list[str]:
     return sorted(line.split()[0] for line in result_out.splitlines() if " -> freshsales." in line and " success " in line)
 
 
+@pytest.mark.warehouses
 def test_push_due_takes_only_syncs_whose_last_success_is_older_than_their_schedule(project: Project) -> None:
     project.seed("raw", ["account_id", "name"], [[1, "One"]])
     for name, schedule in (("every_30m", "30m"), ("every_hour", "hourly"), ("every_day", "daily"), ("unscheduled", None)):
@@ -32,11 +33,11 @@ def test_push_due_takes_only_syncs_whose_last_success_is_older_than_their_schedu
     again = project.push("--due")
     assert again.code == 0 and "no sync is due" in again.out
     # Forty minutes later the 30m sync is due again, the hourly and daily ones are not.
-    project.query("update revsync.revsync_runs set started_at = started_at - interval 40 minute")
+    project.query("update revsync.revsync_runs set started_at = started_at - interval '40 minutes' returning sync_id")
     later = project.push("--due")
     assert pushed(later.out) == ["every_30m"]
     # A failed (or partial) run is not a success: the sync stays due.
-    project.query("update revsync.revsync_runs set started_at = started_at - interval 2 hour")
+    project.query("update revsync.revsync_runs set started_at = started_at - interval '2 hours' returning sync_id")
     project.sandbox.add_fault("status", prefix="freshsales", status=401, times=1)
     failed = project.push("--due", "--full-refresh", "--select", "every_hour")
     assert failed.code == 1

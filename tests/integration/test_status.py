@@ -6,11 +6,12 @@ import pytest
 
 from tests.integration.conftest import Project
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.warehouses]
 
 BLOCK = {"destination": "freshsales", "object": "sales_accounts", "primary_key": "account_id", "fields": {"name": "name"}}
 
 
+@pytest.mark.warehouses
 def test_status_shows_recent_runs_counts_durations_and_first_rejects(project: Project) -> None:
     project.seed("raw", ["account_id", "name"], [[1, "One"], [2, ""], [3, "Three"], [None, "Nameless key"]])
     project.model("accounts", "select * from {{ ref('raw') }}", BLOCK)

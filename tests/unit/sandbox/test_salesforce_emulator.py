@@ -156,3 +156,28 @@ def test_a_bulk_job_with_an_unknown_column_fails_whole(sf: Api) -> None:
     sf.call("PATCH", f"/jobs/ingest/{job['id']}", {"state": "UploadComplete"})
     states = [sf.call("GET", f"/jobs/ingest/{job['id']}").json() for _ in range(2)]
     assert states[-1]["state"] == "Failed" and "Bogus" in states[-1]["errorMessage"]
+
+
+def test_a_contact_names_its_account_by_external_id(sf: Api) -> None:
+    account = sf.account(Name="Acme", Ext__c="A1")
+    body = {"allOrNone": False, "records": [
+        {"attributes": {"type": "Contact"}, "LastName": "Ada", "Account": {"Ext__c": "A1"}},
+        {"attributes": {"type": "Contact"}, "LastName": "Bob", "Account": {"Ext__c": "nope"}}]}
+    ok, missing = sf.call("POST", "/composite/sobjects", body).json()
+    assert sf.call("GET", f"/sobjects/Contact/{ok['id']}").json()["AccountId"] == account
+    assert missing["errors"][0] == {"statusCode": "INVALID_FIELD", "fields": ["Account"],
+                                    "message": "Foreign key external ID: nope not found for field Ext__c in entity Account"}
+    job = sf.call("POST", "/jobs/ingest", {"object": "Contact", "operation": "insert", "contentType": "CSV"}).json()
+    sf.call("PUT", f"/jobs/ingest/{job['id']}/batches", data="LastName,Account.Ext__c\nCy,A1\n", headers={"Content-Type": "text/csv"})
+    sf.call("PATCH", f"/jobs/ingest/{job['id']}", {"state": "UploadComplete"})
+    assert [sf.call("GET", f"/jobs/ingest/{job['id']}").json()["state"] for _ in range(2)][-1] == "JobComplete"
+    ok_rows = list(csv.DictReader(io.StringIO(sf.call("GET", f"/jobs/ingest/{job['id']}/successfulResults/").text)))
+    assert sf.call("GET", f"/sobjects/Contact/{ok_rows[0]['sf__Id']}").json()["AccountId"] == account
+
+
+def test_a_custom_object_takes_collections_too(sf: Api) -> None:
+    body = {"allOrNone": False, "records": [{"attributes": {"type": "Invoice__c"}, "Name": "INV-1", "Amount__c": 10}]}
+    [saved] = sf.call("PATCH", "/composite/sobjects/Invoice__c/Number__c",
+                      {**body, "records": [{**body["records"][0], "Number__c": "1"}]}).json()
+    assert saved["success"] and saved["created"] and saved["id"].startswith("a00")
+    assert sf.call("GET", "/sobjects/Unknown__c/describe").status_code == 404

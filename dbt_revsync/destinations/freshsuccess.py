@@ -1,0 +1,222 @@
+"""Freshsuccess: ``accounts`` and ``account_contacts`` through the bulk upsert POST.
+
+Facts (docs/crm-notes.md): API root ``https://api-us.freshsuccess.com/api/v2`` (or
+``api-eu``); the key as HTTP Basic password of user ``api`` (``?api_key=`` works too: the
+header keeps it out of URLs and proxy logs). ``POST /<object>`` with ``{"records": [...]}``
+inserts or updates each record, keyed by ``account_id`` (accounts) or ``user_id``
+(contacts, assumed); up to 1000 records a request here. The answer carries
+``status_is_ok`` and ``failed_results: [{message, account_id, record}]`` where ``record`` is
+the record's index in the request. ``status_is_ok: false`` means nothing in the batch was
+written: the failed records are rejected and the others sent again in a new request.
+
+Payload rules: ``account_id`` (and ``user_id``) always travel as exact text (``12345.0`` ->
+``12345``); ``join_date`` and event dimensions as epoch milliseconds; a field path
+``custom_label_dimensions.<key>`` (likewise ``custom_value_dimensions``,
+``custom_event_dimensions``) becomes a ``{key, value}`` entry of that list. Accounts need
+``account_id``, ``name`` and ``join_date``: a row without them is rejected before sending.
+A contact whose account does not exist yet is rejected (``Account not found``) and goes
+through on a later push, once its account has been pushed (syncs run in DAG order).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from dbt_revsync.config import Connection, SyncSpec
+from dbt_revsync.delivery import Reply
+from dbt_revsync.destinations.base import BatchResult, Change, Destination
+from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+from dbt_revsync.plan import key_text
+
+KEYS = {"accounts": "account_id", "account_contacts": "user_id"}
+REQUIRED = {"accounts": ("account_id", "name", "join_date"), "account_contacts": ("account_id", "user_id")}
+TEXT_IDS = ("account_id", "user_id")
+DATE_FIELDS = ("join_date", "renewal_date", "created_date", "last_seen_date")
+DIMENSIONS = ("custom_label_dimensions", "custom_value_dimensions", "custom_event_dimensions")
+MAX_ROUNDS = 5  # requests for one batch when Freshsuccess refuses it whole and names the culprits
+
+
+class FreshsuccessDestination(Destination):
+    type_name: ClassVar[str] = "freshsuccess"
+    required_settings: ClassVar[tuple[str, ...]] = ("api_key",)
+    optional_settings: ClassVar[tuple[str, ...]] = ("region",)
+    secret_settings: ClassVar[tuple[str, ...]] = ("api_key",)
+    objects: ClassVar[tuple[str, ...]] = tuple(KEYS)
+    max_batch_size: ClassVar[int] = 1000
+    default_rate_limit: ClassVar[float | None] = None  # no published limit was found
+
+    @classmethod
+    def check_connection(cls, connection: Connection) -> list[str]:
+        if connection.setting("region", "us") not in ("us", "eu"):
+            return [f"'region' must be us or eu, got {connection.setting('region')!r}"]
+        return []
+
+    @classmethod
+    def check_spec(cls, spec: SyncSpec) -> list[tuple[str, str]]:
+        problems = super().check_spec(spec)
+        if problems:
+            return problems
+        key = KEYS[spec.object]
+        if spec.insert_mode == "update":
+            problems.append(("Freshsuccess's bulk POST creates what it does not find: use upsert", "insert_mode"))
+        if spec.upsert_key and spec.upsert_key != key:
+            problems.append((f"Freshsuccess {spec.object} are keyed by {key}; set upsert_key: {key}", "upsert_key"))
+        mapped = {f.path for f in spec.fields}
+        missing = [name for name in REQUIRED[spec.object] if name not in mapped and spec.insert_mode != "delete"]
+        if missing:
+            problems.append((f"Freshsuccess {spec.object} need {', '.join(missing)} in fields", "fields"))
+        for f in spec.fields:
+            head = f.parts[0]
+            if head in DIMENSIONS and len(f.parts) != 2:
+                problems.append((f"write a dimension as {head}.<key>", f"fields.{f.path}"))
+            elif head not in DIMENSIONS and len(f.parts) != 1:
+                problems.append(("Freshsuccess fields are flat, except <dimension list>.<key>", f"fields.{f.path}"))
+        return problems
+
+    @classmethod
+    def default_root(cls, connection: Connection) -> str:
+        return f"https://api-{connection.setting('region', 'us')}.freshsuccess.com/api/v2"
+
+    # ---- sending ----------------------------------------------------------------------------
+    def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
+        result = BatchResult()
+        try:
+            deletes = [c for c in changes if c.op == "delete"]
+            writes = [c for c in changes if c.op != "delete"]
+            if writes:
+                self._upsert(spec, writes, result)
+            for change in deletes:
+                self._delete(spec, change, result)
+        except TransientDestinationError as exc:
+            done = {a.key for a in result.acked} | {r.key for r in result.rejected}
+            result.unresolved.extend(f"{c.key}: {exc}" for c in changes if c.key not in done)
+        except FatalDestinationError as exc:
+            result.fatal = str(exc)
+        return result
+
+    def _call(self, result: BatchResult, method: str, path: str, body: Any = None) -> Reply:
+        auth = base64.b64encode(f"api:{self.connection.setting('api_key')}".encode()).decode()
+        return result.count(self.http.request(method, f"{self.root}/{path}", json=body, headers={"Authorization": f"Basic {auth}"}))
+
+    def _upsert(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> None:
+        pending: list[tuple[Change, dict[str, Any]]] = []
+        for change in changes:
+            record, problem = to_record(spec.object, change.fields)
+            if problem:
+                result.reject(change, "missing_required_field", problem)
+            else:
+                pending.append((change, record))
+        for _ in range(MAX_ROUNDS):
+            if not pending:
+                return
+            reply = self._call(result, "POST", spec.object, {"records": [record for _, record in pending]})
+            body = reply.json() if reply.ok else None
+            if not isinstance(body, dict):
+                code, message = error_of(reply)
+                for change, _ in pending:
+                    result.reject(change, code, message)
+                return
+            failed = failures(body.get("failed_results") or [], [record for _, record in pending], KEYS[spec.object])
+            for index, message in failed.items():
+                result.reject(pending[index][0], code_of(message), message)
+            rest = [item for index, item in enumerate(pending) if index not in failed]
+            if body.get("status_is_ok", True):
+                for change, record in rest:
+                    # The answer does not say created or updated: a key never pushed counts as created.
+                    outcome = "created" if change.op == "create" or change.remote_id is None else "updated"
+                    result.ack(change, record.get(KEYS[spec.object]), outcome)
+                return
+            if not failed:  # refused whole, naming no record: nothing to retry with
+                for change, _ in rest:
+                    result.reject(change, "batch_refused", "Freshsuccess refused the batch (status_is_ok false) without naming a record")
+                return
+            pending = rest
+        for change, _ in pending:
+            result.unresolved.append(f"{change.key}: Freshsuccess kept refusing the batch")
+
+    def _delete(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
+        """``DELETE /<object>/<key>``: removes (or deactivates) the record [unc]."""
+        key = change.remote_id or key_text(change.upsert_value)
+        if not key:
+            result.reject(change, "no_key", f"no {KEYS[spec.object]} to delete")
+            return
+        reply = self._call(result, "DELETE", f"{spec.object}/{key}")
+        if reply.ok or reply.status == 404:
+            result.ack(change, key, "deleted")
+        else:
+            code, message = error_of(reply)
+            result.reject(change, code, message)
+
+
+# ---- payload ------------------------------------------------------------------------------
+def to_record(obj: str, fields: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The Freshsuccess record of a change's fields, or a reason it cannot be sent."""
+    record: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name in DIMENSIONS and isinstance(value, Mapping):
+            event = name == "custom_event_dimensions"
+            record[name] = [{"key": key, "value": epoch_ms(v) if event else v} for key, v in value.items()]
+        elif name in TEXT_IDS:
+            record[name] = key_text(value)
+        elif name in DATE_FIELDS:
+            record[name] = epoch_ms(value)
+        else:
+            record[name] = value
+    missing = [name for name in REQUIRED[obj] if record.get(name) in (None, "")]
+    if missing:
+        return record, f"Missing/invalid required field(s) for {obj}: {', '.join(repr(m) for m in missing)}"
+    return record, None
+
+
+def epoch_ms(value: Any) -> Any:
+    """A date or timestamp (ISO text, as the warehouse gives it) as epoch milliseconds (UTC)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return int(value)
+    text = str(value).strip().replace(" ", "T", 1)
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return value  # sent as is: Freshsuccess says what it makes of it
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def failures(failed: list[Any], records: list[dict[str, Any]], key: str) -> dict[int, str]:
+    """index in the request -> message; by ``record`` index, else by the key's value."""
+    out: dict[int, str] = {}
+    for entry in failed:
+        if not isinstance(entry, dict):
+            continue
+        message = str(entry.get("message") or "failed")
+        index = entry.get("record")
+        if not isinstance(index, int) or not 0 <= index < len(records):
+            wanted = entry.get(key) if entry.get(key) is not None else entry.get("account_id")
+            index = next((i for i, r in enumerate(records) if i not in out and r.get(key, r.get("account_id")) == wanted), None)
+        if index is not None:
+            out[index] = message
+    return out
+
+
+def code_of(message: str) -> str:
+    """Freshsuccess gives messages only; a stable code for the rejects table."""
+    if message.startswith("Account not found"):
+        return "account_not_found"
+    if message.startswith("Missing/invalid required"):
+        return "missing_required_field"
+    return re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:40] or "failed"
+
+
+def error_of(reply: Reply) -> tuple[str, str]:
+    """A whole-request error: ``{"errors": [{"code", "message"}]}`` [sec]."""
+    body = reply.json()
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return str(errors[0].get("code") or reply.status), str(errors[0].get("message") or reply.text[:300])
+    return str(reply.status), reply.text[:300] or f"HTTP {reply.status}"

@@ -1,0 +1,191 @@
+"""Any JSON REST endpoint, configured by hand (a Nexla-style manual destination).
+
+Settings (``revsync.yml``)::
+
+    type: http
+    url: "https://api.example.com/v1/{object}/{account_id}"  # or relative to base_url
+    method: POST                 # POST (default) | PUT | PATCH
+    headers: {Authorization: "Bearer {{ env_var('TOKEN') }}"}   # values from env_var are secrets
+    body: object                 # object (default): the row's fields | list: [the row's fields]
+    body_field: records            # optional: send {"records": <body>}
+    batch: false                 # true: one request per batch of rows, the body a list of them
+    batch_size: 100              # rows a request when batch is on (the block's batch_size may lower it)
+    success_codes: [200, 201, 202, 204]
+    id_path: "$.id"              # the id to remember; with batch on, a path to one id per row ($.results[*].id)
+
+``{name}`` in the URL is the block's ``object`` or a column the sync reads (primary key or
+a mapped column), URL-encoded; with batch on only ``{object}`` may be used. An answer whose
+status is in ``success_codes`` acknowledges its rows (with the id found at ``id_path``, if
+any); any other 4xx rejects them with the endpoint's message; 429, 5xx and timeouts are
+retried by ``delivery``. The endpoint decides what a request means, so only ``append`` and
+``upsert`` are offered; it cannot be searched, so ``match_on`` is not available.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from dbt_revsync.config import Connection, SyncSpec, check_base_url
+from dbt_revsync.delivery import Reply
+from dbt_revsync.destinations.base import BatchResult, Change, Destination
+from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+
+METHODS = ("POST", "PUT", "PATCH")
+BODIES = ("object", "list")
+MODES = ("append", "upsert")
+DEFAULT_SUCCESS = (200, 201, 202, 204)
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MAX_BATCH = 1000
+
+
+class HttpDestination(Destination):
+    type_name: ClassVar[str] = "http"
+    required_settings: ClassVar[tuple[str, ...]] = ("url",)
+    optional_settings: ClassVar[tuple[str, ...]] = ("method", "headers", "body", "body_field", "batch", "batch_size", "success_codes", "id_path")
+    secret_settings: ClassVar[tuple[str, ...]] = ("headers",)
+    max_batch_size: ClassVar[int] = MAX_BATCH
+
+    def __init__(self, connection: Connection, http: Any) -> None:
+        super().__init__(connection, http)
+        self.batch = bool(connection.setting("batch", False))
+        # With batch off the runner still commits 100 rows at a time; each is its own request.
+        self.max_batch_size = int(connection.setting("batch_size", 100)) if self.batch else 100  # type: ignore[misc]
+
+    # ---- configuration checks ----------------------------------------------------------
+    @classmethod
+    def check_connection(cls, connection: Connection) -> list[str]:
+        problems = []
+        url = str(connection.setting("url"))
+        if "://" in url:
+            problems += check_base_url(url)
+        elif not connection.base_url:
+            problems.append("'url' is relative: give an absolute URL or a base_url")
+        method = str(connection.setting("method", "POST")).upper()
+        if method not in METHODS:
+            problems.append(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+        if connection.setting("body", "object") not in BODIES:
+            problems.append(f"body must be one of {', '.join(BODIES)}")
+        headers = connection.setting("headers", {})
+        if not isinstance(headers, Mapping) or not all(isinstance(v, (str, int, float)) for v in headers.values()):
+            problems.append("headers must be a mapping of header name to text")
+        if not isinstance(connection.setting("batch", False), bool):
+            problems.append("batch must be true or false")
+        size = connection.setting("batch_size", 100)
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= MAX_BATCH:
+            problems.append(f"batch_size must be a whole number from 1 to {MAX_BATCH}")
+        codes = connection.setting("success_codes", list(DEFAULT_SUCCESS))
+        if not isinstance(codes, list) or not codes or not all(isinstance(c, int) and 100 <= c <= 599 for c in codes):
+            problems.append("success_codes must be a list of HTTP status codes")
+        try:
+            json_path(connection.setting("id_path"), {})
+        except ValueError as exc:
+            problems.append(f"id_path: {exc}")
+        return problems
+
+    @classmethod
+    def check_spec(cls, spec: SyncSpec) -> list[tuple[str, str]]:
+        issues = super().check_spec(spec)
+        if spec.insert_mode not in MODES:
+            issues.append((f"an http destination sends new and changed rows with one method: insert_mode must be {' or '.join(MODES)}", "insert_mode"))
+        names = set(PLACEHOLDER.findall(str(spec.connection.setting("url")))) - {"object"}
+        if names and spec.connection.setting("batch", False):
+            issues.append((f"the connection's url uses {', '.join(sorted(names))}: with batch on only {{object}} can be used", "destination"))
+        for name in sorted(names - set(spec.columns)):
+            issues.append((f"the connection's url uses {{{name}}}, which is not the primary key or a mapped column", "fields"))
+        return issues
+
+    @classmethod
+    def default_root(cls, connection: Connection) -> str:
+        return ""
+
+    # ---- sending -----------------------------------------------------------------------
+    def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
+        result = BatchResult()
+        groups = [list(changes)] if self.batch else [[change] for change in changes]
+        for group in groups:
+            try:
+                self._send_group(spec, group, result)
+            except TransientDestinationError as exc:
+                result.unresolved.extend(f"{change.key}: {exc}" for change in group)
+            except FatalDestinationError as exc:
+                result.fatal = str(exc)
+                break
+        return result
+
+    def _send_group(self, spec: SyncSpec, group: list[Change], result: BatchResult) -> None:
+        setting = self.connection.setting
+        body: Any = [dict(c.fields) for c in group] if self.batch or setting("body", "object") == "list" else dict(group[0].fields)
+        if setting("body_field"):
+            body = {str(setting("body_field")): body}
+        headers = {str(k): str(v) for k, v in (setting("headers") or {}).items()}
+        method = str(setting("method", "POST")).upper()
+        reply = result.count(self.http.request(method, self._url(spec, group[0]), json=body, headers=headers))
+        if reply.status in setting("success_codes", DEFAULT_SUCCESS):
+            ids = self._ids(reply, len(group))
+            for change, record_id in zip(group, ids):
+                result.ack(change, record_id, "created" if change.op == "create" else "updated")
+        else:
+            message = reply.text[:500] or f"HTTP {reply.status}"
+            for change in group:
+                result.reject(change, str(reply.status), f"answered {reply.status}, not one of the success codes: {message}")
+
+    def _url(self, spec: SyncSpec, change: Change) -> str:
+        template = str(self.connection.setting("url"))
+
+        def fill(match: re.Match[str]) -> str:
+            name = match.group(1)
+            value = spec.object if name == "object" else change.row.get(name)
+            return quote("" if value is None else _text(value), safe="")
+
+        url = PLACEHOLDER.sub(fill, template)
+        return url if "://" in url else f"{self.connection.base_url}/{url.lstrip('/')}"
+
+    def _ids(self, reply: Reply, count: int) -> list[Any]:
+        path = self.connection.setting("id_path")
+        found = json_path(path, reply.json()) if path else []
+        if count == 1:
+            return [found[0] if len(found) == 1 and not isinstance(found[0], (dict, list)) else None]
+        return found if len(found) == count else [None] * count
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+|\*)\]|\['([^']+)'\]")
+
+
+def json_path(path: Any, document: Any) -> list[Any]:
+    """The values a small JSONPath selects: ``$``, ``.name``, ``['name']``, ``[0]``, ``[*]``.
+
+    ``id`` and ``data.id`` are read as ``$.id`` and ``$.data.id``. ValueError on a bad path.
+    """
+    if path is None:
+        return []
+    text = str(path).strip()
+    if not text.startswith("$"):
+        text = "$." + text
+    steps, at = [], 1
+    while at < len(text):
+        match = _STEP.match(text, at)
+        if not match:
+            raise ValueError(f"cannot read {str(path)!r} at {text[at:]!r} (use $.a.b, [0], [*])")
+        steps.append(match.group(1) or match.group(3) or match.group(2))
+        at = match.end()
+    nodes = [document]
+    for step in steps:
+        nodes = [item for node in nodes for item in _step(node, step)]
+    return nodes
+
+
+def _step(node: Any, step: str) -> list[Any]:
+    if step == "*":
+        return list(node) if isinstance(node, list) else list(node.values()) if isinstance(node, dict) else []
+    if step.isdigit():
+        return [node[int(step)]] if isinstance(node, list) and int(step) < len(node) else []
+    return [node[step]] if isinstance(node, dict) and step in node else []

@@ -1,0 +1,78 @@
+"""How the HubSpot and Pipedrive connectors word values and read rate-limit headers (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dbt_revsync.destinations import hubspot, pipedrive
+from dbt_revsync.destinations.pipedrive import CustomField, custom_name, custom_value
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        (None, ""),
+        (True, "true"),
+        (False, "false"),
+        (12, "12"),
+        (12.0, "12"),
+        (12.5, "12.5"),
+        (["golf", None, "tea"], "golf;tea"),
+        ("2024-03-05", "1709596800000"),  # midnight UTC
+        ("2024-03-05T10:30:00", "1709634600000"),  # no offset: UTC
+        ("2024-03-05T10:30:00+01:00", "1709631000000"),
+        ("Acme", "Acme"),
+        ("2024-03-05 is a date", "2024-03-05 is a date"),
+        ({"b": 1, "a": 2}, '{"a": 2, "b": 1}'),
+    ],
+)
+def test_hubspot_property_values_are_strings(value: object, sent: str) -> None:
+    assert hubspot.property_value(value) == sent
+
+
+def test_hubspot_waits_a_window_only_when_none_is_left() -> None:
+    assert hubspot.throttle_hint({"X-HubSpot-RateLimit-Remaining": "3", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}) is None
+    assert hubspot.throttle_hint({"x-hubspot-ratelimit-remaining": "0", "x-hubspot-ratelimit-interval-milliseconds": "10000"}) == 10.0
+    assert hubspot.throttle_hint({}) is None
+
+
+def test_pipedrive_waits_for_the_reset_only_when_none_is_left() -> None:
+    assert pipedrive.throttle_hint({"x-ratelimit-remaining": "5", "x-ratelimit-reset": "2"}) is None
+    assert pipedrive.throttle_hint({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2"}) == 2.0
+    assert pipedrive.throttle_hint({}) is None
+
+
+SET = CustomField("Regions", "f" * 40, "set", {"emea": 1, "apac": 2})
+ENUM = CustomField("Tier", "e" * 40, "enum", {"gold": 1, "silver": 2})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "sent"),
+    [
+        (SET, ["EMEA", "apac"], [1, 2]),
+        (SET, "EMEA, APAC", [1, 2]),
+        (SET, [], None),  # [] is a validation error in v2: null clears
+        (SET, None, None),
+        (SET, [2], [2]),
+        (ENUM, "Silver", 2),
+        (ENUM, 1, 1),
+        (ENUM, None, None),
+        (CustomField("Note", "n" * 40, "varchar", {}), "as is", "as is"),
+    ],
+)
+def test_pipedrive_option_labels_become_ids(field: CustomField, value: object, sent: object) -> None:
+    assert custom_value(field, value) == sent
+
+
+def test_pipedrive_an_unknown_option_is_a_reason_to_reject() -> None:
+    with pytest.raises(ValueError, match="'Bronze' is not an option of the Pipedrive field 'Tier'"):
+        custom_value(ENUM, "Bronze")
+
+
+def test_pipedrive_custom_field_names_in_yaml() -> None:
+    standard = {"name", "owner_id"}
+    assert custom_name(("custom_fields", "Account ID"), standard) == "Account ID"
+    assert custom_name(("custom_fields", "v1", "2"), standard) == "v1.2"  # a name with a dot
+    assert custom_name(("Account ID",), standard) == "Account ID"
+    assert custom_name(("name",), standard) is None
+    assert custom_name(("address", "locality"), standard) is None
