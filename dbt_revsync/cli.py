@@ -138,7 +138,7 @@ def run_push(args: argparse.Namespace) -> int:
 def run_plan(args: argparse.Namespace) -> int:
     reports = commands.push(_settings(args), _selection(args), full_refresh=args.full_refresh, dry_run=True, samples=args.samples)
     print(output.plan_text(reports))
-    return EXIT_OK
+    return EXIT_FAILED if any(r.status == "failed" for r in reports) else EXIT_OK
 
 
 def run_validate(args: argparse.Namespace) -> int:

@@ -75,9 +75,12 @@ def summary(reports: Sequence[SyncReport]) -> str:
 def plan_text(reports: Sequence[SyncReport]) -> str:
     lines = []
     for r in reports:
-        ops = ", ".join(f"{op} {n}" for op, n in sorted(r.planned.items())) or "nothing to send"
+        ops = ", ".join(f"{op} {n}" for op, n in sorted(r.planned.items())) or "send nothing"
         unchanged = r.counts.get("unchanged", 0)
-        lines.append(f"{r.spec.label}: read {r.counts.get('read', 0)}, unchanged {unchanged}; would {ops}")
+        if r.status == "failed":
+            lines.append(f"{r.spec.label}: failed")
+        else:
+            lines.append(f"{r.spec.label}: read {r.counts.get('read', 0)}, unchanged {unchanged}; would {ops}")
         for sample in r.samples:
             lines.append("    " + json.dumps(sample, ensure_ascii=False, default=str))
         for sample in r.reject_samples:

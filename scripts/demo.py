@@ -37,18 +37,24 @@ def main() -> int:
         run("what a push would do", str(BIN / "dbt-revsync"), "plan", "--samples", "1", env=env)
         code = run("first push: every row travels", str(BIN / "dbt-revsync"), "push", env=env)
         print(f"(exit status {code}: 1 means some rows were rejected, as the example's messy data intends)")
-        before = sandbox.stats()["freshsales"]["requests"]
+        before = _requests(sandbox)
         run("second push: nothing changed, nothing sent", str(BIN / "dbt-revsync"), "push", env=env)
-        after = sandbox.stats()["freshsales"]["requests"]
+        after = _requests(sandbox)
         held = sandbox.state()["freshsales"]
         print("\nthe sandbox's Freshsales now holds:")
         for resource, records in held.items():
             print(f"  {resource}: {len(records)} records")
+        support = sandbox.state()["freshdesk"]["contacts"]
+        print(f"the sandbox's Freshdesk now holds:\n  contacts: {len(support)} records")
         print(f"requests received: {after} in all, {after - before} during the second push")
         sample = next(iter(held.get("contacts") or []), None)
         if sample:
             print("one contact as the CRM holds it:\n" + json.dumps(sample, indent=2, ensure_ascii=False))
     return 0
+
+
+def _requests(sandbox: SandboxServer) -> int:
+    return sum(stats["requests"] for stats in sandbox.stats().values())
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@
 #                                    CMD with the server up and its variables set; a server this
 #                                    started is stopped afterwards. Where no server can be had,
 #                                    CMD runs anyway (its PostgreSQL tests skip), except under
-#                                    CI=true, where that is a failure
+#                                    CI=true, where that is a failure. With REVSYNC_PG_HOST set,
+#                                    CMD runs against that server and nothing is started
 #
 # Idempotent: a start with the server already up only checks the role. The cluster is for
 # tests (fsync off, trust on loopback); never point it at data you care about.
@@ -100,8 +101,12 @@ print_env() {
 
 run_with_server() {
   local started=no code=0
+  if [ -n "${REVSYNC_PG_HOST:-}" ]; then  # a server of the caller's own: use it as it is
+    "$@"
+    return
+  fi
   if ! is_up; then
-    if (start); then
+    if bash "$0" start; then  # its own process, so that any failing step fails the start
       started=yes
     elif [ "${CI:-}" = true ]; then
       say "no PostgreSQL server could be started; under CI=true that fails the run"

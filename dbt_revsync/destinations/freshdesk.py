@@ -20,11 +20,13 @@ from typing import Any, ClassVar
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import Reply
 from dbt_revsync.destinations.base import BatchResult, Change, Found, PerRecordDestination, RecordRejected
+from dbt_revsync.errors import DestinationError
 
 OBJECTS = ("contacts", "companies")
 # Fields ``GET /<resource>?<field>=`` filters on exactly (the rest go through search).
 LIST_FILTERS = {"contacts": ("email", "mobile", "phone", "company_id", "unique_external_id"), "companies": ()}
 PER_PAGE = 100
+FIELD_LISTS = {"contacts": "contact_fields", "companies": "company_fields"}
 
 
 class FreshdeskDestination(PerRecordDestination):
@@ -90,6 +92,21 @@ class FreshdeskDestination(PerRecordDestination):
         if not reply.ok:
             raise RecordRejected(*error_of(reply))
         return [Found(str(record["id"]), record) for record in records or [] if isinstance(record, dict)]
+
+    def list_fields(self, spec: SyncSpec) -> set[str] | None:
+        """``GET /contact_fields`` or ``/company_fields``: a list of ``{"name", "default", ..}``,
+        custom fields under their bare names."""
+        reply = self._call(BatchResult(), "GET", FIELD_LISTS[spec.object])
+        body = reply.json()
+        if not reply.ok or not isinstance(body, list):
+            code, message = error_of(reply)
+            raise DestinationError(f"Freshdesk did not list the {spec.object} fields ({code}): {message}")
+        return {str(f["name"]) for f in body if isinstance(f, dict) and f.get("name")}
+
+    @classmethod
+    def field_name(cls, path: str) -> str:
+        """``custom_fields.x`` is the custom field ``x``; any other path its first part."""
+        return path.split(".")[-1] if path.startswith("custom_fields.") else path.split(".", 1)[0]
 
     def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
         reply = self._call(result, "GET", f"{spec.object}/{record_id}")

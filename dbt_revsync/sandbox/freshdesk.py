@@ -88,6 +88,20 @@ class FreshdeskEmulator(Emulator):
     first_id = 43000000001
     auth_hint = "Authorization: Basic base64(<key>:X)"
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.custom_fields: dict[str, list[str]] = {resource: [] for resource in self.resources}
+
+    def define_custom_field(self, resource: str, name: str) -> None:
+        """Add a custom field to what ``/contact_fields`` or ``/company_fields`` lists.
+        Assumed: records may still carry any custom field (a real account refuses undefined ones)."""
+        if name not in self.custom_fields[resource]:
+            self.custom_fields[resource].append(name)
+
+    def reset(self) -> None:
+        super().reset()
+        self.custom_fields = {resource: [] for resource in self.resources}
+
     # -- vendor shapes -----------------------------------------------------------
 
     def authenticate(self, request: SandboxRequest) -> bool:
@@ -181,6 +195,17 @@ class FreshdeskEmulator(Emulator):
             query = urlencode({**request.query, "page": page + 1, "per_page": per_page})
             headers["Link"] = f'</api/v2/{resource}?{query}>; rel="next"'
         return json_response(200, chunk, headers)
+
+    @route("GET", r"/(?P<kind>contact|company)_fields", "{kind}_fields")
+    def field_list(self, request: SandboxRequest, kind: str) -> SandboxResponse:
+        """The resource's fields, a bare list: standard ones (``default: true``), then custom
+        ones under their bare names. Assumed: each entry's shape beyond ``name``, ``label``,
+        ``default`` [sec]."""
+        resource = "contacts" if kind == "contact" else "companies"
+        standard = [{"name": n, "label": n.replace("_", " ").capitalize(), "default": True, "type": "default"} for n in sorted(FIELDS[resource])
+                    if n != "custom_fields"]
+        custom = [{"name": n, "label": n.replace("_", " ").capitalize(), "default": False, "type": "custom_text"} for n in self.custom_fields[resource]]
+        return json_response(200, [{"id": i + 1, **f} for i, f in enumerate(standard + custom)])
 
     @route("GET", rf"/search/{_RESOURCE}", "{resource}.search")
     def search(self, request: SandboxRequest, resource: str) -> SandboxResponse:

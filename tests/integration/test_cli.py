@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.integration.conftest import Project
+
 pytestmark = pytest.mark.integration
 
 CLI = str(Path(sys.executable).parent / "dbt-revsync")
@@ -43,3 +45,19 @@ def test_usage_errors_exit_2_without_a_traceback() -> None:
     assert result.returncode == 2
     result = subprocess.run([CLI, "push", "--project-dir", "/nonexistent"], capture_output=True, text=True, check=False)
     assert result.returncode == 2 and "manifest.json not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_plan_exits_1_when_a_sync_fails(project: Project) -> None:
+    project.seed("raw", ["account_id", "name"], [[1, "One"]])
+    block = {"destination": "freshsales", "object": "sales_accounts", "primary_key": "account_id", "fields": {"name": "name"}}
+    project.model("accounts", "select * from {{ ref('raw') }}", block)
+    project.build()
+    (project.root / "macros").mkdir(exist_ok=True)
+    (project.root / "macros" / "broken.sql").write_text(
+        "{% macro duckdb__revsync_changes_sql(relation, sync_id, key_columns, columns, hash_columns, fingerprint, upsert_column, "
+        "state_relation, full_refresh, include_removed, incremental_column, watermark) %}"
+        "{{ exceptions.raise_compiler_error('diff broken on purpose') }}{% endmacro %}\n"
+    )
+    result = project.revsync("plan")
+    assert result.code == 1 and "accounts -> freshsales.sales_accounts: failed" in result.out
+    assert "diff broken on purpose" in result.out and "Traceback" not in result.err

@@ -100,6 +100,11 @@ def test_update_rejects_rows_with_no_match_and_companies_match_through_search(pr
     project.seed("accts", ["acct", "name", "industry"], [["A-1", "Acme Inc", "Retail"], ["A-2", "Nobody", "Mining"]])
     project.model("fd_companies", "select * from {{ ref('accts') }}", block)
     project.build()
+    # validate --remote reads /company_fields: the custom field must be defined in the account.
+    undefined = project.revsync("validate", "--remote")
+    assert undefined.code == 2 and "'account_no' is not a field of freshdesk companies" in undefined.err
+    project.sandbox.emulator("freshdesk").define_custom_field("companies", "account_no")
+    assert project.revsync("validate", "--remote").code == 0
     assert project.push().code == 1
     companies = project.sandbox.emulator("freshdesk").records("companies")
     assert [(c["name"], c["industry"]) for c in companies] == [("Acme Inc", "Retail")]

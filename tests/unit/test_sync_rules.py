@@ -251,3 +251,13 @@ def test_pipedrive_matches_by_search_and_reads_the_record_for_if_empty(tmp_path:
         record = server.emulator("pipedrive").records("persons")[0]
         assert record["name"] == "Ann Lee" and [p["value"] for p in record["phones"]] == ["+1"]
         assert "GET persons.get" in server.stats()["pipedrive"]["by_route"]  # read for if_empty
+
+
+def test_freshdesk_lists_its_fields_for_validate_remote(freshdesk: tuple[FreshdeskDestination, SandboxServer], conns: dict[str, Any]) -> None:
+    destination, server = freshdesk
+    server.emulator("freshdesk").define_custom_field("contacts", "sfcontactid")
+    (spec,), _ = parse(conns)
+    names = destination.list_fields(spec)
+    assert names is not None and {"name", "email", "tags", "sfcontactid"} <= names
+    assert [destination.field_name(f.path) for f in spec.fields if destination.field_name(f.path) not in names] == []
+    assert FreshdeskDestination.field_name("custom_fields.sf_tags") == "sf_tags"

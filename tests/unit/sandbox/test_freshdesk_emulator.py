@@ -114,3 +114,11 @@ def test_per_minute_limit_headers_and_retry_after() -> None:
         assert second.headers["X-RateLimit-Remaining"] == "0" and second.headers["X-RateLimit-Used-CurrentRequest"] == "1"
         assert third.status_code == 429
         assert 1 <= int(third.headers["Retry-After"]) <= 60 and third.headers["X-RateLimit-Used-CurrentRequest"] == "0"
+
+
+def test_field_lists_show_standard_and_defined_custom_fields(server: SandboxServer, api: Api) -> None:
+    server.emulator("freshdesk").define_custom_field("contacts", "sfcontactid")
+    names = {f["name"]: f["default"] for f in api.call("GET", "/contact_fields").json()}
+    assert names["email"] is True and names["sfcontactid"] is False and "custom_fields" not in names
+    assert "sfcontactid" not in {f["name"] for f in api.call("GET", "/company_fields").json()}
+    assert Api(api.root, "nope").call("GET", "/contact_fields").status_code == 401
