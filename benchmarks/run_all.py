@@ -21,6 +21,9 @@ FULL = {
     "bench_noop.py": [],
     "bench_diff.py": [],
     "bench_throughput.py": [],
+    "bench_crm_connectors.py": [],
+    "bench_salesforce_bulk.py": [],
+    "bench_postgres_pages.py": [],  # needs PostgreSQL: `scripts/test_postgres.sh start`
 }
 QUICK = {
     "bench_noop.py": ["--rows", "1000"],
