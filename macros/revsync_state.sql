@@ -73,7 +73,7 @@ limit 1
 {% macro default__revsync_literals(values) -%}
   {%- set quoted = [] -%}
   {%- for value in values -%}
-    {%- do quoted.append("null" if value is none else "'" ~ (value | string).replace("'", "''") ~ "'") -%}
+    {%- do quoted.append("null" if value is none else "'" ~ (value | string | replace("'", "''")) ~ "'") -%}
   {%- endfor -%}
   {{ return(quoted) }}
 {%- endmacro %}
