@@ -23,6 +23,7 @@ postgres:
 	bash scripts/test_postgres.sh start
 
 bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) benchmarks/run_all.py
 
 clean:

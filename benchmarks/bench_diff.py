@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, changed = args.rows, len(range(0, args.rows, 100))
     print(f"Diff of {rows:,} rows, {changed:,} changed, DuckDB ({machine()})")
     with Sandbox() as sandbox, temp_dir() as root:
-        project = BenchProject(root, sandbox.url, sandbox.api_key())
+        project = BenchProject(root, sandbox.url)
         project.model("accounts", ACCOUNTS_SQL, UPSERT_BLOCK)
         project.build(rows, version=1)
         assert project.probe("seed")["seeded"] == rows

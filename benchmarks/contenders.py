@@ -1,13 +1,15 @@
 """The other ways of pushing the same rows to the same endpoint, each run as its own process.
 
-    contenders.py loop    DB URL KEY ROWS             one `requests.post` per row, sequential
-    contenders.py dlt     DB URL KEY ROWS BATCH WORK  dlt's `@dlt.destination(batch_size=BATCH)`
-    contenders.py ceiling URL KEY N PROCS THREADS the sandbox's ceiling: N light keep-alive
-                                                  requests from PROCS processes x THREADS threads
+    contenders.py loop    CRM DB URL ROWS              one `requests.post` per row, sequential
+    contenders.py dlt     CRM DB URL ROWS BATCH WORK   dlt's `@dlt.destination(batch_size=BATCH)`
+    contenders.py ceiling CRM URL N PROCS THREADS      the sandbox's ceiling: N light keep-alive
+                                                       requests (full batches) from PROCS x THREADS
 
-DB is the DuckDB file holding the model ``main.accounts`` (its first ROWS rows are sent);
-URL the sandbox's Freshsales root.
-Each prints one JSON object. Used by bench_throughput.py; not part of the product.
+CRM is ``hubspot`` (batch create, 100 records a request) or ``freshsales`` (one record a
+request). DB is the DuckDB file holding the model ``main.accounts`` (its first ROWS rows
+are sent); URL the sandbox's root for that CRM. Each prints one JSON object. Bodies are
+the ones dbt-revsync sends for the same rows and mapping. Used by bench_throughput.py;
+not part of the product.
 """
 
 from __future__ import annotations
@@ -17,12 +19,41 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 COLUMNS = "account_id, account_name, city, website"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a CRM's create endpoint is and what its body looks like."""
+
+    crm: str
+    path: str
+    batch: int  # records a request at most
+
+    def headers(self) -> dict[str, str]:
+        key = {"hubspot": "Bearer sandbox-hubspot-token", "freshsales": "Token token=sandbox-freshsales-key"}[self.crm]
+        return {"Authorization": key, "Content-Type": "application/json"}
+
+    def body(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        if self.crm == "hubspot":
+            return {"inputs": [{"properties": {"name": r["name"], "city": r["city"], "website": r["website"],
+                                               "description": str(r["account_id"])},
+                                "associations": [], "objectWriteTraceId": str(r["account_id"])} for r in rows]}
+        (row,) = rows
+        return {"sales_account": {"name": row["name"], "city": row["city"], "website": row["website"],
+                                  "custom_field": {"cf_account_id": row["account_id"]}}}
+
+
+TARGETS = {
+    "hubspot": Target("hubspot", "/crm/v3/objects/companies/batch/create", 100),
+    "freshsales": Target("freshsales", "/sales_accounts", 1),
+}
 
 
 def read_rows(db: str, limit: int) -> Iterator[dict[str, Any]]:
@@ -35,25 +66,21 @@ def read_rows(db: str, limit: int) -> Iterator[dict[str, Any]]:
                 yield {"account_id": account_id, "name": name, "city": city, "website": website}
 
 
-def payload(row: dict[str, Any]) -> dict[str, Any]:
-    """The body dbt-revsync sends for the same row and mapping."""
-    return {"sales_account": {"name": row["name"], "city": row["city"], "website": row["website"],
-                              "custom_field": {"cf_account_id": row["account_id"]}}}
-
-
-def plain_loop(db: str, url: str, key: str, limit: int) -> dict[str, Any]:
+def plain_loop(target: Target, db: str, url: str, limit: int) -> dict[str, Any]:
+    """The naive script: one `requests.post` per row, one after the other."""
     import requests
 
-    headers = {"Authorization": f"Token token={key}"}
     sent = failed = 0
     for row in read_rows(db, limit):
-        answer = requests.post(f"{url}/sales_accounts", json=payload(row), headers=headers, timeout=30)
+        answer = requests.post(f"{url}{target.path}", json=target.body([row]), headers=target.headers(), timeout=30)
         sent += 1
         failed += answer.status_code >= 300
-    return {"sent": sent, "failed": failed}
+    return {"requests": sent, "failed": failed}
 
 
-def with_dlt(db: str, url: str, key: str, limit: int, batch_size: int, work: str) -> dict[str, Any]:
+def with_dlt(target: Target, db: str, url: str, limit: int, batch_size: int, work: str) -> dict[str, Any]:
+    """dlt's custom destination: a function called with each batch of items; it posts the
+    batch (a batch endpoint) or each item of it (one record a request) on a keep-alive session."""
     import os
 
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
@@ -61,15 +88,22 @@ def with_dlt(db: str, url: str, key: str, limit: int, batch_size: int, work: str
     import requests
 
     session = requests.Session()
-    headers = {"Authorization": f"Token token={key}"}
-    counts = {"sent": 0, "failed": 0}
+    counts = {"requests": 0, "failed": 0}
+
+    def post(rows: Sequence[dict[str, Any]]) -> None:
+        answer = session.post(f"{url}{target.path}", json=target.body(rows), headers=target.headers(), timeout=30)
+        counts["requests"] += 1
+        counts["failed"] += answer.status_code >= 300
 
     @dlt.destination(batch_size=batch_size, loader_file_format="typed-jsonl", name="sandbox", max_table_nesting=0)
     def sandbox(items: Any, table: Any) -> None:
-        for item in items:
-            answer = session.post(f"{url}/sales_accounts", json=payload(item), headers=headers, timeout=30)
-            counts["sent"] += 1
-            counts["failed"] += answer.status_code >= 300
+        rows = list(items)
+        if target.batch > 1:
+            for start in range(0, len(rows), target.batch):
+                post(rows[start:start + target.batch])
+        else:
+            for row in rows:
+                post([row])
 
     @dlt.resource(name="accounts", write_disposition="append", max_table_nesting=0)
     def accounts() -> Iterator[dict[str, Any]]:
@@ -80,28 +114,31 @@ def with_dlt(db: str, url: str, key: str, limit: int, batch_size: int, work: str
     return counts
 
 
-def ceiling(url: str, key: str, total: int, procs: int, threads: int) -> dict[str, Any]:
+def ceiling(target: Target, url: str, total: int, procs: int, threads: int) -> dict[str, Any]:
     started = time.perf_counter()
     with ProcessPoolExecutor(procs) as pool:
-        done = sum(pool.map(_ceiling_process, [(url, key, total // procs, threads)] * procs))
+        done = sum(pool.map(_ceiling_process, [(target.crm, url, total // procs, threads)] * procs))
     seconds = time.perf_counter() - started
-    return {"sent": done, "seconds": seconds, "per_second": done / seconds}
+    return {"rows": done, "seconds": seconds, "per_second": done / seconds}
 
 
 def _ceiling_process(args: tuple[str, str, int, int]) -> int:
-    url, key, count, threads = args
+    crm, url, rows, threads = args
+    target = TARGETS[crm]
     parts = urlsplit(url)
-    body = json.dumps(payload({"account_id": 0, "name": "Ceiling", "city": "Oslo", "website": "https://x.example"})).encode()
-    headers = {"Authorization": f"Token token={key}", "Content-Type": "application/json"}
     done = [0] * threads
 
     def worker(index: int) -> None:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        for _ in range(count // threads):
-            connection.request("POST", f"{parts.path}/sales_accounts", body=body, headers=headers)
+        first = index * (rows // threads)
+        for start in range(first, first + rows // threads, target.batch):
+            batch = [{"account_id": i, "name": f"Ceiling {i}", "city": "Oslo", "website": "https://x.example"}
+                     for i in range(start, start + target.batch)]
+            connection.request("POST", f"{parts.path}{target.path}", body=json.dumps(target.body(batch)).encode(),
+                               headers=target.headers())
             answer = connection.getresponse()
             answer.read()
-            done[index] += answer.status < 300
+            done[index] += target.batch if answer.status < 300 else 0
         connection.close()
 
     workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
@@ -113,13 +150,14 @@ def _ceiling_process(args: tuple[str, str, int, int]) -> int:
 
 
 if __name__ == "__main__":
-    what, *rest = sys.argv[1:]
+    what, crm, *rest = sys.argv[1:]
+    chosen = TARGETS[crm]
     if what == "loop":
-        result = plain_loop(rest[0], rest[1], rest[2], int(rest[3]))
+        result = plain_loop(chosen, rest[0], rest[1], int(rest[2]))
     elif what == "dlt":
-        result = with_dlt(rest[0], rest[1], rest[2], int(rest[3]), int(rest[4]), rest[5])
+        result = with_dlt(chosen, rest[0], rest[1], int(rest[2]), int(rest[3]), rest[4])
     elif what == "ceiling":
-        result = ceiling(rest[0], rest[1], int(rest[2]), int(rest[3]), int(rest[4]))
+        result = ceiling(chosen, rest[0], int(rest[1]), int(rest[2]), int(rest[3]))
     else:
         raise SystemExit(f"unknown contender {what!r}")
     print(json.dumps(result))

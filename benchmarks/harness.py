@@ -25,7 +25,7 @@ import requests
 
 PYTHON = sys.executable
 DBT = str(Path(sys.executable).parent / "dbt")
-API_KEY = "bench-freshsales-key"
+KEYS = {"freshsales": "sandbox-freshsales-key", "hubspot": "sandbox-hubspot-token"}  # the sandbox's defaults
 
 # One account per row; `version` > 1 renames every hundredth account (1% changed).
 ACCOUNTS_SQL = """{{ config(materialized='table') }}
@@ -95,8 +95,7 @@ class Sandbox:
         argv = [PYTHON, "-m", "dbt_revsync", "sandbox", "--port", str(self.port)]
         if per_minute:
             argv += ["--per-minute", str(per_minute)]
-        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        env={**os.environ, "FRESHSALES_API_KEY": API_KEY})
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._wait_ready()
 
     def _wait_ready(self) -> None:
@@ -111,26 +110,26 @@ class Sandbox:
                 time.sleep(0.1)
         raise RuntimeError("the sandbox did not start within 30 s")
 
-    def api_key(self) -> str:
+    def api_key(self, prefix: str = "freshsales") -> str:
         emulators = requests.get(f"{self.url}/_admin/emulators", timeout=10).json()["emulators"]
-        found = next(e for e in emulators if e["prefix"] == "freshsales")
+        found = next(e for e in emulators if e["prefix"] == prefix)
         return str(found["api_keys"][0])
 
-    def stats(self) -> dict[str, Any]:
-        return requests.get(f"{self.url}/_admin/stats", timeout=30).json()["freshsales"]
+    def stats(self, prefix: str = "freshsales") -> dict[str, Any]:
+        return requests.get(f"{self.url}/_admin/stats", timeout=30).json()[prefix]
 
-    def requests_sent(self) -> int:
-        return int(self.stats()["requests"])
+    def requests_sent(self, prefix: str = "freshsales") -> int:
+        return int(self.stats(prefix)["requests"])
 
-    def records(self, resource: str = "sales_accounts") -> list[dict[str, Any]]:
-        held = requests.get(f"{self.url}/_admin/freshsales/{resource}", timeout=300).json()
+    def records(self, prefix: str, resource: str) -> list[dict[str, Any]]:
+        held = requests.get(f"{self.url}/_admin/{prefix}/{resource}", timeout=300).json()
         return held if isinstance(held, list) else held.get(resource, held.get("records", []))
 
     def reset(self) -> None:
         requests.post(f"{self.url}/_admin/reset", timeout=30).raise_for_status()
 
-    def set_limit(self, per_minute: int | None) -> None:
-        body = {"prefix": "freshsales", "per_minute": per_minute, "per_hour": None}
+    def set_limit(self, prefix: str, per_minute: int | None) -> None:
+        body = {"prefix": prefix, "per_minute": per_minute, "per_hour": None}
         requests.post(f"{self.url}/_admin/limits", json=body, timeout=10).raise_for_status()
 
     def close(self) -> None:
@@ -152,18 +151,18 @@ class Sandbox:
 class BenchProject:
     """A dbt-duckdb project in a temporary directory, with one model and its sync block."""
 
-    def __init__(self, root: Path, sandbox_url: str, api_key: str, connection: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, root: Path, sandbox_url: str, connection: Mapping[str, Any] | None = None, crm: str = "freshsales") -> None:
         self.root = root
-        self.env = {**os.environ, "REVSYNC_BENCH_DB": str(root / "warehouse.duckdb"), "FRESHSALES_API_KEY": api_key}
+        self.env = {**os.environ, "REVSYNC_BENCH_DB": str(root / "warehouse.duckdb"), "REVSYNC_BENCH_KEY": KEYS[crm]}
         (root / "models").mkdir(parents=True, exist_ok=True)
         (root / "dbt_project.yml").write_text(
             "name: revsync_bench\nversion: '1.0'\nconfig-version: 2\nprofile: revsync_bench\n")
         (root / "profiles.yml").write_text(
             "revsync_bench:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
             "      path: \"{{ env_var('REVSYNC_BENCH_DB') }}\"\n      threads: 1\n")
-        conn = {"type": "freshsales", "api_key": "{{ env_var('FRESHSALES_API_KEY') }}",
-                "base_url": f"{sandbox_url}/freshsales", **(connection or {})}
-        (root / "revsync.yml").write_text(json.dumps({"connections": {"freshsales": conn}}, indent=2))
+        secret = "api_key" if crm == "freshsales" else "access_token"
+        conn = {"type": crm, secret: "{{ env_var('REVSYNC_BENCH_KEY') }}", "base_url": f"{sandbox_url}/{crm}", **(connection or {})}
+        (root / "revsync.yml").write_text(json.dumps({"connections": {crm: conn}}, indent=2))
 
     def model(self, name: str, sql: str, block: Mapping[str, Any]) -> None:
         (self.root / "models" / f"{name}.sql").write_text(sql)

@@ -35,6 +35,7 @@ from dbt_revsync.warehouse import Warehouse, utc_now
 logger = logging.getLogger(__name__)
 
 MAX_REJECT_REASONS = 10  # distinct reasons a report lists; every reject is in revsync_rejects
+PAGE_ROWS = 2000  # changed rows read from the warehouse per query, then cut into batches
 COUNTS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
 
 
@@ -194,7 +195,7 @@ class Pusher:
     def _batches(self, spec: SyncSpec, report: SyncReport, size: int) -> Iterator[list[Change]]:
         """Changes in batches of ``size``; rejects the diff found are committed on the way."""
         pending: list[Change] = []
-        for page in self.warehouse.iter_changes(spec, size):
+        for page in self.warehouse.iter_changes(spec, max(size, PAGE_ROWS)):
             planned_rejects = []
             for row in page:
                 decided = plan.decide(spec, row)

@@ -78,7 +78,7 @@ ranked as (
     select
         src.*,
         count(*) over (partition by __rs_key) as __rs_key_count,
-        row_number() over (partition by __rs_upsert order by __rs_key) as __rs_upsert_rank
+        {% if upsert_column %}row_number() over (partition by __rs_upsert order by __rs_key){% else %}1{% endif %} as __rs_upsert_rank
     from src
 ),
 state as (
