@@ -246,7 +246,6 @@ def test_rate_limit_headers_on_a_success_hold_the_next_request() -> None:
     http = client(Script((200, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "2"}, b"")), [])
     http.request("GET", URL)
     assert http.limiter.not_before == 2
-    sleeps: list[float] = []
 
 
 def test_the_limiter_paces_slows_on_429_and_recovers() -> None:
