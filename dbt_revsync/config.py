@@ -20,6 +20,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from dbt_revsync.delivery import is_loopback
 from dbt_revsync.errors import ConfigError, ConfigIssue
 
 INSERT_MODES = ("append", "update", "upsert", "delete", "mirror")
@@ -47,14 +48,13 @@ BLOCK_KEYS = (
     "lists",
 )
 SCHEDULES = ("30m", "hourly", "daily")  # sync frequencies; schedule.INTERVALS gives each its length
-CONNECTION_KEYS = ("type", "base_url", "rate_limit", "max_concurrency", "timeout")
+CONNECTION_KEYS = ("type", "base_url", "rate_limit", "max_concurrency", "timeout", "max_retries", "max_retry_time")
 CONNECTIONS_ENV = "DBT_REVSYNC_CONNECTIONS"
 _SECRET_WORDS = re.compile(r"(key|token|secret|password)", re.IGNORECASE)
 _ENV_VAR = re.compile(
     r"""\{\{\s*env_var\(\s*(['"])(?P<name>[^'"]+)\1\s*(?:,\s*(['"])(?P<default>.*?)\3\s*)?\)\s*\}\}"""
 )
 _ANY_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
-_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 # --------------------------------------------------------------------------- connections
@@ -71,6 +71,8 @@ class Connection:
     rate_limit: float | None = None  # requests per second; None: the vendor's default
     max_concurrency: int = 4
     timeout: float = 30.0
+    max_retries: int = 5  # retries of one request after its first try
+    max_retry_time: float = 120.0  # seconds one request may spend retrying
     file: str = ""
     secrets: frozenset[str] = frozenset()
 
@@ -230,7 +232,7 @@ def _render_value(value: Any, environ: Mapping[str, str]) -> tuple[Any, list[str
 def _connection_numbers(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     out: dict[str, Any] = {}
     issues: list[tuple[str, str]] = []
-    for key, kind in (("rate_limit", float), ("max_concurrency", int), ("timeout", float)):
+    for key, kind in (("rate_limit", float), ("max_concurrency", int), ("timeout", float), ("max_retries", int), ("max_retry_time", float)):
         if raw.get(key) is None:
             continue
         try:
@@ -238,8 +240,8 @@ def _connection_numbers(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[tu
         except (TypeError, ValueError):
             issues.append((key, f"expected a number, got {raw[key]!r}"))
             continue
-        if number <= 0:
-            issues.append((key, "must be greater than 0"))
+        if number < 0 or (number == 0 and key != "max_retries"):
+            issues.append((key, "must be greater than 0" if key != "max_retries" else "must be 0 or more"))
         else:
             out[key] = number
     return out, issues
@@ -251,7 +253,7 @@ def check_base_url(url: str) -> list[str]:
     if not match:
         return [f"not an http(s) URL: {url!r}"]
     scheme, host = match.group(1), match.group(2)
-    if scheme == "http" and host not in _LOOPBACK_HOSTS and not host.startswith("127."):
+    if scheme == "http" and not is_loopback(host):
         return ["plain http is refused except to a loopback host; use https"]
     return []
 

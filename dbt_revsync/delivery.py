@@ -1,25 +1,40 @@
 """All HTTP goes through here: pacing, retries, concurrency, and what an answer means.
 
-``classify`` is the one place that maps an answer to an ``Outcome``:
+``classify`` is the one place that maps an answer (status and body) to an ``Outcome``:
 
-    DONE    2xx/3xx: the destination reads the body (which may still hold per-record errors)
-    REJECT  a 4xx about the request itself (400, 404, 409, 422, ...): this record is bad
-    RETRY   429, 408, 5xx, a timeout, a reset or refused connection
-    FATAL   401, 403: the credentials will not work for anything; stop this sync
+    DONE    2xx (and 304): the destination reads the body (which may still hold per-record errors)
+    REJECT  a 4xx about the request itself (400, 404, 409, 413, 422, ...) or 300 (several
+            records match): this record is bad, the push goes on
+    RETRY   429, 408, 423, 425, 5xx, a timeout, a reset or refused connection, and a
+            vendor's limit code in the body (``REQUEST_LIMIT_EXCEEDED`` on a 403, ...)
+    FATAL   401, 403, a redirect, a TLS verification failure: nothing of this sync will
+            work; stop it and go on with the others
+
+``record_outcome`` does the same for one record's error code inside a batch answer.
 
 ``HttpClient.request`` retries RETRY answers with exponential backoff and full jitter,
-honouring ``Retry-After`` and a destination's own rate-limit headers, within a bound on
-attempts and total time; then it raises ``TransientDestinationError``. FATAL raises
-``FatalDestinationError``. DONE and REJECT come back as a ``Reply`` for the destination.
-The transport is injectable: a test's fake server is a function.
+honouring ``Retry-After`` and the vendor's rate-limit headers (which hold every thread of
+the connection, not just the one that got them), within a bound on attempts and total
+time; then it raises ``TransientDestinationError``. A ``CircuitBreaker`` counts
+consecutive transient failures: once it opens, requests fail at once without being sent,
+so an unreachable CRM costs a few retries, not a full backoff per record; the runner
+resets it at the start of each sync. FATAL raises ``FatalDestinationError``. DONE and
+REJECT come back as a ``Reply`` for the destination. The transport is injectable.
+
+Library reuse: ``Retry-After`` is parsed by urllib3's ``Retry.parse_retry_after`` (seconds
+or an HTTP date). urllib3's retrying itself is switched off (``max_retries=0``): a retry
+here must see the classification, feed the rate limiter and the breaker, and be counted
+per sync, which an adapter-level retry hides. The AIMD token bucket below is small
+enough that no rate-limiter package pays for itself (none adapts its rate to 429s).
 """
 
 from __future__ import annotations
 
-import email.utils
+import ipaddress
 import json as jsonlib
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,13 +45,13 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader
+from urllib3.util import Retry
 
 from dbt_revsync import events
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 
 logger = logging.getLogger(__name__)
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class Outcome(Enum):
@@ -46,15 +61,45 @@ class Outcome(Enum):
     FATAL = "fatal"
 
 
-def classify(status: int | None) -> Outcome:
-    """``status`` None means no answer at all (timeout, reset, refused)."""
-    if status is None or status == 429 or status == 408 or status >= 500:
+RETRY_STATUSES = frozenset({408, 423, 425, 429})
+FATAL_STATUSES = frozenset({401, 403})
+REDIRECTS = frozenset({301, 302, 303, 305, 307, 308})
+# Error codes that mean "not now" whatever the status: a vendor's own limit or lock codes
+# (Salesforce REQUEST_LIMIT_EXCEEDED on a 403, UNABLE_TO_LOCK_ROW in a batch answer, ...).
+RETRY_CODES = frozenset({
+    "REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "TOO_MANY_REQUESTS",
+    "RATE_LIMIT_EXCEEDED", "RATELIMIT_EXCEEDED", "TEMPORARILY_UNAVAILABLE",
+})
+_CODE_TOKENS = re.compile(r"\b[A-Z][A-Z_]{4,}\b")  # codes are upper case: prose never matches
+
+
+def classify(status: int | None, body: bytes | str | None = None) -> Outcome:
+    """What an answer means; ``status`` None means no answer at all (timeout, reset, refused).
+
+    ``body`` matters only for an error: a vendor's limit code in it (``RETRY_CODES``)
+    turns a 4xx into RETRY, so a 403 ``REQUEST_LIMIT_EXCEEDED`` waits instead of failing.
+    """
+    if status is None or status in RETRY_STATUSES or status >= 500:
         return Outcome.RETRY
-    if status in (401, 403):
+    if status >= 400 and _names_retry_code(body):
+        return Outcome.RETRY
+    if status in FATAL_STATUSES or status in REDIRECTS:
         return Outcome.FATAL
-    if status >= 400:
+    if status >= 400 or status == 300:
         return Outcome.REJECT
     return Outcome.DONE
+
+
+def record_outcome(code: Any) -> Outcome:
+    """One record's error inside a batch answer: RETRY for a limit or lock code, else REJECT."""
+    return Outcome.RETRY if str(code).upper() in RETRY_CODES else Outcome.REJECT
+
+
+def _names_retry_code(body: bytes | str | None) -> bool:
+    if not body:
+        return False
+    text = body[:4000].decode("utf-8", errors="replace") if isinstance(body, bytes) else body[:4000]
+    return any(token in RETRY_CODES for token in _CODE_TOKENS.findall(text))
 
 
 @dataclass(frozen=True)
@@ -85,11 +130,16 @@ class TransportError(Exception):
     """No answer: a timeout, a reset or a refused connection."""
 
 
+class TlsError(TransportError):
+    """The server's certificate did not verify: retrying cannot help."""
+
+
 Transport = Callable[[str, str, Mapping[str, str], bytes | None, float], tuple[int, Mapping[str, str], bytes]]
 
 
 class RequestsTransport:
-    """The default transport: one pooled ``requests.Session``, TLS verification always on."""
+    """The default transport: one pooled ``requests.Session``; TLS verification always on,
+    redirects never followed (a redirect could lead to plain http or another host)."""
 
     def __init__(self, pool_size: int) -> None:
         self.session = requests.Session()
@@ -101,14 +151,22 @@ class RequestsTransport:
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float
     ) -> tuple[int, Mapping[str, str], bytes]:
         try:
-            response = self.session.request(method, url, headers=dict(headers), data=body, timeout=timeout, verify=True)
+            response = self.session.request(
+                method, url, headers=dict(headers), data=body, timeout=timeout, verify=True, allow_redirects=False
+            )
+        except requests.exceptions.SSLError:
+            raise TlsError("TLS certificate verification failed") from None
         except (requests.Timeout, requests.ConnectionError) as exc:
             raise TransportError(type(exc).__name__) from None
         return response.status_code, response.headers, response.content
 
 
 class RateLimiter:
-    """A token bucket that halves its rate on a 429 and creeps back to the set rate."""
+    """A token bucket that halves its rate on a 429 and creeps back to the set rate (AIMD).
+
+    ``hold(seconds)`` stops every caller until then: a ``Retry-After`` or an exhausted
+    rate-limit window holds the whole connection, not just the thread that was told.
+    """
 
     def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.target = rate
@@ -117,21 +175,28 @@ class RateLimiter:
         self.tokens = self.capacity
         self.clock, self.sleep = clock, sleep
         self.stamp = clock()
+        self.not_before = 0.0
         self.lock = threading.Lock()
 
     def acquire(self) -> None:
-        if self.rate is None:
-            return
         while True:
             with self.lock:
                 now = self.clock()
-                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-                self.stamp = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                wait = (1 - self.tokens) / self.rate
+                wait = self.not_before - now
+                if wait <= 0:
+                    if self.rate is None:
+                        return
+                    self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+                    self.stamp = now
+                    if self.tokens >= 1 - 1e-9:  # tolerance: a float refill may land a hair short
+                        self.tokens -= 1
+                        return
+                    wait = (1 - self.tokens) / self.rate
             self.sleep(wait)
+
+    def hold(self, seconds: float) -> None:
+        with self.lock:
+            self.not_before = max(self.not_before, self.clock() + seconds)
 
     def slow_down(self) -> None:
         with self.lock:
@@ -147,6 +212,8 @@ class RateLimiter:
 
 @dataclass
 class RetryPolicy:
+    """At most ``max_attempts`` tries a request, within ``max_seconds`` from the first."""
+
     max_attempts: int = 6
     max_seconds: float = 120.0
     base: float = 0.5
@@ -157,21 +224,108 @@ class RetryPolicy:
         return rng.uniform(0, min(self.cap, self.base * (2**attempt)))
 
 
+class CircuitBreaker:
+    """Opens after ``threshold`` consecutive transient failures (any thread); a success
+    closes the count again. Open, it makes ``HttpClient`` fail at once without sending."""
+
+    def __init__(self, threshold: int = 10) -> None:
+        self.threshold = threshold
+        self.failures = 0
+        self.last: str = ""
+        self.lock = threading.Lock()
+
+    @property
+    def open(self) -> bool:
+        return self.failures >= self.threshold
+
+    def failure(self, what: str) -> None:
+        with self.lock:
+            self.failures += 1
+            self.last = what
+
+    def success(self) -> None:
+        with self.lock:
+            if not self.open:
+                self.failures = 0
+
+    def reset(self) -> None:
+        with self.lock:
+            self.failures, self.last = 0, ""
+
+    def describe(self) -> str:
+        return f"stopped sending after {self.failures} consecutive failed requests (last: {self.last})"
+
+
+class CircuitOpenError(TransientDestinationError):
+    """Not sent: the connection's breaker is open."""
+
+
+_RETRY_AFTER = Retry()
+
+
 def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    value = headers.get("Retry-After") or headers.get("retry-after")
+    value = _header(headers, "Retry-After")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return float(_RETRY_AFTER.parse_retry_after(value))
+    except (InvalidHeader, ValueError, OverflowError):
+        return None
+
+
+# (remaining, reset) header pairs vendors use; reset is seconds from now, or an epoch time.
+RATE_LIMIT_HEADERS = (
+    ("X-RateLimit-Remaining", "X-RateLimit-Reset"),
+    ("RateLimit-Remaining", "RateLimit-Reset"),
+    ("X-HubSpot-RateLimit-Remaining", "X-HubSpot-RateLimit-Interval-Milliseconds"),
+)
+
+
+def rate_limit_wait(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
+    """Seconds to wait before the next request when the vendor's window is used up.
+
+    Reads ``X-RateLimit-Remaining``/``-Reset`` (Pipedrive, Freshdesk and many others),
+    the IETF ``RateLimit-*`` draft and HubSpot's ``X-HubSpot-RateLimit-*``. None when
+    there is room left or the headers say nothing.
+    """
+    for remaining_name, reset_name in RATE_LIMIT_HEADERS:
+        remaining = _number(_header(headers, remaining_name))
+        if remaining is None or remaining > 0:
+            continue
+        reset = _number(_header(headers, reset_name))
+        if reset is None:
+            return 1.0
+        if reset_name.endswith("Milliseconds"):
+            return reset / 1000
+        return max(0.0, reset - now()) if reset > 10**8 else reset
+    return None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+    return value
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value.strip())
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        return None
 
 
 @dataclass
 class HttpClient:
-    """Paced, bounded and retried HTTP for one connection; shared by the threads of a push."""
+    """Paced, bounded and retried HTTP for one connection; shared by the threads of a push.
+
+    ``attempts`` counts every request put on the wire (failed tries included); the runner
+    reads it to report a sync's ``requests``.
+    """
 
     rate_limit: float | None = None
     max_concurrency: int = 4
@@ -179,16 +333,20 @@ class HttpClient:
     secrets: frozenset[str] = frozenset()
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     transport: Transport | None = None
-    throttle_hint: Callable[[Mapping[str, str]], float | None] | None = None
+    throttle_hint: Callable[[Mapping[str, str]], float | None] | None = rate_limit_wait
     sleep: Callable[[float], None] = time.sleep
     seed: int | None = None
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    clock: Callable[[], float] = time.monotonic
     name: str = ""  # the connection's name, for the retry events
 
     def __post_init__(self) -> None:
-        self.limiter = RateLimiter(self.rate_limit, sleep=self.sleep)
+        self.limiter = RateLimiter(self.rate_limit, clock=self.clock, sleep=self.sleep)
         self.slots = threading.BoundedSemaphore(self.max_concurrency)
         self.transport = self.transport or RequestsTransport(self.max_concurrency)
         self.rng = random.Random(self.seed)
+        self.attempts = 0
+        self._count_lock = threading.Lock()
 
     def request(
         self,
@@ -205,20 +363,24 @@ class HttpClient:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(dict(params), doseq=True)}"
         body = jsonlib.dumps(json, ensure_ascii=False).encode() if json is not None else data
         sent_headers = {"Accept": "application/json", **({"Content-Type": "application/json"} if json is not None else {}), **(headers or {})}
-        started = time.monotonic()
+        started = self.clock()
         for attempt in range(1, self.policy.max_attempts + 1):
+            if self.breaker.open:
+                raise CircuitOpenError(self.redact(f"{method} {_path(url)} not sent: {self.breaker.describe()}"))
             status, reply_headers, content = self._once(method, url, sent_headers, body)
-            outcome = classify(status)
+            outcome = classify(status, content)
             if outcome is Outcome.DONE or outcome is Outcome.REJECT:
+                self.breaker.success()
                 self.limiter.recover()
-                self._pause_for_hint(reply_headers)
+                self._hold_for_hint(reply_headers)
                 return Reply(status or 0, reply_headers, content, attempt)
             if outcome is Outcome.FATAL:
-                raise FatalDestinationError(self.redact(f"{method} {_path(url)} answered {status}: {_snippet(content)}"), status)
+                raise FatalDestinationError(self.redact(f"{method} {_path(url)} {_fatal_reason(status, content)}"), status)
+            what = f"answered {status}" if status else f"got no answer ({content.decode(errors='replace')})"
+            self.breaker.failure(self.redact(f"{method} {_path(url)} {what}"))
             wait = self._retry_wait(status, reply_headers, attempt)
-            spent = time.monotonic() - started
-            if attempt == self.policy.max_attempts or spent + wait > self.policy.max_seconds:
-                what = f"answered {status}" if status else "got no answer"
+            spent = self.clock() - started
+            if attempt == self.policy.max_attempts or spent + wait > self.policy.max_seconds or self.breaker.open:
                 raise TransientDestinationError(self.redact(f"{method} {_path(url)} {what} after {attempt} attempts"))
             events.emit(
                 "retry", f"retrying {method} {_path(url)} in {wait:.2f}s (attempt {attempt}, {status or 'no answer'})",
@@ -230,39 +392,65 @@ class HttpClient:
     def _once(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> tuple[int | None, Mapping[str, str], bytes]:
         self.limiter.acquire()
         with self.slots:
+            with self._count_lock:
+                self.attempts += 1
             try:
                 assert self.transport is not None
                 return self.transport(method, url, headers, body, self.timeout)
+            except TlsError as exc:
+                raise FatalDestinationError(f"{method} {_path(url)}: {exc}") from None
             except TransportError as exc:
                 return None, {}, str(exc).encode()
 
     def _retry_wait(self, status: int | None, headers: Mapping[str, str], attempt: int) -> float:
+        """Full-jitter backoff, or the vendor's own wait (held for the whole connection)."""
         if status == 429:
             self.limiter.slow_down()
         hinted = retry_after(headers)
         if hinted is None and self.throttle_hint is not None:
             hinted = self.throttle_hint(headers)
         backoff = self.policy.backoff(attempt, self.rng)
-        return max(hinted, backoff * 0.1) if hinted is not None else backoff
+        if hinted is None:
+            return backoff
+        self.limiter.hold(hinted)
+        return hinted + backoff * 0.1
 
-    def _pause_for_hint(self, headers: Mapping[str, str]) -> None:
+    def _hold_for_hint(self, headers: Mapping[str, str]) -> None:
         if self.throttle_hint is None or not headers:
             return
         wait = self.throttle_hint(headers)
         if wait:
-            self.sleep(wait)
+            self.limiter.hold(min(wait, self.policy.cap))
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
+        for secret in sorted(self.secrets, key=len, reverse=True):
             if secret:
                 text = text.replace(secret, "***")
         return text
 
 
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP address (127.0.0.0/8, ::1); never a name like ``127.0.0.1.evil.com``."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def refuse_plain_http(url: str) -> None:
     parts = urlsplit(url)
-    if parts.scheme == "http" and (parts.hostname or "") not in LOOPBACK and not (parts.hostname or "").startswith("127."):
-        raise FatalDestinationError(f"refusing plain http to {parts.hostname}: use https")
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
+        what = "plain http" if parts.scheme == "http" else f"a {parts.scheme or 'relative'} URL"
+        raise FatalDestinationError(f"refusing {what} to {parts.hostname}: use https")
+
+
+def _fatal_reason(status: int | None, content: bytes) -> str:
+    if status in REDIRECTS:
+        return f"answered a redirect ({status}): point base_url at the API root itself"
+    return f"answered {status}: {_snippet(content)}"
 
 
 def _path(url: str) -> str:

@@ -25,9 +25,7 @@ class Redactor(logging.Filter):
         self.secrets.update(s for s in secrets if s and len(s) >= 4)
 
     def redact(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
-        return text
+        return redact(text, self.secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self.redact(record.getMessage())
@@ -35,6 +33,9 @@ class Redactor(logging.Filter):
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):  # an event's own fields are written beside the message
+            record.fields = {k: self.redact(v) if isinstance(v, str) else v for k, v in fields.items()}
         return True
 
 
@@ -54,6 +55,13 @@ class JsonFormatter(logging.Formatter):
 
 
 REDACTOR = Redactor()
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every one of ``secrets`` replaced by ``***``, longest first."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
 
 
 def setup(level: str = "WARNING", fmt: str = "text", stream: TextIO | None = None) -> Redactor:

@@ -65,7 +65,7 @@ def summary(reports: Sequence[SyncReport]) -> str:
     for r in reports:
         if r.message:
             lines.append(f"{r.spec.label}: {r.message}")
-        if r.unresolved:
+        if r.unresolved and not r.message:
             lines.append(f"{r.spec.label}: {r.unresolved} row(s) not delivered this time; the next push sends them again")
         for sample in r.reject_samples:
             lines.append(f"{r.spec.label}: rejected {sample}")

@@ -5,6 +5,13 @@ into a change or a reject (``plan``), send batches to the destination on up to
 ``max_concurrency`` threads, and commit every batch's acknowledged records and rejects
 as it comes back (in whatever order), together with the run's running counts. A batch
 that did not come back acknowledged is simply not committed: the next push sends it again.
+
+Batches may come back in any order: each is committed on its own, by key, so order does
+not matter and nothing is counted twice. A batch whose request failed transiently as a
+whole (retries ran out) is left uncommitted; one that failed fatally (401/403) stops the
+sync after what was already acknowledged is committed. When the connection's circuit
+breaker opens (too many consecutive transient failures), the sync stops sending: the
+rest of its changes are counted as left for the next push and the run says so.
 """
 
 from __future__ import annotations
@@ -17,13 +24,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbt_revsync import events, plan
-from dbt_revsync import matching
+from dbt_revsync import events, logs, matching, plan
 from dbt_revsync.config import SyncSpec
-from dbt_revsync.delivery import HttpClient
+from dbt_revsync.delivery import HttpClient, RetryPolicy
 from dbt_revsync.destinations import destination_class
 from dbt_revsync.destinations.base import BatchResult, Change, Destination
-from dbt_revsync.errors import DestinationError, WarehouseError
+from dbt_revsync.errors import DestinationError, FatalDestinationError, TransientDestinationError, WarehouseError
 from dbt_revsync.warehouse import Warehouse, utc_now
 
 logger = logging.getLogger(__name__)
@@ -104,6 +110,7 @@ def default_client(spec: SyncSpec, cls: type[Destination]) -> HttpClient:
         max_concurrency=conn.max_concurrency,
         timeout=conn.timeout,
         secrets=conn.secrets,
+        policy=RetryPolicy(max_attempts=conn.max_retries + 1, max_seconds=conn.max_retry_time),
         name=conn.name,
         throttle_hint=cls.throttle_hint,
     )
@@ -118,6 +125,7 @@ class Pusher:
     dry_run: bool = False
     samples: int = 3
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _meters: dict[str, tuple[HttpClient, int]] = field(default_factory=dict, init=False, repr=False)
 
     def push_all(self, specs: Iterable[SyncSpec]) -> list[SyncReport]:
         self.warehouse.ensure_state()
@@ -133,10 +141,8 @@ class Pusher:
         )
         try:
             self._push(spec, report)
-        except DestinationError as exc:
-            report.status, report.message = "failed", str(exc)
-        except WarehouseError as exc:
-            report.status, report.message = "failed", str(exc)
+        except (DestinationError, WarehouseError) as exc:
+            report.status, report.message = "failed", hidden(spec, str(exc))
         finally:
             report.seconds = time.monotonic() - started
             self._close(spec, report)
@@ -153,10 +159,14 @@ class Pusher:
         self._record(spec, report)
         self.progress.start(spec, stats.changes)
         destination = self.destinations(spec)
+        http = getattr(destination, "http", None)
+        if isinstance(http, HttpClient):
+            http.breaker.reset()
+            self._meters[spec.sync_id] = (http, http.attempts)
         if not self.dry_run:
             destination.prepare(spec)
         size = destination.batch_size_for(spec, stats.changes)
-        inflight: set[Future[BatchResult]] = set()
+        inflight: dict[Future[BatchResult], list[Change]] = {}
         limit = max(1, spec.connection.max_concurrency)
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="revsync-send") as pool:
             for changes in self._batches(spec, report, size):
@@ -165,15 +175,22 @@ class Pusher:
                 if self.dry_run:
                     self.progress.advance(spec, len(changes))
                     continue
-                inflight.add(pool.submit(matching.send, destination, spec, changes))
+                if isinstance(http, HttpClient) and http.breaker.open:
+                    self._leave(spec, report, changes)
+                    continue
+                inflight[pool.submit(matching.send, destination, spec, changes)] = changes
                 while len(inflight) >= limit * 2:
-                    inflight = self._drain(spec, report, inflight, FIRST_COMPLETED)
+                    self._drain(spec, report, inflight)
             while inflight:
-                inflight = self._drain(spec, report, inflight, FIRST_COMPLETED)
+                self._drain(spec, report, inflight)
         if report.status == "running":
             report.status = "partial" if report.unresolved else "success"
             if report.status == "success" and spec.fetch_mode == "incremental":
                 report.watermark = stats.high_water or watermark
+        if report.status == "partial":
+            tripped = f"{http.breaker.describe()}; " if isinstance(http, HttpClient) and http.breaker.open else ""
+            report.message = hidden(spec, f"{tripped}{report.unresolved} row(s) not delivered this time; the next push sends them again")
+            logger.warning("%s: %s", spec.label, report.message)
 
     def _batches(self, spec: SyncSpec, report: SyncReport, size: int) -> Iterator[list[Change]]:
         """Changes in batches of ``size``; rejects the diff found are committed on the way."""
@@ -212,24 +229,29 @@ class Pusher:
             self.warehouse.commit(spec, self.run_id, [], rows, self._run_row(report))
         self.progress.advance(spec, len(rejects))
 
-    def _drain(self, spec: SyncSpec, report: SyncReport, inflight: set[Future[BatchResult]], when: str) -> set[Future[BatchResult]]:
-        """Commit every batch that has come back, in one transaction: while a commit runs,
-        more batches finish, so commits never fall behind the senders."""
-        done, rest = wait(inflight, return_when=when)
-        self._commit_result(spec, report, merged([future.result() for future in done]))
-        return rest
+    def _drain(self, spec: SyncSpec, report: SyncReport, inflight: dict[Future[BatchResult], list[Change]]) -> None:
+        """Commit every batch that has come back, whatever order they were sent in, in one
+        transaction: while a commit runs, more batches finish, so commits keep up."""
+        done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+        self._commit_result(spec, report, merged([outcome_of(future, inflight.pop(future)) for future in done]))
+
+    def _leave(self, spec: SyncSpec, report: SyncReport, changes: list[Change]) -> None:
+        """Not sent at all (the breaker is open): left for the next push."""
+        report.unresolved += len(changes)
+        self.progress.advance(spec, len(changes))
 
     def _commit_result(self, spec: SyncSpec, report: SyncReport, result: BatchResult) -> None:
         counts = report.counts
         for ack in result.acked:
             counts[ack.outcome] = counts.get(ack.outcome, 0) + 1
         counts["rejected"] += len(result.rejected)
-        counts["requests"] += result.requests
+        self._count_requests(spec, report, result)
         report.unresolved += len(result.unresolved)
         for reason in result.unresolved[:3]:
-            logger.warning("%s: left for the next push: %s", spec.label, reason)
-        report.note_rejects((r.key, f"{r.code}: {r.message}") for r in result.rejected)
-        self._emit_rejects(spec, ((r.key, r.operation, r.code, r.message) for r in result.rejected))
+            logger.warning("%s: left for the next push: %s", spec.label, hidden(spec, reason))
+        rejects = [[r.key, r.operation, r.code, hidden(spec, r.message)] for r in result.rejected]
+        report.note_rejects((key, f"{code}: {message}") for key, _, code, message in rejects)
+        self._emit_rejects(spec, (tuple(row) for row in rejects))
         outcomes = [a.outcome for a in result.acked]
         events.emit(
             "batch_done", f"{spec.label}: batch of {len(outcomes) + len(result.rejected) + len(result.unresolved)} done",
@@ -238,11 +260,18 @@ class Pusher:
             requests=result.requests,
         )
         if result.fatal:
-            report.status, report.message = "failed", result.fatal
+            report.status, report.message = "failed", hidden(spec, result.fatal)
         acks = [[a.key, a.row_hash, a.destination_id, a.outcome != "deleted" or spec.insert_mode == "delete"] for a in result.acked]
-        rejects = [[r.key, r.operation, r.code, r.message] for r in result.rejected]
         self.warehouse.commit(spec, self.run_id, acks, rejects, self._run_row(report))
         self.progress.advance(spec, len(result.acked) + len(result.rejected) + len(result.unresolved))
+
+    def _count_requests(self, spec: SyncSpec, report: SyncReport, result: BatchResult) -> None:
+        """Every try put on the wire (from the connection's meter), else what the batch counted."""
+        meter = self._meters.get(spec.sync_id)
+        if meter is None:
+            report.counts["requests"] += result.requests
+        else:
+            report.counts["requests"] = meter[0].attempts - meter[1]
 
     def _emit_rejects(self, spec: SyncSpec, rejects: Iterable[tuple[str | None, str, str, str]]) -> None:
         for key, operation, code, message in rejects:
@@ -266,6 +295,8 @@ class Pusher:
             self.warehouse.commit(spec, self.run_id, [], [], self._run_row(report, finished))
 
     def _close(self, spec: SyncSpec, report: SyncReport) -> None:
+        if spec.sync_id in self._meters:
+            self._count_requests(spec, report, BatchResult())
         if report.status == "running":
             report.status = "failed"
         try:
@@ -279,6 +310,23 @@ class Pusher:
             unresolved=report.unresolved, seconds=round(report.seconds, 3), reason=report.message,
         )
         self.progress.finish(report)
+
+
+def hidden(spec: SyncSpec, text: str) -> str:
+    """``text`` without any secret: this connection's, and every other connection's (a CRM
+    may echo anything it was sent, and error texts travel to tables, logs and output)."""
+    return logs.redact(text, spec.connection.secrets | logs.REDACTOR.secrets)
+
+
+def outcome_of(future: Future[BatchResult], changes: list[Change]) -> BatchResult:
+    """A batch's result; a whole-batch transient failure leaves its records for next time,
+    a fatal one stops the sync."""
+    try:
+        return future.result()
+    except TransientDestinationError as exc:
+        return BatchResult(unresolved=[f"{change.key}: {exc}" for change in changes])
+    except FatalDestinationError as exc:
+        return BatchResult(fatal=str(exc))
 
 
 def merged(results: list[BatchResult]) -> BatchResult:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
-from dbt_revsync.delivery import HttpClient, Reply
+from dbt_revsync.delivery import HttpClient, Outcome, Reply, rate_limit_wait, record_outcome
 from dbt_revsync.errors import ConfigIssue, FatalDestinationError, TransientDestinationError
 
 OPS = ("create", "update", "upsert", "delete")
@@ -87,6 +87,15 @@ class BatchResult:
         with self._lock:
             self.rejected.append(Reject(change.key, change.op, str(code), message))
 
+    def error(self, change: Change, code: Any, message: str) -> None:
+        """A record's error from a batch answer: rejected, unless its code means "not now"
+        (a lock or limit code, see ``delivery.record_outcome``): then left for next time."""
+        if record_outcome(code) is Outcome.RETRY:
+            with self._lock:
+                self.unresolved.append(f"{change.key}: {code}: {message}")
+        else:
+            self.reject(change, code, message)
+
     def count(self, reply: Reply) -> Reply:
         with self._lock:
             self.requests += reply.attempts
@@ -147,8 +156,10 @@ class Destination:
 
     @classmethod
     def throttle_hint(cls, headers: Mapping[str, str]) -> float | None:
-        """Seconds to pause after an answer whose rate-limit headers say the budget is spent."""
-        return None
+        """Seconds to pause the connection after an answer whose rate-limit headers say the
+        budget is spent. The default reads the common ``X-RateLimit-*``, ``RateLimit-*`` and
+        HubSpot families (``delivery.rate_limit_wait``); override for other headers."""
+        return rate_limit_wait(headers)
 
     # ---- runtime ---------------------------------------------------------------------
     @property

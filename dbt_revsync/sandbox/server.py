@@ -79,7 +79,8 @@ class FaultRule:
       - ``drop``: close the connection without an answer; the emulator sees nothing.
       - ``apply_then_drop``: let the emulator apply the request, then close the
         connection without sending its answer.
-    ``seconds`` also delays the other actions. ``times``: the rule expires after hitting
+    ``after``: the rule lets that many applicable requests through untouched first (a 401
+    in the middle of a run). ``seconds`` also delays the other actions. ``times``: the rule expires after hitting
     that many requests (None: never). ``probability``: each applicable request is hit
     with that probability, drawn from ``random.Random(seed)``, so a seeded rule hits the
     same requests on every run.
@@ -95,10 +96,12 @@ class FaultRule:
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     times: int | None = None
+    after: int = 0
     probability: float | None = None
     seed: int | None = None
     id: int = 0
     hits: int = 0
+    seen: int = 0
 
     def __post_init__(self) -> None:
         self._validate()
@@ -115,6 +118,8 @@ class FaultRule:
             raise ValueError("seconds must be a non-negative number")
         if self.action == "delay" and not self.seconds:
             raise ValueError("a delay rule needs seconds > 0")
+        if not isinstance(self.after, int) or self.after < 0:
+            raise ValueError("after must be a non-negative integer")
         if self.times is not None and (not isinstance(self.times, int) or self.times < 1):
             raise ValueError("times must be a positive integer or null")
         if self.probability is not None and not 0 <= self.probability <= 1:
@@ -130,8 +135,8 @@ class FaultRule:
         """A rule from JSON; ``id`` and ``hits`` are ignored, unknown keys refused."""
         if not isinstance(data, Mapping):
             raise ValueError("a fault rule must be a JSON object")
-        known = {item.name for item in fields(cls)} - {"id", "hits"}
-        unknown = set(data) - known - {"id", "hits"}
+        known = {item.name for item in fields(cls)} - {"id", "hits", "seen"}
+        unknown = set(data) - known - {"id", "hits", "seen"}
         if unknown:
             raise ValueError(f"unknown fault rule field(s): {', '.join(sorted(unknown))}")
         if "action" not in data:
@@ -192,7 +197,10 @@ class FaultInjector:
         """The rule that hits this request, if any; counts the hit and expires the rule."""
         with self._lock:
             for rule in self._rules:
-                if rule.applies_to(prefix, method, path) and rule.roll():
+                if not rule.applies_to(prefix, method, path):
+                    continue
+                rule.seen += 1
+                if rule.seen > rule.after and rule.roll():
                     rule.hits += 1
                     if rule.times is not None and rule.hits >= rule.times:
                         self._rules.remove(rule)
@@ -208,6 +216,12 @@ class FaultInjector:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     sandbox: SandboxServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (killed, timed out) is no error of the sandbox's."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class _HTTPServerV6(_HTTPServer):

@@ -149,3 +149,15 @@ def test_bad_owner_and_schedule_are_reported_at_their_keys(tmp_path: Path) -> No
     specs, issues, _ = parse_sync_blocks(NODE, {**BLOCK, "owner": {"team": "x"}, "schedule": "weekly"}, _conns(tmp_path))
     assert specs == []
     assert sorted(i.key for i in issues) == ["config.meta.revsync.owner", "config.meta.revsync.schedule"]
+
+
+def test_retry_bounds_are_connection_settings() -> None:
+    from dbt_revsync.config import parse_connection
+
+    raw = {"type": "freshsales", "api_key": "k" * 8, "base_url": "http://127.0.0.1:1/fs", "max_retries": 0, "max_retry_time": 7.5}
+    conn, issues = parse_connection("fs", raw, "revsync.yml", {})
+    assert issues == [] and conn is not None and (conn.max_retries, conn.max_retry_time) == (0, 7.5)
+    _, issues = parse_connection("fs", {**raw, "max_retries": -1, "max_retry_time": 0}, "revsync.yml", {})
+    assert sorted(i.key for i in issues) == ["connections.fs.max_retries", "connections.fs.max_retry_time"]
+    _, issues = parse_connection("fs", {**raw, "base_url": "http://127.0.0.1.example.com/fs"}, "revsync.yml", {})
+    assert [i.key for i in issues] == ["connections.fs.base_url"]
