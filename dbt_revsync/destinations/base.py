@@ -149,6 +149,12 @@ class Destination:
     def default_root(cls, connection: Connection) -> str:
         raise NotImplementedError
 
+    @staticmethod
+    def vendor_host(connection: Connection, setting: str, suffix: str) -> str:
+        """The account's host from a ``setting`` given as ``acme``, ``acme.<suffix>`` or a URL."""
+        host = str(connection.setting(setting)).strip().removeprefix("https://").strip("/")
+        return host if "." in host else f"{host}.{suffix}"
+
     @classmethod
     def supports(cls, capability: str) -> bool:
         """True when the connector implements the optional method ``capability``."""

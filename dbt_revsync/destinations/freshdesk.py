@@ -47,10 +47,7 @@ class FreshdeskDestination(PerRecordDestination):
 
     @classmethod
     def default_root(cls, connection: Connection) -> str:
-        domain = str(connection.setting("domain")).strip().strip("/").removeprefix("https://")
-        if "." not in domain:
-            domain = f"{domain}.freshdesk.com"
-        return f"https://{domain}/api/v2"
+        return f"https://{cls.vendor_host(connection, 'domain', 'freshdesk.com')}/api/v2"
 
     @classmethod
     def throttle_hint(cls, headers: Mapping[str, str]) -> float | None:

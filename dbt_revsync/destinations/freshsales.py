@@ -42,12 +42,9 @@ class FreshsalesDestination(PerRecordDestination):
 
     @classmethod
     def default_root(cls, connection: Connection) -> str:
-        domain = str(connection.setting("domain")).strip().strip("/")
-        domain = domain.removeprefix("https://")
+        domain = cls.vendor_host(connection, "domain", "myfreshworks.com")
         if domain.endswith(".freshsales.io"):
             return f"https://{domain}/api"
-        if "." not in domain:
-            domain = f"{domain}.myfreshworks.com"
         return f"https://{domain}/crm/sales/api"
 
     # ---- requests ----------------------------------------------------------------------

@@ -51,10 +51,6 @@ class HubSpotDestination(Destination):
     default_rate_limit: ClassVar[float] = 9.0
 
     @classmethod
-    def throttle_hint(cls, headers: Mapping[str, str]) -> float | None:
-        return throttle_hint(headers)
-
-    @classmethod
     def default_root(cls, connection: Connection) -> str:
         return "https://api.hubapi.com"
 
@@ -274,20 +270,6 @@ def error_of(reply: Reply) -> tuple[str, str]:
     if isinstance(body, dict) and body.get("message"):
         return str(body.get("category") or reply.status), _message(body)
     return str(reply.status), reply.text[:500] or f"HTTP {reply.status}"
-
-
-def throttle_hint(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait when ``X-HubSpot-RateLimit-Remaining`` says the 10 s window is spent."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    remaining = lower.get("x-hubspot-ratelimit-remaining")
-    if remaining is None:
-        return None
-    try:
-        if int(remaining) > 0:
-            return None
-        return int(lower.get("x-hubspot-ratelimit-interval-milliseconds", "10000")) / 1000
-    except ValueError:
-        return None
 
 
 # ---- values -------------------------------------------------------------------------------

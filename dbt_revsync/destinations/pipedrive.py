@@ -91,16 +91,9 @@ class PipedriveDestination(PerRecordDestination):
         self._resolved: dict[str, Resolved] = {}
 
     @classmethod
-    def throttle_hint(cls, headers: Mapping[str, str]) -> float | None:
-        return throttle_hint(headers)
-
-    @classmethod
     def default_root(cls, connection: Connection) -> str:
-        company = connection.setting("company_domain")
-        if company:
-            host = str(company).removeprefix("https://").strip("/")
-            host = host if "." in host else f"{host}.pipedrive.com"
-            return f"https://{host}/api/v2"
+        if connection.setting("company_domain"):
+            return f"https://{cls.vendor_host(connection, 'company_domain', 'pipedrive.com')}/api/v2"
         return "https://api.pipedrive.com/api/v2"
 
     # ---- requests ----------------------------------------------------------------------
@@ -328,12 +321,3 @@ def error_of(reply: Reply) -> tuple[str, str]:
     return str(reply.status), reply.text[:500] or f"HTTP {reply.status}"
 
 
-def throttle_hint(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait when ``x-ratelimit-remaining`` is 0: ``x-ratelimit-reset`` (seconds)."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    try:
-        if int(lower.get("x-ratelimit-remaining", "1")) > 0:
-            return None
-        return max(float(lower.get("x-ratelimit-reset", "2")), 0.0)
-    except ValueError:
-        return None

@@ -89,9 +89,7 @@ class SalesforceDestination(Destination):
 
     @classmethod
     def default_root(cls, connection: Connection) -> str:
-        domain = str(connection.setting("my_domain")).strip().strip("/").removeprefix("https://")
-        if "." not in domain:
-            domain = f"{domain}.my.salesforce.com"
+        domain = cls.vendor_host(connection, "my_domain", "my.salesforce.com")
         return f"https://{domain}/services/data/v{connection.setting('api_version', API_VERSION)}"
 
     @property

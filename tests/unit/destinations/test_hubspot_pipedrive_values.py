@@ -31,15 +31,15 @@ def test_hubspot_property_values_are_strings(value: object, sent: str) -> None:
 
 
 def test_hubspot_waits_a_window_only_when_none_is_left() -> None:
-    assert hubspot.throttle_hint({"X-HubSpot-RateLimit-Remaining": "3", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}) is None
-    assert hubspot.throttle_hint({"x-hubspot-ratelimit-remaining": "0", "x-hubspot-ratelimit-interval-milliseconds": "10000"}) == 10.0
-    assert hubspot.throttle_hint({}) is None
+    assert hubspot.HubSpotDestination.throttle_hint({"X-HubSpot-RateLimit-Remaining": "3", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}) is None
+    assert hubspot.HubSpotDestination.throttle_hint({"x-hubspot-ratelimit-remaining": "0", "x-hubspot-ratelimit-interval-milliseconds": "10000"}) == 10.0
+    assert hubspot.HubSpotDestination.throttle_hint({}) is None
 
 
 def test_pipedrive_waits_for_the_reset_only_when_none_is_left() -> None:
-    assert pipedrive.throttle_hint({"x-ratelimit-remaining": "5", "x-ratelimit-reset": "2"}) is None
-    assert pipedrive.throttle_hint({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2"}) == 2.0
-    assert pipedrive.throttle_hint({}) is None
+    assert pipedrive.PipedriveDestination.throttle_hint({"x-ratelimit-remaining": "5", "x-ratelimit-reset": "2"}) is None
+    assert pipedrive.PipedriveDestination.throttle_hint({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2"}) == 2.0
+    assert pipedrive.PipedriveDestination.throttle_hint({}) is None
 
 
 SET = CustomField("Regions", "f" * 40, "set", {"emea": 1, "apac": 2})
