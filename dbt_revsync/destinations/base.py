@@ -96,6 +96,15 @@ class BatchResult:
         else:
             self.reject(change, code, message)
 
+    def cut_short(self, changes: Sequence[Change], exc: TransientDestinationError | FatalDestinationError) -> None:
+        """A batch request failed as a whole: a transient failure leaves every record not yet
+        answered for the next push; a fatal one stops the sync after this batch is committed."""
+        if isinstance(exc, FatalDestinationError):
+            self.fatal = str(exc)
+            return
+        done = {a.key for a in self.acked} | {r.key for r in self.rejected}
+        self.unresolved.extend(f"{c.key}: {exc}" for c in changes if c.key not in done)
+
     def count(self, reply: Reply) -> Reply:
         with self._lock:
             self.requests += reply.attempts

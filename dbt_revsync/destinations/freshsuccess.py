@@ -91,11 +91,8 @@ class FreshsuccessDestination(Destination):
                 self._upsert(spec, writes, result)
             for change in deletes:
                 self._delete(spec, change, result)
-        except TransientDestinationError as exc:
-            done = {a.key for a in result.acked} | {r.key for r in result.rejected}
-            result.unresolved.extend(f"{c.key}: {exc}" for c in changes if c.key not in done)
-        except FatalDestinationError as exc:
-            result.fatal = str(exc)
+        except (TransientDestinationError, FatalDestinationError) as exc:
+            result.cut_short(changes, exc)
         return result
 
     def _call(self, result: BatchResult, method: str, path: str, body: Any = None) -> Reply:

@@ -114,11 +114,8 @@ class SalesforceDestination(Destination):
                 send_bulk(self, spec, changes, result)
             else:
                 self._send_collections(spec, changes, result)
-        except TransientDestinationError as exc:
-            done = {a.key for a in result.acked} | {r.key for r in result.rejected}
-            result.unresolved.extend(f"{c.key}: {exc}" for c in changes if c.key not in done)
-        except FatalDestinationError as exc:
-            result.fatal = str(exc)
+        except (TransientDestinationError, FatalDestinationError) as exc:
+            result.cut_short(changes, exc)
         return result
 
     # ---- requests -------------------------------------------------------------------------
