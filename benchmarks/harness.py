@@ -89,12 +89,14 @@ def free_port() -> int:
 class Sandbox:
     """`dbt-revsync sandbox` in its own process, so it never competes for our interpreter."""
 
-    def __init__(self, per_minute: int | None = None) -> None:
+    def __init__(self, per_minute: int | None = None, vendor_limits: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [PYTHON, "-m", "dbt_revsync", "sandbox", "--port", str(self.port)]
         if per_minute:
             argv += ["--per-minute", str(per_minute)]
+        if vendor_limits:
+            argv += ["--vendor-limits"]
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._wait_ready()
 

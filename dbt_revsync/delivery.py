@@ -172,7 +172,7 @@ class RateLimiter:
         self.target = rate
         self.rate = rate
         self.capacity = max(1.0, rate or 1.0)
-        self.tokens = self.capacity
+        self.tokens = 1.0  # start paced: a vendor's rolling window would count an opening burst too
         self.clock, self.sleep = clock, sleep
         self.stamp = clock()
         self.not_before = 0.0
@@ -297,9 +297,16 @@ def rate_limit_wait(headers: Mapping[str, str], now: Callable[[], float] = time.
         if reset is None:
             return 1.0
         if reset_name.endswith("Milliseconds"):
-            return reset / 1000
+            return _rolling_slot(reset / 1000, _number(_header(headers, "X-HubSpot-RateLimit-Max")))
         return max(0.0, reset - now()) if reset > 10**8 else reset
     return None
+
+
+def _rolling_slot(interval: float, limit: float | None) -> float:
+    """A rolling window (HubSpot's 10 s) frees a slot as its oldest request ages out; a client
+    paced at the window's rate needs to wait about one slot's share of it, not the whole
+    interval. Without the window's size, wait the whole interval."""
+    return interval / limit if limit and limit > 0 else interval
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -64,7 +64,7 @@ def decide(spec: SyncSpec, row: ChangeRow) -> Change | PlannedReject | None:
     fields = payload(spec, row.values, linked=row.remote_id is not None)
     upsert = spec.upsert_field
     upsert_value = _value(spec, upsert.column, row.values) if upsert else None
-    return Change(op, str(row.key), fields, row.remote_id, row.row_hash, upsert_value, row=row.values)
+    return Change(op, str(row.key), fields, row.remote_id, row.row_hash, upsert_value, row=row.values, in_state=row.status != "new")
 
 
 def _reject(spec: SyncSpec, row: ChangeRow) -> PlannedReject:

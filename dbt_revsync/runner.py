@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 MAX_REJECT_REASONS = 10  # distinct reasons a report lists; every reject is in revsync_rejects
 PAGE_ROWS = 2000  # changed rows read from the warehouse per query, then cut into batches
+RUN_ROW_SECONDS = 1.0  # how often a running push rewrites its revsync_runs row
 COUNTS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
 
 
@@ -55,6 +56,7 @@ class SyncReport:
     message: str | None = None
     started_at: str = field(default_factory=utc_now)
     seconds: float = 0.0
+    run_row_at: float = float("-inf")  # when the runs row was last written (monotonic)
 
     @property
     def reject_samples(self) -> list[str]:
@@ -226,21 +228,24 @@ class Pusher:
         report.note_rejects((r.key, r.message) for r in rejects)
         if not self.dry_run:
             rows = [[r.key, r.operation, r.code, r.message] for r in rejects]
-            self.warehouse.commit(spec, self.run_id, [], rows, self._run_row(report))
+            self.warehouse.commit(spec, self.run_id, [], rows, self._progress_row(report))
         self.progress.advance(spec, len(rejects))
 
     def _drain(self, spec: SyncSpec, report: SyncReport, inflight: dict[Future[BatchResult], list[Change]]) -> None:
         """Commit every batch that has come back, whatever order they were sent in, in one
         transaction: while a commit runs, more batches finish, so commits keep up."""
         done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-        self._commit_result(spec, report, merged([outcome_of(future, inflight.pop(future)) for future in done]))
+        batches = [(future, inflight.pop(future)) for future in done]
+        fresh = {change.key for _, changes in batches for change in changes if not change.in_state}
+        self._commit_result(spec, report, merged([outcome_of(future, changes) for future, changes in batches]), fresh)
 
     def _leave(self, spec: SyncSpec, report: SyncReport, changes: list[Change]) -> None:
         """Not sent at all (the breaker is open): left for the next push."""
         report.unresolved += len(changes)
         self.progress.advance(spec, len(changes))
 
-    def _commit_result(self, spec: SyncSpec, report: SyncReport, result: BatchResult) -> None:
+    def _commit_result(self, spec: SyncSpec, report: SyncReport, result: BatchResult, fresh: set[str] | frozenset[str] = frozenset()) -> None:
+        """Count and commit a batch's result; ``fresh`` are keys the state did not hold before."""
         counts = report.counts
         for ack in result.acked:
             counts[ack.outcome] = counts.get(ack.outcome, 0) + 1
@@ -261,8 +266,9 @@ class Pusher:
         )
         if result.fatal:
             report.status, report.message = "failed", hidden(spec, result.fatal)
-        acks = [[a.key, a.row_hash, a.destination_id, a.outcome != "deleted" or spec.insert_mode == "delete"] for a in result.acked]
-        self.warehouse.commit(spec, self.run_id, acks, rejects, self._run_row(report))
+        acks = [[a.key, a.row_hash, a.destination_id, a.outcome != "deleted" or spec.insert_mode == "delete", a.key not in fresh]
+                for a in result.acked]
+        self.warehouse.commit(spec, self.run_id, acks, rejects, self._progress_row(report))
         self.progress.advance(spec, len(result.acked) + len(result.rejected) + len(result.unresolved))
 
     def _count_requests(self, spec: SyncSpec, report: SyncReport, result: BatchResult) -> None:
@@ -279,6 +285,16 @@ class Pusher:
                 "reject", f"{spec.label}: rejected {key}: {code}: {message}", sync_id=spec.sync_id, run_id=self.run_id,
                 record_key=key, operation=operation, error_code=code, error_message=message,
             )
+
+    def _progress_row(self, report: SyncReport) -> dict[str, Any] | None:
+        """The runs row to write with a batch: at most once every ``RUN_ROW_SECONDS`` (it shows
+        a running push's progress; the state itself is committed with every batch, and the
+        finished row is always written)."""
+        now = time.monotonic()
+        if now - report.run_row_at < RUN_ROW_SECONDS:
+            return None
+        report.run_row_at = now
+        return self._run_row(report)
 
     def _run_row(self, report: SyncReport, finished: bool = False) -> dict[str, Any]:
         return {

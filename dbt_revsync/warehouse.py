@@ -12,7 +12,7 @@ import gc
 import logging
 import os
 from argparse import Namespace
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +24,8 @@ from dbt_revsync.errors import ConfigError, ConfigIssue, WarehouseError
 logger = logging.getLogger(__name__)
 
 PACKAGE_NAME = "dbt_revsync"
+RUN_COUNTS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
+Statement = str | tuple[str, Sequence[Any]]  # SQL text, or SQL and its bindings
 META_COLUMNS = ("__rs_seq", "__rs_status", "__rs_remote_id", "__rs_key", "__rs_hash", "__rs_upsert", "__rs_inc")
 
 
@@ -69,6 +71,7 @@ class Warehouse:
         self._connection: Any = None
         self._columns: dict[str, list[tuple[str, str]] | None] = {}
         self._macros: dict[str, Any] = {}
+        self._prepared: dict[str, Any] = {}
 
     # ---- opening -----------------------------------------------------------------------
     def open(self) -> Warehouse:
@@ -105,7 +108,7 @@ class Warehouse:
         if PACKAGE_NAME not in dependencies:
             for name, project in self.config.load_projects([package_root()]):
                 dependencies[name] = project
-        self._macros = {}
+        self._macros, self._prepared = {}, {}
         reset_adapters()  # a process may open several projects (tests, `run` after dbt)
         register_adapter(self.config, get_mp_context())
         self.adapter = get_adapter(self.config)
@@ -159,12 +162,13 @@ class Warehouse:
         context = self.adapter._macro_context_generator(macro, self.config, resolver, None)
         return CallableMacroGenerator(macro, context)
 
-    def _execute(self, statements: Sequence[str] | str) -> None:
-        """Run statements in one transaction."""
+    def _execute(self, statements: Sequence[Statement] | str) -> None:
+        """Run statements in one transaction; a statement is SQL text, or (SQL, bindings)."""
         statements = [statements] if isinstance(statements, str) else list(statements)
         try:
             for statement in statements:
-                self.adapter.connections.add_query(str(statement), auto_begin=True)
+                sql, bindings = statement if isinstance(statement, tuple) else (statement, None)
+                self.adapter.connections.add_query(str(sql), auto_begin=True, bindings=bindings)
             self.adapter.connections.commit_if_has_connection()
         except Exception as exc:
             self._rollback()
@@ -229,7 +233,19 @@ class Warehouse:
         return rows[0][0] if rows else None
 
     def commit(self, spec: SyncSpec, run_id: str, acks: list[list[Any]], rejects: list[list[Any]], run: Mapping[str, Any] | None) -> None:
-        """One transaction: the batch's acknowledged records, its rejects, the run's counts."""
+        """One transaction: the batch's acknowledged records, its rejects, the run's counts.
+
+        ``acks``: [record_key, row_hash, destination_id, keep, was_in_state]; ``rejects``:
+        [record_key, operation, error_code, error_message]. Where the warehouse binds
+        parameters (``revsync_bound_commit_sql``) the values travel as parameters of
+        statements rendered once; elsewhere the statements are rendered for each batch.
+        """
+        bound = self._bound_commit()
+        if bound is not None:
+            statements = _bound_statements(bound, spec.sync_id, run_id, acks, rejects, run, utc_now())
+            if statements:
+                self._execute(statements)
+            return
         statements = self._macro(
             "revsync_commit_sql",
             schema_relation=self.state_schema,
@@ -242,6 +258,11 @@ class Warehouse:
         )
         if statements:
             self._execute(statements)
+
+    def _bound_commit(self) -> Mapping[str, str] | None:
+        if "bound_commit" not in self._prepared:
+            self._prepared["bound_commit"] = self._macro("revsync_bound_commit_sql", schema_relation=self.state_schema) or None
+        return self._prepared["bound_commit"]
 
     # ---- the diff ------------------------------------------------------------------------
     def changes_table(self, spec: SyncSpec) -> Any:
@@ -290,7 +311,8 @@ class Warehouse:
             )
             if not rows:
                 return
-            page = [_change_row(names, row, spec.columns) for row in rows]
+            read = _change_reader(names, spec.columns)
+            page = [read(row) for row in rows]
             after = page[-1].seq
             yield page
 
@@ -330,19 +352,55 @@ class Warehouse:
         return {row["sync_id"]: row["last_success"] for row in rows}
 
 
-def _change_row(names: list[str], row: tuple[Any, ...], columns: tuple[str, ...]) -> ChangeRow:
-    record = dict(zip(names, row))
-    values = {column: record.get(f"c{i}") for i, column in enumerate(columns)}
-    return ChangeRow(
-        seq=int(record["__rs_seq"]),
-        status=str(record["__rs_status"]),
-        remote_id=None if record["__rs_remote_id"] is None else str(record["__rs_remote_id"]),
-        key=record["__rs_key"],
-        row_hash=record["__rs_hash"],
-        upsert_value=record["__rs_upsert"],
-        incremental_value=record["__rs_inc"],
-        values=values,
-    )
+
+
+def _bound_statements(
+    sql: Mapping[str, str], sync_id: str, run_id: str, acks: list[list[Any]], rejects: list[list[Any]],
+    run: Mapping[str, Any] | None, now: str,
+) -> list[Statement]:
+    """The bound commit's statements with their parameters, in the order the macro documents."""
+    statements: list[Statement] = []
+    forget = [a[0] for a in acks if len(a) < 5 or a[4] or not a[3]]
+    if forget:
+        statements.append((sql["forget"], [sync_id, forget]))
+    kept = [a for a in acks if a[3]]
+    if kept:
+        statements.append((sql["remember"], [sync_id, *([_text(a[i]) for a in kept] for i in range(3)), now, run_id]))
+    if rejects:
+        columns = [[_text(r[i]) for r in rejects] for i in range(4)]
+        statements.append((sql["reject"], [run_id, sync_id, *columns, now]))
+    if run:
+        statements.append((sql["forget_run"], [sync_id, run_id]))
+        values = [run.get("started_at"), run.get("finished_at"), run.get("status")]
+        statements.append((sql["remember_run"], [run_id, sync_id, *values, *(int(run.get(c) or 0) for c in RUN_COUNTS),
+                                                 run.get("watermark"), run.get("message")]))
+    return statements
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _change_reader(names: list[str], columns: tuple[str, ...]) -> Callable[[tuple[Any, ...]], ChangeRow]:
+    """Turns a row of a changes page into a ChangeRow; positions are looked up once a page."""
+    at = {name: i for i, name in enumerate(names)}
+    seq, status, remote, key, row_hash, upsert, inc = (at[name] for name in META_COLUMNS)
+    value_at = [(column, at.get(f"c{i}")) for i, column in enumerate(columns)]
+
+    def read(row: tuple[Any, ...]) -> ChangeRow:
+        remote_id = row[remote]
+        return ChangeRow(
+            seq=int(row[seq]),
+            status=str(row[status]),
+            remote_id=None if remote_id is None else str(remote_id),
+            key=row[key],
+            row_hash=row[row_hash],
+            upsert_value=row[upsert],
+            incremental_value=row[inc],
+            values={column: None if i is None else row[i] for column, i in value_at},
+        )
+
+    return read
 
 
 def _parse_vars(text: str | None) -> dict[str, Any]:

@@ -171,3 +171,59 @@ limit 1
       "insert into " ~ schema_relation ~ ".revsync_runs (" ~ quoted | join(", ") ~ ") values (" ~ values | join(", ") ~ ")"
   ]) }}
 {%- endmacro %}
+
+
+{#-
+  The commit with its values as bind parameters: rendered once per push, each batch then
+  only binds lists of values, so nothing is quoted or parsed per record. Returns none where
+  the warehouse has no such form (the commit is then rendered batch by batch by
+  `revsync_commit_sql`), else a mapping of statement -> SQL, whose parameters are, in order:
+    forget       sync_id, record_keys[]             (keys that leave or change in the state)
+    remember     sync_id, record_keys[], row_hashes[], destination_ids[], now, run_id
+    reject       run_id, sync_id, record_keys[], operations[], error_codes[], error_messages[], now
+    forget_run   sync_id, run_id
+    remember_run run_id, sync_id, started_at, finished_at, status, read, created, updated,
+                 deleted, unchanged, rejected, requests, watermark, message
+  Lists are bound as arrays of text and unnested; times are UTC text.
+-#}
+{% macro revsync_bound_commit_sql(schema_relation) -%}
+  {{ return(adapter.dispatch('revsync_bound_commit_sql', 'dbt_revsync')(schema_relation)) }}
+{%- endmacro %}
+
+{% macro default__revsync_bound_commit_sql(schema_relation) -%}
+  {{ return(none) }}
+{%- endmacro %}
+
+{% macro duckdb__revsync_bound_commit_sql(schema_relation) -%}
+  {{ return(dbt_revsync.revsync_array_commit_sql(schema_relation, '?')) }}
+{%- endmacro %}
+
+{% macro postgres__revsync_bound_commit_sql(schema_relation) -%}
+  {{ return(dbt_revsync.revsync_array_commit_sql(schema_relation, '%s')) }}
+{%- endmacro %}
+
+{#- The bound commit for warehouses with text arrays and `unnest` in the select list. -#}
+{% macro revsync_array_commit_sql(schema_relation, marker) -%}
+  {%- set p = marker -%}
+  {%- set list = "unnest(cast(" ~ p ~ " as " ~ dbt.type_string() ~ "[]))" -%}
+  {%- set now = "cast(" ~ p ~ " as " ~ dbt.type_timestamp() ~ ")" -%}
+  {%- set counts = ['read', 'created', 'updated', 'deleted', 'unchanged', 'rejected', 'requests'] -%}
+  {%- set run_names = ['run_id', 'sync_id', 'started_at', 'finished_at', 'status'] + counts + ['watermark', 'message'] -%}
+  {%- set quoted = [] -%}{%- for c in run_names -%}{%- do quoted.append(adapter.quote(c)) -%}{%- endfor -%}
+  {%- set run_values = [p, p, now, now, p] -%}
+  {%- for c in counts -%}{%- do run_values.append(p) -%}{%- endfor -%}
+  {%- do run_values.extend([p, p]) -%}
+  {{ return({
+      "forget": "delete from " ~ schema_relation ~ ".revsync_sync_state where sync_id = " ~ p
+          ~ " and record_key in (select " ~ list ~ ")",
+      "remember": "insert into " ~ schema_relation ~ ".revsync_sync_state"
+          ~ " (sync_id, record_key, row_hash, destination_id, synced_at, run_id)"
+          ~ " select " ~ p ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ now ~ ", " ~ p,
+      "reject": "insert into " ~ schema_relation ~ ".revsync_rejects"
+          ~ " (run_id, sync_id, record_key, operation, error_code, error_message, " ~ adapter.quote('at') ~ ")"
+          ~ " select " ~ p ~ ", " ~ p ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ now,
+      "forget_run": "delete from " ~ schema_relation ~ ".revsync_runs where sync_id = " ~ p ~ " and run_id = " ~ p,
+      "remember_run": "insert into " ~ schema_relation ~ ".revsync_runs (" ~ quoted | join(", ") ~ ") values ("
+          ~ run_values | join(", ") ~ ")",
+  }) }}
+{%- endmacro %}

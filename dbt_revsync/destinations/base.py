@@ -32,6 +32,7 @@ class Change:
     row_hash: str | None = None
     upsert_value: Any = None
     row: Mapping[str, Any] = field(default_factory=dict)  # the model's values (column -> value), for URL templates
+    in_state: bool = True  # the state remembered this key when the push began
 
 
 @dataclass(frozen=True)

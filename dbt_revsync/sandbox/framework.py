@@ -640,9 +640,9 @@ class WindowCount:
 class RollingWindow:
     """Requests in a rolling window of ``seconds`` (HubSpot's 10 s, Pipedrive's 2 s).
 
-    It always counts, so an emulator can send its vendor's rate-limit headers; it refuses
-    only when ``enforce`` is on (the vendor's published limits were asked for). Refused
-    requests are not counted.
+    It refuses only when ``enforce`` is on (the vendor's published limits were asked for),
+    and an emulator reports it in its vendor's rate-limit headers only then: a window
+    nobody enforces must not slow a client down. Refused requests are not counted.
     """
 
     def __init__(self, limit: int, seconds: float, enforce: bool = False, clock: Clock = time.monotonic) -> None:

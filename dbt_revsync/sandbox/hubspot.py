@@ -20,8 +20,9 @@ Batch create answers per input (207) only when every input carries an
 ``objectWriteTraceId`` (HubSpot's multi-status opt-in); otherwise one bad input fails the
 whole batch with 400 and nothing is created.
 
-Rate limit: a rolling 10 s window (100 requests, the Free/Starter figure), reported on every
-answer in ``X-HubSpot-RateLimit-*`` headers and enforced with the vendor limits.
+Rate limit: a rolling 10 s window (100 requests, the Free/Starter figure), enforced with the
+vendor limits and then reported on every answer in ``X-HubSpot-RateLimit-*`` headers (a
+sandbox without limits reports none, so no client slows down for a window nobody enforces).
 """
 
 from __future__ import annotations
@@ -174,10 +175,13 @@ class HubSpotEmulator(Emulator):
         response = super()._respond(request, found) if count.allowed else self.rate_limited_response([])
         if count.allowed:
             self.daily_used += 1
+        if self.window.enforce:
+            response.headers.update({
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window.seconds * 1000)),
+                "X-HubSpot-RateLimit-Max": str(count.limit),
+                "X-HubSpot-RateLimit-Remaining": str(count.remaining),
+            })
         response.headers.update({
-            "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window.seconds * 1000)),
-            "X-HubSpot-RateLimit-Max": str(count.limit),
-            "X-HubSpot-RateLimit-Remaining": str(count.remaining),
             "X-HubSpot-RateLimit-Daily": str(DAILY_LIMIT),
             "X-HubSpot-RateLimit-Daily-Remaining": str(max(DAILY_LIMIT - self.daily_used, 0)),
         })

@@ -16,8 +16,8 @@ key and must exist; option fields take option ids; a multi-option field refuses 
 (``null`` clears). Deleting is soft: the record leaves lists, search and reads.
 
 Rate limit: a rolling 2 s burst window (20 requests per api_token, the Essential plan),
-reported on every answer in ``x-ratelimit-limit``, ``x-ratelimit-remaining``,
-``x-ratelimit-reset`` and ``x-daily-requests-left``, and enforced with the vendor limits;
+enforced with the vendor limits and then reported on every answer in ``x-ratelimit-limit``,
+``x-ratelimit-remaining`` and ``x-ratelimit-reset``; ``x-daily-requests-left`` always;
 ``x-token-cost`` gives each call's cost in tokens, and a ``token_budget`` (the company's
 daily tokens) answers 429 once spent.
 """
@@ -181,10 +181,13 @@ class PipedriveEmulator(Emulator):
             response = super()._respond(request, found)
             self.tokens_used += cost
             self.writes += request.method in ("POST", "PUT", "PATCH")
+        if self.window.enforce:
+            response.headers.update({
+                "x-ratelimit-limit": str(count.limit),
+                "x-ratelimit-remaining": str(count.remaining),
+                "x-ratelimit-reset": str(max(1, math.ceil(count.reset_after))),
+            })
         response.headers.update({
-            "x-ratelimit-limit": str(count.limit),
-            "x-ratelimit-remaining": str(count.remaining),
-            "x-ratelimit-reset": str(max(1, math.ceil(count.reset_after))),
             "x-daily-requests-left": str(max(DAILY_WRITES - self.writes, 0)),
             "x-token-cost": str(cost),
         })

@@ -100,6 +100,8 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
         ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1000000060"}, 60.0),  # epoch time
         ({"RateLimit-Remaining": "0", "RateLimit-Reset": "5"}, 5.0),
         ({"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}, 10.0),
+        ({"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+          "X-HubSpot-RateLimit-Max": "100"}, 0.1),  # a rolling window: one slot's share of it
         ({"X-RateLimit-Remaining": "0"}, 1.0),  # Freshdesk: no reset header
         ({"X-RateLimit-Remaining": "12", "X-RateLimit-Reset": "2"}, None),
         ({"Sforce-Limit-Info": "api-usage=10/100000"}, None),
@@ -253,7 +255,7 @@ def test_the_limiter_paces_slows_on_429_and_recovers() -> None:
     limiter = RateLimiter(10.0, clock=clock, sleep=clock.sleep)
     for _ in range(30):
         limiter.acquire()
-    assert 1.9 <= clock.now <= 2.1  # a burst of 10, then 10 a second
+    assert 2.8 <= clock.now <= 3.0  # no opening burst: one at once, then 10 a second
     limiter.slow_down()
     assert limiter.rate == 5.0
     for _ in range(100):
