@@ -2,8 +2,8 @@
 
 Drives each connector the way the runner does (``matching.send`` per batch, batches of the
 connector's maximum) over loopback HTTP to the in-process sandbox, with no token bucket (only the vendor's
-rate-limit headers pace it: Pipedrive's emulator reports its 2 s window of 20, so the
-Pipedrive runs go at the vendor's burst pace, as they would for real), for a
+rate-limit headers pace it: Pipedrive's emulator enforces and reports its 2 s window of 20, so
+the Pipedrive runs go at the vendor's burst pace, as they would for real), for a
 first push (every record new) and a second push (every record changed, ids remembered).
 Prints one JSON object per run and the ratios that matter: requests per record, Pipedrive
 tokens per record, and how long the same push takes at the vendor's default pace.
@@ -67,6 +67,7 @@ def push(dest: Destination, spec: SyncSpec, records: int, suffix: str, ids: dict
 
 def main(records: int) -> None:
     with SandboxServer(emulators=["hubspot", "pipedrive"]) as server:
+        server.emulator("pipedrive").window.enforce = True
         for vendor in SETUPS:
             dest, spec = destination(server, vendor)
             ids: dict[str, str] = {}

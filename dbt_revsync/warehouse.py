@@ -174,6 +174,14 @@ class Warehouse:
             self._rollback()
             raise WarehouseError(f"the warehouse refused a statement: {_first_line(exc)}") from None
 
+    def _execute_alone(self, statement: Statement) -> None:
+        """One statement outside a transaction, where the warehouse commits it on its own."""
+        sql, bindings = statement if isinstance(statement, tuple) else (statement, None)
+        try:
+            self.adapter.connections.add_query(str(sql), auto_begin=False, bindings=bindings)
+        except Exception as exc:
+            raise WarehouseError(f"the warehouse refused a statement: {_first_line(exc)}") from None
+
     def _query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         try:
             _, cursor = self.adapter.connections.add_query(str(sql), auto_begin=True)
@@ -243,7 +251,9 @@ class Warehouse:
         bound = self._bound_commit()
         if bound is not None:
             statements = _bound_statements(bound, spec.sync_id, run_id, acks, rejects, run, utc_now())
-            if statements:
+            if len(statements) == 1 and bound.get("autocommit"):
+                self._execute_alone(statements[0])
+            elif statements:
                 self._execute(statements)
             return
         statements = self._macro(

@@ -184,6 +184,8 @@ limit 1
     forget_run   sync_id, run_id
     remember_run run_id, sync_id, started_at, finished_at, status, read, created, updated,
                  deleted, unchanged, rejected, requests, watermark, message
+  and `autocommit`: true where one statement outside a transaction commits on its own (a
+  batch of only new records is then one statement, not three with BEGIN and COMMIT).
   Lists are bound as arrays of text and unnested; times are UTC text.
 -#}
 {% macro revsync_bound_commit_sql(schema_relation) -%}
@@ -195,15 +197,15 @@ limit 1
 {%- endmacro %}
 
 {% macro duckdb__revsync_bound_commit_sql(schema_relation) -%}
-  {{ return(dbt_revsync.revsync_array_commit_sql(schema_relation, '?')) }}
+  {{ return(dbt_revsync.revsync_array_commit_sql(schema_relation, '?', autocommit=true)) }}
 {%- endmacro %}
 
 {% macro postgres__revsync_bound_commit_sql(schema_relation) -%}
-  {{ return(dbt_revsync.revsync_array_commit_sql(schema_relation, '%s')) }}
+  {{ return(dbt_revsync.revsync_array_commit_sql(schema_relation, '%s', autocommit=false)) }}
 {%- endmacro %}
 
 {#- The bound commit for warehouses with text arrays and `unnest` in the select list. -#}
-{% macro revsync_array_commit_sql(schema_relation, marker) -%}
+{% macro revsync_array_commit_sql(schema_relation, marker, autocommit) -%}
   {%- set p = marker -%}
   {%- set list = "unnest(cast(" ~ p ~ " as " ~ dbt.type_string() ~ "[]))" -%}
   {%- set now = "cast(" ~ p ~ " as " ~ dbt.type_timestamp() ~ ")" -%}
@@ -214,6 +216,7 @@ limit 1
   {%- for c in counts -%}{%- do run_values.append(p) -%}{%- endfor -%}
   {%- do run_values.extend([p, p]) -%}
   {{ return({
+      "autocommit": autocommit,
       "forget": "delete from " ~ schema_relation ~ ".revsync_sync_state where sync_id = " ~ p
           ~ " and record_key in (select " ~ list ~ ")",
       "remember": "insert into " ~ schema_relation ~ ".revsync_sync_state"

@@ -212,9 +212,12 @@ def read_batch(
             result.reject(change, code, message)
         return
     results = [r for r in body.get("results") or [] if isinstance(r, dict)]
+    traced = {str(r.get("objectWriteTraceId")): r for r in results if r.get("objectWriteTraceId") is not None}
     done: set[str] = set()
     for change in changes:
-        record = next((r for r in results if matches(change, r)), None)
+        record = traced.get(change.key)  # the input's own trace id, when HubSpot echoes it
+        if record is None or not matches(change, record):
+            record = next((r for r in results if matches(change, r)), None)
         if record is not None:
             done.add(change.key)
             result.ack(change, record.get("id"), outcome or ("created" if record.get("new") else "updated"))
