@@ -77,12 +77,15 @@ class Warehouse:
         try:
             self._open()
         except ConfigError:
+            _thaw()
             raise
         except Exception as exc:  # dbt raises many types; all mean "cannot use this profile"
+            _thaw()
             raise WarehouseError(f"cannot open the warehouse through the dbt profile: {_first_line(exc)}") from None
         return self
 
     def _open(self) -> None:
+        _pause_collections()
         from dbt.adapters.factory import get_adapter, register_adapter, reset_adapters
         from dbt.config.runtime import RuntimeConfig
         from dbt.context.providers import generate_runtime_macro_context
@@ -113,6 +116,7 @@ class Warehouse:
         self.adapter = get_adapter(self.config)
         self.adapter.set_macro_resolver(self._load_macros(dependencies, shipped))
         self.adapter.set_macro_context_generator(generate_runtime_macro_context)
+        _set_aside_startup_heap()
         self._connection = self.adapter.connection_named("dbt-revsync")
         self._connection.__enter__()
 
@@ -151,6 +155,7 @@ class Warehouse:
                 self.adapter.cleanup_connections()
                 _release_shared_handles(self.adapter)
                 reset_adapters()
+                _thaw()
 
     def __enter__(self) -> Warehouse:
         return self.open()
@@ -455,6 +460,37 @@ def _release_shared_handles(adapter: Any) -> None:
     if callable(close_all):
         close_all()
         gc.collect()
+
+
+_collections_paused = False
+
+
+def _pause_collections() -> None:
+    """Importing dbt and loading the project make a large heap of long-lived objects and
+    little garbage; Python's collector would walk that heap again and again as it grows."""
+    global _collections_paused
+    if gc.isenabled():
+        gc.disable()
+        _collections_paused = True
+
+
+def _set_aside_startup_heap() -> None:
+    """Collections resume, but skip what start-up made (modules, macros, config) until
+    ``close``: the diff's pages and the connection's release do not walk it again."""
+    global _collections_paused
+    gc.freeze()
+    if _collections_paused:
+        gc.enable()
+        _collections_paused = False
+
+
+def _thaw() -> None:
+    """Back to Python's usual collections: what start-up made is walked again."""
+    global _collections_paused
+    if _collections_paused:
+        gc.enable()
+        _collections_paused = False
+    gc.unfreeze()
 
 
 def _quiet_dbt_events() -> None:
