@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -270,7 +271,7 @@ class FieldMap:
     on_update: str = "always"  # if_empty: never overwrite a value the record already holds
     list_format: str | None = None  # text | tags; None: the value travels as it is
 
-    @property
+    @cached_property  # read for every field of every row sent
     def parts(self) -> tuple[str, ...]:
         return tuple(self.path.split("."))
 
@@ -328,7 +329,7 @@ class SyncSpec:
         suffix = f" [{self.name}]" if self.name else ""
         return f"{self.node.name}{suffix} -> {self.connection.name}.{self.object}"
 
-    @property
+    @cached_property
     def columns(self) -> tuple[str, ...]:
         """Model columns the sync reads, each once, in a stable order."""
         seen: dict[str, None] = {}
@@ -338,7 +339,7 @@ class SyncSpec:
             seen.setdefault(self.incremental_key, None)
         return tuple(seen)
 
-    @property
+    @cached_property  # read for every row sent
     def upsert_field(self) -> FieldMap | None:
         """The mapped field that carries the upsert key's value."""
         return self.field_for(self.upsert_key) if self.upsert_key else None

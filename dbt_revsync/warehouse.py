@@ -320,7 +320,8 @@ class Warehouse:
             )
             if not rows:
                 return
-            page = [_change_row(names, row, spec.columns) for row in rows]
+            columns = spec.columns
+            page = [_change_row(names, row, columns) for row in rows]
             after = page[-1].seq
             yield page
 
