@@ -8,6 +8,7 @@ leave the warehouse a page at a time: only the changes table is read, by sequenc
 
 from __future__ import annotations
 
+import atexit
 import gc
 import json
 import logging
@@ -477,8 +478,11 @@ def _pause_collections() -> None:
 
 def _set_aside_startup_heap() -> None:
     """Collections resume, but skip what start-up made (modules, macros, config) until
-    ``close``: the diff's pages and the connection's release do not walk it again."""
+    ``close``: the diff's pages and the connection's release do not walk it again. A
+    warehouse never closed is put back at exit, for the interpreter's last collection."""
     global _collections_paused
+    atexit.unregister(gc.unfreeze)  # registered once however many warehouses open
+    atexit.register(gc.unfreeze)
     gc.freeze()
     if _collections_paused:
         gc.enable()
