@@ -144,7 +144,8 @@ having count(*) > 1
 {#-
   DuckDB's hash aggregate over a million distinct values holds far more memory than sorting
   their 64-bit hashes: the hashes that occur twice are found by sorting, and only the rows
-  with such a hash (usually none) are grouped by their value.
+  with such a hash (usually none) are grouped by their value. Nulls are hashed to null
+  rather than filtered out, which DuckDB would do by computing the expression twice.
 -#}
 {% macro duckdb__revsync_repeated_sql(source, expression, first) -%}
 select __rs_value, min(__rs_first) as __rs_first
@@ -153,7 +154,7 @@ where __rs_value is not null
   and hash(__rs_value) in (
     select __rs_h from (
         select __rs_h, lag(__rs_h) over (order by __rs_h) as __rs_previous
-        from (select hash(__rs_value) as __rs_h from (select {{ expression }} as __rs_value from {{ source }}) h where __rs_value is not null) hashes
+        from (select case when __rs_value is not null then hash(__rs_value) end as __rs_h from (select {{ expression }} as __rs_value from {{ source }}) h) hashes
     ) sorted
     where __rs_h = __rs_previous
   )
