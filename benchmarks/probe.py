@@ -5,6 +5,9 @@
     probe.py PROJECT_DIR seed   remember every row of the model as acknowledged, as a push
                                 that sent them all would (the rows' hashes come from the
                                 engine's own diff SQL); sends nothing
+    probe.py PROJECT_DIR floor  dbt's own floor, without dbt-revsync: import dbt, read the
+                                project and profile, register the adapter, open its
+                                connection to the database and close it; no macros, no SQL
 
 Run by the benchmarks with the project's environment; not part of the product.
 """
@@ -21,6 +24,8 @@ STARTED = time.perf_counter()
 
 
 def main(root: Path, what: str) -> dict[str, Any]:
+    if what == "floor":
+        return _floor(root)
     figures: dict[str, Any] = {}
     mark = time.perf_counter()
     from dbt_revsync import commands  # imports dbt_revsync; dbt itself loads on first use
@@ -34,9 +39,20 @@ def main(root: Path, what: str) -> dict[str, Any]:
     specs, issues, _ = commands.load_specs(settings, commands.Selection(all_syncs=True))
     assert not issues, issues
     figures["specs"] = time.perf_counter() - mark
+    load_macros = Warehouse._load_macros
+
+    def timed_load_macros(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return load_macros(self, *args, **kwargs)
+        finally:
+            figures["macros"] = time.perf_counter() - started
+
+    Warehouse._load_macros = timed_load_macros  # type: ignore[method-assign]
     mark = time.perf_counter()
     with Warehouse(settings) as warehouse:
         figures["adapter_setup"] = time.perf_counter() - mark
+        figures["macros_from"] = warehouse.macros_from
         if what == "plan":
             figures.update(_plan(warehouse, specs, Pusher))
         elif what == "scan":
@@ -46,6 +62,45 @@ def main(root: Path, what: str) -> dict[str, Any]:
         else:
             raise SystemExit(f"unknown probe {what!r}")
         mark = time.perf_counter()
+    figures["close"] = time.perf_counter() - mark
+    figures["total_in_process"] = time.perf_counter() - STARTED
+    return figures
+
+
+def _floor(root: Path) -> dict[str, Any]:
+    """What any tool that drives the project's dbt adapter from Python pays before its
+    first statement: the same calls as the warehouse's opening, less the macros."""
+    import os
+    from argparse import Namespace
+
+    figures: dict[str, Any] = {}
+    mark = time.perf_counter()
+    from dbt.adapters.factory import get_adapter, register_adapter, reset_adapters
+    from dbt.config.runtime import RuntimeConfig
+    from dbt.flags import set_from_args
+    from dbt.mp_context import get_mp_context
+    from dbt_common.context import set_invocation_context
+    from dbt_common.events.event_manager_client import cleanup_event_logger
+
+    figures["import_dbt"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    cleanup_event_logger()
+    set_invocation_context(os.environ)
+    args = Namespace(project_dir=str(root), profiles_dir=str(root), target=None, vars={}, profile=None, threads=None)
+    set_from_args(args, None)
+    config = RuntimeConfig.from_args(args)
+    figures["flags_and_config"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    reset_adapters()
+    register_adapter(config, get_mp_context())
+    adapter = get_adapter(config)
+    connection = adapter.connection_named("floor")
+    connection.__enter__()
+    assert adapter.connections.get_thread_connection().handle is not None  # dbt opens lazily: open it
+    figures["adapter_and_connection"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    connection.__exit__(None, None, None)
+    adapter.cleanup_connections()
     figures["close"] = time.perf_counter() - mark
     figures["total_in_process"] = time.perf_counter() - STARTED
     return figures

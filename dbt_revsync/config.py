@@ -271,7 +271,7 @@ class FieldMap:
     on_update: str = "always"  # if_empty: never overwrite a value the record already holds
     list_format: str | None = None  # text | tags; None: the value travels as it is
 
-    @cached_property
+    @cached_property  # read for every field of every row sent
     def parts(self) -> tuple[str, ...]:
         return tuple(self.path.split("."))
 
@@ -339,7 +339,7 @@ class SyncSpec:
             seen.setdefault(self.incremental_key, None)
         return tuple(seen)
 
-    @property
+    @cached_property  # read for every row sent
     def upsert_field(self) -> FieldMap | None:
         """The mapped field that carries the upsert key's value."""
         return self.field_for(self.upsert_key) if self.upsert_key else None

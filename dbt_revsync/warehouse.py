@@ -8,7 +8,9 @@ leave the warehouse a page at a time: only the changes table is read, by sequenc
 
 from __future__ import annotations
 
+import atexit
 import gc
+import json
 import logging
 import os
 from argparse import Namespace
@@ -72,24 +74,27 @@ class Warehouse:
         self._columns: dict[str, list[tuple[str, str]] | None] = {}
         self._macros: dict[str, Any] = {}
         self._prepared: dict[str, Any] = {}
+        self.macros_from = ""  # "manifest" or "parsed": where the macros came from (see _load_macros)
 
     # ---- opening -----------------------------------------------------------------------
     def open(self) -> Warehouse:
         try:
             self._open()
         except ConfigError:
+            _thaw()
             raise
         except Exception as exc:  # dbt raises many types; all mean "cannot use this profile"
+            _thaw()
             raise WarehouseError(f"cannot open the warehouse through the dbt profile: {_first_line(exc)}") from None
         return self
 
     def _open(self) -> None:
+        _pause_collections()
         from dbt.adapters.factory import get_adapter, register_adapter, reset_adapters
         from dbt.config.runtime import RuntimeConfig
         from dbt.context.providers import generate_runtime_macro_context
         from dbt.flags import set_from_args
         from dbt.mp_context import get_mp_context
-        from dbt.parser.manifest import ManifestLoader
         from dbt_common.context import set_invocation_context
 
         _quiet_dbt_events()
@@ -105,18 +110,43 @@ class Warehouse:
         set_from_args(args, None)
         self.config = RuntimeConfig.from_args(args)
         dependencies = self.config.load_dependencies()
-        if PACKAGE_NAME not in dependencies:
+        shipped = PACKAGE_NAME not in dependencies
+        if shipped:
             for name, project in self.config.load_projects([package_root()]):
                 dependencies[name] = project
         self._macros, self._prepared = {}, {}
         reset_adapters()  # a process may open several projects (tests, `run` after dbt)
         register_adapter(self.config, get_mp_context())
         self.adapter = get_adapter(self.config)
-        macros = ManifestLoader.load_macros(self.config, self.adapter.connections.set_query_header, base_macros_only=False)
-        self.adapter.set_macro_resolver(macros)
+        self.adapter.set_macro_resolver(self._load_macros(dependencies, shipped))
         self.adapter.set_macro_context_generator(generate_runtime_macro_context)
+        _set_aside_startup_heap()
         self._connection = self.adapter.connection_named("dbt-revsync")
         self._connection.__enter__()
+
+    def _load_macros(self, projects: Mapping[str, Any], shipped: bool) -> Any:
+        """Every macro of the project and its packages, for the adapter to resolve.
+
+        dbt parses each macro file with Jinja (about 650 macros: most of a second). The
+        project's ``target/manifest.json`` holds them parsed already: they are taken from it
+        when it was written by this dbt version for this adapter and every macro file still
+        holds exactly the blocks the manifest recorded for it (found with dbt's block scanner,
+        no Jinja parse). Otherwise dbt parses them all, as it always did. The package's own
+        copy, loaded beside a project that has not installed it, is parsed (a few files).
+        """
+        installed = [project for name, project in projects.items() if not (shipped and name == PACKAGE_NAME)]
+        recorded = _recorded_macros(self.target_dir / "manifest.json", installed, self.adapter.type())
+        if recorded is None:
+            from dbt.parser.manifest import ManifestLoader
+
+            self.macros_from = "parsed"
+            return ManifestLoader.load_macros(self.config, self.adapter.connections.set_query_header, base_macros_only=False)
+        from dbt.contracts.graph.manifest import MacroManifest
+
+        if shipped:
+            recorded.update(_parse_macros(projects[PACKAGE_NAME]))
+        self.macros_from = "manifest"
+        return MacroManifest(recorded)
 
     def close(self) -> None:
         if self._connection is not None:
@@ -129,6 +159,7 @@ class Warehouse:
                 self.adapter.cleanup_connections()
                 _release_shared_handles(self.adapter)
                 reset_adapters()
+                _thaw()
 
     def __enter__(self) -> Warehouse:
         return self.open()
@@ -413,6 +444,62 @@ def _change_reader(names: list[str], columns: tuple[str, ...]) -> Callable[[tupl
     return read
 
 
+MACRO_BLOCKS = {"macro", "materialization", "test", "data_test"}  # the blocks dbt's MacroParser reads
+
+
+def _recorded_macros(manifest_path: Path, projects: Sequence[Any], adapter_type: str) -> dict[str, Any] | None:
+    """unique_id -> dbt Macro, from the manifest, of every macro file of ``projects``; None
+    when the manifest is missing, from another dbt version or adapter, or any file's blocks
+    differ from what it recorded (a file edited, added or removed since dbt last parsed)."""
+    from dbt.contracts.graph.nodes import Macro
+    from dbt.parser.search import filesystem_search
+    from dbt.version import __version__ as dbt_version
+    from dbt_common.clients.jinja import BlockTag, extract_toplevel_blocks
+    from dbt_common.clients.system import load_file_contents
+
+    try:
+        document = json.loads(manifest_path.read_bytes())
+        metadata, entries = document["metadata"], document["macros"]
+        if metadata.get("dbt_version") != dbt_version or metadata.get("adapter_type") != adapter_type:
+            logger.debug("%s: written by dbt %s for %s; parsing the macros", manifest_path, metadata.get("dbt_version"), metadata.get("adapter_type"))
+            return None
+        by_file: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for entry in entries.values():
+            by_file.setdefault((entry["package_name"], entry["original_file_path"]), []).append(entry)
+        macros: dict[str, Any] = {}
+        for project in projects:
+            for path in filesystem_search(project, project.macro_paths, ".sql"):
+                recorded = by_file.get((project.project_name, path.original_file_path), [])
+                text = load_file_contents(path.absolute_path, strip=True)
+                blocks = [b.full_block for b in extract_toplevel_blocks(text, allowed_blocks=MACRO_BLOCKS, collect_raw_data=False) if isinstance(b, BlockTag)]
+                if sorted(blocks) != sorted(str(e["macro_sql"]) for e in recorded):
+                    logger.debug("%s changed since %s was written; parsing the macros", path.absolute_path, manifest_path)
+                    return None
+                for entry in recorded:
+                    macros[entry["unique_id"]] = Macro.from_dict(entry)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # an unreadable or unexpected manifest: dbt's own parse decides
+        logger.debug("cannot take the macros from %s: %s", manifest_path, _first_line(exc))
+        return None
+    return macros
+
+
+def _parse_macros(project: Any) -> dict[str, Any]:
+    """unique_id -> dbt Macro of one project's macro files, parsed as dbt's MacroParser does."""
+    from dbt.contracts.files import ParseFileType
+    from dbt.contracts.graph.manifest import Manifest
+    from dbt.parser.macros import MacroParser
+    from dbt.parser.read_files import load_source_file
+    from dbt.parser.search import FileBlock
+
+    manifest = Manifest()
+    parser = MacroParser(project, manifest)
+    for path in parser.get_paths():
+        parser.parse_file(FileBlock(load_source_file(path, ParseFileType.Macro, project.project_name, {})))
+    return dict(manifest.macros)
+
+
 def _parse_vars(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
@@ -442,6 +529,40 @@ def _release_shared_handles(adapter: Any) -> None:
     if callable(close_all):
         close_all()
         gc.collect()
+
+
+_collections_paused = False
+
+
+def _pause_collections() -> None:
+    """Importing dbt and loading the project make a large heap of long-lived objects and
+    little garbage; Python's collector would walk that heap again and again as it grows."""
+    global _collections_paused
+    if gc.isenabled():
+        gc.disable()
+        _collections_paused = True
+
+
+def _set_aside_startup_heap() -> None:
+    """Collections resume, but skip what start-up made (modules, macros, config) until
+    ``close``: the diff's pages and the connection's release do not walk it again. A
+    warehouse never closed is put back at exit, for the interpreter's last collection."""
+    global _collections_paused
+    atexit.unregister(gc.unfreeze)  # registered once however many warehouses open
+    atexit.register(gc.unfreeze)
+    gc.freeze()
+    if _collections_paused:
+        gc.enable()
+        _collections_paused = False
+
+
+def _thaw() -> None:
+    """Back to Python's usual collections: what start-up made is walked again."""
+    global _collections_paused
+    if _collections_paused:
+        gc.enable()
+        _collections_paused = False
+    gc.unfreeze()
 
 
 def _quiet_dbt_events() -> None:

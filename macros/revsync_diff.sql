@@ -47,6 +47,14 @@
   {{ return(adapter.dispatch('revsync_changes_sql', 'dbt_revsync')(relation, sync_id, key_columns, columns, hash_columns, fingerprint, upsert_column, state_relation, full_refresh, include_removed, incremental_column, watermark)) }}
 {%- endmacro %}
 
+{#-
+  Only narrow values go through the steps that see every row: the keys that occur more than
+  once, the upsert values that do (with the first key of each), and the join to the state.
+  The wide columns of a row are carried by the one scan that joins it to the state and are
+  dropped at once when the row is unchanged, so memory holds the state's keys and hashes,
+  not the model's rows. No common table expression is read twice (a warehouse may
+  materialise those): each step reads the relation itself.
+-#}
 {% macro default__revsync_changes_sql(relation, sync_id, key_columns, columns, hash_columns, fingerprint, upsert_column, state_relation, full_refresh, include_removed, incremental_column, watermark) -%}
   {%- set key_parts = [] -%}
   {%- for column in key_columns -%}{%- do key_parts.append(dbt_revsync.revsync_key_text(column)) -%}{%- endfor -%}
@@ -58,56 +66,9 @@
     {%- set nulls = [] -%}{%- for part in key_parts -%}{%- do nulls.append(part ~ " is null") -%}{%- endfor -%}
     {%- set key_expr = "case when " ~ nulls | join(" or ") ~ " then null else " ~ dbt.concat(guarded) ~ " end" -%}
   {%- endif -%}
-  {%- set upsert_expr = ("lower(trim(cast(" ~ upsert_column ~ " as " ~ dbt.type_string() ~ ")))") if upsert_column else "null" -%}
-  {%- set sync_literal = dbt_revsync.revsync_literal(sync_id) -%}
-with src as (
-    select
-        {{ key_expr }} as __rs_key,
-        {{ dbt_revsync.revsync_row_hash(hash_columns, fingerprint) }} as __rs_hash,
-        nullif({{ upsert_expr }}, '') as __rs_upsert,
-        {% if incremental_column %}{{ incremental_column }}{% else %}null{% endif %} as __rs_inc
-        {%- for column in columns %},
-        {{ column }} as c{{ loop.index0 }}
-        {%- endfor %}
-    from {{ relation }}
-    {%- if incremental_column and watermark is not none and not full_refresh %}
-    where {{ incremental_column }} >= {{ watermark }}
-    {%- endif %}
-),
-ranked as (
-    select
-        src.*,
-        count(*) over (partition by __rs_key) as __rs_key_count,
-        {% if upsert_column %}row_number() over (partition by __rs_upsert order by __rs_key){% else %}1{% endif %} as __rs_upsert_rank
-    from src
-),
-state as (
-    select record_key, row_hash, destination_id
-    from {{ state_relation }}
-    where sync_id = {{ sync_literal }}
-),
-classified as (
-    select
-        case
-            when r.__rs_key is null then 'reject_null_key'
-            when r.__rs_key_count > 1 then 'reject_duplicate_key'
-            {%- if upsert_column %}
-            when r.__rs_upsert is null then 'reject_null_upsert_key'
-            when r.__rs_upsert_rank > 1 then 'reject_duplicate_upsert_key'
-            {%- endif %}
-            when s.record_key is null then 'new'
-            {%- if full_refresh %}
-            else 'changed'
-            {%- else %}
-            when s.row_hash <> r.__rs_hash then 'changed'
-            else 'unchanged'
-            {%- endif %}
-        end as __rs_status,
-        s.destination_id as __rs_remote_id,
-        r.*
-    from ranked r
-    left join state s on s.record_key = r.__rs_key
-)
+  {%- set upsert_expr = "nullif(" ~ (("lower(trim(cast(" ~ upsert_column ~ " as " ~ dbt.type_string() ~ ")))") if upsert_column else "null") ~ ", '')" -%}
+  {%- set source = relation ~ ((" where " ~ incremental_column ~ " >= " ~ watermark) if incremental_column and watermark is not none and not full_refresh else "") -%}
+  {%- set state = "(select record_key, row_hash, destination_id from " ~ state_relation ~ " where sync_id = " ~ dbt_revsync.revsync_literal(sync_id) ~ ")" -%}
 select
     row_number() over (order by __rs_inc, __rs_key) as __rs_seq,
     __rs_status, __rs_remote_id, __rs_key, __rs_hash, __rs_upsert, __rs_inc
@@ -115,16 +76,90 @@ select
 from (
     select __rs_status, __rs_remote_id, __rs_key, __rs_hash, __rs_upsert, __rs_inc
         {%- for column in columns %}, c{{ loop.index0 }}{% endfor %}
-    from classified
+    from (
+        select
+            case
+                when r.__rs_key is null then 'reject_null_key'
+                when d.__rs_value is not null then 'reject_duplicate_key'
+                {%- if upsert_column %}
+                when r.__rs_upsert is null then 'reject_null_upsert_key'
+                when u.__rs_value is not null and r.__rs_key <> u.__rs_first then 'reject_duplicate_upsert_key'
+                {%- endif %}
+                when s.record_key is null then 'new'
+                {%- if full_refresh %}
+                else 'changed'
+                {%- else %}
+                when s.row_hash <> r.__rs_hash then 'changed'
+                else 'unchanged'
+                {%- endif %}
+            end as __rs_status,
+            s.destination_id as __rs_remote_id,
+            r.*
+        from (
+            select
+                {{ key_expr }} as __rs_key,
+                {{ dbt_revsync.revsync_row_hash(hash_columns, fingerprint) }} as __rs_hash,
+                {{ upsert_expr }} as __rs_upsert,
+                {% if incremental_column %}{{ incremental_column }}{% else %}null{% endif %} as __rs_inc
+                {%- for column in columns %},
+                {{ column }} as c{{ loop.index0 }}
+                {%- endfor %}
+            from {{ source }}
+        ) r
+        left join ({{ dbt_revsync.revsync_repeated_sql(source, key_expr, none) }}) d on d.__rs_value = r.__rs_key
+        {%- if upsert_column %}
+        left join ({{ dbt_revsync.revsync_repeated_sql(source, upsert_expr, key_expr) }}) u on u.__rs_value = r.__rs_upsert
+        {%- endif %}
+        left join {{ state }} s on s.record_key = r.__rs_key
+    ) classified
     where __rs_status <> 'unchanged'
     {%- if include_removed %}
     union all
     select 'removed', s.destination_id, s.record_key, null, null, null
         {%- for column in columns %}, null{% endfor %}
-    from state s
-    where not exists (select 1 from src where src.__rs_key = s.record_key)
+    from {{ state }} s
+    where not exists (select 1 from (select {{ key_expr }} as __rs_key from {{ source }}) src where src.__rs_key = s.record_key)
     {%- endif %}
 ) changes
+{%- endmacro %}
+
+
+{#-
+  The values of `expression` over `source` (a relation, maybe with a `where`) that occur on
+  more than one row, as `__rs_value`, each with the least `first` among its rows as
+  `__rs_first` (nulls aside). Null values are left out.
+-#}
+{% macro revsync_repeated_sql(source, expression, first) -%}
+  {{ return(adapter.dispatch('revsync_repeated_sql', 'dbt_revsync')(source, expression, first)) }}
+{%- endmacro %}
+
+{% macro default__revsync_repeated_sql(source, expression, first) -%}
+select __rs_value, min(__rs_first) as __rs_first
+from (select {{ expression }} as __rs_value, {{ first if first else "null" }} as __rs_first from {{ source }}) v
+where __rs_value is not null
+group by __rs_value
+having count(*) > 1
+{%- endmacro %}
+
+{#-
+  DuckDB's hash aggregate over a million distinct values holds far more memory than sorting
+  their 64-bit hashes: the hashes that occur twice are found by sorting, and only the rows
+  with such a hash (usually none) are grouped by their value. Nulls are hashed to null
+  rather than filtered out, which DuckDB would do by computing the expression twice.
+-#}
+{% macro duckdb__revsync_repeated_sql(source, expression, first) -%}
+select __rs_value, min(__rs_first) as __rs_first
+from (select {{ expression }} as __rs_value, {{ first if first else "null" }} as __rs_first from {{ source }}) v
+where __rs_value is not null
+  and hash(__rs_value) in (
+    select __rs_h from (
+        select __rs_h, lag(__rs_h) over (order by __rs_h) as __rs_previous
+        from (select case when __rs_value is not null then hash(__rs_value) end as __rs_h from (select {{ expression }} as __rs_value from {{ source }}) h) hashes
+    ) sorted
+    where __rs_h = __rs_previous
+  )
+group by __rs_value
+having count(*) > 1
 {%- endmacro %}
 
 
