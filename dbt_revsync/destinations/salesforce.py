@@ -25,6 +25,7 @@ import logging
 import re
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
@@ -338,7 +339,7 @@ def record(spec: SyncSpec, fields: Any) -> dict[str, Any]:
 
 
 def _with_remote(change: Change, remote_id: str) -> Change:
-    return Change(change.op, change.key, change.fields, remote_id, change.row_hash, change.upsert_value)
+    return replace(change, remote_id=remote_id)
 
 
 def _already_deleted(save: dict[str, Any]) -> bool:
