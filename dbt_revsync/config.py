@@ -49,7 +49,7 @@ BLOCK_KEYS = (
     "lists",
 )
 SCHEDULES = ("30m", "hourly", "daily")  # sync frequencies; schedule.INTERVALS gives each its length
-CONNECTION_KEYS = ("type", "base_url", "rate_limit", "max_concurrency", "timeout", "max_retries", "max_retry_time")
+CONNECTION_KEYS = ("type", "base_url", "rate_limit", "max_concurrency", "timeout", "max_retries", "max_retry_time", "breaker_threshold")
 CONNECTIONS_ENV = "DBT_REVSYNC_CONNECTIONS"
 _SECRET_WORDS = re.compile(r"(key|token|secret|password)", re.IGNORECASE)
 _ENV_VAR = re.compile(
@@ -74,6 +74,7 @@ class Connection:
     timeout: float = 30.0
     max_retries: int = 5  # retries of one request after its first try
     max_retry_time: float = 120.0  # seconds one request may spend retrying
+    breaker_threshold: int = 10  # consecutive transient failures that stop a sync's sending
     file: str = ""
     secrets: frozenset[str] = frozenset()
 
@@ -233,7 +234,9 @@ def _render_value(value: Any, environ: Mapping[str, str]) -> tuple[Any, list[str
 def _connection_numbers(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     out: dict[str, Any] = {}
     issues: list[tuple[str, str]] = []
-    for key, kind in (("rate_limit", float), ("max_concurrency", int), ("timeout", float), ("max_retries", int), ("max_retry_time", float)):
+    numbers = (("rate_limit", float), ("max_concurrency", int), ("timeout", float), ("max_retries", int), ("max_retry_time", float),
+               ("breaker_threshold", int))
+    for key, kind in numbers:
         if raw.get(key) is None:
             continue
         try:

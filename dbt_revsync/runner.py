@@ -26,7 +26,7 @@ from typing import Any
 
 from dbt_revsync import events, logs, matching, plan
 from dbt_revsync.config import SyncSpec
-from dbt_revsync.delivery import HttpClient, RetryPolicy
+from dbt_revsync.delivery import CircuitBreaker, HttpClient, RetryPolicy
 from dbt_revsync.destinations import destination_class
 from dbt_revsync.destinations.base import BatchResult, Change, Destination
 from dbt_revsync.errors import DestinationError, FatalDestinationError, TransientDestinationError, WarehouseError
@@ -113,6 +113,7 @@ def default_client(spec: SyncSpec, cls: type[Destination]) -> HttpClient:
         timeout=conn.timeout,
         secrets=conn.secrets,
         policy=RetryPolicy(max_attempts=conn.max_retries + 1, max_seconds=conn.max_retry_time),
+        breaker=CircuitBreaker(conn.breaker_threshold),
         name=conn.name,
         throttle_hint=cls.throttle_hint,
     )

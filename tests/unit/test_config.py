@@ -159,5 +159,29 @@ def test_retry_bounds_are_connection_settings() -> None:
     assert issues == [] and conn is not None and (conn.max_retries, conn.max_retry_time) == (0, 7.5)
     _, issues = parse_connection("fs", {**raw, "max_retries": -1, "max_retry_time": 0}, "revsync.yml", {})
     assert sorted(i.key for i in issues) == ["connections.fs.max_retries", "connections.fs.max_retry_time"]
+
+
+def test_breaker_threshold_is_a_connection_setting_of_at_least_one() -> None:
+    from dbt_revsync.config import parse_connection
+
+    raw = {"type": "freshsales", "api_key": "k" * 8, "base_url": "http://127.0.0.1:1/fs"}
+    conn, issues = parse_connection("fs", raw, "revsync.yml", {})
+    assert issues == [] and conn is not None and conn.breaker_threshold == 10
+    conn, issues = parse_connection("fs", {**raw, "breaker_threshold": 3}, "revsync.yml", {})
+    assert issues == [] and conn is not None and conn.breaker_threshold == 3
+    _, issues = parse_connection("fs", {**raw, "breaker_threshold": 0}, "revsync.yml", {})
+    assert [(i.key, i.message) for i in issues] == [("connections.fs.breaker_threshold", "must be greater than 0")]
     _, issues = parse_connection("fs", {**raw, "base_url": "http://127.0.0.1.example.com/fs"}, "revsync.yml", {})
     assert [i.key for i in issues] == ["connections.fs.base_url"]
+
+
+def test_the_connection_settings_reach_its_http_client() -> None:
+    from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
+    from dbt_revsync.destinations import destination_class
+    from dbt_revsync.runner import default_client
+
+    conn = Connection("fs", "freshsales", {"api_key": "k", "domain": "d"}, max_retries=2, max_retry_time=9.0, breaker_threshold=3)
+    node = NodeRef("model.p.m", "m", "model", "models/s.yml", "db", "main", "m")
+    sync = SyncSpec("s", node, conn, "sales_accounts", "upsert", ("id",), (FieldMap("name", "name"),))
+    client = default_client(sync, destination_class("freshsales"))
+    assert (client.breaker.threshold, client.policy.max_attempts, client.policy.max_seconds) == (3, 3, 9.0)
