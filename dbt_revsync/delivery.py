@@ -48,7 +48,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader
 from urllib3.util import Retry
 
-from dbt_revsync import events
+from dbt_revsync import events, logs
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 
 logger = logging.getLogger(__name__)
@@ -430,10 +430,7 @@ class HttpClient:
             self.limiter.hold(min(wait, self.policy.cap))
 
     def redact(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return logs.redact(text, self.secrets)
 
 
 def is_loopback(host: str) -> bool:

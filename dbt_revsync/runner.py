@@ -30,6 +30,7 @@ from dbt_revsync.delivery import CircuitBreaker, HttpClient, RetryPolicy
 from dbt_revsync.destinations import destination_class
 from dbt_revsync.destinations.base import BatchResult, Change, Destination
 from dbt_revsync.errors import DestinationError, FatalDestinationError, TransientDestinationError, WarehouseError
+from dbt_revsync.events import COUNTS
 from dbt_revsync.warehouse import Warehouse, utc_now
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,6 @@ logger = logging.getLogger(__name__)
 MAX_REJECT_REASONS = 10  # distinct reasons a report lists; every reject is in revsync_rejects
 PAGE_ROWS = 2000  # changed rows read from the warehouse per query, then cut into batches
 RUN_ROW_SECONDS = 1.0  # how often a running push rewrites its revsync_runs row
-COUNTS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
 
 
 @dataclass

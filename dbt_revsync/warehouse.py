@@ -22,11 +22,11 @@ from typing import Any
 
 from dbt_revsync.config import NodeRef, Settings, SyncSpec
 from dbt_revsync.errors import ConfigError, ConfigIssue, WarehouseError
+from dbt_revsync.events import COUNTS
 
 logger = logging.getLogger(__name__)
 
 PACKAGE_NAME = "dbt_revsync"
-RUN_COUNTS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
 Statement = str | tuple[str, Sequence[Any]]  # SQL text, or SQL and its bindings
 META_COLUMNS = ("__rs_seq", "__rs_status", "__rs_remote_id", "__rs_key", "__rs_hash", "__rs_upsert", "__rs_inc")
 
@@ -198,8 +198,7 @@ class Warehouse:
         statements = [statements] if isinstance(statements, str) else list(statements)
         try:
             for statement in statements:
-                sql, bindings = statement if isinstance(statement, tuple) else (statement, None)
-                self.adapter.connections.add_query(str(sql), auto_begin=True, bindings=bindings)
+                self._add_query(statement, auto_begin=True)
             self.adapter.connections.commit_if_has_connection()
         except Exception as exc:
             self._rollback()
@@ -207,11 +206,14 @@ class Warehouse:
 
     def _execute_alone(self, statement: Statement) -> None:
         """One statement outside a transaction, where the warehouse commits it on its own."""
-        sql, bindings = statement if isinstance(statement, tuple) else (statement, None)
         try:
-            self.adapter.connections.add_query(str(sql), auto_begin=False, bindings=bindings)
+            self._add_query(statement, auto_begin=False)
         except Exception as exc:
             raise WarehouseError(f"the warehouse refused a statement: {_first_line(exc)}") from None
+
+    def _add_query(self, statement: Statement, auto_begin: bool) -> None:
+        sql, bindings = statement if isinstance(statement, tuple) else (statement, None)
+        self.adapter.connections.add_query(str(sql), auto_begin=auto_begin, bindings=bindings)
 
     def _query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         try:
@@ -413,7 +415,7 @@ def _bound_statements(
     if run:
         statements.append((sql["forget_run"], [sync_id, run_id]))
         values = [run.get("started_at"), run.get("finished_at"), run.get("status")]
-        statements.append((sql["remember_run"], [run_id, sync_id, *values, *(int(run.get(c) or 0) for c in RUN_COUNTS),
+        statements.append((sql["remember_run"], [run_id, sync_id, *values, *(int(run.get(c) or 0) for c in COUNTS),
                                                  run.get("watermark"), run.get("message")]))
     return statements
 
@@ -547,22 +549,23 @@ def _set_aside_startup_heap() -> None:
     """Collections resume, but skip what start-up made (modules, macros, config) until
     ``close``: the diff's pages and the connection's release do not walk it again. A
     warehouse never closed is put back at exit, for the interpreter's last collection."""
-    global _collections_paused
     atexit.unregister(gc.unfreeze)  # registered once however many warehouses open
     atexit.register(gc.unfreeze)
     gc.freeze()
-    if _collections_paused:
-        gc.enable()
-        _collections_paused = False
+    _resume_collections()
 
 
 def _thaw() -> None:
     """Back to Python's usual collections: what start-up made is walked again."""
+    _resume_collections()
+    gc.unfreeze()
+
+
+def _resume_collections() -> None:
     global _collections_paused
     if _collections_paused:
         gc.enable()
         _collections_paused = False
-    gc.unfreeze()
 
 
 def _quiet_dbt_events() -> None:

@@ -158,18 +158,30 @@ limit 1
 
 {% macro default__revsync_run_sql(schema_relation, sync_id, run_id, run) -%}
   {%- set ts = dbt.type_timestamp() -%}
-  {%- set counts = ['read', 'created', 'updated', 'deleted', 'unchanged', 'rejected', 'requests'] -%}
-  {%- set names = ['run_id', 'sync_id', 'started_at', 'finished_at', 'status'] + counts + ['watermark', 'message'] -%}
   {%- set q = dbt_revsync.revsync_literals([run_id, sync_id, run.get('started_at'), run.get('finished_at'),
       run.get('status'), run.get('watermark'), run.get('message')]) -%}
   {%- set values = [q[0], q[1], "cast(" ~ q[2] ~ " as " ~ ts ~ ")", "cast(" ~ q[3] ~ " as " ~ ts ~ ")", q[4]] -%}
-  {%- for c in counts -%}{%- do values.append(run.get(c, 0) | int) -%}{%- endfor -%}
+  {%- for c in dbt_revsync.revsync_run_counts() -%}{%- do values.append(run.get(c, 0) | int) -%}{%- endfor -%}
   {%- do values.extend([q[5], q[6]]) -%}
-  {%- set quoted = [] -%}{%- for c in names -%}{%- do quoted.append(adapter.quote(c)) -%}{%- endfor -%}
   {{ return([
       "delete from " ~ schema_relation ~ ".revsync_runs where sync_id = " ~ q[1] ~ " and run_id = " ~ q[0],
-      "insert into " ~ schema_relation ~ ".revsync_runs (" ~ quoted | join(", ") ~ ") values (" ~ values | join(", ") ~ ")"
+      "insert into " ~ schema_relation ~ ".revsync_runs (" ~ dbt_revsync.revsync_runs_columns() | join(", ")
+          ~ ") values (" ~ values | join(", ") ~ ")"
   ]) }}
+{%- endmacro %}
+
+{#- The run's counts, in the order every runs row writes them. -#}
+{% macro revsync_run_counts() -%}
+  {{ return(['read', 'created', 'updated', 'deleted', 'unchanged', 'rejected', 'requests']) }}
+{%- endmacro %}
+
+{#- The columns of revsync_runs, quoted, in the order its rows are written. -#}
+{% macro revsync_runs_columns() -%}
+  {%- set quoted = [] -%}
+  {%- for c in ['run_id', 'sync_id', 'started_at', 'finished_at', 'status'] + dbt_revsync.revsync_run_counts() + ['watermark', 'message'] -%}
+    {%- do quoted.append(adapter.quote(c)) -%}
+  {%- endfor -%}
+  {{ return(quoted) }}
 {%- endmacro %}
 
 
@@ -209,11 +221,8 @@ limit 1
   {%- set p = marker -%}
   {%- set list = "unnest(cast(" ~ p ~ " as " ~ dbt.type_string() ~ "[]))" -%}
   {%- set now = "cast(" ~ p ~ " as " ~ dbt.type_timestamp() ~ ")" -%}
-  {%- set counts = ['read', 'created', 'updated', 'deleted', 'unchanged', 'rejected', 'requests'] -%}
-  {%- set run_names = ['run_id', 'sync_id', 'started_at', 'finished_at', 'status'] + counts + ['watermark', 'message'] -%}
-  {%- set quoted = [] -%}{%- for c in run_names -%}{%- do quoted.append(adapter.quote(c)) -%}{%- endfor -%}
   {%- set run_values = [p, p, now, now, p] -%}
-  {%- for c in counts -%}{%- do run_values.append(p) -%}{%- endfor -%}
+  {%- for c in dbt_revsync.revsync_run_counts() -%}{%- do run_values.append(p) -%}{%- endfor -%}
   {%- do run_values.extend([p, p]) -%}
   {{ return({
       "autocommit": autocommit,
@@ -226,7 +235,7 @@ limit 1
           ~ " (run_id, sync_id, record_key, operation, error_code, error_message, " ~ adapter.quote('at') ~ ")"
           ~ " select " ~ p ~ ", " ~ p ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ now,
       "forget_run": "delete from " ~ schema_relation ~ ".revsync_runs where sync_id = " ~ p ~ " and run_id = " ~ p,
-      "remember_run": "insert into " ~ schema_relation ~ ".revsync_runs (" ~ quoted | join(", ") ~ ") values ("
-          ~ run_values | join(", ") ~ ")",
+      "remember_run": "insert into " ~ schema_relation ~ ".revsync_runs (" ~ dbt_revsync.revsync_runs_columns() | join(", ")
+          ~ ") values (" ~ run_values | join(", ") ~ ")",
   }) }}
 {%- endmacro %}

@@ -132,17 +132,17 @@ class FaultRule:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FaultRule:
-        """A rule from JSON; ``id`` and ``hits`` are ignored, unknown keys refused."""
+        """A rule from JSON; its counters (``id``, ``hits``, ``seen``) are ignored, unknown keys refused."""
         if not isinstance(data, Mapping):
             raise ValueError("a fault rule must be a JSON object")
-        known = {item.name for item in fields(cls)} - {"id", "hits", "seen"}
-        unknown = set(data) - known - {"id", "hits", "seen"}
+        counters = {"id", "hits", "seen"}
+        unknown = set(data) - {item.name for item in fields(cls)}
         if unknown:
             raise ValueError(f"unknown fault rule field(s): {', '.join(sorted(unknown))}")
         if "action" not in data:
             raise ValueError("a fault rule needs an action")
         try:
-            return cls(**{key: value for key, value in data.items() if key in known})
+            return cls(**{key: value for key, value in data.items() if key not in counters})
         except TypeError as exc:
             raise ValueError(str(exc)) from None
 

@@ -116,6 +116,17 @@ class Project:
         with _env(self.env), Warehouse(Settings(project_dir=self.root, profiles_dir=self.root)) as warehouse:
             return warehouse.select(sql)
 
+    @contextlib.contextmanager
+    def duckdb(self, read_only: bool = False) -> Iterator[Any]:
+        """The DuckDB file itself, opened directly (setting up or reading state without dbt)."""
+        import duckdb
+
+        db = duckdb.connect(self.env["REVSYNC_TEST_DB"], read_only=read_only)
+        try:
+            yield db
+        finally:
+            db.close()
+
     def state(self) -> list[dict[str, Any]]:
         return self.query("select * from revsync.revsync_sync_state order by sync_id, record_key")
 

@@ -10,7 +10,6 @@ every resumed push: the CRM equals the model, and the state agrees with the CRM.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import signal
@@ -18,10 +17,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
-import duckdb
 import pytest
 
 from dbt_revsync.sandbox.server import SandboxServer
@@ -36,17 +33,8 @@ BLOCK = {"destination": "freshsales", "object": "sales_accounts", "insert_mode":
          "fields": {"name": "name", "custom_field.cf_account_id": "account_id"}}
 
 
-@contextlib.contextmanager
-def warehouse(project: Project) -> Iterator[duckdb.DuckDBPyConnection]:
-    db = duckdb.connect(project.env["REVSYNC_TEST_DB"])
-    try:
-        yield db
-    finally:
-        db.close()
-
-
 def query(project: Project, sql: str) -> list[tuple[Any, ...]]:
-    with warehouse(project) as db:
+    with project.duckdb() as db:
         return db.execute(sql).fetchall()
 
 
@@ -54,7 +42,7 @@ def query(project: Project, sql: str) -> list[tuple[Any, ...]]:
 def project(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServer) -> Project:
     sandbox_server.reset()
     built = Project(tmp_path_factory.mktemp("crash") / "project", sandbox_server, warehouse="duckdb")
-    with warehouse(built) as db:
+    with built.duckdb() as db:
         db.execute("create table main.src as select i as account_id, 'Account ' || i as name from range(1, 41) t(i)")
     built.model("accounts", "{{ config(materialized='view') }} select * from main.src", BLOCK)
     built.build()
@@ -68,7 +56,7 @@ def mutate(project: Project, rng: random.Random, step: int, may_delete: bool) ->
     Rows are deleted only after a push that ran to the end: a record created by a killed
     push whose row leaves the model before the next push is unknown to the state, so mirror
     cannot delete it (see README, "Delivery and retries")."""
-    with warehouse(project) as db:
+    with project.duckdb() as db:
         ids = [r[0] for r in db.execute("select account_id from main.src").fetchall()]
         renamed = rng.sample(ids, min(len(ids), rng.randint(3, 8)))
         kept = [i for i in ids if i not in renamed]

@@ -9,7 +9,6 @@ or rejected with a reason, the state agreeing with the CRM, and the counts in
 
 from __future__ import annotations
 
-import contextlib
 import ssl
 import subprocess
 import threading
@@ -19,7 +18,6 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
-import duckdb
 import pytest
 import requests
 
@@ -54,7 +52,7 @@ def blocks() -> list[dict[str, Any]]:
 def built(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServer) -> Project:
     """One dbt build: a view over a table the tests change directly (no rebuild needed)."""
     project = Project(tmp_path_factory.mktemp("faults") / "project", sandbox_server, warehouse="duckdb")
-    with warehouse(project) as db:
+    with project.duckdb() as db:
         db.execute("create table main.src as select i as account_id, 'Account ' || i as name, 'City ' || (i % 7) as city "
                    f"from range(1, {ROWS + 1}) t(i)")
     project.model("accounts", "{{ config(materialized='view') }} select * from main.src", blocks())
@@ -65,7 +63,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServe
 @pytest.fixture
 def project(built: Project, sandbox_server: SandboxServer) -> Iterator[Project]:
     sandbox_server.reset()
-    with warehouse(built) as db:
+    with built.duckdb() as db:
         tables = [r[0] for r in db.execute("select table_name from information_schema.tables where table_schema = 'revsync'").fetchall()]
         for table in tables:
             db.execute(f"delete from revsync.{table}")
@@ -79,15 +77,6 @@ def project(built: Project, sandbox_server: SandboxServer) -> Iterator[Project]:
     sandbox_server.clear_faults()
 
 
-@contextlib.contextmanager
-def warehouse(project: Project) -> Iterator[duckdb.DuckDBPyConnection]:
-    db = duckdb.connect(project.env["REVSYNC_TEST_DB"])
-    try:
-        yield db
-    finally:
-        db.close()
-
-
 def crm(project: Project, method: str, path: str, body: Any = None) -> Any:
     answer = requests.request(method, f"{project.sandbox.url}/freshsales/{path}", json=body, timeout=10,
                               headers={"Authorization": f"Token token={FRESHSALES_KEY}"})
@@ -96,7 +85,7 @@ def crm(project: Project, method: str, path: str, body: Any = None) -> Any:
 
 
 def rows(project: Project, sql: str) -> list[dict[str, Any]]:
-    with warehouse(project) as db:
+    with project.duckdb() as db:
         cursor = db.execute(sql)
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
@@ -181,7 +170,7 @@ def test_every_row_is_delivered_exactly_once_under_faults(project: Project, faul
 
 def test_changes_and_mirror_deletes_under_mixed_faults(project: Project) -> None:
     assert push_until_done(project)[-1] == 0
-    with warehouse(project) as db:
+    with project.duckdb() as db:
         db.execute("update main.src set name = name || ' v2' where account_id <= 6")
         db.execute("delete from main.src where account_id > 24")
     for status in (429, 503):

@@ -13,7 +13,6 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from dbt_revsync.delivery import HttpClient, RetryPolicy
@@ -83,12 +82,9 @@ def found_in(text: str | bytes) -> list[str]:
 
 
 def table_texts(project: Project) -> str:
-    db = duckdb.connect(project.env["REVSYNC_TEST_DB"], read_only=True)
-    try:
+    with project.duckdb(read_only=True) as db:
         tables = db.execute("select table_schema, table_name from information_schema.tables").fetchall()
         return "\n".join(repr(db.execute(f'select * from "{schema}"."{name}"').fetchall()) for schema, name in tables)
-    finally:
-        db.close()
 
 
 def test_no_secret_in_any_output_log_file_table_or_exception(project: Project) -> None:
