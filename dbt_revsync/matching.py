@@ -51,7 +51,7 @@ def send(destination: Destination, spec: SyncSpec, changes: Sequence[Change]) ->
             result.reject(change, exc.code, exc.message)
             continue
         except TransientDestinationError as exc:
-            result.unresolved.append(f"{change.key}: {exc}")
+            result.leave(change, exc)
             continue
         except FatalDestinationError as exc:
             result.fatal = str(exc)

@@ -77,6 +77,7 @@ class BatchResult:
     requests: int = 0
     unresolved: list[str] = field(default_factory=list)  # why records were left for next time
     fatal: str | None = None
+    _left: set[str] = field(default_factory=set, repr=False, compare=False)  # keys of the records left
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def ack(self, change: Change, destination_id: Any, outcome: str) -> None:
@@ -88,12 +89,17 @@ class BatchResult:
         with self._lock:
             self.rejected.append(Reject(change.key, change.op, str(code), message))
 
+    def leave(self, change: Change, reason: Any) -> None:
+        """Neither acknowledged nor rejected: the record is sent again by the next push."""
+        with self._lock:
+            self.unresolved.append(f"{change.key}: {reason}")
+            self._left.add(change.key)
+
     def error(self, change: Change, code: Any, message: str) -> None:
         """A record's error from a batch answer: rejected, unless its code means "not now"
         (a lock or limit code, see ``delivery.record_outcome``): then left for next time."""
         if record_outcome(code) is Outcome.RETRY:
-            with self._lock:
-                self.unresolved.append(f"{change.key}: {code}: {message}")
+            self.leave(change, f"{code}: {message}")
         else:
             self.reject(change, code, message)
 
@@ -103,8 +109,10 @@ class BatchResult:
         if isinstance(exc, FatalDestinationError):
             self.fatal = str(exc)
             return
-        done = {a.key for a in self.acked} | {r.key for r in self.rejected}
-        self.unresolved.extend(f"{c.key}: {exc}" for c in changes if c.key not in done)
+        settled = {a.key for a in self.acked} | {r.key for r in self.rejected} | self._left
+        for change in changes:
+            if change.key not in settled:
+                self.leave(change, exc)
 
     def count(self, reply: Reply) -> Reply:
         with self._lock:
@@ -118,6 +126,7 @@ class BatchResult:
             self.rejected.extend(other.rejected)
             self.requests += other.requests
             self.unresolved.extend(other.unresolved)
+            self._left |= other._left
             self.fatal = self.fatal or other.fatal
 
 
@@ -254,7 +263,7 @@ class PerRecordDestination(Destination):
             try:
                 self.send_one(spec, change, result)
             except TransientDestinationError as exc:
-                result.unresolved.append(f"{change.key}: {exc}")
+                result.leave(change, exc)
             except FatalDestinationError as exc:
                 result.fatal = str(exc)
                 break

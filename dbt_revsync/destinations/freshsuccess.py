@@ -133,7 +133,7 @@ class FreshsuccessDestination(Destination):
                 return
             pending = rest
         for change, _ in pending:
-            result.unresolved.append(f"{change.key}: Freshsuccess kept refusing the batch")
+            result.leave(change, "Freshsuccess kept refusing the batch")
 
     def _delete(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
         """``DELETE /<object>/<key>``: removes (or deactivates) the record [unc]."""

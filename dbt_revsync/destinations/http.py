@@ -108,11 +108,10 @@ class HttpDestination(Destination):
         for group in groups:
             try:
                 self._send_group(spec, group, result)
-            except TransientDestinationError as exc:
-                result.unresolved.extend(f"{change.key}: {exc}" for change in group)
-            except FatalDestinationError as exc:
-                result.fatal = str(exc)
-                break
+            except (TransientDestinationError, FatalDestinationError) as exc:
+                result.cut_short(group, exc)
+                if result.fatal:
+                    break
         return result
 
     def _send_group(self, spec: SyncSpec, group: list[Change], result: BatchResult) -> None:

@@ -84,10 +84,8 @@ class HubSpotDestination(Destination):
             for step, chosen in steps:
                 if chosen:
                     step(spec, chosen, result)
-        except TransientDestinationError as exc:
-            result.unresolved.append(str(exc))
-        except FatalDestinationError as exc:
-            result.fatal = str(exc)
+        except (TransientDestinationError, FatalDestinationError) as exc:
+            result.cut_short(changes, exc)
         return result
 
     def _create(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> None:
@@ -228,9 +226,9 @@ def read_batch(
             if change.key not in done:
                 done.add(change.key)
                 result.reject(change, error.get("category") or reply.status, _message(error))
-    missing = [c.key for c in changes if c.key not in done]
-    if missing:
-        result.unresolved.append(f"HubSpot answered {reply.status} without a result or error for {len(missing)} record(s)")
+    for change in changes:
+        if change.key not in done:
+            result.leave(change, f"HubSpot answered {reply.status} without a result or error for it")
 
 
 def _named_by(error: Mapping[str, Any], changes: Iterable[Change], ids: Mapping[str, str] | None) -> list[Change]:

@@ -120,9 +120,8 @@ class BulkJob:
                 else:
                     code, message = parse_error(row.get("sf__Error", ""))
                     self.result.reject(change, code, message)
-        left = sum(len(q) for q in waiting.values())
-        if left:
-            self.result.unresolved.append(f"bulk job {job_id}: {left} rows not in its results")
+        for change in (c for queue in waiting.values() for c in queue):
+            self.result.leave(change, f"not in the results of bulk job {job_id}")
 
     def _ack(self, change: Change, row: Mapping[str, str]) -> None:
         if self.op == "upsert":

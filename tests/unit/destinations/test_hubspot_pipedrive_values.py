@@ -76,3 +76,29 @@ def test_pipedrive_custom_field_names_in_yaml() -> None:
     assert custom_name(("Account ID",), standard) == "Account ID"
     assert custom_name(("name",), standard) is None
     assert custom_name(("address", "locality"), standard) is None
+
+
+def test_hubspot_batch_that_fails_as_a_whole_leaves_each_of_its_records_for_next_time() -> None:
+    import json
+    from types import MappingProxyType
+
+    from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
+    from dbt_revsync.delivery import HttpClient, RetryPolicy
+    from dbt_revsync.destinations.base import Change
+
+    def answers(method: str, url: str, headers: object, body: bytes | None, timeout: float) -> tuple[int, dict[str, str], bytes]:
+        inputs = json.loads(body or b"{}")["inputs"]
+        if url.endswith("/batch/create"):  # a 207: the first input created, the second not mentioned
+            first = {"id": "1", "objectWriteTraceId": inputs[0]["objectWriteTraceId"], "properties": {}}
+            return 207, {}, json.dumps({"status": "COMPLETE", "results": [first]}).encode()
+        return 503, {}, b"{}"
+
+    conn = Connection("hs", "hubspot", MappingProxyType({"access_token": "t"}), base_url="http://127.0.0.1:1")
+    node = NodeRef("model.p.m", "m", "model", "models/s.yml", None, "main", "m")
+    sync = SyncSpec("s", node, conn, "companies", "upsert", ("id",), (FieldMap("name", "name"),), upsert_key="domain")
+    dest = hubspot.HubSpotDestination(conn, HttpClient(transport=answers, sleep=lambda s: None, policy=RetryPolicy(max_attempts=2)))
+    created = [Change("create", k, {"name": k}) for k in ("a", "b")]
+    upserts = [Change("upsert", k, {"name": k}, upsert_value=f"{k}.example") for k in ("c", "d", "e")]
+    result = dest.send(sync, created + upserts)
+    assert [a.key for a in result.acked] == ["a"]
+    assert [u.split(":")[0] for u in result.unresolved] == ["b", "c", "d", "e"]  # each row, so the run counts rows
