@@ -159,12 +159,18 @@ class BenchProject:
         (root / "models").mkdir(parents=True, exist_ok=True)
         (root / "dbt_project.yml").write_text(
             "name: revsync_bench\nversion: '1.0'\nconfig-version: 2\nprofile: revsync_bench\n")
-        (root / "profiles.yml").write_text(
-            "revsync_bench:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
-            "      path: \"{{ env_var('REVSYNC_BENCH_DB') }}\"\n      threads: 1\n")
+        self.profile()
         secret = "api_key" if crm == "freshsales" else "access_token"
         conn = {"type": crm, secret: "{{ env_var('REVSYNC_BENCH_KEY') }}", "base_url": f"{sandbox_url}/{crm}", **(connection or {})}
         (root / "revsync.yml").write_text(json.dumps({"connections": {crm: conn}}, indent=2))
+
+    def profile(self, duckdb_settings: Mapping[str, str] | None = None) -> None:
+        """(Re)write profiles.yml; ``duckdb_settings`` go under dbt-duckdb's ``settings``."""
+        settings = "".join(f"        {k}: '{v}'\n" for k, v in (duckdb_settings or {}).items())
+        (self.root / "profiles.yml").write_text(
+            "revsync_bench:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+            "      path: \"{{ env_var('REVSYNC_BENCH_DB') }}\"\n      threads: 1\n"
+            + (f"      settings:\n{settings}" if settings else ""))
 
     def model(self, name: str, sql: str, block: Mapping[str, Any]) -> None:
         (self.root / "models" / f"{name}.sql").write_text(sql)
