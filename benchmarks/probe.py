@@ -130,10 +130,10 @@ def _plan(warehouse: Any, specs: list[Any], pusher_class: Any) -> dict[str, Any]
 def _scan(warehouse: Any, spec: Any) -> dict[str, Any]:
     """Read every mapped column of every row and hash it, through the same adapter."""
     columns = [warehouse.quoted(spec, f.column) for f in spec.fields]
-    row_hash = warehouse._macro("revsync_row_hash", columns=columns, fingerprint=spec.fingerprint)
+    row_hash = warehouse.render("revsync_row_hash", columns=columns, fingerprint=spec.fingerprint)
     sql = f"select count(*), max({row_hash}) from {warehouse.relation(spec.node)}"
     mark = time.perf_counter()
-    _, rows = warehouse._query(sql)
+    _, rows = warehouse.query(sql)
     return {"scan": time.perf_counter() - mark, "rows": int(rows[0][0])}
 
 
@@ -142,15 +142,15 @@ def _seed(warehouse: Any, spec: Any) -> dict[str, Any]:
     mark = time.perf_counter()
     warehouse.build_changes(spec, full_refresh=False, include_removed=False, watermark=None)
     changes, state = warehouse.changes_table(spec), warehouse.state_table("revsync_sync_state")
-    sync_id = warehouse._macro("revsync_literal", value=spec.sync_id)
-    warehouse._execute([
+    sync_id = warehouse.render("revsync_literal", value=spec.sync_id)
+    warehouse.execute([
         f"delete from {state} where sync_id = {sync_id}",
         f"insert into {state} (sync_id, record_key, row_hash, destination_id, synced_at, run_id) "
         f"select {sync_id}, __rs_key, __rs_hash, cast(__rs_seq as varchar), current_timestamp, 'seeded' "
         f"from {changes} where __rs_status = 'new'",
     ])
     warehouse.drop_changes(spec)
-    _, rows = warehouse._query(f"select count(*) from {state} where sync_id = {sync_id}")
+    _, rows = warehouse.query(f"select count(*) from {state} where sync_id = {sync_id}")
     return {"seeded": int(rows[0][0]), "seed_seconds": time.perf_counter() - mark}
 
 

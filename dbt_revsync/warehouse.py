@@ -172,7 +172,7 @@ class Warehouse:
         return Path(self.config.project_root) / self.config.target_path
 
     # ---- low level ---------------------------------------------------------------------
-    def _macro(self, name: str, **kwargs: Any) -> Any:
+    def render(self, name: str, **kwargs: Any) -> Any:
         """Render one of our SQL macros. Building dbt's macro context costs far more than
         the rendering, so each macro's callable is made once per opened warehouse."""
         try:
@@ -193,7 +193,7 @@ class Warehouse:
         context = self.adapter._macro_context_generator(macro, self.config, resolver, None)
         return CallableMacroGenerator(macro, context)
 
-    def _execute(self, statements: Sequence[Statement] | str) -> None:
+    def execute(self, statements: Sequence[Statement] | str) -> None:
         """Run statements in one transaction; a statement is SQL text, or (SQL, bindings)."""
         statements = [statements] if isinstance(statements, str) else list(statements)
         try:
@@ -204,7 +204,7 @@ class Warehouse:
             self._rollback()
             raise WarehouseError(f"the warehouse refused a statement: {_first_line(exc)}") from None
 
-    def _execute_alone(self, statement: Statement) -> None:
+    def execute_alone(self, statement: Statement) -> None:
         """One statement outside a transaction, where the warehouse commits it on its own."""
         try:
             self._add_query(statement, auto_begin=False)
@@ -215,7 +215,7 @@ class Warehouse:
         sql, bindings = statement if isinstance(statement, tuple) else (statement, None)
         self.adapter.connections.add_query(str(sql), auto_begin=auto_begin, bindings=bindings)
 
-    def _query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         try:
             _, cursor = self.adapter.connections.add_query(str(sql), auto_begin=True)
             rows = cursor.fetchall()
@@ -267,10 +267,10 @@ class Warehouse:
             self.adapter.create_schema(self.state_schema)
         except Exception as exc:
             raise WarehouseError(f"cannot create schema {self.settings.state_schema}: {_first_line(exc)}") from None
-        self._execute(self._macro("revsync_state_ddl", schema_relation=self.state_schema))
+        self.execute(self.render("revsync_state_ddl", schema_relation=self.state_schema))
 
     def last_watermark(self, spec: SyncSpec) -> str | None:
-        _, rows = self._query(self._macro("revsync_last_watermark_sql", runs_relation=self.state_table("revsync_runs"), sync_id=spec.sync_id))
+        _, rows = self.query(self.render("revsync_last_watermark_sql", runs_relation=self.state_table("revsync_runs"), sync_id=spec.sync_id))
         return rows[0][0] if rows else None
 
     def commit(self, spec: SyncSpec, run_id: str, acks: list[list[Any]], rejects: list[list[Any]], run: Mapping[str, Any] | None) -> None:
@@ -285,11 +285,11 @@ class Warehouse:
         if bound is not None:
             statements = _bound_statements(bound, spec.sync_id, run_id, acks, rejects, run, utc_now())
             if len(statements) == 1 and bound.get("autocommit"):
-                self._execute_alone(statements[0])
+                self.execute_alone(statements[0])
             elif statements:
-                self._execute(statements)
+                self.execute(statements)
             return
-        statements = self._macro(
+        statements = self.render(
             "revsync_commit_sql",
             schema_relation=self.state_schema,
             sync_id=spec.sync_id,
@@ -300,11 +300,11 @@ class Warehouse:
             now=utc_now(),
         )
         if statements:
-            self._execute(statements)
+            self.execute(statements)
 
     def _bound_commit(self) -> Mapping[str, str] | None:
         if "bound_commit" not in self._prepared:
-            self._prepared["bound_commit"] = self._macro("revsync_bound_commit_sql", schema_relation=self.state_schema) or None
+            self._prepared["bound_commit"] = self.render("revsync_bound_commit_sql", schema_relation=self.state_schema) or None
         return self._prepared["bound_commit"]
 
     # ---- the diff ------------------------------------------------------------------------
@@ -317,7 +317,7 @@ class Warehouse:
         incremental = self.quoted(spec, spec.incremental_key) if spec.fetch_mode == "incremental" and spec.incremental_key else None
         mark = self._watermark_literal(spec, watermark) if incremental else None
         upsert = spec.upsert_field
-        select = self._macro(
+        select = self.render(
             "revsync_changes_sql",
             relation=relation,
             sync_id=spec.sync_id,
@@ -332,25 +332,25 @@ class Warehouse:
             incremental_column=incremental,
             watermark=mark,
         )
-        self._execute(self._macro("revsync_create_changes_table_sql", relation=self.changes_table(spec), sql=select))
-        _, rows = self._query(
-            self._macro("revsync_source_stats_sql", relation=relation, incremental_column=incremental, watermark=mark, full_refresh=full_refresh)
+        self.execute(self.render("revsync_create_changes_table_sql", relation=self.changes_table(spec), sql=select))
+        _, rows = self.query(
+            self.render("revsync_source_stats_sql", relation=relation, incremental_column=incremental, watermark=mark, full_refresh=full_refresh)
         )
-        _, counted = self._query(self._macro("revsync_count_sql", relation=self.changes_table(spec)))
+        _, counted = self.query(self.render("revsync_count_sql", relation=self.changes_table(spec)))
         read, high_water = rows[0]
         return DiffStats(read=int(read or 0), high_water=high_water, changes=int(counted[0][0]))
 
     def _watermark_literal(self, spec: SyncSpec, watermark: str | None) -> str | None:
         if watermark is None:
             return None
-        return str(self._macro("revsync_typed_literal", value=watermark, data_type=self.column_type(spec, spec.incremental_key or "")))
+        return str(self.render("revsync_typed_literal", value=watermark, data_type=self.column_type(spec, spec.incremental_key or "")))
 
     def iter_changes(self, spec: SyncSpec, page_size: int) -> Iterator[list[ChangeRow]]:
         """The changes table, a page at a time, in sequence order."""
         after = 0
         while True:
-            names, rows = self._query(
-                self._macro("revsync_changes_page_sql", changes_relation=self.changes_table(spec), after_seq=after, limit=page_size)
+            names, rows = self.query(
+                self.render("revsync_changes_page_sql", changes_relation=self.changes_table(spec), after_seq=after, limit=page_size)
             )
             if not rows:
                 return
@@ -360,11 +360,11 @@ class Warehouse:
             yield page
 
     def drop_changes(self, spec: SyncSpec) -> None:
-        self._execute(self._macro("revsync_drop_table_sql", relation=self.changes_table(spec)))
+        self.execute(self.render("revsync_drop_table_sql", relation=self.changes_table(spec)))
 
     # ---- reading state back (status, tests) ----------------------------------------------
     def select(self, sql: str) -> list[dict[str, Any]]:
-        names, rows = self._query(sql)
+        names, rows = self.query(sql)
         return [dict(zip(names, row)) for row in rows]
 
     def has_state(self) -> bool:
@@ -379,19 +379,19 @@ class Warehouse:
         """The last ``per_sync`` rows of ``revsync_runs`` of every sync, newest first."""
         if not self.has_state():
             return []
-        return self.select(self._macro("revsync_recent_runs_sql", schema_relation=self.state_schema, per_sync=per_sync))
+        return self.select(self.render("revsync_recent_runs_sql", schema_relation=self.state_schema, per_sync=per_sync))
 
     def first_rejects(self, run_ids: Sequence[str], per_run: int) -> list[dict[str, Any]]:
         if not run_ids:
             return []
-        sql = self._macro("revsync_first_rejects_sql", schema_relation=self.state_schema, run_ids=list(run_ids), per_run=per_run)
+        sql = self.render("revsync_first_rejects_sql", schema_relation=self.state_schema, run_ids=list(run_ids), per_run=per_run)
         return self.select(sql)
 
     def last_successes(self) -> dict[str, Any]:
         """sync_id -> when its last successful run started."""
         if not self.has_state():
             return {}
-        rows = self.select(self._macro("revsync_last_success_sql", schema_relation=self.state_schema))
+        rows = self.select(self.render("revsync_last_success_sql", schema_relation=self.state_schema))
         return {row["sync_id"]: row["last_success"] for row in rows}
 
 

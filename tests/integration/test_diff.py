@@ -126,9 +126,9 @@ def test_every_status_follows_the_rules_on_a_model_full_of_repeats(project: Proj
         state = {k: (h if int(k) % 3 == 0 else "stale") for k, h in hashes.items() if int(k) % 3 != 2}
         repeated = next(c.key for c in first if c.status == "reject_duplicate_key")
         state.update({repeated: "stale", GONE[0]: "stale", GONE[1]: "stale"})
-        table, sync_id = warehouse.state_table("revsync_sync_state"), warehouse._macro("revsync_literal", value=spec.sync_id)
+        table, sync_id = warehouse.state_table("revsync_sync_state"), warehouse.render("revsync_literal", value=spec.sync_id)
         values = ", ".join(f"({sync_id}, '{k}', '{h}', 'crm-{k}', current_timestamp, 'seeded')" for k, h in state.items())
-        warehouse._execute(f"insert into {table} (sync_id, record_key, row_hash, destination_id, synced_at, run_id) values {values}")
+        warehouse.execute(f"insert into {table} (sync_id, record_key, row_hash, destination_id, synced_at, run_id) values {values}")
         second = changes(warehouse, spec, include_removed=True)
     assert collections.Counter((c.key, c.status) for c in second) == expected_statuses(rows, state, hashes)
     assert [c.seq for c in second] == list(range(1, len(second) + 1))
@@ -152,7 +152,7 @@ def test_macros_come_from_the_manifest_while_it_matches_the_macro_files(project:
         with Warehouse(settings) as warehouse:
             warehouse.ensure_state()
             statuses = [c.status for c in changes(warehouse, spec, include_removed=False)]
-            return warehouse.macros_from, str(warehouse._macro("revsync_test_greeting")).strip(), statuses
+            return warehouse.macros_from, str(warehouse.render("revsync_test_greeting")).strip(), statuses
 
     assert opened() == ("manifest", "hello", ["new"])  # the package's own macros are there too
     an_hour_before = manifest.stat().st_mtime - 3600
