@@ -108,8 +108,10 @@ def _floor(root: Path) -> dict[str, Any]:
 
 def _plan(warehouse: Any, specs: list[Any], pusher_class: Any) -> dict[str, Any]:
     """A dry-run push, as `dbt-revsync plan` does it, with the diff SQL timed on its own."""
+    from dbt_revsync.changes import ChangeSet
+
     timed: dict[str, float] = {}
-    build = warehouse.build_changes
+    build = ChangeSet.build
 
     def build_changes(*args: Any, **kwargs: Any) -> Any:
         mark = time.perf_counter()
@@ -118,9 +120,12 @@ def _plan(warehouse: Any, specs: list[Any], pusher_class: Any) -> dict[str, Any]
         finally:
             timed["diff_sql"] = timed.get("diff_sql", 0.0) + time.perf_counter() - mark
 
-    warehouse.build_changes = build_changes
+    ChangeSet.build = build_changes  # type: ignore[method-assign]
     mark = time.perf_counter()
-    reports = pusher_class(warehouse, dry_run=True).push_all(specs)
+    try:
+        reports = pusher_class(warehouse, dry_run=True).push_all(specs)
+    finally:
+        ChangeSet.build = build  # type: ignore[method-assign]
     total = time.perf_counter() - mark
     planned = {op: n for r in reports for op, n in r.planned.items()}
     return {"diff_sql": timed.get("diff_sql", 0.0), "page_and_plan": total - timed.get("diff_sql", 0.0),
@@ -138,18 +143,25 @@ def _scan(warehouse: Any, spec: Any) -> dict[str, Any]:
 
 
 def _seed(warehouse: Any, spec: Any) -> dict[str, Any]:
-    warehouse.ensure_state()
+    from dbt_revsync.changes import ChangeSet
+    from dbt_revsync.runner import DestinationPool, target_of
+    from dbt_revsync.state import StateStore
+
+    StateStore(warehouse).ensure()
     mark = time.perf_counter()
-    warehouse.build_changes(spec, full_refresh=False, include_removed=False, watermark=None)
-    changes, state = warehouse.changes_table(spec), warehouse.state_table("revsync_sync_state")
+    target = target_of(spec, DestinationPool()(spec))
+    change_set = ChangeSet(warehouse, spec, target)
+    change_set.build(full_refresh=False, watermark=None)
+    changes, state = change_set.table, warehouse.state_table("revsync_sync_state")
     sync_id = warehouse.render("revsync_literal", value=spec.sync_id)
+    target_literal = warehouse.render("revsync_literal", value=target)
     warehouse.execute([
         f"delete from {state} where sync_id = {sync_id}",
-        f"insert into {state} (sync_id, record_key, row_hash, destination_id, synced_at, run_id) "
-        f"select {sync_id}, __rs_key, __rs_hash, cast(__rs_seq as varchar), current_timestamp, 'seeded' "
+        f"insert into {state} (sync_id, target, record_key, row_hash, destination_id, origin, synced_at, run_id) "
+        f"select {sync_id}, {target_literal}, __rs_key, __rs_hash, cast(__rs_seq as varchar), 'created', current_timestamp, 'seeded' "
         f"from {changes} where __rs_status = 'new'",
     ])
-    warehouse.drop_changes(spec)
+    change_set.drop()
     _, rows = warehouse.query(f"select count(*) from {state} where sync_id = {sync_id}")
     return {"seeded": int(rows[0][0]), "seed_seconds": time.perf_counter() - mark}
 

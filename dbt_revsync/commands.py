@@ -24,6 +24,7 @@ from dbt_revsync.config import (
 from dbt_revsync.destinations.base import Destination
 from dbt_revsync.errors import ConfigError, ManifestError, UsageError
 from dbt_revsync.runner import DestinationPool, Progress, Pusher, SyncReport
+from dbt_revsync.state import StateStore
 from dbt_revsync.warehouse import Warehouse
 
 
@@ -117,7 +118,7 @@ def push(
         issues.extend(check_relations(uses, warehouse))
         raise_if(issues)
         if due:
-            specs = due_specs(specs, warehouse.last_successes())
+            specs = due_specs(specs, StateStore(warehouse).last_successes())
         pusher = Pusher(warehouse, progress=progress or Progress(), full_refresh=full_refresh, dry_run=dry_run, samples=samples)
         return pusher.push_all(specs)
 
@@ -204,8 +205,9 @@ class RunHistory:
 
 def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3) -> RunHistory:
     with Warehouse(settings) as warehouse:
-        runs = warehouse.recent_runs(per_sync)
-        found = warehouse.first_rejects(sorted({r["run_id"] for r in runs if r.get("rejected")}), rejects_per_run)
+        state = StateStore(warehouse)
+        runs = state.recent_runs(per_sync)
+        found = state.first_rejects(sorted({r["run_id"] for r in runs if r.get("rejected")}), rejects_per_run)
     rejects: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in found:
         rejects.setdefault((row["sync_id"], row["run_id"]), []).append(row)

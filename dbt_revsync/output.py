@@ -31,6 +31,11 @@ class TerminalProgress(Progress):
         self.label, self.total, self.done = spec.label, total, 0
         self._draw(force=True)
 
+    def grow(self, spec: SyncSpec, rows: int) -> None:
+        with self.lock:
+            self.total += rows
+        self._draw(force=True)
+
     def advance(self, spec: SyncSpec, rows: int) -> None:
         with self.lock:
             self.done += rows

@@ -27,7 +27,7 @@ from typing import Any
 
 from dbt_revsync.config import SyncSpec
 from dbt_revsync.destinations.base import Change
-from dbt_revsync.warehouse import ChangeRow
+from dbt_revsync.changes import ChangeRow
 
 OPERATIONS: Mapping[tuple[str, str], str] = {
     ("append", "new"): "create",
@@ -60,11 +60,14 @@ def decide(spec: SyncSpec, row: ChangeRow) -> Change | PlannedReject | None:
     if op is None:
         return None
     if op == "delete" and row.status == "removed":
-        return Change(op, str(row.key), {}, row.remote_id, None)
+        return Change(op, str(row.key), {}, row.remote_id, None, origin=row.origin, upsert_text=row.upsert_value)
     fields = payload(spec, row.values, linked=row.remote_id is not None)
     upsert = spec.upsert_field
     upsert_value = _value(spec, upsert.column, row.values) if upsert else None
-    return Change(op, str(row.key), fields, row.remote_id, row.row_hash, upsert_value, row=row.values, in_state=row.status != "new")
+    return Change(
+        op, str(row.key), fields, row.remote_id, row.row_hash, upsert_value, row=row.values, in_state=row.status != "new",
+        origin=row.origin, upsert_text=row.upsert_value, incremental_value=row.incremental_value,
+    )
 
 
 def _reject(spec: SyncSpec, row: ChangeRow) -> PlannedReject:

@@ -19,18 +19,21 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from dbt_revsync import events, logs, matching, plan
 from dbt_revsync.config import SyncSpec
 from dbt_revsync.delivery import CircuitBreaker, HttpClient, RetryPolicy
 from dbt_revsync.destinations import destination_class
-from dbt_revsync.destinations.base import BatchResult, Change, Destination
-from dbt_revsync.errors import DestinationError, FatalDestinationError, TransientDestinationError, WarehouseError
+from dbt_revsync.changes import ChangeSet
+from dbt_revsync.destinations.base import Ack, BatchResult, Change, Destination
+from dbt_revsync.errors import ConfigIssue, FatalDestinationError, RevsyncError, TransientDestinationError, WarehouseError
 from dbt_revsync.events import COUNTS
+from dbt_revsync.state import RejectRow, StateRow, StateStore
 from dbt_revsync.warehouse import Warehouse, utc_now
 
 logger = logging.getLogger(__name__)
@@ -51,6 +54,8 @@ class SyncReport:
     samples: list[dict[str, Any]] = field(default_factory=list)
     reject_reasons: dict[str, list[Any]] = field(default_factory=dict)  # reason -> [rows, first key]
     unresolved: int = 0
+    kept: int = 0  # mirror: records whose rows left the model, left alone (not created by the sync, or still pointed at)
+    target: str = ""  # the connection, account and object the sync's state belongs to
     acted: int = 0  # rows of the relation that became a change or a reject
     watermark: str | None = None
     message: str | None = None
@@ -83,6 +88,7 @@ class Progress:
     """Hooks the command line uses to draw progress; the default draws nothing."""
 
     def start(self, spec: SyncSpec, total: int) -> None: ...
+    def grow(self, spec: SyncSpec, rows: int) -> None: ...
     def advance(self, spec: SyncSpec, rows: int) -> None: ...
     def finish(self, report: SyncReport) -> None: ...
 
@@ -128,79 +134,165 @@ class Pusher:
     dry_run: bool = False
     samples: int = 3
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    _meters: dict[str, tuple[HttpClient, int]] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.state = StateStore(self.warehouse)
 
     def push_all(self, specs: Iterable[SyncSpec]) -> list[SyncReport]:
-        self.warehouse.ensure_state()
+        self.state.ensure()
         return [self.push(spec) for spec in specs]
 
     def push(self, spec: SyncSpec) -> SyncReport:
-        report = SyncReport(spec)
+        return SyncRun(self, spec).run()
+
+
+def target_of(spec: SyncSpec, destination: Destination) -> str:
+    """What a sync's state belongs to besides the sync: the connection (name, type and the
+    account's host) and the object. ``freshsales:crm@acme.myfreshworks.com/contacts``."""
+    try:
+        host = urlsplit(destination.root).netloc.lower()
+    except (NotImplementedError, ValueError):
+        host = ""
+    conn = spec.connection
+    return f"{conn.type}:{conn.name}@{host}/{spec.object}"
+
+
+class SyncRun:
+    """One sync's push, as a straight line: lock, diff, send in batches, commit what came
+    back; for ``mirror``, the records whose rows left the model only after the rest is
+    committed. A failure of this sync is recorded in its report and never raised."""
+
+    def __init__(self, pusher: Pusher, spec: SyncSpec) -> None:
+        self.pusher, self.spec = pusher, spec
+        self.state = pusher.state
+        self.report = SyncReport(spec)
+        self.target = ""
+        self.http: HttpClient | None = None
+        self.attempts_before = 0
+        self.held: Any = None  # the lowest incremental value of a row not acknowledged
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+    def run(self) -> SyncReport:
+        spec, report, pusher = self.spec, self.report, self.pusher
         started = time.monotonic()
         events.emit(
             "sync_started", f"{spec.label}: started", sync_id=spec.sync_id, sync=spec.label, model=spec.node.name,
             destination=spec.connection.name, object=spec.object, insert_mode=spec.insert_mode,
-            fetch_mode=spec.fetch_mode, run_id=self.run_id, dry_run=self.dry_run,
+            fetch_mode=spec.fetch_mode, run_id=pusher.run_id, dry_run=pusher.dry_run,
         )
+        locked = False
         try:
-            self._push(spec, report)
-        except (DestinationError, WarehouseError) as exc:
-            report.status, report.message = "failed", hidden(spec, str(exc))
-        finally:
-            report.seconds = time.monotonic() - started
-            self._close(spec, report)
+            destination = pusher.destinations(spec)
+            self.target = target_of(spec, destination)
+            report.target = self.target
+            with self.state.lock(spec, holder=f"{pusher.run_id}:{spec.sync_id}"):
+                locked = True
+                try:
+                    self._push(destination)
+                except Exception as exc:  # one sync's failure never stops the others
+                    self._fail(exc)
+                report.seconds = time.monotonic() - started
+                self._close(drop=True)
+        except Exception as exc:
+            self._fail(exc)
+            if not locked:
+                report.seconds = time.monotonic() - started
+                self._close(drop=False)
+        self.pusher.progress.finish(report)
         return report
 
-    def _push(self, spec: SyncSpec, report: SyncReport) -> None:
-        watermark = self.warehouse.last_watermark(spec) if spec.fetch_mode == "incremental" else None
-        stats = self.warehouse.build_changes(
-            spec, full_refresh=self.full_refresh, include_removed=spec.insert_mode == "mirror", watermark=watermark
-        )
+    def _fail(self, exc: Exception) -> None:
+        if isinstance(exc, (RevsyncError, ConfigIssue)):
+            message = str(exc)
+        else:
+            logger.debug("%s: unexpected error", self.label, exc_info=True)
+            message = f"unexpected error: {type(exc).__name__}: {exc}"
+        self.report.status, self.report.message = "failed", hidden(self.spec, message)
+        logger.warning("%s: %s", self.label, self.report.message)
+
+    def _push(self, destination: Destination) -> None:
+        spec, report, pusher = self.spec, self.report, self.pusher
+        self.state.claim_legacy(spec, self.target)
+        watermark = self.state.last_watermark(spec, self.target) if spec.fetch_mode == "incremental" else None
+        changes = ChangeSet(pusher.warehouse, spec, self.target)
+        self.changes = changes
+        stats = changes.build(full_refresh=pusher.full_refresh, watermark=watermark)
         report.watermark = watermark
         report.counts["read"] = stats.read
         report.counts["unchanged"] = stats.read
-        self._record(spec, report)
-        self.progress.start(spec, stats.changes)
-        destination = self.destinations(spec)
+        if pusher.full_refresh and spec.insert_mode == "append":
+            logger.warning("%s: append never creates a record twice: --full-refresh sends nothing already created", spec.label)
+        self._record()
+        pusher.progress.start(spec, stats.changes)
         http = getattr(destination, "http", None)
         if isinstance(http, HttpClient):
             http.breaker.reset()
-            self._meters[spec.sync_id] = (http, http.attempts)
-        if not self.dry_run:
+            self.http, self.attempts_before = http, http.attempts
+        if not pusher.dry_run:
             destination.prepare(spec)
         size = destination.batch_size_for(spec, stats.changes)
-        inflight: dict[Future[BatchResult], list[Change]] = {}
-        limit = max(1, spec.connection.max_concurrency)
-        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="revsync-send") as pool:
-            for changes in self._batches(spec, report, size):
-                if report.status == "failed":
-                    break
-                if self.dry_run:
-                    self.progress.advance(spec, len(changes))
-                    continue
-                if isinstance(http, HttpClient) and http.breaker.open:
-                    self._leave(spec, report, changes)
-                    continue
-                inflight[pool.submit(matching.send, destination, spec, changes)] = changes
-                while len(inflight) >= limit * 2:
-                    self._drain(spec, report, inflight)
-            while inflight:
-                self._drain(spec, report, inflight)
-        if report.status == "running":
-            report.status = "partial" if report.unresolved else "success"
-            if report.status == "success" and spec.fetch_mode == "incremental":
-                report.watermark = stats.high_water or watermark
+        self._send(destination, changes, size)
+        if spec.insert_mode == "mirror" and report.status == "running":
+            removed = changes.build_removed()
+            pusher.progress.grow(spec, removed)
+            self._send(destination, changes, size)
+        self._settle(stats.high_water, watermark)
+
+    def _settle(self, high_water: str | None, watermark: str | None) -> None:
+        """The run's status, and for incremental syncs a watermark that never passes a row
+        that was not acknowledged (rejected or left for later): those rows are read again."""
+        report, spec = self.report, self.spec
+        if report.status != "running":
+            return
+        report.status = "partial" if report.unresolved else "success"
+        if spec.fetch_mode == "incremental":
+            report.watermark = str(self.held) if self.held is not None else (high_water or watermark)
+        if report.kept:
+            logger.info("%s: %d record(s) whose rows left the model kept: the sync did not create them, "
+                        "or a current row still points at them", spec.label, report.kept)
         if report.status == "partial":
-            tripped = f"{http.breaker.describe()}; " if isinstance(http, HttpClient) and http.breaker.open else ""
+            http = self.http
+            tripped = f"{http.breaker.describe()}; " if http is not None and http.breaker.open else ""
             report.message = hidden(spec, f"{tripped}{report.unresolved} row(s) not delivered this time; the next push sends them again")
             logger.warning("%s: %s", spec.label, report.message)
 
-    def _batches(self, spec: SyncSpec, report: SyncReport, size: int) -> Iterator[list[Change]]:
-        """Changes in batches of ``size``; rejects the diff found are committed on the way."""
+    def _send(self, destination: Destination, changes: ChangeSet, size: int) -> None:
+        """Every batch of the change set, on up to ``max_concurrency`` threads, each
+        committed as it comes back; returns when all are committed."""
+        spec, report, pusher = self.spec, self.report, self.pusher
+        inflight: dict[Future[BatchResult], list[Change]] = {}
+        limit = max(1, spec.connection.max_concurrency)
+        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="revsync-send") as pool:
+            for batch in self._batches(changes, size):
+                if report.status == "failed":
+                    break
+                if pusher.dry_run:
+                    pusher.progress.advance(spec, len(batch))
+                    continue
+                if self.http is not None and self.http.breaker.open:
+                    self._leave(batch)
+                    continue
+                inflight[pool.submit(matching.send, destination, spec, batch)] = batch
+                while len(inflight) >= limit * 2:
+                    self._drain(inflight)
+            while inflight:
+                self._drain(inflight)
+
+    def _batches(self, changes: ChangeSet, size: int) -> Iterator[list[Change]]:
+        """Changes in batches of ``size``; rejects the diff found, and records to forget
+        without sending, are committed on the way."""
+        spec, report = self.spec, self.report
         pending: list[Change] = []
-        for page in self.warehouse.iter_changes(spec, max(size, PAGE_ROWS)):
-            planned_rejects = []
+        for page in changes.pages(max(size, PAGE_ROWS)):
+            planned_rejects: list[plan.PlannedReject] = []
+            forgotten: list[StateRow] = []
             for row in page:
+                if row.status == "forget":
+                    forgotten.append(StateRow(str(row.key), None, row.remote_id, row.origin, row.upsert_value, False, True))
+                    continue
                 decided = plan.decide(spec, row)
                 if decided is not None and row.status != "removed":
                     report.acted += 1
@@ -209,95 +301,133 @@ class Pusher:
                     continue
                 if isinstance(decided, plan.PlannedReject):
                     planned_rejects.append(decided)
+                    self._hold(row.incremental_value)
                 else:
                     report.planned[decided.op] = report.planned.get(decided.op, 0) + 1
-                    if len(report.samples) < self.samples:
+                    if len(report.samples) < self.pusher.samples:
                         report.samples.append({"op": decided.op, "key": decided.key, "fields": decided.fields})
                     pending.append(decided)
-            if planned_rejects:
-                self._commit_rejects(spec, report, planned_rejects)
+            if planned_rejects or forgotten:
+                self._commit_planned(planned_rejects, forgotten)
             while len(pending) >= size:
                 yield pending[:size]
                 pending = pending[size:]
         if pending:
             yield pending
 
-    def _commit_rejects(self, spec: SyncSpec, report: SyncReport, rejects: list[plan.PlannedReject]) -> None:
-        self._emit_rejects(spec, ((r.key, r.operation, r.code, r.message) for r in rejects))
+    def _commit_planned(self, rejects: list[plan.PlannedReject], forgotten: list[StateRow]) -> None:
+        """Rejects the diff found, and state rows of records left alone, committed unsent."""
+        spec, report, pusher = self.spec, self.report, self.pusher
+        self._emit_rejects((r.key, r.operation, r.code, r.message) for r in rejects)
         report.counts["rejected"] += len(rejects)
-        report.planned["reject"] = report.planned.get("reject", 0) + len(rejects)
+        report.kept += len(forgotten)
+        if rejects:
+            report.planned["reject"] = report.planned.get("reject", 0) + len(rejects)
+        if forgotten:
+            report.planned["keep"] = report.planned.get("keep", 0) + len(forgotten)
         report.note_rejects((r.key, r.message) for r in rejects)
-        if not self.dry_run:
-            rows = [[r.key, r.operation, r.code, r.message] for r in rejects]
-            self.warehouse.commit(spec, self.run_id, [], rows, self._progress_row(report))
-        self.progress.advance(spec, len(rejects))
+        if not pusher.dry_run:
+            rows = [RejectRow(r.key, r.operation, r.code, r.message) for r in rejects]
+            self.state.commit(spec, self.target, pusher.run_id, forgotten, rows, self._progress_row())
+        pusher.progress.advance(spec, len(rejects) + len(forgotten))
 
-    def _drain(self, spec: SyncSpec, report: SyncReport, inflight: dict[Future[BatchResult], list[Change]]) -> None:
+    def _drain(self, inflight: dict[Future[BatchResult], list[Change]]) -> None:
         """Commit every batch that has come back, whatever order they were sent in, in one
         transaction: while a commit runs, more batches finish, so commits keep up."""
         done, _ = wait(inflight, return_when=FIRST_COMPLETED)
         batches = [(future, inflight.pop(future)) for future in done]
-        fresh = {change.key for _, changes in batches for change in changes if not change.in_state}
-        self._commit_result(spec, report, merged([outcome_of(future, changes) for future, changes in batches]), fresh)
+        sent = {change.key: change for _, batch in batches for change in batch}
+        self._commit_result(merged([outcome_of(future, batch) for future, batch in batches]), sent)
 
-    def _leave(self, spec: SyncSpec, report: SyncReport, changes: list[Change]) -> None:
+    def _leave(self, batch: list[Change]) -> None:
         """Not sent at all (the breaker is open): left for the next push."""
-        report.unresolved += len(changes)
-        self.progress.advance(spec, len(changes))
+        self.report.unresolved += len(batch)
+        for change in batch:
+            self._hold(change.incremental_value)
+        self.pusher.progress.advance(self.spec, len(batch))
 
-    def _commit_result(self, spec: SyncSpec, report: SyncReport, result: BatchResult, fresh: set[str] | frozenset[str] = frozenset()) -> None:
-        """Count and commit a batch's result; ``fresh`` are keys the state did not hold before."""
+    def _hold(self, value: Any) -> None:
+        """Keep the watermark at or below ``value`` (a row that was not acknowledged)."""
+        if value is None:
+            return
+        try:
+            if self.held is None or value < self.held:
+                self.held = value
+        except TypeError:  # values of one column compare; anything else keeps the first
+            pass
+
+    def _commit_result(self, result: BatchResult, sent: Mapping[str, Change]) -> None:
+        """Count and commit a batch's result."""
+        spec, report, pusher = self.spec, self.report, self.pusher
         counts = report.counts
         for ack in result.acked:
             counts[ack.outcome] = counts.get(ack.outcome, 0) + 1
         counts["rejected"] += len(result.rejected)
-        self._count_requests(spec, report, result)
+        self._count_requests(result)
         report.unresolved += len(result.unresolved)
         for reason in result.unresolved[:3]:
             logger.warning("%s: left for the next push: %s", spec.label, hidden(spec, reason))
-        rejects = [[r.key, r.operation, r.code, hidden(spec, r.message)] for r in result.rejected]
-        report.note_rejects((key, f"{code}: {message}") for key, _, code, message in rejects)
-        self._emit_rejects(spec, (tuple(row) for row in rejects))
+        for key in [r.key for r in result.rejected] + list(result.left):
+            if key in sent:
+                self._hold(sent[key].incremental_value)
+        rejects = [RejectRow(r.key, r.operation, r.code, hidden(spec, r.message)) for r in result.rejected]
+        report.note_rejects((r.record_key, f"{r.error_code}: {r.error_message}") for r in rejects)
+        self._emit_rejects(tuple(r) for r in rejects)
         outcomes = [a.outcome for a in result.acked]
         events.emit(
             "batch_done", f"{spec.label}: batch of {len(outcomes) + len(result.rejected) + len(result.unresolved)} done",
-            sync_id=spec.sync_id, run_id=self.run_id, created=outcomes.count("created"), updated=outcomes.count("updated"),
+            sync_id=spec.sync_id, run_id=pusher.run_id, created=outcomes.count("created"), updated=outcomes.count("updated"),
             deleted=outcomes.count("deleted"), rejected=len(result.rejected), unresolved=len(result.unresolved),
             requests=result.requests,
         )
         if result.fatal:
             report.status, report.message = "failed", hidden(spec, result.fatal)
-        acks = [[a.key, a.row_hash, a.destination_id, a.outcome != "deleted" or spec.insert_mode == "delete", a.key not in fresh]
-                for a in result.acked]
-        self.warehouse.commit(spec, self.run_id, acks, rejects, self._progress_row(report))
-        self.progress.advance(spec, len(result.acked) + len(result.rejected) + len(result.unresolved))
+        acks = [self._state_row(ack, sent.get(ack.key)) for ack in result.acked]
+        self.state.commit(spec, self.target, pusher.run_id, acks, rejects, self._progress_row())
+        pusher.progress.advance(spec, len(result.acked) + len(result.rejected) + len(result.unresolved))
 
-    def _count_requests(self, spec: SyncSpec, report: SyncReport, result: BatchResult) -> None:
-        """Every try put on the wire (from the connection's meter), else what the batch counted."""
-        meter = self._meters.get(spec.sync_id)
-        if meter is None:
-            report.counts["requests"] += result.requests
+    def _state_row(self, ack: Ack, change: Change | None) -> StateRow:
+        """What the state remembers of an acknowledged record. ``created`` only when the CRM
+        created it for this sync; a record matched by a key the state did not hold is
+        ``matched``; a known record keeps the origin it had."""
+        in_state = change.in_state if change is not None else True
+        if ack.outcome == "created":
+            origin: str | None = "created"
+        elif change is not None and in_state:
+            origin = change.origin
         else:
-            report.counts["requests"] = meter[0].attempts - meter[1]
+            origin = "matched"
+        keep = ack.outcome != "deleted" or self.spec.insert_mode == "delete"
+        upsert = change.upsert_text if change is not None else None
+        return StateRow(ack.key, ack.row_hash, ack.destination_id, origin, upsert, keep, in_state)
 
-    def _emit_rejects(self, spec: SyncSpec, rejects: Iterable[tuple[str | None, str, str, str]]) -> None:
+    def _count_requests(self, result: BatchResult) -> None:
+        """Every try put on the wire (from the connection's meter), else what the batch counted."""
+        if self.http is None:
+            self.report.counts["requests"] += result.requests
+        else:
+            self.report.counts["requests"] = self.http.attempts - self.attempts_before
+
+    def _emit_rejects(self, rejects: Iterable[tuple[str | None, str, str, str]]) -> None:
+        spec = self.spec
         for key, operation, code, message in rejects:
             events.emit(
-                "reject", f"{spec.label}: rejected {key}: {code}: {message}", sync_id=spec.sync_id, run_id=self.run_id,
+                "reject", f"{spec.label}: rejected {key}: {code}: {message}", sync_id=spec.sync_id, run_id=self.pusher.run_id,
                 record_key=key, operation=operation, error_code=code, error_message=message,
             )
 
-    def _progress_row(self, report: SyncReport) -> dict[str, Any] | None:
+    def _progress_row(self) -> dict[str, Any] | None:
         """The runs row to write with a batch: at most once every ``RUN_ROW_SECONDS`` (it shows
         a running push's progress; the state itself is committed with every batch, and the
         finished row is always written)."""
         now = time.monotonic()
-        if now - report.run_row_at < RUN_ROW_SECONDS:
+        if now - self.report.run_row_at < RUN_ROW_SECONDS:
             return None
-        report.run_row_at = now
-        return self._run_row(report)
+        self.report.run_row_at = now
+        return self._run_row()
 
-    def _run_row(self, report: SyncReport, finished: bool = False) -> dict[str, Any]:
+    def _run_row(self, finished: bool = False) -> dict[str, Any]:
+        report = self.report
         return {
             **report.counts,
             "status": report.status,
@@ -305,28 +435,31 @@ class Pusher:
             "finished_at": utc_now() if finished else None,
             "watermark": report.watermark,
             "message": report.message,
+            "target": self.target or None,
         }
 
-    def _record(self, spec: SyncSpec, report: SyncReport, finished: bool = False) -> None:
-        if not self.dry_run:
-            self.warehouse.commit(spec, self.run_id, [], [], self._run_row(report, finished))
+    def _record(self, finished: bool = False) -> None:
+        if not self.pusher.dry_run:
+            self.state.commit(self.spec, self.target, self.pusher.run_id, [], [], self._run_row(finished))
 
-    def _close(self, spec: SyncSpec, report: SyncReport) -> None:
-        if spec.sync_id in self._meters:
-            self._count_requests(spec, report, BatchResult())
+    def _close(self, drop: bool) -> None:
+        """The finished runs row, and the change set dropped (only by the lock's holder)."""
+        report = self.report
+        if self.http is not None:
+            self._count_requests(BatchResult())
         if report.status == "running":
             report.status = "failed"
         try:
-            self._record(spec, report, finished=True)
-            self.warehouse.drop_changes(spec)
+            self._record(finished=True)
+            if drop and getattr(self, "changes", None) is not None:
+                self.changes.drop()
         except WarehouseError as exc:
-            report.status, report.message = "failed", str(exc)
+            report.status, report.message = "failed", hidden(self.spec, str(exc))
         events.emit(
-            "sync_finished", f"{spec.label}: {report.status}", logging.WARNING if report.status == "failed" else logging.INFO,
-            sync_id=spec.sync_id, sync=spec.label, run_id=self.run_id, status=report.status, **report.counts,
+            "sync_finished", f"{self.label}: {report.status}", logging.WARNING if report.status == "failed" else logging.INFO,
+            sync_id=self.spec.sync_id, sync=self.label, run_id=self.pusher.run_id, status=report.status, **report.counts,
             unresolved=report.unresolved, seconds=round(report.seconds, 3), reason=report.message,
         )
-        self.progress.finish(report)
 
 
 def hidden(spec: SyncSpec, text: str) -> str:
@@ -341,21 +474,20 @@ def outcome_of(future: Future[BatchResult], changes: list[Change]) -> BatchResul
     try:
         return future.result()
     except TransientDestinationError as exc:
-        return BatchResult(unresolved=[f"{change.key}: {exc}" for change in changes])
+        result = BatchResult()
+        for change in changes:
+            result.leave(change, exc)
+        return result
     except FatalDestinationError as exc:
         return BatchResult(fatal=str(exc))
 
 
 def merged(results: list[BatchResult]) -> BatchResult:
-    """Several batches' results as one (acknowledged, rejected and unresolved records,
-    requests, the first fatal error)."""
+    """Several batches' results as one (acknowledged, rejected and left records, requests,
+    the first fatal error)."""
     if len(results) == 1:
         return results[0]
     total = BatchResult()
     for result in results:
-        total.acked.extend(result.acked)
-        total.rejected.extend(result.rejected)
-        total.unresolved.extend(result.unresolved)
-        total.requests += result.requests
-        total.fatal = total.fatal or result.fatal
+        total.absorb(result)
     return total

@@ -14,21 +14,18 @@ import json
 import logging
 import os
 from argparse import Namespace
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from dbt_revsync.config import NodeRef, Settings, SyncSpec
 from dbt_revsync.errors import ConfigError, ConfigIssue, WarehouseError
-from dbt_revsync.events import COUNTS
 
 logger = logging.getLogger(__name__)
 
 PACKAGE_NAME = "dbt_revsync"
 Statement = str | tuple[str, Sequence[Any]]  # SQL text, or SQL and its bindings
-META_COLUMNS = ("__rs_seq", "__rs_status", "__rs_remote_id", "__rs_key", "__rs_hash", "__rs_upsert", "__rs_inc")
 
 
 def package_root() -> Path:
@@ -40,27 +37,6 @@ def package_root() -> Path:
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-@dataclass(frozen=True)
-class ChangeRow:
-    """One row of the changes table: what the diff decided and the values to map."""
-
-    seq: int
-    status: str
-    remote_id: str | None
-    key: str | None
-    row_hash: str | None
-    upsert_value: str | None
-    incremental_value: Any
-    values: Mapping[str, Any]  # model column -> value
-
-
-@dataclass(frozen=True)
-class DiffStats:
-    read: int
-    high_water: str | None
-    changes: int
 
 
 class Warehouse:
@@ -85,7 +61,12 @@ class Warehouse:
             raise
         except Exception as exc:  # dbt raises many types; all mean "cannot use this profile"
             _thaw()
-            raise WarehouseError(f"cannot open the warehouse through the dbt profile: {_first_line(exc)}") from None
+            if "could not set lock" in str(exc).lower():
+                raise WarehouseError(
+                    "the DuckDB file is in use by another process (another dbt-revsync push, or dbt): "
+                    f"one push at a time; nothing sent ({first_line(exc)})"
+                ) from None
+            raise WarehouseError(f"cannot open the warehouse through the dbt profile: {first_line(exc)}") from None
         return self
 
     def _open(self) -> None:
@@ -180,7 +161,7 @@ class Warehouse:
                 self._macros[name] = self._callable_macro(name)
             return self._macros[name](**kwargs)
         except Exception as exc:
-            raise WarehouseError(f"macro {name} failed: {_first_line(exc)}") from None
+            raise WarehouseError(f"macro {name} failed: {first_line(exc)}") from None
 
     def _callable_macro(self, name: str) -> Any:
         """What ``adapter.execute_macro`` builds on every call, built once."""
@@ -202,14 +183,14 @@ class Warehouse:
             self.adapter.connections.commit_if_has_connection()
         except Exception as exc:
             self._rollback()
-            raise WarehouseError(f"the warehouse refused a statement: {_first_line(exc)}") from None
+            raise WarehouseError(f"the warehouse refused a statement: {first_line(exc)}") from None
 
     def execute_alone(self, statement: Statement) -> None:
         """One statement outside a transaction, where the warehouse commits it on its own."""
         try:
             self._add_query(statement, auto_begin=False)
         except Exception as exc:
-            raise WarehouseError(f"the warehouse refused a statement: {_first_line(exc)}") from None
+            raise WarehouseError(f"the warehouse refused a statement: {first_line(exc)}") from None
 
     def _add_query(self, statement: Statement, auto_begin: bool) -> None:
         sql, bindings = statement if isinstance(statement, tuple) else (statement, None)
@@ -223,7 +204,7 @@ class Warehouse:
             self.adapter.connections.commit_if_has_connection()
         except Exception as exc:
             self._rollback()
-            raise WarehouseError(f"the warehouse refused a query: {_first_line(exc)}") from None
+            raise WarehouseError(f"the warehouse refused a query: {first_line(exc)}") from None
         return names, rows
 
     def _rollback(self) -> None:
@@ -249,7 +230,7 @@ class Warehouse:
             try:
                 found = self.adapter.get_columns_in_relation(self.relation(node))
             except Exception as exc:
-                raise WarehouseError(f"cannot read the columns of {self.relation(node)}: {_first_line(exc)}") from None
+                raise WarehouseError(f"cannot read the columns of {self.relation(node)}: {first_line(exc)}") from None
             self._columns[node.unique_id] = [(c.name, c.dtype) for c in found] or None
         return self._columns[node.unique_id]
 
@@ -260,190 +241,24 @@ class Warehouse:
     def column_type(self, spec: SyncSpec, column: str) -> str:
         return next((dtype for name, dtype in self.columns(spec.node) or () if name.lower() == column.lower()), "")
 
-    # ---- state ---------------------------------------------------------------------------
-    def ensure_state(self) -> None:
-        """Create the state schema and tables on first use."""
+    def table_columns(self, relation: Any) -> list[tuple[str, str]]:
+        """(name, type) of any relation; empty when it does not exist."""
         try:
-            self.adapter.create_schema(self.state_schema)
+            return [(c.name, c.dtype) for c in self.adapter.get_columns_in_relation(relation)]
         except Exception as exc:
-            raise WarehouseError(f"cannot create schema {self.settings.state_schema}: {_first_line(exc)}") from None
-        self.execute(self.render("revsync_state_ddl", schema_relation=self.state_schema))
+            raise WarehouseError(f"cannot read the columns of {relation}: {first_line(exc)}") from None
 
-    def last_watermark(self, spec: SyncSpec) -> str | None:
-        _, rows = self.query(self.render("revsync_last_watermark_sql", runs_relation=self.state_table("revsync_runs"), sync_id=spec.sync_id))
-        return rows[0][0] if rows else None
+    def has_table(self, name: str) -> bool:
+        """Whether the state schema holds a table ``name`` (a project that never pushed has none)."""
+        try:
+            found = self.adapter.get_relation(self.config.credentials.database, self.settings.state_schema, name)
+        except Exception as exc:
+            raise WarehouseError(f"cannot look for the state tables: {first_line(exc)}") from None
+        return found is not None
 
-    def commit(self, spec: SyncSpec, run_id: str, acks: list[list[Any]], rejects: list[list[Any]], run: Mapping[str, Any] | None) -> None:
-        """One transaction: the batch's acknowledged records, its rejects, the run's counts.
-
-        ``acks``: [record_key, row_hash, destination_id, keep, was_in_state]; ``rejects``:
-        [record_key, operation, error_code, error_message]. Where the warehouse binds
-        parameters (``revsync_bound_commit_sql``) the values travel as parameters of
-        statements rendered once; elsewhere the statements are rendered for each batch.
-        """
-        bound = self._bound_commit()
-        if bound is not None:
-            statements = _bound_statements(bound, spec.sync_id, run_id, acks, rejects, run, utc_now())
-            if len(statements) == 1 and bound.get("autocommit"):
-                self.execute_alone(statements[0])
-            elif statements:
-                self.execute(statements)
-            return
-        statements = self.render(
-            "revsync_commit_sql",
-            schema_relation=self.state_schema,
-            sync_id=spec.sync_id,
-            run_id=run_id,
-            acks=acks,
-            rejects=rejects,
-            run=dict(run or {}),
-            now=utc_now(),
-        )
-        if statements:
-            self.execute(statements)
-
-    def _bound_commit(self) -> Mapping[str, str] | None:
-        if "bound_commit" not in self._prepared:
-            self._prepared["bound_commit"] = self.render("revsync_bound_commit_sql", schema_relation=self.state_schema) or None
-        return self._prepared["bound_commit"]
-
-    # ---- the diff ------------------------------------------------------------------------
-    def changes_table(self, spec: SyncSpec) -> Any:
-        return self.state_table(f"revsync_changes_{spec.short_id}")
-
-    def build_changes(self, spec: SyncSpec, *, full_refresh: bool, include_removed: bool, watermark: str | None) -> DiffStats:
-        """Materialise the sync's changes in the warehouse; return what was read."""
-        relation = self.relation(spec.node)
-        incremental = self.quoted(spec, spec.incremental_key) if spec.fetch_mode == "incremental" and spec.incremental_key else None
-        mark = self._watermark_literal(spec, watermark) if incremental else None
-        upsert = spec.upsert_field
-        select = self.render(
-            "revsync_changes_sql",
-            relation=relation,
-            sync_id=spec.sync_id,
-            key_columns=[self.quoted(spec, c) for c in spec.primary_key],
-            columns=[self.quoted(spec, c) for c in spec.columns],
-            hash_columns=[self.quoted(spec, f.column) for f in spec.fields],
-            fingerprint=spec.fingerprint,
-            upsert_column=self.quoted(spec, upsert.column) if upsert else None,
-            state_relation=self.state_table("revsync_sync_state"),
-            full_refresh=full_refresh,
-            include_removed=include_removed,
-            incremental_column=incremental,
-            watermark=mark,
-        )
-        self.execute(self.render("revsync_create_changes_table_sql", relation=self.changes_table(spec), sql=select))
-        _, rows = self.query(
-            self.render("revsync_source_stats_sql", relation=relation, incremental_column=incremental, watermark=mark, full_refresh=full_refresh)
-        )
-        _, counted = self.query(self.render("revsync_count_sql", relation=self.changes_table(spec)))
-        read, high_water = rows[0]
-        return DiffStats(read=int(read or 0), high_water=high_water, changes=int(counted[0][0]))
-
-    def _watermark_literal(self, spec: SyncSpec, watermark: str | None) -> str | None:
-        if watermark is None:
-            return None
-        return str(self.render("revsync_typed_literal", value=watermark, data_type=self.column_type(spec, spec.incremental_key or "")))
-
-    def iter_changes(self, spec: SyncSpec, page_size: int) -> Iterator[list[ChangeRow]]:
-        """The changes table, a page at a time, in sequence order."""
-        after = 0
-        while True:
-            names, rows = self.query(
-                self.render("revsync_changes_page_sql", changes_relation=self.changes_table(spec), after_seq=after, limit=page_size)
-            )
-            if not rows:
-                return
-            read = _change_reader(names, spec.columns)
-            page = [read(row) for row in rows]
-            after = page[-1].seq
-            yield page
-
-    def drop_changes(self, spec: SyncSpec) -> None:
-        self.execute(self.render("revsync_drop_table_sql", relation=self.changes_table(spec)))
-
-    # ---- reading state back (status, tests) ----------------------------------------------
     def select(self, sql: str) -> list[dict[str, Any]]:
         names, rows = self.query(sql)
         return [dict(zip(names, row)) for row in rows]
-
-    def has_state(self) -> bool:
-        """Whether the state tables exist (a project that never pushed has none)."""
-        try:
-            found = self.adapter.get_relation(self.config.credentials.database, self.settings.state_schema, "revsync_runs")
-        except Exception as exc:
-            raise WarehouseError(f"cannot look for the state tables: {_first_line(exc)}") from None
-        return found is not None
-
-    def recent_runs(self, per_sync: int) -> list[dict[str, Any]]:
-        """The last ``per_sync`` rows of ``revsync_runs`` of every sync, newest first."""
-        if not self.has_state():
-            return []
-        return self.select(self.render("revsync_recent_runs_sql", schema_relation=self.state_schema, per_sync=per_sync))
-
-    def first_rejects(self, run_ids: Sequence[str], per_run: int) -> list[dict[str, Any]]:
-        if not run_ids:
-            return []
-        sql = self.render("revsync_first_rejects_sql", schema_relation=self.state_schema, run_ids=list(run_ids), per_run=per_run)
-        return self.select(sql)
-
-    def last_successes(self) -> dict[str, Any]:
-        """sync_id -> when its last successful run started."""
-        if not self.has_state():
-            return {}
-        rows = self.select(self.render("revsync_last_success_sql", schema_relation=self.state_schema))
-        return {row["sync_id"]: row["last_success"] for row in rows}
-
-
-
-
-def _bound_statements(
-    sql: Mapping[str, str], sync_id: str, run_id: str, acks: list[list[Any]], rejects: list[list[Any]],
-    run: Mapping[str, Any] | None, now: str,
-) -> list[Statement]:
-    """The bound commit's statements with their parameters, in the order the macro documents."""
-    statements: list[Statement] = []
-    forget = [a[0] for a in acks if len(a) < 5 or a[4] or not a[3]]
-    if forget:
-        statements.append((sql["forget"], [sync_id, forget]))
-    kept = [a for a in acks if a[3]]
-    if kept:
-        statements.append((sql["remember"], [sync_id, *([_text(a[i]) for a in kept] for i in range(3)), now, run_id]))
-    if rejects:
-        columns = [[_text(r[i]) for r in rejects] for i in range(4)]
-        statements.append((sql["reject"], [run_id, sync_id, *columns, now]))
-    if run:
-        statements.append((sql["forget_run"], [sync_id, run_id]))
-        values = [run.get("started_at"), run.get("finished_at"), run.get("status")]
-        statements.append((sql["remember_run"], [run_id, sync_id, *values, *(int(run.get(c) or 0) for c in COUNTS),
-                                                 run.get("watermark"), run.get("message")]))
-    return statements
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _change_reader(names: list[str], columns: tuple[str, ...]) -> Callable[[tuple[Any, ...]], ChangeRow]:
-    """Turns a row of a changes page into a ChangeRow; positions are looked up once a page."""
-    at = {name: i for i, name in enumerate(names)}
-    seq, status, remote, key, row_hash, upsert, inc = (at[name] for name in META_COLUMNS)
-    value_at = [(column, at.get(f"c{i}")) for i, column in enumerate(columns)]
-
-    def read(row: tuple[Any, ...]) -> ChangeRow:
-        remote_id = row[remote]
-        return ChangeRow(
-            seq=int(row[seq]),
-            status=str(row[status]),
-            remote_id=None if remote_id is None else str(remote_id),
-            key=row[key],
-            row_hash=row[row_hash],
-            upsert_value=row[upsert],
-            incremental_value=row[inc],
-            values={column: None if i is None else row[i] for column, i in value_at},
-        )
-
-    return read
 
 
 MACRO_BLOCKS = {"macro", "materialization", "test", "data_test"}  # the blocks dbt's MacroParser reads
@@ -482,7 +297,7 @@ def _recorded_macros(manifest_path: Path, projects: Sequence[Any], adapter_type:
     except FileNotFoundError:
         return None
     except Exception as exc:  # an unreadable or unexpected manifest: dbt's own parse decides
-        logger.debug("cannot take the macros from %s: %s", manifest_path, _first_line(exc))
+        logger.debug("cannot take the macros from %s: %s", manifest_path, first_line(exc))
         return None
     return macros
 
@@ -510,7 +325,7 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
     try:
         value = YAML(typ="safe").load(text)
     except Exception as exc:
-        raise ConfigError(ConfigIssue(f"--vars is not a YAML mapping: {_first_line(exc)}", key="--vars")) from None
+        raise ConfigError(ConfigIssue(f"--vars is not a YAML mapping: {first_line(exc)}", key="--vars")) from None
     if not isinstance(value, dict):
         raise ConfigError(ConfigIssue("--vars must be a YAML mapping", key="--vars"))
     return value
@@ -578,7 +393,7 @@ def _quiet_dbt_events() -> None:
         logger.debug("cannot silence dbt events")
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     """dbt's messages span lines ("Runtime Error\n  Compilation Error\n  ..."): one line, bounded."""
     text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
     return text[:1000]

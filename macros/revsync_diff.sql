@@ -7,8 +7,8 @@
     reject_null_key | reject_duplicate_key | reject_null_upsert_key | reject_duplicate_upsert_key
     new        its key was never acknowledged for this sync
     changed    acknowledged before, but its mapped values hash differently (or full refresh)
-    removed    acknowledged before and no longer in the relation (only when asked for)
-  Unchanged rows are not written.
+  Unchanged rows are not written. Rows that left the relation are found afterwards, by
+  `revsync_removed_sql`, once the push has committed what its current rows linked to.
 -#}
 
 {#- A primary key value as text: trimmed, an integral float written as a whole number. -#}
@@ -40,11 +40,12 @@
   `relation`: the node's relation. `key_columns`: quoted primary key columns.
   `columns`: quoted columns to carry, in order (aliased c0, c1, ...). `hash_columns`: quoted
   columns whose values decide "changed". `upsert_column`: quoted column holding the upsert
-  key's value, or none. `state_relation`: revsync_sync_state. `incremental_column` and
+  key's value, or none. `state_relation`: revsync_sync_state, of which the rows of
+  (`sync_id`, `target`) are the sync's. `incremental_column` and
   `watermark` (SQL literal, already cast): read only rows at or above it.
 -#}
-{% macro revsync_changes_sql(relation, sync_id, key_columns, columns, hash_columns, fingerprint, upsert_column, state_relation, full_refresh, include_removed, incremental_column, watermark) -%}
-  {{ return(adapter.dispatch('revsync_changes_sql', 'dbt_revsync')(relation, sync_id, key_columns, columns, hash_columns, fingerprint, upsert_column, state_relation, full_refresh, include_removed, incremental_column, watermark)) }}
+{% macro revsync_changes_sql(relation, sync_id, target, key_columns, columns, hash_columns, fingerprint, upsert_column, state_relation, full_refresh, incremental_column, watermark) -%}
+  {{ return(adapter.dispatch('revsync_changes_sql', 'dbt_revsync')(relation, sync_id, target, key_columns, columns, hash_columns, fingerprint, upsert_column, state_relation, full_refresh, incremental_column, watermark)) }}
 {%- endmacro %}
 
 {#-
@@ -55,26 +56,17 @@
   not the model's rows. No common table expression is read twice (a warehouse may
   materialise those): each step reads the relation itself.
 -#}
-{% macro default__revsync_changes_sql(relation, sync_id, key_columns, columns, hash_columns, fingerprint, upsert_column, state_relation, full_refresh, include_removed, incremental_column, watermark) -%}
-  {%- set key_parts = [] -%}
-  {%- for column in key_columns -%}{%- do key_parts.append(dbt_revsync.revsync_key_text(column)) -%}{%- endfor -%}
-  {%- if key_parts | length == 1 -%}
-    {%- set key_expr = key_parts[0] -%}
-  {%- else -%}
-    {%- set guarded = [] -%}
-    {%- for part in key_parts -%}{%- do guarded.append(part) -%}{%- if not loop.last -%}{%- do guarded.append("'|'") -%}{%- endif -%}{%- endfor -%}
-    {%- set nulls = [] -%}{%- for part in key_parts -%}{%- do nulls.append(part ~ " is null") -%}{%- endfor -%}
-    {%- set key_expr = "case when " ~ nulls | join(" or ") ~ " then null else " ~ dbt.concat(guarded) ~ " end" -%}
-  {%- endif -%}
-  {%- set upsert_expr = "nullif(" ~ (("lower(trim(cast(" ~ upsert_column ~ " as " ~ dbt.type_string() ~ ")))") if upsert_column else "null") ~ ", '')" -%}
+{% macro default__revsync_changes_sql(relation, sync_id, target, key_columns, columns, hash_columns, fingerprint, upsert_column, state_relation, full_refresh, incremental_column, watermark) -%}
+  {%- set key_expr = dbt_revsync.revsync_key_expression(key_columns) -%}
+  {%- set upsert_expr = dbt_revsync.revsync_upsert_expression(upsert_column) -%}
   {%- set source = relation ~ ((" where " ~ incremental_column ~ " >= " ~ watermark) if incremental_column and watermark is not none and not full_refresh else "") -%}
-  {%- set state = "(select record_key, row_hash, destination_id from " ~ state_relation ~ " where sync_id = " ~ dbt_revsync.revsync_literal(sync_id) ~ ")" -%}
+  {%- set state = dbt_revsync.revsync_state_rows_sql(state_relation, sync_id, target) -%}
 select
     row_number() over (order by __rs_inc, __rs_key) as __rs_seq,
-    __rs_status, __rs_remote_id, __rs_key, __rs_hash, __rs_upsert, __rs_inc
+    __rs_status, __rs_remote_id, __rs_key, __rs_hash, __rs_upsert, __rs_inc, __rs_origin
     {%- for column in columns %}, c{{ loop.index0 }}{% endfor %}
 from (
-    select __rs_status, __rs_remote_id, __rs_key, __rs_hash, __rs_upsert, __rs_inc
+    select __rs_status, __rs_remote_id, __rs_key, __rs_hash, __rs_upsert, __rs_inc, __rs_origin
         {%- for column in columns %}, c{{ loop.index0 }}{% endfor %}
     from (
         select
@@ -94,6 +86,7 @@ from (
                 {%- endif %}
             end as __rs_status,
             s.destination_id as __rs_remote_id,
+            s.origin as __rs_origin,
             r.*
         from (
             select
@@ -113,14 +106,76 @@ from (
         left join {{ state }} s on s.record_key = r.__rs_key
     ) classified
     where __rs_status <> 'unchanged'
-    {%- if include_removed %}
-    union all
-    select 'removed', s.destination_id, s.record_key, null, null, null
-        {%- for column in columns %}, null{% endfor %}
-    from {{ state }} s
-    where not exists (select 1 from (select {{ key_expr }} as __rs_key from {{ source }}) src where src.__rs_key = s.record_key)
-    {%- endif %}
 ) changes
+{%- endmacro %}
+
+
+{#- A row's record key: the key columns' key texts, joined; null when any part is null. -#}
+{% macro revsync_key_expression(key_columns) -%}
+  {%- set key_parts = [] -%}
+  {%- for column in key_columns -%}{%- do key_parts.append(dbt_revsync.revsync_key_text(column)) -%}{%- endfor -%}
+  {%- if key_parts | length == 1 -%}
+    {{ return(key_parts[0]) }}
+  {%- else -%}
+    {%- set guarded = [] -%}
+    {%- for part in key_parts -%}{%- do guarded.append(part) -%}{%- if not loop.last -%}{%- do guarded.append("'|'") -%}{%- endif -%}{%- endfor -%}
+    {%- set nulls = [] -%}{%- for part in key_parts -%}{%- do nulls.append(part ~ " is null") -%}{%- endfor -%}
+    {{ return("case when " ~ nulls | join(" or ") ~ " then null else " ~ dbt.concat(guarded) ~ " end") }}
+  {%- endif -%}
+{%- endmacro %}
+
+{#- A row's upsert key value as compared (trimmed, lower case), or null. -#}
+{% macro revsync_upsert_expression(upsert_column) -%}
+  {{ return("nullif(" ~ (("lower(trim(cast(" ~ upsert_column ~ " as " ~ dbt.type_string() ~ ")))") if upsert_column else "null") ~ ", '')") }}
+{%- endmacro %}
+
+
+{#- The state rows of one sync against one target (connection, account and object). -#}
+{% macro revsync_state_rows_sql(state_relation, sync_id, target) -%}
+  {{ return(adapter.dispatch('revsync_state_rows_sql', 'dbt_revsync')(state_relation, sync_id, target)) }}
+{%- endmacro %}
+
+{% macro default__revsync_state_rows_sql(state_relation, sync_id, target) -%}
+(select record_key, row_hash, destination_id, origin, upsert_value from {{ state_relation }}
+ where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_revsync.revsync_literal(target) }})
+{%- endmacro %}
+
+
+{#-
+  The records whose rows left the relation, for `mirror`, worked out after the push has
+  committed its current rows (a re-keyed row has linked its record by then). Each gets a
+  `__rs_status`:
+    removed  the sync created the record and nothing current points at it: delete it
+    forget   leave the record alone and forget the row: the sync did not create it (or its
+             origin predates the record of origins), another remembered row holds its id,
+             or a current row carries its upsert key value
+  Same columns as `revsync_changes_sql`, mapped columns null.
+-#}
+{% macro revsync_removed_sql(relation, sync_id, target, key_columns, columns, upsert_column, state_relation) -%}
+  {{ return(adapter.dispatch('revsync_removed_sql', 'dbt_revsync')(relation, sync_id, target, key_columns, columns, upsert_column, state_relation)) }}
+{%- endmacro %}
+
+{% macro default__revsync_removed_sql(relation, sync_id, target, key_columns, columns, upsert_column, state_relation) -%}
+  {%- set key_expr = dbt_revsync.revsync_key_expression(key_columns) -%}
+  {%- set upsert_expr = dbt_revsync.revsync_upsert_expression(upsert_column) -%}
+  {%- set state = dbt_revsync.revsync_state_rows_sql(state_relation, sync_id, target) -%}
+select
+    row_number() over (order by s.record_key) as __rs_seq,
+    case
+        when s.origin is null or s.origin <> 'created' then 'forget'
+        when exists (select 1 from {{ state }} o where o.destination_id = s.destination_id and o.record_key <> s.record_key) then 'forget'
+        {%- if upsert_column %}
+        when s.upsert_value is not null and exists (
+            select 1 from (select {{ upsert_expr }} as __rs_upsert from {{ relation }}) cur where cur.__rs_upsert = s.upsert_value
+        ) then 'forget'
+        {%- endif %}
+        else 'removed'
+    end as __rs_status,
+    s.destination_id as __rs_remote_id, s.record_key as __rs_key, cast(null as {{ dbt.type_string() }}) as __rs_hash,
+    s.upsert_value as __rs_upsert, cast(null as {{ dbt.type_string() }}) as __rs_inc, s.origin as __rs_origin
+    {%- for column in columns %}, cast(null as {{ dbt.type_string() }}) as c{{ loop.index0 }}{% endfor %}
+from {{ state }} s
+where not exists (select 1 from (select {{ key_expr }} as __rs_key from {{ relation }}) src where src.__rs_key = s.record_key)
 {%- endmacro %}
 
 

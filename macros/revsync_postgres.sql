@@ -28,3 +28,31 @@
       ~ schema_relation ~ ".revsync_sync_state (sync_id, record_key)") -%}
   {{ return(statements) }}
 {%- endmacro %}
+
+
+{#-
+  One state row per (sync, target, record), kept by a unique index. State written by a
+  version without locks may hold repeated keys: the newest row of each is kept, once, when
+  the index is made.
+-#}
+{% macro postgres__revsync_state_unique_sql(schema_relation) -%}
+  {%- set state = schema_relation ~ ".revsync_sync_state" -%}
+  {{ return("do $revsync$ begin if not exists (select 1 from pg_indexes where schemaname = "
+      ~ dbt_revsync.revsync_literal(schema_relation.schema) ~ " and indexname = 'revsync_sync_state_unique') then "
+      ~ "delete from " ~ state ~ " a using " ~ state ~ " b where a.sync_id = b.sync_id and a.record_key = b.record_key"
+      ~ " and a.target is not distinct from b.target and (a.synced_at, a.ctid) < (b.synced_at, b.ctid); "
+      ~ "create unique index revsync_sync_state_unique on " ~ state ~ " (sync_id, target, record_key); "
+      ~ "end if; end $revsync$") }}
+{%- endmacro %}
+
+{% macro postgres__revsync_lock_kind() -%}{{ return("advisory") }}{%- endmacro %}
+
+{#- A session-level advisory lock on a 64-bit hash of the sync's id: released by the push,
+    or by PostgreSQL when the push's connection ends (a killed push holds nothing). -#}
+{% macro postgres__revsync_advisory_lock_sql(sync_id) -%}
+  {%- set key = "hashtextextended(" ~ dbt_revsync.revsync_literal("dbt-revsync:" ~ sync_id) ~ ", 0)" -%}
+  {{ return({
+      "take": "select pg_try_advisory_lock(" ~ key ~ ") as taken",
+      "release": "select pg_advisory_unlock(" ~ key ~ ") as released",
+  }) }}
+{%- endmacro %}

@@ -7,23 +7,130 @@
   {{ return(adapter.dispatch('revsync_state_ddl', 'dbt_revsync')(schema_relation)) }}
 {%- endmacro %}
 
+{#-
+  `revsync_sync_state` holds one row per (sync, target, record): `target` names the
+  connection, its account and the object the record lives in (a remembered id is never used
+  against another), `origin` whether the sync created the record or matched one that existed
+  (`mirror` deletes only the former), `upsert_value` the row's upsert key value when it was
+  acknowledged (a record a current row still carries is never deleted).
+-#}
 {% macro default__revsync_state_ddl(schema_relation) -%}
-  {%- set text = dbt.type_string() -%}
-  {%- set ts = dbt.type_timestamp() -%}
-  {%- set num = dbt.type_bigint() -%}
   {%- set statements = [] -%}
-  {%- do statements.append("create table if not exists " ~ schema_relation ~ ".revsync_sync_state ("
-      ~ "sync_id " ~ text ~ ", record_key " ~ text ~ ", row_hash " ~ text ~ ", destination_id " ~ text
-      ~ ", synced_at " ~ ts ~ ", run_id " ~ text ~ ")") -%}
-  {%- do statements.append("create table if not exists " ~ schema_relation ~ ".revsync_runs ("
-      ~ "run_id " ~ text ~ ", sync_id " ~ text ~ ", started_at " ~ ts ~ ", finished_at " ~ ts
-      ~ ", status " ~ text ~ ", " ~ adapter.quote('read') ~ " " ~ num ~ ", created " ~ num ~ ", updated " ~ num
-      ~ ", deleted " ~ num ~ ", unchanged " ~ num ~ ", rejected " ~ num ~ ", requests " ~ num
-      ~ ", watermark " ~ text ~ ", message " ~ text ~ ")") -%}
-  {%- do statements.append("create table if not exists " ~ schema_relation ~ ".revsync_rejects ("
-      ~ "run_id " ~ text ~ ", sync_id " ~ text ~ ", record_key " ~ text ~ ", operation " ~ text
-      ~ ", error_code " ~ text ~ ", error_message " ~ text ~ ", " ~ adapter.quote('at') ~ " " ~ ts ~ ")") -%}
+  {%- for name, columns in dbt_revsync.revsync_state_tables().items() -%}
+    {%- set defined = [] -%}
+    {%- for column, kind in columns -%}{%- do defined.append(dbt_revsync.revsync_column_name(column) ~ " " ~ dbt_revsync.revsync_column_type(kind)) -%}{%- endfor -%}
+    {%- do statements.append("create table if not exists " ~ schema_relation ~ "." ~ name ~ " (" ~ defined | join(", ") ~ ")") -%}
+  {%- endfor -%}
   {{ return(statements) }}
+{%- endmacro %}
+
+{#- Every state table and its columns as (name, kind); kinds: text, timestamp, number. A
+    column missing from a table made by an older version is added by `revsync_add_column_sql`. -#}
+{% macro revsync_state_tables() -%}
+  {%- set runs = [("run_id", "text"), ("sync_id", "text"), ("started_at", "timestamp"), ("finished_at", "timestamp"), ("status", "text")] -%}
+  {%- for c in dbt_revsync.revsync_run_counts() -%}{%- do runs.append((c, "number")) -%}{%- endfor -%}
+  {%- do runs.extend([("watermark", "text"), ("message", "text"), ("target", "text")]) -%}
+  {{ return({
+      "revsync_sync_state": [("sync_id", "text"), ("record_key", "text"), ("row_hash", "text"), ("destination_id", "text"),
+                             ("synced_at", "timestamp"), ("run_id", "text"), ("target", "text"), ("origin", "text"),
+                             ("upsert_value", "text")],
+      "revsync_runs": runs,
+      "revsync_rejects": [("run_id", "text"), ("sync_id", "text"), ("record_key", "text"), ("operation", "text"),
+                          ("error_code", "text"), ("error_message", "text"), ("at", "timestamp")],
+      "revsync_locks": [("sync_id", "text"), ("holder", "text"), ("acquired_at", "timestamp"), ("expires_at", "timestamp")],
+  }) }}
+{%- endmacro %}
+
+{% macro revsync_column_type(kind) -%}
+  {%- if kind == "timestamp" -%}{{ return(dbt.type_timestamp()) }}
+  {%- elif kind == "number" -%}{{ return(dbt.type_bigint()) }}
+  {%- else -%}{{ return(dbt.type_string()) }}{%- endif -%}
+{%- endmacro %}
+
+{#- Statements that keep one state row per (sync, target, record) where the warehouse can
+    (a unique index); none elsewhere. -#}
+{% macro revsync_state_unique_sql(schema_relation) -%}
+  {{ return(adapter.dispatch('revsync_state_unique_sql', 'dbt_revsync')(schema_relation)) }}
+{%- endmacro %}
+
+{% macro default__revsync_state_unique_sql(schema_relation) -%}
+  {{ return(none) }}
+{%- endmacro %}
+
+{#- A state column's name in SQL: quoted only where the name is a reserved word. -#}
+{% macro revsync_column_name(column) -%}
+  {{ return(adapter.quote(column) if column in ("read", "at") else column) }}
+{%- endmacro %}
+
+{% macro revsync_add_column_sql(relation, column, kind) -%}
+  {{ return(adapter.dispatch('revsync_add_column_sql', 'dbt_revsync')(relation, column, kind)) }}
+{%- endmacro %}
+
+{% macro default__revsync_add_column_sql(relation, column, kind) -%}
+alter table {{ relation }} add column {{ dbt_revsync.revsync_column_name(column) }} {{ dbt_revsync.revsync_column_type(kind) }}
+{%- endmacro %}
+
+
+{#-
+  State written before targets were recorded belongs to the sync's current target: the first
+  push of each sync after the upgrade claims it (its rows and its runs' watermarks).
+-#}
+{% macro revsync_claim_legacy_sql(schema_relation, sync_id, target) -%}
+  {{ return(adapter.dispatch('revsync_claim_legacy_sql', 'dbt_revsync')(schema_relation, sync_id, target)) }}
+{%- endmacro %}
+
+{% macro default__revsync_claim_legacy_sql(schema_relation, sync_id, target) -%}
+  {%- set sid, tgt = dbt_revsync.revsync_literal(sync_id), dbt_revsync.revsync_literal(target) -%}
+  {{ return([
+      "update " ~ schema_relation ~ ".revsync_sync_state set target = " ~ tgt ~ " where sync_id = " ~ sid ~ " and target is null",
+      "update " ~ schema_relation ~ ".revsync_runs set target = " ~ tgt ~ " where sync_id = " ~ sid ~ " and target is null",
+  ]) }}
+{%- endmacro %}
+
+
+{#-
+  One push per sync at a time. `revsync_lock_kind` says how the warehouse keeps it:
+    engine    the engine admits one writing process (DuckDB's file lock): nothing to do
+    advisory  a session lock the warehouse releases when the connection ends (PostgreSQL)
+    lease     a row in revsync_locks with an expiry, renewed while the push runs
+-#}
+{% macro revsync_lock_kind() -%}
+  {{ return(adapter.dispatch('revsync_lock_kind', 'dbt_revsync')()) }}
+{%- endmacro %}
+
+{% macro default__revsync_lock_kind() -%}{{ return("lease") }}{%- endmacro %}
+{% macro duckdb__revsync_lock_kind() -%}{{ return("engine") }}{%- endmacro %}
+
+{#- A lease: forget expired ones, then add ours; the holder is whoever's lease came first. -#}
+{% macro revsync_lease_sql(schema_relation, sync_id, holder, now, expires) -%}
+  {{ return(adapter.dispatch('revsync_lease_sql', 'dbt_revsync')(schema_relation, sync_id, holder, now, expires)) }}
+{%- endmacro %}
+
+{% macro default__revsync_lease_sql(schema_relation, sync_id, holder, now, expires) -%}
+  {%- set q = dbt_revsync.revsync_literals([sync_id, holder, now, expires]) -%}
+  {%- set ts = dbt.type_timestamp() -%}
+  {%- set locks = schema_relation ~ ".revsync_locks" -%}
+  {{ return({
+      "take": [
+          "delete from " ~ locks ~ " where sync_id = " ~ q[0] ~ " and expires_at < cast(" ~ q[2] ~ " as " ~ ts ~ ")",
+          "insert into " ~ locks ~ " (sync_id, holder, acquired_at, expires_at) values (" ~ q[0] ~ ", " ~ q[1]
+              ~ ", cast(" ~ q[2] ~ " as " ~ ts ~ "), cast(" ~ q[3] ~ " as " ~ ts ~ "))",
+      ],
+      "holders": "select holder, acquired_at, expires_at from " ~ locks ~ " where sync_id = " ~ q[0]
+          ~ " order by acquired_at, holder",
+      "renew": "update " ~ locks ~ " set expires_at = cast(" ~ q[3] ~ " as " ~ ts ~ ") where sync_id = " ~ q[0]
+          ~ " and holder = " ~ q[1],
+      "release": "delete from " ~ locks ~ " where sync_id = " ~ q[0] ~ " and holder = " ~ q[1],
+  }) }}
+{%- endmacro %}
+
+{#- An advisory lock keyed by the sync: a query answering true when taken, and its release. -#}
+{% macro revsync_advisory_lock_sql(sync_id) -%}
+  {{ return(adapter.dispatch('revsync_advisory_lock_sql', 'dbt_revsync')(sync_id)) }}
+{%- endmacro %}
+
+{% macro default__revsync_advisory_lock_sql(sync_id) -%}
+  {{ return(none) }}
 {%- endmacro %}
 
 
@@ -48,14 +155,15 @@
 {%- endmacro %}
 
 
-{#- The watermark of the sync's last run that recorded one. -#}
-{% macro revsync_last_watermark_sql(runs_relation, sync_id) -%}
-  {{ return(adapter.dispatch('revsync_last_watermark_sql', 'dbt_revsync')(runs_relation, sync_id)) }}
+{#- The watermark of the sync's last run against `target` that recorded one. -#}
+{% macro revsync_last_watermark_sql(runs_relation, sync_id, target) -%}
+  {{ return(adapter.dispatch('revsync_last_watermark_sql', 'dbt_revsync')(runs_relation, sync_id, target)) }}
 {%- endmacro %}
 
-{% macro default__revsync_last_watermark_sql(runs_relation, sync_id) -%}
+{% macro default__revsync_last_watermark_sql(runs_relation, sync_id, target) -%}
 select watermark from {{ runs_relation }}
-where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and watermark is not null
+where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_revsync.revsync_literal(target) }}
+  and watermark is not null
 order by started_at desc
 limit 1
 {%- endmacro %}
@@ -80,46 +188,55 @@ limit 1
 
 
 {#-
-  Commit one acknowledged batch: forget the keys it touched, remember those still present
-  (deleted records leave the state), write its rejects and the run's running counts.
-  `acks` is a list of [record_key, row_hash, destination_id, keep]; `rejects` a list of
-  [record_key, operation, error_code, error_message]; `run` a mapping of the runs row.
+  Commit one batch: forget the keys it touched, remember those still present (deleted
+  records leave the state), replace the rejects of the keys it settled, write its rejects
+  and the run's running counts. `acks` are state rows read by name (record_key, row_hash,
+  destination_id, origin, upsert_value, keep); `rejects` reject rows (record_key, operation,
+  error_code, error_message); `run` a mapping of the runs row.
 -#}
-{% macro revsync_commit_sql(schema_relation, sync_id, run_id, acks, rejects, run, now) -%}
-  {{ return(adapter.dispatch('revsync_commit_sql', 'dbt_revsync')(schema_relation, sync_id, run_id, acks, rejects, run, now)) }}
+{% macro revsync_commit_sql(schema_relation, sync_id, target, run_id, acks, rejects, run, now) -%}
+  {{ return(adapter.dispatch('revsync_commit_sql', 'dbt_revsync')(schema_relation, sync_id, target, run_id, acks, rejects, run, now)) }}
 {%- endmacro %}
 
-{% macro default__revsync_commit_sql(schema_relation, sync_id, run_id, acks, rejects, run, now) -%}
-  {%- set flat = [sync_id, run_id, now] -%}
-  {%- for a in acks -%}{%- do flat.extend([a[0], a[1], a[2]]) -%}{%- endfor -%}
-  {%- for r in rejects -%}{%- do flat.extend([r[0], r[1], r[2], r[3]]) -%}{%- endfor -%}
+{% macro default__revsync_commit_sql(schema_relation, sync_id, target, run_id, acks, rejects, run, now) -%}
+  {%- set flat = [sync_id, run_id, now, target] -%}
+  {%- for a in acks -%}{%- do flat.extend([a.record_key, a.row_hash, a.destination_id, a.origin, a.upsert_value]) -%}{%- endfor -%}
+  {%- for r in rejects -%}{%- do flat.extend([r.record_key, r.operation, r.error_code, r.error_message]) -%}{%- endfor -%}
   {%- set q = dbt_revsync.revsync_literals(flat) -%}
-  {%- set sid, rid = q[0], q[1] -%}
+  {%- set sid, rid, tgt = q[0], q[1], q[3] -%}
   {%- set now = "cast(" ~ q[2] ~ " as " ~ dbt.type_timestamp() ~ ")" -%}
-  {%- set statements = [] -%}
+  {%- set statements, settled = [], [] -%}
   {%- if acks -%}
     {%- set keys, rows = [], [] -%}
     {%- for a in acks -%}
-      {%- set at = 3 + 3 * loop.index0 -%}
+      {%- set at = 4 + 5 * loop.index0 -%}
       {%- do keys.append(q[at]) -%}
-      {%- if a[3] -%}
-        {%- do rows.append([sid, q[at], q[at + 1], q[at + 2], now, rid]) -%}
+      {%- if a.keep -%}
+        {%- do rows.append([sid, q[at], q[at + 1], q[at + 2], now, rid, tgt, q[at + 3], q[at + 4]]) -%}
       {%- endif -%}
     {%- endfor -%}
+    {%- do settled.extend(keys) -%}
     {%- do statements.append("delete from " ~ schema_relation ~ ".revsync_sync_state where sync_id = "
-        ~ sid ~ " and record_key in (" ~ keys | join(", ") ~ ")") -%}
+        ~ sid ~ " and target = " ~ tgt ~ " and record_key in (" ~ keys | join(", ") ~ ")") -%}
     {%- if rows -%}
       {%- do statements.append(dbt_revsync.revsync_insert_sql(schema_relation ~ ".revsync_sync_state",
-          ["sync_id", "record_key", "row_hash", "destination_id", "synced_at", "run_id"], rows)) -%}
+          ["sync_id", "record_key", "row_hash", "destination_id", "synced_at", "run_id", "target", "origin", "upsert_value"], rows)) -%}
     {%- endif -%}
   {%- endif -%}
   {%- if rejects -%}
     {%- set rows = [] -%}
-    {%- set first = 3 + 3 * (acks | length) -%}
+    {%- set first = 4 + 5 * (acks | length) -%}
     {%- for r in rejects -%}
       {%- set at = first + 4 * loop.index0 -%}
+      {%- do settled.append(q[at]) -%}
       {%- do rows.append([rid, sid, q[at], q[at + 1], q[at + 2], q[at + 3], now]) -%}
     {%- endfor -%}
+  {%- endif -%}
+  {%- if settled -%}
+    {%- do statements.append("delete from " ~ schema_relation ~ ".revsync_rejects where sync_id = " ~ sid
+        ~ " and record_key in (" ~ settled | join(", ") ~ ")") -%}
+  {%- endif -%}
+  {%- if rejects -%}
     {%- do statements.append(dbt_revsync.revsync_insert_sql(schema_relation ~ ".revsync_rejects",
         ["run_id", "sync_id", "record_key", "operation", "error_code", "error_message", adapter.quote('at')], rows)) -%}
   {%- endif -%}
@@ -159,10 +276,10 @@ limit 1
 {% macro default__revsync_run_sql(schema_relation, sync_id, run_id, run) -%}
   {%- set ts = dbt.type_timestamp() -%}
   {%- set q = dbt_revsync.revsync_literals([run_id, sync_id, run.get('started_at'), run.get('finished_at'),
-      run.get('status'), run.get('watermark'), run.get('message')]) -%}
+      run.get('status'), run.get('watermark'), run.get('message'), run.get('target')]) -%}
   {%- set values = [q[0], q[1], "cast(" ~ q[2] ~ " as " ~ ts ~ ")", "cast(" ~ q[3] ~ " as " ~ ts ~ ")", q[4]] -%}
   {%- for c in dbt_revsync.revsync_run_counts() -%}{%- do values.append(run.get(c, 0) | int) -%}{%- endfor -%}
-  {%- do values.extend([q[5], q[6]]) -%}
+  {%- do values.extend([q[5], q[6], q[7]]) -%}
   {{ return([
       "delete from " ~ schema_relation ~ ".revsync_runs where sync_id = " ~ q[1] ~ " and run_id = " ~ q[0],
       "insert into " ~ schema_relation ~ ".revsync_runs (" ~ dbt_revsync.revsync_runs_columns() | join(", ")
@@ -178,7 +295,7 @@ limit 1
 {#- The columns of revsync_runs, quoted, in the order its rows are written. -#}
 {% macro revsync_runs_columns() -%}
   {%- set quoted = [] -%}
-  {%- for c in ['run_id', 'sync_id', 'started_at', 'finished_at', 'status'] + dbt_revsync.revsync_run_counts() + ['watermark', 'message'] -%}
+  {%- for c in ['run_id', 'sync_id', 'started_at', 'finished_at', 'status'] + dbt_revsync.revsync_run_counts() + ['watermark', 'message', 'target'] -%}
     {%- do quoted.append(adapter.quote(c)) -%}
   {%- endfor -%}
   {{ return(quoted) }}
@@ -190,12 +307,14 @@ limit 1
   only binds lists of values, so nothing is quoted or parsed per record. Returns none where
   the warehouse has no such form (the commit is then rendered batch by batch by
   `revsync_commit_sql`), else a mapping of statement -> SQL, whose parameters are, in order:
-    forget       sync_id, record_keys[]             (keys that leave or change in the state)
-    remember     sync_id, record_keys[], row_hashes[], destination_ids[], now, run_id
-    reject       run_id, sync_id, record_keys[], operations[], error_codes[], error_messages[], now
-    forget_run   sync_id, run_id
-    remember_run run_id, sync_id, started_at, finished_at, status, read, created, updated,
-                 deleted, unchanged, rejected, requests, watermark, message
+    forget         sync_id, target, record_keys[]      (keys that leave or change in the state)
+    remember       sync_id, target, record_keys[], row_hashes[], destination_ids[], origins[],
+                   upsert_values[], now, run_id
+    forget_rejects sync_id, record_keys[]              (earlier rejects of the keys a batch settled)
+    reject         run_id, sync_id, record_keys[], operations[], error_codes[], error_messages[], now
+    forget_run     sync_id, run_id
+    remember_run   run_id, sync_id, started_at, finished_at, status, read, created, updated,
+                   deleted, unchanged, rejected, requests, watermark, message, target
   and `autocommit`: true where one statement outside a transaction commits on its own (a
   batch of only new records is then one statement, not three with BEGIN and COMMIT).
   Lists are bound as arrays of text and unnested; times are UTC text.
@@ -223,14 +342,16 @@ limit 1
   {%- set now = "cast(" ~ p ~ " as " ~ dbt.type_timestamp() ~ ")" -%}
   {%- set run_values = [p, p, now, now, p] -%}
   {%- for c in dbt_revsync.revsync_run_counts() -%}{%- do run_values.append(p) -%}{%- endfor -%}
-  {%- do run_values.extend([p, p]) -%}
+  {%- do run_values.extend([p, p, p]) -%}
   {{ return({
       "autocommit": autocommit,
       "forget": "delete from " ~ schema_relation ~ ".revsync_sync_state where sync_id = " ~ p
-          ~ " and record_key in (select " ~ list ~ ")",
+          ~ " and target = " ~ p ~ " and record_key in (select " ~ list ~ ")",
       "remember": "insert into " ~ schema_relation ~ ".revsync_sync_state"
-          ~ " (sync_id, record_key, row_hash, destination_id, synced_at, run_id)"
-          ~ " select " ~ p ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ now ~ ", " ~ p,
+          ~ " (sync_id, target, record_key, row_hash, destination_id, origin, upsert_value, synced_at, run_id)"
+          ~ " select " ~ p ~ ", " ~ p ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ now ~ ", " ~ p,
+      "forget_rejects": "delete from " ~ schema_relation ~ ".revsync_rejects where sync_id = " ~ p
+          ~ " and record_key in (select " ~ list ~ ")",
       "reject": "insert into " ~ schema_relation ~ ".revsync_rejects"
           ~ " (run_id, sync_id, record_key, operation, error_code, error_message, " ~ adapter.quote('at') ~ ")"
           ~ " select " ~ p ~ ", " ~ p ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ now,

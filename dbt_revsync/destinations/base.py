@@ -33,6 +33,9 @@ class Change:
     upsert_value: Any = None
     row: Mapping[str, Any] = field(default_factory=dict)  # the model's values (column -> value), for URL templates
     in_state: bool = True  # the state remembered this key when the push began
+    origin: str | None = None  # what the state remembers of the record: created | matched
+    upsert_text: str | None = None  # the upsert key value as the diff compares it (trimmed, lower case)
+    incremental_value: Any = None  # the row's incremental key value (incremental syncs)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,12 @@ class BatchResult:
     fatal: str | None = None
     _left: set[str] = field(default_factory=set, repr=False, compare=False)  # keys of the records left
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def left(self) -> frozenset[str]:
+        """The keys of the records left for the next push."""
+        with self._lock:
+            return frozenset(self._left)
 
     def ack(self, change: Change, destination_id: Any, outcome: str) -> None:
         rid = None if destination_id is None else str(destination_id)

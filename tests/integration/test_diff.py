@@ -16,6 +16,8 @@ import pytest
 
 from dbt_revsync import commands
 from dbt_revsync.config import Settings, SyncSpec
+from dbt_revsync.changes import ChangeSet
+from dbt_revsync.state import StateStore
 from dbt_revsync.warehouse import Warehouse
 from tests.integration.conftest import Project
 
@@ -92,10 +94,18 @@ def expected_statuses(rows: list[list[Any]], state: dict[str, str], hashes: dict
     return found
 
 
+TARGET = "freshsales:freshsales@test/sales_accounts"
+
+
 def changes(warehouse: Warehouse, spec: SyncSpec, include_removed: bool) -> list[Any]:
-    warehouse.build_changes(spec, full_refresh=False, include_removed=include_removed, watermark=None)
-    rows = [row for page in warehouse.iter_changes(spec, 50) for row in page]
-    warehouse.drop_changes(spec)
+    """The change set's rows, then (``include_removed``) the rows that left the model."""
+    change_set = ChangeSet(warehouse, spec, TARGET)
+    change_set.build(full_refresh=False, watermark=None)
+    rows = [row for page in change_set.pages(50) for row in page]
+    if include_removed:
+        change_set.build_removed()
+        rows += [row for page in change_set.pages(50) for row in page]
+    change_set.drop()
     return rows
 
 
@@ -116,7 +126,7 @@ def test_every_status_follows_the_rules_on_a_model_full_of_repeats(project: Proj
     project.build()
     settings, spec = open_project(project, monkeypatch)
     with Warehouse(settings) as warehouse:
-        warehouse.ensure_state()
+        StateStore(warehouse).ensure()
         first = changes(warehouse, spec, include_removed=False)
         assert collections.Counter((c.key, c.status) for c in first) == expected_statuses(rows, {}, {})
         hashes = {c.key: c.row_hash for c in first if c.status == "new"}
@@ -127,12 +137,13 @@ def test_every_status_follows_the_rules_on_a_model_full_of_repeats(project: Proj
         repeated = next(c.key for c in first if c.status == "reject_duplicate_key")
         state.update({repeated: "stale", GONE[0]: "stale", GONE[1]: "stale"})
         table, sync_id = warehouse.state_table("revsync_sync_state"), warehouse.render("revsync_literal", value=spec.sync_id)
-        values = ", ".join(f"({sync_id}, '{k}', '{h}', 'crm-{k}', current_timestamp, 'seeded')" for k, h in state.items())
-        warehouse.execute(f"insert into {table} (sync_id, record_key, row_hash, destination_id, synced_at, run_id) values {values}")
+        values = ", ".join(f"({sync_id}, '{TARGET}', '{k}', '{h}', 'crm-{k}', 'created', current_timestamp, 'seeded')" for k, h in state.items())
+        warehouse.execute(f"insert into {table} (sync_id, target, record_key, row_hash, destination_id, origin, synced_at, run_id) values {values}")
         second = changes(warehouse, spec, include_removed=True)
     assert collections.Counter((c.key, c.status) for c in second) == expected_statuses(rows, state, hashes)
-    assert [c.seq for c in second] == list(range(1, len(second) + 1))
-    keys = [c.key for c in second]
+    current = [c for c in second if c.status != "removed"]
+    assert [c.seq for c in current] == list(range(1, len(current) + 1))
+    keys = [c.key for c in current]
     assert keys == sorted(k for k in keys if k is not None) + [None] * keys.count(None)  # by key, missing keys last
     assert all(c.remote_id == f"crm-{c.key}" for c in second if c.status in ("changed", "removed"))
     assert all(c.remote_id is None and c.values["name"] for c in second if c.status == "new")
@@ -150,7 +161,7 @@ def test_macros_come_from_the_manifest_while_it_matches_the_macro_files(project:
 
     def opened() -> tuple[str, str, list[str]]:
         with Warehouse(settings) as warehouse:
-            warehouse.ensure_state()
+            StateStore(warehouse).ensure()
             statuses = [c.status for c in changes(warehouse, spec, include_removed=False)]
             return warehouse.macros_from, str(warehouse.render("revsync_test_greeting")).strip(), statuses
 
@@ -183,6 +194,7 @@ def test_a_project_override_added_after_the_last_parse_wins(project: Project, mo
     settings, spec = open_project(project, monkeypatch)
     with Warehouse(settings) as warehouse:
         assert warehouse.macros_from == "parsed"
-        warehouse.ensure_state()
-        assert warehouse.build_changes(spec, full_refresh=False, include_removed=False, watermark=None).changes == 42
-        warehouse.drop_changes(spec)
+        StateStore(warehouse).ensure()
+        change_set = ChangeSet(warehouse, spec, TARGET)
+        assert change_set.build(full_refresh=False, watermark=None).changes == 42
+        change_set.drop()

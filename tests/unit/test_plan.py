@@ -10,7 +10,7 @@ import pytest
 from dbt_revsync import plan
 from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.destinations.base import Change
-from dbt_revsync.warehouse import ChangeRow
+from dbt_revsync.changes import ChangeRow
 
 NODE = NodeRef("model.p.m", "m", "model", "models/s.yml", "db", "main", "m")
 CONN = Connection("fs", "freshsales", {"api_key": "k", "domain": "d"})

@@ -18,7 +18,7 @@ from dbt_revsync.destinations.freshdesk import FreshdeskDestination
 from dbt_revsync.destinations.http import json_path
 from dbt_revsync.sandbox.freshdesk import DEFAULT_API_KEY, FreshdeskEmulator
 from dbt_revsync.sandbox.server import SandboxServer
-from dbt_revsync.warehouse import ChangeRow
+from dbt_revsync.changes import ChangeRow
 
 NODE = NodeRef("model.p.people", "people", "model", "models/schema.yml", "db", "main", "people")
 YAML = """connections:

@@ -1,0 +1,143 @@
+"""A sync's change set: the diff, materialised in the warehouse, read back a page at a time.
+
+``build`` renders ``revsync_changes_sql`` (new and changed rows, rows with bad keys) into a
+scratch table ``<state schema>.revsync_changes_<sync>``; ``build_removed`` replaces it with
+``revsync_removed_sql`` (the records whose rows left the model, for ``mirror``), which the
+runner asks for only once the current rows are committed. ``pages`` reads it by sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dbt_revsync.config import SyncSpec
+from dbt_revsync.warehouse import Warehouse
+
+META_COLUMNS = ("__rs_seq", "__rs_status", "__rs_remote_id", "__rs_key", "__rs_hash", "__rs_upsert", "__rs_inc", "__rs_origin")
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """One row of the changes table: what the diff decided and the values to map."""
+
+    seq: int
+    status: str
+    remote_id: str | None
+    key: str | None
+    row_hash: str | None
+    upsert_value: str | None  # as the diff compares it: trimmed, lower case
+    incremental_value: Any
+    values: Mapping[str, Any]  # model column -> value
+    origin: str | None = None  # what the state remembers: created | matched
+
+
+@dataclass(frozen=True)
+class DiffStats:
+    read: int
+    high_water: str | None
+    changes: int
+
+
+class ChangeSet:
+    """The change set of one sync against one target."""
+
+    def __init__(self, warehouse: Warehouse, spec: SyncSpec, target: str) -> None:
+        self.warehouse, self.spec, self.target = warehouse, spec, target
+        self.table = warehouse.state_table(f"revsync_changes_{spec.short_id}")
+
+    def build(self, *, full_refresh: bool, watermark: str | None) -> DiffStats:
+        """Materialise the sync's changes in the warehouse; return what was read."""
+        wh, spec = self.warehouse, self.spec
+        relation = wh.relation(spec.node)
+        incremental = wh.quoted(spec, spec.incremental_key) if spec.fetch_mode == "incremental" and spec.incremental_key else None
+        mark = self._watermark_literal(watermark) if incremental else None
+        upsert = spec.upsert_field
+        select = wh.render(
+            "revsync_changes_sql",
+            relation=relation,
+            sync_id=spec.sync_id,
+            target=self.target,
+            key_columns=[wh.quoted(spec, c) for c in spec.primary_key],
+            columns=[wh.quoted(spec, c) for c in spec.columns],
+            hash_columns=[wh.quoted(spec, f.column) for f in spec.fields],
+            fingerprint=spec.fingerprint,
+            upsert_column=wh.quoted(spec, upsert.column) if upsert else None,
+            state_relation=wh.state_table("revsync_sync_state"),
+            full_refresh=full_refresh,
+            incremental_column=incremental,
+            watermark=mark,
+        )
+        wh.execute(wh.render("revsync_create_changes_table_sql", relation=self.table, sql=select))
+        _, rows = wh.query(
+            wh.render("revsync_source_stats_sql", relation=relation, incremental_column=incremental, watermark=mark, full_refresh=full_refresh)
+        )
+        read, high_water = rows[0]
+        return DiffStats(read=int(read or 0), high_water=high_water, changes=self._count())
+
+    def build_removed(self) -> int:
+        """Replace the change set with the records whose rows left the model; their count."""
+        wh, spec = self.warehouse, self.spec
+        upsert = spec.upsert_field
+        select = wh.render(
+            "revsync_removed_sql",
+            relation=wh.relation(spec.node),
+            sync_id=spec.sync_id,
+            target=self.target,
+            key_columns=[wh.quoted(spec, c) for c in spec.primary_key],
+            columns=[wh.quoted(spec, c) for c in spec.columns],
+            upsert_column=wh.quoted(spec, upsert.column) if upsert else None,
+            state_relation=wh.state_table("revsync_sync_state"),
+        )
+        wh.execute(wh.render("revsync_create_changes_table_sql", relation=self.table, sql=select))
+        return self._count()
+
+    def _count(self) -> int:
+        _, counted = self.warehouse.query(self.warehouse.render("revsync_count_sql", relation=self.table))
+        return int(counted[0][0])
+
+    def _watermark_literal(self, watermark: str | None) -> str | None:
+        if watermark is None:
+            return None
+        spec = self.spec
+        return str(self.warehouse.render("revsync_typed_literal", value=watermark, data_type=self.warehouse.column_type(spec, spec.incremental_key or "")))
+
+    def pages(self, page_size: int) -> Iterator[list[ChangeRow]]:
+        """The changes table, a page at a time, in sequence order."""
+        wh = self.warehouse
+        after = 0
+        while True:
+            names, rows = wh.query(wh.render("revsync_changes_page_sql", changes_relation=self.table, after_seq=after, limit=page_size))
+            if not rows:
+                return
+            read = _change_reader(names, self.spec.columns)
+            page = [read(row) for row in rows]
+            after = page[-1].seq
+            yield page
+
+    def drop(self) -> None:
+        self.warehouse.execute(self.warehouse.render("revsync_drop_table_sql", relation=self.table))
+
+
+def _change_reader(names: list[str], columns: tuple[str, ...]) -> Callable[[tuple[Any, ...]], ChangeRow]:
+    """Turns a row of a changes page into a ChangeRow; positions are looked up once a page."""
+    at = {name.lower(): i for i, name in enumerate(names)}
+    seq, status, remote, key, row_hash, upsert, inc, origin = (at[name] for name in META_COLUMNS)
+    value_at = [(column, at.get(f"c{i}")) for i, column in enumerate(columns)]
+
+    def read(row: tuple[Any, ...]) -> ChangeRow:
+        remote_id = row[remote]
+        return ChangeRow(
+            seq=int(row[seq]),
+            status=str(row[status]),
+            remote_id=None if remote_id is None else str(remote_id),
+            key=row[key],
+            row_hash=row[row_hash],
+            upsert_value=row[upsert],
+            incremental_value=row[inc],
+            values={column: None if i is None else row[i] for column, i in value_at},
+            origin=row[origin],
+        )
+
+    return read

@@ -1,0 +1,259 @@
+"""The sync state in the warehouse: what each sync remembers of each record, its runs and
+its rejects, and the lock that keeps one push per sync at a time.
+
+What the state guarantees (the runner relies on each):
+
+- A record is remembered only after its destination acknowledged it, batch by batch, with
+  the id the CRM gave it, whether the sync created it or matched one that existed, and the
+  row's upsert key value. One row per (sync, target, record key).
+- A sync's rows belong to its *target*: the connection (name, type and account host) and
+  the object. A remembered id is never read for another target, so moving a sync from a
+  staging connection to production, or to another object, starts from an empty state.
+- One push per sync at a time: the warehouse's own lock where it has one (PostgreSQL's
+  advisory locks; DuckDB admits one writing process), else a lease row that expires.
+- ``revsync_rejects`` holds each record's latest rejection: a batch that settles a key
+  (acknowledged or rejected again) replaces its earlier rejects.
+
+Rows cross into the macros as named tuples, read by name in Jinja.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any, NamedTuple
+
+from dbt_revsync.config import SyncSpec
+from dbt_revsync.errors import WarehouseError
+from dbt_revsync.events import COUNTS
+from dbt_revsync.warehouse import Statement, Warehouse, first_line, utc_now
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = 600  # a lease not renewed for this long is taken to be a dead push's
+RENEW_SECONDS = 60  # how often a running push renews its lease
+
+
+class StateRow(NamedTuple):
+    """An acknowledged record, to remember (``keep``) or to forget (deleted)."""
+
+    record_key: str
+    row_hash: str | None
+    destination_id: str | None
+    origin: str | None  # created | matched
+    upsert_value: str | None  # the row's upsert key value as the diff compares it
+    keep: bool
+    in_state: bool  # the state held this key when the push began
+
+
+class RejectRow(NamedTuple):
+    record_key: str | None
+    operation: str
+    error_code: str
+    error_message: str
+
+
+class SyncLocked(WarehouseError):
+    """Another push of the same sync holds its lock."""
+
+
+class StateStore:
+    """The state tables of one opened warehouse."""
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        self._bound: Mapping[str, Any] | None | bool = False  # False: not rendered yet
+
+    # ---- tables ---------------------------------------------------------------------------
+    def ensure(self) -> None:
+        """Create the schema and tables on first use; add the columns an older version lacked."""
+        wh = self.warehouse
+        try:
+            wh.adapter.create_schema(wh.state_schema)
+        except Exception as exc:
+            raise WarehouseError(f"cannot create schema {wh.settings.state_schema}: {first_line(exc)}") from None
+        wh.execute(wh.render("revsync_state_ddl", schema_relation=wh.state_schema))
+        for table, columns in wh.render("revsync_state_tables").items():
+            present = {name.lower() for name, _ in wh.table_columns(wh.state_table(table))}
+            for column, kind in columns:
+                if column.lower() not in present:
+                    logger.info("adding column %s to %s", column, table)
+                    wh.execute(str(wh.render("revsync_add_column_sql", relation=wh.state_table(table), column=column, kind=kind)))
+        unique = wh.render("revsync_state_unique_sql", schema_relation=wh.state_schema)
+        if unique:
+            wh.execute(unique)
+
+    def claim_legacy(self, spec: SyncSpec, target: str) -> None:
+        """Rows written before targets were recorded become the current target's."""
+        wh = self.warehouse
+        wh.execute(wh.render("revsync_claim_legacy_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id, target=target))
+
+    def has_state(self) -> bool:
+        return self.warehouse.has_table("revsync_runs")
+
+    # ---- the lock -------------------------------------------------------------------------
+    @contextmanager
+    def lock(self, spec: SyncSpec, holder: str) -> Iterator[None]:
+        """Hold the sync's lock while the block runs; ``SyncLocked`` when another push has it."""
+        kind = str(self.warehouse.render("revsync_lock_kind"))
+        if kind == "advisory":
+            with self._advisory(spec):
+                yield
+        elif kind == "lease":
+            with self._lease(spec, holder):
+                yield
+        else:
+            yield
+
+    @contextmanager
+    def _advisory(self, spec: SyncSpec) -> Iterator[None]:
+        wh = self.warehouse
+        sql = wh.render("revsync_advisory_lock_sql", sync_id=spec.sync_id)
+        _, rows = wh.query(sql["take"])
+        if not rows or not rows[0][0]:
+            raise SyncLocked(f"another push of {spec.label} is running (it holds the sync's lock); nothing sent")
+        try:
+            yield
+        finally:
+            try:
+                wh.query(sql["release"])
+            except WarehouseError:
+                logger.warning("%s: could not release the sync's lock; it ends with the connection", spec.label)
+
+    @contextmanager
+    def _lease(self, spec: SyncSpec, holder: str) -> Iterator[None]:
+        wh = self.warehouse
+        sql = self._lease_sql(spec, holder)
+        wh.execute(sql["take"])
+        _, holders = wh.query(sql["holders"])
+        first = holders[0] if holders else None
+        if first is None or str(first[0]) != holder:
+            wh.execute(str(sql["release"]))
+            since = f" since {first[1]}" if first else ""
+            raise SyncLocked(
+                f"another push of {spec.label} is running (its lease in revsync_locks{since} expires {first[2] if first else '?'});"
+                " nothing sent"
+            )
+        self._renewed = time.monotonic()
+        self._renew_spec = (spec, holder)
+        try:
+            yield
+        finally:
+            self._renew_spec = None
+            try:
+                wh.execute(str(sql["release"]))
+            except WarehouseError:
+                logger.warning("%s: could not release the sync's lease; it expires on its own", spec.label)
+
+    def _lease_sql(self, spec: SyncSpec, holder: str) -> Mapping[str, Any]:
+        now = datetime.now(timezone.utc)
+        expires = now + timedelta(seconds=LEASE_SECONDS)
+        fmt = "%Y-%m-%d %H:%M:%S.%f"
+        return self.warehouse.render(  # type: ignore[no-any-return]
+            "revsync_lease_sql", schema_relation=self.warehouse.state_schema, sync_id=spec.sync_id,
+            holder=holder, now=now.strftime(fmt), expires=expires.strftime(fmt),
+        )
+
+    def renew(self) -> None:
+        """Keep a lease alive while a push runs (a no-op for the other kinds of lock)."""
+        held = getattr(self, "_renew_spec", None)
+        if held is None or time.monotonic() - self._renewed < RENEW_SECONDS:
+            return
+        self.warehouse.execute(str(self._lease_sql(*held)["renew"]))
+        self._renewed = time.monotonic()
+
+    # ---- reading and writing ---------------------------------------------------------------
+    def last_watermark(self, spec: SyncSpec, target: str) -> str | None:
+        wh = self.warehouse
+        _, rows = wh.query(wh.render("revsync_last_watermark_sql", runs_relation=wh.state_table("revsync_runs"),
+                                     sync_id=spec.sync_id, target=target))
+        return rows[0][0] if rows else None
+
+    def commit(self, spec: SyncSpec, target: str, run_id: str, acks: Sequence[StateRow], rejects: Sequence[RejectRow],
+               run: Mapping[str, Any] | None) -> None:
+        """One transaction: the batch's acknowledged records, its rejects, the run's counts.
+
+        Where the warehouse binds parameters (``revsync_bound_commit_sql``) the values travel
+        as parameters of statements rendered once; elsewhere they are rendered each batch.
+        """
+        self.renew()
+        bound = self._bound_commit()
+        wh = self.warehouse
+        if bound is not None:
+            statements = bound_statements(bound, spec.sync_id, target, run_id, acks, rejects, run, utc_now())
+            if len(statements) == 1 and bound.get("autocommit"):
+                wh.execute_alone(statements[0])
+            elif statements:
+                wh.execute(statements)
+            return
+        statements = wh.render(
+            "revsync_commit_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id, target=target, run_id=run_id,
+            acks=list(acks), rejects=list(rejects), run=dict(run or {}), now=utc_now(),
+        )
+        if statements:
+            wh.execute(statements)
+
+    def _bound_commit(self) -> Mapping[str, Any] | None:
+        if self._bound is False:
+            self._bound = self.warehouse.render("revsync_bound_commit_sql", schema_relation=self.warehouse.state_schema) or None
+        return self._bound  # type: ignore[return-value]
+
+    # ---- reading back (status, push --due) -------------------------------------------------
+    def recent_runs(self, per_sync: int) -> list[dict[str, Any]]:
+        """The last ``per_sync`` rows of ``revsync_runs`` of every sync, newest first."""
+        if not self.has_state():
+            return []
+        wh = self.warehouse
+        return wh.select(wh.render("revsync_recent_runs_sql", schema_relation=wh.state_schema, per_sync=per_sync))
+
+    def first_rejects(self, run_ids: Sequence[str], per_run: int) -> list[dict[str, Any]]:
+        if not run_ids:
+            return []
+        wh = self.warehouse
+        return wh.select(wh.render("revsync_first_rejects_sql", schema_relation=wh.state_schema, run_ids=list(run_ids), per_run=per_run))
+
+    def last_successes(self) -> dict[str, Any]:
+        """sync_id -> when its last successful run started."""
+        if not self.has_state():
+            return {}
+        wh = self.warehouse
+        rows = wh.select(wh.render("revsync_last_success_sql", schema_relation=wh.state_schema))
+        return {row["sync_id"]: row["last_success"] for row in rows}
+
+
+def bound_statements(
+    sql: Mapping[str, str], sync_id: str, target: str, run_id: str, acks: Sequence[StateRow], rejects: Sequence[RejectRow],
+    run: Mapping[str, Any] | None, now: str,
+) -> list[Statement]:
+    """The bound commit's statements with their parameters, in the order the macro documents.
+
+    A key the state did not hold when the push began (and that the push's lock kept
+    everyone else from writing) is remembered without a delete first.
+    """
+    statements: list[Statement] = []
+    forget = [a.record_key for a in acks if a.in_state or not a.keep]
+    if forget:
+        statements.append((sql["forget"], [sync_id, target, forget]))
+    kept = [a for a in acks if a.keep]
+    if kept:
+        columns = [[_text(getattr(a, name)) for a in kept] for name in ("record_key", "row_hash", "destination_id", "origin", "upsert_value")]
+        statements.append((sql["remember"], [sync_id, target, *columns, now, run_id]))
+    settled = [a.record_key for a in acks] + [r.record_key for r in rejects if r.record_key is not None]
+    if settled:
+        statements.append((sql["forget_rejects"], [sync_id, settled]))
+    if rejects:
+        columns = [[_text(getattr(r, name)) for r in rejects] for name in RejectRow._fields]
+        statements.append((sql["reject"], [run_id, sync_id, *columns, now]))
+    if run:
+        statements.append((sql["forget_run"], [sync_id, run_id]))
+        values = [run.get("started_at"), run.get("finished_at"), run.get("status")]
+        statements.append((sql["remember_run"], [run_id, sync_id, *values, *(int(run.get(c) or 0) for c in COUNTS),
+                                                 run.get("watermark"), run.get("message"), run.get("target")]))
+    return statements
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
