@@ -88,6 +88,13 @@ def check_relations(uses: Sequence[ColumnUse], warehouse: Warehouse) -> list[Con
         by_node.setdefault(use.node.unique_id, []).append(use)
     for node_uses in by_node.values():
         node = node_uses[0].node
+        if node.materialized == "ephemeral":
+            issues.append(ConfigIssue(
+                f"{node.name} is an ephemeral model: it has no relation in the warehouse to read; "
+                "materialize it as a view or a table to sync it",
+                where=f"{node.resource_type} '{node.name}'", file=node.yaml_file, key="config.materialized",
+            ))
+            continue
         columns = warehouse.columns(node)
         if columns is None:
             issues.append(

@@ -293,6 +293,7 @@ class NodeRef:
     meta_path: str = "config.meta"  # where the block was found, for messages
     package_name: str = ""
     depends_on: tuple[str, ...] = ()
+    materialized: str = ""  # dbt's materialization (ephemeral models have no relation)
 
 
 @dataclass(frozen=True)

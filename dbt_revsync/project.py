@@ -121,6 +121,7 @@ def _node_ref(node: Mapping[str, Any], meta_path: str) -> NodeRef:
         meta_path=meta_path,
         package_name=str(node.get("package_name") or ""),
         depends_on=tuple((node.get("depends_on") or {}).get("nodes") or ()),
+        materialized=str((node.get("config") or {}).get("materialized") or ""),
     )
 
 

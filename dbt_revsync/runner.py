@@ -290,7 +290,7 @@ class SyncRun:
             planned_rejects: list[plan.PlannedReject] = []
             forgotten: list[StateRow] = []
             for row in page:
-                if row.status == "forget":
+                if row.status in ("forget", "handover"):
                     forgotten.append(StateRow(str(row.key), None, row.remote_id, row.origin, row.upsert_value, False, True))
                     continue
                 decided = plan.decide(spec, row)
@@ -328,6 +328,7 @@ class SyncRun:
         report.note_rejects((r.key, r.message) for r in rejects)
         if not pusher.dry_run:
             rows = [RejectRow(r.key, r.operation, r.code, r.message) for r in rejects]
+            self.state.hand_over(spec, self.target, [f.destination_id for f in forgotten if f.origin == "created" and f.destination_id])
             self.state.commit(spec, self.target, pusher.run_id, forgotten, rows, self._progress_row())
         pusher.progress.advance(spec, len(rejects) + len(forgotten))
 

@@ -196,6 +196,13 @@ class StateStore:
         if statements:
             wh.execute(statements)
 
+    def hand_over(self, spec: SyncSpec, target: str, destination_ids: Sequence[str]) -> None:
+        """The rows holding these ids inherit the origin ``created`` (see revsync_removed_sql)."""
+        if destination_ids:
+            wh = self.warehouse
+            wh.execute(str(wh.render("revsync_handover_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id,
+                                     target=target, destination_ids=list(destination_ids))))
+
     def _bound_commit(self) -> Mapping[str, Any] | None:
         if self._bound is False:
             self._bound = self.warehouse.render("revsync_bound_commit_sql", schema_relation=self.warehouse.state_schema) or None

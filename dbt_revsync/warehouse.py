@@ -61,12 +61,7 @@ class Warehouse:
             raise
         except Exception as exc:  # dbt raises many types; all mean "cannot use this profile"
             _thaw()
-            if "could not set lock" in str(exc).lower():
-                raise WarehouseError(
-                    "the DuckDB file is in use by another process (another dbt-revsync push, or dbt): "
-                    f"one push at a time; nothing sent ({first_line(exc)})"
-                ) from None
-            raise WarehouseError(f"cannot open the warehouse through the dbt profile: {first_line(exc)}") from None
+            raise refused("cannot open the warehouse through the dbt profile", exc) from None
         return self
 
     def _open(self) -> None:
@@ -183,14 +178,14 @@ class Warehouse:
             self.adapter.connections.commit_if_has_connection()
         except Exception as exc:
             self._rollback()
-            raise WarehouseError(f"the warehouse refused a statement: {first_line(exc)}") from None
+            raise refused("the warehouse refused a statement", exc) from None
 
     def execute_alone(self, statement: Statement) -> None:
         """One statement outside a transaction, where the warehouse commits it on its own."""
         try:
             self._add_query(statement, auto_begin=False)
         except Exception as exc:
-            raise WarehouseError(f"the warehouse refused a statement: {first_line(exc)}") from None
+            raise refused("the warehouse refused a statement", exc) from None
 
     def _add_query(self, statement: Statement, auto_begin: bool) -> None:
         sql, bindings = statement if isinstance(statement, tuple) else (statement, None)
@@ -204,7 +199,7 @@ class Warehouse:
             self.adapter.connections.commit_if_has_connection()
         except Exception as exc:
             self._rollback()
-            raise WarehouseError(f"the warehouse refused a query: {first_line(exc)}") from None
+            raise refused("the warehouse refused a query", exc) from None
         return names, rows
 
     def _rollback(self) -> None:
@@ -230,7 +225,7 @@ class Warehouse:
             try:
                 found = self.adapter.get_columns_in_relation(self.relation(node))
             except Exception as exc:
-                raise WarehouseError(f"cannot read the columns of {self.relation(node)}: {first_line(exc)}") from None
+                raise refused(f"cannot read the columns of {self.relation(node)}", exc) from None
             self._columns[node.unique_id] = [(c.name, c.dtype) for c in found] or None
         return self._columns[node.unique_id]
 
@@ -246,14 +241,14 @@ class Warehouse:
         try:
             return [(c.name, c.dtype) for c in self.adapter.get_columns_in_relation(relation)]
         except Exception as exc:
-            raise WarehouseError(f"cannot read the columns of {relation}: {first_line(exc)}") from None
+            raise refused(f"cannot read the columns of {relation}", exc) from None
 
     def has_table(self, name: str) -> bool:
         """Whether the state schema holds a table ``name`` (a project that never pushed has none)."""
         try:
             found = self.adapter.get_relation(self.config.credentials.database, self.settings.state_schema, name)
         except Exception as exc:
-            raise WarehouseError(f"cannot look for the state tables: {first_line(exc)}") from None
+            raise refused("cannot look for the state tables", exc) from None
         return found is not None
 
     def select(self, sql: str) -> list[dict[str, Any]]:
@@ -391,6 +386,17 @@ def _quiet_dbt_events() -> None:
         cleanup_event_logger()
     except ImportError:  # older dbt-common
         logger.debug("cannot silence dbt events")
+
+
+def refused(what: str, exc: BaseException) -> WarehouseError:
+    """The error for a warehouse call that failed; a DuckDB file another process holds (one
+    writer at a time) is said in plain words."""
+    if "could not set lock" in str(exc).lower():
+        return WarehouseError(
+            "the DuckDB file is in use by another process (another dbt-revsync push, or dbt): one push at a time, "
+            f"nothing sent ({first_line(exc)})"
+        )
+    return WarehouseError(f"{what}: {first_line(exc)}")
 
 
 def first_line(exc: BaseException) -> str:

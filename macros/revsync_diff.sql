@@ -145,10 +145,12 @@ from (
   The records whose rows left the relation, for `mirror`, worked out after the push has
   committed its current rows (a re-keyed row has linked its record by then). Each gets a
   `__rs_status`:
-    removed  the sync created the record and nothing current points at it: delete it
-    forget   leave the record alone and forget the row: the sync did not create it (or its
-             origin predates the record of origins), another remembered row holds its id,
-             or a current row carries its upsert key value
+    removed   the sync created the record and nothing current points at it: delete it
+    handover  the sync created it and another remembered row (a re-keyed row) holds its id:
+              forget this row, and the holder inherits the record's origin
+    forget    leave the record alone and forget the row: the sync did not create it (or its
+              origin predates the record of origins), or a current row carries its upsert
+              key value
   Same columns as `revsync_changes_sql`, mapped columns null.
 -#}
 {% macro revsync_removed_sql(relation, sync_id, target, key_columns, columns, upsert_column, state_relation) -%}
@@ -163,7 +165,7 @@ select
     row_number() over (order by s.record_key) as __rs_seq,
     case
         when s.origin is null or s.origin <> 'created' then 'forget'
-        when exists (select 1 from {{ state }} o where o.destination_id = s.destination_id and o.record_key <> s.record_key) then 'forget'
+        when exists (select 1 from {{ state }} o where o.destination_id = s.destination_id and o.record_key <> s.record_key) then 'handover'
         {%- if upsert_column %}
         when s.upsert_value is not null and exists (
             select 1 from (select {{ upsert_expr }} as __rs_upsert from {{ relation }}) cur where cur.__rs_upsert = s.upsert_value

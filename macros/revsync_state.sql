@@ -247,6 +247,19 @@ limit 1
 {%- endmacro %}
 
 
+{#- The rows of (sync, target) holding these destination ids inherit the origin `created`:
+    a re-keyed row now points at a record the sync created under its old key. -#}
+{% macro revsync_handover_sql(schema_relation, sync_id, target, destination_ids) -%}
+  {{ return(adapter.dispatch('revsync_handover_sql', 'dbt_revsync')(schema_relation, sync_id, target, destination_ids)) }}
+{%- endmacro %}
+
+{% macro default__revsync_handover_sql(schema_relation, sync_id, target, destination_ids) -%}
+update {{ schema_relation }}.revsync_sync_state set origin = 'created'
+where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_revsync.revsync_literal(target) }}
+  and destination_id in ({{ dbt_revsync.revsync_literals(destination_ids) | join(', ') }})
+{%- endmacro %}
+
+
 {#- Insert `rows` (lists of SQL expressions, one per column) into `columns` of `relation`. -#}
 {% macro revsync_insert_sql(relation, columns, rows) -%}
   {{ return(adapter.dispatch('revsync_insert_sql', 'dbt_revsync')(relation, columns, rows)) }}
