@@ -11,28 +11,89 @@
   Unchanged rows are not written.
 -#}
 
-{#- A primary key value as text: trimmed, an integral float written as a whole number. -#}
+{#-
+  A primary key value as text, the same on every warehouse and in Python (`plan.key_text`):
+  tabs, line feeds and carriage returns count as spaces, surrounding spaces are trimmed
+  (no other character is), an integral decimal (`12345.0`, `-3.00`) is written as a whole
+  number (`12345`, `-3`), and an empty text is null. No backslash in any literal (some
+  warehouses unescape them) and no regular-expression backreference.
+-#}
 {% macro revsync_key_text(expression) -%}
   {{ return(adapter.dispatch('revsync_key_text', 'dbt_revsync')(expression)) }}
 {%- endmacro %}
 
 {% macro default__revsync_key_text(expression) -%}
-  nullif(regexp_replace(trim(cast({{ expression }} as {{ dbt.type_string() }})), '^(-?[0-9]+)\.0+$', '\1'), '')
+  {%- set spaced = "replace(replace(replace(cast(" ~ expression ~ " as " ~ dbt.type_string() ~ "), chr(9), ' '), chr(10), ' '), chr(13), ' ')" -%}
+  {%- set text = "trim(both ' ' from " ~ spaced ~ ")" -%}
+  nullif(case when regexp_replace({{ text }}, '^-?[0-9]+[.]0+$', '') = '' then trim(trailing '.' from trim(trailing '0' from {{ text }})) else {{ text }} end, '')
 {%- endmacro %}
 
 
-{#- A stable hash of the values a row sends, salted with the sync's mapping fingerprint. -#}
+{#-
+  A stable hash of the values a row sends, salted with the sync's mapping fingerprint, as
+  `h2:` and an md5. Each value is encoded so no two rows' values encode alike: a null as `n`,
+  any other value as its length, `:` and its text (`Mary|` + `Ann` is `5:Mary|3:Ann`,
+  `Mary` + `|Ann` is `4:Mary4:|Ann`). Wide rows are hashed in chunks of 50 values, whose
+  hashes are hashed again, so no expression nests deeper than a chunk and no function takes
+  more than a few arguments, however many fields a sync maps.
+
+  State rows written before this encoding hold the older hash (`revsync_row_hash_v1`, no
+  `h2:` prefix); the diff compares those against the older expression, so upgrading resends
+  nothing that did not change.
+-#}
 {% macro revsync_row_hash(columns, fingerprint) -%}
   {{ return(adapter.dispatch('revsync_row_hash', 'dbt_revsync')(columns, fingerprint)) }}
 {%- endmacro %}
 
 {% macro default__revsync_row_hash(columns, fingerprint) -%}
+  {%- set tokens = [] -%}
+  {%- for column in columns -%}{%- do tokens.append(dbt_revsync.revsync_hash_token(column)) -%}{%- endfor -%}
+  {%- set body = ["'" ~ fingerprint ~ "'"] -%}
+  {%- if tokens | length <= 50 -%}
+    {%- do body.extend(tokens) -%}
+  {%- else -%}
+    {%- for chunk in tokens | batch(50) -%}{%- do body.append(dbt.hash(dbt.concat(chunk))) -%}{%- endfor -%}
+  {%- endif -%}
+  {{ dbt.concat(["'h2:'", dbt.hash(dbt.concat(body))]) }}
+{%- endmacro %}
+
+{#- One value as the row hash encodes it: `n` when null, else `<length>:<text>`. -#}
+{% macro revsync_hash_token(column) -%}
+  {{ return(adapter.dispatch('revsync_hash_token', 'dbt_revsync')(column)) }}
+{%- endmacro %}
+
+{% macro default__revsync_hash_token(column) -%}
+  {%- set text = "cast(" ~ column ~ " as " ~ dbt.type_string() ~ ")" -%}
+  coalesce({{ dbt.concat(["cast(length(" ~ text ~ ") as " ~ dbt.type_string() ~ ")", "':'", text]) }}, 'n')
+{%- endmacro %}
+
+
+{#-
+  The row hash state tables held before `h2:` hashes: the fingerprint and each value
+  (`<null>` when null) joined by `|`. Only read, to recognise unchanged rows remembered
+  under it. The same text as it was, concatenated flat where a warehouse allows, so that
+  width does not matter.
+-#}
+{% macro revsync_row_hash_v1(columns, fingerprint) -%}
+  {{ return(adapter.dispatch('revsync_row_hash_v1', 'dbt_revsync')(columns, fingerprint)) }}
+{%- endmacro %}
+
+{% macro revsync_row_hash_v1_parts(columns, fingerprint) -%}
   {%- set parts = ["'" ~ fingerprint ~ "'"] -%}
   {%- for column in columns -%}
     {%- do parts.append("'|'") -%}
     {%- do parts.append("coalesce(cast(" ~ column ~ " as " ~ dbt.type_string() ~ "), '<null>')") -%}
   {%- endfor -%}
-  {{ dbt.hash(dbt.concat(parts)) }}
+  {{ return(parts) }}
+{%- endmacro %}
+
+{% macro default__revsync_row_hash_v1(columns, fingerprint) -%}
+  {{ dbt.hash(dbt.concat(dbt_revsync.revsync_row_hash_v1_parts(columns, fingerprint))) }}
+{%- endmacro %}
+
+{#- DuckDB's concat() of non-null texts is their `||`, with no nesting. -#}
+{% macro duckdb__revsync_row_hash_v1(columns, fingerprint) -%}
+  {{ dbt.hash("concat(" ~ dbt_revsync.revsync_row_hash_v1_parts(columns, fingerprint) | join(", ") ~ ")") }}
 {%- endmacro %}
 
 
@@ -67,7 +128,14 @@
     {%- set key_expr = "case when " ~ nulls | join(" or ") ~ " then null else " ~ dbt.concat(guarded) ~ " end" -%}
   {%- endif -%}
   {%- set upsert_expr = "nullif(" ~ (("lower(trim(cast(" ~ upsert_column ~ " as " ~ dbt.type_string() ~ ")))") if upsert_column else "null") ~ ", '')" -%}
-  {%- set source = relation ~ ((" where " ~ incremental_column ~ " >= " ~ watermark) if incremental_column and watermark is not none and not full_refresh else "") -%}
+  {%- set source = relation ~ ((" where " ~ dbt_revsync.revsync_incremental_filter(incremental_column, watermark)) if incremental_column and watermark is not none and not full_refresh else "") -%}
+  {#- a row remembered under the older hash is compared with it, over the carried columns -#}
+  {%- set remembered_columns = [] -%}
+  {%- for column in hash_columns -%}
+    {%- set at = [] -%}{%- for carried in columns -%}{%- if carried == column and not at -%}{%- do at.append(loop.index0) -%}{%- endif -%}{%- endfor -%}
+    {%- if not at -%}{%- do exceptions.raise_compiler_error("revsync_changes_sql: hash column " ~ column ~ " is not among the carried columns") -%}{%- endif -%}
+    {%- do remembered_columns.append("r.c" ~ at[0]) -%}
+  {%- endfor -%}
   {%- set state = "(select record_key, row_hash, destination_id from " ~ state_relation ~ " where sync_id = " ~ dbt_revsync.revsync_literal(sync_id) ~ ")" -%}
 select
     row_number() over (order by __rs_inc, __rs_key) as __rs_seq,
@@ -89,7 +157,9 @@ from (
                 {%- if full_refresh %}
                 else 'changed'
                 {%- else %}
-                when s.row_hash <> r.__rs_hash then 'changed'
+                when s.row_hash = r.__rs_hash then 'unchanged'
+                when s.row_hash like 'h2:%' then 'changed'
+                when s.row_hash <> {{ dbt_revsync.revsync_row_hash_v1(remembered_columns, fingerprint) }} then 'changed'
                 else 'unchanged'
                 {%- endif %}
             end as __rs_status,
@@ -163,6 +233,20 @@ having count(*) > 1
 {%- endmacro %}
 
 
+{#-
+  The rows an incremental push reads: those at or above the watermark, and those whose
+  incremental value is null, which have no place relative to it and are read on every push
+  (sent, like every row, only when their hash changed).
+-#}
+{% macro revsync_incremental_filter(incremental_column, watermark) -%}
+  {{ return(adapter.dispatch('revsync_incremental_filter', 'dbt_revsync')(incremental_column, watermark)) }}
+{%- endmacro %}
+
+{% macro default__revsync_incremental_filter(incremental_column, watermark) -%}
+({{ incremental_column }} >= {{ watermark }} or {{ incremental_column }} is null)
+{%- endmacro %}
+
+
 {#- Rows read and the highest incremental value seen, for the run's counts and watermark. -#}
 {% macro revsync_source_stats_sql(relation, incremental_column, watermark, full_refresh) -%}
   {{ return(adapter.dispatch('revsync_source_stats_sql', 'dbt_revsync')(relation, incremental_column, watermark, full_refresh)) }}
@@ -174,7 +258,7 @@ select
     {% if incremental_column %}cast(max({{ incremental_column }}) as {{ dbt.type_string() }}){% else %}null{% endif %} as high_water
 from {{ relation }}
 {%- if incremental_column and watermark is not none and not full_refresh %}
-where {{ incremental_column }} >= {{ watermark }}
+where {{ dbt_revsync.revsync_incremental_filter(incremental_column, watermark) }}
 {%- endif %}
 {%- endmacro %}
 
