@@ -25,7 +25,8 @@
 {% macro default__revsync_key_text(expression) -%}
   {%- set spaced = "replace(replace(replace(cast(" ~ expression ~ " as " ~ dbt.type_string() ~ "), chr(9), ' '), chr(10), ' '), chr(13), ' ')" -%}
   {%- set text = "trim(both ' ' from " ~ spaced ~ ")" -%}
-  nullif(case when regexp_replace({{ text }}, '^-?[0-9]+[.]0+$', '') = '' then trim(trailing '.' from trim(trailing '0' from {{ text }})) else {{ text }} end, '')
+  {#- the `like` spares most keys the regular expression -#}
+  nullif(case when {{ text }} like '%.%0' and regexp_replace({{ text }}, '^-?[0-9]+[.]0+$', '') = '' then trim(trailing '.' from trim(trailing '0' from {{ text }})) else {{ text }} end, '')
 {%- endmacro %}
 
 
@@ -191,6 +192,48 @@ from (
     where not exists (select 1 from (select {{ key_expr }} as __rs_key from {{ source }}) src where src.__rs_key = s.record_key)
     {%- endif %}
 ) changes
+{%- endmacro %}
+
+
+{#-
+  Rewrites the sync's state rows still holding the older row hash (no `h2:` prefix) to the
+  current one, for rows whose values still match it: nothing is sent, and later diffs no
+  longer evaluate the older expression. Arguments as for `revsync_changes_sql`. A row whose
+  older hash does not match is left as it is (the next diff sends it). Safe outside a push's
+  batches (not while they commit); meant once per sync after an upgrade, when
+  `revsync_older_row_hashes_sql` counts any, and never under plan or dry-run (it writes state).
+-#}
+{% macro revsync_upgrade_row_hashes_sql(relation, sync_id, key_columns, hash_columns, fingerprint, state_relation) -%}
+  {{ return(adapter.dispatch('revsync_upgrade_row_hashes_sql', 'dbt_revsync')(relation, sync_id, key_columns, hash_columns, fingerprint, state_relation)) }}
+{%- endmacro %}
+
+{% macro default__revsync_upgrade_row_hashes_sql(relation, sync_id, key_columns, hash_columns, fingerprint, state_relation) -%}
+  {%- set key_parts = [] -%}
+  {%- for column in key_columns -%}{%- do key_parts.append(dbt_revsync.revsync_key_text(column)) -%}{%- endfor -%}
+  {%- set guarded = [] -%}
+  {%- for part in key_parts -%}{%- do guarded.append(part) -%}{%- if not loop.last -%}{%- do guarded.append("'|'") -%}{%- endif -%}{%- endfor -%}
+update {{ state_relation }}
+set row_hash = u.__rs_hash
+from (
+    select {{ dbt.concat(guarded) }} as __rs_key,
+        {{ dbt_revsync.revsync_row_hash(hash_columns, fingerprint) }} as __rs_hash,
+        {{ dbt_revsync.revsync_row_hash_v1(hash_columns, fingerprint) }} as __rs_old
+    from {{ relation }}
+) u
+where {{ state_relation }}.sync_id = {{ dbt_revsync.revsync_literal(sync_id) }}
+  and {{ state_relation }}.record_key = u.__rs_key
+  and {{ state_relation }}.row_hash = u.__rs_old
+  and {{ state_relation }}.row_hash not like 'h2:%'
+{%- endmacro %}
+
+{#- How many of the sync's state rows hold the older row hash (`row_count`). -#}
+{% macro revsync_older_row_hashes_sql(sync_id, state_relation) -%}
+  {{ return(adapter.dispatch('revsync_older_row_hashes_sql', 'dbt_revsync')(sync_id, state_relation)) }}
+{%- endmacro %}
+
+{% macro default__revsync_older_row_hashes_sql(sync_id, state_relation) -%}
+select count(*) as row_count from {{ state_relation }}
+where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and row_hash not like 'h2:%'
 {%- endmacro %}
 
 

@@ -357,6 +357,17 @@ def test_rows_remembered_under_the_older_row_hash_are_not_resent_after_upgrading
     hashes = {r["record_key"]: r["row_hash"] for r in project.state()}
     assert hashes["2"].startswith("h2:") and hashes["4"].startswith("h2:") and not hashes["1"].startswith("h2:")
     assert project.push().code == 0 and requests_sent(project) == before + 2
+    # The older hashes left are rewritten in place, without sending, and the rows stay unchanged.
+    with open_warehouse(project, monkeypatch) as warehouse:
+        table = warehouse.state_table("revsync_sync_state")
+        older = warehouse.render("revsync_older_row_hashes_sql", sync_id=spec.sync_id, state_relation=table)
+        assert warehouse.query(older)[1][0][0] == 2
+        warehouse.execute(warehouse.render(
+            "revsync_upgrade_row_hashes_sql", relation=warehouse.relation(spec.node), sync_id=spec.sync_id,
+            key_columns=[warehouse.quoted(spec, c) for c in spec.primary_key],
+            hash_columns=[warehouse.quoted(spec, f.column) for f in spec.fields], fingerprint=spec.fingerprint, state_relation=table))
+        assert warehouse.query(older)[1][0][0] == 0
+    assert project.push().code == 0 and requests_sent(project) == before + 2
 
 
 @pytest.mark.warehouses
