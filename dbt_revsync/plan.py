@@ -131,19 +131,27 @@ def _value(spec: SyncSpec, column: str, values: Mapping[str, Any]) -> Any:
     return key_text(value) if column in spec.primary_key else _clean(value)
 
 
-_INTEGRAL = re.compile(r"^(-?[0-9]+)\.0+$")
+_INTEGRAL = re.compile(r"-?[0-9]+[.]0+")
+_KEY_SPACES = str.maketrans("\t\n\r", "   ")
 
 
 def key_text(value: Any) -> str | None:
-    """The text form of a key value, as the diff SQL computes it: trimmed, ``12345.0`` -> ``12345``."""
+    """The text form of a key value, exactly as the diff SQL (``revsync_key_text``) computes it.
+
+    Tabs, line feeds and carriage returns count as spaces; surrounding spaces are trimmed and
+    no other character is (a no-break space stays); an integral decimal is a whole number
+    (``12345.0`` -> ``12345``, ``-3.00`` -> ``-3``); an empty text is ``None``.
+    """
     if value is None:
         return None
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, decimal.Decimal) and value.is_finite() and value == value.to_integral_value():
         return str(int(value))
-    text = str(value).strip()
-    return _INTEGRAL.sub(r"\1", text) or None
+    text = str(value).translate(_KEY_SPACES).strip(" ")
+    if _INTEGRAL.fullmatch(text):
+        text = text.rstrip("0").rstrip(".")
+    return text or None
 
 
 def _clean(value: Any) -> Any:

@@ -219,6 +219,8 @@ class SyncRun:
         watermark = self.state.last_watermark(spec, self.target) if spec.fetch_mode == "incremental" else None
         changes = ChangeSet(pusher.warehouse, spec, self.target)
         self.changes = changes
+        if not pusher.dry_run and changes.upgrade_row_hashes():
+            logger.info("%s: row hashes of an older version rewritten in the state; nothing resent", spec.label)
         stats = changes.build(full_refresh=pusher.full_refresh, watermark=watermark)
         report.watermark = watermark
         report.counts["read"] = stats.read

@@ -11,28 +11,90 @@
   `revsync_removed_sql`, once the push has committed what its current rows linked to.
 -#}
 
-{#- A primary key value as text: trimmed, an integral float written as a whole number. -#}
+{#-
+  A primary key value as text, the same on every warehouse and in Python (`plan.key_text`):
+  tabs, line feeds and carriage returns count as spaces, surrounding spaces are trimmed
+  (no other character is), an integral decimal (`12345.0`, `-3.00`) is written as a whole
+  number (`12345`, `-3`), and an empty text is null. No backslash in any literal (some
+  warehouses unescape them) and no regular-expression backreference.
+-#}
 {% macro revsync_key_text(expression) -%}
   {{ return(adapter.dispatch('revsync_key_text', 'dbt_revsync')(expression)) }}
 {%- endmacro %}
 
 {% macro default__revsync_key_text(expression) -%}
-  nullif(regexp_replace(trim(cast({{ expression }} as {{ dbt.type_string() }})), '^(-?[0-9]+)\.0+$', '\1'), '')
+  {%- set spaced = "replace(replace(replace(cast(" ~ expression ~ " as " ~ dbt.type_string() ~ "), chr(9), ' '), chr(10), ' '), chr(13), ' ')" -%}
+  {%- set text = "trim(both ' ' from " ~ spaced ~ ")" -%}
+  {#- the `like` spares most keys the regular expression -#}
+  nullif(case when {{ text }} like '%.%0' and regexp_replace({{ text }}, '^-?[0-9]+[.]0+$', '') = '' then trim(trailing '.' from trim(trailing '0' from {{ text }})) else {{ text }} end, '')
 {%- endmacro %}
 
 
-{#- A stable hash of the values a row sends, salted with the sync's mapping fingerprint. -#}
+{#-
+  A stable hash of the values a row sends, salted with the sync's mapping fingerprint, as
+  `h2:` and an md5. Each value is encoded so no two rows' values encode alike: a null as `n`,
+  any other value as its length, `:` and its text (`Mary|` + `Ann` is `5:Mary|3:Ann`,
+  `Mary` + `|Ann` is `4:Mary4:|Ann`). Wide rows are hashed in chunks of 50 values, whose
+  hashes are hashed again, so no expression nests deeper than a chunk and no function takes
+  more than a few arguments, however many fields a sync maps.
+
+  State rows written before this encoding hold the older hash (`revsync_row_hash_v1`, no
+  `h2:` prefix); the diff compares those against the older expression, so upgrading resends
+  nothing that did not change.
+-#}
 {% macro revsync_row_hash(columns, fingerprint) -%}
   {{ return(adapter.dispatch('revsync_row_hash', 'dbt_revsync')(columns, fingerprint)) }}
 {%- endmacro %}
 
 {% macro default__revsync_row_hash(columns, fingerprint) -%}
+  {%- set tokens = [] -%}
+  {%- for column in columns -%}{%- do tokens.append(dbt_revsync.revsync_hash_token(column)) -%}{%- endfor -%}
+  {%- set body = ["'" ~ fingerprint ~ "'"] -%}
+  {%- if tokens | length <= 50 -%}
+    {%- do body.extend(tokens) -%}
+  {%- else -%}
+    {%- for chunk in tokens | batch(50) -%}{%- do body.append(dbt.hash(dbt.concat(chunk))) -%}{%- endfor -%}
+  {%- endif -%}
+  {{ dbt.concat(["'h2:'", dbt.hash(dbt.concat(body))]) }}
+{%- endmacro %}
+
+{#- One value as the row hash encodes it: `n` when null, else `<length>:<text>`. -#}
+{% macro revsync_hash_token(column) -%}
+  {{ return(adapter.dispatch('revsync_hash_token', 'dbt_revsync')(column)) }}
+{%- endmacro %}
+
+{% macro default__revsync_hash_token(column) -%}
+  {%- set text = "cast(" ~ column ~ " as " ~ dbt.type_string() ~ ")" -%}
+  coalesce({{ dbt.concat(["cast(length(" ~ text ~ ") as " ~ dbt.type_string() ~ ")", "':'", text]) }}, 'n')
+{%- endmacro %}
+
+
+{#-
+  The row hash state tables held before `h2:` hashes: the fingerprint and each value
+  (`<null>` when null) joined by `|`. Only read, to recognise unchanged rows remembered
+  under it. The same text as it was, concatenated flat where a warehouse allows, so that
+  width does not matter.
+-#}
+{% macro revsync_row_hash_v1(columns, fingerprint) -%}
+  {{ return(adapter.dispatch('revsync_row_hash_v1', 'dbt_revsync')(columns, fingerprint)) }}
+{%- endmacro %}
+
+{% macro revsync_row_hash_v1_parts(columns, fingerprint) -%}
   {%- set parts = ["'" ~ fingerprint ~ "'"] -%}
   {%- for column in columns -%}
     {%- do parts.append("'|'") -%}
     {%- do parts.append("coalesce(cast(" ~ column ~ " as " ~ dbt.type_string() ~ "), '<null>')") -%}
   {%- endfor -%}
-  {{ dbt.hash(dbt.concat(parts)) }}
+  {{ return(parts) }}
+{%- endmacro %}
+
+{% macro default__revsync_row_hash_v1(columns, fingerprint) -%}
+  {{ dbt.hash(dbt.concat(dbt_revsync.revsync_row_hash_v1_parts(columns, fingerprint))) }}
+{%- endmacro %}
+
+{#- DuckDB's concat() of non-null texts is their `||`, with no nesting. -#}
+{% macro duckdb__revsync_row_hash_v1(columns, fingerprint) -%}
+  {{ dbt.hash("concat(" ~ dbt_revsync.revsync_row_hash_v1_parts(columns, fingerprint) | join(", ") ~ ")") }}
 {%- endmacro %}
 
 
@@ -59,7 +121,14 @@
 {% macro default__revsync_changes_sql(relation, sync_id, target, key_columns, columns, hash_columns, fingerprint, upsert_column, state_relation, full_refresh, incremental_column, watermark) -%}
   {%- set key_expr = dbt_revsync.revsync_key_expression(key_columns) -%}
   {%- set upsert_expr = dbt_revsync.revsync_upsert_expression(upsert_column) -%}
-  {%- set source = relation ~ ((" where " ~ incremental_column ~ " >= " ~ watermark) if incremental_column and watermark is not none and not full_refresh else "") -%}
+  {%- set source = relation ~ ((" where " ~ dbt_revsync.revsync_incremental_filter(incremental_column, watermark)) if incremental_column and watermark is not none and not full_refresh else "") -%}
+  {#- a row remembered under the older hash is compared with it, over the carried columns -#}
+  {%- set remembered_columns = [] -%}
+  {%- for column in hash_columns -%}
+    {%- set at = [] -%}{%- for carried in columns -%}{%- if carried == column and not at -%}{%- do at.append(loop.index0) -%}{%- endif -%}{%- endfor -%}
+    {%- if not at -%}{%- do exceptions.raise_compiler_error("revsync_changes_sql: hash column " ~ column ~ " is not among the carried columns") -%}{%- endif -%}
+    {%- do remembered_columns.append("r.c" ~ at[0]) -%}
+  {%- endfor -%}
   {%- set state = dbt_revsync.revsync_state_rows_sql(state_relation, sync_id, target) -%}
 select
     row_number() over (order by __rs_inc, __rs_key) as __rs_seq,
@@ -81,7 +150,9 @@ from (
                 {%- if full_refresh %}
                 else 'changed'
                 {%- else %}
-                when s.row_hash <> r.__rs_hash then 'changed'
+                when s.row_hash = r.__rs_hash then 'unchanged'
+                when s.row_hash like 'h2:%' then 'changed'
+                when s.row_hash <> {{ dbt_revsync.revsync_row_hash_v1(remembered_columns, fingerprint) }} then 'changed'
                 else 'unchanged'
                 {%- endif %}
             end as __rs_status,
@@ -182,6 +253,45 @@ where not exists (select 1 from (select {{ key_expr }} as __rs_key from {{ relat
 
 
 {#-
+  Rewrites the state rows of (`sync_id`, `target`) still holding the older row hash (no `h2:`
+  prefix) to the current one, where the row's values still match it: nothing is sent, and
+  later diffs no longer evaluate the older expression. A row whose older hash does not match
+  is left as it is (the next diff sends it). A push runs it once, under the sync's lock,
+  before its diff, when `revsync_older_row_hashes_sql` counts any (never under plan or dry-run).
+-#}
+{% macro revsync_upgrade_row_hashes_sql(relation, sync_id, target, key_columns, hash_columns, fingerprint, state_relation) -%}
+  {{ return(adapter.dispatch('revsync_upgrade_row_hashes_sql', 'dbt_revsync')(relation, sync_id, target, key_columns, hash_columns, fingerprint, state_relation)) }}
+{%- endmacro %}
+
+{% macro default__revsync_upgrade_row_hashes_sql(relation, sync_id, target, key_columns, hash_columns, fingerprint, state_relation) -%}
+update {{ state_relation }}
+set row_hash = u.__rs_hash
+from (
+    select {{ dbt_revsync.revsync_key_expression(key_columns) }} as __rs_key,
+        {{ dbt_revsync.revsync_row_hash(hash_columns, fingerprint) }} as __rs_hash,
+        {{ dbt_revsync.revsync_row_hash_v1(hash_columns, fingerprint) }} as __rs_old
+    from {{ relation }}
+) u
+where {{ state_relation }}.sync_id = {{ dbt_revsync.revsync_literal(sync_id) }}
+  and {{ state_relation }}.target = {{ dbt_revsync.revsync_literal(target) }}
+  and {{ state_relation }}.record_key = u.__rs_key
+  and {{ state_relation }}.row_hash = u.__rs_old
+  and {{ state_relation }}.row_hash not like 'h2:%'
+{%- endmacro %}
+
+{#- How many of the state rows of (`sync_id`, `target`) hold the older row hash (`row_count`). -#}
+{% macro revsync_older_row_hashes_sql(sync_id, target, state_relation) -%}
+  {{ return(adapter.dispatch('revsync_older_row_hashes_sql', 'dbt_revsync')(sync_id, target, state_relation)) }}
+{%- endmacro %}
+
+{% macro default__revsync_older_row_hashes_sql(sync_id, target, state_relation) -%}
+select count(*) as row_count from {{ state_relation }}
+where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_revsync.revsync_literal(target) }}
+  and row_hash not like 'h2:%'
+{%- endmacro %}
+
+
+{#-
   The values of `expression` over `source` (a relation, maybe with a `where`) that occur on
   more than one row, as `__rs_value`, each with the least `first` among its rows as
   `__rs_first` (nulls aside). Null values are left out.
@@ -220,6 +330,20 @@ having count(*) > 1
 {%- endmacro %}
 
 
+{#-
+  The rows an incremental push reads: those at or above the watermark, and those whose
+  incremental value is null, which have no place relative to it and are read on every push
+  (sent, like every row, only when their hash changed).
+-#}
+{% macro revsync_incremental_filter(incremental_column, watermark) -%}
+  {{ return(adapter.dispatch('revsync_incremental_filter', 'dbt_revsync')(incremental_column, watermark)) }}
+{%- endmacro %}
+
+{% macro default__revsync_incremental_filter(incremental_column, watermark) -%}
+({{ incremental_column }} >= {{ watermark }} or {{ incremental_column }} is null)
+{%- endmacro %}
+
+
 {#- Rows read and the highest incremental value seen, for the run's counts and watermark. -#}
 {% macro revsync_source_stats_sql(relation, incremental_column, watermark, full_refresh) -%}
   {{ return(adapter.dispatch('revsync_source_stats_sql', 'dbt_revsync')(relation, incremental_column, watermark, full_refresh)) }}
@@ -231,7 +355,7 @@ select
     {% if incremental_column %}cast(max({{ incremental_column }}) as {{ dbt.type_string() }}){% else %}null{% endif %} as high_water
 from {{ relation }}
 {%- if incremental_column and watermark is not none and not full_refresh %}
-where {{ incremental_column }} >= {{ watermark }}
+where {{ dbt_revsync.revsync_incremental_filter(incremental_column, watermark) }}
 {%- endif %}
 {%- endmacro %}
 

@@ -56,3 +56,12 @@
       "release": "select pg_advisory_unlock(" ~ key ~ ") as released",
   }) }}
 {%- endmacro %}
+
+
+{#-
+  The older row hash's text, built flat: PostgreSQL functions take at most 100 arguments and
+  a long `||` chain nests as deep as the row is wide; an array constructor does neither.
+-#}
+{% macro postgres__revsync_row_hash_v1(columns, fingerprint) -%}
+  {{ dbt.hash("array_to_string(array[" ~ dbt_revsync.revsync_row_hash_v1_parts(columns, fingerprint) | join(", ") ~ "], '')") }}
+{%- endmacro %}

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from dbt_revsync import commands
+from dbt_revsync import commands, plan
 from dbt_revsync.config import Settings, SyncSpec
 from dbt_revsync.changes import ChangeSet
 from dbt_revsync.state import StateStore
@@ -198,3 +198,202 @@ def test_a_project_override_added_after_the_last_parse_wins(project: Project, mo
         change_set = ChangeSet(warehouse, spec, TARGET)
         assert change_set.build(full_refresh=False, watermark=None).changes == 42
         change_set.drop()
+
+
+# ---- key text, row hash, incremental reads -------------------------------------------------
+
+NASTY_KEYS = [
+    "A1", " A1 ", "\tA1", "A1\t", "\r\nA1\r\n", "A1\n", "\rA1", " \t\r\n A1 \n\t ", "A\tB", "A\r\nB", "A \t B",
+    "10042.0", " 10042.0\t", "\n10042.00\r", "-3.00", "-0.0", "0.0", "007", "007.0", "1.5", "1.50", "v1.0", "3.", ".0",
+    "+3.0", "1e5", "1.0.0", "1,0", "O'Brien", "''", '"quoted"', "back\\slash", "trailing\\", "\\", "\\t", "\\1",
+    "\u00a0A1\u00a0", "\u2003A1", "A1\u3000", "\u200bA1", "\x0bA1\x0c", "\u0661\u0662.0", "Ünïcødé 名前", "%_", "",
+    " ", "\t\r\n", "\t \t",
+]
+
+
+def open_warehouse(project: Project, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
+    for name, value in project.env.items():
+        monkeypatch.setenv(name, value)
+    return Warehouse(Settings(project_dir=project.root, profiles_dir=project.root))
+
+
+def sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@pytest.mark.warehouses
+def test_key_text_is_the_same_in_the_diff_sql_and_in_python(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the diff remembers a row by and what the payload carries as its key are one text."""
+    project.model("accounts", "select 1 as account_id", None)
+    typed = ["cast(10042.0 as double precision)", "cast(-3.00 as decimal(10, 2))", "cast(12.5 as double precision)",
+             "cast(7 as integer)", "cast(10.10 as decimal(10, 2))", "cast(0 as decimal(10, 3))", "cast(null as varchar)"]
+    values = ", ".join(f"({i}, {sql_text(v)})" for i, v in enumerate(NASTY_KEYS))
+    with open_warehouse(project, monkeypatch) as warehouse:
+        key = warehouse.render("revsync_key_text", expression="v")
+        assert "\\" not in str(key)
+        _, rows = warehouse.query(f"select i, v, {key} as k from (values {values}) as t(i, v) order by i")
+        found = {row[0]: (row[1], row[2]) for row in rows}
+        for expression in typed:
+            _, [(value, text)] = warehouse.query(f"select v, {key} as k from (select {expression} as v) t")
+            found[len(found)] = (value, text)
+    assert [found[i][0] for i in range(len(NASTY_KEYS))] == NASTY_KEYS  # the values arrived intact
+    assert [found[i][1] for i in sorted(found)] == [plan.key_text(found[i][0]) for i in sorted(found)]
+    spelled = dict(zip(NASTY_KEYS, (found[i][1] for i in range(len(NASTY_KEYS)))))
+    assert {spelled[k] for k in ("A1", " A1 ", "\tA1", "A1\t", "\r\nA1\r\n", "A1\n", "\rA1", " \t\r\n A1 \n\t ")} == {"A1"}
+    assert (spelled["\n10042.00\r"], spelled["-3.00"], spelled["007"], spelled["007.0"], spelled["v1.0"]) == ("10042", "-3", "007", "007", "v1.0")
+    assert spelled["\u00a0A1\u00a0"] == "\u00a0A1\u00a0" and spelled["trailing\\"] == "trailing\\" and spelled["\t\r\n"] is None
+    assert [found[len(NASTY_KEYS) + n][1] for n in range(3)] == ["10042", "-3", "12.5"]
+
+
+@pytest.mark.warehouses
+def test_keys_differing_only_by_tabs_or_line_breaks_are_one_key(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two rows whose payloads would carry one key never both travel (mirror would delete the record)."""
+    tab, crlf = "chr(9)", "chr(13) || chr(10)"
+    project.model(
+        "accounts",
+        f"select 'A1' as account_id, 'R1' as ref, 'One' as name union all select 'A1' || {tab}, 'R2', 'One again' "
+        f"union all select {crlf} || 'B2', 'R3', 'Two' union all select 'B2', 'R4', 'Two again' "
+        "union all select 'C3', 'R5', 'Three'",
+        {**BLOCK, "insert_mode": "mirror"},
+    )
+    project.build()
+    settings, spec = open_project(project, monkeypatch)
+    with Warehouse(settings) as warehouse:
+        StateStore(warehouse).ensure()
+        found = collections.Counter((c.key, c.status) for c in changes(warehouse, spec, include_removed=True))
+    assert found == {("A1", "reject_duplicate_key"): 2, ("B2", "reject_duplicate_key"): 2, ("C3", "new"): 1}
+
+
+
+def remember(warehouse: Warehouse, spec: SyncSpec, hashes: dict[str, str]) -> None:
+    """State as an acknowledged push leaves it: each key with its hash and a destination id."""
+    table, sync_id = warehouse.state_table("revsync_sync_state"), warehouse.render("revsync_literal", value=spec.sync_id)
+    values = ", ".join(f"({sync_id}, '{TARGET}', '{k}', '{h}', 'crm-{k}', 'created', current_timestamp, 'seeded')" for k, h in hashes.items())
+    warehouse.execute(f"insert into {table} (sync_id, target, record_key, row_hash, destination_id, origin, synced_at, run_id) values {values}")
+
+
+@pytest.mark.warehouses
+def test_values_moving_across_a_separator_or_spelling_null_change_the_row_hash(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    block = {**BLOCK, "fields": {**BLOCK["fields"], "first_name": "first", "last_name": "last"}}
+    model = ("select '1' as account_id, 'R1' as ref, 'One' as name, {a} as first, {b} as last "
+             "union all select '2', 'R2', 'Two', {c}, 'x' union all select '3', 'R3', 'Three', '', {d}")
+    project.model("accounts", model.format(a="'Mary|'", b="'Ann'", c="'<null>'", d="cast(null as varchar)"), block)
+    project.build()
+    settings, spec = open_project(project, monkeypatch)
+    with Warehouse(settings) as warehouse:
+        StateStore(warehouse).ensure()
+        first = changes(warehouse, spec, include_removed=False)
+        assert all(c.row_hash.startswith("h2:") for c in first) and len(first) == 3
+        remember(warehouse, spec, {c.key: c.row_hash for c in first})
+        assert changes(warehouse, spec, include_removed=False) == []
+    project.model("accounts", model.format(a="'Mary'", b="'|Ann'", c="cast(null as varchar)", d="''"), block)
+    project.build()
+    with Warehouse(settings) as warehouse:
+        assert sorted((c.key, c.status) for c in changes(warehouse, spec, include_removed=False)) == [
+            ("1", "changed"), ("2", "changed"), ("3", "changed")]
+
+
+@pytest.mark.warehouses
+def test_a_sync_of_800_fields_is_diffed(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No expression nests as deep as the row is wide, and no function takes a field per argument."""
+    width = 800
+    fields = {**BLOCK["fields"], **{f"custom_field.cf_f{i}": f"f{i}" for i in range(width)}}
+    model = "select {key} as account_id, 'R{key}' as ref, 'N' as name, " + ", ".join(f"'v{i}' as f{i}" for i in range(width - 1))
+    rows = [model.format(key=n) + f", {'null' if n == 2 else repr('last')} as f{width - 1}" for n in (1, 2)]
+    project.model("accounts", " union all ".join(rows), {**BLOCK, "fields": fields})
+    project.build()
+    settings, spec = open_project(project, monkeypatch)
+    with Warehouse(settings) as warehouse:
+        StateStore(warehouse).ensure()
+        first = changes(warehouse, spec, include_removed=False)
+        assert sorted((c.key, c.status) for c in first) == [("1", "new"), ("2", "new")]
+        assert {c.key: c.values[f"f{width - 1}"] for c in first} == {"1": "last", "2": None}
+        remember(warehouse, spec, {c.key: c.row_hash for c in first})
+        assert changes(warehouse, spec, include_removed=False) == []
+        # remembered under some older hash: compared with the older expression, as wide as the row
+        table = warehouse.state_table("revsync_sync_state")
+        warehouse.execute(f"update {table} set row_hash = 'not-h2-and-stale'")
+        assert sorted((c.key, c.status) for c in changes(warehouse, spec, include_removed=False)) == [("1", "changed"), ("2", "changed")]
+    rows[1] = rows[1].replace("'v5' as f5", "'v5 changed' as f5")
+    project.model("accounts", " union all ".join(rows), {**BLOCK, "fields": fields})
+    project.build()
+    with Warehouse(settings) as warehouse:
+        warehouse.execute(f"delete from {warehouse.state_table('revsync_sync_state')}")
+        remember(warehouse, spec, {c.key: c.row_hash for c in first})
+        assert [(c.key, c.status) for c in changes(warehouse, spec, include_removed=False)] == [("2", "changed")]
+
+
+PUSHED = {"destination": "freshsales", "object": "sales_accounts", "primary_key": "account_id", "insert_mode": "upsert",
+          "upsert_key": "cf_account_id", "fields": {"name": "name", "city": "city", "custom_field.cf_account_id": "account_id"}}
+
+
+def requests_sent(project: Project) -> int:
+    return int(project.sandbox.stats()["freshsales"]["requests"])
+
+
+def held_names(project: Project) -> dict[str, str]:
+    return {r["custom_field"]["cf_account_id"]: r["name"] for r in project.sandbox.emulator("freshsales").records("sales_accounts")}
+
+
+def accounts_model(rows: list[tuple[Any, ...]], columns: str = "account_id, name, city") -> str:
+    def literal(value: Any) -> str:
+        return "cast(null as varchar)" if value is None else sql_text(str(value))
+
+    selects = [f"select {', '.join(f'{literal(v)} as {c.strip()}' for v, c in zip(row, columns.split(',')))}" for row in rows]
+    return " union all ".join(selects)
+
+
+@pytest.mark.warehouses
+def test_rows_remembered_under_the_older_row_hash_are_not_resent_after_upgrading(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [("1", "One", "Oslo"), ("2", "Two", None), ("3", "Three", "Lima"), ("4", "<null>", "|")]
+    project.model("accounts", accounts_model(rows), PUSHED)
+    project.build()
+    assert project.push().code == 0 and requests_sent(project) == 4
+    # The state as the older release wrote it: md5 of the fingerprint and each value, '|'-joined.
+    _, spec = open_project(project, monkeypatch)
+    parts = [f"'{spec.fingerprint}'"] + [f"'|' || coalesce(cast({f.column} as varchar), '<null>')" for f in spec.fields]
+    with open_warehouse(project, monkeypatch) as warehouse:
+        table = warehouse.state_table("revsync_sync_state")
+        warehouse.execute(f"update {table} set row_hash = (select md5({' || '.join(parts)}) from main.accounts a "
+                          f"where a.account_id = {table}.record_key)")
+    assert not any(r["row_hash"].startswith("h2:") for r in project.state())
+    before = requests_sent(project)
+    assert project.push().code == 0
+    assert requests_sent(project) == before  # nothing changed, nothing sent
+    assert all(r["row_hash"].startswith("h2:") for r in project.state())  # the older hashes rewritten in place
+    rows[1], rows[3] = ("2", "Two renamed", None), ("4", "<null>", "| ")
+    project.model("accounts", accounts_model(rows), PUSHED)
+    project.build()
+    assert project.push().code == 0
+    assert requests_sent(project) == before + 2
+    assert held_names(project)["2"] == "Two renamed"
+    assert project.push().code == 0 and requests_sent(project) == before + 2
+
+
+@pytest.mark.warehouses
+def test_a_changed_row_remembered_under_the_older_row_hash_is_sent(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [("1", "One", "Oslo"), ("2", "Two", None)]
+    project.model("accounts", accounts_model(rows), PUSHED)
+    project.build()
+    assert project.push().code == 0 and requests_sent(project) == 2
+    with open_warehouse(project, monkeypatch) as warehouse:
+        warehouse.execute(f"update {warehouse.state_table('revsync_sync_state')} set row_hash = 'older-and-stale'")
+    assert project.push().code == 0 and requests_sent(project) == 4  # neither hash matches: both sent
+
+
+@pytest.mark.warehouses
+def test_rows_with_a_null_incremental_key_are_read_on_every_push_and_sent_when_changed(project: Project) -> None:
+    block = {**PUSHED, "fetch_mode": "incremental", "incremental_key": "updated_at"}
+    columns = "account_id, name, city, updated_at"
+    rows = [("1", "One", "Oslo", "2024-01-01"), ("2", "Two", "Rome", None), ("3", "Three", "Lima", "2024-01-02")]
+    project.model("accounts", accounts_model(rows, columns), block)
+    project.build()
+    assert project.push().code == 0 and requests_sent(project) == 3
+    assert project.push().code == 0 and requests_sent(project) == 3  # the null row is read again, unchanged
+    assert project.runs()[-1]["read"] == 2  # the watermark row and the null one
+    rows[1] = ("2", "Two renamed", "Rome", None)
+    project.model("accounts", accounts_model(rows, columns), block)
+    project.build()
+    assert project.push().code == 0 and requests_sent(project) == 4
+    assert held_names(project)["2"] == "Two renamed"
+    assert project.runs()[-1]["watermark"].startswith("2024-01-02")

@@ -78,6 +78,18 @@ def test_key_text(value: Any, text: str | None) -> None:
 
 
 @pytest.mark.parametrize(
+    "value, text",
+    [("\tA1", "A1"), ("A1\r\n", "A1"), (" \t\r\n A1 \n", "A1"), ("A\tB", "A B"), ("A\r\nB", "A  B"), ("\t10042.0\n", "10042"),
+     ("-3.00", "-3"), ("007", "007"), ("007.0", "007"), ("-0.0", "-0"), ("3.", "3."), (".0", ".0"), ("+3.0", "+3.0"),
+     ("O'Brien", "O'Brien"), ("back\\slash", "back\\slash"), ("trailing\\", "trailing\\"), ("\u00a0A1\u00a0", "\u00a0A1\u00a0"),
+     ("\u2003A1", "\u2003A1"), ("\x0bA1", "\x0bA1"), ("\u0661.0", "\u0661.0"), ("\t\r\n", None), (10042.0, "10042")],
+)
+def test_key_text_treats_tabs_and_line_breaks_as_spaces_and_trims_nothing_else(value: Any, text: str | None) -> None:
+    """The diff SQL's normalisation (``revsync_key_text``; compared on real warehouses in test_diff)."""
+    assert plan.key_text(value) == text
+
+
+@pytest.mark.parametrize(
     "value, cleaned",
     [(dt.date(2024, 1, 2), "2024-01-02"), (dt.datetime(2024, 1, 2, 3, 4, 5), "2024-01-02T03:04:05"), (decimal.Decimal("3"), 3),
      (float("nan"), None), (True, True), ([" a ", None], ["a", None]), (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
