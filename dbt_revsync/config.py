@@ -229,10 +229,12 @@ def _secret_leaves(raw: Any, rendered: Any, environ: Mapping[str, str]) -> set[s
 
 
 def _env_values(raw: Any, environ: Mapping[str, str]) -> set[str]:
-    """The values of the environment variables ``raw`` (a setting's text) renders."""
+    """The values of the environment variables a URL setting renders: a token in a path or
+    query. A value that is itself a URL root (``https://host/...``) is an address, not a secret."""
     if not isinstance(raw, str):
         return set()
-    return {environ[m.group("name")] for m in _ENV_VAR.finditer(raw) if environ.get(m.group("name"))}
+    values = (environ.get(m.group("name")) for m in _ENV_VAR.finditer(raw))
+    return {value for value in values if value and "://" not in value}
 
 
 def _render_value(value: Any, environ: Mapping[str, str]) -> tuple[Any, list[str]]:
