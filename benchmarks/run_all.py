@@ -22,6 +22,7 @@ FULL = {
     "bench_diff.py": [],
     "bench_throughput.py": [],
     "bench_crm_connectors.py": [],
+    "bench_429_storm.py": [],
     "bench_salesforce_bulk.py": [],
     "bench_postgres_pages.py": [],  # needs PostgreSQL: `scripts/test_postgres.sh start`
 }
@@ -29,6 +30,7 @@ QUICK = {
     "bench_noop.py": ["--rows", "1000"],
     "bench_diff.py": ["--rows", "2000", "--repeat", "1"],
     "bench_throughput.py": ["--rows", "1000", "--per-minute", "600"],
+    "bench_429_storm.py": ["--rows", "40", "--skip-old"],
 }
 
 

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -272,6 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: what was acknowledged is committed; push again to resume", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: its traceback still goes through the redactor
+        print(redactor.redact("".join(traceback.format_exception(exc))), file=sys.stderr)
+        return _error(redactor, RuntimeError(f"unexpected {type(exc).__name__}: {exc}"), EXIT_FAILED, args)
 
 
 if __name__ == "__main__":

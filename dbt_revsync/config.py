@@ -9,6 +9,7 @@ once (exit status 2) before any request is sent. Nothing here does I/O but readi
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -17,11 +18,13 @@ from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from dbt_revsync.delivery import is_loopback
+from dbt_revsync import logs
+from dbt_revsync.delivery import header_value_problem, is_loopback
 from dbt_revsync.errors import ConfigError, ConfigIssue
 
 INSERT_MODES = ("append", "update", "upsert", "delete", "mirror")
@@ -51,6 +54,7 @@ BLOCK_KEYS = (
 SCHEDULES = ("30m", "hourly", "daily")  # sync frequencies; schedule.INTERVALS gives each its length
 CONNECTION_KEYS = ("type", "base_url", "rate_limit", "max_concurrency", "timeout", "max_retries", "max_retry_time", "breaker_threshold")
 CONNECTIONS_ENV = "DBT_REVSYNC_CONNECTIONS"
+URL_KEYS = ("url", "base_url")  # settings that hold a URL (a token may ride in its path or query)
 _SECRET_WORDS = re.compile(r"(key|token|secret|password)", re.IGNORECASE)
 _ENV_VAR = re.compile(
     r"""\{\{\s*env_var\(\s*(['"])(?P<name>[^'"]+)\1\s*(?:,\s*(['"])(?P<default>.*?)\3\s*)?\)\s*\}\}"""
@@ -125,7 +129,10 @@ def find_connections_file(explicit: str | None, project_dir: Path, environ: Mapp
 def load_connections(path: Path, environ: Mapping[str, str] | None = None) -> tuple[dict[str, Connection], list[ConfigIssue]]:
     environ = os.environ if environ is None else environ
     try:
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        data = YAML(typ="safe").load(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return {}, [ConfigIssue("cannot read connections file: it is not UTF-8 text (saved as UTF-16?); save it as UTF-8",
+                                file=str(path))]
     except (OSError, YAMLError) as exc:
         return {}, [ConfigIssue(f"cannot read connections file: {exc}", file=str(path))]
     if not isinstance(data, dict) or not isinstance(data.get("connections"), dict):
@@ -154,20 +161,25 @@ def parse_connection(
         return None, [issue("expected a mapping", "")]
     issues: list[ConfigIssue] = []
     rendered: dict[str, Any] = {}
-    secrets: set[str] = set()
+    secrets: dict[str, set[str]] = {}  # key -> its secret values
     for key, value in raw.items():
         value, found = _render_value(value, environ)
         issues.extend(issue(message, str(key)) for message in found)
         rendered[str(key)] = value
         if _SECRET_WORDS.search(str(key)) and isinstance(value, str) and value:
-            secrets.add(value)
+            secrets.setdefault(str(key), set()).add(value)
     ctype = rendered.get("type")
     if ctype not in destination_types():
         known = ", ".join(destination_types())
         return None, [*issues, issue(f"unknown type {ctype!r}; expected one of: {known}", "type")]
     cls = destination_class(ctype)
     for key in cls.secret_settings:
-        secrets.update(_secret_leaves(raw.get(key), rendered.get(key), environ))
+        secrets.setdefault(key, set()).update(_secret_leaves(raw.get(key), rendered.get(key), environ))
+    for key in URL_KEYS:  # an env_var in a URL is a token in a webhook path or query
+        secrets.setdefault(key, set()).update(_env_values(raw.get(key), environ))
+    for key, values in secrets.items():
+        problems = {problem for value in values if (problem := header_value_problem(value))}
+        issues.extend(issue(f"the secret {problem}", key) for problem in sorted(problems))
     allowed = set(CONNECTION_KEYS) | set(cls.required_settings) | set(cls.optional_settings)
     for key in rendered:
         if key not in allowed:
@@ -180,6 +192,10 @@ def parse_connection(
         issues.extend(issue(message, "base_url") for message in check_base_url(str(base_url)))
     numbers, found = _connection_numbers(rendered)
     issues.extend(issue(message, key) for key, message in found)
+    # Every form of every secret, registered for redaction even when the connection is
+    # refused: its error texts may still travel to output.
+    forms = frozenset(form for values in secrets.values() for value in values for form in logs.secret_forms(value))
+    logs.REDACTOR.add(forms)
     if issues:
         return None, issues
     settings = {k: v for k, v in rendered.items() if k not in CONNECTION_KEYS}
@@ -189,7 +205,7 @@ def parse_connection(
         settings=MappingProxyType(settings),
         base_url=str(base_url).rstrip("/") if base_url else None,
         file=file,
-        secrets=frozenset(secrets),
+        secrets=forms,
         **numbers,
     )
     return conn, [issue(message, "") for message in cls.check_connection(conn)]
@@ -212,6 +228,15 @@ def _secret_leaves(raw: Any, rendered: Any, environ: Mapping[str, str]) -> set[s
     return {secret for secret in found if secret}
 
 
+def _env_values(raw: Any, environ: Mapping[str, str]) -> set[str]:
+    """The values of the environment variables a URL setting renders: a token in a path or
+    query. A value that is itself a URL root (``https://host/...``) is an address, not a secret."""
+    if not isinstance(raw, str):
+        return set()
+    values = (environ.get(m.group("name")) for m in _ENV_VAR.finditer(raw))
+    return {value for value in values if value and "://" not in value}
+
+
 def _render_value(value: Any, environ: Mapping[str, str]) -> tuple[Any, list[str]]:
     if isinstance(value, dict):
         out, messages = {}, []
@@ -231,33 +256,69 @@ def _render_value(value: Any, environ: Mapping[str, str]) -> tuple[Any, list[str
     return rendered, messages
 
 
+# (kind, lowest, highest, lowest allowed itself) of every number setting of a connection
+NUMBER_BOUNDS: dict[str, tuple[type, float, float, bool]] = {
+    "rate_limit": (float, 0.0, 10_000.0, False),  # requests per second
+    "max_concurrency": (int, 1, 64, True),
+    "timeout": (float, 0.0, 600.0, False),  # seconds: each request's wall-clock deadline
+    "max_retries": (int, 0, 50, True),
+    "max_retry_time": (float, 0.0, 86_400.0, False),  # seconds one request may spend retrying
+    "breaker_threshold": (int, 1, 10_000, True),
+}
+
+
 def _connection_numbers(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Every number setting, checked: a finite number (whole where it counts things)
+    within sane bounds; NaN, infinity, true/false and text are refused."""
     out: dict[str, Any] = {}
     issues: list[tuple[str, str]] = []
-    numbers = (("rate_limit", float), ("max_concurrency", int), ("timeout", float), ("max_retries", int), ("max_retry_time", float),
-               ("breaker_threshold", int))
-    for key, kind in numbers:
-        if raw.get(key) is None:
+    for key, (kind, low, high, low_ok) in NUMBER_BOUNDS.items():
+        value = raw.get(key)
+        if value is None:
             continue
-        try:
-            number = kind(raw[key])
-        except (TypeError, ValueError):
-            issues.append((key, f"expected a number, got {raw[key]!r}"))
-            continue
-        if number < 0 or (number == 0 and key != "max_retries"):
-            issues.append((key, "must be greater than 0" if key != "max_retries" else "must be 0 or more"))
+        number = _finite_number(value)
+        if number is None or (kind is int and not number.is_integer()):
+            what = "a whole number" if kind is int else "a number"
+            issues.append((key, f"expected {what}, got {_shown(value)}"))
+        elif number < low or (number == low and not low_ok) or number > high:
+            issues.append((key, f"must be from {low:g} to {high:g}; got {_shown(value)}" if low_ok
+                           else f"must be greater than {low:g} and at most {high:g}; got {_shown(value)}"))
         else:
-            out[key] = number
+            out[key] = kind(number)
     return out, issues
 
 
+def _finite_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def check_base_url(url: str) -> list[str]:
-    """A base_url must be https, or plain http to a loopback host only."""
-    match = re.match(r"^(https?)://(\[[^\]]+\]|[^/:]+)", url)
-    if not match:
-        return [f"not an http(s) URL: {url!r}"]
-    scheme, host = match.group(1), match.group(2)
-    if scheme == "http" and not is_loopback(host):
+    """A base_url must be https, or plain http to a loopback host only; judged on the host
+    the request would really go to (``http://localhost:80@203.0.113.9/`` goes to
+    203.0.113.9), and a URL with user info or characters a URL cannot hold is refused."""
+    if any(ch.isspace() or ord(ch) < 32 or ch == "\\" for ch in url):
+        return ["holds a space, a control character or a backslash: not a valid URL"]
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        return ["not a valid URL (check the host and port)"]
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ["not an http(s) URL (it must start with https://)"]
+    if "@" in parts.netloc:
+        return ["user info (user:password@) is refused in a URL: give credentials in the connection's own keys"]
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         return ["plain http is refused except to a loopback host; use https"]
     return []
 

@@ -15,7 +15,15 @@
 ``HttpClient.request`` retries RETRY answers with exponential backoff and full jitter,
 honouring ``Retry-After`` and the vendor's rate-limit headers (which hold every thread of
 the connection, not just the one that got them), within a bound on attempts and total
-time; then it raises ``TransientDestinationError``. A ``CircuitBreaker`` counts
+time; then it raises ``TransientDestinationError``. Every hold and wait is bounded by that
+retry budget (a ``Retry-After`` of hours holds the connection at most ``max_seconds``).
+
+Hostile answers are bounded too: each request has a wall-clock deadline (``timeout``
+covers connecting, the headers and the whole body, read as a stream), the body read stops
+at ``max_body_bytes``, and a truncated, badly encoded or otherwise broken answer is a
+transport failure (retried), never an exception escaping to the runner. A header value no
+HTTP request can carry (a line break, a non-latin-1 character: a bad secret) is FATAL,
+named by the header, never shown. A ``CircuitBreaker`` counts
 consecutive transient failures: once it opens, requests fail at once without being sent,
 so an unreachable CRM costs a few retries, not a full backoff per record; the runner
 resets it at the start of each sync. FATAL raises ``FatalDestinationError``. DONE and
@@ -30,6 +38,7 @@ enough that no rate-limiter package pays for itself (none adapts its rate to 429
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json as jsonlib
 import logging
@@ -45,6 +54,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import InvalidHeader
 from urllib3.util import Retry
 
@@ -134,15 +144,32 @@ class TlsError(TransportError):
     """The server's certificate did not verify: retrying cannot help."""
 
 
+class UnsendableError(TransportError):
+    """The request itself cannot be sent (a header value HTTP cannot carry, a URL that does
+    not parse): retrying cannot help. The message names what, never the value."""
+
+
 Transport = Callable[[str, str, Mapping[str, str], bytes | None, float], tuple[int, Mapping[str, str], bytes]]
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # an answer larger than this (decoded) is not read whole
+_READ_SIZE = 64 * 1024
+# What a broken answer can raise while it is read: a reset, a truncated chunk, bad gzip, a
+# malformed status line or header, a read timeout.
+_BROKEN_ANSWER = (requests.RequestException, Urllib3Error, http.client.HTTPException, OSError, ValueError)
 
 
 class RequestsTransport:
     """The default transport: one pooled ``requests.Session``; TLS verification always on,
-    redirects never followed (a redirect could lead to plain http or another host)."""
+    redirects never followed (a redirect could lead to plain http or another host).
 
-    def __init__(self, pool_size: int) -> None:
+    ``timeout`` is the request's wall-clock deadline, not only a bound on each socket read:
+    the body is streamed and reading stops when the deadline passes (a server trickling its
+    answer a byte at a time cannot hold a thread longer than that), or once ``max_body``
+    decoded bytes have come (a huge answer never lands whole in memory)."""
+
+    def __init__(self, pool_size: int, max_body: int = MAX_BODY_BYTES) -> None:
         self.session = requests.Session()
+        self.max_body = max_body
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -150,22 +177,81 @@ class RequestsTransport:
     def __call__(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float
     ) -> tuple[int, Mapping[str, str], bytes]:
+        deadline = time.monotonic() + timeout
         try:
             response = self.session.request(
-                method, url, headers=dict(headers), data=body, timeout=timeout, verify=True, allow_redirects=False
+                method, url, headers=dict(headers), data=body, timeout=timeout, verify=True, allow_redirects=False,
+                stream=True,
             )
         except requests.exceptions.SSLError:
             raise TlsError("TLS certificate verification failed") from None
-        except (requests.Timeout, requests.ConnectionError) as exc:
+        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, UnicodeError) as exc:
+            raise UnsendableError(_unsendable(exc)) from None
+        except _BROKEN_ANSWER as exc:
             raise TransportError(type(exc).__name__) from None
-        return response.status_code, response.headers, response.content
+        try:
+            content = self._read(response, deadline)
+        except _BROKEN_ANSWER as exc:
+            response.close()
+            raise TransportError(f"{type(exc).__name__} while reading the answer") from None
+        return response.status_code, response.headers, content
+
+    def _read(self, response: requests.Response, deadline: float) -> bytes:
+        """The body, decoded, within the deadline and the size bound (else TransportError)."""
+        raw = response.raw
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                response.close()
+                raise TransportError("DeadlineExceeded: the answer did not arrive in full within the timeout")
+            _shrink_read_timeout(raw, remaining)
+            chunk = raw.read1(_READ_SIZE, decode_content=True)
+            if not chunk:  # the end of the answer: the connection goes back to the pool
+                raw.release_conn()
+                return b"".join(parts)
+            size += len(chunk)
+            if size > self.max_body:
+                response.close()
+                raise TransportError(f"AnswerTooLarge: the answer exceeded {self.max_body // (1024 * 1024)} MiB")
+            parts.append(chunk)
+
+
+def _shrink_read_timeout(raw: Any, remaining: float) -> None:
+    """Bound the next socket read by what is left of the deadline (best effort: the
+    connection's socket may already be gone, or wrapped by TLS)."""
+    sock = getattr(getattr(raw, "_connection", None), "sock", None) or getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is not None:
+        try:
+            sock.settimeout(max(remaining, 0.01))
+        except OSError:
+            pass
+
+
+def _unsendable(exc: BaseException) -> str:
+    """Why a request could not be sent, without the offending value."""
+    if isinstance(exc, UnicodeError):
+        return "a header or the URL holds a character HTTP cannot carry (not latin-1)"
+    if isinstance(exc, requests.exceptions.InvalidHeader):
+        return "a header value holds a line break or leading space"
+    return "the URL is not valid"
 
 
 class RateLimiter:
-    """A token bucket that halves its rate on a 429 and creeps back to the set rate (AIMD).
+    """A token bucket that halves its rate when the vendor's 429s track our own pace, and
+    creeps back to the set rate on each success (AIMD).
 
     ``hold(seconds)`` stops every caller until then: a ``Retry-After`` or an exhausted
     rate-limit window holds the whole connection, not just the thread that was told.
+
+    Not every 429 is ours: another integration spending the same account's budget draws
+    429s whatever our pace. So a 429 that says how long to wait is honoured by waiting, and
+    slows the rate only when it comes right after such a wait (a request sent once the last
+    hold ended, with no success in between: the wait was not enough, our pace is the
+    problem). A 429 that says nothing slows the rate. Requests in flight when the rate was
+    last lowered do not lower it again (one decrease per round, as TCP does), so a burst
+    of 429s on concurrent requests halves the rate once, not once each.
     """
 
     def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -176,6 +262,8 @@ class RateLimiter:
         self.clock, self.sleep = clock, sleep
         self.stamp = clock()
         self.not_before = 0.0
+        self.last_slow_down = float("-inf")  # when the rate was last lowered
+        self.last_success = float("-inf")  # when an answer last came back without a 429
         self.lock = threading.Lock()
 
     def acquire(self) -> None:
@@ -195,17 +283,29 @@ class RateLimiter:
             self.sleep(wait)
 
     def hold(self, seconds: float) -> None:
+        """Every caller waits until ``seconds`` from now (the caller bounds ``seconds``)."""
         with self.lock:
-            self.not_before = max(self.not_before, self.clock() + seconds)
+            self.not_before = max(self.not_before, self.clock() + max(0.0, seconds))
 
-    def slow_down(self) -> None:
+    def right_after_a_wait(self, sent_at: float) -> bool:
+        """A request sent once the last hold had ended, with no success since it ended."""
         with self.lock:
-            if self.rate is not None:
-                self.rate = max(self.rate / 2, (self.target or 1) / 64)
-                self.tokens = min(self.tokens, 0.0)
+            ended = self.not_before
+            return ended > 0 and sent_at >= ended and self.last_success < ended
+
+    def slow_down(self, sent_at: float | None = None) -> None:
+        """Halve the rate (down to 1/64 of the target), unless the request that drew the 429
+        was sent before the rate was last lowered."""
+        with self.lock:
+            if self.rate is None or (sent_at is not None and sent_at < self.last_slow_down):
+                return
+            self.rate = max(self.rate / 2, (self.target or 1) / 64)
+            self.tokens = min(self.tokens, 0.0)
+            self.last_slow_down = self.clock()
 
     def recover(self) -> None:
         with self.lock:
+            self.last_success = self.clock()
             if self.rate is not None and self.target is not None and self.rate < self.target:
                 self.rate = min(self.target, self.rate * 1.05)
 
@@ -346,11 +446,13 @@ class HttpClient:
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     clock: Callable[[], float] = time.monotonic
     name: str = ""  # the connection's name, for the retry events
+    max_body_bytes: int = MAX_BODY_BYTES  # the default transport reads no more of an answer
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.rate_limit, clock=self.clock, sleep=self.sleep)
         self.slots = threading.BoundedSemaphore(self.max_concurrency)
-        self.transport = self.transport or RequestsTransport(self.max_concurrency)
+        self.transport = self.transport or RequestsTransport(self.max_concurrency, self.max_body_bytes)
+        self._sent_secrets: frozenset[str] = frozenset()  # credential header values sent, redacted too
         self.rng = random.Random(self.seed)
         self.attempts = 0
         self._count_lock = threading.Lock()
@@ -370,10 +472,12 @@ class HttpClient:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(dict(params), doseq=True)}"
         body = jsonlib.dumps(json, ensure_ascii=False).encode() if json is not None else data
         sent_headers = {"Accept": "application/json", **({"Content-Type": "application/json"} if json is not None else {}), **(headers or {})}
+        self._check_headers(method, url, sent_headers)
         started = self.clock()
         for attempt in range(1, self.policy.max_attempts + 1):
             if self.breaker.open:
                 raise CircuitOpenError(self.redact(f"{method} {_path(url)} not sent: {self.breaker.describe()}"))
+            sent_at = self.clock()
             status, reply_headers, content = self._once(method, url, sent_headers, body)
             outcome = classify(status, content)
             if outcome is Outcome.DONE or outcome is Outcome.REJECT:
@@ -385,7 +489,7 @@ class HttpClient:
                 raise FatalDestinationError(self.redact(f"{method} {_path(url)} {_fatal_reason(status, content)}"), status)
             what = f"answered {status}" if status else f"got no answer ({content.decode(errors='replace')})"
             self.breaker.failure(self.redact(f"{method} {_path(url)} {what}"))
-            wait = self._retry_wait(status, reply_headers, attempt)
+            wait = self._retry_wait(status, reply_headers, attempt, sent_at)
             spent = self.clock() - started
             if attempt == self.policy.max_attempts or spent + wait > self.policy.max_seconds or self.breaker.open:
                 raise TransientDestinationError(self.redact(f"{method} {_path(url)} {what} after {attempt} attempts"))
@@ -404,33 +508,74 @@ class HttpClient:
             try:
                 assert self.transport is not None
                 return self.transport(method, url, headers, body, self.timeout)
-            except TlsError as exc:
+            except (TlsError, UnsendableError) as exc:
                 raise FatalDestinationError(f"{method} {_path(url)}: {exc}") from None
             except TransportError as exc:
                 return None, {}, str(exc).encode()
 
-    def _retry_wait(self, status: int | None, headers: Mapping[str, str], attempt: int) -> float:
-        """Full-jitter backoff, or the vendor's own wait (held for the whole connection)."""
-        if status == 429:
-            self.limiter.slow_down()
+    def _retry_wait(self, status: int | None, headers: Mapping[str, str], attempt: int, sent_at: float | None = None) -> float:
+        """Full-jitter backoff, or the vendor's own wait (held for the whole connection, at
+        most the retry budget: a vendor asking for hours never stalls the connection that long).
+
+        A 429 slows the rate only when it tracks our own pace (see ``RateLimiter``)."""
         hinted = retry_after(headers)
         if hinted is None and self.throttle_hint is not None:
             hinted = self.throttle_hint(headers)
+        if status == 429 and (hinted is None or sent_at is None or self.limiter.right_after_a_wait(sent_at)):
+            self.limiter.slow_down(sent_at)
         backoff = self.policy.backoff(attempt, self.rng)
-        if hinted is None:
+        if hinted is None or hinted != hinted:  # none, or NaN
             return backoff
-        self.limiter.hold(hinted)
+        self.limiter.hold(min(hinted, self.policy.max_seconds))
         return hinted + backoff * 0.1
 
     def _hold_for_hint(self, headers: Mapping[str, str]) -> None:
         if self.throttle_hint is None or not headers:
             return
         wait = self.throttle_hint(headers)
-        if wait:
-            self.limiter.hold(min(wait, self.policy.cap))
+        if wait and wait == wait:
+            self.limiter.hold(min(wait, self.policy.cap, self.policy.max_seconds))
+
+    def _check_headers(self, method: str, url: str, headers: Mapping[str, str]) -> None:
+        """Refuse, naming the header and never its value, a value no HTTP request can carry;
+        remember credential values, so an answer echoing one is redacted (a token fetched
+        at run time is in no connection's secrets)."""
+        for name, value in headers.items():
+            text = str(value)
+            if _CREDENTIAL_HEADER.search(name) and text not in self._sent_secrets:
+                with self._count_lock:  # rebound, never changed in place: other threads iterate it
+                    self._sent_secrets = self._sent_secrets | {text} | _credential_parts(text)
+                logs.REDACTOR.add(self._sent_secrets)
+            problem = header_value_problem(text)
+            if problem:
+                raise FatalDestinationError(f"{method} {_path(url)} not sent: the {name} header {problem}")
 
     def redact(self, text: str) -> str:
-        return logs.redact(text, self.secrets)
+        return logs.redact(text, self.secrets | self._sent_secrets | logs.REDACTOR.secrets)
+
+
+_CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|cookie|session", re.IGNORECASE)
+
+
+def _credential_parts(value: str) -> set[str]:
+    """``Bearer x``, ``Token token=x``, ``Basic x``: the credential after the scheme too."""
+    parts = {value}
+    scheme, _, rest = value.partition(" ")
+    if rest:
+        parts.add(rest.strip())
+        parts.add(rest.split("=", 1)[-1].strip())
+    return {part for part in parts if len(part) >= 8}
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot go in an HTTP header, in words that never quote it; None if it can."""
+    if any(ch in value for ch in "\r\n\0") or any(ord(ch) < 32 and ch != "\t" for ch in value):
+        return "holds a line break or another control character (a trailing newline from the environment?)"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "holds a character HTTP headers cannot carry (not latin-1: pasted from a document?)"
+    return None
 
 
 def is_loopback(host: str) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any, TextIO
+from urllib.parse import quote, quote_plus
 
 from dbt_revsync.events import LOGGER_NAME
 
@@ -22,7 +24,10 @@ class Redactor(logging.Filter):
         self.secrets: set[str] = set()
 
     def add(self, secrets: Iterable[str]) -> None:
-        self.secrets.update(s for s in secrets if s and len(s) >= 4)
+        """Register secrets and every form they travel in (see ``secret_forms``)."""
+        forms = {form for secret in secrets for form in secret_forms(secret) if len(form) >= 4}
+        if not forms <= self.secrets:  # rebound, never changed in place: other threads iterate it
+            self.secrets = self.secrets | forms
 
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
@@ -55,6 +60,26 @@ class JsonFormatter(logging.Formatter):
 
 
 REDACTOR = Redactor()
+
+# HTTP Basic pairs vendors build from an API key: Freshdesk ``key:X``, Freshsuccess ``api:key``.
+_BASIC_PAIRS = ("{}:X", "api:{}", "{}:", "{}")
+
+
+def secret_forms(secret: str) -> set[str]:
+    """``secret`` and every form it can be echoed in: trimmed (a trailing newline from the
+    environment), URL-encoded (in a path or query), escaped as JSON or Python text (an
+    exception's repr), and base64 of the HTTP Basic pairs built from it."""
+    if not secret:
+        return set()
+    forms = {secret}
+    for value in {secret, secret.strip()} - {""}:
+        forms.update({value, quote(value, safe=""), quote(value), quote_plus(value), json.dumps(value)[1:-1],
+                      repr(value)[1:-1], value.encode("unicode_escape").decode("ascii")})
+        for pattern in _BASIC_PAIRS:
+            for encode in (base64.b64encode, base64.urlsafe_b64encode):
+                encoded = encode(pattern.format(value).encode("utf-8")).decode("ascii")
+                forms.update({encoded, encoded.rstrip("=")})
+    return forms
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

@@ -22,6 +22,7 @@ Content-Length.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import logging
 import random
@@ -60,6 +61,8 @@ LimitsSpec = Union[Limits, str, Mapping[str, Union[Limits, Mapping[str, Any]]], 
 # ---------------------------------------------------------------------------
 
 FAULT_ACTIONS = ("status", "delay", "drop", "apply_then_drop")
+# Hostile answers (see the "Hostile answers" block below): bounded in time and size.
+HOSTILE_ACTIONS = ("trickle", "truncate", "bad_gzip", "huge", "echo_auth")
 
 
 @dataclass
@@ -79,6 +82,12 @@ class FaultRule:
       - ``drop``: close the connection without an answer; the emulator sees nothing.
       - ``apply_then_drop``: let the emulator apply the request, then close the
         connection without sending its answer.
+      - hostile answers (``HOSTILE_ACTIONS``): ``trickle`` sends the emulator's answer
+        a few bytes at a time over ``seconds``; ``truncate`` sends half of it as a chunked
+        body and closes; ``bad_gzip`` labels it gzip and sends garbage; ``huge`` answers
+        ``status`` 200 with a body of ``size`` bytes (the emulator sees nothing); and
+        ``echo_auth`` answers ``status`` with an error body echoing the request's
+        credentials (the Authorization header, decoded Basic pair, URL and query).
     ``after``: the rule lets that many applicable requests through untouched first (a 401
     in the middle of a run). ``seconds`` also delays the other actions. ``times``: the rule expires after hitting
     that many requests (None: never). ``probability``: each applicable request is hit
@@ -99,6 +108,7 @@ class FaultRule:
     after: int = 0
     probability: float | None = None
     seed: int | None = None
+    size: int = 0  # bytes of a ``huge`` answer
     id: int = 0
     hits: int = 0
     seen: int = 0
@@ -110,8 +120,9 @@ class FaultRule:
         self._random = random.Random(self.seed)
 
     def _validate(self) -> None:
-        if self.action not in FAULT_ACTIONS:
-            raise ValueError(f"unknown fault action {self.action!r}; use one of {', '.join(FAULT_ACTIONS)}")
+        if self.action not in FAULT_ACTIONS + HOSTILE_ACTIONS:
+            raise ValueError(f"unknown fault action {self.action!r}; use one of {', '.join(FAULT_ACTIONS + HOSTILE_ACTIONS)}")
+        _validate_hostile(self)
         if not isinstance(self.status, int) or not 100 <= self.status <= 599:
             raise ValueError(f"status must be an HTTP status code, not {self.status!r}")
         if not isinstance(self.seconds, (int, float)) or self.seconds < 0:
@@ -312,6 +323,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline(1024)
 
     def _send(self, response: SandboxResponse) -> None:
+        if isinstance(response, HostileAnswer):
+            response.write(self)
+            return
         payload, headers = response.encode()
         try:
             self.send_response(response.status)
@@ -528,6 +542,8 @@ class SandboxServer:
             return emulator.handle(request)
         logger.debug("fault %s (rule %s) on %s /%s%s", rule.action, rule.id, request.method, prefix, request.path)
         emulator.stats.record_fault(rule.action)
+        if rule.action in HOSTILE_ACTIONS:
+            return _hostile_answer(emulator, rule, request)
         if rule.seconds:
             time.sleep(rule.seconds)
         if rule.action == "status":
@@ -635,6 +651,109 @@ def _fault_response(emulator: Emulator, rule: FaultRule) -> SandboxResponse:
     response.headers.update(rule.headers)
     if rule.retry_after is not None:
         response.headers["Retry-After"] = _header_number(rule.retry_after)
+    response.route = "fault"
+    return response
+
+
+# ---------------------------------------------------------------------------
+# Hostile answers: an answer the client must survive (slow, broken, huge, echoing secrets)
+# ---------------------------------------------------------------------------
+
+MAX_TRICKLE_SECONDS = 60.0
+MAX_HUGE_BYTES = 512 * 1024 * 1024
+
+
+def _validate_hostile(rule: FaultRule) -> None:
+    if not isinstance(rule.size, int) or not 0 <= rule.size <= MAX_HUGE_BYTES:
+        raise ValueError(f"size must be a whole number of bytes up to {MAX_HUGE_BYTES}")
+    if rule.action == "huge" and not rule.size:
+        raise ValueError("a huge rule needs size > 0")
+    if rule.action == "trickle" and not 0 < rule.seconds <= MAX_TRICKLE_SECONDS:
+        raise ValueError(f"a trickle rule needs seconds from 0 to {MAX_TRICKLE_SECONDS:g}")
+
+
+class HostileAnswer(SandboxResponse):
+    """An answer the handler does not send the usual way: ``write`` sends it on the socket."""
+
+    mode: str = ""
+    seconds: float = 0.0
+    size: int = 0
+
+    def write(self, handler: _Handler) -> None:
+        payload, headers = self.encode()
+        try:
+            handler.send_response(self.status)
+            for name, value in headers.items():
+                handler.send_header(name, value)
+            getattr(self, f"_write_{self.mode}")(handler, payload)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the client gave up: that is what it should do
+        handler.close_connection = True
+
+    def _write_trickle(self, handler: _Handler, payload: bytes) -> None:
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        pieces = max(1, min(len(payload), 40))
+        step = -(-len(payload) // pieces)
+        for start in range(0, len(payload), step):
+            time.sleep(self.seconds / pieces)
+            handler.wfile.write(payload[start:start + step])
+            handler.wfile.flush()
+
+    def _write_truncate(self, handler: _Handler, payload: bytes) -> None:
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        half = payload[: max(1, len(payload) // 2)]
+        handler.wfile.write(f"{len(payload):x}\r\n".encode() + half)  # promises more than it sends
+        handler.wfile.flush()
+
+    def _write_bad_gzip(self, handler: _Handler, payload: bytes) -> None:
+        garbage = b"\x1f\x8b\x08\x00" + b"this is not deflate data" * 4
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", str(len(garbage)))
+        handler.end_headers()
+        handler.wfile.write(garbage)
+
+    def _write_huge(self, handler: _Handler, payload: bytes) -> None:
+        handler.send_header("Content-Length", str(self.size))
+        handler.end_headers()
+        block = b" " * (1024 * 1024)
+        sent = 0
+        while sent < self.size:
+            piece = block[: min(len(block), self.size - sent)]
+            handler.wfile.write(piece)
+            sent += len(piece)
+
+
+def _hostile_answer(emulator: Emulator, rule: FaultRule, request: SandboxRequest) -> SandboxResponse | None:
+    if rule.action == "echo_auth":
+        return _echo_auth(emulator, rule, request)
+    if rule.action == "huge":
+        answer = SandboxResponse(status=rule.status if rule.status != 503 else 200, headers={"Content-Type": "application/json"})
+    else:
+        answer = emulator.handle(request)
+        if answer is None:
+            return None
+    hostile = HostileAnswer(status=answer.status, body=answer.body, raw=answer.raw, headers=dict(answer.headers), route="fault")
+    hostile.mode, hostile.seconds, hostile.size = rule.action, rule.seconds, rule.size
+    return hostile
+
+
+def _echo_auth(emulator: Emulator, rule: FaultRule, request: SandboxRequest) -> SandboxResponse:
+    """An error body that repeats every credential the request carried, as careless CRMs do."""
+    auth = request.headers.get("Authorization") or ""
+    scheme, _, token = auth.partition(" ")
+    decoded = ""
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(token).decode("utf-8", errors="replace")
+        except ValueError:
+            decoded = ""
+    query = "&".join(f"{k}={v}" for k, v in request.query.items())
+    body = {"errors": {"code": "invalid_value", "message": f"request {request.method} {request.path}?{query} "
+                       f"was refused for credentials {auth!r} ({decoded})"}}
+    response = json_response(rule.status, body)
+    response.headers.update(rule.headers)
     response.route = "fault"
     return response
 
