@@ -483,6 +483,12 @@ def outcome_of(future: Future[BatchResult], changes: list[Change]) -> BatchResul
         return result
     except FatalDestinationError as exc:
         return BatchResult(fatal=str(exc))
+    except Exception as exc:  # a connector's own bug: the batch's outcome is unknown, never acknowledged
+        logger.debug("a batch failed unexpectedly", exc_info=True)
+        result = BatchResult()
+        for change in changes:
+            result.leave(change, f"unexpected error: {type(exc).__name__}: {exc}")
+        return result
 
 
 def merged(results: list[BatchResult]) -> BatchResult:
