@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbt_revsync import dbt_cloud, dbt_invoke, exposures, logs, project, schedule, webhook
+from dbt_revsync import dbt_cloud, dbt_invoke, exposures, listen_ledger, logs, project, schedule, webhook
 from dbt_revsync.config import (
     ColumnUse,
     ConfigIssue,
@@ -25,6 +26,8 @@ from dbt_revsync.destinations.base import Destination
 from dbt_revsync.errors import ConfigError, ManifestError, UsageError
 from dbt_revsync.runner import DestinationPool, Progress, Pusher, SyncReport
 from dbt_revsync.warehouse import Warehouse
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -225,22 +228,56 @@ def write_exposures(settings: Settings, path: Path | None = None) -> tuple[Path,
 
 
 WEBHOOK_SECRET_ENV = "DBT_CLOUD_WEBHOOK_SECRET"
+LISTEN_JOURNAL = "revsync_listen_journal.jsonl"
 
 
-def cloud_artifacts(run_id: str) -> project.Artifacts:
-    """A dbt Cloud run's artifacts; the account and token come from the environment."""
-    return dbt_cloud.fetch_artifacts(dbt_cloud.CloudAccount.from_env(os.environ), run_id)
+def cloud_artifacts(run_id: str, step: int | None = None) -> project.Artifacts:
+    """A dbt Cloud run's artifacts (its building steps', or step ``step``'s); the account,
+    token and access URL come from the environment."""
+    return dbt_cloud.fetch_artifacts(dbt_cloud.CloudAccount.from_env(os.environ), run_id, step)
+
+
+@dataclass(frozen=True)
+class ListenOptions:
+    """Which runs ``listen`` pushes: an allowlist of jobs and/or environments is required."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    job_ids: tuple[str, ...] = ()
+    environment_ids: tuple[str, ...] = ()
+    push_errored: bool = False
+
+
+def _listen_policy(account: dbt_cloud.CloudAccount, options: ListenOptions) -> webhook.ListenPolicy:
+    issues = [ConfigIssue(f"{flag} takes dbt Cloud ids (numbers), got {value!r}", key=flag)
+              for flag, values in (("--job-id", options.job_ids), ("--environment-id", options.environment_ids))
+              for value in values if not str(value).strip().isdigit()]
+    if not options.job_ids and not options.environment_ids:
+        issues.append(ConfigIssue(
+            "listen needs --job-id and/or --environment-id: a dbt Cloud webhook sends every job's runs "
+            "(CI jobs' included), and only the runs of the jobs and environments named are pushed"))
+    raise_if(issues)
+    return webhook.ListenPolicy(account.account_id, frozenset(j.strip() for j in options.job_ids),
+                                frozenset(e.strip() for e in options.environment_ids), options.push_errored)
 
 
 def listener(
-    settings: Settings, host: str, port: int, on_reports: Callable[[str, list[SyncReport]], None] | None = None
+    settings: Settings, options: ListenOptions, on_reports: Callable[[str, list[SyncReport]], None] | None = None
 ) -> webhook.Listener:
-    """A webhook listener that pushes what each completed dbt Cloud run built."""
+    """A webhook listener that pushes what each allowed, successful dbt Cloud run built.
+
+    The runs it accepted and did not push before it last stopped are queued again here."""
     secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
     if not secret:
         raise ConfigError(ConfigIssue(f"environment variable {WEBHOOK_SECRET_ENV} is not set (the webhook's secret token)"))
     logs.REDACTOR.add([secret])
     account = dbt_cloud.CloudAccount.from_env(os.environ)
+    policy = _listen_policy(account, options)
+    ledger = listen_ledger.Ledger(target_dir(settings) / LISTEN_JOURNAL, settings.state_schema)
+
+    def record() -> None:
+        with Warehouse(settings) as warehouse:
+            ledger.record(warehouse)
 
     def push_run(run_id: str) -> bool:
         reports = push(settings, Selection(), artifacts=dbt_cloud.fetch_artifacts(account, run_id))
@@ -249,6 +286,15 @@ def listener(
         return all(r.ok for r in reports)
 
     try:
-        return webhook.Listener(secret, push_run, host, port)
+        server = webhook.Listener(secret, policy, ledger, push_run, record, options.host, options.port)
     except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc}") from None
+    try:
+        with Warehouse(settings) as warehouse:
+            again = ledger.load(warehouse)
+    except BaseException:
+        server.server.server_close()
+        raise
+    if again:
+        logger.warning("dbt Cloud runs accepted before and not pushed yet, queued again: %s", ", ".join(r.run_id for r in again))
+    return server
