@@ -157,17 +157,18 @@ class CloudClient:
         building = [s for s in self.steps(run_id) if s.builds]
         if not building:
             raise ManifestError(f"{origin} has no step that builds (dbt build, run, seed or snapshot): nothing to push")
-        results = []
+        results: list[tuple[RunStep, Any]] = []
         for s in building:
             try:
-                results.append(self.artifact(run_id, "run_results.json", s.index))
+                results.append((s, self.artifact(run_id, "run_results.json", s.index)))
             except ManifestError as exc:  # a step that failed before writing its results
                 logger.warning("%s: step %s (%s) has no run results, left out: %s", origin, s.index, s.name, exc)
         if not results:
             raise ManifestError(f"{origin}: none of its building steps ({', '.join(str(s.index) for s in building)}) has run results")
-        manifest = self.artifact(run_id, "manifest.json", building[-1].index)
-        logger.info("%s: run results of steps %s", origin, ", ".join(str(s.index) for s in building))
-        return Artifacts.from_documents(manifest, merge_run_results(results), origin)
+        last = results[-1][0].index
+        manifest = self.artifact(run_id, "manifest.json", last)
+        logger.info("%s: run results of steps %s, manifest of step %s", origin, ", ".join(str(s.index) for s, _ in results), last)
+        return Artifacts.from_documents(manifest, merge_run_results([document for _, document in results]), origin)
 
 
 def check_run_id(run_id: str) -> str:
