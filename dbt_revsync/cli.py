@@ -170,7 +170,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    history = commands.status(_settings(args), max(1, args.limit), max(0, args.rejects))
+    history = commands.status(_settings(args), max(1, args.limit), max(0, args.rejects), _selection(args))
     print(output.status_text(history.runs, history.rejects))
     return EXIT_OK
 
@@ -178,7 +178,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_exposures(args: argparse.Namespace) -> int:
     settings = _settings(args)
     output_path = Path(args.output).resolve() if args.output else None
-    path, count = commands.write_exposures(settings, output_path)
+    path, count = commands.write_exposures(settings, output_path, _selection(args))
     print(f"wrote {count} exposure(s) to {path}")
     return EXIT_OK
 

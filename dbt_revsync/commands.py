@@ -205,9 +205,13 @@ class RunHistory:
     rejects: dict[tuple[str, str], list[dict[str, Any]]]  # (sync_id, run_id) -> first rejects
 
 
-def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3) -> RunHistory:
+def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3, selection: Selection = Selection()) -> RunHistory:
+    """The recent runs; with ``--select``/``--exclude``, of the selected nodes' syncs alone."""
+    wanted = _selected_sync_ids(settings, selection)
     with Warehouse(settings) as warehouse:
         runs = warehouse.recent_runs(per_sync)
+        if wanted is not None:
+            runs = [r for r in runs if r.get("sync_id") in wanted]
         found = warehouse.first_rejects(sorted({r["run_id"] for r in runs if r.get("rejected")}), rejects_per_run)
     rejects: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in found:
@@ -215,15 +219,25 @@ def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3) -> R
     return RunHistory(runs, rejects)
 
 
-def write_exposures(settings: Settings, path: Path | None = None) -> tuple[Path, int]:
-    """Write one exposure per sync of the manifest; returns the file and the count."""
-    specs, issues, _ = load_specs(settings, Selection(all_syncs=True))
+def _selected_sync_ids(settings: Settings, selection: Selection) -> set[str] | None:
+    """The sync ids of the selected nodes (resolved by dbt ls, as push does); None: no selection."""
+    if not (selection.select or selection.exclude):
+        return None
+    specs, _, _ = load_specs(settings, Selection(selection.select, selection.exclude, all_syncs=True))
+    return {spec.sync_id for spec in specs}
+
+
+def write_exposures(settings: Settings, path: Path | None = None, selection: Selection = Selection()) -> tuple[Path, int]:
+    """Write one exposure per sync of the manifest (with a selection, of the selected nodes);
+    returns the file and the count."""
+    specs, issues, _ = load_specs(settings, Selection(selection.select, selection.exclude, all_syncs=True))
     raise_if(issues)
     manifest = project.load_manifest(target_dir(settings))
     path = path or settings.project_dir / project.model_paths(settings.project_dir)[0] / "revsync_exposures.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    root = str((manifest.get("metadata") or {}).get("project_name") or "")
-    path.write_text(exposures.exposures_yaml(specs, project.nodes_by_id(manifest), root), encoding="utf-8")
+    metadata = manifest.get("metadata") or {}
+    root, dbt_version = str(metadata.get("project_name") or ""), str(metadata.get("dbt_version") or "")
+    path.write_text(exposures.exposures_yaml(specs, project.nodes_by_id(manifest), root, dbt_version), encoding="utf-8")
     return path, len(specs)
 
 
