@@ -15,17 +15,24 @@
   {{ return(adapter.dispatch('revsync_listen_ddl', 'dbt_revsync')(schema_name)) }}
 {%- endmacro %}
 
-{% macro default__revsync_listen_ddl(schema_name) -%}
+{% macro default__revsync_listen_ddl(schema_name, schema_with_database=true) -%}
   {%- set text = dbt.type_string() -%}
   {%- set ts = dbt.type_timestamp() -%}
   {%- set num = dbt.type_bigint() -%}
   {%- set relation = dbt_revsync.revsync_listen_relation(schema_name) -%}
+  {%- set schema = relation.without_identifier() if schema_with_database else relation.without_identifier().include(database=false) -%}
   {{ return([
-      "create schema if not exists " ~ relation.without_identifier(),
+      "create schema if not exists " ~ schema,
       "create table if not exists " ~ relation ~ " ("
         ~ "run_id " ~ text ~ ", job_id " ~ text ~ ", environment_id " ~ text ~ ", run_status_code " ~ num
         ~ ", status " ~ text ~ ", error " ~ text ~ ", accepted_at " ~ ts ~ ", finished_at " ~ ts ~ ")",
   ]) }}
+{%- endmacro %}
+
+
+{#- PostgreSQL (and Redshift) name a schema without its database in `create schema`. -#}
+{% macro postgres__revsync_listen_ddl(schema_name) -%}
+  {{ return(dbt_revsync.default__revsync_listen_ddl(schema_name, schema_with_database=false)) }}
 {%- endmacro %}
 
 

@@ -213,6 +213,7 @@ def test_the_ci_jobs_webhook_and_a_cancelled_run_push_nothing(project: Project, 
     assert project.sandbox.stats()["freshsales"]["requests"] == 0 and listen_runs(project) == []
 
 
+@pytest.mark.warehouses
 def test_a_restart_of_listen_loses_no_accepted_run(project: Project, cloud: DbtCloudStandIn) -> None:
     """Runs accepted and not pushed when the listener dies are pushed by the next one,
     and a run it holds is still known (not pushed twice) after the restart."""
