@@ -5,12 +5,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test postgres bench clean
+.PHONY: demo test postgres bench clean dbt-next floor
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt keeps this project's own install below dbt-core 1.12 (see pyproject.toml).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -22,9 +23,17 @@ test: $(VENV)/.installed
 postgres:
 	bash scripts/test_postgres.sh start
 
+# dbt-core 1.12: every dbt internal dbt-revsync imports exists in its wheel (downloaded alone)
+dbt-next: $(VENV)/.installed
+	$(PY) scripts/check_dbt_internals.py
+
+# the lowest dbt-core and dbt-duckdb the pin allows: build the example project, push once
+floor:
+	bash scripts/floor_leg.sh
+
 bench: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,bench]'
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache example_project/target example_project/logs
+	rm -rf $(VENV) .venv-floor .pytest_cache example_project/target example_project/logs

@@ -19,6 +19,7 @@ from pathlib import Path
 from dbt_revsync import commands, events, logs, output, runner
 from dbt_revsync.config import Settings
 from dbt_revsync.errors import ConfigError, ManifestError, RevsyncError, UsageError
+from dbt_revsync.project import Artifacts
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--dry-run", action="store_true", help="work out the changes, send nothing")
     push.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     push.add_argument("--dbt-cloud-run", default=None, metavar="RUN_ID",
-                      help="take manifest.json and run_results.json from this dbt Cloud run (DBT_CLOUD_ACCOUNT_ID, DBT_CLOUD_API_TOKEN)")
+                      help="push what this dbt Cloud run built: the run results of its build/run/seed/snapshot steps "
+                           "(DBT_CLOUD_ACCOUNT_ID, DBT_CLOUD_API_TOKEN, DBT_CLOUD_API_URL)")
+    push.add_argument("--dbt-cloud-step", type=int, default=None, metavar="N",
+                      help="with --dbt-cloud-run: take the artifacts of step N of the run alone (the first step is 1)")
     push.add_argument("--due", action="store_true", help="push every sync whose schedule says it is due (and no other)")
     plan = sub.add_parser("plan", help="print what push would do; send nothing")
     _dbt_options(plan)
@@ -80,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     _dbt_options(listen)
     listen.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     listen.add_argument("--port", type=int, default=8080)
+    listen.add_argument("--job-id", action="append", default=[], metavar="ID",
+                        help="push the runs of this dbt Cloud job (repeat for more); --job-id and/or --environment-id is required")
+    listen.add_argument("--environment-id", action="append", default=[], metavar="ID",
+                        help="push the runs of jobs in this dbt Cloud environment (repeat for more)")
+    listen.add_argument("--push-errored", action="store_true",
+                        help="also push the nodes an errored run built (runStatusCode 20); cancelled runs never are")
     sandbox = sub.add_parser("sandbox", help="serve the local CRM emulator")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765)
@@ -124,7 +134,7 @@ def run_push(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         progress=_progress(args),
         due=args.due,
-        artifacts=commands.cloud_artifacts(args.dbt_cloud_run) if args.dbt_cloud_run else None,
+        artifacts=_cloud_artifacts(args),
     )
     if args.due and not reports and args.log_format != "json":
         print("no sync is due")
@@ -134,6 +144,14 @@ def run_push(args: argparse.Namespace) -> int:
     else:
         _print_reports(args, reports)
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED
+
+
+def _cloud_artifacts(args: argparse.Namespace) -> Artifacts | None:
+    if args.dbt_cloud_step is not None and not args.dbt_cloud_run:
+        raise UsageError("--dbt-cloud-step needs --dbt-cloud-run")
+    if args.dbt_cloud_step is not None and args.dbt_cloud_step < 1:
+        raise UsageError("--dbt-cloud-step counts from 1 (the run's first step)")
+    return commands.cloud_artifacts(args.dbt_cloud_run, args.dbt_cloud_step) if args.dbt_cloud_run else None
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -153,7 +171,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    history = commands.status(_settings(args), max(1, args.limit), max(0, args.rejects))
+    history = commands.status(_settings(args), max(1, args.limit), max(0, args.rejects), _selection(args))
     print(output.status_text(history.runs, history.rejects))
     return EXIT_OK
 
@@ -161,7 +179,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_exposures(args: argparse.Namespace) -> int:
     settings = _settings(args)
     output_path = Path(args.output).resolve() if args.output else None
-    path, count = commands.write_exposures(settings, output_path)
+    path, count = commands.write_exposures(settings, output_path, _selection(args))
     print(f"wrote {count} exposure(s) to {path}")
     return EXIT_OK
 
@@ -171,7 +189,8 @@ def run_listen(args: argparse.Namespace) -> int:
         if args.log_format != "json":
             print(f"dbt Cloud run {run_id}:\n{output.summary(reports)}", flush=True)
 
-    server = commands.listener(_settings(args), args.host, args.port, show)
+    options = commands.ListenOptions(args.host, args.port, tuple(args.job_id), tuple(args.environment_id), args.push_errored)
+    server = commands.listener(_settings(args), options, show)
     if args.log_format != "json":
         print(f"listening for dbt Cloud webhooks on {server.url}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.server.shutdown).start())

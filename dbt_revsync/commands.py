@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbt_revsync import dbt_cloud, dbt_invoke, exposures, logs, project, schedule, webhook
+from dbt_revsync import dbt_cloud, dbt_invoke, exposures, listen_ledger, logs, project, schedule, webhook
 from dbt_revsync.config import (
     ColumnUse,
     ConfigIssue,
@@ -26,6 +27,8 @@ from dbt_revsync.errors import ConfigError, ManifestError, UsageError
 from dbt_revsync.runner import DestinationPool, Progress, Pusher, SyncReport
 from dbt_revsync.state import StateStore
 from dbt_revsync.warehouse import Warehouse
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -210,10 +213,14 @@ class RunHistory:
     rejects: dict[tuple[str, str], list[dict[str, Any]]]  # (sync_id, run_id) -> first rejects
 
 
-def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3) -> RunHistory:
+def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3, selection: Selection = Selection()) -> RunHistory:
+    """The recent runs; with ``--select``/``--exclude``, of the selected nodes' syncs alone."""
+    wanted = _selected_sync_ids(settings, selection)
     with Warehouse(settings) as warehouse:
         state = StateStore(warehouse)
         runs = state.recent_runs(per_sync)
+        if wanted is not None:
+            runs = [r for r in runs if r.get("sync_id") in wanted]
         found = state.first_rejects(sorted({r["run_id"] for r in runs if r.get("rejected")}), rejects_per_run)
     rejects: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in found:
@@ -221,35 +228,79 @@ def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3) -> R
     return RunHistory(runs, rejects)
 
 
-def write_exposures(settings: Settings, path: Path | None = None) -> tuple[Path, int]:
-    """Write one exposure per sync of the manifest; returns the file and the count."""
-    specs, issues, _ = load_specs(settings, Selection(all_syncs=True))
+def _selected_sync_ids(settings: Settings, selection: Selection) -> set[str] | None:
+    """The sync ids of the selected nodes (resolved by dbt ls, as push does); None: no selection."""
+    if not (selection.select or selection.exclude):
+        return None
+    specs, _, _ = load_specs(settings, Selection(selection.select, selection.exclude, all_syncs=True))
+    return {spec.sync_id for spec in specs}
+
+
+def write_exposures(settings: Settings, path: Path | None = None, selection: Selection = Selection()) -> tuple[Path, int]:
+    """Write one exposure per sync of the manifest (with a selection, of the selected nodes);
+    returns the file and the count."""
+    specs, issues, _ = load_specs(settings, Selection(selection.select, selection.exclude, all_syncs=True))
     raise_if(issues)
     manifest = project.load_manifest(target_dir(settings))
     path = path or settings.project_dir / project.model_paths(settings.project_dir)[0] / "revsync_exposures.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    root = str((manifest.get("metadata") or {}).get("project_name") or "")
-    path.write_text(exposures.exposures_yaml(specs, project.nodes_by_id(manifest), root), encoding="utf-8")
+    metadata = manifest.get("metadata") or {}
+    root, dbt_version = str(metadata.get("project_name") or ""), str(metadata.get("dbt_version") or "")
+    path.write_text(exposures.exposures_yaml(specs, project.nodes_by_id(manifest), root, dbt_version), encoding="utf-8")
     return path, len(specs)
 
 
 WEBHOOK_SECRET_ENV = "DBT_CLOUD_WEBHOOK_SECRET"
+LISTEN_JOURNAL = "revsync_listen_journal.jsonl"
 
 
-def cloud_artifacts(run_id: str) -> project.Artifacts:
-    """A dbt Cloud run's artifacts; the account and token come from the environment."""
-    return dbt_cloud.fetch_artifacts(dbt_cloud.CloudAccount.from_env(os.environ), run_id)
+def cloud_artifacts(run_id: str, step: int | None = None) -> project.Artifacts:
+    """A dbt Cloud run's artifacts (its building steps', or step ``step``'s); the account,
+    token and access URL come from the environment."""
+    return dbt_cloud.fetch_artifacts(dbt_cloud.CloudAccount.from_env(os.environ), run_id, step)
+
+
+@dataclass(frozen=True)
+class ListenOptions:
+    """Which runs ``listen`` pushes: an allowlist of jobs and/or environments is required."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    job_ids: tuple[str, ...] = ()
+    environment_ids: tuple[str, ...] = ()
+    push_errored: bool = False
+
+
+def _listen_policy(account: dbt_cloud.CloudAccount, options: ListenOptions) -> webhook.ListenPolicy:
+    issues = [ConfigIssue(f"{flag} takes dbt Cloud ids (numbers), got {value!r}", key=flag)
+              for flag, values in (("--job-id", options.job_ids), ("--environment-id", options.environment_ids))
+              for value in values if not str(value).strip().isdigit()]
+    if not options.job_ids and not options.environment_ids:
+        issues.append(ConfigIssue(
+            "listen needs --job-id and/or --environment-id: a dbt Cloud webhook sends every job's runs "
+            "(CI jobs' included), and only the runs of the jobs and environments named are pushed"))
+    raise_if(issues)
+    return webhook.ListenPolicy(account.account_id, frozenset(j.strip() for j in options.job_ids),
+                                frozenset(e.strip() for e in options.environment_ids), options.push_errored)
 
 
 def listener(
-    settings: Settings, host: str, port: int, on_reports: Callable[[str, list[SyncReport]], None] | None = None
+    settings: Settings, options: ListenOptions, on_reports: Callable[[str, list[SyncReport]], None] | None = None
 ) -> webhook.Listener:
-    """A webhook listener that pushes what each completed dbt Cloud run built."""
+    """A webhook listener that pushes what each allowed, successful dbt Cloud run built.
+
+    The runs it accepted and did not push before it last stopped are queued again here."""
     secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
     if not secret:
         raise ConfigError(ConfigIssue(f"environment variable {WEBHOOK_SECRET_ENV} is not set (the webhook's secret token)"))
     logs.REDACTOR.add([secret])
     account = dbt_cloud.CloudAccount.from_env(os.environ)
+    policy = _listen_policy(account, options)
+    ledger = listen_ledger.Ledger(target_dir(settings) / LISTEN_JOURNAL, settings.state_schema)
+
+    def record() -> None:
+        with Warehouse(settings) as warehouse:
+            ledger.record(warehouse)
 
     def push_run(run_id: str) -> bool:
         reports = push(settings, Selection(), artifacts=dbt_cloud.fetch_artifacts(account, run_id))
@@ -258,6 +309,15 @@ def listener(
         return all(r.ok for r in reports)
 
     try:
-        return webhook.Listener(secret, push_run, host, port)
+        server = webhook.Listener(secret, policy, ledger, push_run, record, options.host, options.port)
     except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc}") from None
+    try:
+        with Warehouse(settings) as warehouse:
+            again = ledger.load(warehouse)
+    except BaseException:
+        server.server.server_close()
+        raise
+    if again:
+        logger.warning("dbt Cloud runs accepted before and not pushed yet, queued again: %s", ", ".join(r.run_id for r in again))
+    return server

@@ -47,13 +47,19 @@ def owner(spec: SyncSpec, node: Mapping[str, Any]) -> dict[str, str]:
     return {"name": spec.connection.name}
 
 
-def exposure(spec: SyncSpec, node: Mapping[str, Any], root_package: str = "") -> dict[str, Any]:
+def config_keys(dbt_version: str) -> bool:
+    """Whether dbt ``dbt_version`` (as the manifest records it) takes meta and tags under config."""
+    match = re.match(r"^\s*(\d+)\.(\d+)", dbt_version or "")
+    return bool(match) and (int(match.group(1)), int(match.group(2))) >= (1, 10)
+
+
+def exposure(spec: SyncSpec, node: Mapping[str, Any], root_package: str = "", dbt_version: str = "") -> dict[str, Any]:
     revsync = {"sync_id": spec.sync_id, "destination": spec.connection.name, "destination_type": spec.connection.type,
                "object": spec.object, "insert_mode": spec.insert_mode, "fetch_mode": spec.fetch_mode}
     if spec.schedule:
         revsync["schedule"] = spec.schedule
     fields = ", ".join(f"{f.path} <- {f.column}" for f in spec.fields)
-    return {
+    item = {
         "name": exposure_name(spec),
         "label": spec.label,
         "type": "application",
@@ -63,15 +69,16 @@ def exposure(spec: SyncSpec, node: Mapping[str, Any], root_package: str = "") ->
         ),
         "owner": owner(spec, node),
         "depends_on": [depends_on(spec, node, root_package)],
-        "tags": ["revsync"],
-        "meta": {"revsync": revsync},
     }
+    tagged = {"tags": ["revsync"], "meta": {"revsync": revsync}}
+    return {**item, "config": tagged} if config_keys(dbt_version) else {**item, **tagged}
 
 
-def exposures_yaml(specs: Sequence[SyncSpec], nodes: Mapping[str, Mapping[str, Any]], root_package: str) -> str:
+def exposures_yaml(specs: Sequence[SyncSpec], nodes: Mapping[str, Mapping[str, Any]], root_package: str, dbt_version: str = "") -> str:
     """The YAML file: ``nodes`` maps a unique id to its manifest entry; ``root_package`` is
-    the project's own name (its models are ``ref``'d by name alone)."""
-    items = sorted((exposure(spec, nodes.get(spec.node.unique_id, {}), root_package) for spec in specs), key=lambda e: e["name"])
+    the project's own name (its models are ``ref``'d by name alone); ``dbt_version`` is the
+    manifest's (``metadata.dbt_version``)."""
+    items = sorted((exposure(spec, nodes.get(spec.node.unique_id, {}), root_package, dbt_version) for spec in specs), key=lambda e: e["name"])
     yaml = YAML()
     yaml.default_flow_style = False
     yaml.width = 4096

@@ -17,10 +17,12 @@ from dbt_revsync.config import NodeRef
 from dbt_revsync.errors import ManifestError
 
 # dbt 1.6 writes manifest v10, 1.7 v11, 1.8 to 1.11 v12; run_results v4 to v6 over the same span.
-MANIFEST_VERSIONS = (10, 11, 12)
+# dbt Fusion writes manifest v20, whose nodes carry what dbt-revsync reads as v12 does: read as v12.
+MANIFEST_VERSIONS = (10, 11, 12, 20)
 RUN_RESULTS_VERSIONS = (4, 5, 6)
 SYNC_RESOURCE_TYPES = ("model", "seed", "snapshot", "source")
-SUCCESS_STATUSES = ("success", "pass")
+# A node built with warnings ("warn") was built; "pass" is a test's success.
+SUCCESS_STATUSES = ("success", "pass", "warn")
 _VERSION = re.compile(r"/(manifest|run-results)/v(\d+)\.json$")
 
 

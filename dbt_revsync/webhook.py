@@ -2,11 +2,24 @@
 
 dbt Cloud signs every delivery: the ``Authorization`` header carries the hex HMAC-SHA256 of
 the raw request body, keyed with the webhook's secret token. A request whose header is
-missing or wrong is answered 401 and nothing runs. A verified ``job.run.completed`` event
-is answered 202 at once (dbt Cloud retries a delivery that is slow or fails) and queued;
-one worker pushes the queued runs one after the other, so pushes never overlap. Other
-event types are answered 200 and ignored, and a delivery seen before (same ``eventId``,
-as dbt Cloud's retries are) is not pushed twice.
+missing or wrong is answered 401 and nothing runs.
+
+A webhook is account-wide unless it names jobs, so every job's runs may arrive, a CI job's
+(which builds a pull request's schema) among them. A verified ``job.run.completed`` event is
+taken only when (``ListenPolicy``):
+
+- its ``accountId`` is the account's, its ``jobId`` is in the job allowlist (when one is
+  given) and its ``environmentId`` in the environment allowlist (when one is given; at
+  least one of the two lists is required);
+- its ``runStatusCode`` is 10 (success), or 20 (error) when errored runs are asked for;
+  a cancelled run (30) never is;
+- its ``runId`` was never taken before (dbt Cloud retries a delivery up to five times, and
+  a run can be re-sent under a new ``eventId``).
+
+A taken run is answered 202 at once (dbt Cloud's webhook timeout is 10 seconds) after it is
+recorded durably (``listen_ledger``); one worker pushes the taken runs one after the other,
+so pushes never overlap. Anything else verified is answered 200 with why it was ignored.
+``job.run.errored`` is ignored: it fires before the run's artifacts are available.
 """
 
 from __future__ import annotations
@@ -15,17 +28,20 @@ import hashlib
 import hmac
 import json
 import logging
-import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from dbt_revsync.listen_ledger import AcceptedRun, Ledger
+
 logger = logging.getLogger(__name__)
 
 COMPLETED = "job.run.completed"
 MAX_BODY = 1024 * 1024
+SUCCESS, ERROR, CANCELLED = 10, 20, 30
+_STATUS_WORDS = {"success": SUCCESS, "error": ERROR, "errored": ERROR, "cancelled": CANCELLED, "canceled": CANCELLED}
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -41,9 +57,19 @@ def verified(secret: str, body: bytes, header: str | None) -> bool:
 class RunEvent:
     event_id: str
     event_type: str
+    account_id: str
     run_id: str
     job_id: str
+    environment_id: str
     run_status: str
+    run_status_code: int | None
+
+
+def _status_code(data: dict[str, Any]) -> int | None:
+    code = data.get("runStatusCode")
+    if isinstance(code, int) or (isinstance(code, str) and code.strip().isdigit()):
+        return int(code)
+    return _STATUS_WORDS.get(str(data.get("runStatus") or "").strip().lower())
 
 
 def parse_event(body: bytes) -> RunEvent:
@@ -55,13 +81,46 @@ def parse_event(body: bytes) -> RunEvent:
     return RunEvent(
         event_id=str(document.get("eventId") or ""),
         event_type=str(document["eventType"]),
-        run_id=str(data.get("runId") or ""),
-        job_id=str(data.get("jobId") or ""),
+        account_id=str(document.get("accountId") or ""),
+        run_id=str(data.get("runId") or "").strip(),
+        job_id=str(data.get("jobId") or "").strip(),
+        environment_id=str(data.get("environmentId") or "").strip(),
         run_status=str(data.get("runStatus") or ""),
+        run_status_code=_status_code(data),
     )
 
 
-@dataclass
+@dataclass(frozen=True)
+class ListenPolicy:
+    """Which completed runs ``listen`` pushes (see the module)."""
+
+    account_id: str
+    job_ids: frozenset[str] = frozenset()
+    environment_ids: frozenset[str] = frozenset()
+    push_errored: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.job_ids and not self.environment_ids:
+            raise ValueError("listen needs an allowlist: job ids and/or environment ids")
+
+    def refusal(self, event: RunEvent) -> str | None:
+        """Why ``event`` is not pushed, or None when it is."""
+        if event.event_type != COMPLETED:
+            return f"event {event.event_type}"
+        if not event.run_id.isdigit():
+            return "no run id"
+        if event.account_id and event.account_id != self.account_id:
+            return f"account {event.account_id} is not this listener's"
+        if self.job_ids and event.job_id not in self.job_ids:
+            return f"job {event.job_id or '?'} is not in the job allowlist"
+        if self.environment_ids and event.environment_id not in self.environment_ids:
+            return f"environment {event.environment_id or '?'} is not in the environment allowlist"
+        if event.run_status_code == SUCCESS or (event.run_status_code == ERROR and self.push_errored):
+            return None
+        return f"run status {event.run_status or event.run_status_code} is not pushed"
+
+
+@dataclass(frozen=True)
 class Outcome:
     """How the push of one run went: ``error`` is None when it ran."""
 
@@ -71,17 +130,23 @@ class Outcome:
 
 
 class Listener:
-    """The webhook server and its push worker. ``push_run(run_id)`` returns whether every
-    sync finished clean; an exception it raises is logged, never fatal to the listener."""
+    """The webhook server and its push worker.
 
-    def __init__(self, secret: str, push_run: Callable[[str], bool], host: str = "127.0.0.1", port: int = 8080) -> None:
+    ``push_run(run_id)`` returns whether every sync finished clean; an exception it raises is
+    logged, never fatal to the listener. ``record()`` writes the ledger to the warehouse
+    (``Ledger.record`` with a warehouse opened for it); it runs on the worker after each push.
+    """
+
+    def __init__(
+        self, secret: str, policy: ListenPolicy, ledger: Ledger, push_run: Callable[[str], bool],
+        record: Callable[[], None] = lambda: None, host: str = "127.0.0.1", port: int = 8080,
+    ) -> None:
         if not secret:
             raise ValueError("a webhook secret is required")
-        self.secret, self.push_run = secret, push_run
-        self.jobs: queue.Queue[str | None] = queue.Queue()
+        self.secret, self.policy, self.ledger, self.push_run, self.record = secret, policy, ledger, push_run, record
         self.outcomes: list[Outcome] = []
-        self.seen: set[str] = set()
         self.lock = threading.Lock()
+        self.stopping = threading.Event()
         self.server = ThreadingHTTPServer((host, port), _handler(self))
         self.worker = threading.Thread(target=self._work, name="revsync-listen-push", daemon=True)
 
@@ -102,11 +167,14 @@ class Listener:
         finally:
             self.stop()
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 600) -> None:
+        """Stop taking webhooks; the push under way finishes, the runs still waiting stay
+        in the ledger for the next start."""
         self.server.shutdown()
         self.server.server_close()
-        self.jobs.put(None)
-        self.worker.join(timeout=600)
+        self.stopping.set()
+        if self.worker.is_alive():
+            self.worker.join(timeout=wait)
 
     def accept(self, body: bytes, header: str | None) -> tuple[int, dict[str, Any]]:
         """The answer to one delivery: (HTTP status, JSON body)."""
@@ -117,24 +185,36 @@ class Listener:
             event = parse_event(body)
         except ValueError as exc:
             return 400, {"error": str(exc)}
-        if event.event_type != COMPLETED or not event.run_id:
-            return 200, {"ignored": event.event_type}
-        with self.lock:
-            key = event.event_id or f"run:{event.run_id}"
-            if key in self.seen:
-                return 200, {"duplicate": event.event_id, "run_id": event.run_id}
-            self.seen.add(key)
+        refusal = self.policy.refusal(event)
+        if refusal is not None:
+            logger.info("dbt Cloud run %s of job %s ignored: %s", event.run_id or "?", event.job_id or "?", refusal)
+            return 200, {"ignored": refusal, "run_id": event.run_id}
+        run = AcceptedRun(event.run_id, event.job_id, event.environment_id, event.run_status_code)
+        try:
+            taken = self.ledger.accept(run)
+        except OSError as exc:  # cannot record it: let dbt Cloud deliver it again
+            logger.error("cannot record dbt Cloud run %s: %s", run.run_id, exc)
+            return 503, {"error": "cannot record the run now"}
+        if not taken:
+            return 200, {"duplicate": event.run_id, "event_id": event.event_id}
         logger.info("dbt Cloud run %s of job %s completed (%s): push queued", event.run_id, event.job_id, event.run_status)
-        self.jobs.put(event.run_id)
         return 202, {"accepted": event.run_id}
 
     def _work(self) -> None:
-        while (run_id := self.jobs.get()) is not None:
+        while not self.stopping.is_set():
+            run = self.ledger.next(timeout=0.2)
+            if run is None:
+                continue
             try:
-                outcome = Outcome(run_id, self.push_run(run_id))
+                outcome = Outcome(run.run_id, self.push_run(run.run_id))
             except Exception as exc:  # one bad run must not stop the listener
-                logger.error("push of dbt Cloud run %s failed: %s", run_id, exc)
-                outcome = Outcome(run_id, False, str(exc))
+                logger.error("push of dbt Cloud run %s failed: %s", run.run_id, exc)
+                outcome = Outcome(run.run_id, False, str(exc))
+            self.ledger.finish(run, outcome.ok, outcome.error)
+            try:
+                self.record()
+            except Exception as exc:  # the journal keeps it; recorded after the next push or at start
+                logger.warning("could not record the listener's runs in the warehouse: %s", exc)
             with self.lock:
                 self.outcomes.append(outcome)
 
@@ -160,7 +240,7 @@ def _handler(listener: Listener) -> type[BaseHTTPRequestHandler]:
             send_json(self, *listener.accept(body, self.headers.get("Authorization")))
 
         def do_GET(self) -> None:  # noqa: N802
-            send_json(self, 200, {"listening": True, "pushed": len(listener.outcomes)})
+            send_json(self, 200, {"listening": True, "pushed": len(listener.outcomes), "waiting": listener.ledger.waiting()})
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
             logger.debug("listen: " + format, *args)

@@ -36,3 +36,18 @@ def test_status_shows_recent_runs_counts_durations_and_first_rejects(project: Pr
     assert len(project.runs()) == 2
     limited = project.revsync("status", "--limit", "1")
     assert len([line for line in limited.out.splitlines() if " success " in line]) == 1
+
+
+def test_status_honours_select_through_dbt_ls(project: Project) -> None:
+    project.seed("raw", ["account_id", "name"], [[1, "One"], [2, "Two"]])
+    project.model("accounts", "select * from {{ ref('raw') }}", BLOCK)
+    project.model("partners", "select account_id + 10 as account_id, name from {{ ref('raw') }}", {**BLOCK, "object": "deals"})
+    project.build()
+    assert project.push().code == 0
+    everything = project.revsync("status")
+    assert "model.revsync_test.accounts:" in everything.out and "model.revsync_test.partners:" in everything.out
+    selected = project.revsync("status", "--select", "partners")
+    assert selected.code == 0, selected.err
+    assert "model.revsync_test.partners:freshsales.deals" in selected.out and "accounts" not in selected.out
+    excluded = project.revsync("status", "--exclude", "partners")
+    assert "model.revsync_test.accounts:" in excluded.out and "partners" not in excluded.out

@@ -15,7 +15,7 @@ def write(path: Path, kind: str, version: int, **body: Any) -> Path:
     return path
 
 
-@pytest.mark.parametrize("version, ok", [(10, True), (11, True), (12, True), (9, False), (13, False)])
+@pytest.mark.parametrize("version, ok", [(10, True), (11, True), (12, True), (20, True), (9, False), (13, False), (21, False)])
 def test_manifest_versions(tmp_path: Path, version: int, ok: bool) -> None:
     write(tmp_path / "manifest.json", "manifest", version, nodes={})
     if ok:
@@ -34,6 +34,20 @@ def test_run_results_version_and_garbage(tmp_path: Path) -> None:
     write(tmp_path / "run_results.json", "manifest", 12)
     with pytest.raises(ManifestError):
         project.load_run_results(tmp_path)
+
+
+def test_a_node_built_with_warnings_counts_as_built(tmp_path: Path) -> None:
+    results = [{"unique_id": "model.p.warned", "status": "warn"}, {"unique_id": "model.p.built", "status": "success"},
+               {"unique_id": "model.p.failed", "status": "error"}, {"unique_id": "model.p.skipped", "status": "skipped"}]
+    write(tmp_path / "run_results.json", "run-results", 6, results=results)
+    assert project.succeeded_nodes(project.load_run_results(tmp_path)) == {"model.p.warned", "model.p.built"}
+
+
+def test_dbt_fusion_manifest_v20_is_read_as_v12(tmp_path: Path) -> None:
+    block = {"destination": "freshsales", "object": "contacts"}
+    write(tmp_path / "manifest.json", "manifest", 20, nodes={"model.p.m": node("model.p.m", config={"meta": {"revsync": block}})})
+    (found,) = project.sync_nodes(project.load_manifest(tmp_path))
+    assert (found.ref.unique_id, found.block) == ("model.p.m", block)
 
 
 def node(uid: str, rtype: str = "model", **extra: Any) -> dict[str, Any]:
