@@ -151,7 +151,7 @@ class UnsendableError(TransportError):
 
 Transport = Callable[[str, str, Mapping[str, str], bytes | None, float], tuple[int, Mapping[str, str], bytes]]
 
-MAX_BODY_BYTES = 10 * 1024 * 1024  # an answer larger than this (decoded) is not read whole
+MAX_BODY_BYTES = 64 * 1024 * 1024  # an answer larger than this (decoded) is not read whole: a Bulk API job's results fit
 _READ_SIZE = 64 * 1024
 # What a broken answer can raise while it is read: a reset, a truncated chunk, bad gzip, a
 # malformed status line or header, a read timeout.

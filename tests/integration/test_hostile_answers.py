@@ -97,7 +97,7 @@ BROKEN = {
     "trickle": {"seconds": 40.0},  # longer than the whole push may take
     "truncate": {},
     "bad_gzip": {},
-    "huge": {"size": 64 * 1024 * 1024},
+    "huge": {"size": 80 * 1024 * 1024},  # over the 64 MiB an answer is read up to
 }
 
 
@@ -128,7 +128,7 @@ def test_a_huge_answer_is_never_read_whole(sandbox: SandboxServer) -> None:
     with pytest.raises(TransientDestinationError, match="AnswerTooLarge"):
         http.request("GET", f"{sandbox.url}/freshsales/contacts/1", headers={"Authorization": f"Token token={FRESHSALES_KEY}"})
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    assert grown_mib < 100, grown_mib
+    assert grown_mib < 150, grown_mib  # at most the 64 MiB an answer is read up to, not its 200
 
 
 # ---- 429s: a long Retry-After never holds the connection beyond the retry budget ---------------
