@@ -195,9 +195,12 @@ from (
   {%- endif -%}
 {%- endmacro %}
 
-{#- A row's upsert key value as compared (trimmed, lower case), or null. -#}
+{#- A row's upsert key value as compared: tabs and line breaks as spaces, trimmed of spaces
+    (as keys are), lower case; or null. -#}
 {% macro revsync_upsert_expression(upsert_column) -%}
-  {{ return("nullif(" ~ (("lower(trim(cast(" ~ upsert_column ~ " as " ~ dbt.type_string() ~ ")))") if upsert_column else "null") ~ ", '')") }}
+  {%- if not upsert_column -%}{{ return("cast(null as " ~ dbt.type_string() ~ ")") }}{%- endif -%}
+  {%- set spaced = "replace(replace(replace(cast(" ~ upsert_column ~ " as " ~ dbt.type_string() ~ "), chr(9), ' '), chr(10), ' '), chr(13), ' ')" -%}
+  {{ return("nullif(lower(trim(both ' ' from " ~ spaced ~ ")), '')") }}
 {%- endmacro %}
 
 
