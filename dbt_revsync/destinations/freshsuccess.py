@@ -162,7 +162,10 @@ class FreshsuccessDestination(Destination):
         if reply.status == 404:
             result.reject(change, "not_found", f"Freshsuccess answered 404 for {spec.object}/{key}: not taken as deleted "
                                                "(whether that path answers 404 for a record already gone is not documented)")
-        elif reply.ok and body is not UNREADABLE and not (isinstance(body, dict) and body.get("status_is_ok") is False):
+        elif reply.ok and isinstance(body, dict) and body.get("status_is_ok") is False:
+            code, message = error_of(reply)
+            result.reject(change, code, f"Freshsuccess refused the delete (status_is_ok false): {message}")
+        elif reply.ok and body is not UNREADABLE:
             result.ack(change, key, "deleted")
         elif reply.ok:
             result.leave(change, unconfirmed(reply, "an empty or JSON body"))
