@@ -93,22 +93,40 @@ def _reject(spec: SyncSpec, row: ChangeRow) -> PlannedReject:
 def payload(spec: SyncSpec, values: Mapping[str, Any], linked: bool = False) -> dict[str, Any]:
     """The nested body fields of one row: ``a.b: col`` becomes ``{"a": {"b": value}}``.
 
-    Under ``nulls: skip`` a null or blank value is left out, so it never blanks a field in
-    the CRM; under ``overwrite`` it is sent as null; under ``skip_until_linked`` it is left
-    out until the row's record has been linked (acknowledged once, its id remembered), and
-    sent as null from then on. A field with a list format is formatted first.
+    Null policy. A value counts as null when it is null, a text of blanks only (``""``,
+    ``"  "``), or a list with no item left (``[]``, ``[None, " "]``), after its list format.
+    Under ``nulls: skip`` such a value is left out, so it never blanks a field in the CRM
+    (an empty list would reach a CRM as ``""`` or ``[]`` and clear the field); under
+    ``overwrite`` it is sent as null (a list as ``[]``); under
+    ``skip_until_linked`` it is left out until the row's record has been linked
+    (acknowledged once, its id remembered), and sent as under ``overwrite`` from then on.
+    A field with a list format is formatted first. Text values are sent as the model holds
+    them, surrounding blanks included: only key values are trimmed (``key_text``).
     """
     send_nulls = spec.nulls == "overwrite" or (spec.nulls == "skip_until_linked" and linked)
     body: dict[str, Any] = {}
     for field in spec.fields:
         value = format_list(_value(spec, field.column, values), field.list_format)
-        if value is None and not send_nulls:
-            continue
+        if _is_null(value):
+            if not send_nulls:
+                continue
+            value = [] if isinstance(value, list) else None
         node = body
         for part in field.parts[:-1]:
             node = node.setdefault(part, {})
         node[field.parts[-1]] = value
     return body
+
+
+def _is_null(value: Any) -> bool:
+    """Null under the null policy: None, blank-only text, or a list of nothing but those."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list):
+        return all(_is_null(item) for item in value)
+    return False
 
 
 def format_list(value: Any, list_format: str | None) -> Any:
@@ -126,9 +144,16 @@ def format_list(value: Any, list_format: str | None) -> Any:
 
 
 def _value(spec: SyncSpec, column: str, values: Mapping[str, Any]) -> Any:
-    """A key column's value travels as its key text, so ``12345.0`` reaches the CRM as ``12345``."""
+    """A key column's value travels as its key text, so ``12345.0`` reaches the CRM as ``12345``;
+    the upsert key's text is trimmed (the diff compares it trimmed); other text is kept as is."""
     value = values.get(column)
-    return key_text(value) if column in spec.primary_key else _clean(value)
+    if column in spec.primary_key:
+        return key_text(value)
+    cleaned = _clean(value)
+    upsert = spec.upsert_field
+    if upsert is not None and column == upsert.column and isinstance(cleaned, str):
+        return cleaned.strip() or None
+    return cleaned
 
 
 _INTEGRAL = re.compile(r"-?[0-9]+[.]0+")
@@ -155,12 +180,12 @@ def key_text(value: Any) -> str | None:
 
 
 def _clean(value: Any) -> Any:
-    """A warehouse value as JSON: blanks are null, decimals numbers, times ISO 8601."""
+    """A warehouse value as JSON: decimals numbers, times ISO 8601. Text is kept as it is,
+    surrounding blanks included (``payload`` decides whether blank-only text counts as null)."""
     if value is None:
         return None
     if isinstance(value, str):
-        stripped = value.strip()
-        return stripped if stripped else None
+        return value
     if isinstance(value, bool) or isinstance(value, int):
         return value
     if isinstance(value, float):

@@ -5,6 +5,15 @@ answers into a ``BatchResult``: per record, acknowledged (with the CRM's id) or 
 (with the CRM's own code and message). It never retries, sleeps or touches the state:
 ``delivery.HttpClient`` retries and paces requests, the runner commits what was
 acknowledged. A record in neither list stays uncommitted and is sent again next push.
+
+Acknowledging is a claim about the CRM, so it is made only on what the CRM's answer says:
+a 2xx that lacks the record or id a connector expects (an HTML maintenance page, a body that
+is not JSON, an empty ``201``) acknowledges nothing and leaves the record for the next push
+(``BatchResult.leave`` with ``unconfirmed``). The outcome of an acknowledgement is
+``created`` only when the answer says the CRM created a new record for this change (a
+create endpoint answering the new record's id, an upsert's own "created" flag); a record
+matched or changed is ``updated``; where an answer cannot tell, ``updated`` (the state uses
+``created`` to decide which records ``mirror`` may delete).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from dbt_revsync.delivery import HttpClient, Outcome, Reply, rate_limit_wait, re
 from dbt_revsync.errors import ConfigIssue, FatalDestinationError, TransientDestinationError
 
 OPS = ("create", "update", "upsert", "delete")
+OUTCOMES = ("created", "updated", "deleted")
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,13 @@ class BatchResult:
             return frozenset(self._left)
 
     def ack(self, change: Change, destination_id: Any, outcome: str) -> None:
-        rid = None if destination_id is None else str(destination_id)
+        """``outcome``: created (the CRM made a new record for this change: its id is
+        required), updated (an existing record was matched or changed) or deleted."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}")
+        rid = None if destination_id in (None, "") else str(destination_id)
+        if outcome == "created" and rid is None:
+            raise ValueError("a created record is acknowledged with its id")
         with self._lock:
             self.acked.append(Ack(change.key, rid, outcome, change.row_hash))
 
@@ -137,6 +153,38 @@ class BatchResult:
             self.unresolved.extend(other.unresolved)
             self._left |= other._left
             self.fatal = self.fatal or other.fatal
+
+
+# ---- reading answers ---------------------------------------------------------------------
+UNREADABLE: Any = object()  # an answer body that is not JSON
+
+
+def answer_body(reply: Reply) -> Any:
+    """The JSON body of an answer: None when it has none, ``UNREADABLE`` when it is not JSON
+    (an HTML maintenance page, a truncated body)."""
+    if not reply.content.strip():
+        return None
+    body = reply.json()
+    return UNREADABLE if body is None and reply.content.strip() != b"null" else body
+
+
+def confirms_without_body(reply: Reply) -> bool:
+    """A 2xx that confirms a request needing no record back (a delete): a ``204 No Content``,
+    an empty body, or any JSON body; never a body that is not JSON."""
+    return reply.ok and answer_body(reply) is not UNREADABLE
+
+
+def unconfirmed(reply: Reply, expected: str) -> str:
+    """Why a 2xx answer acknowledges nothing: what was expected, what came instead."""
+    body = answer_body(reply)
+    content_type = next((v for k, v in reply.headers.items() if k.lower() == "content-type"), "")
+    if body is None:
+        what = "an empty body"
+    elif body is UNREADABLE:
+        what = f"a body that is not JSON ({content_type.split(';')[0] or 'no content type'}: {reply.text[:80].strip()!r})"
+    else:
+        what = f"a JSON body without it ({reply.text[:80].strip()!r})"
+    return f"answered {reply.status} with {what}, not {expected}: not acknowledged, sent again next push"
 
 
 class Destination:

@@ -9,6 +9,12 @@ id; the shared matching step does that with the sync's match keys. A 400 body li
 ``errors: [{field, message, code}]``: each becomes the record's reject code and message.
 Rate limit per account per minute (Growth 200; ``X-RateLimit-Remaining``, and
 ``Retry-After`` on a 429, which ``delivery`` honours).
+
+Acknowledged: a create or update only by an answer holding the record with its ``id``; a
+delete by ``204 No Content`` (any 2xx whose body is empty or JSON; a 404 is already gone).
+Created or matched: ``POST`` makes a new record (201; a duplicate email is refused with
+``duplicate_value``), so it is ``created``; a ``PUT`` to the id the matching step found or
+remembered is ``updated``.
 """
 
 from __future__ import annotations
@@ -19,8 +25,16 @@ from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import Reply
-from dbt_revsync.destinations.base import BatchResult, Change, Found, PerRecordDestination, RecordRejected
-from dbt_revsync.errors import DestinationError
+from dbt_revsync.destinations.base import (
+    BatchResult,
+    Change,
+    Found,
+    PerRecordDestination,
+    RecordRejected,
+    confirms_without_body,
+    unconfirmed,
+)
+from dbt_revsync.errors import DestinationError, TransientDestinationError
 
 OBJECTS = ("contacts", "companies")
 # Fields ``GET /<resource>?<field>=`` filters on exactly (the rest go through search).
@@ -71,10 +85,12 @@ class FreshdeskDestination(PerRecordDestination):
             self._read(self._call(result, "POST", spec.object, change.fields), change, result, "created")
         elif change.op == "delete":
             reply = self._call(result, "DELETE", f"{spec.object}/{change.remote_id}")
-            if reply.status == 404:  # already gone: the goal is reached
+            if reply.status == 404 or confirms_without_body(reply):  # 404: already gone, the goal is reached
                 result.ack(change, change.remote_id, "deleted")
+            elif reply.ok:
+                result.leave(change, unconfirmed(reply, "204 No Content"))
             else:
-                self._read(reply, change, result, "deleted")
+                result.reject(change, *error_of(reply))
         else:
             self._read(self._call(result, "PUT", f"{spec.object}/{change.remote_id}", change.fields), change, result, "updated")
 
@@ -85,10 +101,13 @@ class FreshdeskDestination(PerRecordDestination):
         else:
             name = field.removeprefix("custom_fields.")
             reply = self._call(result, "GET", f"search/{spec.object}", params={"query": f'"{name}:{_literal(value)}"'})
-            records = (reply.json() or {}).get("results") if reply.ok else None
+            body = reply.json() if reply.ok else None
+            records = body.get("results") if isinstance(body, dict) else None
         if not reply.ok:
             raise RecordRejected(*error_of(reply))
-        return [Found(str(record["id"]), record) for record in records or [] if isinstance(record, dict)]
+        if not isinstance(records, list):
+            raise TransientDestinationError(unconfirmed(reply, f"a list of {spec.object}"))
+        return [Found(str(record["id"]), record) for record in records if isinstance(record, dict) and record.get("id") is not None]
 
     def list_fields(self, spec: SyncSpec) -> set[str] | None:
         """``GET /contact_fields`` or ``/company_fields``: a list of ``{"name", "default", ..}``,
@@ -112,15 +131,21 @@ class FreshdeskDestination(PerRecordDestination):
         if not reply.ok:
             raise RecordRejected(*error_of(reply))
         body = reply.json()
-        return body if isinstance(body, dict) else None
+        if not isinstance(body, dict):
+            raise TransientDestinationError(unconfirmed(reply, f"record {record_id}"))
+        return body
 
     def _read(self, reply: Reply, change: Change, result: BatchResult, outcome: str) -> None:
-        if reply.ok:
-            body = reply.json()
-            found = body.get("id") if isinstance(body, dict) else None
-            result.ack(change, found if found is not None else change.remote_id, outcome)
-        else:
+        """Acknowledge by the record the answer holds (``{"id": .., ..}``), else leave."""
+        if not reply.ok:
             result.reject(change, *error_of(reply))
+            return
+        body = reply.json()
+        found = body.get("id") if isinstance(body, dict) else None
+        if found in (None, ""):
+            result.leave(change, unconfirmed(reply, "the record with its id"))
+        else:
+            result.ack(change, found, outcome)
 
 
 def _literal(value: Any) -> str:

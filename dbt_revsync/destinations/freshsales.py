@@ -7,6 +7,13 @@ on the legacy host); bodies wrapped in the singular resource name; upsert throug
 fields under ``custom_field`` with ``cf_`` keys. No batch write is used: the bulk endpoints'
 body shape is not documented, so each record is one request. Rate limit: 400 requests a
 minute on every paid plan (and an hourly cap by plan, answered with 429).
+
+Acknowledged: a create, update or upsert only by an answer holding the wrapped record with
+its ``id``; a delete by a 2xx whose body is empty or JSON (or a 404: already gone). Created
+or matched: ``POST /<resource>`` makes a new record (``created``); ``POST /<resource>/upsert``
+answers 201 when it created the record and 200 when it updated one (a third-party doc;
+Freshworks' own docs say only "200 with the record"), so only a 201 counts as ``created``;
+a ``PUT`` by id is ``updated``.
 """
 
 from __future__ import annotations
@@ -16,9 +23,16 @@ from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import Reply
-from dbt_revsync.destinations.base import BatchResult, Change, PerRecordDestination
-from dbt_revsync.errors import DestinationError
-from dbt_revsync.destinations.base import Found, RecordRejected
+from dbt_revsync.destinations.base import (
+    BatchResult,
+    Change,
+    Found,
+    PerRecordDestination,
+    RecordRejected,
+    confirms_without_body,
+    unconfirmed,
+)
+from dbt_revsync.errors import DestinationError, TransientDestinationError
 
 WRAPPERS = {"contacts": "contact", "sales_accounts": "sales_account", "deals": "deal"}
 # The attribute filtered search knows a field by, when it is not the field's own name.
@@ -69,7 +83,7 @@ class FreshsalesDestination(PerRecordDestination):
         elif change.op == "upsert":
             body = {"unique_identifier": {spec.upsert_key: change.upsert_value}, wrapper: change.fields}
             reply = self._call(result, "POST", f"{resource}/upsert", body)
-            self._read(reply, change, result, "created" if reply.status == 201 else "updated")
+            self._read(reply, change, result, "created" if reply.status == 201 else "updated")  # 200: matched
         else:  # update without a remembered id: find the one record by the upsert key
             record_id = self._find_one(spec, change, result)
             if record_id is not None:
@@ -98,10 +112,12 @@ class FreshsalesDestination(PerRecordDestination):
         if record_id is None:
             return
         reply = self._call(result, "DELETE", f"{spec.object}/{record_id}")
-        if reply.status == 404:  # already gone: the goal is reached
+        if reply.status == 404 or confirms_without_body(reply):  # 404: already gone, the goal is reached
             result.ack(change, record_id, "deleted")
+        elif reply.ok:
+            result.leave(change, unconfirmed(reply, "an empty or JSON body"))
         else:
-            self._read(reply, change, result, "deleted", record_id)
+            result.reject(change, *error_of(reply))
 
     def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
         """Filtered search on one attribute (a custom field by its ``cf_`` name)."""
@@ -111,8 +127,10 @@ class FreshsalesDestination(PerRecordDestination):
         reply = self._call(result, "POST", f"filtered_search/{WRAPPERS[spec.object]}", body)
         if not reply.ok:
             raise RecordRejected(*error_of(reply))
-        records = (reply.json() or {}).get(spec.object) or []
-        return [Found(str(record["id"]), record) for record in records if isinstance(record, dict)]
+        body = reply.json()
+        if not isinstance(body, dict) or not isinstance(body.get(spec.object), list):
+            raise TransientDestinationError(unconfirmed(reply, f"a search answer listing {spec.object}"))
+        return [Found(str(record["id"]), record) for record in body[spec.object] if isinstance(record, dict) and record.get("id") is not None]
 
     def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
         reply = self._call(result, "GET", f"{spec.object}/{record_id}")
@@ -122,7 +140,9 @@ class FreshsalesDestination(PerRecordDestination):
             raise RecordRejected(*error_of(reply))
         body = reply.json()
         record = body.get(WRAPPERS[spec.object]) if isinstance(body, dict) else None
-        return record if isinstance(record, dict) else None
+        if not isinstance(record, dict):
+            raise TransientDestinationError(unconfirmed(reply, f"the {WRAPPERS[spec.object]} record"))
+        return record
 
     def _find_one(self, spec: SyncSpec, change: Change, result: BatchResult) -> str | None:
         """The id of the single record whose upsert key matches; rejects none or several."""
@@ -140,15 +160,18 @@ class FreshsalesDestination(PerRecordDestination):
             return None
         return matches[0].id
 
-    def _read(self, reply: Reply, change: Change, result: BatchResult, outcome: str, record_id: Any = None) -> None:
-        if reply.ok:
-            body = reply.json()
-            record = body.get(_wrapper_key(body)) if isinstance(body, dict) else None
-            found = record.get("id") if isinstance(record, dict) else None
-            result.ack(change, found if found is not None else (record_id or change.remote_id), outcome)
+    def _read(self, reply: Reply, change: Change, result: BatchResult, outcome: str) -> None:
+        """Acknowledge by the record the answer holds (``{"contact": {"id": ..}}``), else leave."""
+        if not reply.ok:
+            result.reject(change, *error_of(reply))
+            return
+        body = reply.json()
+        record = body.get(_wrapper_key(body)) if isinstance(body, dict) else None
+        found = record.get("id") if isinstance(record, dict) else None
+        if found in (None, ""):
+            result.leave(change, unconfirmed(reply, "the record with its id"))
         else:
-            code, message = error_of(reply)
-            result.reject(change, code, message)
+            result.ack(change, found, outcome)
 
 
 def _wrapper_key(body: dict[str, Any]) -> str | None:

@@ -16,19 +16,29 @@ Payload rules: ``account_id`` (and ``user_id``) always travel as exact text (``1
 ``account_id``, ``name`` and ``join_date``: a row without them is rejected before sending.
 A contact whose account does not exist yet is rejected (``Account not found``) and goes
 through on a later push, once its account has been pushed (syncs run in DAG order).
+A date that cannot be read as one (``2023-02-29``) rejects its row (``invalid_value``).
+
+Acknowledged: only by a JSON answer whose ``status_is_ok`` is true (the records it does not
+name in ``failed_results``); a 2xx without ``status_is_ok`` (an HTML page, another JSON)
+leaves the batch for the next push. Created or matched: the bulk POST inserts or updates and
+its answer does not say which, so every acknowledged write is ``updated`` (never
+``created``: ``mirror`` does not delete Freshsuccess records it cannot know it created). A
+delete is acknowledged by a 2xx whose body is empty or JSON with ``status_is_ok`` not false;
+a 404 is not taken as "already gone" (the delete path is unconfirmed): it rejects the row.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import Reply
-from dbt_revsync.destinations.base import BatchResult, Change, Destination
+from dbt_revsync.destinations.base import UNREADABLE, BatchResult, Change, Destination, answer_body, unconfirmed
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 from dbt_revsync.plan import key_text
 
@@ -38,6 +48,8 @@ TEXT_IDS = ("account_id", "user_id")
 DATE_FIELDS = ("join_date", "renewal_date", "created_date", "last_seen_date")
 DIMENSIONS = ("custom_label_dimensions", "custom_value_dimensions", "custom_event_dimensions")
 MAX_ROUNDS = 5  # requests for one batch when Freshsuccess refuses it whole and names the culprits
+
+logger = logging.getLogger(__name__)
 
 
 class FreshsuccessDestination(Destination):
@@ -82,6 +94,13 @@ class FreshsuccessDestination(Destination):
         return f"https://api-{connection.setting('region', 'us')}.freshsuccess.com/api/v2"
 
     # ---- sending ----------------------------------------------------------------------------
+    def prepare(self, spec: SyncSpec) -> None:
+        if spec.insert_mode == "mirror":
+            logger.warning(
+                "%s: Freshsuccess does not say which records a push created, so mirror deletes none of them "
+                "(rows that leave the model are forgotten; their accounts stay)", spec.label,
+            )
+
     def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
         result = BatchResult()
         try:
@@ -102,7 +121,11 @@ class FreshsuccessDestination(Destination):
     def _upsert(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> None:
         pending: list[tuple[Change, dict[str, Any]]] = []
         for change in changes:
-            record, problem = to_record(spec.object, change.fields)
+            try:
+                record, problem = to_record(spec.object, change.fields)
+            except ValueError as exc:
+                result.reject(change, "invalid_value", str(exc))
+                continue
             if problem:
                 result.reject(change, "missing_required_field", problem)
             else:
@@ -111,21 +134,24 @@ class FreshsuccessDestination(Destination):
             if not pending:
                 return
             reply = self._call(result, "POST", spec.object, {"records": [record for _, record in pending]})
-            body = reply.json() if reply.ok else None
-            if not isinstance(body, dict):
+            if not reply.ok:
                 code, message = error_of(reply)
                 for change, _ in pending:
                     result.reject(change, code, message)
+                return
+            body = reply.json()
+            if not isinstance(body, dict) or not isinstance(body.get("status_is_ok"), bool):
+                for change, _ in pending:
+                    result.leave(change, unconfirmed(reply, "Freshsuccess's answer with status_is_ok"))
                 return
             failed = failures(body.get("failed_results") or [], [record for _, record in pending], KEYS[spec.object])
             for index, message in failed.items():
                 result.reject(pending[index][0], code_of(message), message)
             rest = [item for index, item in enumerate(pending) if index not in failed]
-            if body.get("status_is_ok", True):
+            if body["status_is_ok"]:
                 for change, record in rest:
-                    # The answer does not say created or updated: a key never pushed counts as created.
-                    outcome = "created" if change.op == "create" or change.remote_id is None else "updated"
-                    result.ack(change, record.get(KEYS[spec.object]), outcome)
+                    # The answer does not say whether a record was inserted or updated: never "created".
+                    result.ack(change, record.get(KEYS[spec.object]), "updated")
                 return
             if not failed:  # refused whole, naming no record: nothing to retry with
                 for change, _ in rest:
@@ -142,8 +168,17 @@ class FreshsuccessDestination(Destination):
             result.reject(change, "no_key", f"no {KEYS[spec.object]} to delete")
             return
         reply = self._call(result, "DELETE", f"{spec.object}/{key}")
-        if reply.ok or reply.status == 404:
+        body = answer_body(reply)
+        if reply.status == 404:
+            result.reject(change, "not_found", f"Freshsuccess answered 404 for {spec.object}/{key}: not taken as deleted "
+                                               "(whether that path answers 404 for a record already gone is not documented)")
+        elif reply.ok and isinstance(body, dict) and body.get("status_is_ok") is False:
+            code, message = error_of(reply)
+            result.reject(change, code, f"Freshsuccess refused the delete (status_is_ok false): {message}")
+        elif reply.ok and body is not UNREADABLE:
             result.ack(change, key, "deleted")
+        elif reply.ok:
+            result.leave(change, unconfirmed(reply, "an empty or JSON body"))
         else:
             code, message = error_of(reply)
             result.reject(change, code, message)
@@ -151,16 +186,17 @@ class FreshsuccessDestination(Destination):
 
 # ---- payload ------------------------------------------------------------------------------
 def to_record(obj: str, fields: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """The Freshsuccess record of a change's fields, or a reason it cannot be sent."""
+    """The Freshsuccess record of a change's fields, or a reason it cannot be sent (a required field
+    missing); ValueError when a value cannot be converted (a date that is no date)."""
     record: dict[str, Any] = {}
     for name, value in fields.items():
         if name in DIMENSIONS and isinstance(value, Mapping):
             event = name == "custom_event_dimensions"
-            record[name] = [{"key": key, "value": epoch_ms(v) if event else v} for key, v in value.items()]
+            record[name] = [{"key": key, "value": _date(f"{name}.{key}", v) if event else v} for key, v in value.items()]
         elif name in TEXT_IDS:
             record[name] = key_text(value)
         elif name in DATE_FIELDS:
-            record[name] = epoch_ms(value)
+            record[name] = _date(name, value)
         else:
             record[name] = value
     missing = [name for name in REQUIRED[obj] if record.get(name) in (None, "")]
@@ -169,8 +205,16 @@ def to_record(obj: str, fields: Mapping[str, Any]) -> tuple[dict[str, Any], str 
     return record, None
 
 
+def _date(name: str, value: Any) -> Any:
+    try:
+        return epoch_ms(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def epoch_ms(value: Any) -> Any:
-    """A date or timestamp (ISO text, as the warehouse gives it) as epoch milliseconds (UTC)."""
+    """A date or timestamp (ISO text, as the warehouse gives it) as epoch milliseconds (UTC);
+    ValueError when the text is no date (``2023-02-29``)."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, (int, float)):
@@ -179,7 +223,7 @@ def epoch_ms(value: Any) -> Any:
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        return value  # sent as is: Freshsuccess says what it makes of it
+        raise ValueError(f"{value!r} is not a date or timestamp") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     return int(moment.timestamp() * 1000)

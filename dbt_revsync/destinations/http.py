@@ -14,11 +14,24 @@ Settings (``revsync.yml``)::
     id_path: "$.id"              # the id to remember; with batch on, a path to one id per row ($.results[*].id)
 
 ``{name}`` in the URL is the block's ``object`` or a column the sync reads (primary key or
-a mapped column), URL-encoded; with batch on only ``{object}`` may be used. An answer whose
-status is in ``success_codes`` acknowledges its rows (with the id found at ``id_path``, if
-any); any other 4xx rejects them with the endpoint's message; 429, 5xx and timeouts are
-retried by ``delivery``. The endpoint decides what a request means, so only ``append`` and
-``upsert`` are offered; it cannot be searched, so ``match_on`` is not available.
+a mapped column), URL-encoded; with batch on only ``{object}`` may be used. Any other 4xx
+rejects the rows with the endpoint's message; 429, 5xx and timeouts are retried by
+``delivery``. The endpoint decides what a request means, so only ``append`` and ``upsert``
+are offered; it cannot be searched, so ``match_on`` is not available.
+
+What acknowledges rows. The status must be in ``success_codes``, and then:
+
+- with ``id_path``: the answer must be JSON holding the id there (with batch on, one id per
+  row, in order); an answer without it acknowledges nothing;
+- without ``id_path``: the answer must be ``204 No Content`` (no body), or carry a JSON body;
+  an empty body with any other status, or a body that is not JSON (an HTML maintenance page
+  a proxy answers 200 with), acknowledges nothing.
+
+Rows not acknowledged are left for the next push, with the reason in the log.
+
+Created or updated: ``created`` only when a one-row request is answered ``201 Created`` (the
+HTTP meaning: a new resource was made) and the answer holds its id at ``id_path``; anything
+else is ``updated``: a batch answer's 201 does not say which rows it created.
 """
 
 from __future__ import annotations
@@ -30,7 +43,7 @@ from urllib.parse import quote
 
 from dbt_revsync.config import Connection, SyncSpec, check_base_url
 from dbt_revsync.delivery import Reply
-from dbt_revsync.destinations.base import BatchResult, Change, Destination
+from dbt_revsync.destinations.base import UNREADABLE, BatchResult, Change, Destination, answer_body, unconfirmed
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 
 METHODS = ("POST", "PUT", "PATCH")
@@ -123,9 +136,14 @@ class HttpDestination(Destination):
         method = str(setting("method", "POST")).upper()
         reply = result.count(self.http.request(method, self._url(spec, group[0]), json=body, headers=headers))
         if reply.status in setting("success_codes", DEFAULT_SUCCESS):
-            ids = self._ids(reply, len(group))
+            ids, missing = self._ids(reply, len(group))
+            if missing:
+                for change in group:
+                    result.leave(change, unconfirmed(reply, missing))
+                return
             for change, record_id in zip(group, ids):
-                result.ack(change, record_id, "created" if change.op == "create" else "updated")
+                created = reply.status == 201 and len(group) == 1 and record_id is not None
+                result.ack(change, record_id, "created" if created else "updated")
         else:
             message = reply.text[:500] or f"HTTP {reply.status}"
             for change in group:
@@ -142,12 +160,19 @@ class HttpDestination(Destination):
         url = PLACEHOLDER.sub(fill, template)
         return url if "://" in url else f"{self.connection.base_url}/{url.lstrip('/')}"
 
-    def _ids(self, reply: Reply, count: int) -> list[Any]:
+    def _ids(self, reply: Reply, count: int) -> tuple[list[Any], str | None]:
+        """The id of each row, and what the answer lacks to acknowledge them (None: nothing)."""
+        body = answer_body(reply)
         path = self.connection.setting("id_path")
-        found = json_path(path, reply.json()) if path else []
-        if count == 1:
-            return [found[0] if len(found) == 1 and not isinstance(found[0], (dict, list)) else None]
-        return found if len(found) == count else [None] * count
+        if not path:
+            if body is UNREADABLE or (body is None and reply.status != 204):
+                return [], "a JSON body (or 204 No Content)"
+            return [None] * count, None
+        found = [] if body in (None, UNREADABLE) else json_path(path, body)
+        found = [v for v in found if v is not None and not isinstance(v, (dict, list)) and str(v) != ""]
+        if len(found) != count:
+            return [], f"{'one id' if count == 1 else f'{count} ids'} at {path}"
+        return found, None
 
 
 def _text(value: Any) -> str:

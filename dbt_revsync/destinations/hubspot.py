@@ -31,7 +31,15 @@ from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import Reply
-from dbt_revsync.destinations.base import BatchResult, Change, Destination, Found, RecordRejected
+from dbt_revsync.destinations.base import (
+    BatchResult,
+    Change,
+    Destination,
+    Found,
+    RecordRejected,
+    confirms_without_body,
+    unconfirmed,
+)
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 
 OBJECTS = ("contacts", "companies", "deals")
@@ -72,6 +80,7 @@ class HubSpotDestination(Destination):
 
     def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
         result = BatchResult()
+        changes = convertible(changes, result)
         by_id = spec.upsert_key in ID_KEYS
         steps: list[tuple[Callable[..., None], list[Change]]] = [
             (self._create, [c for c in changes if c.op == "create"]),
@@ -135,9 +144,12 @@ class HubSpotDestination(Destination):
         if not doomed:
             return
         reply = self._post(result, spec, "archive", {"inputs": [{"id": ids[c.key]} for c in doomed]})
-        if reply.ok:  # 204: archiving an id HubSpot does not know is already done
+        if confirms_without_body(reply):  # 204: archiving an id HubSpot does not know is already done
             for change in doomed:
                 result.ack(change, ids[change.key], "deleted")
+        elif reply.ok:
+            for change in doomed:
+                result.leave(change, unconfirmed(reply, "204 No Content"))
         else:
             code, message = error_of(reply)
             for change in doomed:
@@ -146,13 +158,20 @@ class HubSpotDestination(Destination):
     # ---- lookups for the shared matching step (``match_on``, ``on_update: if_empty``) --------
     def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
         """Records whose property ``field`` equals ``value``: ``POST .../search`` with EQ."""
-        body = {"filterGroups": [{"filters": [{"propertyName": field, "operator": "EQ", "value": property_value(value)}]}],
+        try:
+            wanted = property_value(value)
+        except ValueError as exc:
+            raise RecordRejected("invalid_value", f"{field}: {exc}") from None
+        body = {"filterGroups": [{"filters": [{"propertyName": field, "operator": "EQ", "value": wanted}]}],
                 "properties": [field], "sorts": [], "limit": 10, "after": "0"}
         url = f"{self.root}/crm/v3/objects/{spec.object}/search"
         reply = result.count(self.http.request("POST", url, json=body, headers=self._auth()))
         if not reply.ok:
             raise RecordRejected(*error_of(reply))
-        return [Found(str(r["id"]), r) for r in (reply.json() or {}).get("results") or [] if isinstance(r, dict)]
+        answer = reply.json()
+        if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):
+            raise TransientDestinationError(unconfirmed(reply, "a search answer with results"))
+        return [Found(str(r["id"]), r) for r in answer["results"] if isinstance(r, dict) and r.get("id") is not None]
 
     def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
         names = ",".join(f.path for f in spec.fields)
@@ -162,7 +181,10 @@ class HubSpotDestination(Destination):
             return None
         if not reply.ok:
             raise RecordRejected(*error_of(reply))
-        return reply.json()
+        record = reply.json()
+        if not isinstance(record, dict) or record.get("id") is None:
+            raise TransientDestinationError(unconfirmed(reply, f"record {record_id}"))
+        return record
 
     def current_value(self, spec: SyncSpec, record: Mapping[str, Any], path: str) -> Any:
         return (record.get("properties") or {}).get(path)
@@ -178,6 +200,10 @@ class HubSpotDestination(Destination):
             code, message = error_of(reply)
             for change in changes:
                 result.reject(change, code, message)
+            return {}
+        if not isinstance(answer.get("results"), list):
+            for change in changes:
+                result.leave(change, unconfirmed(reply, "a batch/read answer with results"))
             return {}
         found = {str((r.get("properties") or {}).get(key)): str(r.get("id")) for r in answer.get("results") or []}
         ids = {}
@@ -201,7 +227,10 @@ def read_batch(
 ) -> None:
     """Acknowledge the inputs HubSpot's ``results`` hold, reject those its ``errors`` name.
 
-    ``outcome`` None: read it from each result's ``new`` flag (batch upsert).
+    A result acknowledges an input only with the record's ``id``; an input with neither a
+    result nor an error (a 2xx that is not HubSpot's batch answer) is left for the next push.
+    ``outcome`` None (batch upsert): ``created`` only when the result says ``"new": true``,
+    else ``updated`` (HubSpot's batch upsert answers each result with ``new``).
     """
     body = reply.json() if isinstance(reply.json(), dict) else {}
     if not reply.ok:
@@ -209,7 +238,7 @@ def read_batch(
         for change in changes:  # a whole-batch error: every input shares it
             result.reject(change, code, message)
         return
-    results = [r for r in body.get("results") or [] if isinstance(r, dict)]
+    results = [r for r in body.get("results") or [] if isinstance(r, dict) and r.get("id") not in (None, "")]
     traced = {str(r.get("objectWriteTraceId")): r for r in results if r.get("objectWriteTraceId") is not None}
     done: set[str] = set()
     for change in changes:
@@ -218,7 +247,7 @@ def read_batch(
             record = next((r for r in results if matches(change, r)), None)
         if record is not None:
             done.add(change.key)
-            result.ack(change, record.get("id"), outcome or ("created" if record.get("new") else "updated"))
+            result.ack(change, record.get("id"), outcome or ("created" if record.get("new") is True else "updated"))
     for error in body.get("errors") or []:
         if not isinstance(error, dict):
             continue
@@ -228,7 +257,7 @@ def read_batch(
                 result.reject(change, error.get("category") or reply.status, _message(error))
     for change in changes:
         if change.key not in done:
-            result.leave(change, f"HubSpot answered {reply.status} without a result or error for it")
+            result.leave(change, unconfirmed(reply, "a result or an error for this input"))
 
 
 def _named_by(error: Mapping[str, Any], changes: Iterable[Change], ids: Mapping[str, str] | None) -> list[Change]:
@@ -276,8 +305,28 @@ def error_of(reply: Reply) -> tuple[str, str]:
 # ---- values -------------------------------------------------------------------------------
 
 
+def convertible(changes: Sequence[Change], result: BatchResult) -> list[Change]:
+    """The changes whose values HubSpot can take; each other one is rejected with the reason."""
+    kept = []
+    for change in changes:
+        try:
+            properties(change.fields)
+        except ValueError as exc:
+            result.reject(change, "invalid_value", str(exc))
+        else:
+            kept.append(change)
+    return kept
+
+
 def properties(fields: Mapping[str, Any]) -> dict[str, str]:
-    return {name: property_value(value) for name, value in fields.items()}
+    """Every field as HubSpot's text; ValueError naming the field when one cannot be converted."""
+    out = {}
+    for name, value in fields.items():
+        try:
+            out[name] = property_value(value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    return out
 
 
 def property_value(value: Any) -> str:
@@ -286,7 +335,8 @@ def property_value(value: Any) -> str:
     Null clears (``""``); booleans ``true``/``false``; a list is a multi-checkbox value
     (``a;b``); a ``YYYY-MM-DD`` date is its midnight-UTC epoch milliseconds, and an ISO
     date-time its epoch milliseconds (UTC when it carries no offset). Assumed: a text
-    column holding exactly a date is meant as a date.
+    column holding exactly a date is meant as a date. Text shaped like a date that is no
+    date (``2023-02-29``) raises ValueError: the row is rejected, never sent half-converted.
     """
     if value is None:
         return ""
@@ -300,7 +350,10 @@ def property_value(value: Any) -> str:
         return json.dumps(value, sort_keys=True)
     if isinstance(value, str):
         if _DATE.match(value):
-            day = dt.datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+            try:
+                day = dt.datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+            except ValueError:
+                raise ValueError(f"{value!r} looks like a date but is not one") from None
             return str(int(day.timestamp()) * 1000)
         if _DATETIME.match(value):
             return _epoch_ms(value)
@@ -311,7 +364,7 @@ def _epoch_ms(text: str) -> str:
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        return text
+        raise ValueError(f"{text!r} looks like a date-time but is not one") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     return str(round(moment.timestamp() * 1000))

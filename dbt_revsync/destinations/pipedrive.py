@@ -24,6 +24,11 @@ bare name); ``prepare`` reads ``/organizationFields`` (``/personFields``, ``/dea
 once per push and resolves each name to its 40-character key; an unknown name is a
 configuration error. Option fields take option labels or ids; a multi-option field gets
 ``null`` to clear, never ``[]``.
+
+Acknowledged: only by Pipedrive's envelope ``{"success": true, "data": {"id": ..}}`` (a
+delete's ``data`` may hold only the id); a 2xx without it is left for the next push. Created
+or matched: ``POST`` (answered 200, not 201) always makes a new record (``created``); a
+``PATCH`` by id is ``updated``.
 """
 
 from __future__ import annotations
@@ -35,8 +40,8 @@ from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import HttpClient, Reply
-from dbt_revsync.destinations.base import BatchResult, Change, Found, PerRecordDestination, RecordRejected
-from dbt_revsync.errors import ConfigError, ConfigIssue
+from dbt_revsync.destinations.base import BatchResult, Change, Found, PerRecordDestination, RecordRejected, unconfirmed
+from dbt_revsync.errors import ConfigError, ConfigIssue, TransientDestinationError
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +195,7 @@ class PipedriveDestination(PerRecordDestination):
         if reply.status == 404:  # already gone
             result.ack(change, record_id, "deleted")
         else:
-            self._read(reply, change, result, "deleted", record_id)
+            self._read(reply, change, result, "deleted")
 
     # ---- lookups for the shared matching step ------------------------------------------------
     def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
@@ -203,7 +208,10 @@ class PipedriveDestination(PerRecordDestination):
         reply = self._call(result, "GET", f"{spec.object}/search", params=params)
         if not reply.ok:
             raise RecordRejected(*error_of(reply))
-        items = ((reply.json() or {}).get("data") or {}).get("items") or []
+        data = envelope_data(reply)
+        if data is None or not isinstance(data.get("items", []), list):
+            raise TransientDestinationError(unconfirmed(reply, "Pipedrive's search answer"))
+        items = data.get("items") or []
         candidates = [i.get("item") or {} for i in items if isinstance(i, dict)]
         if custom is None:
             return [Found(str(c["id"])) for c in candidates if _text(value).lower() in _item_values(c, field)]
@@ -221,8 +229,10 @@ class PipedriveDestination(PerRecordDestination):
             return None
         if not reply.ok:
             raise RecordRejected(*error_of(reply))
-        data = (reply.json() or {}).get("data")
-        return data if isinstance(data, dict) else None
+        data = envelope_data(reply)
+        if data is None or data.get("id") is None:
+            raise TransientDestinationError(unconfirmed(reply, f"record {record_id} in Pipedrive's envelope"))
+        return data
 
     def current_value(self, spec: SyncSpec, record: Mapping[str, Any], path: str) -> Any:
         custom = self._custom_field(spec, path)
@@ -262,14 +272,26 @@ class PipedriveDestination(PerRecordDestination):
             body["custom_fields"] = custom
         return body
 
-    def _read(self, reply: Reply, change: Change, result: BatchResult, outcome: str, record_id: Any = None) -> None:
+    def _read(self, reply: Reply, change: Change, result: BatchResult, outcome: str) -> None:
+        """Acknowledge by the envelope's ``data.id``; an error envelope or status rejects."""
         body = reply.json() if isinstance(reply.json(), dict) else {}
-        if reply.ok and body.get("success") is not False:
-            data = body.get("data") if isinstance(body.get("data"), dict) else {}
-            result.ack(change, data.get("id") or record_id or change.remote_id, outcome)
+        if not reply.ok or body.get("success") is False:
+            result.reject(change, *error_of(reply))
+            return
+        data = envelope_data(reply)
+        found = data.get("id") if data is not None else None
+        if found in (None, ""):
+            result.leave(change, unconfirmed(reply, '{"success": true, "data": {"id": ..}}'))
         else:
-            code, message = error_of(reply)
-            result.reject(change, code, message)
+            result.ack(change, found, outcome)
+
+
+def envelope_data(reply: Reply) -> dict[str, Any] | None:
+    """The ``data`` object of a ``{"success": true, "data": {..}}`` answer; None otherwise."""
+    body = reply.json()
+    if not isinstance(body, dict) or body.get("success") is not True or not isinstance(body.get("data"), dict):
+        return None
+    return body["data"]
 
 
 def custom_name(parts: tuple[str, ...], standard: set[str]) -> str | None:

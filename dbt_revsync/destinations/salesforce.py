@@ -17,6 +17,13 @@ chunks of ``bulk_batch_size`` rows: one ingest job per operation and chunk.
 The token: ``access_token`` as given, or fetched from ``token_url`` with a refresh token
 (``grant_type=refresh_token``) or with client credentials (``grant_type=client_credentials``).
 A 401 renews a fetchable token once and repeats the request; a second 401 is fatal.
+
+Acknowledged: only by a SaveResult with ``success: true`` at the record's place in the
+ordered answer (with the record's ``id`` for a create or an upsert); a 2xx that is not a
+list of one SaveResult per record acknowledges nothing and leaves the records for the next
+push. Created or matched: a create's SaveResult is ``created``; an upsert's is ``created``
+only when it carries ``"created": true`` (Salesforce sets it on each upsert result), else
+``updated``; an update by id is ``updated``. Bulk API 2.0 likewise reads ``sf__Created``.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from urllib.parse import urlencode, urlsplit
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import HttpClient, Reply
-from dbt_revsync.destinations.base import BatchResult, Change, Destination, Found, RecordRejected
+from dbt_revsync.destinations.base import BatchResult, Change, Destination, Found, RecordRejected, unconfirmed
 from dbt_revsync.destinations.salesforce_bulk import send_bulk
 from dbt_revsync.errors import DestinationError, FatalDestinationError, TransientDestinationError
 
@@ -226,16 +233,24 @@ class SalesforceDestination(Destination):
 
     def _read_saves(self, reply: Reply, changes: list[Change], result: BatchResult, op: str) -> None:
         """An ordered list of SaveResults, one per record; anything else rejects the request's records."""
-        saves = reply.json() if reply.ok else None
-        if not isinstance(saves, list) or len(saves) != len(changes):
+        if not reply.ok:
             code, message = error_of(reply)
             for change in changes:
                 result.reject(change, code, message)
             return
+        saves = reply.json()
+        if not isinstance(saves, list) or len(saves) != len(changes) or not all(isinstance(s, dict) for s in saves):
+            for change in changes:
+                result.leave(change, unconfirmed(reply, f"a list of {len(changes)} SaveResults"))
+            return
         for change, save in zip(changes, saves):
-            if save.get("success"):
-                outcome = ("created" if save.get("created") else "updated") if op == "upsert" else OUTCOMES[op]
-                result.ack(change, save.get("id") or change.remote_id, outcome)
+            if save.get("success") is True:
+                record_id = save.get("id") or change.remote_id
+                if op in ("create", "upsert") and not save.get("id"):
+                    result.leave(change, unconfirmed(reply, "the record's id in its SaveResult"))
+                    continue
+                outcome = ("created" if save.get("created") is True else "updated") if op == "upsert" else OUTCOMES[op]
+                result.ack(change, record_id, outcome)
             elif op == "delete" and _already_deleted(save):
                 result.ack(change, change.remote_id, "deleted")
             else:
@@ -277,8 +292,10 @@ class SalesforceDestination(Destination):
                 if not reply.ok:
                     code, message = error_of(reply)
                     raise FatalDestinationError(f"the lookup query by {spec.upsert_key} failed: {code}: {message}")
-                body = reply.json() or {}
-                for row in body.get("records") or []:
+                body = reply.json()
+                if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+                    raise TransientDestinationError(unconfirmed(reply, "a query answer with records"))
+                for row in body["records"]:
                     found.setdefault(_text(row.get(spec.upsert_key)), []).append(str(row["Id"]))
                 nxt = body.get("nextRecordsUrl")
                 path = f"{self.root.split('/services/data/', 1)[0]}{nxt}" if nxt and not body.get("done", True) else None
@@ -309,7 +326,10 @@ class SalesforceDestination(Destination):
         reply = self.call(result, "GET", f"query?{urlencode({'q': soql})}")
         if not reply.ok:
             raise RecordRejected(*error_of(reply))
-        rows = (reply.json() or {}).get("records") or []
+        body = reply.json()
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            raise TransientDestinationError(unconfirmed(reply, "a query answer with records"))
+        rows = [row for row in body["records"] if isinstance(row, dict) and row.get("Id")]
         return [Found(str(row["Id"]), {k: v for k, v in row.items() if k != "attributes"}) for row in rows]
 
     def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> dict[str, Any] | None:
@@ -319,7 +339,9 @@ class SalesforceDestination(Destination):
         if not reply.ok:
             raise RecordRejected(*error_of(reply))
         body = reply.json()
-        return body if isinstance(body, dict) else None
+        if not isinstance(body, dict):
+            raise TransientDestinationError(unconfirmed(reply, f"record {record_id}"))
+        return body
 
 
 # ---- shapes -----------------------------------------------------------------------------

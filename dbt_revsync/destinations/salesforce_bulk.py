@@ -124,6 +124,11 @@ class BulkJob:
             self.result.leave(change, f"not in the results of bulk job {job_id}")
 
     def _ack(self, change: Change, row: Mapping[str, str]) -> None:
+        """A successful result row: ``created`` for an insert, or an upsert whose
+        ``sf__Created`` is true; an insert or upsert row without ``sf__Id`` is left."""
+        if self.op in ("create", "upsert") and not row.get("sf__Id"):
+            self.result.leave(change, "a successful result row of the bulk job without sf__Id: sent again next push")
+            return
         if self.op == "upsert":
             outcome = "created" if row.get("sf__Created", "").lower() == "true" else "updated"
         else:
@@ -154,8 +159,13 @@ class BulkJob:
         return out.getvalue().encode("utf-8")
 
     def _reject_all(self, reply: Any) -> None:
+        from dbt_revsync.destinations.base import unconfirmed
         from dbt_revsync.destinations.salesforce import error_of
 
+        if reply.ok:  # a 2xx without what the step needs (the job's id): nothing was confirmed
+            for change in self.changes:
+                self.result.leave(change, unconfirmed(reply, "the bulk job's answer"))
+            return
         code, message = error_of(reply)
         for change in self.changes:
             self.result.reject(change, code, message)

@@ -60,7 +60,11 @@ LimitsSpec = Union[Limits, str, Mapping[str, Union[Limits, Mapping[str, Any]]], 
 # Fault injection
 # ---------------------------------------------------------------------------
 
-FAULT_ACTIONS = ("status", "delay", "drop", "apply_then_drop")
+# Faults on the answer (see the block "Answer faults" below): the emulator applies the
+# request, then the answer it would send is replaced or stripped.
+ANSWER_FAULT_ACTIONS = ("apply_then_answer", "apply_then_strip")
+
+FAULT_ACTIONS = ("status", "delay", "drop", "apply_then_drop") + ANSWER_FAULT_ACTIONS
 # Hostile answers (see the "Hostile answers" block below): bounded in time and size.
 HOSTILE_ACTIONS = ("trickle", "truncate", "bad_gzip", "huge", "echo_auth")
 
@@ -88,6 +92,7 @@ class FaultRule:
         ``status`` 200 with a body of ``size`` bytes (the emulator sees nothing); and
         ``echo_auth`` answers ``status`` with an error body echoing the request's
         credentials (the Authorization header, decoded Basic pair, URL and query).
+      - ``apply_then_answer`` / ``apply_then_strip``: see ``alter_answer`` below.
     ``after``: the rule lets that many applicable requests through untouched first (a 401
     in the middle of a run). ``seconds`` also delays the other actions. ``times``: the rule expires after hitting
     that many requests (None: never). ``probability``: each applicable request is hit
@@ -135,6 +140,7 @@ class FaultRule:
             raise ValueError("times must be a positive integer or null")
         if self.probability is not None and not 0 <= self.probability <= 1:
             raise ValueError("probability must lie between 0 and 1")
+        check_answer_fault(self)
         if self.path is not None:
             try:
                 re.compile(self.path)
@@ -217,6 +223,52 @@ class FaultInjector:
                         self._rules.remove(rule)
                     return rule
             return None
+
+
+# ---------------------------------------------------------------------------
+# Answer faults: the CRM did the work, its answer does not say so
+# ---------------------------------------------------------------------------
+
+
+def check_answer_fault(rule: FaultRule) -> None:
+    """``apply_then_strip`` needs ``body``: the list of JSON keys to strip."""
+    if rule.action == "apply_then_strip" and (
+        not isinstance(rule.body, list) or not rule.body or not all(isinstance(k, str) for k in rule.body)
+    ):
+        raise ValueError("an apply_then_strip rule needs body: a list of the JSON keys to strip")
+
+
+def alter_answer(rule: FaultRule, response: SandboxResponse) -> SandboxResponse:
+    """The emulator has applied the request (its records changed); the answer is altered.
+
+    - ``apply_then_answer``: the answer is ``status`` with ``body`` instead (None: an empty
+      body, a string: that text as is, e.g. an HTML page, else JSON) and ``headers``: a
+      ``201`` with no body, a ``200`` maintenance page after the write went through.
+    - ``apply_then_strip``: the emulator's own answer, with every key named in ``body``
+      removed wherever it occurs in the JSON (an id, HubSpot's ``new``, Salesforce's
+      ``created``); the status is kept.
+    """
+    if rule.action == "apply_then_answer":
+        if rule.body is None:
+            altered = SandboxResponse(status=rule.status, raw=b"")
+        elif isinstance(rule.body, str):
+            altered = SandboxResponse(status=rule.status, raw=rule.body.encode(), headers={"Content-Type": "text/plain"})
+        else:
+            altered = json_response(rule.status, rule.body)
+        altered.headers.update(rule.headers)
+        altered.route = response.route
+        return altered
+    if response.raw is None and response.body is not None:
+        response.body = _strip_keys(response.body, frozenset(rule.body))
+    return response
+
+
+def _strip_keys(node: Any, keys: frozenset[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_keys(v, keys) for k, v in node.items() if k not in keys}
+    if isinstance(node, list):
+        return [_strip_keys(item, keys) for item in node]
+    return node
 
 
 # ---------------------------------------------------------------------------
@@ -551,6 +603,8 @@ class SandboxServer:
         if rule.action == "drop":
             return None
         response = emulator.handle(request)
+        if rule.action in ANSWER_FAULT_ACTIONS:
+            return alter_answer(rule, response)
         return None if rule.action == "apply_then_drop" else response
 
     # -- admin API ----------------------------------------------------------------

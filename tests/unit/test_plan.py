@@ -58,7 +58,7 @@ def test_diff_rejects_carry_a_code_and_a_reason(status: str, code: str) -> None:
 def test_payload_nests_dotted_paths_and_key_columns_travel_as_key_text() -> None:
     decided = plan.decide(spec(), row("new", name="  Acme  ", score=decimal.Decimal("4.50")))
     assert isinstance(decided, Change)
-    assert decided.fields == {"name": "Acme", "custom_field": {"cf_id": "7", "cf_score": 4.5}}
+    assert decided.fields == {"name": "  Acme  ", "custom_field": {"cf_id": "7", "cf_score": 4.5}}  # text as the model holds it
     assert decided.upsert_value == "7"
 
 
@@ -92,8 +92,23 @@ def test_key_text_treats_tabs_and_line_breaks_as_spaces_and_trims_nothing_else(v
 @pytest.mark.parametrize(
     "value, cleaned",
     [(dt.date(2024, 1, 2), "2024-01-02"), (dt.datetime(2024, 1, 2, 3, 4, 5), "2024-01-02T03:04:05"), (decimal.Decimal("3"), 3),
-     (float("nan"), None), (True, True), ([" a ", None], ["a", None]), (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
+     (float("nan"), None), (True, True), ([" a ", None], [" a ", None]), (" b ", " b "), (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
      (b"\x00\x01", "AAE=")],
 )
 def test_values_become_json(value: Any, cleaned: Any) -> None:
     assert plan._clean(value) == cleaned
+
+
+def test_text_values_are_sent_untrimmed_only_keys_are_trimmed() -> None:
+    values = {"id": " 1 ", "name": "  Acme  ", "score": "  "}
+    assert plan.payload(spec(), values) == {"name": "  Acme  ", "custom_field": {"cf_id": "1"}}
+    assert plan.payload(spec(nulls="overwrite"), values) == {"name": "  Acme  ", "custom_field": {"cf_id": "1", "cf_score": None}}
+
+
+@pytest.mark.parametrize("empty", [[], [None], ["", "  "], ()])
+def test_nulls_skip_leaves_out_an_empty_list(empty: Any) -> None:
+    values = {"id": 1, "name": "N", "score": list(empty)}
+    assert plan.payload(spec(), values) == {"name": "N", "custom_field": {"cf_id": "1"}}
+    assert plan.payload(spec(nulls="overwrite"), values)["custom_field"]["cf_score"] == []
+    assert plan.payload(spec(nulls="skip_until_linked"), values, linked=False) == {"name": "N", "custom_field": {"cf_id": "1"}}
+    assert plan.payload(spec(nulls="skip_until_linked"), values, linked=True)["custom_field"]["cf_score"] == []

@@ -417,3 +417,24 @@ def test_serve_prints_url_and_keys_and_stops_on_interrupt(monkeypatch: pytest.Mo
     assert "http://127.0.0.1:" in printed
     assert "/freshsales" in printed and DEFAULT_API_KEY in printed
     assert "Stopping" in printed
+
+
+def test_apply_then_answer_fault_applies_and_answers_what_the_rule_says(server: SandboxServer, http: requests.Session) -> None:
+    server.add_fault("apply_then_answer", status=201, times=1, prefix="freshsales", method="POST")
+    server.add_fault("apply_then_answer", status=200, body="<html>maintenance</html>", headers={"Content-Type": "text/html"},
+                     times=1, prefix="freshsales", method="POST")
+    empty = create_contact(http, server, "empty@example.com")
+    assert (empty.status_code, empty.content) == (201, b"")
+    page = create_contact(http, server, "page@example.com")
+    assert (page.status_code, page.text, page.headers["Content-Type"]) == (200, "<html>maintenance</html>", "text/html")
+    emails = sorted(contact["email"] for contact in server.emulator("freshsales").records("contacts"))
+    assert emails == ["empty@example.com", "page@example.com"]  # both applied
+
+
+def test_apply_then_strip_fault_removes_keys_from_the_answer(server: SandboxServer, http: requests.Session) -> None:
+    server.add_fault("apply_then_strip", body=["id"], times=1, prefix="freshsales")
+    answer = create_contact(http, server, "stripped@example.com")
+    assert answer.status_code == 200 and "id" not in answer.json()["contact"] and answer.json()["contact"]["email"]
+    assert len(server.emulator("freshsales").records("contacts")) == 1
+    with pytest.raises(ValueError):
+        FaultRule(action="apply_then_strip")
