@@ -23,9 +23,9 @@ What acknowledges rows. The status must be in ``success_codes``, and then:
 
 - with ``id_path``: the answer must be JSON holding the id there (with batch on, one id per
   row, in order); an answer without it acknowledges nothing;
-- without ``id_path``: the answer must be ``204 No Content`` (no body), or carry a JSON body;
-  an empty body with any other status, or a body that is not JSON (an HTML maintenance page
-  a proxy answers 200 with), acknowledges nothing.
+- without ``id_path``: any answer but a page (``text/html``, or a body that opens with
+  ``<``: the maintenance page a proxy answers 200 with) or a body labelled JSON that does not
+  parse (cut short): an empty body, JSON, or plain text such as a webhook's ``ok``.
 
 Rows not acknowledged are left for the next push, with the reason in the log.
 
@@ -165,14 +165,21 @@ class HttpDestination(Destination):
         body = answer_body(reply)
         path = self.connection.setting("id_path")
         if not path:
-            if body is UNREADABLE or (body is None and reply.status != 204):
-                return [], "a JSON body (or 204 No Content)"
+            if _broken(reply, body):
+                return [], "an answer that is neither a page nor JSON cut short"
             return [None] * count, None
         found = [] if body in (None, UNREADABLE) else json_path(path, body)
         found = [v for v in found if v is not None and not isinstance(v, (dict, list)) and str(v) != ""]
         if len(found) != count:
             return [], f"{'one id' if count == 1 else f'{count} ids'} at {path}"
         return found, None
+
+
+def _broken(reply: Reply, body: Any) -> bool:
+    """An answer that cannot confirm anything: a page, or JSON that does not parse."""
+    content_type = next((v for k, v in reply.headers.items() if k.lower() == "content-type"), "").lower()
+    page = "html" in content_type or reply.content.lstrip()[:1] == b"<"
+    return page or (body is UNREADABLE and "json" in content_type)
 
 
 def _text(value: Any) -> str:

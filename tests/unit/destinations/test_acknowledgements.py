@@ -35,6 +35,8 @@ class Scripted:
         status, answer = self.answers.pop(0)
         if answer is None:
             return status, {}, b""
+        if isinstance(answer, tuple):  # (content type, body)
+            return status, {"Content-Type": answer[0]}, answer[1]
         if isinstance(answer, bytes):
             return status, {"Content-Type": "text/html"}, answer
         if isinstance(answer, str):
@@ -258,9 +260,11 @@ HTTP_ROW = Change("create", "1", {"name": "A"})
     ({"id_path": "$.id"}, [(200, {"ok": True})], ("left",)),  # no id where the sync reads it
     ({}, [(204, None)], ("updated", None)),
     ({}, [(201, {"ok": True})], ("updated", None)),  # created, but no id to remember: not claimed
-    ({}, [(200, None)], ("left",)),
+    ({}, [(200, None)], ("updated", None)),  # a webhook's empty 200
+    ({}, [(200, ("text/plain", b"ok"))], ("updated", None)),  # and its plain "ok"
     ({}, [(200, HTML)], ("left",)),
-    ({}, [(200, b"{not json")], ("left",)),
+    ({}, [(200, ("text/plain", b"<html>Down</html>"))], ("left",)),
+    ({}, [(200, ("application/json", b'{"cut sho'))], ("left",)),
     ({}, [(409, {"error": "conflict"})], ("rejected", "409")),
 ])
 def test_http_acknowledges_per_its_id_path_or_a_json_answer(settings: dict[str, Any], answers: list[Any], expected: tuple[Any, ...]) -> None:
