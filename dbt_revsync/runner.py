@@ -253,8 +253,8 @@ class SyncRun:
         if spec.fetch_mode == "incremental":
             report.watermark = str(self.held) if self.held is not None else (high_water or watermark)
         if report.kept:
-            logger.info("%s: %d record(s) whose rows left the model kept: the sync did not create them, "
-                        "or a current row still points at them", spec.label, report.kept)
+            logger.warning("%s: %d record(s) whose rows left the model left in the CRM: the sync did not create them "
+                           "(or cannot show it did), or a current row points at them", spec.label, report.kept)
         if report.status == "partial":
             http = self.http
             tripped = f"{http.breaker.describe()}; " if http is not None and http.breaker.open else ""
