@@ -294,6 +294,7 @@ class SyncRun:
             for row in page:
                 if row.status in ("forget", "handover"):
                     forgotten.append(StateRow(str(row.key), None, row.remote_id, row.origin, row.upsert_value, False, True))
+                    report.kept += row.status == "forget"
                     continue
                 decided = plan.decide(spec, row)
                 if decided is not None and row.status != "removed":
@@ -322,7 +323,6 @@ class SyncRun:
         spec, report, pusher = self.spec, self.report, self.pusher
         self._emit_rejects((r.key, r.operation, r.code, r.message) for r in rejects)
         report.counts["rejected"] += len(rejects)
-        report.kept += len(forgotten)
         if rejects:
             report.planned["reject"] = report.planned.get("reject", 0) + len(rejects)
         if forgotten:
