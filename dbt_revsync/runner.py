@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +51,7 @@ class SyncReport:
     samples: list[dict[str, Any]] = field(default_factory=list)
     reject_reasons: dict[str, list[Any]] = field(default_factory=dict)  # reason -> [rows, first key]
     unresolved: int = 0
+    held: dict[str, int] = field(default_factory=dict)  # reason -> rows held back by a failing test, not sent
     acted: int = 0  # rows of the relation that became a change or a reject
     watermark: str | None = None
     message: str | None = None
@@ -128,6 +129,7 @@ class Pusher:
     dry_run: bool = False
     samples: int = 3
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    held: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # sync_id -> record key -> reason: not sent
     _meters: dict[str, tuple[HttpClient, int]] = field(default_factory=dict, init=False, repr=False)
 
     def push_all(self, specs: Iterable[SyncSpec]) -> list[SyncReport]:
@@ -200,7 +202,13 @@ class Pusher:
         pending: list[Change] = []
         for page in self.warehouse.iter_changes(spec, max(size, PAGE_ROWS)):
             planned_rejects = []
+            held = self.held.get(spec.sync_id) or {}
             for row in page:
+                if held and row.key in held:
+                    report.held[held[row.key]] = report.held.get(held[row.key], 0) + 1
+                    report.acted += 1
+                    report.counts["unchanged"] = report.counts["read"] - report.acted
+                    continue
                 decided = plan.decide(spec, row)
                 if decided is not None and row.status != "removed":
                     report.acted += 1
