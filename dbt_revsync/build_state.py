@@ -69,6 +69,10 @@ def set_hold(warehouse: Warehouse, sync_id: str, invocation_id: str | None, reas
     ))
 
 
+def has_holds_table(warehouse: Warehouse) -> bool:
+    return _exists(warehouse, "revsync_holds")
+
+
 def current_holds(warehouse: Warehouse) -> list[Mapping[str, Any]]:
     if not _exists(warehouse, "revsync_holds"):
         return []

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dbt_revsync import build_state, builds, dbt_cloud, dbt_invoke, exposures, logs, project, schedule, webhook
+from dbt_revsync import build_state, builds, dbt_cloud, dbt_invoke, events, exposures, logs, project, schedule, webhook
 from dbt_revsync.config import (
     ColumnUse,
     ConfigIssue,
@@ -173,7 +173,7 @@ def push(
         pusher = Pusher(warehouse, progress=progress or Progress(), full_refresh=full_refresh, dry_run=dry_run, samples=samples,
                         held={sync_id: dict.fromkeys(keys, reason) for sync_id, (keys, reason) in held_keys.items()})
         reports = [_held_report(v) for v in held] + pusher.push_all(specs)
-        if not dry_run and (verdicts or held_keys):
+        if not dry_run:
             _record_holds(warehouse, reports, verdicts)
         return reports
 
@@ -220,13 +220,19 @@ def _quarantine(warehouse: Warehouse, verdicts: list[builds.Verdict]) -> tuple[d
 
 
 def _held_report(verdict: builds.Verdict) -> SyncReport:
-    return SyncReport(verdict.spec, status="held", message=f"not pushed: {verdict.reason}")
+    spec = verdict.spec
+    events.emit("sync_held", f"{spec.label}: held back: {verdict.reason}", logging.WARNING, sync_id=spec.sync_id, sync=spec.label,
+                invocation_id=verdict.invocation_id, reason=verdict.reason)
+    return SyncReport(spec, status="held", message=f"not pushed: {verdict.reason}")
 
 
 def _record_holds(warehouse: Warehouse, reports: Sequence[SyncReport], verdicts: Sequence[builds.Verdict]) -> None:
     """Each pushed or held sync's hold, for ``status``: what was held back and why."""
     invocations = {v.spec.sync_id: v.invocation_id for v in verdicts}
-    build_state.ensure_tables(warehouse)
+    if any(r.status == "held" or r.held for r in reports):
+        build_state.ensure_tables(warehouse)
+    elif not build_state.has_holds_table(warehouse):
+        return
     for report in reports:
         sync_id = report.spec.sync_id
         if report.status == "held":
