@@ -197,8 +197,9 @@ def _built_syncs(
     for verdict in verdicts:
         if verdict.action != "skip":
             logger.info("%s: %s%s", verdict.spec.label, verdict.action, f" ({verdict.reason})" if verdict.reason else "")
-    skipped = {v.spec.node.unique_id for v in verdicts if v.action == "skip"} - {v.spec.node.unique_id for v in verdicts if v.action != "skip"}
-    return [v.spec for v in verdicts if v.action == "take"], issues, [u for u in uses if u.node.unique_id not in skipped], verdicts
+    # the relations of syncs not taken are not checked (a node dbt failed on may have none)
+    idle = {v.spec.node.unique_id for v in verdicts} - {v.spec.node.unique_id for v in verdicts if v.action == "take"}
+    return [v.spec for v in verdicts if v.action == "take"], issues, [u for u in uses if u.node.unique_id not in idle], verdicts
 
 
 def _quarantine(warehouse: Warehouse, verdicts: list[builds.Verdict]) -> tuple[dict[str, tuple[frozenset[str], str]], list[builds.Verdict]]:

@@ -16,21 +16,22 @@ from tests.integration.conftest import Project
 pytestmark = [pytest.mark.integration]
 
 BLOCK: dict[str, Any] = {"destination": "freshsales", "object": "sales_accounts", "primary_key": "account_id", "fields": {"name": "name"}}
-ROWS = [[1, "One"], [2, "Two"], [3, "Three"]]
+ROWS = [[1, "One", "eu"], [2, "Two", "us"], [3, "Three", "eu"]]
+NO_REGION = [4, "Four", None]  # fails the model's not_null test on region
 
 
 def names(project: Project) -> list[str]:
     return sorted(str(r.get("name")) for r in project.sandbox.emulator("freshsales").records("sales_accounts"))
 
 
-def not_null_name(**config: Any) -> list[dict[str, Any]]:
+def not_null_region(**config: Any) -> list[dict[str, Any]]:
     test: Any = {"not_null": {"config": config}} if config else "not_null"
-    return [{"name": "name", "data_tests": [test]}]
+    return [{"name": "region", "data_tests": [test]}]
 
 
 def accounts(project: Project, rows: list[list[Any]], block: dict[str, Any] | None = None, **test_config: Any) -> None:
-    project.seed("raw", ["account_id", "name"], rows)
-    project.model("accounts", "select * from {{ ref('raw') }}", block or BLOCK, columns=not_null_name(**test_config))
+    project.seed("raw", ["account_id", "name", "region"], rows)
+    project.model("accounts", "select * from {{ ref('raw') }}", block or BLOCK, columns=not_null_region(**test_config))
 
 
 def test_docs_generate_after_a_failed_build_does_not_push_the_failed_models_stale_rows(project: Project) -> None:
@@ -68,17 +69,18 @@ def test_dbt_test_after_dbt_build_still_pushes_what_the_build_built(project: Pro
     assert names(project) == ["One", "Three", "Two"]
 
 
+@pytest.mark.warehouses
 def test_a_failing_test_on_the_model_holds_the_whole_sync_back(project: Project) -> None:
     project.install_hook()
-    accounts(project, [*ROWS, [4, None]])
-    assert project.dbt("build", check=False).returncode != 0  # not_null_accounts_name fails
+    accounts(project, [*ROWS, NO_REGION])
+    assert project.dbt("build", check=False).returncode != 0  # not_null_accounts_region fails
     result = project.push()
     assert result.code == 1, result.out + result.err
-    assert "failed_test:not_null_accounts_name" in result.out
+    assert "failed_test:not_null_accounts_region" in result.out
     assert names(project) == []
     status = project.revsync("status")
-    assert "held since" in status.out and "failed_test:not_null_accounts_name" in status.out, status.out
-    accounts(project, [*ROWS, [4, "Four"]])
+    assert "held since" in status.out and "failed_test:not_null_accounts_region" in status.out, status.out
+    accounts(project, [*ROWS, [4, "Four", "eu"]])
     project.build()
     result = project.push()
     assert result.code == 0, result.out + result.err
@@ -88,16 +90,16 @@ def test_a_failing_test_on_the_model_holds_the_whole_sync_back(project: Project)
 
 def test_a_failing_test_of_warn_severity_does_not_hold_the_sync(project: Project) -> None:
     project.install_hook()
-    accounts(project, [*ROWS, [4, None]], severity="warn")
+    accounts(project, [*ROWS, NO_REGION], severity="warn")
     project.build()  # a warning, not an error
     result = project.push()
     assert result.code == 0, result.out + result.err
-    assert names(project) == ["None", "One", "Three", "Two"]
+    assert names(project) == ["Four", "One", "Three", "Two"]
 
 
 def test_gate_none_pushes_even_when_a_test_failed(project: Project) -> None:
     project.install_hook()
-    accounts(project, [*ROWS, [4, None]], block={**BLOCK, "gate": "none"})
+    accounts(project, [*ROWS, NO_REGION], block={**BLOCK, "gate": "none"})
     project.dbt("build", check=False)
     assert project.push().code == 0
     assert len(names(project)) == 4
@@ -105,28 +107,29 @@ def test_gate_none_pushes_even_when_a_test_failed(project: Project) -> None:
 
 def test_gate_upstream_holds_a_sync_when_an_upstream_models_test_failed(project: Project) -> None:
     project.install_hook()
-    project.seed("raw", ["account_id", "name"], [*ROWS, [4, None]])
-    project.model("accounts", "select * from {{ ref('raw') }}", columns=not_null_name())
-    project.model("crm", "select * from {{ ref('accounts') }} where name is not null", {**BLOCK, "gate": "upstream"})
+    project.seed("raw", ["account_id", "name", "region"], [*ROWS, NO_REGION])
+    project.model("accounts", "select * from {{ ref('raw') }}", columns=not_null_region())
+    project.model("crm", "select * from {{ ref('accounts') }} where region is not null", {**BLOCK, "gate": "upstream"})
     project.dbt("build", check=False)  # accounts' test fails; dbt build skips crm
     result = project.push()
     assert names(project) == [] and result.code == 1 and "model_skipped" in result.out, result.out + result.err
     project.dbt("run", "--select", "crm")  # crm built; accounts' failing test is still its last outcome
     result = project.push()
-    assert "failed_test:not_null_accounts_name (upstream" in result.out, result.out + result.err
+    assert "failed_test:not_null_accounts_region (upstream" in result.out, result.out + result.err
     assert names(project) == []
 
 
+@pytest.mark.warehouses
 def test_quarantine_holds_back_only_the_rows_a_failing_test_stored(project: Project) -> None:
     project.install_hook()
-    accounts(project, [*ROWS, [4, None], [5, None]], block={**BLOCK, "quarantine": "tests"}, store_failures=True)
+    accounts(project, [*ROWS, NO_REGION, [5, "Five", None]], block={**BLOCK, "quarantine": "tests"}, store_failures=True)
     project.dbt("build", check=False)
     result = project.push()
     assert result.code == 1, result.out + result.err
     assert names(project) == ["One", "Three", "Two"]
-    assert "held back 2 row(s): failed_test:not_null_accounts_name" in result.out
-    assert "2 row(s) held back: failed_test:not_null_accounts_name" in project.revsync("status").out
-    accounts(project, [*ROWS, [4, "Four"], [5, "Five"]], block={**BLOCK, "quarantine": "tests"}, store_failures=True)
+    assert "held back 2 row(s): failed_test:not_null_accounts_region" in result.out
+    assert "2 row(s) held back: failed_test:not_null_accounts_region" in project.revsync("status").out
+    accounts(project, [*ROWS, [4, "Four", "eu"], [5, "Five", "us"]], block={**BLOCK, "quarantine": "tests"}, store_failures=True)
     project.build()
     assert project.push().code == 0
     assert names(project) == ["Five", "Four", "One", "Three", "Two"]
@@ -134,7 +137,7 @@ def test_quarantine_holds_back_only_the_rows_a_failing_test_stored(project: Proj
 
 def test_quarantine_without_stored_failures_holds_the_whole_sync(project: Project) -> None:
     project.install_hook()
-    accounts(project, [*ROWS, [4, None]], block={**BLOCK, "quarantine": "tests"})
+    accounts(project, [*ROWS, NO_REGION], block={**BLOCK, "quarantine": "tests"})
     project.dbt("build", check=False)
     result = project.push()
     assert "store_failures" in result.out and names(project) == []
@@ -160,7 +163,7 @@ def test_validate_and_push_read_the_project_as_it_is_not_a_stale_manifest(projec
     assert before.code == 2 and "does not exist in the warehouse" in before.err and "0 sync(s)" not in before.out, before.out + before.err
     project.build()
     assert project.revsync("validate").code == 0
-    project.model("accounts", "select * from {{ ref('raw') }}", {**BLOCK, "destination": "nowhere"}, columns=not_null_name())
+    project.model("accounts", "select * from {{ ref('raw') }}", {**BLOCK, "destination": "nowhere"}, columns=not_null_region())
     result = project.revsync("validate")  # the YAML changed since dbt last wrote the manifest
     assert result.code == 2 and "unknown destination 'nowhere'" in result.err, result.out + result.err
     assert project.push().code == 2
@@ -177,7 +180,7 @@ def test_a_revsync_key_where_it_is_not_read_is_an_error_naming_node_and_path(pro
 
 
 def test_no_sync_found_is_a_warning_with_its_reason_and_hints_name_the_command(project: Project, tmp_path: Any) -> None:
-    project.seed("raw", ["account_id", "name"], ROWS)
+    project.seed("raw", ["account_id", "name", "region"], ROWS)
     project.model("plain", "select * from {{ ref('raw') }}")
     project.dbt("parse")
     result = project.revsync("validate")
