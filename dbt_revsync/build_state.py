@@ -58,6 +58,7 @@ def quarantined_keys(warehouse: Warehouse, relation: str, primary_key: Sequence[
 
 
 def ensure_tables(warehouse: Warehouse) -> None:
+    """The hook's tables; the state schema exists already (a push creates it first)."""
     warehouse.execute(warehouse.render("revsync_results_ddl", schema_relation=warehouse.state_schema))
 
 

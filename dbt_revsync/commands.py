@@ -160,7 +160,7 @@ def push(
     with Warehouse(settings) as warehouse:
         verdicts: list[builds.Verdict] = []
         if not explicit:
-            specs, issues, uses, verdicts = _built_syncs(settings, manifest, artifacts, warehouse)
+            specs, issues, uses, verdicts = _built_syncs(settings, manifest, artifacts, warehouse, since_last_push=not full_refresh)
         issues.extend(check_relations(uses, warehouse))
         raise_if(issues)
         if due:
@@ -179,10 +179,11 @@ def push(
 
 
 def _built_syncs(
-    settings: Settings, manifest: Mapping[str, Any], artifacts: project.Artifacts | None, warehouse: Warehouse
+    settings: Settings, manifest: Mapping[str, Any], artifacts: project.Artifacts | None, warehouse: Warehouse, since_last_push: bool = True,
 ) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse], list[builds.Verdict]]:
     """A plain push's syncs: those whose node dbt built since their last push (the hook's
-    record; else the run results of the last building invocation), judged by their tests."""
+    record; else the run results of the last building invocation), judged by their tests.
+    ``since_last_push`` False (``--full-refresh``): every sync whose node's latest build passed."""
     records = None if artifacts else build_state.hook_records(warehouse)
     from_hook = records is not None
     if records is None:
@@ -190,10 +191,11 @@ def _built_syncs(
     latest = builds.latest_builds(records)
     nodes = [n for n in project.sync_nodes(manifest) if n.ref.unique_id in latest or n.ref.resource_type == "source"]
     specs, issues, uses = parse_nodes(settings, project.dag_order(nodes, manifest), project.misplaced_blocks(manifest))
-    last = build_state.last_pushes(warehouse) if from_hook else {}
+    since_last_push = since_last_push and from_hook
+    last = build_state.last_pushes(warehouse) if since_last_push else {}
     tested_sources = builds.source_tests(records)
     parents = {uid: list((node.get("depends_on") or {}).get("nodes") or ()) for uid, node in project.nodes_by_id(manifest).items()}
-    verdicts = [builds.judge(s, latest, tested_sources, parents, last.get(s.sync_id), since_last_push=from_hook) for s in specs]
+    verdicts = [builds.judge(s, latest, tested_sources, parents, last.get(s.sync_id), since_last_push) for s in specs]
     for verdict in verdicts:
         if verdict.action != "skip":
             logger.info("%s: %s%s", verdict.spec.label, verdict.action, f" ({verdict.reason})" if verdict.reason else "")
@@ -250,8 +252,8 @@ def _nothing_reason(manifest: Mapping[str, Any], verdicts: Sequence[builds.Verdi
         return project.no_sync_reason(manifest)
     if not verdicts:
         return "no node that carries a revsync block was built" + (" by this run" if from_run else " (run `dbt build` first)")
-    return (f"none of the {len(verdicts)} sync(s) built was built again since its last push "
-            "(build with dbt first, or push --select to push anyway)")
+    return (f"dbt built none of the {len(verdicts)} sync(s)' nodes since that sync's last push "
+            "(build with dbt first, or push --select or --full-refresh to push anyway)")
 
 
 def due_specs(specs: Sequence[SyncSpec], last_successes: Mapping[str, Any]) -> list[SyncSpec]:

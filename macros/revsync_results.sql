@@ -24,6 +24,7 @@
   {%- if rows -%}
     {%- set schema_name = var('revsync_state_schema', env_var('DBT_REVSYNC_STATE_SCHEMA', 'revsync')) -%}
     {%- set schema_relation = api.Relation.create(database=target.database, schema=schema_name).without_identifier() -%}
+    {%- do adapter.create_schema(schema_relation) -%}
     {%- for statement in dbt_revsync.revsync_results_ddl(schema_relation) -%}
       {%- do run_query(statement) -%}
     {%- endfor -%}
@@ -78,7 +79,6 @@
   {%- set ts = dbt.type_timestamp() -%}
   {%- set num = dbt.type_bigint() -%}
   {{ return([
-      "create schema if not exists " ~ schema_relation,
       "create table if not exists " ~ schema_relation ~ ".revsync_build_results ("
       ~ "invocation_id " ~ text ~ ", command " ~ text ~ ", recorded_at " ~ ts ~ ", unique_id " ~ text
       ~ ", resource_type " ~ text ~ ", status " ~ text ~ ", attached_to " ~ text ~ ", test_name " ~ text
