@@ -25,11 +25,9 @@
     {%- set schema_name = var('revsync_state_schema', env_var('DBT_REVSYNC_STATE_SCHEMA', 'revsync')) -%}
     {%- set schema_relation = api.Relation.create(database=target.database, schema=schema_name).without_identifier() -%}
     {%- do adapter.create_schema(schema_relation) -%}
-    {%- for statement in dbt_revsync.revsync_results_ddl(schema_relation) -%}
-      {%- do run_query(statement) -%}
-    {%- endfor -%}
-    {%- for statement in dbt_revsync.revsync_record_results_sql(schema_relation, rows) -%}
-      {%- do run_query(statement) -%}
+    {%- for sql in dbt_revsync.revsync_results_ddl(schema_relation) + dbt_revsync.revsync_record_results_sql(schema_relation, rows) -%}
+      {#- in a transaction dbt knows of (run_query does not begin one), committed once -#}
+      {%- call statement('revsync_record_results', fetch_result=False, auto_begin=True) -%}{{ sql }}{%- endcall -%}
     {%- endfor -%}
     {%- do adapter.commit() -%}
   {%- endif -%}
