@@ -176,6 +176,7 @@ def misplaced_blocks(manifest: Mapping[str, Any]) -> list[ConfigIssue]:
 
 
 READ_PATHS = ("config.meta.revsync", "meta.revsync")
+_NAMED_BY_KEY = ("columns", "column_types")  # their keys are column names: a column may be called revsync
 _SKIPPED_KEYS = ("unrendered_config", "config_call_dict", "unrendered_config_call_dict", "raw_code", "compiled_code")
 
 
@@ -185,7 +186,7 @@ def _revsync_paths(value: Any, path: str) -> Iterator[str]:
             if not path and key in _SKIPPED_KEYS:
                 continue
             here = f"{path}.{key}" if path else str(key)
-            if key == "revsync":
+            if key == "revsync" and path.rsplit(".", 1)[-1] not in _NAMED_BY_KEY:
                 yield here
             elif isinstance(item, (dict, list)):
                 yield from _revsync_paths(item, here)

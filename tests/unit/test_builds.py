@@ -116,7 +116,8 @@ def test_a_revsync_key_where_it_is_not_read_is_reported_with_its_path() -> None:
         "model.p.ok": {"resource_type": "model", "name": "ok", "config": {"meta": {"revsync": {}}}, "meta": {"revsync": {}},
                        "unrendered_config": {"meta": {"revsync": {}}}},
         "model.p.off": {"resource_type": "model", "name": "off", "config": {"revsync": {}}, "unrendered_config": {"revsync": {}},
-                        "patch_path": "p://models/off.yml", "columns": {"x": {"meta": {"revsync": {}}}}},
+                        "patch_path": "p://models/off.yml", "columns": {"x": {"meta": {"revsync": {}}}, "revsync": {"name": "revsync"}}},
+        "seed.p.s": {"resource_type": "seed", "name": "s", "config": {"column_types": {"revsync": "text"}}},
         "test.p.t": {"resource_type": "test", "name": "t", "config": {"meta": {"revsync": {}}}},
     }}
     found = sorted((i.where, i.key, i.file) for i in project.misplaced_blocks(manifest))
