@@ -280,7 +280,9 @@ def run_then_push(settings: Settings, dbt_args: Sequence[str], *, target_path: s
 
 def no_sync_reason(settings: Settings) -> str:
     """Why validate found no sync: the manifest's nodes, or the selection."""
-    return project.no_sync_reason(project.load_manifest(target_dir(settings)))
+    manifest = project.load_manifest(target_dir(settings))
+    found = len(project.sync_nodes(manifest))
+    return f"no sync found: none of the manifest's {found} node(s) with a sync is selected" if found else project.no_sync_reason(manifest)
 
 
 def validate(settings: Settings, selection: Selection, remote: bool = False) -> tuple[list[SyncSpec], list[str]]:
