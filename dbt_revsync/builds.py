@@ -121,7 +121,8 @@ def records_from_run_results(run_results: Mapping[str, Any], manifest: Mapping[s
             failures = result.get("failures")
             for target in targets:
                 records.append(BuildRecord(
-                    **base, attached_to=str(target), test_name=str(node.get("name") or uid), severity=str(config.get("severity") or "error").lower(),
+                    **base, attached_to=str(target), test_name=str(node.get("name") or uid),
+                    severity=str(config.get("severity") or "error").lower(),
                     failures=failures if isinstance(failures, int) else None, failures_relation=stored,
                 ))
     return records

@@ -58,7 +58,8 @@ def current_manifest(settings: Settings) -> dict[str, Any]:
     stale = project.stale_inputs(settings.project_dir, path)
     if stale:
         first = stale[0].relative_to(settings.project_dir) if stale[0].is_relative_to(settings.project_dir) else stale[0]
-        logger.info("%s is older than %s%s: running dbt parse", path, first, f" and {len(stale) - 1} other file(s)" if len(stale) > 1 else "")
+        more = f" and {len(stale) - 1} other file(s)" if len(stale) > 1 else ""
+        logger.info("%s is older than %s%s: running dbt parse", path, first, more)
         dbt_invoke.parse(settings)
     return project.load_manifest(target_dir(settings))
 
@@ -179,7 +180,8 @@ def push(
 
 
 def _built_syncs(
-    settings: Settings, manifest: Mapping[str, Any], artifacts: project.Artifacts | None, warehouse: Warehouse, since_last_push: bool = True,
+    settings: Settings, manifest: Mapping[str, Any], artifacts: project.Artifacts | None, warehouse: Warehouse,
+    since_last_push: bool = True,
 ) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse], list[builds.Verdict]]:
     """A plain push's syncs: those whose node dbt built since their last push (the hook's
     record; else the run results of the last building invocation), judged by their tests.
