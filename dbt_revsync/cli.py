@@ -143,7 +143,7 @@ def run_push(args: argparse.Namespace) -> int:
         print(output.plan_text(reports))
     else:
         _print_reports(args, reports)
-    return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED
+    return EXIT_OK if all(r.ok and not r.held for r in reports) else EXIT_FAILED
 
 
 def _cloud_artifacts(args: argparse.Namespace) -> Artifacts | None:
@@ -162,6 +162,8 @@ def run_plan(args: argparse.Namespace) -> int:
 
 def run_validate(args: argparse.Namespace) -> int:
     specs, notes = commands.validate(_settings(args), _selection(args, all_syncs=not args.select), remote=args.remote)
+    if not specs:
+        print(f"warning: {commands.no_sync_reason(_settings(args))}", file=sys.stderr)
     for spec in specs:
         print(f"ok  {spec.label}  ({spec.insert_mode}, {spec.fetch_mode}, {len(spec.fields)} fields)")
     for note in notes:
@@ -172,7 +174,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     history = commands.status(_settings(args), max(1, args.limit), max(0, args.rejects), _selection(args))
-    print(output.status_text(history.runs, history.rejects))
+    print(output.status_text(history.runs, history.rejects, history.holds))
     return EXIT_OK
 
 

@@ -6,11 +6,11 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dbt_revsync import dbt_cloud, dbt_invoke, exposures, listen_ledger, logs, project, schedule, webhook
+from dbt_revsync import build_state, builds, dbt_cloud, dbt_invoke, events, exposures, listen_ledger, logs, project, schedule, webhook
 from dbt_revsync.config import (
     ColumnUse,
     ConfigIssue,
@@ -43,26 +43,65 @@ def target_dir(settings: Settings) -> Path:
     return settings.project_dir / path
 
 
+def ensure_project(settings: Settings) -> None:
+    if not (settings.project_dir / "dbt_project.yml").is_file():
+        raise UsageError(
+            f"{settings.project_dir} is not a dbt project (it has no dbt_project.yml): run dbt-revsync from the "
+            "project's directory, or pass --project-dir (or set DBT_PROJECT_DIR)"
+        )
+
+
+def current_manifest(settings: Settings) -> dict[str, Any]:
+    """``target/manifest.json``, parsed again by dbt first when a project file (a model's SQL
+    or YAML, dbt_project.yml, ...) is newer than it: a push never goes by yesterday's config."""
+    ensure_project(settings)
+    path = target_dir(settings) / "manifest.json"
+    stale = project.stale_inputs(settings.project_dir, path)
+    if stale:
+        first = stale[0].relative_to(settings.project_dir) if stale[0].is_relative_to(settings.project_dir) else stale[0]
+        more = f" and {len(stale) - 1} other file(s)" if len(stale) > 1 else ""
+        logger.info("%s is older than %s%s: running dbt parse", path, first, more)
+        dbt_invoke.parse(settings)
+    return project.load_manifest(target_dir(settings))
+
+
 def load_specs(
-    settings: Settings, selection: Selection, artifacts: project.Artifacts | None = None
+    settings: Settings, selection: Selection, artifacts: project.Artifacts | None = None, manifest: Mapping[str, Any] | None = None,
 ) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse]]:
     """The selected syncs, parsed and checked against the connections file (no warehouse).
 
-    ``artifacts`` replaces the project's ``target/`` files (a dbt Cloud run's, say).
+    ``artifacts`` replaces the project's ``target/`` files (a dbt Cloud run's, say). Without
+    ``--select`` and ``all_syncs``, the nodes the run results say were built (the fallback of
+    a push with no hook record).
     """
     ids = dbt_invoke.selected_unique_ids(settings, selection.select, selection.exclude) if (selection.select or selection.exclude) else None
-    manifest = artifacts.manifest if artifacts else project.load_manifest(target_dir(settings))
+    if manifest is None:
+        manifest = artifacts.manifest if artifacts else current_manifest(settings)
     nodes = project.sync_nodes(manifest)
     if ids is not None:
         nodes = [n for n in nodes if n.ref.unique_id in ids]
     elif not selection.all_syncs:
-        run_results = artifacts.run_results if artifacts and artifacts.run_results else project.load_run_results(target_dir(settings))
-        nodes = project.default_selection(nodes, project.succeeded_nodes(run_results))
-    nodes = project.dag_order(nodes, manifest)
+        nodes = project.default_selection(nodes, project.succeeded_nodes(_run_results(settings, artifacts)))
+    return parse_nodes(settings, project.dag_order(nodes, manifest), project.misplaced_blocks(manifest))
+
+
+def _run_results(settings: Settings, artifacts: project.Artifacts | None) -> Mapping[str, Any]:
+    """The fallback record of what was built: a building invocation's run results."""
+    if artifacts and artifacts.run_results:
+        return project.building_run_results(artifacts.run_results, "the run's run_results.json")
+    path = target_dir(settings) / "run_results.json"
+    return project.building_run_results(project.load_run_results(target_dir(settings)), str(path))
+
+
+def parse_nodes(
+    settings: Settings, nodes: Sequence[project.SyncNode], issues: list[ConfigIssue] | None = None
+) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse]]:
+    """The nodes' blocks as syncs, checked against the connections file (no warehouse)."""
+    issues = list(issues or ())
     path = find_connections_file(settings.connections_file, settings.project_dir, os.environ)
     connections, connection_issues = load_connections(path)
     logs.REDACTOR.add(secret for conn in connections.values() for secret in conn.secrets)
-    issues = _used_connection_issues(nodes, connection_issues)
+    issues.extend(_used_connection_issues(nodes, connection_issues))
     broken = {issue.where.split("'")[1] for issue in connection_issues if issue.where.count("'") >= 2}
     specs: list[SyncSpec] = []
     uses: list[ColumnUse] = []
@@ -123,14 +162,108 @@ def push(
     artifacts: project.Artifacts | None = None,
     due: bool = False,
 ) -> list[SyncReport]:
-    specs, issues, uses = load_specs(settings, selection, artifacts)
+    manifest = artifacts.manifest if artifacts else current_manifest(settings)
+    explicit = bool(selection.select or selection.exclude or selection.all_syncs)
+    if explicit:
+        specs, issues, uses = load_specs(settings, selection, artifacts, manifest)
     with Warehouse(settings) as warehouse:
+        verdicts: list[builds.Verdict] = []
+        if not explicit:
+            specs, issues, uses, verdicts = _built_syncs(settings, manifest, artifacts, warehouse, since_last_push=not full_refresh)
         issues.extend(check_relations(uses, warehouse))
         raise_if(issues)
         if due:
             specs = due_specs(specs, StateStore(warehouse).last_successes())
-        pusher = Pusher(warehouse, progress=progress or Progress(), full_refresh=full_refresh, dry_run=dry_run, samples=samples)
-        return pusher.push_all(specs)
+        held_keys, verdicts = _quarantine(warehouse, verdicts)
+        held = [v for v in verdicts if v.action == "hold"]
+        specs = [s for s in specs if s.sync_id not in {v.spec.sync_id for v in held}]
+        if not specs and not held:
+            logger.warning("nothing to push: %s", _nothing_reason(manifest, verdicts, artifacts is not None))
+        pusher = Pusher(warehouse, progress=progress or Progress(), full_refresh=full_refresh, dry_run=dry_run, samples=samples,
+                        held={sync_id: dict.fromkeys(keys, reason) for sync_id, (keys, reason) in held_keys.items()})
+        reports = [_held_report(v) for v in held] + pusher.push_all(specs)
+        if not dry_run:
+            _record_holds(warehouse, reports, verdicts)
+        return reports
+
+
+def _built_syncs(
+    settings: Settings, manifest: Mapping[str, Any], artifacts: project.Artifacts | None, warehouse: Warehouse,
+    since_last_push: bool = True,
+) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse], list[builds.Verdict]]:
+    """A plain push's syncs: those whose node dbt built since their last push (the hook's
+    record; else the run results of the last building invocation), judged by their tests.
+    ``since_last_push`` False (``--full-refresh``): every sync whose node's latest build passed."""
+    records = None if artifacts else build_state.hook_records(warehouse)
+    from_hook = records is not None
+    if records is None:
+        records = builds.records_from_run_results(_run_results(settings, artifacts), manifest)
+    latest = builds.latest_builds(records)
+    nodes = [n for n in project.sync_nodes(manifest) if n.ref.unique_id in latest or n.ref.resource_type == "source"]
+    specs, issues, uses = parse_nodes(settings, project.dag_order(nodes, manifest), project.misplaced_blocks(manifest))
+    since_last_push = since_last_push and from_hook
+    last = build_state.last_pushes(warehouse) if since_last_push else {}
+    tested_sources = builds.source_tests(records)
+    parents = {uid: list((node.get("depends_on") or {}).get("nodes") or ()) for uid, node in project.nodes_by_id(manifest).items()}
+    verdicts = [builds.judge(s, latest, tested_sources, parents, last.get(s.sync_id), since_last_push) for s in specs]
+    for verdict in verdicts:
+        if verdict.action != "skip":
+            logger.info("%s: %s%s", verdict.spec.label, verdict.action, f" ({verdict.reason})" if verdict.reason else "")
+    # the relations of syncs not taken are not checked (a node dbt failed on may have none)
+    idle = {v.spec.node.unique_id for v in verdicts} - {v.spec.node.unique_id for v in verdicts if v.action == "take"}
+    return [v.spec for v in verdicts if v.action == "take"], issues, [u for u in uses if u.node.unique_id not in idle], verdicts
+
+
+def _quarantine(warehouse: Warehouse, verdicts: list[builds.Verdict]) -> tuple[dict[str, tuple[frozenset[str], str]], list[builds.Verdict]]:
+    """The keys each quarantined sync holds back (sync_id -> keys, reason); a quarantine that
+    cannot name its rows holds the whole sync instead."""
+    held: dict[str, tuple[frozenset[str], str]] = {}
+    judged = []
+    for verdict in verdicts:
+        for quarantine in verdict.quarantines:
+            found = build_state.quarantined_keys(warehouse, quarantine.relation, verdict.spec.primary_key)
+            if found.problem:
+                verdict = builds.Verdict(verdict.spec, "hold", f"{quarantine.reason} ({found.problem})", verdict.invocation_id)
+                held.pop(verdict.spec.sync_id, None)
+                break
+            keys, reasons = held.get(verdict.spec.sync_id, (frozenset(), ""))
+            held[verdict.spec.sync_id] = (keys | found.keys, ", ".join(r for r in (reasons, quarantine.reason) if r))
+        judged.append(verdict)
+    return held, judged
+
+
+def _held_report(verdict: builds.Verdict) -> SyncReport:
+    spec = verdict.spec
+    events.emit("sync_held", f"{spec.label}: held back: {verdict.reason}", logging.WARNING, sync_id=spec.sync_id, sync=spec.label,
+                invocation_id=verdict.invocation_id, reason=verdict.reason)
+    return SyncReport(spec, status="held", message=f"not pushed: {verdict.reason}")
+
+
+def _record_holds(warehouse: Warehouse, reports: Sequence[SyncReport], verdicts: Sequence[builds.Verdict]) -> None:
+    """Each pushed or held sync's hold, for ``status``: what was held back and why."""
+    invocations = {v.spec.sync_id: v.invocation_id for v in verdicts}
+    if any(r.status == "held" or r.held for r in reports):
+        build_state.ensure_tables(warehouse)
+    elif not build_state.has_holds_table(warehouse):
+        return
+    for report in reports:
+        sync_id = report.spec.sync_id
+        if report.status == "held":
+            build_state.set_hold(warehouse, sync_id, invocations.get(sync_id), report.message)
+        elif report.held:
+            reason = ", ".join(f"{rows} row(s) held back: {why}" for why, rows in report.held.items())
+            build_state.set_hold(warehouse, sync_id, invocations.get(sync_id), reason, sum(report.held.values()))
+        else:
+            build_state.set_hold(warehouse, sync_id, None, None)
+
+
+def _nothing_reason(manifest: Mapping[str, Any], verdicts: Sequence[builds.Verdict], from_run: bool) -> str:
+    if not project.sync_nodes(manifest):
+        return project.no_sync_reason(manifest)
+    if not verdicts:
+        return "no node that carries a revsync block was built" + (" by this run" if from_run else " (run `dbt build` first)")
+    return (f"dbt built none of the {len(verdicts)} sync(s)' nodes since that sync's last push "
+            "(build with dbt first, or push --select or --full-refresh to push anyway)")
 
 
 def due_specs(specs: Sequence[SyncSpec], last_successes: Mapping[str, Any]) -> list[SyncSpec]:
@@ -153,6 +286,13 @@ def run_then_push(settings: Settings, dbt_args: Sequence[str], *, target_path: s
         raise ManifestError(f"dbt wrote no {results_file} in this invocation; nothing pushed")
     artifacts = project.Artifacts(project.load_manifest(target), project.load_run_results(target))
     return dbt_ok, push(settings, Selection(), progress=progress, artifacts=artifacts)
+
+
+def no_sync_reason(settings: Settings) -> str:
+    """Why validate found no sync: the manifest's nodes, or the selection."""
+    manifest = project.load_manifest(target_dir(settings))
+    found = len(project.sync_nodes(manifest))
+    return f"no sync found: none of the manifest's {found} node(s) with a sync is selected" if found else project.no_sync_reason(manifest)
 
 
 def validate(settings: Settings, selection: Selection, remote: bool = False) -> tuple[list[SyncSpec], list[str]]:
@@ -211,10 +351,12 @@ class RunHistory:
 
     runs: list[dict[str, Any]]
     rejects: dict[tuple[str, str], list[dict[str, Any]]]  # (sync_id, run_id) -> first rejects
+    holds: list[Mapping[str, Any]] = field(default_factory=list)  # each sync's current hold (tests failed)
 
 
 def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3, selection: Selection = Selection()) -> RunHistory:
     """The recent runs; with ``--select``/``--exclude``, of the selected nodes' syncs alone."""
+    ensure_project(settings)
     wanted = _selected_sync_ids(settings, selection)
     with Warehouse(settings) as warehouse:
         state = StateStore(warehouse)
@@ -222,10 +364,11 @@ def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3, sele
         if wanted is not None:
             runs = [r for r in runs if r.get("sync_id") in wanted]
         found = state.first_rejects(sorted({r["run_id"] for r in runs if r.get("rejected")}), rejects_per_run)
+        holds = build_state.current_holds(warehouse)
     rejects: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in found:
         rejects.setdefault((row["sync_id"], row["run_id"]), []).append(row)
-    return RunHistory(runs, rejects)
+    return RunHistory(runs, rejects, holds)
 
 
 def _selected_sync_ids(settings: Settings, selection: Selection) -> set[str] | None:

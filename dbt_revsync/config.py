@@ -31,6 +31,8 @@ INSERT_MODES = ("append", "update", "upsert", "delete", "mirror")
 FETCH_MODES = ("full", "incremental")
 NULL_POLICIES = ("skip", "overwrite", "skip_until_linked")
 ON_UPDATE = ("always", "if_empty")
+GATES = ("none", "model", "upstream")  # whose failing tests hold a sync back (see builds.py)
+QUARANTINES = ("none", "tests")  # tests: hold back only the rows a failing test stored
 LIST_FORMATS = ("text", "tags")  # a list column as comma-separated text, or as a list of strings
 KEYED_MODES = ("update", "upsert", "delete", "mirror")  # modes that need an upsert_key or match_on
 BLOCK_KEYS = (
@@ -50,6 +52,8 @@ BLOCK_KEYS = (
     "match_on",
     "on_update",
     "lists",
+    "gate",
+    "quarantine",
 )
 SCHEDULES = ("30m", "hourly", "daily")  # sync frequencies; schedule.INTERVALS gives each its length
 CONNECTION_KEYS = ("type", "base_url", "rate_limit", "max_concurrency", "timeout", "max_retries", "max_retry_time", "breaker_threshold")
@@ -388,6 +392,8 @@ class SyncSpec:
     schedule: str | None = None  # 30m | hourly | daily: what `push --due` honours
     owner: tuple[tuple[str, str], ...] = ()  # (("name", ..), ("email", ..)) for exposures
     match_on: tuple[str, ...] = ()  # destination fields, tried in order, that find a record
+    gate: str = "model"  # none | model | upstream: whose failing tests hold the sync back
+    quarantine: str = "none"  # tests: a failing test holds back only the rows it stored
 
     @property
     def label(self) -> str:
@@ -619,6 +625,8 @@ def _parse_block(
         schedule=reader.schedule(),
         owner=reader.owner(),
         match_on=reader.paths("match_on"),
+        gate=reader.choice("gate", GATES, "model"),
+        quarantine=reader.choice("quarantine", QUARANTINES, "none"),
     )
     spec_args["fields"] = _field_options(reader, spec_args["fields"])
     _check_modes(reader, spec_args)
@@ -683,6 +691,8 @@ def _check_modes(reader: _BlockReader, args: Mapping[str, Any]) -> None:
         reader.fail("match_on", "append never matches existing records; use upsert or update")
     if fetch == "incremental" and not args["incremental_key"]:
         reader.fail("incremental_key", "is required when fetch_mode is incremental")
+    if args["quarantine"] == "tests" and args["gate"] == "none":
+        reader.fail("quarantine", "quarantine: tests holds rows back by the gate's tests; gate none runs none")
     if fetch == "incremental" and mode == "mirror":
         reader.fail("fetch_mode", "mirror needs fetch_mode full: an incremental read cannot see removed rows")
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 
 from dbt_revsync.config import Settings
-from dbt_revsync.errors import UsageError
+from dbt_revsync.errors import ManifestError, UsageError
 
 RESOURCE_TYPES = ("model", "seed", "snapshot", "source")
 
@@ -62,3 +62,17 @@ def invoke(args: Sequence[str]) -> bool:
         reason = str(result.exception or "").strip() or "dbt failed before building anything"
         raise UsageError(f"dbt {args[0]} did not run: {reason}")
     return bool(result.success)
+
+
+def parse(settings: Settings) -> None:
+    """``dbt parse``: writes a fresh ``manifest.json`` for the project as it is on disk.
+
+    A project dbt cannot parse raises ``ManifestError`` with dbt's own reason.
+    """
+    from dbt.cli.main import dbtRunner
+
+    with contextlib.redirect_stdout(io.StringIO()) as captured:
+        result = dbtRunner().invoke(["parse", *_common_args(settings), "--quiet", "--log-level", "none"])
+    if not result.success:
+        reason = " ".join(str(result.exception or "").split()) or captured.getvalue().strip()[-500:]
+        raise ManifestError(f"dbt parse failed, so the manifest cannot be brought up to date: {reason or 'dbt failed'}")

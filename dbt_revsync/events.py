@@ -7,6 +7,7 @@ fields may be added, none is renamed or removed without a changelog entry.
 - ``status`` of a sync is success, partial (rows left for the next push) or failed, and
   ``reason`` says why it failed (null otherwise).
 - ``status`` of a retry is the HTTP status, or null when no answer came (timeout, reset).
+- ``sync_held``: failing tests (or a failed build) held a sync back; ``reason`` says which.
 - ``error`` is a configuration or usage error that stopped the command; ``message`` says it.
 """
 
@@ -24,6 +25,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "reject": ("sync_id", "run_id", "record_key", "operation", "error_code", "error_message"),
     "retry": ("connection", "method", "path", "attempt", "status", "wait_seconds"),
     "sync_finished": ("sync_id", "sync", "run_id", "status", *COUNTS, "unresolved", "seconds", "reason"),
+    "sync_held": ("sync_id", "sync", "invocation_id", "reason"),
     "error": (),
 }
 logger = logging.getLogger(LOGGER_NAME)

@@ -72,6 +72,8 @@ def summary(reports: Sequence[SyncReport]) -> str:
             lines.append(f"{r.spec.label}: {r.message}")
         if r.unresolved and not r.message:
             lines.append(f"{r.spec.label}: {r.unresolved} row(s) not delivered this time; the next push sends them again")
+        for reason, rows in r.held.items():
+            lines.append(f"{r.spec.label}: held back {rows} row(s): {reason}")
         for sample in r.reject_samples:
             lines.append(f"{r.spec.label}: rejected {sample}")
     return "\n".join(lines)
@@ -82,27 +84,40 @@ def plan_text(reports: Sequence[SyncReport]) -> str:
     for r in reports:
         ops = ", ".join(f"{op} {n}" for op, n in sorted(r.planned.items())) or "send nothing"
         unchanged = r.counts.get("unchanged", 0)
-        if r.status == "failed":
-            lines.append(f"{r.spec.label}: failed")
+        if r.status in ("failed", "held"):
+            lines.append(f"{r.spec.label}: {r.status}")
         else:
             lines.append(f"{r.spec.label}: read {r.counts.get('read', 0)}, unchanged {unchanged}; would {ops}")
         for sample in r.samples:
             lines.append("    " + json.dumps(sample, ensure_ascii=False, default=str))
         for sample in r.reject_samples:
             lines.append(f"    would reject {sample}")
+        for reason, rows in r.held.items():
+            lines.append(f"    would hold back {rows} row(s): {reason}")
         if r.message:
             lines.append(f"    {r.message}")
     return "\n".join(lines) if lines else "no syncs selected"
 
 
-def status_text(runs: Sequence[Mapping[str, Any]], rejects: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]]) -> str:
-    """Per sync, its last runs (newest first) and the first rejects of each run."""
-    if not runs:
+def status_text(
+    runs: Sequence[Mapping[str, Any]], rejects: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]],
+    holds: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """Per sync, its current hold (what failing tests held back), its last runs (newest first)
+    and the first rejects of each run."""
+    if not runs and not holds:
         return "no runs yet: nothing was pushed with this state schema"
     header = ("started (UTC)", "seconds", "status", "created", "updated", "deleted", "rejected")
     lines: list[str] = []
-    for sync_id in dict.fromkeys(r["sync_id"] for r in runs):
+    held = {h["sync_id"]: h for h in holds}
+    for sync_id in dict.fromkeys([*(r["sync_id"] for r in runs), *held]):
         lines.append(sync_id)
+        if sync_id in held:
+            lines.append(f"  held since {_when(held[sync_id].get('held_at'))} (dbt invocation {held[sync_id].get('invocation_id') or '-'}): "
+                         f"{held[sync_id].get('reason')}")
+        if not any(r["sync_id"] == sync_id for r in runs):
+            lines.append("")
+            continue
         rows = [header]
         notes: list[str] = []
         for run in (r for r in runs if r["sync_id"] == sync_id):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dbt_revsync.config import NodeRef
-from dbt_revsync.errors import ManifestError
+from dbt_revsync.errors import ConfigIssue, ManifestError
 
 # dbt 1.6 writes manifest v10, 1.7 v11, 1.8 to 1.11 v12; run_results v4 to v6 over the same span.
 # dbt Fusion writes manifest v20, whose nodes carry what dbt-revsync reads as v12 does: read as v12.
@@ -34,9 +34,17 @@ class SyncNode:
     block: Any
 
 
+# What writes each artifact, for the hint when it is missing.
+WRITTEN_BY = {
+    "manifest": "`dbt parse` (or any dbt command that reads the project)",
+    "run-results": "`dbt build` (or `dbt run`, `dbt seed`, `dbt snapshot`), or add the post-run hook "
+    "`on-run-end: \"{{ dbt_revsync.record_results(results) }}\"`",
+}
+
+
 def read_artifact(path: Path, kind: str, versions: tuple[int, ...]) -> dict[str, Any]:
     if not path.is_file():
-        raise ManifestError(f"{path} not found: run `dbt build` (or `dbt run`/`dbt parse`) first")
+        raise ManifestError(f"{path} not found: run {WRITTEN_BY.get(kind, '`dbt build`')} first")
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -92,6 +100,17 @@ def sync_nodes(manifest: Mapping[str, Any]) -> list[SyncNode]:
     return sorted(found, key=lambda n: n.ref.unique_id)
 
 
+def no_sync_reason(manifest: Mapping[str, Any]) -> str:
+    """Why a manifest holds no sync, for the warning that says so."""
+    counts: dict[str, int] = {}
+    for node in _all_nodes(manifest):
+        kind = str(node.get("resource_type"))
+        if kind in SYNC_RESOURCE_TYPES:
+            counts[kind] = counts.get(kind, 0) + 1
+    read = ", ".join(f"{n} {kind}(s)" for kind, n in sorted(counts.items())) or "no model, seed, snapshot or source"
+    return f"no sync found: none of the manifest's nodes ({read}) carries a revsync block under config.meta (or meta)"
+
+
 def _all_nodes(manifest: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     yield from (manifest.get("nodes") or {}).values()
     yield from (manifest.get("sources") or {}).values()
@@ -127,6 +146,58 @@ def _node_ref(node: Mapping[str, Any], meta_path: str) -> NodeRef:
     )
 
 
+def building_run_results(run_results: Mapping[str, Any], origin: str) -> Mapping[str, Any]:
+    """``run_results`` if a command that builds wrote it: ``dbt test``, ``dbt docs generate``
+    or ``dbt compile`` write one too, which says nothing of what was built."""
+    from dbt_revsync.builds import BUILDING_COMMANDS
+
+    which = str((run_results.get("args") or {}).get("which") or "")
+    if which not in BUILDING_COMMANDS:
+        shown = f"`dbt {'docs generate' if which == 'generate' else which}`" if which else "a dbt command that does not say which"
+        raise ManifestError(
+            f"{origin} was written by {shown}, not by a command that builds ({', '.join(BUILDING_COMMANDS)}): "
+            "it does not say what was built. Run `dbt build` again, pass --select, or add the post-run hook "
+            "`on-run-end: \"{{ dbt_revsync.record_results(results) }}\"` so push reads what each build recorded"
+        )
+    return run_results
+
+
+def misplaced_blocks(manifest: Mapping[str, Any]) -> list[ConfigIssue]:
+    """A ``revsync`` key anywhere dbt-revsync does not read it (``config.revsync``, a column's
+    ``meta``, ...): an error naming the node and the path, instead of a sync silently ignored."""
+    issues = []
+    for node in _all_nodes(manifest):
+        for path in _revsync_paths(node, ""):
+            if path in READ_PATHS and node.get("resource_type") in SYNC_RESOURCE_TYPES:
+                continue
+            where = f"{node.get('resource_type')} '{node.get('name')}'"
+            file = str(node.get("patch_path") or node.get("original_file_path") or "").split("://", 1)[-1]
+            hint = "a sync block goes under config.meta.revsync" if node.get("resource_type") in SYNC_RESOURCE_TYPES else (
+                f"a {node.get('resource_type')} cannot carry a sync; put it on a model, seed, snapshot or source")
+            issues.append(ConfigIssue(f"dbt-revsync does not read a 'revsync' key here: {hint}", where=where, file=file, key=path))
+    return issues
+
+
+READ_PATHS = ("config.meta.revsync", "meta.revsync")
+_NAMED_BY_KEY = ("columns", "column_types")  # their keys are column names: a column may be called revsync
+_SKIPPED_KEYS = ("unrendered_config", "config_call_dict", "unrendered_config_call_dict", "raw_code", "compiled_code")
+
+
+def _revsync_paths(value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not path and key in _SKIPPED_KEYS:
+                continue
+            here = f"{path}.{key}" if path else str(key)
+            if key == "revsync" and path.rsplit(".", 1)[-1] not in _NAMED_BY_KEY:
+                yield here
+            elif isinstance(item, (dict, list)):
+                yield from _revsync_paths(item, here)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _revsync_paths(item, f"{path}[{index}]")
+
+
 def succeeded_nodes(run_results: Mapping[str, Any]) -> set[str]:
     """Unique ids of the nodes the last invocation built successfully."""
     return {
@@ -158,6 +229,49 @@ def dag_order(nodes: list[SyncNode], manifest: Mapping[str, Any]) -> list[SyncNo
 def nodes_by_id(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """Every node and source of the manifest, by unique id."""
     return {str(node.get("unique_id")): node for node in _all_nodes(manifest)}
+
+
+PROJECT_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "selectors.yml")
+PATH_SETTINGS = {  # dbt_project.yml setting -> dbt's default
+    "model-paths": ["models"], "seed-paths": ["seeds"], "snapshot-paths": ["snapshots"], "macro-paths": ["macros"],
+    "test-paths": ["tests"], "analysis-paths": ["analyses"],
+}
+SOURCE_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".py", ".md")
+
+
+def stale_inputs(project_dir: Path, manifest_path: Path) -> list[Path]:
+    """The project files written after ``manifest_path`` (all of them when it is missing):
+    dbt would parse the project differently now."""
+    try:
+        written = manifest_path.stat().st_mtime
+    except OSError:
+        written = float("-inf")
+    settings = _project_settings(project_dir)
+    candidates = [project_dir / name for name in PROJECT_FILES]
+    for key, default in PATH_SETTINGS.items():
+        paths = settings.get(key)
+        for folder in paths if isinstance(paths, list) and paths else default:
+            root = project_dir / str(folder)
+            if root.is_dir():
+                candidates.extend(p for p in root.rglob("*") if p.suffix in SOURCE_SUFFIXES)
+    newer = []
+    for candidate in candidates:
+        try:
+            if candidate.stat().st_mtime > written:
+                newer.append(candidate)
+        except OSError:
+            continue
+    return newer
+
+
+def _project_settings(project_dir: Path) -> Mapping[str, Any]:
+    from ruamel.yaml import YAML
+
+    try:
+        data = YAML(typ="safe").load((project_dir / "dbt_project.yml").read_text(encoding="utf-8"))
+    except Exception:  # a broken dbt_project.yml is dbt's to report
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def model_paths(project_dir: Path) -> list[str]:

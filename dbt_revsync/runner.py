@@ -56,6 +56,7 @@ class SyncReport:
     unresolved: int = 0
     kept: int = 0  # mirror: records whose rows left the model, left alone (not created by the sync, or still pointed at)
     target: str = ""  # the connection, account and object the sync's state belongs to
+    held: dict[str, int] = field(default_factory=dict)  # reason -> rows held back by a failing test, not sent
     acted: int = 0  # rows of the relation that became a change or a reject
     watermark: str | None = None
     message: str | None = None
@@ -134,6 +135,7 @@ class Pusher:
     dry_run: bool = False
     samples: int = 3
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    held: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # sync_id -> record key -> reason: not sent
 
     def __post_init__(self) -> None:
         self.state = StateStore(self.warehouse)
@@ -288,10 +290,17 @@ class SyncRun:
         without sending, are committed on the way."""
         spec, report = self.spec, self.report
         pending: list[Change] = []
+        held = self.pusher.held.get(spec.sync_id) or {}
         for page in changes.pages(max(size, PAGE_ROWS)):
             planned_rejects: list[plan.PlannedReject] = []
             forgotten: list[StateRow] = []
             for row in page:
+                if held and row.key in held and row.status not in ("forget", "handover", "removed"):
+                    report.held[held[row.key]] = report.held.get(held[row.key], 0) + 1
+                    report.acted += 1
+                    report.counts["unchanged"] = report.counts["read"] - report.acted
+                    self._hold(row.incremental_value)
+                    continue
                 if row.status in ("forget", "handover"):
                     forgotten.append(StateRow(str(row.key), None, row.remote_id, row.origin, row.upsert_value, False, True))
                     report.kept += row.status == "forget"

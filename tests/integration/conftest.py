@@ -25,6 +25,7 @@ from dbt_revsync.warehouse import Warehouse
 from tests.integration import warehouses
 
 DBT = str(Path(sys.executable).parent / "dbt")
+REPO_ROOT = Path(__file__).resolve().parents[2]  # also the dbt package dbt_revsync
 FRESHSALES_KEY = "sandbox-freshsales-key"
 
 
@@ -48,6 +49,7 @@ class Project:
         (root / "models").mkdir(parents=True)
         (root / "seeds").mkdir()
         self.seed_types: dict[str, dict[str, str]] = {}
+        self.hooked = False
         self._write_project()
         (root / "profiles.yml").write_text(profile)
         self.connections({"freshsales": self.freshsales_connection()})
@@ -75,20 +77,33 @@ class Project:
     def _write_project(self) -> None:
         seeds = {"revsync_test": {n: {"+column_types": t} for n, t in self.seed_types.items()}}
         project = {"name": "revsync_test", "version": "1.0", "config-version": 2, "profile": "revsync_test", "seeds": seeds}
+        if self.hooked:
+            project["on-run-end"] = "{{ dbt_revsync.record_results(results) }}"
         self._dump(self.root / "dbt_project.yml", project)
 
-    def model(self, name: str, sql: str, block: Any = None, meta_place: str = "config") -> None:
+    def install_hook(self) -> None:
+        """The dbt_revsync package (this repository, as a local package) and its post-run hook."""
+        self._dump(self.root / "packages.yml", {"packages": [{"local": str(REPO_ROOT)}]})
+        self.hooked = True
+        self._write_project()
+        self.dbt("deps")
+
+    def model(self, name: str, sql: str, block: Any = None, meta_place: str = "config", columns: list[dict[str, Any]] | None = None) -> None:
         (self.root / "models" / f"{name}.sql").write_text(sql)
         entry: dict[str, Any] = {"name": name}
+        if columns:
+            entry["columns"] = columns
         if block is not None:
             if meta_place == "config":
                 entry["config"] = {"meta": {"revsync": block}}
+            elif meta_place == "config_only":  # misplaced: config.revsync, which dbt-revsync does not read
+                entry["config"] = {"revsync": block}
             else:
                 entry["meta"] = {"revsync": block}
         self.models[name] = entry
         self._dump(self.root / "models" / "schema.yml", {"version": 2, "models": list(self.models.values())})
 
-    def dbt(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def dbt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [DBT, *args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)],
             cwd=self.root,
@@ -97,7 +112,8 @@ class Project:
             text=True,
             check=False,
         )
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        if check:
+            assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         return result
 
     def build(self) -> None:

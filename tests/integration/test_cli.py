@@ -44,7 +44,7 @@ def test_usage_errors_exit_2_without_a_traceback() -> None:
     result = subprocess.run([CLI], capture_output=True, text=True, check=False)
     assert result.returncode == 2
     result = subprocess.run([CLI, "push", "--project-dir", "/nonexistent"], capture_output=True, text=True, check=False)
-    assert result.returncode == 2 and "manifest.json not found" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "is not a dbt project" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_plan_exits_1_when_a_sync_fails(project: Project) -> None:

@@ -114,8 +114,8 @@ def test_unknown_manifest_version_is_a_clear_error(project: Project) -> None:
 
 def test_missing_artifacts_and_missing_relation(project: Project) -> None:
     project.model("crm_accounts", MODEL_SQL, GOOD)
-    result = project.push()
-    assert_config_error(project, result, "manifest.json not found", "run `dbt build`")
+    result = project.push()  # dbt-revsync parses the project itself; what it lacks is a record of a build
+    assert_config_error(project, result, "run_results.json not found", "run `dbt build`")
     project.dbt("parse")
     result = project.revsync("validate")
     assert_config_error(project, result, "does not exist in the warehouse", "model 'crm_accounts'")

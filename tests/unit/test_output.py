@@ -22,3 +22,15 @@ def test_a_report_lists_a_bounded_number_of_reasons() -> None:
     report = SyncReport(spec())
     report.note_rejects(((str(n), f"reason {n}") for n in range(50)))
     assert len(report.reject_samples) == 10
+
+
+def test_held_syncs_and_held_rows_are_said_with_their_reason() -> None:
+    held = SyncReport(spec(), status="held", message="not pushed: failed_test:not_null_a_name")
+    quarantined = SyncReport(spec())
+    quarantined.status, quarantined.held = "success", {"failed_test:not_null_a_region": 2}
+    text = output.summary([held, quarantined])
+    assert ": not pushed: failed_test:not_null_a_name" in text
+    assert ": held back 2 row(s): failed_test:not_null_a_region" in text
+    assert "held" in output.plan_text([held]).splitlines()[0]
+    status = output.status_text([], {}, [{"sync_id": "model.p.a:fs.x", "invocation_id": "inv1", "held_at": None, "reason": "not pushed: failed_test:t"}])
+    assert status.splitlines() == ["model.p.a:fs.x", "  held since - (dbt invocation inv1): not pushed: failed_test:t"]
