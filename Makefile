@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   build the example project into DuckDB, start the sandbox, push, show what happened
-#   make test   the whole test suite, on DuckDB and on a throw-away PostgreSQL (what CI runs)
+#   make test   the whole test suite, on DuckDB and on a throw-away PostgreSQL (what CI runs),
+#               after the dbt-core 1.12 import check and the floor leg (the lowest dbt allowed)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -18,6 +19,8 @@ demo: $(VENV)/.installed
 	$(PY) scripts/demo.py
 
 test: $(VENV)/.installed
+	$(PY) scripts/check_dbt_internals.py
+	bash scripts/floor_leg.sh
 	bash scripts/test_postgres.sh run $(PY) -m pytest -q
 
 postgres:
