@@ -49,7 +49,8 @@ class Warehouse:
         self._connection: Any = None
         self._columns: dict[str, list[tuple[str, str]] | None] = {}
         self._macros: dict[str, Any] = {}
-        self._prepared: dict[str, Any] = {}
+        self._resolver: Any = None  # the macros, as handed to the adapter
+        self._context_generator: Any = None
         self.macros_from = ""  # "manifest" or "parsed": where the macros came from (see _load_macros)
 
     # ---- opening -----------------------------------------------------------------------
@@ -90,12 +91,14 @@ class Warehouse:
         if shipped:
             for name, project in self.config.load_projects([package_root()]):
                 dependencies[name] = project
-        self._macros, self._prepared = {}, {}
+        self._macros = {}
         reset_adapters()  # a process may open several projects (tests, `run` after dbt)
         register_adapter(self.config, get_mp_context())
         self.adapter = get_adapter(self.config)
-        self.adapter.set_macro_resolver(self._load_macros(dependencies, shipped))
-        self.adapter.set_macro_context_generator(generate_runtime_macro_context)
+        self._resolver = self._load_macros(dependencies, shipped)
+        self._context_generator = generate_runtime_macro_context
+        self.adapter.set_macro_resolver(self._resolver)
+        self.adapter.set_macro_context_generator(self._context_generator)
         _set_aside_startup_heap()
         self._connection = self.adapter.connection_named("dbt-revsync")
         self._connection.__enter__()
@@ -162,11 +165,11 @@ class Warehouse:
         """What ``adapter.execute_macro`` builds on every call, built once."""
         from dbt_common.clients.jinja import CallableMacroGenerator
 
-        resolver = self.adapter._macro_resolver
+        resolver = self._resolver
         macro = resolver.find_macro_by_name(name, self.config.project_name, None)
         if macro is None:
             raise WarehouseError(f"dbt could not find a macro named {name}")
-        context = self.adapter._macro_context_generator(macro, self.config, resolver, None)
+        context = self._context_generator(macro, self.config, resolver, None)
         return CallableMacroGenerator(macro, context)
 
     def execute(self, statements: Sequence[Statement] | str) -> None:
