@@ -78,17 +78,20 @@ class ChangeSet:
 
     def upgrade_row_hashes(self) -> int:
         """Rewrite the state's older row hashes where the rows still match them (nothing is
-        sent); how many the state held. A no-op once every hash is current."""
+        sent), and retire the rest; how many the state held. A no-op once none is left."""
         wh, spec = self.warehouse, self.spec
         state = wh.state_table("revsync_sync_state")
         _, rows = wh.query(wh.render("revsync_older_row_hashes_sql", sync_id=spec.sync_id, target=self.target, state_relation=state))
         older = int(rows[0][0] or 0)
         if older:
-            wh.execute(str(wh.render(
-                "revsync_upgrade_row_hashes_sql", relation=wh.relation(spec.node), sync_id=spec.sync_id, target=self.target,
-                key_columns=[wh.quoted(spec, c) for c in spec.primary_key],
-                hash_columns=[wh.quoted(spec, f.column) for f in spec.fields], fingerprint=spec.fingerprint, state_relation=state,
-            )))
+            wh.execute([
+                str(wh.render(
+                    "revsync_upgrade_row_hashes_sql", relation=wh.relation(spec.node), sync_id=spec.sync_id, target=self.target,
+                    key_columns=[wh.quoted(spec, c) for c in spec.primary_key],
+                    hash_columns=[wh.quoted(spec, f.column) for f in spec.fields], fingerprint=spec.fingerprint, state_relation=state,
+                )),
+                str(wh.render("revsync_retire_row_hashes_sql", sync_id=spec.sync_id, target=self.target, state_relation=state)),
+            ])
         return older
 
     def build_removed(self) -> int:

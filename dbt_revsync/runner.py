@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 MAX_REJECT_REASONS = 10  # distinct reasons a report lists; every reject is in revsync_rejects
 PAGE_ROWS = 2000  # changed rows read from the warehouse per query, then cut into batches
 RUN_ROW_SECONDS = 1.0  # how often a running push rewrites its revsync_runs row
+LEASE_RENEW_SECONDS = 30.0  # how often a push waiting on its batches renews a lease
 
 
 @dataclass
@@ -217,12 +218,13 @@ class SyncRun:
 
     def _push(self, destination: Destination) -> None:
         spec, report, pusher = self.spec, self.report, self.pusher
-        self.state.claim_legacy(spec, self.target)
+        if not pusher.dry_run:
+            self.state.claim_legacy(spec, self.target)
         watermark = self.state.last_watermark(spec, self.target) if spec.fetch_mode == "incremental" else None
         changes = ChangeSet(pusher.warehouse, spec, self.target)
         self.changes = changes
-        if not pusher.dry_run and changes.upgrade_row_hashes():
-            logger.info("%s: row hashes of an older version rewritten in the state; nothing resent", spec.label)
+        if not pusher.dry_run:
+            self._upgrade_row_hashes(changes)
         stats = changes.build(full_refresh=pusher.full_refresh, watermark=watermark)
         report.watermark = watermark
         report.counts["read"] = stats.read
@@ -239,11 +241,31 @@ class SyncRun:
             destination.prepare(spec)
         size = destination.batch_size_for(spec, stats.changes)
         self._send(destination, changes, size)
-        if spec.insert_mode == "mirror" and report.status == "running":
+        if spec.insert_mode == "mirror" and report.status == "running" and self._deletes_are_safe():
             removed = changes.build_removed()
             pusher.progress.grow(spec, removed)
             self._send(destination, changes, size)
         self._settle(stats.high_water, watermark)
+
+    def _upgrade_row_hashes(self, changes: ChangeSet) -> None:
+        """Older row hashes rewritten in place; a failure only costs the diff a little more."""
+        try:
+            if changes.upgrade_row_hashes():
+                logger.info("%s: row hashes of an older version rewritten in the state; nothing resent", self.label)
+        except WarehouseError as exc:
+            logger.warning("%s: could not rewrite older row hashes (the diff still reads them): %s", self.label, exc)
+
+    def _deletes_are_safe(self) -> bool:
+        """Mirror's deletes wait for a push whose current rows all went through: a row left for
+        later or held back may be a re-keyed row whose record would look abandoned, and without
+        an upsert key a rejected row's record cannot be told from one nobody points at."""
+        report, spec = self.report, self.spec
+        waiting = report.unresolved + sum(report.held.values())
+        if waiting or (report.counts["rejected"] and not spec.upsert_key):
+            why = f"{waiting} row(s) not delivered or held back" if waiting else f"{report.counts['rejected']} row(s) rejected"
+            logger.warning("%s: mirror deletes nothing this push: %s; the next push that delivers every row does", spec.label, why)
+            return False
+        return True
 
     def _settle(self, high_water: str | None, watermark: str | None) -> None:
         """The run's status, and for incremental syncs a watermark that never passes a row
@@ -346,7 +368,10 @@ class SyncRun:
     def _drain(self, inflight: dict[Future[BatchResult], list[Change]]) -> None:
         """Commit every batch that has come back, whatever order they were sent in, in one
         transaction: while a commit runs, more batches finish, so commits keep up."""
-        done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+        done: set[Future[BatchResult]] = set()
+        while not done:  # a long wait (retries, a bulk job) keeps the sync's lease alive
+            done, _ = wait(inflight, timeout=LEASE_RENEW_SECONDS, return_when=FIRST_COMPLETED)
+            self.state.renew()
         batches = [(future, inflight.pop(future)) for future in done]
         sent = {change.key: change for _, batch in batches for change in batch}
         self._commit_result(merged([outcome_of(future, batch) for future, batch in batches]), sent)
@@ -379,9 +404,10 @@ class SyncRun:
         report.unresolved += len(result.unresolved)
         for reason in result.unresolved[:3]:
             logger.warning("%s: left for the next push: %s", spec.label, hidden(spec, reason))
-        for key in [r.key for r in result.rejected] + list(result.left):
-            if key in sent:
-                self._hold(sent[key].incremental_value)
+        acknowledged = {a.key for a in result.acked}
+        for key, change in sent.items():
+            if key not in acknowledged:  # rejected, left, or in neither list: read again next push
+                self._hold(change.incremental_value)
         rejects = [RejectRow(r.key, r.operation, r.code, hidden(spec, r.message)) for r in result.rejected]
         report.note_rejects((r.record_key, f"{r.error_code}: {r.error_message}") for r in rejects)
         self._emit_rejects(tuple(r) for r in rejects)
@@ -405,9 +431,9 @@ class SyncRun:
         in_state = change.in_state if change is not None else True
         if ack.outcome == "created":
             origin: str | None = "created"
-        elif change is not None and in_state:
+        elif change is not None and in_state and ack.destination_id == change.remote_id:
             origin = change.origin
-        else:
+        else:  # matched by a key, or the remembered record gone and another one matched instead
             origin = "matched"
         keep = ack.outcome != "deleted" or self.spec.insert_mode == "delete"
         upsert = change.upsert_text if change is not None else None

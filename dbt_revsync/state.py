@@ -251,6 +251,8 @@ def bound_statements(
     settled = [a.record_key for a in acks] + [r.record_key for r in rejects if r.record_key is not None]
     if settled:
         statements.append((sql["forget_rejects"], [sync_id, settled]))
+    if any(r.record_key is None for r in rejects):
+        statements.append((sql["forget_unkeyed"], [sync_id, run_id]))
     if rejects:
         columns = [[_text(getattr(r, name)) for r in rejects] for name in RejectRow._fields]
         statements.append((sql["reject"], [run_id, sync_id, *columns, now]))

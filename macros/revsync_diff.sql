@@ -151,7 +151,7 @@ from (
                 else 'changed'
                 {%- else %}
                 when s.row_hash = r.__rs_hash then 'unchanged'
-                when s.row_hash like 'h2:%' then 'changed'
+                when s.row_hash is null or s.row_hash like 'h2:%' then 'changed'
                 when s.row_hash <> {{ dbt_revsync.revsync_row_hash_v1(remembered_columns, fingerprint) }} then 'changed'
                 else 'unchanged'
                 {%- endif %}
@@ -204,14 +204,17 @@ from (
 {%- endmacro %}
 
 
-{#- The state rows of one sync against one target (connection, account and object). -#}
+{#- The state rows of one sync against one target (connection, account and object); rows
+    written before targets were recorded count as the current target's (a push claims them
+    first; a plan only reads them). -#}
 {% macro revsync_state_rows_sql(state_relation, sync_id, target) -%}
   {{ return(adapter.dispatch('revsync_state_rows_sql', 'dbt_revsync')(state_relation, sync_id, target)) }}
 {%- endmacro %}
 
 {% macro default__revsync_state_rows_sql(state_relation, sync_id, target) -%}
 (select record_key, row_hash, destination_id, origin, upsert_value from {{ state_relation }}
- where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_revsync.revsync_literal(target) }})
+ where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }}
+   and (target = {{ dbt_revsync.revsync_literal(target) }} or target is null))
 {%- endmacro %}
 
 
@@ -223,8 +226,8 @@ from (
     handover  the sync created it and another remembered row (a re-keyed row) holds its id:
               forget this row, and the holder inherits the record's origin
     forget    leave the record alone and forget the row: the sync did not create it (or its
-              origin predates the record of origins), or a current row carries its upsert
-              key value
+              origin predates the record of origins), another sync on the same target
+              remembers it, or a current row carries its upsert key value
   Same columns as `revsync_changes_sql`, mapped columns null.
 -#}
 {% macro revsync_removed_sql(relation, sync_id, target, key_columns, columns, upsert_column, state_relation) -%}
@@ -240,6 +243,11 @@ select
     case
         when s.origin is null or s.origin <> 'created' then 'forget'
         when exists (select 1 from {{ state }} o where o.destination_id = s.destination_id and o.record_key <> s.record_key) then 'handover'
+        when exists (
+            select 1 from {{ state_relation }} o
+            where o.target = {{ dbt_revsync.revsync_literal(target) }} and o.destination_id = s.destination_id
+              and o.sync_id <> {{ dbt_revsync.revsync_literal(sync_id) }}
+        ) then 'forget'
         {%- if upsert_column %}
         when s.upsert_value is not null and exists (
             select 1 from (select {{ upsert_expr }} as __rs_upsert from {{ relation }}) cur where cur.__rs_upsert = s.upsert_value
@@ -270,16 +278,36 @@ where not exists (select 1 from (select {{ key_expr }} as __rs_key from {{ relat
 update {{ state_relation }}
 set row_hash = u.__rs_hash
 from (
-    select {{ dbt_revsync.revsync_key_expression(key_columns) }} as __rs_key,
-        {{ dbt_revsync.revsync_row_hash(hash_columns, fingerprint) }} as __rs_hash,
-        {{ dbt_revsync.revsync_row_hash_v1(hash_columns, fingerprint) }} as __rs_old
-    from {{ relation }}
+    select __rs_key, min(__rs_hash) as __rs_hash, min(__rs_old) as __rs_old
+    from (
+        select {{ dbt_revsync.revsync_key_expression(key_columns) }} as __rs_key,
+            {{ dbt_revsync.revsync_row_hash(hash_columns, fingerprint) }} as __rs_hash,
+            {{ dbt_revsync.revsync_row_hash_v1(hash_columns, fingerprint) }} as __rs_old
+        from {{ relation }}
+    ) rows_now
+    where __rs_key is not null
+    group by __rs_key
+    having count(*) = 1
 ) u
 where {{ state_relation }}.sync_id = {{ dbt_revsync.revsync_literal(sync_id) }}
   and {{ state_relation }}.target = {{ dbt_revsync.revsync_literal(target) }}
   and {{ state_relation }}.record_key = u.__rs_key
   and {{ state_relation }}.row_hash = u.__rs_old
   and {{ state_relation }}.row_hash not like 'h2:%'
+{%- endmacro %}
+
+{#- The older hashes left once `revsync_upgrade_row_hashes_sql` ran (rows whose values changed
+    since, or whose rows left the model) are marked so they never match a current hash: those
+    rows count as changed, as they did, and no push looks for older hashes again. -#}
+{% macro revsync_retire_row_hashes_sql(sync_id, target, state_relation) -%}
+  {{ return(adapter.dispatch('revsync_retire_row_hashes_sql', 'dbt_revsync')(sync_id, target, state_relation)) }}
+{%- endmacro %}
+
+{% macro default__revsync_retire_row_hashes_sql(sync_id, target, state_relation) -%}
+update {{ state_relation }}
+set row_hash = {{ dbt.concat(["'h2:older:'", "row_hash"]) }}
+where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_revsync.revsync_literal(target) }}
+  and row_hash not like 'h2:%'
 {%- endmacro %}
 
 {#- How many of the state rows of (`sync_id`, `target`) hold the older row hash (`row_count`). -#}

@@ -228,13 +228,17 @@ limit 1
     {%- set first = 4 + 5 * (acks | length) -%}
     {%- for r in rejects -%}
       {%- set at = first + 4 * loop.index0 -%}
-      {%- do settled.append(q[at]) -%}
+      {%- if r.record_key is not none -%}{%- do settled.append(q[at]) -%}{%- endif -%}
       {%- do rows.append([rid, sid, q[at], q[at + 1], q[at + 2], q[at + 3], now]) -%}
     {%- endfor -%}
   {%- endif -%}
   {%- if settled -%}
     {%- do statements.append("delete from " ~ schema_relation ~ ".revsync_rejects where sync_id = " ~ sid
         ~ " and record_key in (" ~ settled | join(", ") ~ ")") -%}
+  {%- endif -%}
+  {%- if rejects | selectattr("record_key", "none") | list -%}
+    {%- do statements.append("delete from " ~ schema_relation ~ ".revsync_rejects where sync_id = " ~ sid
+        ~ " and record_key is null and run_id <> " ~ rid) -%}
   {%- endif -%}
   {%- if rejects -%}
     {%- do statements.append(dbt_revsync.revsync_insert_sql(schema_relation ~ ".revsync_rejects",
@@ -309,7 +313,7 @@ where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_r
 {% macro revsync_runs_columns() -%}
   {%- set quoted = [] -%}
   {%- for c in ['run_id', 'sync_id', 'started_at', 'finished_at', 'status'] + dbt_revsync.revsync_run_counts() + ['watermark', 'message', 'target'] -%}
-    {%- do quoted.append(adapter.quote(c)) -%}
+    {%- do quoted.append(dbt_revsync.revsync_column_name(c)) -%}
   {%- endfor -%}
   {{ return(quoted) }}
 {%- endmacro %}
@@ -324,6 +328,7 @@ where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_r
     remember       sync_id, target, record_keys[], row_hashes[], destination_ids[], origins[],
                    upsert_values[], now, run_id
     forget_rejects sync_id, record_keys[]              (earlier rejects of the keys a batch settled)
+    forget_unkeyed sync_id, run_id                     (earlier runs' rejects of rows with no key)
     reject         run_id, sync_id, record_keys[], operations[], error_codes[], error_messages[], now
     forget_run     sync_id, run_id
     remember_run   run_id, sync_id, started_at, finished_at, status, read, created, updated,
@@ -365,6 +370,8 @@ where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_r
           ~ " select " ~ p ~ ", " ~ p ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ now ~ ", " ~ p,
       "forget_rejects": "delete from " ~ schema_relation ~ ".revsync_rejects where sync_id = " ~ p
           ~ " and record_key in (select " ~ list ~ ")",
+      "forget_unkeyed": "delete from " ~ schema_relation ~ ".revsync_rejects where sync_id = " ~ p
+          ~ " and record_key is null and run_id <> " ~ p,
       "reject": "insert into " ~ schema_relation ~ ".revsync_rejects"
           ~ " (run_id, sync_id, record_key, operation, error_code, error_message, " ~ adapter.quote('at') ~ ")"
           ~ " select " ~ p ~ ", " ~ p ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ now,

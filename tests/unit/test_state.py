@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dbt_revsync.state import RejectRow, StateRow, bound_statements
 
-SQL = {name: name for name in ("forget", "remember", "forget_rejects", "reject", "forget_run", "remember_run")}
+SQL = {name: name for name in ("forget", "remember", "forget_rejects", "forget_unkeyed", "reject", "forget_run", "remember_run")}
 RUN = {"status": "running", "started_at": "2026-01-01 00:00:00.000000", "finished_at": None, "read": 5, "created": 2,
        "updated": 1, "deleted": 1, "unchanged": 1, "rejected": 1, "requests": 4, "watermark": None, "message": None,
        "target": "freshsales:crm@host/contacts"}
