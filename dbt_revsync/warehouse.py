@@ -159,7 +159,7 @@ class Warehouse:
                 self._macros[name] = self._callable_macro(name)
             return self._macros[name](**kwargs)
         except Exception as exc:
-            raise WarehouseError(f"macro {name} failed: {first_line(exc)}") from None
+            raise refused(f"macro {name} failed", exc) from None
 
     def _callable_macro(self, name: str) -> Any:
         """What ``adapter.execute_macro`` builds on every call, built once."""

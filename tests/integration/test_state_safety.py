@@ -339,3 +339,47 @@ def test_warehouses_without_bound_parameters_or_locks_keep_the_same_state(projec
     assert project.rejects() == []
     with project.duckdb() as db:
         assert db.execute("select count(*) from revsync.revsync_locks").fetchone() == (0,)
+
+
+def test_mirror_deletes_nothing_while_a_current_row_is_left_for_later(project: Project) -> None:
+    project.connections({"freshsales": project.freshsales_connection(max_retries=1, max_retry_time=1)})
+    write(project, MIRROR, [["1", "r1", "One"], ["2", "r2", "Two"]])
+    assert project.push().code == 0
+    project.sandbox.add_fault("status", status=503, prefix="freshsales", path="/sales_accounts/upsert$")
+    write(project, MIRROR, [["10", "r1x", "One"]])  # re-keyed and its upsert key changed; row 2 gone
+    result = project.push()
+    assert "mirror deletes nothing this push" in result.err
+    assert sorted(by_ref(project.sandbox)) == ["r1", "r2"]
+    project.sandbox.clear_faults()
+    assert project.push().code == 0
+    assert sorted(by_ref(project.sandbox)) == ["r1x"]  # r1 and r2 were created by the sync, and nothing points at them now
+
+
+def test_a_record_matched_in_place_of_a_remembered_one_is_not_the_syncs(project: Project) -> None:
+    write(project, MIRROR, [["1", "r1", "One"]])
+    assert project.push().code == 0
+    created = by_ref(project.sandbox)["r1"]["id"]
+    requests.delete(f"{project.sandbox.url}/freshsales/sales_accounts/{created}",
+                    headers={"Authorization": f"Token token={FRESHSALES_KEY}"}, timeout=10).raise_for_status()
+    by_hand = make_by_hand(project.sandbox, "Made by a person", "r1")
+    write(project, MIRROR, [["1", "r1", "One renamed"]])
+    assert project.push().code == 0
+    assert {row["record_key"]: (row["destination_id"], row["origin"]) for row in project.state()} == {"1": (str(by_hand), "matched")}
+    write(project, MIRROR, [["2", "r2", "Two"]])
+    assert project.push().code == 0
+    assert sorted(by_ref(project.sandbox)) == ["r1", "r2"] and by_ref(project.sandbox)["r1"]["id"] == by_hand
+
+
+def test_mirror_never_deletes_a_record_another_sync_on_the_same_object_remembers(project: Project) -> None:
+    project.seed("raw", ["account_id", "ref", "name"], [["1", "r1", "One"]], {c: "varchar" for c in ("account_id", "ref", "name")})
+    project.model("accounts", "select * from {{ ref('raw') }}", MIRROR)
+    project.model("others", "select * from {{ ref('raw') }}", {**MIRROR, "insert_mode": "upsert"})
+    project.build()
+    assert project.push("--select", "accounts").code == 0  # the mirror sync creates the record
+    assert project.push().code == 0  # the other one matches it
+    record = by_ref(project.sandbox)["r1"]
+    assert {row["origin"] for row in project.state()} == {"created", "matched"}
+    project.model("accounts", "select * from {{ ref('raw') }} where false", MIRROR)
+    project.build()
+    assert project.push().code == 0
+    assert by_ref(project.sandbox)["r1"]["id"] == record["id"]
