@@ -1,0 +1,241 @@
+"""Model-based: random sequences of row edits, YAML edits, people's edits in the CRM and
+pushes (plain, killed, faulted, overlapping), on a real dbt-duckdb project and the real
+sandbox, with invariants checked after every step.
+
+The machine finds data loss that single-operation tests miss. After every step: no record
+a person made is deleted or re-keyed, no two records share an upsert key value (append
+aside), no API key in any output. After every push: the push touched no other connection
+or object than the sync's, and every remembered id of a row in the model names that row's
+record in the sync's current connection and object. After a push that exits 0: the CRM
+holds exactly the model's projection (under mirror: nothing the sync created for rows that
+left the model).
+
+Budget: ``REVSYNC_SOAK=1`` (``make soak``) runs the long profile; CI runs a bounded,
+derandomized one. The regression tests at the end replay the minimal counterexamples the
+machine found, step by step.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+
+from tests.integration import sequences as seq
+from tests.integration.sequences import Config, Row, Target, World
+
+pytestmark = pytest.mark.integration
+
+SOAK = os.environ.get("REVSYNC_SOAK") == "1"
+
+settings.register_profile(
+    "revsync-ci", max_examples=20, stateful_step_count=12, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], print_blob=True,
+)
+settings.register_profile(
+    "revsync-soak", max_examples=400, stateful_step_count=30, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], print_blob=True,
+)
+PROFILE = settings(settings.get_profile("revsync-soak" if SOAK else "revsync-ci"),
+                   **({"max_examples": int(os.environ["REVSYNC_SEQ_EXAMPLES"])} if os.environ.get("REVSYNC_SEQ_EXAMPLES") else {}))
+
+FAULTS = {
+    "429": {"action": "status", "status": 429, "retry_after": 1, "times": 1},
+    "503": {"action": "status", "status": 503, "times": 3},
+    "slow": {"action": "delay", "seconds": 1.2, "times": 1},  # longer than the connection's timeout
+    "applied, answer lost": {"action": "apply_then_drop", "times": 2, "probability": 0.5, "seed": 7},
+}
+NAMES = ("Acme", "Globex", "Initech", "Umbrella")
+CITIES = ("Oslo", "Rome", "Lima")
+TARGETS = [Target(c, o) for c in seq.CONNECTIONS for o in seq.OBJECTS]
+
+
+class PushSequences(RuleBasedStateMachine):
+    """Steps on one named sync; the world is reset for every example."""
+
+    world: World  # set by the test before the machine runs
+    counts: dict[str, int] = {"examples": 0, "steps": 0}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts["examples"] += 1
+        self.world.reset()
+
+    @property
+    def known(self) -> seq.Knowledge:
+        return self.world.known
+
+    @initialize(mode=st.sampled_from(("mirror", "upsert")))
+    def start(self, mode: str) -> None:
+        event("step: start")
+        self.world.apply_config(Config(insert_mode=mode))
+
+    # -- the model's rows ------------------------------------------------------------------------
+    def _pick(self, pick: int) -> Row:
+        rows = sorted(self.known.rows.values(), key=lambda r: r.account_id)
+        return rows[pick % len(rows)]
+
+    @rule(count=st.integers(1, 2), reuse=st.booleans())
+    def add_rows(self, count: int, reuse: bool) -> None:
+        """New rows; with ``reuse``, the first takes the key of a record a person made."""
+        event("step: add_rows")
+        rows = dict(self.known.rows)
+        exts = self.known.exts()
+        people = sorted({p.ext for p in self.known.people} - exts)
+        for index in range(count):
+            n = self.known.number()
+            ext = people[0] if reuse and index == 0 and people else f"e{n}"
+            rows[n] = Row(n, f"alt-{n}", ext, NAMES[n % len(NAMES)], CITIES[n % len(CITIES)])
+        self.world.put_rows(rows)
+
+    @precondition(lambda self: self.known.rows)
+    @rule(pick=st.integers(0, 20))
+    def remove_row(self, pick: int) -> None:
+        event("step: remove_row")
+        rows = dict(self.known.rows)
+        del rows[self._pick(pick).account_id]
+        self.world.put_rows(rows)
+
+    @precondition(lambda self: self.known.rows)
+    @rule(pick=st.integers(0, 20), name=st.sampled_from(NAMES), city=st.sampled_from(CITIES))
+    def change_row(self, pick: int, name: str, city: str) -> None:
+        event("step: change_row")
+        row = self._pick(pick)
+        self.world.put_rows({**self.known.rows, row.account_id: Row(row.account_id, row.alt_id, row.ext, name, city)})
+
+    @precondition(lambda self: self.known.rows)
+    @rule(pick=st.integers(0, 20), new_key=st.integers(0, 40))
+    def rekey_row(self, pick: int, new_key: int) -> None:
+        """The primary key value changes; the upsert key value stays."""
+        event("step: rekey_row")
+        row = self._pick(pick)
+        rows = {k: r for k, r in self.known.rows.items() if k != row.account_id}
+        if self.known.config.primary_key == "account_id":
+            if new_key in rows:
+                return
+            rows[new_key] = Row(new_key, row.alt_id, row.ext, row.name, row.city)
+        else:
+            alt = f"alt-{new_key}"
+            if alt in {r.alt_id for r in rows.values()}:
+                return
+            rows[row.account_id] = Row(row.account_id, alt, row.ext, row.name, row.city)
+        self.world.put_rows(rows)
+
+    # -- YAML -----------------------------------------------------------------------------------
+    def _configure(self, **changes: str) -> None:
+        config = self.known.config
+        self.world.apply_config(Config(**{**config.__dict__, **changes}))
+
+    @rule(primary_key=st.sampled_from(seq.PRIMARY_KEYS))
+    def set_primary_key(self, primary_key: str) -> None:
+        event("step: set_primary_key")
+        self._configure(primary_key=primary_key)
+
+    @rule(insert_mode=st.sampled_from(seq.MODES))
+    def set_insert_mode(self, insert_mode: str) -> None:
+        event("step: set_insert_mode")
+        self._configure(insert_mode=insert_mode)
+
+    @rule(destination=st.sampled_from(seq.CONNECTIONS))
+    def set_destination(self, destination: str) -> None:
+        event("step: set_destination")
+        self._configure(destination=destination)
+
+    @rule(obj=st.sampled_from(seq.OBJECTS))
+    def set_object(self, obj: str) -> None:
+        event("step: set_object")
+        self._configure(object=obj)
+
+    # -- a person in the CRM ----------------------------------------------------------------------
+    @rule(where=st.sampled_from(TARGETS), same_key=st.booleans(), pick=st.integers(0, 20))
+    def person_creates(self, where: Target, same_key: bool, pick: int) -> None:
+        """A record made in the CRM directly: with a model row's upsert key value (one the
+        target holds no record for), or with a value of its own."""
+        event("step: person_creates")
+        held = seq.exts_held(self.world, where)
+        free = sorted(r.ext for r in self.known.rows.values() if r.ext not in held)
+        ext = free[pick % len(free)] if same_key and free else f"p{self.known.number()}"
+        self.world.person_creates(where, ext, f"Person {ext}")
+
+    # -- pushes ---------------------------------------------------------------------------------
+    def _pushing(self) -> tuple[set[str], seq.Snapshot]:
+        return seq.exts_held(self.world, self.known.config.target), seq.snapshot_others(self.world)
+
+    def _after_push(self, before: tuple[set[str], seq.Snapshot], code: int | None, out: str = "") -> None:
+        seq.check_others_untouched(self.world, before[1])
+        if code == 0:
+            self.world.settled()
+            seq.check_projection(self.world, before[0])
+        seq.check_state(self.world)
+
+    @rule()
+    def push(self) -> None:
+        """A plain push, with no fault: it must succeed, and settles the CRM."""
+        event("step: push")
+        before = self._pushing()
+        result = self.world.push()
+        assert result.code == 0, f"a fault-free push exited {result.code}: {(result.out + result.err)[-1500:]}"
+        self._after_push(before, result.code)
+
+    @rule(fault=st.sampled_from(sorted(FAULTS)))
+    def push_with_fault(self, fault: str) -> None:
+        event("step: push_with_fault")
+        before = self._pushing()
+        result = self.world.push_with_fault(FAULTS[fault])
+        assert result.code in (0, 1), f"a push under {fault} exited {result.code}: {(result.out + result.err)[-1500:]}"
+        self._after_push(before, result.code)
+
+    @rule(after_requests=st.integers(1, 6))
+    def push_killed(self, after_requests: int) -> None:
+        """A push in its own process, slowed by the sandbox, SIGKILLed mid-run."""
+        event("step: push_killed")
+        before = self._pushing()
+        event(f"killed mid-run: {self.world.push_killed(after_requests, delay=0.05)}")
+        self._after_push(before, None)
+
+    @rule()
+    def push_twice_at_once(self) -> None:
+        event("step: push_twice_at_once")
+        before = self._pushing()
+        codes = self.world.push_twice_at_once()
+        assert all(code in (0, 1) for code in codes), f"overlapping pushes exited {codes}"
+        self._after_push(before, None)
+
+    # -- after every step -----------------------------------------------------------------------
+    @invariant()
+    def nothing_lost_or_leaked(self) -> None:
+        self.counts["steps"] += 1
+        seq.check_always(self.world)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    main, other = seq.servers()
+    try:
+        yield World(tmp_path_factory.mktemp("sequences") / "project", main, other)
+    finally:
+        main.stop()
+        other.stop()
+
+
+def test_push_sequences_keep_the_crm_equal_to_the_model(world: World) -> None:
+    """Fails on today's code (see the regression tests below) until the fixes land."""
+    PushSequences.world = world
+    started = time.monotonic()
+    try:
+        run_state_machine_as_test(PushSequences, settings=PROFILE)
+    finally:
+        counts = PushSequences.counts
+        print(f"\n{counts['examples']} examples, {counts['steps'] - counts['examples']} steps, "
+              f"{time.monotonic() - started:.0f} s")
+
+
+# ---- the machine's minimal counterexamples, replayed ------------------------------------------------
+def _path(world: World) -> Path:
+    return world.project.root
