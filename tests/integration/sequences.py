@@ -138,7 +138,7 @@ class World:
         self.main, self.other = main, other
         self.project = Project(root, main, warehouse="duckdb")
         self.project.env.update({ENV_NAMES[c]: KEYS[c] for c in CONNECTIONS})
-        self.project.connections({c: self._connection(c) for c in CONNECTIONS})
+        self.use_connections()
         self.known = Knowledge()
         self._manifests: dict[str, bytes] = {}
         self._write_table(initial_rows())
@@ -148,11 +148,15 @@ class World:
         self._manifests[self._schema_text()] = (self.target_dir / "manifest.json").read_bytes()
 
     # -- set-up ------------------------------------------------------------------------------
-    def _connection(self, name: str) -> dict[str, Any]:
+    def use_connections(self, max_concurrency: int = 2) -> None:
+        """Write revsync.yml: the three accounts, with short timeouts and retry budgets."""
+        self.project.connections({c: self._connection(c, max_concurrency) for c in CONNECTIONS})
+
+    def _connection(self, name: str, max_concurrency: int) -> dict[str, Any]:
         server, prefix = self.where(name)
         return {
             "type": "freshsales", "api_key": "{{ env_var('" + ENV_NAMES[name] + "') }}",
-            "base_url": f"{server.url}/{prefix}", "max_concurrency": 2, "rate_limit": 500,
+            "base_url": f"{server.url}/{prefix}", "max_concurrency": max_concurrency, "rate_limit": 500,
             "timeout": 1.0, "max_retries": 3, "max_retry_time": 4,
         }
 

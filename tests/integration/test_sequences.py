@@ -20,10 +20,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, currently_in_test_context, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
@@ -56,6 +56,12 @@ CITIES = ("Oslo", "Rome", "Lima")
 TARGETS = [Target(c, o) for c in seq.CONNECTIONS for o in seq.OBJECTS]
 
 
+def _event(text: str) -> None:
+    """A Hypothesis event (shown by --hypothesis-show-statistics); nothing when a regression test replays steps."""
+    if currently_in_test_context():
+        event(text)
+
+
 class PushSequences(RuleBasedStateMachine):
     """Steps on one named sync; the world is reset for every example."""
 
@@ -73,7 +79,7 @@ class PushSequences(RuleBasedStateMachine):
 
     @initialize(mode=st.sampled_from(("mirror", "upsert")))
     def start(self, mode: str) -> None:
-        event("step: start")
+        _event("step: start")
         self.world.apply_config(Config(insert_mode=mode))
 
     # -- the model's rows ------------------------------------------------------------------------
@@ -84,7 +90,7 @@ class PushSequences(RuleBasedStateMachine):
     @rule(count=st.integers(1, 2), reuse=st.booleans())
     def add_rows(self, count: int, reuse: bool) -> None:
         """New rows; with ``reuse``, the first takes the key of a record a person made."""
-        event("step: add_rows")
+        _event("step: add_rows")
         rows = dict(self.known.rows)
         exts = self.known.exts()
         people = sorted({p.ext for p in self.known.people} - exts)
@@ -97,7 +103,7 @@ class PushSequences(RuleBasedStateMachine):
     @precondition(lambda self: self.known.rows)
     @rule(pick=st.integers(0, 20))
     def remove_row(self, pick: int) -> None:
-        event("step: remove_row")
+        _event("step: remove_row")
         rows = dict(self.known.rows)
         del rows[self._pick(pick).account_id]
         self.world.put_rows(rows)
@@ -105,7 +111,7 @@ class PushSequences(RuleBasedStateMachine):
     @precondition(lambda self: self.known.rows)
     @rule(pick=st.integers(0, 20), name=st.sampled_from(NAMES), city=st.sampled_from(CITIES))
     def change_row(self, pick: int, name: str, city: str) -> None:
-        event("step: change_row")
+        _event("step: change_row")
         row = self._pick(pick)
         self.world.put_rows({**self.known.rows, row.account_id: Row(row.account_id, row.alt_id, row.ext, name, city)})
 
@@ -113,7 +119,7 @@ class PushSequences(RuleBasedStateMachine):
     @rule(pick=st.integers(0, 20), new_key=st.integers(0, 40))
     def rekey_row(self, pick: int, new_key: int) -> None:
         """The primary key value changes; the upsert key value stays."""
-        event("step: rekey_row")
+        _event("step: rekey_row")
         row = self._pick(pick)
         rows = {k: r for k, r in self.known.rows.items() if k != row.account_id}
         if self.known.config.primary_key == "account_id":
@@ -134,22 +140,22 @@ class PushSequences(RuleBasedStateMachine):
 
     @rule(primary_key=st.sampled_from(seq.PRIMARY_KEYS))
     def set_primary_key(self, primary_key: str) -> None:
-        event("step: set_primary_key")
+        _event("step: set_primary_key")
         self._configure(primary_key=primary_key)
 
     @rule(insert_mode=st.sampled_from(seq.MODES))
     def set_insert_mode(self, insert_mode: str) -> None:
-        event("step: set_insert_mode")
+        _event("step: set_insert_mode")
         self._configure(insert_mode=insert_mode)
 
     @rule(destination=st.sampled_from(seq.CONNECTIONS))
     def set_destination(self, destination: str) -> None:
-        event("step: set_destination")
+        _event("step: set_destination")
         self._configure(destination=destination)
 
     @rule(obj=st.sampled_from(seq.OBJECTS))
     def set_object(self, obj: str) -> None:
-        event("step: set_object")
+        _event("step: set_object")
         self._configure(object=obj)
 
     # -- a person in the CRM ----------------------------------------------------------------------
@@ -157,7 +163,7 @@ class PushSequences(RuleBasedStateMachine):
     def person_creates(self, where: Target, same_key: bool, pick: int) -> None:
         """A record made in the CRM directly: with a model row's upsert key value (one the
         target holds no record for), or with a value of its own."""
-        event("step: person_creates")
+        _event("step: person_creates")
         held = seq.exts_held(self.world, where)
         free = sorted(r.ext for r in self.known.rows.values() if r.ext not in held)
         ext = free[pick % len(free)] if same_key and free else f"p{self.known.number()}"
@@ -177,7 +183,7 @@ class PushSequences(RuleBasedStateMachine):
     @rule()
     def push(self) -> None:
         """A plain push, with no fault: it must succeed, and settles the CRM."""
-        event("step: push")
+        _event("step: push")
         before = self._pushing()
         result = self.world.push()
         assert result.code == 0, f"a fault-free push exited {result.code}: {(result.out + result.err)[-1500:]}"
@@ -185,7 +191,7 @@ class PushSequences(RuleBasedStateMachine):
 
     @rule(fault=st.sampled_from(sorted(FAULTS)))
     def push_with_fault(self, fault: str) -> None:
-        event("step: push_with_fault")
+        _event("step: push_with_fault")
         before = self._pushing()
         result = self.world.push_with_fault(FAULTS[fault])
         assert result.code in (0, 1), f"a push under {fault} exited {result.code}: {(result.out + result.err)[-1500:]}"
@@ -194,14 +200,14 @@ class PushSequences(RuleBasedStateMachine):
     @rule(after_requests=st.integers(1, 6))
     def push_killed(self, after_requests: int) -> None:
         """A push in its own process, slowed by the sandbox, SIGKILLed mid-run."""
-        event("step: push_killed")
+        _event("step: push_killed")
         before = self._pushing()
-        event(f"killed mid-run: {self.world.push_killed(after_requests, delay=0.05)}")
+        _event(f"killed mid-run: {self.world.push_killed(after_requests, delay=0.05)}")
         self._after_push(before, None)
 
     @rule()
     def push_twice_at_once(self) -> None:
-        event("step: push_twice_at_once")
+        _event("step: push_twice_at_once")
         before = self._pushing()
         codes = self.world.push_twice_at_once()
         assert all(code in (0, 1) for code in codes), f"overlapping pushes exited {codes}"
@@ -237,5 +243,66 @@ def test_push_sequences_keep_the_crm_equal_to_the_model(world: World) -> None:
 
 
 # ---- the machine's minimal counterexamples, replayed ------------------------------------------------
-def _path(world: World) -> Path:
-    return world.project.root
+Steps = list[tuple[str, dict[str, Any]]]
+
+
+def replay(world: World, mode: str, steps: Steps) -> None:
+    """Run ``steps`` (rule name, arguments) on a fresh machine, checking the invariants after
+    each, exactly as Hypothesis ran the counterexample."""
+    PushSequences.world = world
+    machine = PushSequences()
+    machine.start(mode=mode)
+    machine.nothing_lost_or_leaked()
+    for name, arguments in steps:
+        getattr(machine, name)(**arguments)
+        machine.nothing_lost_or_leaked()
+
+
+@pytest.fixture
+def one_at_a_time(world: World) -> Iterator[World]:
+    """Batches sent one after the other: the order of a push's requests is the diff's order."""
+    world.use_connections(max_concurrency=1)
+    try:
+        yield world
+    finally:
+        world.use_connections()
+
+
+def test_mirror_keeps_the_record_of_a_row_whose_primary_key_changed(one_at_a_time: World) -> None:
+    """Finding 1: row 1 becomes row 0 with the same upsert key value; mirror upserted the
+    new key onto the record, then deleted it as the old key's."""
+    replay(one_at_a_time, "mirror", [("push", {}), ("rekey_row", {"pick": 0, "new_key": 0}), ("push", {})])
+
+
+def test_mirror_keeps_every_record_when_the_primary_key_changes_in_yaml(one_at_a_time: World) -> None:
+    """Finding 1, through YAML: every new key upserts onto its record, every old key then
+    deletes it."""
+    replay(one_at_a_time, "mirror", [
+        ("set_primary_key", {"primary_key": "alt_id"}), ("push", {}),
+        ("set_primary_key", {"primary_key": "account_id"}), ("push", {}),
+    ])
+
+
+def test_a_named_sync_moved_to_another_account_sends_every_row_there(one_at_a_time: World) -> None:
+    """Finding 3: the sync keeps its state when ``destination`` changes, so the other
+    account gets nothing (the rows look unchanged)."""
+    replay(one_at_a_time, "upsert", [("push", {}), ("set_destination", {"destination": "crm_b"}), ("push", {})])
+
+
+def test_a_named_sync_moved_to_another_account_never_overwrites_its_records(one_at_a_time: World) -> None:
+    """Finding 3: ids remembered from crm_a are used against crm_c, whose own record with the
+    same id (made there by a person) is overwritten."""
+    replay(one_at_a_time, "upsert", [
+        ("person_creates", {"where": Target("crm_c", "sales_accounts"), "same_key": False, "pick": 0}),
+        ("push", {}), ("set_destination", {"destination": "crm_c"}), ("set_insert_mode", {"insert_mode": "mirror"}),
+        ("push", {}),
+    ])
+
+
+def test_a_named_sync_moved_to_another_object_never_overwrites_its_records(one_at_a_time: World) -> None:
+    """Finding 3: ids remembered for sales accounts are used against contacts, and a contact
+    a person made, with the same id, is overwritten."""
+    replay(one_at_a_time, "upsert", [
+        ("person_creates", {"where": Target("crm_a", "contacts"), "same_key": False, "pick": 0}),
+        ("push", {}), ("set_object", {"obj": "contacts"}), ("push", {}),
+    ])
