@@ -110,15 +110,20 @@ class Knowledge:
     rows: dict[int, Row] = field(default_factory=dict)  # by account_id
     people: list[PersonRecord] = field(default_factory=list)
     appended: set[Target] = field(default_factory=set)  # append ran here: keys may repeat
-    unsettled: set[tuple[Target, str]] = field(default_factory=set)  # sent by a push that may not have told the state
-    strays: set[tuple[Target, str]] = field(default_factory=set)  # such records whose row then left the model
-    pushed: bool = False  # a push ran since the last YAML edit (the state is meant for this config)
-    next_number: int = 1
+    # Records mirror need not delete: (target, upsert key value) of records a push may have
+    # made without the state hearing of it (killed, answer lost), and of records made before
+    # the sync last pointed elsewhere or changed its primary key (a fixed product may count
+    # those as matched rather than created).
+    tolerated: set[tuple[Target, str]] = field(default_factory=set)
+    settled_here: bool = False  # a push exited 0 since the last YAML edit: the state is this config's
+    used: set[int] = field(default_factory=set)  # key numbers ever used: a key value never comes back for another row
     outputs: list[str] = field(default_factory=list)
 
     def number(self) -> int:
-        self.next_number += 1
-        return self.next_number
+        """A key number never used before in this example."""
+        fresh = max(self.used, default=0) + 1
+        self.used.add(fresh)
+        return fresh
 
     def exts(self) -> set[str]:
         return {row.ext for row in self.rows.values()}
@@ -178,8 +183,7 @@ class World:
         with self.project.duckdb() as db:
             db.execute("drop schema if exists revsync cascade")
         self._write_table(initial_rows())
-        self.known = Knowledge(rows=initial_rows())
-        self.known.next_number = INITIAL_ROWS + 1
+        self.known = Knowledge(rows=initial_rows(), used=set(range(1, INITIAL_ROWS + 1)))
         self.apply_config(Config())
 
     def _write_table(self, rows: dict[int, Row]) -> None:
@@ -192,9 +196,6 @@ class World:
     # -- the model's rows ------------------------------------------------------------------------
     def put_rows(self, rows: dict[int, Row]) -> None:
         """The table holds exactly ``rows`` from now on."""
-        for target, ext in self.known.unsettled:
-            if ext not in {r.ext for r in rows.values()}:
-                self.known.strays.add((target, ext))
         self.known.rows = dict(rows)
         self._write_table(rows)
 
@@ -215,7 +216,10 @@ class World:
         # a plain push takes the nodes the last build built: dbt parse must not change that
         (self.target_dir / "run_results.json").write_bytes(self._run_results)
         if config != self.known.config:
-            self.known.pushed = False
+            self.known.settled_here = False
+        old = self.known.config
+        if (old.target, old.primary_key) != (config.target, config.primary_key):
+            self.known.tolerated |= {(old.target, ext) for ext in exts_held(self, old.target)}
         self.known.config = config
 
     def _parse(self) -> None:
@@ -253,7 +257,6 @@ class World:
         return result
 
     def _pushed(self) -> None:
-        self.known.pushed = True
         if self.known.config.insert_mode == "append":
             self.known.appended.add(self.known.config.target)
 
@@ -273,7 +276,7 @@ class World:
     def _may_leave_records(self) -> None:
         """A push that did not finish may have created records the state never heard of."""
         target = self.known.config.target
-        self.known.unsettled |= {(target, ext) for ext in self.known.exts()}
+        self.known.tolerated |= {(target, ext) for ext in self.known.exts()}
 
     def push_killed(self, after_requests: int, delay: float) -> bool:
         """A subprocess push, slowed by the sandbox, SIGKILLed once the CRM has seen
@@ -314,21 +317,29 @@ class World:
         self._may_leave_records()
         return result
 
-    def settled(self) -> None:
-        """A push ran to its end with exit 0: every row's record is known to the state."""
-        self.known.unsettled.clear()
-
     # -- what the warehouse holds ------------------------------------------------------------------
-    def state(self) -> dict[str, str]:
-        """The sync's remembered record key -> destination id."""
+    def state(self) -> dict[str, set[str]]:
+        """The sync's remembered record key -> destination ids. This project has one sync, so
+        every state row is its own; where the state table tags rows with their connection and
+        object, only the current target's rows are read."""
         with self.project.duckdb(read_only=True) as db:
-            exists = db.execute("select count(*) from information_schema.tables where table_schema = 'revsync' "
-                                "and table_name = 'revsync_sync_state'").fetchone()
-            if not exists or not exists[0]:
+            columns = {str(r[0]) for r in db.execute(
+                "select column_name from information_schema.columns where table_schema = 'revsync' "
+                "and table_name = 'revsync_sync_state'").fetchall()}
+            if not columns:
                 return {}
-            found = db.execute("select record_key, destination_id from revsync.revsync_sync_state where sync_id like ?",
-                               [f"%:{SYNC_NAME}"]).fetchall()
-        return {str(k): str(v) for k, v in found}
+            where, values = [], []
+            config = self.known.config
+            for column, value in (("connection", config.destination), ("destination", config.destination), ("object", config.object)):
+                if column in columns:
+                    where.append(f'"{column}" = ?')
+                    values.append(value)
+            sql = "select record_key, destination_id from revsync.revsync_sync_state"
+            found = db.execute(sql + (" where " + " and ".join(where) if where else ""), values).fetchall()
+        remembered: dict[str, set[str]] = {}
+        for key, remote in found:
+            remembered.setdefault(str(key), set()).add(str(remote))
+        return remembered
 
 
 # ---- invariants ---------------------------------------------------------------------------------------
@@ -359,21 +370,27 @@ def check_unique_keys(world: World) -> None:
         assert not repeated, f"{target}: several records share {UPSERT_KEY} {repeated}"
 
 
+class StateDisagrees(AssertionError):
+    """A remembered id names no record of the sync's target, or another row's record."""
+
+
 def check_state(world: World) -> None:
     """Every remembered id of a row in the model names a record of the sync's current
     connection and object, and that record is that row's (holds its upsert key value)."""
-    if not world.known.pushed:
+    if not world.known.settled_here:
         return
     config = world.known.config
     by_key = {row.key(config.primary_key): row for row in world.known.rows.values()}
     held = {str(r["id"]): (r.get("custom_field") or {}).get(UPSERT_KEY) for r in world.records(config.target)}
-    for key, remote in world.state().items():
+    for key, remotes in sorted(world.state().items()):
         row = by_key.get(key)
         if row is None:
             continue
-        assert remote in held, f"the state remembers {remote} for row {key} ({row.ext}), but {config.target} has no such record"
-        assert held[remote] == row.ext, (f"the state remembers {remote} for row {key} ({row.ext}), but that record of "
-                                         f"{config.target} holds {UPSERT_KEY} {held[remote]!r}")
+        for remote in sorted(remotes):
+            if held.get(remote) != row.ext:
+                what = f"record {remote} holds {UPSERT_KEY} {held[remote]!r}" if remote in held else f"it has no record {remote}"
+                raise StateDisagrees(f"the state remembers {remote} for row {config.primary_key}={key} ({row.ext}), "
+                                     f"but in {config.target} {what}")
 
 
 class RecordLost(AssertionError):
@@ -402,7 +419,7 @@ def exts_held(world: World, target: Target) -> set[str]:
 
 def check_projection(world: World, before: set[str]) -> None:
     """After a settled push: the target holds every row once, with its mapped values; under
-    mirror, nothing else but records people made (and strays a killed push left).
+    mirror, nothing else but records people made (and those ``tolerated``).
     ``before``: the upsert key values the target held before the push."""
     config = world.known.config
     target = config.target
@@ -428,7 +445,7 @@ def check_projection(world: World, before: set[str]) -> None:
     people = {p.id for p in world.known.people if p.target == target}
     for record in world.records(target):
         ext = (record.get("custom_field") or {}).get(UPSERT_KEY)
-        if ext in exts or record["id"] in people or (target, ext) in world.known.strays:
+        if ext in exts or record["id"] in people or (target, ext) in world.known.tolerated:
             continue
         raise MirrorKeptRecord(f"{target}: mirror kept record {record['id']} ({ext}) whose row left the model")
 
