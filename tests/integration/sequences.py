@@ -153,8 +153,9 @@ class World:
         self._manifests[self._schema_text()] = (self.target_dir / "manifest.json").read_bytes()
 
     # -- set-up ------------------------------------------------------------------------------
-    def use_connections(self, max_concurrency: int = 2) -> None:
-        """Write revsync.yml: the three accounts, with short timeouts and retry budgets."""
+    def use_connections(self, max_concurrency: int = 1) -> None:
+        """Write revsync.yml: the three accounts, with short timeouts and retry budgets. One
+        batch at a time: a push sends in the diff's order, so a counterexample replays exactly."""
         self.project.connections({c: self._connection(c, max_concurrency) for c in CONNECTIONS})
 
     def _connection(self, name: str, max_concurrency: int) -> dict[str, Any]:
