@@ -2,11 +2,12 @@
 #   make demo   build the example project into DuckDB, start the sandbox, push, show what happened
 #   make test   the whole test suite, on DuckDB and on a throw-away PostgreSQL (what CI runs),
 #               after the dbt-core 1.12 import check and the floor leg (the lowest dbt allowed)
+#   make soak   the model-based test of push sequences, long profile (about an hour)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test postgres bench clean dbt-next floor
+.PHONY: demo test soak postgres bench clean dbt-next floor
 
 # constraints.txt keeps this project's own install below dbt-core 1.12 (see pyproject.toml).
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -22,6 +23,10 @@ test: $(VENV)/.installed
 	$(PY) scripts/check_dbt_internals.py
 	bash scripts/floor_leg.sh
 	bash scripts/test_postgres.sh run $(PY) -m pytest -q
+
+# the model-based test of push sequences, with its long profile (hundreds of random sequences)
+soak: $(VENV)/.installed
+	REVSYNC_SOAK=1 $(PY) -m pytest -q -p no:cacheprovider --hypothesis-show-statistics tests/integration/test_sequences.py -k push_sequences
 
 postgres:
 	bash scripts/test_postgres.sh start
