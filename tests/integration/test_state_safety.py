@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -259,13 +258,6 @@ def test_an_ephemeral_model_is_named_as_such(project: Project) -> None:
     project.build()
     result = project.revsync("validate")
     assert result.code == 2 and "ephemeral" in result.err
-
-
-def wait_for(check: Any, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
 
 
 def postgres_connection(project: Project) -> Any:
