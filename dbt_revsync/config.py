@@ -262,7 +262,7 @@ def _render_value(value: Any, environ: Mapping[str, str]) -> tuple[Any, list[str
 
 # (kind, lowest, highest, lowest allowed itself) of every number setting of a connection
 NUMBER_BOUNDS: dict[str, tuple[type, float, float, bool]] = {
-    "rate_limit": (float, 0.0, 10_000.0, False),  # requests per second
+    "rate_limit": (float, 0.0, 1_000_000.0, False),  # requests per second (a million: no pacing)
     "max_concurrency": (int, 1, 64, True),
     "timeout": (float, 0.0, 600.0, False),  # seconds: each request's wall-clock deadline
     "max_retries": (int, 0, 50, True),
