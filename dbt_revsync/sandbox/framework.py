@@ -197,10 +197,11 @@ class RecordStore:
         return self._resources
 
     def reset(self) -> None:
-        """Forget every record and restart the ids."""
+        """Forget every record. Ids go on from where they were, as a CRM never gives one id to
+        two records: a warehouse state from before the reset can never name a new record."""
         with self.lock:
             self._records = {name: {} for name in self._resources}
-            self._next_id = {name: self._first_id for name in self._resources}
+            self._next_id = {name: self._next_id.get(name, self._first_id) for name in self._resources}
 
     def _table(self, resource: str) -> dict[int, Record]:
         try:

@@ -104,7 +104,7 @@ def test_record_store_assigns_ids_and_hands_out_copies() -> None:
     assert store.delete("things", 100) is False
     assert store.snapshot() == {"things": [{"id": 101, "name": "b"}]}
     store.reset()
-    assert store.insert("things", {})["id"] == 100
+    assert store.insert("things", {})["id"] == 102  # ids are never given twice
     with pytest.raises(KeyError):
         store.all("nope")
 
@@ -369,7 +369,7 @@ def test_admin_reset_forgets_records_stats_faults_but_keeps_limits(server: Sandb
     assert server.state()["freshsales"]["contacts"] == []
     assert server.stats()["freshsales"]["requests"] == 0
     assert server.faults.rules() == []
-    assert create_contact(http, server).json()["contact"]["id"] == 16000000001  # ids restart, window is fresh
+    assert create_contact(http, server).json()["contact"]["id"] == 16000000003  # ids go on, window is fresh
     assert server.limits()["freshsales"]["per_minute"] == 2
 
 
