@@ -143,7 +143,17 @@ def run_push(args: argparse.Namespace) -> int:
         print(output.plan_text(reports))
     else:
         _print_reports(args, reports)
-    return EXIT_OK if all(r.ok and not r.held for r in reports) else EXIT_FAILED
+    return push_exit_code(reports)
+
+
+def push_exit_code(reports: Sequence[runner.SyncReport]) -> int:
+    """0 when every sync finished with no rejected or held row; 2 when nothing was sent and
+    a sync failed on its configuration (a field only the CRM could refuse); 1 otherwise."""
+    if all(r.ok and not r.held for r in reports):
+        return EXIT_OK
+    if any(r.config_error for r in reports) and not any(r.counts["requests"] and not r.config_error for r in reports):
+        return EXIT_USAGE
+    return EXIT_FAILED
 
 
 def _cloud_artifacts(args: argparse.Namespace) -> Artifacts | None:

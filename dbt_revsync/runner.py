@@ -31,7 +31,7 @@ from dbt_revsync.delivery import CircuitBreaker, HttpClient, RetryPolicy
 from dbt_revsync.destinations import destination_class
 from dbt_revsync.changes import ChangeSet
 from dbt_revsync.destinations.base import Ack, BatchResult, Change, Destination
-from dbt_revsync.errors import ConfigIssue, FatalDestinationError, RevsyncError, TransientDestinationError, WarehouseError
+from dbt_revsync.errors import ConfigError, ConfigIssue, FatalDestinationError, RevsyncError, TransientDestinationError, WarehouseError
 from dbt_revsync.events import COUNTS
 from dbt_revsync.state import RejectRow, StateRow, StateStore
 from dbt_revsync.warehouse import Warehouse, utc_now
@@ -55,6 +55,7 @@ class SyncReport:
     samples: list[dict[str, Any]] = field(default_factory=list)
     reject_reasons: dict[str, list[Any]] = field(default_factory=dict)  # reason -> [rows, first key]
     unresolved: int = 0
+    config_error: bool = False  # the sync failed on its configuration (as the CRM revealed it)
     kept: int = 0  # mirror: records whose rows left the model, left alone (not created by the sync, or still pointed at)
     target: str = ""  # the connection, account and object the sync's state belongs to
     held: dict[str, int] = field(default_factory=dict)  # reason -> rows held back by a failing test, not sent
@@ -214,6 +215,7 @@ class SyncRun:
             logger.debug("%s: unexpected error", self.label, exc_info=True)
             message = f"unexpected error: {type(exc).__name__}: {exc}"
         self.report.status, self.report.message = "failed", hidden(self.spec, message)
+        self.report.config_error = isinstance(exc, ConfigError)
         logger.warning("%s: %s", self.label, self.report.message)
 
     def _push(self, destination: Destination) -> None:

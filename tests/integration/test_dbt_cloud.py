@@ -101,7 +101,8 @@ def test_push_takes_the_run_results_of_every_building_step_not_the_last_steps(pr
     steps = job_steps(dbt_step("dbt seed", seed_step), dbt_step("dbt run --select pushed", run_step), dbt_step("dbt test", test_step))
     cloud.add_run("5000", Run(steps))
     only_tests = project.push("--dbt-cloud-run", "5000", "--dbt-cloud-step", "6")
-    assert only_tests.code == 0 and names(project) == []  # step 6 built nothing: what the old last-step read pushed
+    assert only_tests.code == 2 and "written by `dbt test`" in only_tests.err  # step 6 built nothing
+    assert names(project) == []
     result = project.push("--dbt-cloud-run", "5000")
     assert result.code == 0, result.err
     assert names(project) == ["One", "Two"] and "pushed -> freshsales" in result.out and "skipped ->" not in result.out

@@ -31,7 +31,7 @@ def test_status_shows_recent_runs_counts_durations_and_first_rejects(project: Pr
     assert [run[3:] for run in runs] == [["success", "0", "0", "0", "2"], ["success", "2", "0", "0", "2"]]
     assert all(float(run[2]) >= 0 for run in runs)
     rejected = [line for line in lines if "rejected" in line and ":" in line]
-    assert len(rejected) == 2  # --rejects 1: one message per run
+    assert len(rejected) == 1  # revsync_rejects keeps each record's latest rejection: the second run's
     assert all("null_primary_key" in line for line in rejected)
     assert len(project.runs()) == 2
     limited = project.revsync("status", "--limit", "1")
