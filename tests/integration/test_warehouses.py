@@ -56,7 +56,7 @@ def test_the_scratch_changes_table_is_gone_after_a_push(project: Project) -> Non
     generated(project, 3)
     assert project.push().code == 0
     tables = project.query("select table_name from information_schema.tables where table_schema = 'revsync' order by table_name")
-    assert [t["table_name"] for t in tables] == ["revsync_rejects", "revsync_runs", "revsync_sync_state"]
+    assert [t["table_name"] for t in tables] == ["revsync_locks", "revsync_rejects", "revsync_runs", "revsync_sync_state"]
 
 
 @pytest.mark.warehouses("postgres")
@@ -64,4 +64,4 @@ def test_postgres_uses_its_own_macros_through_dispatch(project: Project) -> None
     generated(project, 3)
     assert project.push().code == 0
     indexes = project.query("select indexname from pg_indexes where schemaname = 'revsync'")
-    assert [i["indexname"] for i in indexes] == ["revsync_sync_state_key"]
+    assert sorted(i["indexname"] for i in indexes) == ["revsync_sync_state_key", "revsync_sync_state_unique"]
