@@ -174,6 +174,7 @@ class SyncRun:
         self.http: HttpClient | None = None
         self.attempts_before = 0
         self.held: Any = None  # the lowest incremental value of a row not acknowledged
+        self.changes: ChangeSet | None = None
 
     @property
     def label(self) -> str:
@@ -491,7 +492,7 @@ class SyncRun:
             report.status = "failed"
         try:
             self._record(finished=True)
-            if drop and getattr(self, "changes", None) is not None:
+            if drop and self.changes is not None:
                 self.changes.drop()
         except WarehouseError as exc:
             report.status, report.message = "failed", hidden(self.spec, str(exc))
