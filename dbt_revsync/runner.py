@@ -31,7 +31,7 @@ from dbt_revsync.delivery import CircuitBreaker, HttpClient, RetryPolicy
 from dbt_revsync.destinations import destination_class
 from dbt_revsync.changes import ChangeSet
 from dbt_revsync.destinations.base import Ack, BatchResult, Change, Destination
-from dbt_revsync.errors import ConfigError, ConfigIssue, FatalDestinationError, RevsyncError, TransientDestinationError, WarehouseError
+from dbt_revsync.errors import ConfigError, FatalDestinationError, RevsyncError, TransientDestinationError, WarehouseError
 from dbt_revsync.events import COUNTS
 from dbt_revsync.state import RejectRow, StateRow, StateStore
 from dbt_revsync.warehouse import Warehouse, utc_now
@@ -57,7 +57,6 @@ class SyncReport:
     unresolved: int = 0
     config_error: bool = False  # the sync failed on its configuration (as the CRM revealed it)
     kept: int = 0  # mirror: records whose rows left the model, left alone (not created by the sync, or still pointed at)
-    target: str = ""  # the connection, account and object the sync's state belongs to
     held: dict[str, int] = field(default_factory=dict)  # reason -> rows held back by a failing test, not sent
     acted: int = 0  # rows of the relation that became a change or a reject
     watermark: str | None = None
@@ -192,7 +191,6 @@ class SyncRun:
         try:
             destination = pusher.destinations(spec)
             self.target = target_of(spec, destination)
-            report.target = self.target
             with self.state.lock(spec, holder=f"{pusher.run_id}:{spec.sync_id}"):
                 locked = True
                 try:
@@ -210,7 +208,7 @@ class SyncRun:
         return report
 
     def _fail(self, exc: Exception) -> None:
-        if isinstance(exc, (RevsyncError, ConfigIssue)):
+        if isinstance(exc, RevsyncError):
             message = str(exc)
         else:
             logger.debug("%s: unexpected error", self.label, exc_info=True)

@@ -66,6 +66,8 @@ class StateStore:
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
         self._bound: Mapping[str, Any] | None | bool = False  # False: not rendered yet
+        self._lease: tuple[SyncSpec, str] | None = None  # the lease this store holds and renews
+        self._renewed = 0.0  # when it was last renewed (monotonic)
 
     # ---- tables ---------------------------------------------------------------------------
     def ensure(self) -> None:
@@ -138,11 +140,11 @@ class StateStore:
                 " nothing sent"
             )
         self._renewed = time.monotonic()
-        self._renew_spec = (spec, holder)
+        self._lease = (spec, holder)
         try:
             yield
         finally:
-            self._renew_spec = None
+            self._lease = None
             try:
                 wh.execute(str(sql["release"]))
             except WarehouseError:
@@ -159,10 +161,9 @@ class StateStore:
 
     def renew(self) -> None:
         """Keep a lease alive while a push runs (a no-op for the other kinds of lock)."""
-        held = getattr(self, "_renew_spec", None)
-        if held is None or time.monotonic() - self._renewed < RENEW_SECONDS:
+        if self._lease is None or time.monotonic() - self._renewed < RENEW_SECONDS:
             return
-        self.warehouse.execute(str(self._lease_sql(*held)["renew"]))
+        self.warehouse.execute(str(self._lease_sql(*self._lease)["renew"]))
         self._renewed = time.monotonic()
 
     # ---- reading and writing ---------------------------------------------------------------
