@@ -66,7 +66,7 @@ class StateStore:
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
         self._bound: Mapping[str, Any] | None | bool = False  # False: not rendered yet
-        self._lease: tuple[SyncSpec, str] | None = None  # the lease this store holds and renews
+        self._held: tuple[SyncSpec, str] | None = None  # the lease this store holds and renews
         self._renewed = 0.0  # when it was last renewed (monotonic)
 
     # ---- tables ---------------------------------------------------------------------------
@@ -140,11 +140,11 @@ class StateStore:
                 " nothing sent"
             )
         self._renewed = time.monotonic()
-        self._lease = (spec, holder)
+        self._held = (spec, holder)
         try:
             yield
         finally:
-            self._lease = None
+            self._held = None
             try:
                 wh.execute(str(sql["release"]))
             except WarehouseError:
@@ -161,9 +161,9 @@ class StateStore:
 
     def renew(self) -> None:
         """Keep a lease alive while a push runs (a no-op for the other kinds of lock)."""
-        if self._lease is None or time.monotonic() - self._renewed < RENEW_SECONDS:
+        if self._held is None or time.monotonic() - self._renewed < RENEW_SECONDS:
             return
-        self.warehouse.execute(str(self._lease_sql(*self._lease)["renew"]))
+        self.warehouse.execute(str(self._lease_sql(*self._held)["renew"]))
         self._renewed = time.monotonic()
 
     # ---- reading and writing ---------------------------------------------------------------
