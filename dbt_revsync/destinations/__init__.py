@@ -1,28 +1,22 @@
-"""The destination registry: one line per CRM, imported only when used."""
+"""The destinations a connection ``type`` names: the CRMs registered in :mod:`dbt_revsync.crms`."""
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from dbt_revsync.crms import destination_class as _destination_class
+from dbt_revsync.crms import registry
 
 if TYPE_CHECKING:
     from dbt_revsync.destinations.base import Destination
 
-REGISTRY: dict[str, str] = {
-    "freshsales": "dbt_revsync.destinations.freshsales:FreshsalesDestination",
-    "hubspot": "dbt_revsync.destinations.hubspot:HubSpotDestination",
-    "pipedrive": "dbt_revsync.destinations.pipedrive:PipedriveDestination",
-    "salesforce": "dbt_revsync.destinations.salesforce:SalesforceDestination",
-    "freshdesk": "dbt_revsync.destinations.freshdesk:FreshdeskDestination",
-    "freshsuccess": "dbt_revsync.destinations.freshsuccess:FreshsuccessDestination",
-    "http": "dbt_revsync.destinations.http:HttpDestination",
-}
-
 
 def destination_types() -> tuple[str, ...]:
-    return tuple(REGISTRY)
+    return tuple(registry())
 
 
 def destination_class(type_name: str) -> type[Destination]:
-    module_name, _, class_name = REGISTRY[type_name].partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    return _destination_class(type_name)
+
+
+__all__ = ["destination_class", "destination_types"]

@@ -1,37 +1,23 @@
 """Local emulators of the supported CRMs (``dbt-revsync sandbox``).
 
-Each CRM is one module holding an :class:`~dbt_revsync.sandbox.framework.Emulator`
-subclass, registered below with one line: URL prefix -> ``"module:Class"``. Entries
-are imported on first use, so one emulator's module never stops the others loading.
+Each CRM's package (:mod:`dbt_revsync.crms`) holds an
+:class:`~dbt_revsync.sandbox.framework.Emulator` subclass and names the URL prefix it is
+served under; emulators are imported on first use.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
 from typing import Any
 
+from dbt_revsync.crms import emulator_class, registry
 from dbt_revsync.sandbox.framework import Emulator, Limits, SandboxRequest, SandboxResponse
 from dbt_revsync.sandbox.server import FaultRule, SandboxServer, serve
 
-EMULATORS: dict[str, str] = {
-    "freshsales": "dbt_revsync.sandbox.freshsales:FreshsalesEmulator",
-    "hubspot": "dbt_revsync.sandbox.hubspot:HubSpotEmulator",
-    "pipedrive": "dbt_revsync.sandbox.pipedrive:PipedriveEmulator",
-    "salesforce": "dbt_revsync.sandbox.salesforce:SalesforceEmulator",
-    "freshdesk": "dbt_revsync.sandbox.freshdesk:FreshdeskEmulator",
-    "freshsuccess": "dbt_revsync.sandbox.freshsuccess:FreshsuccessEmulator",
-    "echo": "dbt_revsync.sandbox.echo:EchoEmulator",
-}
 
-
-def emulator_class(name: str) -> type[Emulator]:
-    """The Emulator subclass registered under ``name``."""
-    try:
-        module_name, _, class_name = EMULATORS[name].partition(":")
-    except KeyError:
-        raise KeyError(f"no sandbox emulator {name!r}; known: {', '.join(EMULATORS)}") from None
-    return getattr(importlib.import_module(module_name), class_name)
+def emulator_names() -> tuple[str, ...]:
+    """The URL prefix of every registered CRM's emulator."""
+    return tuple(record.sandbox_prefix for record in registry().values())
 
 
 def create_emulator(name: str, **options: Any) -> Emulator:
@@ -41,11 +27,10 @@ def create_emulator(name: str, **options: Any) -> Emulator:
 
 def create_emulators(names: Iterable[str] | None = None) -> dict[str, Emulator]:
     """prefix -> fresh emulator, for ``names`` (default: every registered CRM)."""
-    return {name: create_emulator(name) for name in (names if names is not None else EMULATORS)}
+    return {name: create_emulator(name) for name in (names if names is not None else emulator_names())}
 
 
 __all__ = [
-    "EMULATORS",
     "Emulator",
     "FaultRule",
     "Limits",
@@ -55,5 +40,6 @@ __all__ = [
     "create_emulator",
     "create_emulators",
     "emulator_class",
+    "emulator_names",
     "serve",
 ]

@@ -31,7 +31,7 @@ from typing import Any
 
 import requests
 
-from dbt_revsync.sandbox.freshsales import FreshsalesEmulator
+from dbt_revsync.crms.freshsales.emulator import FreshsalesEmulator
 from dbt_revsync.sandbox.framework import Emulator
 from dbt_revsync.sandbox.server import SandboxServer
 from tests.integration.conftest import FRESHSALES_KEY, Project, Result, _env

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_revsync.sandbox.freshsuccess import DEFAULT_API_KEY
+from dbt_revsync.crms.freshsuccess.emulator import DEFAULT_API_KEY
 from dbt_revsync.sandbox.server import SandboxServer
 from tests.integration.conftest import Project
 

@@ -14,9 +14,9 @@ from dbt_revsync import matching, plan
 from dbt_revsync.config import NodeRef, SyncSpec, load_connections, parse_sync_blocks
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations.base import Change
-from dbt_revsync.destinations.freshdesk import FreshdeskDestination
-from dbt_revsync.destinations.http import json_path
-from dbt_revsync.sandbox.freshdesk import DEFAULT_API_KEY, FreshdeskEmulator
+from dbt_revsync.crms.freshdesk.connector import FreshdeskDestination
+from dbt_revsync.crms.http.connector import json_path
+from dbt_revsync.crms.freshdesk.emulator import DEFAULT_API_KEY, FreshdeskEmulator
 from dbt_revsync.sandbox.server import SandboxServer
 from dbt_revsync.changes import ChangeRow
 
@@ -203,8 +203,8 @@ def test_update_with_no_match_and_ambiguous_keys_are_rejects(conns: dict[str, An
 
 
 def test_hubspot_matches_by_search_and_keeps_a_value_the_record_holds(tmp_path: Path) -> None:
-    from dbt_revsync.destinations.hubspot import HubSpotDestination
-    from dbt_revsync.sandbox.hubspot import DEFAULT_TOKEN, HubSpotEmulator
+    from dbt_revsync.crms.hubspot.connector import HubSpotDestination
+    from dbt_revsync.crms.hubspot.emulator import DEFAULT_TOKEN, HubSpotEmulator
 
     with SandboxServer(emulators=[HubSpotEmulator()]) as server:
         path = tmp_path / "hubspot.yml"
@@ -227,8 +227,8 @@ def test_hubspot_matches_by_search_and_keeps_a_value_the_record_holds(tmp_path: 
 
 
 def test_pipedrive_matches_by_search_and_reads_the_record_for_if_empty(tmp_path: Path) -> None:
-    from dbt_revsync.destinations.pipedrive import PipedriveDestination
-    from dbt_revsync.sandbox.pipedrive import DEFAULT_TOKEN, PipedriveEmulator
+    from dbt_revsync.crms.pipedrive.connector import PipedriveDestination
+    from dbt_revsync.crms.pipedrive.emulator import DEFAULT_TOKEN, PipedriveEmulator
 
     with SandboxServer(emulators=[PipedriveEmulator()]) as server:
         path = tmp_path / "pipedrive.yml"

@@ -207,7 +207,7 @@ def test_salesforce_acknowledges_save_results_and_reads_the_created_flag(change:
 
 
 def test_salesforce_bulk_reads_sf_created_and_leaves_a_row_without_sf_id() -> None:
-    from dbt_revsync.destinations.salesforce_bulk import BulkJob
+    from dbt_revsync.crms.salesforce.bulk import BulkJob
 
     conn = Connection("salesforce", "salesforce", MappingProxyType(SF), base_url="http://127.0.0.1:1/api")
     spec = SyncSpec("id", NODE, conn, "Account", "upsert", ("id",), tuple(FieldMap(p, c) for p, c in SF_FIELDS.items()), upsert_key="Ext__c")

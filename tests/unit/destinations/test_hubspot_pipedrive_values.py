@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dbt_revsync.destinations import hubspot, pipedrive
-from dbt_revsync.destinations.pipedrive import CustomField, custom_name, custom_value
+from dbt_revsync.crms.hubspot import connector as hubspot
+from dbt_revsync.crms.pipedrive import connector as pipedrive
+from dbt_revsync.crms.pipedrive.connector import CustomField, custom_name, custom_value
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.delivery import HttpClient, Reply
 from dbt_revsync.destinations.base import Change
 from dbt_revsync.errors import DestinationError
-from dbt_revsync.destinations.freshsuccess import FreshsuccessDestination, epoch_ms, failures, to_record
-from dbt_revsync.destinations.salesforce import SalesforceDestination, error_of, save_error, soql_literal
-from dbt_revsync.destinations.salesforce_bulk import BulkJob, cell, flatten, parse_error
+from dbt_revsync.crms.freshsuccess.connector import FreshsuccessDestination, epoch_ms, failures, to_record
+from dbt_revsync.crms.salesforce.connector import SalesforceDestination, error_of, save_error, soql_literal
+from dbt_revsync.crms.salesforce.bulk import BulkJob, cell, flatten, parse_error
 
 NODE = NodeRef("model.p.m", "m", "model", "models/schema.yml", None, "main", "m")
 
@@ -118,7 +118,7 @@ def test_freshsuccess_checks_keys_modes_and_required_fields() -> None:
 
 
 def test_salesforce_lists_an_objects_fields_from_describe() -> None:
-    from dbt_revsync.sandbox.salesforce import DEFAULT_TOKEN, SalesforceEmulator
+    from dbt_revsync.crms.salesforce.emulator import DEFAULT_TOKEN, SalesforceEmulator
     from dbt_revsync.sandbox.server import SandboxServer
 
     with SandboxServer(emulators=[SalesforceEmulator()]) as server:

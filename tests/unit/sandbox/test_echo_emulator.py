@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from dbt_revsync.sandbox.echo import DEFAULT_TOKEN, EchoEmulator
+from dbt_revsync.crms.http.emulator import DEFAULT_TOKEN, EchoEmulator
 from dbt_revsync.sandbox.server import SandboxServer
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from dbt_revsync.sandbox import EMULATORS, create_emulators
+from dbt_revsync.sandbox import create_emulators, emulator_names
 from dbt_revsync.sandbox.framework import (
     Emulator,
     Headers,
@@ -23,7 +23,7 @@ from dbt_revsync.sandbox.framework import (
     json_response,
     route,
 )
-from dbt_revsync.sandbox.freshsales import DEFAULT_API_KEY, FreshsalesEmulator
+from dbt_revsync.crms.freshsales.emulator import DEFAULT_API_KEY, FreshsalesEmulator
 from dbt_revsync.sandbox.server import FaultRule, SandboxServer, serve
 
 AUTH = {"Authorization": f"Token token={DEFAULT_API_KEY}"}
@@ -150,7 +150,7 @@ def test_emulator_routes_auth_and_errors_without_http() -> None:
 
 def test_registry_builds_every_registered_emulator() -> None:
     emulators = create_emulators()
-    assert set(emulators) == set(EMULATORS)
+    assert set(emulators) == set(emulator_names())
     assert isinstance(emulators["freshsales"], FreshsalesEmulator)
 
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from dbt_revsync.sandbox.framework import Limits
-from dbt_revsync.sandbox.freshdesk import DEFAULT_API_KEY, FreshdeskEmulator
+from dbt_revsync.crms.freshdesk.emulator import DEFAULT_API_KEY, FreshdeskEmulator
 from dbt_revsync.sandbox.server import SandboxServer
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_revsync.sandbox.freshsales import DEFAULT_API_KEY, FreshsalesEmulator
+from dbt_revsync.crms.freshsales.emulator import DEFAULT_API_KEY, FreshsalesEmulator
 from dbt_revsync.sandbox.server import SandboxServer
 
 FIRST_ID = 16000000001

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_revsync.sandbox.freshsuccess import DEFAULT_API_KEY, FreshsuccessEmulator
+from dbt_revsync.crms.freshsuccess.emulator import DEFAULT_API_KEY, FreshsuccessEmulator
 from dbt_revsync.sandbox.server import SandboxServer
 
 ACCOUNT = {"account_id": "12345", "name": "Acme", "join_date": 1709251200000}

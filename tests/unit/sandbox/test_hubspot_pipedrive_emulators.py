@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from dbt_revsync.sandbox.framework import RollingWindow, SandboxRequest, SandboxResponse
-from dbt_revsync.sandbox.hubspot import DEFAULT_TOKEN as HUBSPOT_TOKEN
-from dbt_revsync.sandbox.hubspot import HubSpotEmulator
-from dbt_revsync.sandbox.pipedrive import DEFAULT_TOKEN as PIPEDRIVE_TOKEN
-from dbt_revsync.sandbox.pipedrive import PipedriveEmulator
+from dbt_revsync.crms.hubspot.emulator import DEFAULT_TOKEN as HUBSPOT_TOKEN
+from dbt_revsync.crms.hubspot.emulator import HubSpotEmulator
+from dbt_revsync.crms.pipedrive.emulator import DEFAULT_TOKEN as PIPEDRIVE_TOKEN
+from dbt_revsync.crms.pipedrive.emulator import PipedriveEmulator
 
 
 def hs(emulator: HubSpotEmulator, method: str, path: str, body: Any = None) -> SandboxResponse:

@@ -39,7 +39,7 @@ from urllib.parse import urlencode, urlsplit
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import HttpClient, Reply
 from dbt_revsync.destinations.base import BatchResult, Change, Destination, Found, RecordRejected, unconfirmed
-from dbt_revsync.destinations.salesforce_bulk import send_bulk
+from dbt_revsync.crms.salesforce.bulk import send_bulk
 from dbt_revsync.errors import DestinationError, FatalDestinationError, TransientDestinationError
 
 logger = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from dbt_revsync.destinations.base import BatchResult, Change
 from dbt_revsync.errors import TransientDestinationError
 
 if TYPE_CHECKING:
-    from dbt_revsync.destinations.salesforce import SalesforceDestination
+    from dbt_revsync.crms.salesforce.connector import SalesforceDestination
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class BulkJob:
 
     def _reject_all(self, reply: Any) -> None:
         from dbt_revsync.destinations.base import unconfirmed
-        from dbt_revsync.destinations.salesforce import error_of
+        from dbt_revsync.crms.salesforce.connector import error_of
 
         if reply.ok:  # a 2xx without what the step needs (the job's id): nothing was confirmed
             for change in self.changes:

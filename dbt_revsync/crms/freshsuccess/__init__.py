@@ -1,0 +1,11 @@
+"""Freshsuccess: the connector, its sandbox emulator and the vendor facts both read."""
+
+from dbt_revsync.crms import Crm
+
+CRM = Crm(
+    name="freshsuccess",
+    destination="dbt_revsync.crms.freshsuccess.connector:FreshsuccessDestination",
+    emulator="dbt_revsync.crms.freshsuccess.emulator:FreshsuccessEmulator",
+    sandbox_prefix="freshsuccess",
+    docs="destinations/freshsuccess.md",
+)
