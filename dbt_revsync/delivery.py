@@ -46,6 +46,7 @@ import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -310,6 +311,49 @@ class RateLimiter:
                 self.rate = min(self.target, self.rate * 1.05)
 
 
+@dataclass(frozen=True)
+class Window:
+    """A vendor's rolling limit: at most ``requests`` requests in any ``seconds``."""
+
+    requests: int
+    seconds: float
+
+    def describe(self) -> str:
+        unit = {1.0: "second", 60.0: "minute", 3600.0: "hour"}.get(float(self.seconds))
+        return f"{self.requests} requests per {unit or f'{self.seconds:g} s'}"
+
+
+class BudgetSpent(TransientDestinationError):
+    """A request would wait longer than the retry budget for a rolling window to free a slot:
+    the rest of the work waits for a later push (nothing was sent)."""
+
+
+class WindowLimiter:
+    """The send times of the last ``window.requests`` requests; ``acquire`` waits until one
+    more fits in ``window.seconds``. Callers spend the slot when they send, retries included,
+    as the vendor counts them."""
+
+    def __init__(self, window: Window, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.window = window
+        self.sent: deque[float] = deque()
+        self.clock, self.sleep = clock, sleep
+        self.lock = threading.Lock()
+
+    def acquire(self, max_wait: float, what: str) -> None:
+        while True:
+            with self.lock:
+                now = self.clock()
+                while self.sent and self.sent[0] <= now - self.window.seconds:
+                    self.sent.popleft()
+                if len(self.sent) < self.window.requests:
+                    self.sent.append(now)
+                    return
+                wait = self.sent[0] + self.window.seconds - now
+            if wait > max_wait:
+                raise BudgetSpent(f"{what}: the vendor's limit of {self.window.describe()} is spent for the next {wait:.0f} s")
+            self.sleep(wait)
+
+
 @dataclass
 class RetryPolicy:
     """At most ``max_attempts`` tries a request, within ``max_seconds`` from the first."""
@@ -447,9 +491,16 @@ class HttpClient:
     clock: Callable[[], float] = time.monotonic
     name: str = ""  # the connection's name, for the retry events
     max_body_bytes: int = MAX_BODY_BYTES  # the default transport reads no more of an answer
+    # The vendor's rolling limits: family -> windows. "" holds for every request of the
+    # connection; another family (``request(..., family="search")``) only for its requests.
+    windows: Mapping[str, tuple[Window, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.rate_limit, clock=self.clock, sleep=self.sleep)
+        self.window_limiters = {
+            family: tuple(WindowLimiter(w, clock=self.clock, sleep=self.sleep) for w in windows)
+            for family, windows in self.windows.items()
+        }
         self.slots = threading.BoundedSemaphore(self.max_concurrency)
         self.transport = self.transport or RequestsTransport(self.max_concurrency, self.max_body_bytes)
         self._sent_secrets: frozenset[str] = frozenset()  # credential header values sent, redacted too
@@ -466,7 +517,10 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         data: bytes | None = None,
+        family: str = "",
     ) -> Reply:
+        """Send, retry and pace one request. ``family`` names the vendor's limit the request
+        also counts against (a search, a list) besides the connection's own."""
         refuse_plain_http(url)
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(dict(params), doseq=True)}"
@@ -477,6 +531,7 @@ class HttpClient:
         for attempt in range(1, self.policy.max_attempts + 1):
             if self.breaker.open:
                 raise CircuitOpenError(self.redact(f"{method} {_path(url)} not sent: {self.breaker.describe()}"))
+            self._spend_windows(family, max(0.0, self.policy.max_seconds - (self.clock() - started)), f"{method} {_path(url)}")
             sent_at = self.clock()
             status, reply_headers, content = self._once(method, url, sent_headers, body)
             outcome = classify(status, content)
@@ -499,6 +554,11 @@ class HttpClient:
             )
             self.sleep(wait)
         raise AssertionError("unreachable")
+
+    def _spend_windows(self, family: str, max_wait: float, what: str) -> None:
+        for name in dict.fromkeys(("", family)):
+            for limiter in self.window_limiters.get(name, ()):
+                limiter.acquire(max_wait, what)
 
     def _once(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> tuple[int | None, Mapping[str, str], bytes]:
         self.limiter.acquire()

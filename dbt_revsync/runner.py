@@ -124,6 +124,7 @@ def default_client(spec: SyncSpec, cls: type[Destination]) -> HttpClient:
         breaker=CircuitBreaker(conn.breaker_threshold),
         name=conn.name,
         throttle_hint=cls.throttle_hint,
+        windows=cls.windows(conn),
     )
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
-from dbt_revsync.delivery import HttpClient, Outcome, Reply, rate_limit_wait, record_outcome
+from dbt_revsync.delivery import HttpClient, Outcome, Reply, Window, rate_limit_wait, record_outcome
 from dbt_revsync.errors import ConfigIssue, FatalDestinationError, TransientDestinationError
 
 OPS = ("create", "update", "upsert", "delete")
@@ -235,6 +235,13 @@ class Destination:
     def supports(cls, capability: str) -> bool:
         """True when the connector implements the optional method ``capability``."""
         return capability in cls.CAPABILITIES and getattr(cls, capability) is not getattr(Destination, capability)
+
+    @classmethod
+    def windows(cls, connection: Connection) -> Mapping[str, tuple[Window, ...]]:
+        """The vendor's rolling limits for this connection (its plan), by request family:
+        ``""`` for every request, another name for the requests sent with that ``family``
+        (``HttpClient.request(..., family=...)``). Default: none beyond ``rate_limit``."""
+        return {}
 
     @classmethod
     def throttle_hint(cls, headers: Mapping[str, str]) -> float | None:

@@ -17,11 +17,13 @@ from dbt_revsync.delivery import (
     CircuitBreaker,
     CircuitOpenError,
     HttpClient,
+    BudgetSpent,
     Outcome,
     RateLimiter,
     RetryPolicy,
     TlsError,
     TransportError,
+    Window,
     classify,
     rate_limit_wait,
     record_outcome,
@@ -265,3 +267,35 @@ def test_the_limiter_paces_slows_on_429_and_recovers() -> None:
     start = clock.now
     limiter.acquire()
     assert clock.now - start >= 3
+
+
+def test_a_rolling_window_spaces_requests_of_its_family_only() -> None:
+    """3 searches per 2 s: the fourth search waits for the first to leave the window; a
+    request of another family does not count against it."""
+    sleeps: list[float] = []
+    http = client(Script((200, {}, b"{}")), sleeps, windows={"search": (Window(3, 2.0),)})
+    for _ in range(3):
+        http.request("POST", URL, json={}, family="search")
+    http.request("POST", URL, json={})
+    assert sleeps == []
+    http.request("POST", URL, json={}, family="search")
+    assert sleeps == [pytest.approx(2.0)]
+
+
+def test_every_request_counts_against_the_connections_window_retries_included() -> None:
+    sleeps: list[float] = []
+    script = Script((503, {}, b""), (200, {}, b"{}"))
+    http = client(script, sleeps, windows={"": (Window(2, 60.0),)}, policy=RetryPolicy(max_attempts=4, max_seconds=600, base=0.0))
+    http.request("POST", URL, json={})  # two sends: the 503 and its retry
+    http.request("POST", URL, json={}, family="search")
+    assert sleeps[-1] == pytest.approx(60.0)
+
+
+def test_a_window_spent_beyond_the_retry_budget_stops_without_sending() -> None:
+    sleeps: list[float] = []
+    script = Script((200, {}, b"{}"))
+    http = client(script, sleeps, windows={"": (Window(1, 3600.0),)}, policy=RetryPolicy(max_attempts=4, max_seconds=120))
+    http.request("GET", URL)
+    with pytest.raises(BudgetSpent, match="1 requests per hour is spent"):
+        http.request("GET", URL)
+    assert len(script.calls) == 1 and sleeps == []
