@@ -462,6 +462,23 @@ def route(method: str, pattern: str, name: str) -> Callable[[HandlerT], HandlerT
     return decorate
 
 
+@dataclass(frozen=True)
+class DeclaredField:
+    """A custom field or property a user declares for the sandbox (its schema file), so a
+    realistic mapping can be tried offline. ``type`` is the vendor's own type name
+    (``string``, ``number``, ``date``, ...); ``unique`` marks a field the vendor lets one
+    use as an upsert identifier."""
+
+    object: str
+    name: str
+    type: str = "string"
+    unique: bool = False
+
+
+class SchemaRefused(ValueError):
+    """The emulator cannot take a declared field (unknown object, type, or a vendor rule)."""
+
+
 class Emulator:
     """Base class of a CRM emulator; see the module docstring.
 
@@ -608,6 +625,11 @@ class Emulator:
         self.store.reset()
         self.stats.reset()
         self.limiter.reset()
+
+    def declare_field(self, declared: DeclaredField) -> None:
+        """Add a custom field or property, as an admin would in the CRM's settings.
+        Emulators that model custom fields override this; the rest refuse."""
+        raise SchemaRefused(f"the {self.prefix} emulator has no custom fields to declare")
 
     def describe(self) -> dict[str, Any]:
         return {
