@@ -9,14 +9,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import platform
 import signal
 import sys
 import threading
 import traceback
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
-from dbt_revsync import commands, events, logs, output, runner
+from dbt_revsync import __version__, commands, events, logs, output, runner
 from dbt_revsync.config import Settings
 from dbt_revsync.errors import ConfigError, ManifestError, RevsyncError, UsageError
 from dbt_revsync.project import Artifacts
@@ -47,6 +49,7 @@ def _dbt_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dbt-revsync", description="Push changed dbt model rows to CRMs.")
+    parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     push = sub.add_parser("push", help="send what changed since the last push")
     _dbt_options(push)
@@ -99,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def version_text() -> str:
+    """``dbt-revsync 0.3.0 (dbt-core 1.11.2, Python 3.11.7)``: the versions a bug report needs."""
+    try:
+        dbt_core = metadata.version("dbt-core")
+    except metadata.PackageNotFoundError:
+        dbt_core = "not installed"
+    return f"dbt-revsync {__version__} (dbt-core {dbt_core}, Python {platform.python_version()})"
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings(
         project_dir=Path(args.project_dir).resolve(),
@@ -127,18 +139,21 @@ def _print_reports(args: argparse.Namespace, reports: Sequence[runner.SyncReport
 
 
 def run_push(args: argparse.Namespace) -> int:
+    waiting: list[commands.NotDue] = []
     reports = commands.push(
         _settings(args),
         _selection(args, all_syncs=args.due and not args.select),
+        waiting=waiting,
         full_refresh=args.full_refresh,
         dry_run=args.dry_run,
         progress=_progress(args),
         due=args.due,
         artifacts=_cloud_artifacts(args),
     )
-    if args.due and not reports and args.log_format != "json":
-        print("no sync is due")
-        return EXIT_OK
+    if args.due and args.log_format != "json":
+        print(output.not_due_text(waiting, due=len(reports)))
+        if not reports:
+            return EXIT_OK
     if args.dry_run:
         print(output.plan_text(reports))
     else:

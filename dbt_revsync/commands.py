@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from dbt_revsync import build_state, builds, dbt_cloud, dbt_invoke, events, exposures, listen_ledger, logs, project, schedule, webhook
 from dbt_revsync.config import (
@@ -161,7 +162,10 @@ def push(
     samples: int = 3,
     artifacts: project.Artifacts | None = None,
     due: bool = False,
+    waiting: list[NotDue] | None = None,
 ) -> list[SyncReport]:
+    """Push the selected (or built) syncs; with ``due``, those whose schedule says so, and
+    the others, with when they are next due, appended to ``waiting``."""
     manifest = artifacts.manifest if artifacts else current_manifest(settings)
     explicit = bool(selection.select or selection.exclude or selection.all_syncs)
     if explicit:
@@ -173,7 +177,9 @@ def push(
         issues.extend(check_relations(uses, warehouse))
         raise_if(issues)
         if due:
-            specs = due_specs(specs, StateStore(warehouse).last_successes())
+            specs, later = due_specs(specs, StateStore(warehouse).last_successes())
+            if waiting is not None:
+                waiting.extend(later)
         held_keys, verdicts = _quarantine(warehouse, verdicts)
         held = [v for v in verdicts if v.action == "hold"]
         specs = [s for s in specs if s.sync_id not in {v.spec.sync_id for v in held}]
@@ -266,10 +272,24 @@ def _nothing_reason(manifest: Mapping[str, Any], verdicts: Sequence[builds.Verdi
             "(build with dbt first, or push --select or --full-refresh to push anyway)")
 
 
-def due_specs(specs: Sequence[SyncSpec], last_successes: Mapping[str, Any]) -> list[SyncSpec]:
-    """The syncs whose ``schedule`` says they are due (see schedule.py)."""
+class NotDue(NamedTuple):
+    """A sync ``push --due`` left alone: when it is next due (None: it has no schedule)."""
+
+    spec: SyncSpec
+    next_due: datetime | None
+
+
+def due_specs(specs: Sequence[SyncSpec], last_successes: Mapping[str, Any]) -> tuple[list[SyncSpec], list[NotDue]]:
+    """The syncs whose ``schedule`` says they are due (see schedule.py), and the others."""
     now = schedule.utc_now()
-    return [s for s in specs if schedule.is_due(s.schedule, last_successes.get(s.sync_id), now)]
+    due, later = [], []
+    for spec in specs:
+        last = last_successes.get(spec.sync_id)
+        if schedule.is_due(spec.schedule, last, now):
+            due.append(spec)
+        else:
+            later.append(NotDue(spec, schedule.next_due(spec.schedule, last, now)))
+    return due, later
 
 
 def run_then_push(settings: Settings, dbt_args: Sequence[str], *, target_path: str | None = None, progress: Progress | None = None) -> tuple[bool, list[SyncReport]]:

@@ -25,7 +25,7 @@ from ruamel.yaml.error import YAMLError
 
 from dbt_revsync import logs
 from dbt_revsync.delivery import header_value_problem, is_loopback
-from dbt_revsync.errors import ConfigError, ConfigIssue
+from dbt_revsync.errors import ConfigError, ConfigIssue, did_you_mean
 
 INSERT_MODES = ("append", "update", "upsert", "delete", "mirror")
 FETCH_MODES = ("full", "incremental")
@@ -122,10 +122,12 @@ def find_connections_file(explicit: str | None, project_dir: Path, environ: Mapp
     for candidate in candidates:
         if candidate is not None and candidate.is_file():
             return candidate
+    misnamed = [p.with_suffix(".yaml") for p in candidates[2:] if p is not None and p.with_suffix(".yaml").is_file()]
+    hint = f"; found {misnamed[0]}: rename it to revsync.yml" if misnamed else ""
     raise ConfigError(
         ConfigIssue(
             "no revsync.yml found (looked at --connections-file, $DBT_REVSYNC_CONNECTIONS, "
-            f"{project_dir / 'revsync.yml'} and ~/.dbt/revsync.yml)"
+            f"{project_dir / 'revsync.yml'} and ~/.dbt/revsync.yml){hint}"
         )
     )
 
@@ -175,7 +177,8 @@ def parse_connection(
     ctype = rendered.get("type")
     if ctype not in destination_types():
         known = ", ".join(destination_types())
-        return None, [*issues, issue(f"unknown type {ctype!r}; expected one of: {known}", "type")]
+        hint = did_you_mean(str(ctype), destination_types()) if isinstance(ctype, str) else ""
+        return None, [*issues, issue(f"unknown type {ctype!r}{hint}; expected one of: {known}", "type")]
     cls = destination_class(ctype)
     for key in cls.secret_settings:
         secrets.setdefault(key, set()).update(_secret_leaves(raw.get(key), rendered.get(key), environ))
@@ -187,9 +190,11 @@ def parse_connection(
     allowed = set(CONNECTION_KEYS) | set(cls.required_settings) | set(cls.optional_settings)
     for key in rendered:
         if key not in allowed:
-            issues.append(issue(f"unknown key for a {ctype} connection; allowed: {', '.join(sorted(allowed))}", key))
+            hint = did_you_mean(key, allowed)
+            issues.append(issue(f"unknown key for a {ctype} connection{hint}; allowed: {', '.join(sorted(allowed))}", key))
     for key in cls.required_settings:
-        if rendered.get(key) in (None, ""):
+        reported = any(found.key == f"connections.{name}.{key}" for found in issues)  # e.g. its env_var is not set
+        if rendered.get(key) in (None, "") and not reported:
             issues.append(issue(f"required for a {ctype} connection", key))
     base_url = rendered.get("base_url")
     if base_url is not None:
@@ -369,6 +374,7 @@ class ColumnUse:
     node: NodeRef
     key: str
     column: str
+    where: str = ""  # the model and the block's name; default: the model
 
 
 @dataclass(frozen=True)
@@ -492,10 +498,13 @@ class _BlockReader:
     def __init__(self, node: NodeRef, block: Mapping[str, Any], key_path: str) -> None:
         self.node, self.block, self.key_path = node, block, key_path
         self.issues: list[ConfigIssue] = []
+        name = block.get("name")
+        # a named block is named in every message; its key path still locates it in the file
+        self.where = f"{_where(node)}, sync {name.strip()!r}" if isinstance(name, str) and name.strip() else _where(node)
 
     def fail(self, key: str, message: str) -> None:
         self.issues.append(
-            ConfigIssue(message, where=_where(self.node), file=self.node.yaml_file, key=f"{self.key_path}.{key}" if key else self.key_path)
+            ConfigIssue(message, where=self.where, file=self.node.yaml_file, key=f"{self.key_path}.{key}" if key else self.key_path)
         )
 
     def text(self, key: str, required: bool = False, default: str | None = None) -> str | None:
@@ -512,7 +521,7 @@ class _BlockReader:
     def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
         value = self.text(key, default=default) or default
         if value not in choices:
-            self.fail(key, f"must be one of {', '.join(choices)}; got {value!r}")
+            self.fail(key, f"must be one of {', '.join(choices)}; got {value!r}{did_you_mean(value, choices)}")
         return value
 
     def names(self, key: str) -> tuple[str, ...]:
@@ -605,12 +614,13 @@ def _parse_block(
     reader = _BlockReader(node, block, key_path)
     for key in block:
         if key not in BLOCK_KEYS:
-            reader.fail(str(key), f"unknown key; allowed: {', '.join(BLOCK_KEYS)}")
+            reader.fail(str(key), f"unknown key{did_you_mean(str(key), BLOCK_KEYS)}; allowed: {', '.join(BLOCK_KEYS)}")
     destination = reader.text("destination", required=True)
     connection = connections.get(destination or "")
     if destination and connection is None and destination not in unavailable:
         known = ", ".join(sorted(connections)) or "none defined"
-        reader.fail("destination", f"unknown destination {destination!r} (connections: {known})")
+        hint = did_you_mean(destination, connections)
+        reader.fail("destination", f"unknown destination {destination!r}{hint} (connections: {known})")
     spec_args = dict(
         name=reader.text("name"),
         object=reader.text("object", required=True) or "",
@@ -630,17 +640,19 @@ def _parse_block(
     )
     spec_args["fields"] = _field_options(reader, spec_args["fields"])
     _check_modes(reader, spec_args)
-    uses = _column_uses(node, key_path, spec_args)
+    uses = _column_uses(node, key_path, spec_args, reader.where)
     if reader.issues or connection is None:
         return None, reader.issues, uses
     label = spec_args["name"] or f"{connection.name}.{spec_args['object']}"
     sync_id = f"{node.unique_id}:{label}"
     spec = SyncSpec(sync_id=sync_id, node=node, connection=connection, key_path=key_path, **spec_args)  # type: ignore[arg-type]
     if spec.upsert_key and spec.upsert_field is None:
-        reader.fail("upsert_key", f"{spec.upsert_key!r} is not one of the mapped destination fields")
+        hint = did_you_mean(spec.upsert_key, _mapped_names(spec.fields))
+        reader.fail("upsert_key", f"{spec.upsert_key!r} is not one of the mapped destination fields{hint}")
     for index, name in enumerate(spec.match_on):
         if spec.field_for(name) is None:
-            reader.fail(f"match_on[{index}]", f"{name!r} is not one of the mapped destination fields")
+            hint = did_you_mean(name, _mapped_names(spec.fields))
+            reader.fail(f"match_on[{index}]", f"{name!r} is not one of the mapped destination fields{hint}")
     from dbt_revsync.destinations import destination_class
 
     cls = destination_class(connection.type)
@@ -656,10 +668,15 @@ def _field_options(reader: _BlockReader, fields: tuple[FieldMap, ...]) -> tuple[
         for path, choice in reader.per_field(key, choices).items():
             target = next((f for f in fields if f.path == path), None) or next((f for f in fields if f.parts[-1] == path), None)
             if target is None:
-                reader.fail(f"{key}.{path}", f"{path!r} is not one of the mapped destination fields")
+                hint = did_you_mean(path, _mapped_names(fields))
+                reader.fail(f"{key}.{path}", f"{path!r} is not one of the mapped destination fields{hint}")
             else:
                 options.setdefault(target.path, {})[attribute] = choice
     return tuple(replace(f, **options[f.path]) if f.path in options else f for f in fields)
+
+
+def _mapped_names(fields: Iterable[FieldMap]) -> list[str]:
+    return [name for f in fields for name in dict.fromkeys((f.path, f.parts[-1]))]
 
 
 def _capability_issues(cls: Any, spec: SyncSpec) -> list[tuple[str, str]]:
@@ -674,11 +691,11 @@ def _capability_issues(cls: Any, spec: SyncSpec) -> list[tuple[str, str]]:
     return issues
 
 
-def _column_uses(node: NodeRef, key_path: str, args: Mapping[str, Any]) -> list[ColumnUse]:
+def _column_uses(node: NodeRef, key_path: str, args: Mapping[str, Any], where: str) -> list[ColumnUse]:
     keyed = [("primary_key", c) for c in args["primary_key"]] + [(f"fields.{f.path}", f.column) for f in args["fields"]]
     if args["incremental_key"]:
         keyed.append(("incremental_key", args["incremental_key"]))
-    return [ColumnUse(node, f"{key_path}.{key}", column) for key, column in keyed]
+    return [ColumnUse(node, f"{key_path}.{key}", column, where) for key, column in keyed]
 
 
 def _check_modes(reader: _BlockReader, args: Mapping[str, Any]) -> None:
@@ -699,11 +716,12 @@ def _check_modes(reader: _BlockReader, args: Mapping[str, Any]) -> None:
 
 def check_columns(uses: Iterable[ColumnUse], available: Iterable[str]) -> list[ConfigIssue]:
     """Every column a block reads must exist in the relation (compared case-insensitively)."""
-    have = {column.lower() for column in available}
+    columns = list(available)
+    have = {column.lower() for column in columns}
     return [
         ConfigIssue(
-            f"column {use.column!r} is not in {use.node.schema}.{use.node.identifier}",
-            where=_where(use.node),
+            f"column {use.column!r} is not in {use.node.schema}.{use.node.identifier}{did_you_mean(use.column, columns)}",
+            where=use.where or _where(use.node),
             file=use.node.yaml_file,
             key=use.key,
         )

@@ -15,7 +15,22 @@ A rejected record is never an exception: it is a value in a ``BatchResult``.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` to a mistyped ``word``, else ``""``.
+
+    Case and ``_``/``-`` are ignored when comparing (``lastname`` finds ``last_name``)."""
+    folded = {_fold(choice): choice for choice in choices}
+    close = difflib.get_close_matches(_fold(word), list(folded), n=1, cutoff=0.75)
+    return f" (did you mean {folded[close[0]]!r}?)" if close and folded[close[0]] != word else ""
+
+
+def _fold(word: str) -> str:
+    return word.lower().replace("_", "").replace("-", "")
 
 
 class RevsyncError(Exception):

@@ -59,6 +59,18 @@ class TerminalProgress(Progress):
         self.stream.flush()
 
 
+def not_due_text(waiting: Sequence[Any], due: int) -> str:
+    """What ``push --due`` left alone, and when each sync is next due."""
+    if not waiting:
+        return f"{due} sync(s) due" if due else "no sync has a schedule (give a block schedule: 30m, hourly or daily)"
+    lines = [f"{due} sync(s) due; not due yet:" if due else "no sync is due; next due:"]
+    for item in sorted(waiting, key=lambda w: (w.next_due is None, w.next_due or datetime.min)):
+        when = item.next_due.strftime("%Y-%m-%d %H:%M UTC") if item.next_due else "never (no schedule; plain push sends it)"
+        schedule = f" ({item.spec.schedule})" if item.spec.schedule else ""
+        lines.append(f"  {item.spec.label}{schedule}: {when}")
+    return "\n".join(lines)
+
+
 def summary(reports: Sequence[SyncReport]) -> str:
     header = ("sync", "status", *COLUMNS, "seconds")
     rows = [header]

@@ -30,6 +30,16 @@ def is_due(schedule: str | None, last_success: datetime | None, now: datetime) -
     return _utc(now) - _utc(last_success) >= interval - slack(interval)
 
 
+def next_due(schedule: str | None, last_success: datetime | None, now: datetime) -> datetime | None:
+    """When a sync on ``schedule`` is next due: ``now`` if it is due, None without a schedule."""
+    if schedule is None:
+        return None
+    if is_due(schedule, last_success, now) or last_success is None:
+        return _utc(now)
+    interval = INTERVALS[schedule]
+    return _utc(last_success) + interval - slack(interval)
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 

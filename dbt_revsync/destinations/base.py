@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.delivery import HttpClient, Outcome, Reply, Window, rate_limit_wait, record_outcome
-from dbt_revsync.errors import ConfigIssue, FatalDestinationError, TransientDestinationError
+from dbt_revsync.errors import ConfigIssue, FatalDestinationError, TransientDestinationError, did_you_mean
 
 OPS = ("create", "update", "upsert", "delete")
 OUTCOMES = ("created", "updated", "deleted")
@@ -218,7 +218,8 @@ class Destination:
     def check_spec(cls, spec: SyncSpec) -> list[tuple[str, str]]:
         """Problems with a sync block for this destination, as (message, key)."""
         if cls.objects is not None and spec.object not in cls.objects:
-            return [(f"unknown {cls.type_name} object {spec.object!r}; expected one of: {', '.join(cls.objects)}", "object")]
+            hint = did_you_mean(spec.object, cls.objects)
+            return [(f"unknown {cls.type_name} object {spec.object!r}{hint}; expected one of: {', '.join(cls.objects)}", "object")]
         return []
 
     @classmethod

@@ -32,6 +32,10 @@ def test_push_due_takes_only_syncs_whose_last_success_is_older_than_their_schedu
     assert pushed(first.out) == ["every_30m", "every_day", "every_hour"]  # never succeeded: due; unscheduled: never
     again = project.push("--due")
     assert again.code == 0 and "no sync is due" in again.out
+    waiting = {line.split()[0]: line for line in again.out.splitlines() if line.startswith("  ")}
+    assert set(waiting) == {"every_30m", "every_hour", "every_day", "unscheduled"}
+    assert "(30m): " in waiting["every_30m"] and waiting["every_30m"].endswith(" UTC")
+    assert "never (no schedule" in waiting["unscheduled"]
     # Forty minutes later the 30m sync is due again, the hourly and daily ones are not.
     project.query("update revsync.revsync_runs set started_at = started_at - interval '40 minutes' returning sync_id")
     later = project.push("--due")

@@ -8,6 +8,7 @@ import pytest
 from dbt_revsync.config import (
     NodeRef,
     check_base_url,
+    check_columns,
     find_connections_file,
     load_connections,
     parse_sync_blocks,
@@ -185,3 +186,37 @@ def test_the_connection_settings_reach_its_http_client() -> None:
     sync = SyncSpec("s", node, conn, "sales_accounts", "upsert", ("id",), (FieldMap("name", "name"),))
     client = default_client(sync, destination_class("freshsales"))
     assert (client.breaker.threshold, client.policy.max_attempts, client.policy.max_seconds) == (3, 3, 9.0)
+
+
+def test_a_missing_env_var_for_a_required_secret_is_reported_once(tmp_path: Path) -> None:
+    _, issues = connections(tmp_path, "connections:\n  b:\n    type: freshsales\n    domain: x\n    api_key: \"{{ env_var('MISSING') }}\"\n")
+    assert [i.key for i in issues] == ["connections.b.api_key"]
+    assert "MISSING is not set" in str(issues[0])
+
+
+def test_mistyped_names_get_the_closest_right_one(tmp_path: Path) -> None:
+    conns, issues = connections(tmp_path, "connections:\n  fs:\n    type: freshsale\n  f2:\n    type: freshsales\n    domain: x\n    api_key: k\n    rate_limt: 3\n")
+    text = "\n".join(map(str, issues))
+    assert "(did you mean 'freshsales'?)" in text and "(did you mean 'rate_limit'?)" in text
+    block = {**BLOCK, "destination": "fs2", "feilds": {}, "upsert_key": "email", "insert_mode": "upsret"}
+    _, issues, _ = parse_sync_blocks(NODE, block, _conns(tmp_path))
+    text = "\n".join(map(str, issues))
+    assert "unknown destination 'fs2' (did you mean 'fs'?)" in text
+    assert "revsync.feilds': unknown key (did you mean 'fields'?)" in text
+    assert "got 'upsret' (did you mean 'upsert'?)" in text
+    _, issues, _ = parse_sync_blocks(NODE, {**BLOCK, "upsert_key": "email"}, _conns(tmp_path))
+    assert "(did you mean 'emails'?)" in str(issues[0])
+
+
+def test_a_named_block_is_named_in_its_messages(tmp_path: Path) -> None:
+    _, issues, uses = parse_sync_blocks(NODE, [{**BLOCK, "name": "to_sales", "insert_mode": "nope"}], _conns(tmp_path))
+    assert str(issues[0]).startswith("model 'accounts', sync 'to_sales', models/schema.yml, key 'config.meta.revsync[0].insert_mode'")
+    (issue,) = check_columns([u for u in uses if u.column == "x"], ["id", "email", "y"])
+    assert "sync 'to_sales'" in str(issue)
+
+
+def test_a_revsync_yaml_beside_the_missing_revsync_yml_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "revsync.yaml").write_text("connections: {}")
+    with pytest.raises(ConfigError, match="found .*revsync.yaml: rename it to revsync.yml"):
+        find_connections_file(None, tmp_path, {})

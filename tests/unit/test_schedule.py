@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dbt_revsync.schedule import INTERVALS, is_due
+from dbt_revsync.schedule import INTERVALS, is_due, next_due
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -34,3 +34,17 @@ def test_naive_times_are_utc_and_every_schedule_has_an_interval() -> None:
     from dbt_revsync.config import SCHEDULES
 
     assert set(SCHEDULES) == set(INTERVALS)
+
+
+@pytest.mark.parametrize("schedule, ago", [("30m", timedelta(minutes=5)), ("hourly", timedelta(minutes=10)), ("daily", timedelta(hours=2)),
+                                           ("hourly", timedelta(hours=3)), ("30m", None)])
+def test_next_due_is_the_first_moment_is_due_says_yes(schedule: str, ago: timedelta | None) -> None:
+    last = None if ago is None else NOW - ago
+    when = next_due(schedule, last, NOW)
+    assert when is not None and when >= NOW
+    assert is_due(schedule, last, when)
+    assert when == NOW or not is_due(schedule, last, when - timedelta(seconds=1))
+
+
+def test_a_sync_without_a_schedule_is_never_due() -> None:
+    assert next_due(None, NOW - timedelta(days=3), NOW) is None
