@@ -516,11 +516,11 @@ class DeclaredField:
     @classmethod
     def from_mapping(cls, object_name: str, data: Any) -> DeclaredField:
         """One field entry of a schema file (``{name, type, unique}``, or just its name);
-        ValueError naming what is wrong."""
+        ValueError (a value) or TypeError (a shape) naming what is wrong."""
         if isinstance(data, str):
             data = {"name": data}
         if not isinstance(data, Mapping):
-            raise ValueError(f"a field is a mapping {{name, type, unique}} or a name, not {type(data).__name__}")
+            raise TypeError(f"a field is a mapping {{name, type, unique}} or a name, not {type(data).__name__}")
         unknown = set(data) - {"name", "type", "unique"}
         if unknown:
             raise ValueError(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; a field has name, type, unique")
@@ -530,7 +530,7 @@ class DeclaredField:
         if not isinstance(kind, str) or not kind.strip():
             raise ValueError(f"type must be a non-empty string, not {kind!r}")
         if not isinstance(unique, bool):
-            raise ValueError(f"unique must be true or false, not {unique!r}")
+            raise TypeError(f"unique must be true or false, not {unique!r}")
         return cls(object=object_name, name=name.strip(), type=kind.strip(), unique=unique)
 
 

@@ -25,7 +25,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -33,7 +33,7 @@ from ruamel.yaml.error import YAMLError
 from dbt_revsync.errors import ConfigError, ConfigIssue
 from dbt_revsync.sandbox.framework import DeclaredField, Emulator, SchemaRefused
 
-SchemaSpec = Union[str, os.PathLike[str], Mapping[str, Any], None]
+SchemaSpec = str | os.PathLike[str] | Mapping[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def _object_fields(prefix: str, emulator: Emulator, object_name: Any, entries: A
     for index, entry in enumerate(entries):
         try:
             found.append(Declaration(prefix, DeclaredField.from_mapping(object_name, entry), f"{key}[{index}]"))
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             issues.append(ConfigIssue(str(exc), file=source, key=f"{key}[{index}]"))
     return found
 

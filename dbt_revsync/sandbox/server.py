@@ -19,7 +19,7 @@ the control API (no auth, loopback clients only):
     POST   /_admin/fields                 declare fields: {"prefix": "hubspot", "object": "contacts",
                                           "name": "tier", "type": "string", "unique": false} (or a list)
 
-Standard library only. HTTP/1.1 keep-alive is supported: every answer carries a
+The HTTP side is standard library only. HTTP/1.1 keep-alive is supported: every answer carries a
 Content-Length.
 """
 
@@ -28,8 +28,8 @@ from __future__ import annotations
 import base64
 import errno
 import ipaddress
-import os
 import logging
+import os
 import random
 import re
 import signal
@@ -736,7 +736,7 @@ class SandboxServer:
             try:
                 wanted.append((item["prefix"], DeclaredField.from_mapping(
                     item["object"], {k: v for k, v in item.items() if k not in ("prefix", "object")})))
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:
                 raise ValueError(f"field {index}: {exc}") from None
         for prefix, declared in wanted:  # SchemaRefused (a ValueError): 400, the fields before it stay declared
             self.declare_field(prefix, declared)
