@@ -92,7 +92,8 @@ class Sandbox:
     def __init__(self, per_minute: int | None = None, vendor_limits: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        argv = [PYTHON, "-m", "dbt_revsync", "sandbox", "--port", str(self.port)]
+        self._state = tempfile.TemporaryDirectory(prefix="revsync-bench-sandbox-")  # ids of this run only
+        argv = [PYTHON, "-m", "dbt_revsync", "sandbox", "--port", str(self.port), "--state-dir", self._state.name]
         if per_minute:
             argv += ["--per-minute", str(per_minute)]
         if vendor_limits:
@@ -142,6 +143,7 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._state.cleanup()
 
     def __enter__(self) -> Sandbox:
         return self

@@ -95,10 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also push the nodes an errored run built (runStatusCode 20); cancelled runs never are")
     sandbox = sub.add_parser("sandbox", help="serve the local CRM emulator")
     sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--port", type=int, default=8765, help="port to listen on (0: a free port, printed)")
     sandbox.add_argument("--per-minute", type=int, default=None, help="requests a minute per CRM before 429")
     sandbox.add_argument("--per-hour", type=int, default=None, help="requests an hour per CRM before 429")
     sandbox.add_argument("--vendor-limits", action="store_true", help="each CRM's published rate limits, enforced")
+    sandbox.add_argument("--schema", default=None, metavar="FILE",
+                         help="YAML file declaring custom fields per CRM and object (see docs/sandbox.md)")
+    sandbox.add_argument("--state-dir", default=".revsync-sandbox", metavar="DIR",
+                         help="where record ids are kept so a restarted sandbox never gives one twice "
+                              "(default: .revsync-sandbox under the current directory)")
     return parser
 
 
@@ -229,8 +234,11 @@ def run_sandbox(args: argparse.Namespace) -> int:
     from dbt_revsync.sandbox.framework import Limits
     from dbt_revsync.sandbox.server import serve
 
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must lie between 0 and 65535 (0: a free port), not {args.port}")
     limits = Limits(per_minute=args.per_minute, per_hour=args.per_hour) if args.per_minute or args.per_hour else None
-    serve(args.host, args.port, limits="vendor" if args.vendor_limits else limits)
+    serve(args.host, args.port, limits="vendor" if args.vendor_limits else limits, schema=args.schema,
+          state_dir=Path(args.state_dir).resolve())
     return EXIT_OK
 
 

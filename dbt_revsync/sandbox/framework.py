@@ -34,7 +34,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 from urllib.parse import parse_qs
 
 logger = logging.getLogger(__name__)
@@ -176,6 +176,18 @@ class RequestRejected(Exception):
 # ---------------------------------------------------------------------------
 
 
+class IdReservation(Protocol):
+    """Where one emulator's id counters are kept across restarts (see ``dbt_revsync.sandbox.ids``)."""
+
+    def start(self, resource: str, first_id: int) -> int:
+        """The first id this run may hand out for ``resource``."""
+        ...
+
+    def reserve(self, resource: str, next_id: int) -> int:
+        """Record, durably, that ids up to the returned ceiling (exclusive, > ``next_id``) may be in use."""
+        ...
+
+
 class RecordStore:
     """Records per resource, keyed by an auto-incremented integer id.
 
@@ -190,6 +202,8 @@ class RecordStore:
         self._first_id = first_id
         self._records: dict[str, dict[int, Record]] = {}
         self._next_id: dict[str, int] = {}
+        self._reservation: IdReservation | None = None
+        self._ceiling: dict[str, int] = {}
         self.reset()
 
     @property
@@ -213,10 +227,32 @@ class RecordStore:
         """Store a new record under the next id (set as ``record["id"]``); return a copy."""
         with self.lock:
             table = self._table(resource)
-            record_id = self._next_id[resource]
-            self._next_id[resource] = record_id + 1
+            record_id = self._take_id(resource)
             table[record_id] = _with_id(record, record_id)
             return copy.deepcopy(table[record_id])
+
+    def persist_ids(self, reservation: IdReservation) -> None:
+        """From now on, ids survive restarts: each counter starts where ``reservation`` says
+        (never lower than it is), and no id is handed out before the reservation has recorded
+        a ceiling above it (see :mod:`dbt_revsync.sandbox.ids`)."""
+        with self.lock:
+            self._reservation = reservation
+            for name in self._resources:
+                self._next_id[name] = max(self._next_id[name], reservation.start(name, self._first_id))
+                self._ceiling[name] = self._next_id[name]
+
+    def next_id(self, resource: str) -> int:
+        """The id the next record of ``resource`` will get."""
+        with self.lock:
+            self._table(resource)
+            return self._next_id[resource]
+
+    def _take_id(self, resource: str) -> int:
+        record_id = self._next_id[resource]
+        if self._reservation is not None and record_id >= self._ceiling[resource]:
+            self._ceiling[resource] = self._reservation.reserve(resource, record_id)
+        self._next_id[resource] = record_id + 1
+        return record_id
 
     def get(self, resource: str, record_id: int) -> Record | None:
         with self.lock:
@@ -474,6 +510,29 @@ class DeclaredField:
     type: str = "string"
     unique: bool = False
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"object": self.object, "name": self.name, "type": self.type, "unique": self.unique}
+
+    @classmethod
+    def from_mapping(cls, object_name: str, data: Any) -> DeclaredField:
+        """One field entry of a schema file (``{name, type, unique}``, or just its name);
+        ValueError (a value) or TypeError (a shape) naming what is wrong."""
+        if isinstance(data, str):
+            data = {"name": data}
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a field is a mapping {{name, type, unique}} or a name, not {type(data).__name__}")
+        unknown = set(data) - {"name", "type", "unique"}
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; a field has name, type, unique")
+        name, kind, unique = data.get("name"), data.get("type", "string"), data.get("unique", False)
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("a field needs a name (a non-empty string)")
+        if not isinstance(kind, str) or not kind.strip():
+            raise ValueError(f"type must be a non-empty string, not {kind!r}")
+        if not isinstance(unique, bool):
+            raise TypeError(f"unique must be true or false, not {unique!r}")
+        return cls(object=object_name, name=name.strip(), type=kind.strip(), unique=unique)
+
 
 class SchemaRefused(ValueError):
     """The emulator cannot take a declared field (unknown object, type, or a vendor rule)."""
@@ -522,6 +581,7 @@ class Emulator:
         self.store = RecordStore(self.resources, first_id=self.first_id)
         self.limiter = RateLimiter(limits, clock=clock)
         self.stats = Stats()
+        self._declared: list[DeclaredField] = []
 
     # -- the contract --------------------------------------------------------
 
@@ -631,6 +691,33 @@ class Emulator:
         Emulators that model custom fields override this; the rest refuse."""
         raise SchemaRefused(f"the {self.prefix} emulator has no custom fields to declare")
 
+    def declare(self, declared: DeclaredField) -> None:
+        """Declare a field through :meth:`declare_field` and remember it (``describe`` lists it;
+        ``restore_declared`` declares it again after a reset). Declaring the same field twice is
+        a no-op; SchemaRefused when the emulator refuses it (nothing is remembered then)."""
+        if declared in self._declared:
+            return
+        if declared.object not in self.resources:
+            raise SchemaRefused(f"the {self.prefix} emulator has no object {declared.object!r}; "
+                                f"it has {', '.join(self.resources)}")
+        self.declare_field(declared)
+        self._declared = [d for d in self._declared if (d.object, d.name) != (declared.object, declared.name)]
+        self._declared.append(declared)
+
+    @property
+    def declared_fields(self) -> tuple[DeclaredField, ...]:
+        """The fields declared through :meth:`declare`, in declaration order."""
+        return tuple(self._declared)
+
+    def restore_declared(self) -> None:
+        """Declare again every remembered field, after a reset made the emulator forget its
+        custom fields. A field the emulator still has (it kept it through the reset) is skipped."""
+        for declared in self._declared:
+            try:
+                self.declare_field(declared)
+            except SchemaRefused as exc:
+                logger.debug("%s kept %s.%s through the reset: %s", self.prefix, declared.object, declared.name, exc)
+
     def describe(self) -> dict[str, Any]:
         return {
             "prefix": self.prefix,
@@ -638,6 +725,7 @@ class Emulator:
             "api_keys": list(self.api_keys),
             "auth": self.auth_hint,
             "limits": self.limiter.limits.as_dict(),
+            "declared_fields": [declared.as_dict() for declared in self._declared],
         }
 
 

@@ -15,16 +15,21 @@ the control API (no auth, loopback clients only):
     GET    /_admin/limits                 rate limits per emulator
     POST   /_admin/limits                 {"prefix": "freshsales", "per_minute": 10, "per_hour": null}
                                           (no prefix: every emulator)
+    GET    /_admin/fields                 the declared custom fields per emulator
+    POST   /_admin/fields                 declare fields: {"prefix": "hubspot", "object": "contacts",
+                                          "name": "tier", "type": "string", "unique": false} (or a list)
 
-Standard library only. HTTP/1.1 keep-alive is supported: every answer carries a
+The HTTP side is standard library only. HTTP/1.1 keep-alive is supported: every answer carries a
 Content-Length.
 """
 
 from __future__ import annotations
 
 import base64
+import errno
 import ipaddress
 import logging
+import os
 import random
 import re
 import signal
@@ -39,13 +44,17 @@ from types import FrameType, TracebackType
 from typing import Any, TextIO, Union
 from urllib.parse import unquote, urlsplit
 
+from dbt_revsync.errors import UsageError
 from dbt_revsync.sandbox.framework import (
+    DeclaredField,
     Emulator,
     Limits,
     SandboxRequest,
     SandboxResponse,
     json_response,
 )
+from dbt_revsync.sandbox.ids import IdLedger
+from dbt_revsync.sandbox.schema import SchemaSpec, load_schema
 
 logger = logging.getLogger(__name__)
 
@@ -413,10 +422,15 @@ class SandboxServer:
     Emulator; None serves every registered emulator with its defaults. ``limits``: None
     (no limits), ``"vendor"`` (each emulator's published limits), a :class:`Limits` for
     every emulator, or a mapping prefix -> Limits / ``{"per_minute", "per_hour"}``.
+    ``schema``: a schema file (path) or its parsed mapping, declaring custom fields per
+    emulator and object (:mod:`dbt_revsync.sandbox.schema`; ConfigError when it is wrong).
+    ``state_dir``: where ids are kept across restarts (:mod:`dbt_revsync.sandbox.ids`); None
+    (the default in-process) keeps no state and starts every counter at its ``first_id``.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, emulators: EmulatorsSpec = None,
-                 limits: LimitsSpec = None) -> None:
+                 limits: LimitsSpec = None, schema: SchemaSpec = None,
+                 state_dir: str | os.PathLike[str] | None = None) -> None:
         self.host = host
         self.port = port
         self._emulators = _build_emulators(emulators)
@@ -427,6 +441,12 @@ class SandboxServer:
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         self._apply_limits(limits)
+        self.declarations = load_schema(schema, self._emulators)
+        self.ledger: IdLedger | None = None
+        if state_dir is not None:
+            self.ledger = IdLedger.open(state_dir)
+            for name, emulator in self._emulators.items():
+                emulator.store.persist_ids(self.ledger.reservation(name))
 
     # -- life cycle ------------------------------------------------------------
 
@@ -435,7 +455,10 @@ class SandboxServer:
         if self._httpd is not None:
             return
         server_class = _HTTPServerV6 if ":" in self.host else _HTTPServer
-        self._httpd = server_class((self.host, self.port), _Handler)
+        try:
+            self._httpd = server_class((self.host, self.port), _Handler)
+        except OSError as exc:
+            raise PortUnavailable(_bind_problem(self.host, self.port, exc)) from None
         self._httpd.sandbox = self
         self.port = self._httpd.server_address[1]
         logger.info("sandbox listening on %s", self.url)
@@ -460,7 +483,10 @@ class SandboxServer:
         self._httpd.serve_forever(poll_interval=0.05)
 
     def stop(self) -> None:
-        """Stop serving, close open connections and the socket. Safe to call twice."""
+        """Stop serving, close open connections and the socket, let go of the state directory's
+        lock (ids are still recorded in its ledger). Safe to call twice."""
+        if self.ledger is not None:
+            self.ledger.close()
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
@@ -563,10 +589,19 @@ class SandboxServer:
         return {name: emulator.snapshot() for name, emulator in self._emulators.items()}
 
     def reset(self) -> None:
-        """Forget every record, counter, rate-limit history and fault rule; keep limits and keys."""
+        """Forget every record, counter, rate-limit history and fault rule; keep limits, keys and
+        declared fields (declared again after the reset). Ids are never given again."""
         for emulator in self._emulators.values():
             emulator.reset()
+            emulator.restore_declared()
         self.clear_faults()
+
+    def declare_field(self, prefix: str, declared: DeclaredField) -> None:
+        """Declare a custom field on a running emulator (SchemaRefused if it refuses)."""
+        self.emulator(prefix).declare(declared)
+
+    def declared_fields(self) -> dict[str, list[dict[str, Any]]]:
+        return {name: [d.as_dict() for d in emulator.declared_fields] for name, emulator in self._emulators.items()}
 
     def describe(self) -> list[dict[str, Any]]:
         return [dict(emulator.describe(), prefix=name) for name, emulator in self._emulators.items()]
@@ -644,6 +679,8 @@ class SandboxServer:
         ("DELETE", "faults"): "_admin_clear_faults",
         ("GET", "limits"): "_admin_limits",
         ("POST", "limits"): "_admin_set_limits",
+        ("GET", "fields"): "_admin_fields",
+        ("POST", "fields"): "_admin_declare_fields",
     }
 
     def _admin_emulators(self, request: SandboxRequest) -> SandboxResponse:
@@ -683,6 +720,27 @@ class SandboxServer:
         limits = Limits.from_mapping(body)
         self.set_limits(body.get("prefix"), limits.per_minute, limits.per_hour)
         return json_response(200, self.limits())
+
+
+    def _admin_fields(self, request: SandboxRequest) -> SandboxResponse:
+        return json_response(200, self.declared_fields())
+
+    def _admin_declare_fields(self, request: SandboxRequest) -> SandboxResponse:
+        body = _admin_json(request)
+        items = body if isinstance(body, list) else [body]
+        wanted: list[tuple[str, DeclaredField]] = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("prefix"), str) or not isinstance(item.get("object"), str):
+                raise ValueError(f"field {index}: send {{\"prefix\", \"object\", \"name\", \"type\", \"unique\"}}")
+            self.emulator(item["prefix"])
+            try:
+                wanted.append((item["prefix"], DeclaredField.from_mapping(
+                    item["object"], {k: v for k, v in item.items() if k not in ("prefix", "object")})))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"field {index}: {exc}") from None
+        for prefix, declared in wanted:  # SchemaRefused (a ValueError): 400, the fields before it stay declared
+            self.declare_field(prefix, declared)
+        return json_response(201, self.declared_fields())
 
 
 def _admin_json(request: SandboxRequest) -> Any:
@@ -837,12 +895,32 @@ def _build_emulators(spec: EmulatorsSpec) -> dict[str, Emulator]:
 # ---------------------------------------------------------------------------
 
 
+class PortUnavailable(UsageError):
+    """The sandbox cannot listen where it was asked to (port in use, not allowed, bad host)."""
+
+
+def _bind_problem(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (f"port {port} on {host} is already in use: stop what listens there, or pick another --port "
+                "(--port 0 picks a free one)")
+    if exc.errno == errno.EACCES:
+        return f"not allowed to listen on port {port} on {host}: pick a port above 1023, or --port 0"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
 def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, emulators: EmulatorsSpec = None,
-          limits: LimitsSpec = None, out: TextIO | None = None) -> None:
-    """Serve until Ctrl-C (or SIGTERM), printing the URL, the emulators and their keys."""
+          limits: LimitsSpec = None, out: TextIO | None = None, schema: SchemaSpec = None,
+          state_dir: str | os.PathLike[str] | None = None) -> None:
+    """Serve until Ctrl-C (or SIGTERM), printing the URL, the emulators and their keys.
+    A busy port raises PortUnavailable, a bad schema file ConfigError (a UsageError /
+    ConfigError: exit code 2 on the command line), before anything is served."""
     out = out or sys.stdout
-    server = SandboxServer(host, port, emulators=emulators, limits=limits)
-    server.bind()
+    server = SandboxServer(host, port, emulators=emulators, limits=limits, schema=schema, state_dir=state_dir)
+    try:
+        server.bind()
+    except PortUnavailable:
+        server.stop()
+        raise
     if not _is_loopback(host) and host != "localhost":
         logger.warning("the sandbox is listening on %s, not loopback: anyone who can reach it can use it", host)
     print(_banner(server), file=out, flush=True)
@@ -862,6 +940,11 @@ def _banner(server: SandboxServer) -> str:
     for info in server.describe():
         keys = ", ".join(info["api_keys"]) or "(none needed)"
         lines.append(f"  {server.url}/{info['prefix']:<14} API key: {keys}   {info['auth']}")
+    declared = sum(len(fields) for fields in server.declared_fields().values())
+    if declared:
+        lines.append(f"  {declared} custom field(s) declared: {server.url}/{ADMIN}/fields")
+    if server.ledger is not None:
+        lines.append(f"  ids kept across restarts in {server.ledger.path}")
     lines.append(f"  admin: {server.url}/{ADMIN}/state, /{ADMIN}/stats, /{ADMIN}/faults   (Ctrl-C to stop)")
     return "\n".join(lines)
 

@@ -23,9 +23,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_sandbox_command_serves_with_limits_and_stops_on_sigterm() -> None:
+def test_sandbox_command_serves_with_limits_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    process = subprocess.Popen([CLI, "sandbox", "--port", str(port), "--per-minute", "2"], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([CLI, "sandbox", "--port", str(port), "--per-minute", "2"], stdout=subprocess.PIPE, text=True,
+                               cwd=tmp_path)
     try:
         assert f"http://127.0.0.1:{port}" in (process.stdout.readline() if process.stdout else "")
         url = f"http://127.0.0.1:{port}/freshsales/sales_accounts"
