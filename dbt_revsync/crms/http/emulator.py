@@ -2,7 +2,8 @@
 
 Any method on any path below ``/echo`` is accepted, kept (method, path, query, JSON body)
 as a record of the ``requests`` resource, and answered with what was received and an id
-per object: a JSON object is answered ``{"id": n, "received": {...}}``; a list, or an
+per object (each object kept as a record of ``objects``, whose ids, like every sandbox
+id, are never given twice, restarts included): a JSON object is answered ``{"id": n, "received": {...}}``; a list, or an
 object holding one list (``{"records": [...]}``), ``{"results": [{"id": n, ...}, ...]}``
 in order. POST answers 201, the rest 200. ``?status=NNN`` answers that status instead
 (nothing is kept), to try a sync's ``success_codes``. Auth: ``Authorization: Bearer <token>``.
@@ -10,8 +11,6 @@ in order. POST answers 201, the rest 200. ``?status=NNN`` answers that status in
 
 from __future__ import annotations
 
-import itertools
-import threading
 from typing import Any
 
 from dbt_revsync.sandbox.framework import Emulator, SandboxRequest, SandboxResponse, json_response, route
@@ -21,23 +20,13 @@ DEFAULT_TOKEN = "sandbox-echo-token"
 
 class EchoEmulator(Emulator):
     prefix = "echo"
-    resources = ("requests",)
+    resources = ("requests", "objects")
     default_api_keys = (DEFAULT_TOKEN,)
     auth_hint = "Authorization: Bearer <token>"
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._ids = itertools.count(1)
-        self._ids_lock = threading.Lock()
 
     def authenticate(self, request: SandboxRequest) -> bool:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         return scheme.lower() == "bearer" and token.strip() in self.api_keys
-
-    def reset(self) -> None:
-        super().reset()
-        with self._ids_lock:
-            self._ids = itertools.count(1)
 
     @route("POST", r"(?P<path>/.*)", "echo")
     @route("PUT", r"(?P<path>/.*)", "echo")
@@ -53,12 +42,11 @@ class EchoEmulator(Emulator):
         items = _items(body)
         status = 201 if request.method == "POST" else 200
         if items is None:
-            return json_response(status, {"id": self._next(), "received": body})
-        return json_response(status, {"results": [{"id": self._next(), "received": item} for item in items]})
+            return json_response(status, {"id": self._keep(body), "received": body})
+        return json_response(status, {"results": [{"id": self._keep(item), "received": item} for item in items]})
 
-    def _next(self) -> int:
-        with self._ids_lock:
-            return next(self._ids)
+    def _keep(self, item: Any) -> int:
+        return int(self.store.insert("objects", {"received": item})["id"])
 
 
 def _items(body: Any) -> list[Any] | None:
