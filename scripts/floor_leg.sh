@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The floor leg: dbt-revsync on the LOWEST dbt-core and dbt-duckdb that pyproject.toml allows.
-# A separate venv (FLOOR_VENV, default .venv-floor) gets exactly those two versions, then
-# dbt-revsync; the example project is built into a scratch DuckDB file and pushed to the
-# sandbox (in-process, on loopback), twice: the first push must deliver records, the second
-# must find nothing left to send. Takes a minute or two once the venv exists.
+# The floor leg: dbt-revsync on the LOWEST dbt-core and dbt-duckdb that pyproject.toml allows,
+# installed as a user installs it. A separate venv (FLOOR_VENV, default .venv-floor) gets
+# exactly those two versions, then a wheel built from this tree (not an editable install); a
+# copy of the example project outside the tree is built into a scratch DuckDB file and pushed
+# to the sandbox (in-process, on loopback), twice: the first push must deliver records, the
+# second must find nothing left to send. Takes a minute or two once the venv exists.
 #
 #   bash scripts/floor_leg.sh            exit 0: the floor builds and pushes; non-zero otherwise
 set -euo pipefail
@@ -33,13 +34,20 @@ if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$pins" "$VENV/.floor-pins"; then
     "$VENV/bin/python" -m pip install --quiet -c "$pins" "dbt-core==$CORE" "dbt-duckdb==$DUCKDB" 2> >(grep -v "^WARNING: Location" >&2)
     cp "$pins" "$VENV/.floor-pins"
 fi
-# dbt-revsync itself, its other dependencies resolved around the pinned dbt
-"$VENV/bin/python" -m pip install --quiet -c "$pins" -e "$ROOT" 2> >(grep -v "^WARNING: Location" >&2)
-"$VENV/bin/dbt" --version | head -3
-
 scratch=$(mktemp -d)
 trap 'rm -f "$pins"; rm -rf "$scratch"' EXIT
-"$VENV/bin/python" - "$ROOT/example_project" "$scratch" <<'PY'
+# dbt-revsync itself as a user gets it: a wheel built from this tree, installed (not editable)
+# with its other dependencies resolved around the pinned dbt
+"$VENV/bin/python" -m pip wheel --quiet --no-deps -w "$scratch/dist" "$ROOT" 2> >(grep -v "^WARNING: Location" >&2)
+"$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps "$scratch"/dist/dbt_revsync-*.whl 2> >(grep -v "^WARNING: Location" >&2)
+"$VENV/bin/python" -m pip install --quiet -c "$pins" "$scratch"/dist/dbt_revsync-*.whl 2> >(grep -v "^WARNING: Location" >&2)
+"$VENV/bin/dbt" --version | head -3
+"$VENV/bin/dbt-revsync" --version
+# the example project copied beside, outside this tree: the wheel must carry everything a push needs
+cp -r "$ROOT/example_project" "$scratch/project"
+rm -rf "$scratch/project/target" "$scratch/project/logs"
+(cd "$scratch" && "$VENV/bin/python" -c "import dbt_revsync, sys; sys.exit(0 if 'site-packages' in dbt_revsync.__file__ else 'floor_leg: dbt_revsync imported from ' + dbt_revsync.__file__ + ', not the wheel')")
+(cd "$scratch" && "$VENV/bin/python" - "$scratch/project" "$scratch") <<'PY'
 import os
 import subprocess
 import sys
