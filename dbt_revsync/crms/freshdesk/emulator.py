@@ -346,9 +346,9 @@ class FreshdeskEmulator(Emulator):
 
     def _validated(self, resource: str, record: Record, own_id: int | None) -> Record:
         errors = _required_errors(resource, record) + self._unique_errors(resource, record, own_id)
-        if resource == "contacts" and record.get("company_id") is not None:
-            if self.store.get("companies", int(record["company_id"])) is None:
-                errors.append(_error("company_id", "There is no company matching the given company_id", "invalid_value"))
+        company_id = record.get("company_id") if resource == "contacts" else None
+        if company_id is not None and self.store.get("companies", int(company_id)) is None:
+            errors.append(_error("company_id", "There is no company matching the given company_id", "invalid_value"))
         if errors:
             raise ValidationFailed(errors)
         return record

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 from dbt_revsync.crms.freshdesk.emulator import DEFAULT_API_KEY, FreshdeskEmulator
-from dbt_revsync.sandbox.framework import DeclaredField, SandboxRequest, SandboxResponse, SchemaRefused
+from dbt_revsync.sandbox.framework import (
+    DeclaredField,
+    SandboxRequest,
+    SandboxResponse,
+    SchemaRefused,
+)
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{DEFAULT_API_KEY}:X".encode()).decode()}
 
