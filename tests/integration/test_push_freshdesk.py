@@ -93,7 +93,7 @@ def test_upsert_finds_by_the_key_then_puts_or_posts_and_repush_sends_nothing(pro
 
 
 def test_update_rejects_rows_with_no_match_and_companies_match_through_search(project: Project) -> None:
-    crm(project, "POST", "companies", {"name": "Acme", "custom_fields": {"account_no": "A-1"}})
+    crm(project, "POST", "companies", {"name": "Acme"})
     block = {"destination": "freshdesk", "object": "companies", "primary_key": "acct", "insert_mode": "update",
              "upsert_key": "account_no", "fields": {"name": "name", "industry": "industry", "custom_fields.account_no": "acct"}}
     use_freshdesk(project)
@@ -105,6 +105,7 @@ def test_update_rejects_rows_with_no_match_and_companies_match_through_search(pr
     assert undefined.code == 2 and "'account_no' is not a field of freshdesk companies" in undefined.err
     project.sandbox.emulator("freshdesk").define_custom_field("companies", "account_no")
     assert project.revsync("validate", "--remote").code == 0
+    crm(project, "PUT", f"companies/{project.sandbox.emulator('freshdesk').records('companies')[0]['id']}", {"custom_fields": {"account_no": "A-1"}})
     assert project.push().code == 1
     companies = project.sandbox.emulator("freshdesk").records("companies")
     assert [(c["name"], c["industry"]) for c in companies] == [("Acme Inc", "Retail")]
@@ -113,7 +114,7 @@ def test_update_rejects_rows_with_no_match_and_companies_match_through_search(pr
 
 
 def test_mirror_soft_deletes_what_left_the_model_and_delete_mode_deletes_by_id(project: Project) -> None:
-    block = {**CONTACT, "insert_mode": "mirror", "upsert_key": "unique_external_id", "fields": FIELDS}
+    block = {**CONTACT, "insert_mode": "mirror", "upsert_key": "email", "fields": FIELDS}
     write(project, block, [["1", "Ann", "ann@x.io", None], ["2", "Bob", "bob@x.io", None]])
     assert project.push().code == 0
     write(project, block, [["2", "Bob", "bob@x.io", None]])
@@ -129,3 +130,11 @@ def test_mirror_soft_deletes_what_left_the_model_and_delete_mode_deletes_by_id(p
     project.build()
     assert project.push().code == 0
     assert contacts(project) == {}
+
+
+def test_a_match_key_freshdesk_cannot_look_up_is_a_config_error(project: Project) -> None:
+    use_freshdesk(project)
+    project.seed("people", HEADER, [["1", "Ann", "ann@x.io", None]], {"pid": "varchar", "mobile": "varchar"})
+    project.model("fd_contacts", "select * from {{ ref('people') }}", {**CONTACT, "insert_mode": "upsert", "upsert_key": "unique_external_id", "fields": FIELDS})
+    checked = project.revsync("validate")
+    assert checked.code == 2 and "Freshdesk cannot look contacts up by 'unique_external_id'" in checked.err

@@ -65,6 +65,8 @@ SIMPLE = {"destination": "freshdesk", "object": "contacts", "insert_mode": "upse
 def pushed(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServer) -> Iterator[dict[str, Any]]:
     sandbox_server.reset()
     sandbox_server.clear_faults()
+    for name in ("sfcontactid", "sf_tags"):  # the account's custom contact fields
+        sandbox_server.emulator("freshdesk").define_custom_field("contacts", name)
     project = Project(Path(tmp_path_factory.mktemp("rules")) / "project", sandbox_server)
     project.env["FRESHDESK_API_KEY"] = FRESHDESK_KEY
     project.connections({"freshdesk": {"type": "freshdesk", "api_key": "{{ env_var('FRESHDESK_API_KEY') }}",

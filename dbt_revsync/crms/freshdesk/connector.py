@@ -1,14 +1,25 @@
 """Freshdesk (API v2): contacts and companies.
 
-Facts (docs/crm-notes.md): HTTP Basic with the API key as user name and ``X`` as password;
+Facts (``facts.py``): HTTP Basic with the API key as user name and ``X`` as password;
 API root ``https://<domain>.freshdesk.com/api/v2``; ``POST /<resource>``, ``PUT|DELETE
 /<resource>/{id}`` (a contact's DELETE is a soft delete); **no upsert**, so upsert, update,
-delete and mirror find the record first (``find``: ``GET /contacts?email=`` and the other
-list filters, else ``GET /search/<resource>?query="field:'value'"``) and then POST or PUT by
-id; the shared matching step does that with the sync's match keys. A 400 body lists
-``errors: [{field, message, code}]``: each becomes the record's reject code and message.
-Rate limit per account per minute (Growth 200; ``X-RateLimit-Remaining``, and
-``Retry-After`` on a 429, which ``delivery`` honours).
+delete and mirror find the record first (``find``) and then POST or PUT by id; the shared
+matching step does that with the sync's match keys. A 400 body lists ``errors: [{field,
+message, code}]``: each becomes the record's reject code and message.
+
+Look-ups use only what Freshdesk documents: the contact list filters ``email``, ``mobile``,
+``phone`` and ``company_id`` (``GET /contacts?email=``: immediate), else the filter API
+(``GET /search/<resource>?query="field:'value'"``, URL-encoded) on its documented fields
+(``facts.SEARCH_FIELDS``) and custom fields. A match key no look-up can serve is refused by
+``check_spec``. The filter API indexes with a lag ("Updates may take a few minutes to get
+indexed"), so the records this connector created in the push are remembered and found by
+their values even before the index has them: a second row with the same key never creates
+a duplicate.
+
+Limits per plan (``plan``: growth|pro|enterprise|trial; default growth, the strictest): the
+account's requests per rolling minute, and every look-up also counts against the "Contacts
+List" sub-limit (``windows``). ``X-Ratelimit-Remaining`` at 0 pauses the connection, and
+``Retry-After`` on a 429 is honoured by ``delivery``.
 
 Acknowledged: a create or update only by an answer holding the record with its ``id``; a
 delete by ``204 No Content`` (any 2xx whose body is empty or JSON; a 404 is already gone).
@@ -20,11 +31,14 @@ remembered is ``updated``.
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import quote
 
-from dbt_revsync.config import Connection, SyncSpec
-from dbt_revsync.delivery import Reply
+from dbt_revsync.config import KEYED_MODES, Connection, SyncSpec
+from dbt_revsync.crms.freshdesk import facts
+from dbt_revsync.delivery import Reply, Window
 from dbt_revsync.destinations.base import (
     BatchResult,
     Change,
@@ -36,28 +50,69 @@ from dbt_revsync.destinations.base import (
 )
 from dbt_revsync.errors import DestinationError, TransientDestinationError
 
-OBJECTS = ("contacts", "companies")
-# Fields ``GET /<resource>?<field>=`` filters on exactly (the rest go through search).
-LIST_FILTERS = {"contacts": ("email", "mobile", "phone", "company_id", "unique_external_id"), "companies": ()}
-PER_PAGE = 100
+OBJECTS = facts.OBJECTS
+PER_PAGE = facts.PER_PAGE_MAX
 FIELD_LISTS = {"contacts": "contact_fields", "companies": "company_fields"}
+LOOKUP = "lookup"  # the request family of list, filter and search calls
 
 
 class FreshdeskDestination(PerRecordDestination):
     type_name: ClassVar[str] = "freshdesk"
     required_settings: ClassVar[tuple[str, ...]] = ("api_key",)
-    optional_settings: ClassVar[tuple[str, ...]] = ("domain",)
+    optional_settings: ClassVar[tuple[str, ...]] = ("domain", "plan")
     secret_settings: ClassVar[tuple[str, ...]] = ("api_key",)
     objects: ClassVar[tuple[str, ...]] = OBJECTS
-    max_batch_size: ClassVar[int] = 100
-    default_rate_limit: ClassVar[float] = 200 / 60  # Growth plan; set rate_limit for others
+    max_batch_size: ClassVar[int] = facts.MAX_BATCH
+    # No steady pace: the plan's rolling windows (``windows``) hold the requests to what the
+    # account allows; ``rate_limit`` on the connection still sets one.
+    default_rate_limit: ClassVar[float | None] = None
     native_upsert: ClassVar[bool] = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # object -> [(id, fields sent)] of the records this connector created in the push.
+        self._created: dict[str, list[tuple[str, Mapping[str, Any]]]] = {name: [] for name in OBJECTS}
+        self._created_lock = threading.Lock()
 
     @classmethod
     def check_connection(cls, connection: Connection) -> list[str]:
+        problems = []
         if not connection.base_url and not connection.setting("domain"):
-            return ["a freshdesk connection needs 'domain' (e.g. acme.freshdesk.com) or 'base_url'"]
-        return []
+            problems.append("a freshdesk connection needs 'domain' (e.g. acme.freshdesk.com) or 'base_url'")
+        plan = connection.setting("plan")
+        if plan is not None and str(plan).strip().lower() not in facts.PLANS:
+            problems.append(f"unknown freshdesk plan {plan!r} in 'plan'; expected one of: {', '.join(facts.PLANS)}")
+        return problems
+
+    @classmethod
+    def plan(cls, connection: Connection) -> facts.Plan:
+        """The connection's plan (``plan``), Growth when not given or not known."""
+        name = str(connection.setting("plan") or facts.DEFAULT_PLAN).strip().lower()
+        return facts.PLANS.get(name, facts.PLANS[facts.DEFAULT_PLAN])
+
+    @classmethod
+    def windows(cls, connection: Connection) -> Mapping[str, tuple[Window, ...]]:
+        """Every request counts against the plan's per-minute limit; list, filter and search
+        requests also against the "Contacts List" sub-limit (``facts.PLANS``). Assumed,
+        the stricter reading: the sub-limit covers the filter API and company look-ups too."""
+        plan = cls.plan(connection)
+        return {"": (Window(plan.per_minute, 60.0),), LOOKUP: (Window(plan.contacts_list, 60.0),)}
+
+    @classmethod
+    def check_spec(cls, spec: SyncSpec) -> list[tuple[str, str]]:
+        problems = super().check_spec(spec)
+        if problems or spec.object not in OBJECTS:
+            return problems
+        if not spec.match_on and spec.insert_mode not in KEYED_MODES:
+            return problems
+        key_name = "match_on" if spec.match_on else "upsert_key"
+        for key in spec.match_keys:
+            field = spec.field_for(key)
+            path = field.path if field else key
+            if path != "id" and lookup_of(spec.object, path) is None:
+                usable = ", ".join(searchable(spec.object))
+                problems.append((f"Freshdesk cannot look {spec.object} up by {path!r}: use {usable} or a custom field (custom_fields.<name>)", key_name))
+        return problems
 
     @classmethod
     def default_root(cls, connection: Connection) -> str:
@@ -74,15 +129,17 @@ class FreshdeskDestination(PerRecordDestination):
         return 60 / max(total, 1) if remaining <= 0 else None
 
     # ---- requests ----------------------------------------------------------------------
-    def _call(self, result: BatchResult, method: str, path: str, body: Any = None, params: Mapping[str, Any] | None = None) -> Reply:
+    def _call(self, result: BatchResult, method: str, path: str, body: Any = None, params: Mapping[str, Any] | None = None,
+              family: str = "") -> Reply:
         token = base64.b64encode(f"{self.connection.setting('api_key')}:X".encode()).decode()
         headers = {"Authorization": f"Basic {token}"}
-        return result.count(self.http.request(method, f"{self.root}/{path}", json=body, params=params, headers=headers))
+        reply = self.http.request(method, f"{self.root}/{path}", json=body, params=params, headers=headers, family=family)
+        return result.count(reply)
 
     def send_one(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
         """Only by id: the matching step has turned every upsert into a create or an update."""
         if change.op == "create" or (change.op == "upsert" and not change.remote_id):
-            self._read(self._call(result, "POST", spec.object, change.fields), change, result, "created")
+            self._read(self._call(result, "POST", spec.object, change.fields), spec, change, result, "created")
         elif change.op == "delete":
             reply = self._call(result, "DELETE", f"{spec.object}/{change.remote_id}")
             if reply.status == 404 or confirms_without_body(reply):  # 404: already gone, the goal is reached
@@ -92,22 +149,43 @@ class FreshdeskDestination(PerRecordDestination):
             else:
                 result.reject(change, *error_of(reply))
         else:
-            self._read(self._call(result, "PUT", f"{spec.object}/{change.remote_id}", change.fields), change, result, "updated")
+            self._read(self._call(result, "PUT", f"{spec.object}/{change.remote_id}", change.fields), spec, change, result, "updated")
 
     def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
-        if field in LIST_FILTERS[spec.object]:
-            reply = self._call(result, "GET", spec.object, params={field: value, "per_page": PER_PAGE})
+        """A list filter when Freshdesk has one for ``field`` (immediate), else the filter API
+        (indexed with a lag), plus the records created in this push that hold ``value``."""
+        how = lookup_of(spec.object, field)
+        if how is None:
+            raise RecordRejected("unsearchable_field", f"Freshdesk cannot look {spec.object} up by {field!r}")
+        kind, name = how
+        if kind == "list":
+            reply = self._call(result, "GET", spec.object, params={name: value, "per_page": PER_PAGE}, family=LOOKUP)
             records = reply.json() if reply.ok else None
         else:
-            name = field.removeprefix("custom_fields.")
-            reply = self._call(result, "GET", f"search/{spec.object}", params={"query": f'"{name}:{_literal(value)}"'})
+            query = search_query(name, value)
+            reply = self._call(result, "GET", f"search/{spec.object}?query={quote(query, safe='')}", family=LOOKUP)
             body = reply.json() if reply.ok else None
             records = body.get("results") if isinstance(body, dict) else None
         if not reply.ok:
             raise RecordRejected(*error_of(reply))
         if not isinstance(records, list):
             raise TransientDestinationError(unconfirmed(reply, f"a list of {spec.object}"))
-        return [Found(str(record["id"]), record) for record in records if isinstance(record, dict) and record.get("id") is not None]
+        found = [Found(str(record["id"]), record) for record in records if isinstance(record, dict) and record.get("id") is not None]
+        known = {match.id for match in found}
+        return found + [Found(record_id) for record_id in self._created_with(spec.object, field, value) if record_id not in known]
+
+    def _remember(self, resource: str, record_id: str, fields: Mapping[str, Any]) -> None:
+        with self._created_lock:
+            self._created[resource].append((record_id, fields))
+
+    def _created_with(self, resource: str, path: str, value: Any) -> list[str]:
+        """The ids of the records created in this push whose sent ``path`` holds ``value``."""
+        wanted = _folded(value)
+        if wanted is None:
+            return []
+        with self._created_lock:
+            created = list(self._created[resource])
+        return [record_id for record_id, fields in created if wanted in map(_folded, _values_at(fields, path))]
 
     def list_fields(self, spec: SyncSpec) -> set[str] | None:
         """``GET /contact_fields`` or ``/company_fields``: a list of ``{"name", "default", ..}``,
@@ -135,7 +213,7 @@ class FreshdeskDestination(PerRecordDestination):
             raise TransientDestinationError(unconfirmed(reply, f"record {record_id}"))
         return body
 
-    def _read(self, reply: Reply, change: Change, result: BatchResult, outcome: str) -> None:
+    def _read(self, reply: Reply, spec: SyncSpec, change: Change, result: BatchResult, outcome: str) -> None:
         """Acknowledge by the record the answer holds (``{"id": .., ..}``), else leave."""
         if not reply.ok:
             result.reject(change, *error_of(reply))
@@ -145,16 +223,69 @@ class FreshdeskDestination(PerRecordDestination):
         if found in (None, ""):
             result.leave(change, unconfirmed(reply, "the record with its id"))
         else:
+            if outcome == "created":
+                self._remember(spec.object, str(found), change.fields)
             result.ack(change, found, outcome)
 
 
-def _literal(value: Any) -> str:
-    """A value in Freshdesk's query language: numbers and booleans bare, text quoted."""
+def searchable(resource: str) -> list[str]:
+    """The destination fields a look-up can serve, standard ones (custom fields aside)."""
+    names = set(facts.MATCH_FILTERS[resource]) | set(facts.SEARCH_FIELDS[resource])
+    return sorted(facts.SEARCH_FIELD_SOURCES.get(name, name) for name in names if name not in ("created_at", "updated_at"))
+
+
+def lookup_of(resource: str, path: str) -> tuple[str, str] | None:
+    """How to find ``resource`` records by the destination field ``path``: ``("list",
+    filter)`` for a documented list filter, ``("search", field)`` for the filter API, None
+    when Freshdesk documents no way."""
+    if path in facts.MATCH_FILTERS[resource]:
+        return "list", path
+    if path.startswith("custom_fields.") and path.count(".") == 1:
+        return "search", path.split(".", 1)[1]
+    name = facts.SEARCH_NAME_OF.get(path, path)
+    if name in facts.SEARCH_FIELDS[resource] and name not in ("created_at", "updated_at"):
+        return "search", name
+    return None
+
+
+def search_query(name: str, value: Any) -> str:
+    """``"name:value"`` in the filter API's language: numbers and booleans bare, text in single
+    quotes (the docs give no escape: a value holding a quote cannot be searched), at most 512
+    characters between the double quotes."""
+    if isinstance(value, bool):
+        literal = "true" if value else "false"
+    elif isinstance(value, (int, float)):
+        literal = str(value)
+    elif isinstance(value, (list, dict)):
+        raise RecordRejected("unsearchable_value", f"Freshdesk's filter API searches {name} for one value, not a list")
+    else:
+        text = str(value)
+        if "'" in text or '"' in text or "\\" in text:
+            raise RecordRejected("unsearchable_value", f"Freshdesk's filter API cannot search {name} for a value holding a quote or backslash")
+        literal = f"'{text}'"
+    inner = f"{name}:{literal}"
+    if len(inner) > facts.QUERY_MAX:
+        raise RecordRejected("unsearchable_value", f"a search for {name} would exceed Freshdesk's {facts.QUERY_MAX} characters")
+    return f'"{inner}"'
+
+
+def _values_at(fields: Mapping[str, Any], path: str) -> list[Any]:
+    node: Any = fields
+    for part in path.split("."):
+        if not isinstance(node, Mapping):
+            return []
+        node = node.get(part)
+    return node if isinstance(node, list) else [node]
+
+
+def _folded(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip().lower()
 
 
 def error_of(reply: Reply) -> tuple[str, str]:

@@ -3,16 +3,23 @@
 ``<sandbox url>/freshdesk`` stands in for ``https://<domain>.freshdesk.com/api/v2``.
 
 Endpoints: ``POST /contacts|/companies``, ``GET|PUT|DELETE /contacts/<id>|/companies/<id>``,
-``DELETE /contacts/<id>/hard_delete``, ``GET /contacts`` and ``GET /companies`` (filters
-``email``, ``mobile``, ``phone``, ``company_id``, ``unique_external_id``; ``page``/``per_page``
-with a ``Link`` header), ``GET /search/contacts|companies?query="..."``. Auth: HTTP Basic
-with the API key as user name (the password, conventionally ``X``, is not checked).
+``DELETE /contacts/<id>/hard_delete``, ``GET /contacts`` (the documented filters only:
+``email``, ``mobile``, ``phone``, ``company_id``, ``state``, ``_updated_since``) and ``GET
+/companies`` (no filter), ``page``/``per_page`` with a ``Link`` header; ``GET
+/search/contacts|companies?query="..."`` (the filter API: parentheses, ``AND``/``OR``,
+``:``, ``:>``/``:<`` on numbers and dates, quoted strings, ``null``; only the documented
+field names and declared custom fields); ``GET /contact_fields|/company_fields``. Auth:
+HTTP Basic with the API key as user name (the password, conventionally ``X``, unchecked).
 
 Errors: 400 ``{"description": "Validation failed", "errors": [{"field", "message",
 "code"}]}`` with the codes ``missing_field``, ``invalid_value``, ``duplicate_value``,
-``datatype_mismatch``, ``invalid_field``. Rate limit per minute with ``X-RateLimit-Total``,
-``X-RateLimit-Remaining`` and ``X-RateLimit-Used-CurrentRequest``; a 429 carries
-``Retry-After``. Where the public docs are silent the behaviour chosen says "Assumed".
+``datatype_mismatch``, ``invalid_field``. Limits per plan (``plan=``; applied with the vendor
+limits): the account's requests per minute, and the "Contacts List" sub-limit on every
+look-up (list, filter); every answer carries ``X-Ratelimit-Total``,
+``X-Ratelimit-Remaining`` and ``X-Ratelimit-Used-CurrentRequest``; a 429 carries
+``Retry-After``. ``search_lag=N`` (seconds, default 0) keeps a write out of the filter API's
+answers for N seconds, as Freshdesk's index does. Where the public docs are silent the
+behaviour chosen says "Assumed" (the stricter reading).
 """
 
 from __future__ import annotations
@@ -21,17 +28,24 @@ import base64
 import binascii
 import math
 import re
+import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
+from dbt_revsync.crms.freshdesk import facts
 from dbt_revsync.sandbox.framework import (
+    Clock,
+    DeclaredField,
     Emulator,
     Limits,
     Record,
     RequestRejected,
+    RollingWindow,
     SandboxRequest,
     SandboxResponse,
+    SchemaRefused,
     WindowState,
     json_response,
     route,
@@ -49,20 +63,22 @@ COMPANY_FIELDS = frozenset({
     "custom_fields",
 })
 FIELDS = {"contacts": CONTACT_FIELDS, "companies": COMPANY_FIELDS}
-LIST_FILTERS = {"contacts": ("email", "mobile", "phone", "company_id", "unique_external_id"), "companies": ()}
+LIST_FILTERS = facts.LIST_FILTERS
 # A contact needs one of these (the notes: "[unc]"; the error names them all).
 CONTACT_IDENTIFIERS = ("email", "mobile", "phone", "twitter_id", "unique_external_id")
 STRING_LISTS = ("tags", "other_emails", "domains")
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _RESOURCE = r"(?P<resource>contacts|companies)"
 _RECORD = _RESOURCE + r"/(?P<record_id>[^/]+)"
-_DEFAULT_PER_PAGE = 30
-_MAX_PER_PAGE = 100
-_SEARCH_PAGE = 30  # search answers 30 a page, 10 pages at most
-_SEARCH_PAGES = 10
-_QUERY_MAX = 512
-_TERM = re.compile(r"\s*(?P<field>[A-Za-z_][A-Za-z0-9_]*)\s*:\s*(?P<value>'(?:[^'\\]|\\.)*'|-?\d+(?:\.\d+)?|null|true|false)\s*")
+_DEFAULT_PER_PAGE = facts.PER_PAGE_DEFAULT
+_MAX_PER_PAGE = facts.PER_PAGE_MAX
+_SEARCH_PAGE = facts.SEARCH_PAGE
+_SEARCH_PAGES = facts.SEARCH_PAGES
+_QUERY_MAX = facts.QUERY_MAX
+_OBJECT_NAMES = {"contacts": "contacts", "contact": "contacts", "companies": "companies", "company": "companies"}
 
 
 class ValidationFailed(RequestRejected):
@@ -83,24 +99,62 @@ class FreshdeskEmulator(Emulator):
     prefix = "freshdesk"
     resources = ("contacts", "companies")
     default_api_keys = (DEFAULT_API_KEY,)
-    # Published per-minute limits: trial 50, Growth 200, Pro 400, Enterprise 700. Growth here.
-    vendor_limits = Limits(per_minute=200)
+    # The Growth plan's per-minute limit; an instance's plan (``plan=``) sets its own.
+    vendor_limits = Limits(per_minute=facts.PLANS[facts.DEFAULT_PLAN].per_minute)
     first_id = 43000000001
     auth_hint = "Authorization: Basic base64(<key>:X)"
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.custom_fields: dict[str, list[str]] = {resource: [] for resource in self.resources}
+    def __init__(self, *, plan: str = facts.DEFAULT_PLAN, search_lag: float = 0.0, clock: Clock = time.monotonic,
+                 **options: Any) -> None:
+        super().__init__(clock=clock, **options)
+        if plan not in facts.PLANS:
+            raise ValueError(f"unknown freshdesk plan {plan!r}; expected one of: {', '.join(facts.PLANS)}")
+        self.plan = plan
+        self.vendor_limits = Limits(per_minute=facts.PLANS[plan].per_minute)
+        self.lookups = RollingWindow(facts.PLANS[plan].contacts_list, 60.0, enforce=False, clock=clock)
+        self.search_lag = search_lag
+        self.clock = clock
+        self.custom_fields: dict[str, dict[str, str]] = {resource: {} for resource in self.resources}
+        # resource -> id -> [(visible from, the record as indexed, None once gone)]
+        self._index: dict[str, dict[int, list[tuple[float, Record | None]]]] = {resource: {} for resource in self.resources}
 
-    def define_custom_field(self, resource: str, name: str) -> None:
-        """Add a custom field to what ``/contact_fields`` or ``/company_fields`` lists.
-        Assumed: records may still carry any custom field (a real account refuses undefined ones)."""
-        if name not in self.custom_fields[resource]:
-            self.custom_fields[resource].append(name)
+    def define_custom_field(self, resource: str, name: str, type: str = "custom_text") -> None:
+        """Add a custom field to what ``/contact_fields`` or ``/company_fields`` lists, as an
+        admin would; records may then carry it under ``custom_fields`` and searches name it."""
+        self.declare_field(DeclaredField(resource, name, type))
+
+    def declare_field(self, declared: DeclaredField) -> None:
+        """A custom contact or company field: a lower-case name (``cf_`` prefixed or not, kept as
+        given), one of Freshdesk's types (``facts.CUSTOM_TYPES``) or a generic name for one.
+        Freshdesk has no unique custom field: ``unique`` is refused."""
+        resource = _OBJECT_NAMES.get(declared.object)
+        if resource is None:
+            raise SchemaRefused(f"Freshdesk has no object {declared.object!r} with custom fields; expected contacts or companies")
+        if not _NAME.match(declared.name):
+            raise SchemaRefused(f"{declared.name!r} is not a Freshdesk field name (lower-case letters, digits and _)")
+        if declared.name in FIELDS[resource]:
+            raise SchemaRefused(f"{declared.name!r} is a standard {resource} field, not a custom one")
+        kind = facts.GENERIC_TYPES.get(declared.type, declared.type)
+        if kind not in facts.CUSTOM_TYPES:
+            raise SchemaRefused(f"unknown Freshdesk field type {declared.type!r}; expected one of: {', '.join(facts.CUSTOM_TYPES)}")
+        if declared.unique:
+            raise SchemaRefused(f"Freshdesk custom fields cannot be unique ({resource}.{declared.name})")
+        known = self.custom_fields[resource].get(declared.name)
+        if known is not None and known != kind:
+            raise SchemaRefused(f"{resource}.{declared.name} is already a {known} field")
+        self.custom_fields[resource][declared.name] = kind
+
+    def set_limits(self, limits: Limits) -> None:
+        """The vendor limits (``SandboxServer(limits="vendor")``) turn the plan's look-up
+        sub-limit on as well."""
+        super().set_limits(limits)
+        self.lookups.enforce = limits == self.vendor_limits
 
     def reset(self) -> None:
         super().reset()
-        self.custom_fields = {resource: [] for resource in self.resources}
+        self.lookups.reset()
+        self.custom_fields = {resource: {} for resource in self.resources}
+        self._index = {resource: {} for resource in self.resources}
 
     # -- vendor shapes -----------------------------------------------------------
 
@@ -127,9 +181,12 @@ class FreshdeskEmulator(Emulator):
         return self.error_response(404, f"No route for {request.method} {request.path}")
 
     def rate_limited_response(self, windows: list[WindowState]) -> SandboxResponse:
-        response = self.error_response(429, "You have exceeded the limit of requests per minute")
         minute = next((window for window in windows if window.name == "minute"), None)
-        response.headers["Retry-After"] = str(max(1, math.ceil(minute.reset_after)) if minute else 60)
+        return self._too_many(minute.reset_after if minute else 60.0)
+
+    def _too_many(self, reset_after: float) -> SandboxResponse:
+        response = self.error_response(429, "You have exceeded the limit of requests per minute")
+        response.headers["Retry-After"] = str(max(1, math.ceil(reset_after)))
         return response
 
     def rate_limit_headers(self, windows: list[WindowState], limited: bool) -> dict[str, str]:
@@ -137,10 +194,17 @@ class FreshdeskEmulator(Emulator):
         if minute is None:
             return {}
         return {
-            "X-RateLimit-Total": str(minute.limit),
-            "X-RateLimit-Remaining": str(minute.remaining),
-            "X-RateLimit-Used-CurrentRequest": "0" if limited else "1",
+            facts.HEADER_TOTAL: str(minute.limit),
+            facts.HEADER_REMAINING: str(minute.remaining),
+            facts.HEADER_USED: "0" if limited else "1",
         }
+
+    def _lookup(self) -> None:
+        """Count a list or filter request against the plan's "Contacts List" sub-limit.
+        Assumed (stricter): the sub-limit covers the filter API and company lists too."""
+        count = self.lookups.hit()
+        if not count.allowed:
+            raise RequestRejected(429, "", self._too_many(count.reset_after))
 
     # -- routes --------------------------------------------------------------------
 
@@ -149,7 +213,9 @@ class FreshdeskEmulator(Emulator):
         fields = self._fields(resource, self.json_object(request))
         now = _now()
         record = self._validated(resource, {**_defaults(resource), **fields}, own_id=None)
-        return json_response(201, self.store.insert(resource, {**record, "created_at": now, "updated_at": now}))
+        created = self.store.insert(resource, {**record, "created_at": now, "updated_at": now})
+        self._indexed(resource, created)
+        return json_response(201, created)
 
     @route("GET", rf"/{_RECORD}", "{resource}.view")
     def view(self, request: SandboxRequest, resource: str, record_id: str) -> SandboxResponse:
@@ -164,7 +230,9 @@ class FreshdeskEmulator(Emulator):
             merged["custom_fields"] = {**(existing.get("custom_fields") or {}), **fields["custom_fields"]}
         record = self._validated(resource, merged, own_id=existing["id"])
         record["updated_at"] = _now()
-        return json_response(200, self.store.replace(resource, existing["id"], record))
+        updated = self.store.replace(resource, existing["id"], record)
+        self._indexed(resource, updated)
+        return json_response(200, updated)
 
     @route("DELETE", rf"/{_RECORD}", "{resource}.delete")
     def delete(self, request: SandboxRequest, resource: str, record_id: str) -> SandboxResponse:
@@ -173,22 +241,28 @@ class FreshdeskEmulator(Emulator):
             self.store.replace(resource, existing["id"], {**existing, "deleted": True})
         else:
             self.store.delete(resource, existing["id"])
+        self._unindexed(resource, existing["id"])
         return SandboxResponse(status=204)
 
     @route("DELETE", r"/contacts/(?P<record_id>[^/]+)/hard_delete", "contacts.hard_delete")
     def hard_delete(self, request: SandboxRequest, record_id: str) -> SandboxResponse:
         existing = self._existing("contacts", record_id, allow_deleted=True)
         self.store.delete("contacts", existing["id"])
+        self._unindexed("contacts", existing["id"])
         return SandboxResponse(status=204)
 
     @route("GET", rf"/{_RESOURCE}", "{resource}.list")
     def index(self, request: SandboxRequest, resource: str) -> SandboxResponse:
+        """The documented list filters only (``facts.LIST_FILTERS``); several are ANDed.
+        Assumed: ``state`` gives the contacts in that state only (``deleted``: the trash)."""
         filters = {key: value for key, value in request.query.items() if key not in ("page", "per_page")}
-        for key in filters:
-            if key not in LIST_FILTERS[resource]:
-                raise ValidationFailed([_error(key, "Unexpected/invalid field in request", "invalid_field")])
-        found = self.store.find(resource, lambda r: not r.get("deleted") and all(_equals(r, k, v) for k, v in filters.items()))
+        errors = [_error(key, "Unexpected/invalid field in request", "invalid_field") for key in filters if key not in LIST_FILTERS[resource]]
+        if errors:
+            raise ValidationFailed(errors)
         page, per_page = _paging(request.query, _DEFAULT_PER_PAGE, _MAX_PER_PAGE)
+        predicate = _list_predicate(filters)
+        self._lookup()
+        found = self.store.find(resource, predicate)
         chunk = found[(page - 1) * per_page: page * per_page]
         headers = {}
         if page * per_page < len(found):
@@ -199,22 +273,58 @@ class FreshdeskEmulator(Emulator):
     @route("GET", r"/(?P<kind>contact|company)_fields", "{kind}_fields")
     def field_list(self, request: SandboxRequest, kind: str) -> SandboxResponse:
         """The resource's fields, a bare list: standard ones (``default: true``), then custom
-        ones under their bare names. Assumed: each entry's shape beyond ``name``, ``label``,
-        ``default`` [sec]."""
+        ones under their names and types. Assumed: each entry's shape beyond ``name``,
+        ``label``, ``default``, ``type`` [sec]."""
         resource = "contacts" if kind == "contact" else "companies"
-        standard = [{"name": n, "label": n.replace("_", " ").capitalize(), "default": True, "type": "default"} for n in sorted(FIELDS[resource])
-                    if n != "custom_fields"]
-        custom = [{"name": n, "label": n.replace("_", " ").capitalize(), "default": False, "type": "custom_text"} for n in self.custom_fields[resource]]
-        return json_response(200, [{"id": i + 1, **f} for i, f in enumerate(standard + custom)])
+        standard = [{"name": n, "label": n.replace("_", " ").capitalize(), "default": True, "type": f"default_{n}"}
+                    for n in sorted(FIELDS[resource]) if n != "custom_fields"]
+        custom = [{"name": n, "label": n.removeprefix("cf_").replace("_", " ").capitalize(), "default": False, "type": t}
+                  for n, t in self.custom_fields[resource].items()]
+        now = _now()
+        fields = [{"id": i + 1, **f, "position": i + 1, "created_at": now, "updated_at": now} for i, f in enumerate(standard + custom)]
+        return json_response(200, fields)
 
     @route("GET", rf"/search/{_RESOURCE}", "{resource}.search")
     def search(self, request: SandboxRequest, resource: str) -> SandboxResponse:
-        predicate = parse_query(request.query.get("query", ""))
-        found = self.store.find(resource, lambda r: not r.get("deleted") and predicate(r))
+        """The filter API: ``query`` (required, in double quotes, at most 512 characters)
+        and ``page`` (1 to 10); 30 results a page with the ``total``. Deleted contacts are
+        not included; a write shows only once indexed (``search_lag``)."""
+        unknown = [key for key in request.query if key not in ("query", "page")]
+        if unknown:
+            raise ValidationFailed([_error(key, "Unexpected/invalid field in request", "invalid_field") for key in unknown])
+        if "query" not in request.query:
+            raise ValidationFailed([_error("query", "It should be a/an String", "missing_field")])
+        predicate = parse_query(request.query["query"], self._searchable(resource))
         page, _ = _paging(request.query, _SEARCH_PAGE, _SEARCH_PAGE)
         if page > _SEARCH_PAGES:
             raise ValidationFailed([_error("page", f"It should be between 1 and {_SEARCH_PAGES}", "invalid_value")])
+        self._lookup()
+        found = [record for record in self._searchable_records(resource) if predicate(record)]
         return json_response(200, {"results": found[(page - 1) * _SEARCH_PAGE: page * _SEARCH_PAGE], "total": len(found)})
+
+    # -- the search index ------------------------------------------------------------
+
+    def _indexed(self, resource: str, record: Record) -> None:
+        self._index[resource].setdefault(record["id"], []).append((self.clock() + self.search_lag, record))
+
+    def _unindexed(self, resource: str, record_id: int) -> None:
+        self._index[resource].setdefault(record_id, []).append((self.clock() + self.search_lag, None))
+
+    def _searchable_records(self, resource: str) -> list[Record]:
+        """Each record as the index holds it now: its latest version indexed by now."""
+        now, found = self.clock(), []
+        for record_id in sorted(self._index[resource]):
+            versions = [record for since, record in self._index[resource][record_id] if since <= now]
+            if versions and versions[-1] is not None and not versions[-1].get("deleted"):
+                found.append(versions[-1])
+        return found
+
+    def _searchable(self, resource: str) -> dict[str, str]:
+        """Field name -> its type (boolean, number, date, string) for the filter API."""
+        kinds = {"custom_number": "number", "custom_checkbox": "boolean", "custom_date": "date"}
+        custom = {name: kinds.get(kind, "string") for name, kind in self.custom_fields[resource].items()
+                  if kind in facts.SEARCHABLE_CUSTOM_TYPES}
+        return {**facts.SEARCH_FIELDS[resource], **custom}
 
     # -- records -------------------------------------------------------------------
 
@@ -225,19 +335,20 @@ class FreshdeskEmulator(Emulator):
             raise RequestRejected(404, "", SandboxResponse(status=404))
         return record
 
-    @staticmethod
-    def _fields(resource: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _fields(self, resource: str, body: dict[str, Any]) -> dict[str, Any]:
         errors = [_error(key, "Unexpected/invalid field in request", "invalid_field") for key in body if key not in FIELDS[resource]]
         errors += _type_errors(body)
+        if isinstance(body.get("custom_fields"), dict):
+            errors += _custom_errors(self.custom_fields[resource], body["custom_fields"])
         if errors:
             raise ValidationFailed(errors)
         return body
 
     def _validated(self, resource: str, record: Record, own_id: int | None) -> Record:
         errors = _required_errors(resource, record) + self._unique_errors(resource, record, own_id)
-        if resource == "contacts" and record.get("company_id") is not None:
-            if self.store.get("companies", int(record["company_id"])) is None:
-                errors.append(_error("company_id", "There is no company matching the given company_id", "invalid_value"))
+        company_id = record.get("company_id") if resource == "contacts" else None
+        if company_id is not None and self.store.get("companies", int(company_id)) is None:
+            errors.append(_error("company_id", "There is no company matching the given company_id", "invalid_value"))
         if errors:
             raise ValidationFailed(errors)
         return record
@@ -290,10 +401,36 @@ def _type_errors(body: dict[str, Any]) -> list[dict[str, str]]:
     for email in body.get("other_emails") or [] if isinstance(body.get("other_emails"), list) else []:
         if isinstance(email, str) and not _EMAIL.match(email):
             errors.append(_error("other_emails", "It should contain elements that are in the 'valid email address' format", "invalid_value"))
-    for key, value in (body.get("custom_fields") or {}).items() if isinstance(body.get("custom_fields"), dict) else ():
-        if isinstance(value, (dict, list)):
-            errors.append(_error(key, "It should be a/an String", "datatype_mismatch"))
     return errors
+
+
+def _custom_errors(declared: dict[str, str], values: dict[str, Any]) -> list[dict[str, str]]:
+    """Custom fields must be defined in the account and hold a value of their type (null
+    clears). Assumed: the field named in the error is the custom field's own name."""
+    errors = []
+    for name, value in values.items():
+        kind = declared.get(name)
+        if kind is None:
+            errors.append(_error(name, "Unexpected/invalid field in request", "invalid_field"))
+        elif value is not None and not _fits(kind, value):
+            errors.append(_error(name, f"It should be a/an {_TYPE_WORDS.get(kind, 'String')}", "datatype_mismatch"))
+    return errors
+
+
+_TYPE_WORDS = {"custom_number": "Integer", "custom_decimal": "Number", "custom_checkbox": "Boolean",
+               "custom_date": "date in the format YYYY-MM-DD"}
+
+
+def _fits(kind: str, value: Any) -> bool:
+    if kind == "custom_number":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "custom_decimal":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "custom_checkbox":
+        return isinstance(value, bool)
+    if kind == "custom_date":
+        return isinstance(value, str) and bool(_DATE.match(value))
+    return isinstance(value, str)
 
 
 def _required_errors(resource: str, record: Record) -> list[dict[str, str]]:
@@ -335,21 +472,26 @@ def _paging(query: dict[str, str], default: int, maximum: int) -> tuple[int, int
 
 
 def _field(record: Record, name: str) -> Any:
-    """A top-level field, else a custom field of that name (search names custom fields bare)."""
-    if name in record:
-        return record[name]
+    """A top-level field (``tag`` reads ``tags``, ``domain`` ``domains``), else a custom field
+    of that name."""
+    source = facts.SEARCH_FIELD_SOURCES.get(name, name)
+    if source in record and source != "custom_fields":
+        return record[source]
     return (record.get("custom_fields") or {}).get(name)
 
 
 def _equals(record: Record, name: str, wanted: Any) -> bool:
-    """Text comparison, ignoring case for emails (which also match ``other_emails``)."""
+    """Equal as text ignoring case; emails also match ``other_emails``; a list field matches
+    when any element does; a date field on its day."""
     if name == "email":
-        return _folded(wanted) in _emails(record)
+        return wanted is not None and _folded(wanted) in _emails(record)
     value = _field(record, name)
     if wanted is None:
         return value in (None, "", [])
     values = value if isinstance(value, list) else [value]
-    return any(_text(item) == _text(wanted) for item in values if item is not None)
+    if name in ("created_at", "updated_at"):
+        values = [str(item)[:10] for item in values if item is not None]
+    return any(_text(item).lower() == _text(wanted).lower() for item in values if item is not None)
 
 
 def _text(value: Any) -> str:
@@ -360,29 +502,172 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def parse_query(query: str) -> Any:
-    """A predicate for ``"field:'text' AND other:12 OR x:null"`` (quotes around the whole).
+def _list_predicate(filters: dict[str, str]) -> Callable[[Record], bool]:
+    """``GET /contacts`` filters: exact values, ``state``, ``_updated_since``; without
+    ``state=deleted`` the trash is left out."""
+    state = filters.get("state")
+    if state is not None and state not in facts.CONTACT_STATES:
+        raise ValidationFailed([_error("state", f"It should be one of these values: '{','.join(facts.CONTACT_STATES)}'", "invalid_value")])
+    since = None
+    if "_updated_since" in filters:
+        since = _timestamp(filters["_updated_since"])
+        if since is None:
+            raise ValidationFailed([_error("_updated_since", "It should be in the 'valid date time' format", "invalid_value")])
+    if "company_id" in filters and not filters["company_id"].isdigit():
+        raise ValidationFailed([_error("company_id", "It should be a/an Positive Integer", "datatype_mismatch")])
+    exact = {key: value for key, value in filters.items() if key not in ("state", "_updated_since")}
 
-    Supported: terms joined by ``AND``/``OR`` (AND binds tighter), no parentheses.
-    Assumed: any stored field or custom field may be searched.
+    def keep(record: Record) -> bool:
+        if bool(record.get("deleted")) != (state == "deleted"):
+            return False
+        if state == "verified" and not record.get("active"):
+            return False
+        if state == "unverified" and record.get("active"):
+            return False
+        if state == "blocked":
+            return False  # the emulator blocks no contact
+        if since is not None and (_timestamp(str(record.get("updated_at"))) or since) < since:
+            return False
+        return all(_equals(record, key, value) for key, value in exact.items())
+
+    return keep
+
+
+def _timestamp(text: str) -> datetime | None:
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+
+
+# ---------------------------------------------------------------------------
+# The filter API's query language
+# ---------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"""\s*(?:(?P<open>\()|(?P<close>\))|(?P<string>'[^']*')|(?P<number>-?\d+(?:\.\d+)?)(?![\w.])"""
+                    r"""|(?P<op>:[<>]|:)|(?P<word>[A-Za-z_][A-Za-z0-9_]*))""")
+
+Predicate = Callable[[Record], bool]
+
+
+def _invalid(message: str, field: str = "query") -> ValidationFailed:
+    return ValidationFailed([_error(field, message, "invalid_value")])
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    tokens, position = [], 0
+    while position < len(text):
+        if not text[position:].strip():
+            break
+        found = _TOKEN.match(text, position)
+        if not found or found.end() == position:
+            raise _invalid(f"Invalid query near {text[position:position + 20]!r}")
+        kind = found.lastgroup or ""
+        tokens.append((kind, found.group(kind)))
+        position = found.end()
+    return tokens
+
+
+def parse_query(query: str, fields: dict[str, str] | None = None) -> Predicate:
+    """A predicate for a filter API query: ``"(tag:'vip' OR company_id:12) AND
+    created_at:>'2024-01-01'"`` (the double quotes around the whole included).
+
+    Grammar (developers.freshdesk.com/api "Filter Contacts"): terms ``field:value``,
+    ``field:>value`` (greater than or equal) and ``field:<value`` (less than or equal) on
+    number and date fields only; values ``'text'`` (no escape is documented: a quote ends the
+    text), numbers, ``true``/``false``, ``null``; ``AND`` binds tighter than ``OR``;
+    parentheses group. ``fields`` (name -> boolean|number|date|string) are the names a query
+    may use; any other is refused with ``invalid_field`` (default: the contact fields).
     """
-    if len(query) > _QUERY_MAX + 2 or len(query) < 2 or not (query.startswith('"') and query.endswith('"')):
-        raise ValidationFailed([_error("query", 'It should be a string wrapped in double quotes, at most 512 characters', "invalid_value")])
-    groups: list[list[tuple[str, Any]]] = []
-    for part in re.split(r"\s+OR\s+", query[1:-1].strip()):
-        terms = []
-        for term in re.split(r"\s+AND\s+", part.strip()):
-            found = _TERM.fullmatch(term)
-            if not found:
-                raise ValidationFailed([_error("query", f"Invalid query term: {term!r}", "invalid_value")])
-            terms.append((found.group("field"), _literal(found.group("value"))))
-        groups.append(terms)
-    return lambda record: any(all(_equals(record, name, value) for name, value in terms) for terms in groups)
+    fields = fields if fields is not None else facts.SEARCH_FIELDS["contacts"]
+    if len(query) < 2 or not (query.startswith('"') and query.endswith('"')):
+        raise _invalid("It should be a string wrapped in double quotes")
+    if len(query) > _QUERY_MAX + 2:
+        raise _invalid(f"It should have at most {_QUERY_MAX} characters")
+    tokens = _tokens(query[1:-1])
+    if not tokens:
+        raise _invalid("It should not be blank")
+    parser = _Parser(tokens, fields)
+    predicate = parser.expression()
+    if parser.position != len(tokens):
+        raise _invalid(f"Unexpected {tokens[parser.position][1]!r} in query")
+    return predicate
 
 
-def _literal(text: str) -> Any:
-    if text.startswith("'"):
-        return re.sub(r"\\(.)", r"\1", text[1:-1])
-    if text in ("null", "true", "false"):
-        return {"null": None, "true": True, "false": False}[text]
-    return float(text) if "." in text else int(text)
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, str]], fields: dict[str, str]) -> None:
+        self.tokens, self.fields, self.position = tokens, fields, 0
+
+    def peek(self) -> tuple[str, str]:
+        return self.tokens[self.position] if self.position < len(self.tokens) else ("end", "")
+
+    def take(self, kind: str) -> str:
+        found_kind, text = self.peek()
+        if found_kind != kind:
+            raise _invalid(f"Expected {kind} in query, found {text!r}" if text else f"Expected {kind} at the end of the query")
+        self.position += 1
+        return text
+
+    def expression(self) -> Predicate:
+        parts = [self.conjunction()]
+        while self.peek() == ("word", "OR"):
+            self.position += 1
+            parts.append(self.conjunction())
+        return parts[0] if len(parts) == 1 else (lambda record: any(part(record) for part in parts))
+
+    def conjunction(self) -> Predicate:
+        parts = [self.factor()]
+        while self.peek() == ("word", "AND"):
+            self.position += 1
+            parts.append(self.factor())
+        return parts[0] if len(parts) == 1 else (lambda record: all(part(record) for part in parts))
+
+    def factor(self) -> Predicate:
+        if self.peek()[0] == "open":
+            self.position += 1
+            inner = self.expression()
+            self.take("close")
+            return inner
+        name = self.take("word")
+        if name in ("AND", "OR"):
+            raise _invalid(f"Unexpected {name} in query")
+        if name not in self.fields:
+            raise ValidationFailed([_error(name, "Unexpected/invalid field in request", "invalid_field")])
+        operator = self.take("op")
+        kind, text = self.peek()
+        self.position += 1
+        return self.term(name, self.fields[name], operator, kind, text)
+
+    def term(self, name: str, field_type: str, operator: str, kind: str, text: str) -> Predicate:
+        if kind == "word" and text == "null" and operator == ":":
+            return lambda record: _equals(record, name, None)
+        value = _value(name, field_type, kind, text)
+        if operator == ":":
+            return lambda record: _equals(record, name, value)
+        if field_type not in ("number", "date"):
+            raise _invalid(f"{operator} can only be used with number and date fields, not {name}")
+        def compare(record: Record) -> bool:
+            current = _field(record, name)
+            if current in (None, ""):
+                return False
+            current = str(current)[:10] if field_type == "date" else current
+            try:
+                return current >= value if operator == ":>" else current <= value
+            except TypeError:
+                return False
+        return compare
+
+
+def _value(name: str, field_type: str, kind: str, text: str) -> Any:
+    """A literal of the field's type; a mismatch is refused (the stricter reading)."""
+    if field_type == "boolean" and kind == "word" and text in ("true", "false"):
+        return text == "true"
+    if field_type == "number" and kind == "number":
+        return float(text) if "." in text else int(text)
+    if field_type == "date" and kind == "string" and _DATE.match(text[1:-1]):
+        return text[1:-1]
+    if field_type == "string" and kind == "string":
+        return text[1:-1]
+    wanted = {"boolean": "true or false", "number": "a number", "date": "a date as 'YYYY-MM-DD'", "string": "a string in single quotes"}
+    raise _invalid(f"{name} should be {wanted[field_type]}, not {text!r}", field=name)
