@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     _dbt_options(status)
     status.add_argument("--limit", type=int, default=5, help="runs shown per sync")
     status.add_argument("--rejects", type=int, default=3, help="reject messages shown per run")
+    forget = sub.add_parser("forget", help="forget what the state remembers of the selected syncs (asks first)",
+                            description="Drop the selected syncs' remembered records, rejects and watermarks: their "
+                                        "next push reads every row as new and links to records by upsert key. "
+                                        "The runs stay, as history.")
+    _dbt_options(forget)
+    forget.add_argument("--sync", action="append", default=[], metavar="NAME", help="only the block with this name: (repeat for more)")
+    forget.add_argument("--yes", action="store_true", help="do not ask (needed when not on a terminal)")
     expo = sub.add_parser("exposures", help="write a dbt exposures YAML: one exposure per sync, for dbt docs")
     _dbt_options(expo)
     expo.add_argument("--output", "-o", default=None, help="file to write (default: <first model path>/revsync_exposures.yml)")
@@ -208,6 +215,21 @@ def run_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_forget(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    plans = commands.forget_plan(settings, _selection(args), args.sync)
+    print(output.forget_text(plans))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("forget asks before it drops anything: run it on a terminal, or add --yes")
+        if input("Forget these? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing forgotten")
+            return EXIT_OK
+    commands.forget(settings, plans)
+    print(f"forgot {len(plans)} sync(s)")
+    return EXIT_OK
+
+
 def run_exposures(args: argparse.Namespace) -> int:
     settings = _settings(args)
     output_path = Path(args.output).resolve() if args.output else None
@@ -290,7 +312,7 @@ def run_run(args: argparse.Namespace) -> int:
     return EXIT_OK if dbt_ok and all(r.ok for r in reports) else EXIT_FAILED
 
 
-HANDLERS = {"push": run_push, "run": run_run, "plan": run_plan, "validate": run_validate, "status": run_status, "exposures": run_exposures, "listen": run_listen, "sandbox": run_sandbox}
+HANDLERS = {"push": run_push, "run": run_run, "plan": run_plan, "validate": run_validate, "status": run_status, "forget": run_forget, "exposures": run_exposures, "listen": run_listen, "sandbox": run_sandbox}
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

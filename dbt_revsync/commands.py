@@ -26,7 +26,7 @@ from dbt_revsync.config import (
 from dbt_revsync.destinations.base import Destination
 from dbt_revsync.errors import ConfigError, ManifestError, UsageError
 from dbt_revsync.runner import DestinationPool, Progress, Pusher, SyncReport
-from dbt_revsync.state import StateStore
+from dbt_revsync.state import Remembered, StateStore
 from dbt_revsync.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
@@ -389,6 +389,51 @@ def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3, sele
     for row in found:
         rejects.setdefault((row["sync_id"], row["run_id"]), []).append(row)
     return RunHistory(runs, rejects, holds)
+
+
+class ForgetPlan(NamedTuple):
+    """A sync ``forget`` would reset, what its state holds, and what its next push will do."""
+
+    spec: SyncSpec
+    remembered: list[Remembered]
+    consequence: str
+
+
+def forget_plan(settings: Settings, selection: Selection, names: Sequence[str] = ()) -> list[ForgetPlan]:
+    """The selected syncs (``names``: only the blocks so named) and what forgetting each means."""
+    if not (selection.select or selection.exclude):
+        raise UsageError("forget needs --select: the models whose syncs to forget")
+    specs, issues, _ = load_specs(settings, Selection(selection.select, selection.exclude, all_syncs=True))
+    raise_if(issues)
+    if names:
+        unknown = sorted(set(names) - {s.name for s in specs if s.name})
+        if unknown:
+            raise UsageError(f"no selected sync is named {', '.join(map(repr, unknown))}")
+        specs = [s for s in specs if s.name in names]
+    if not specs:
+        raise UsageError("no sync in the selection")
+    with Warehouse(settings) as warehouse:
+        state = StateStore(warehouse)
+        return [ForgetPlan(spec, state.remembered(spec), _after_forgetting(spec)) for spec in specs]
+
+
+def _after_forgetting(spec: SyncSpec) -> str:
+    if spec.insert_mode == "append":
+        return "append: its next push creates every row again (duplicates of what it created)"
+    if spec.insert_mode == "mirror":
+        return "mirror: its next push relinks by upsert key; records it created count as matched, never deleted"
+    return f"{spec.insert_mode}: its next push sends every row and relinks by upsert key"
+
+
+def forget(settings: Settings, plans: Sequence[ForgetPlan]) -> None:
+    """Forget each planned sync, each under its own lock."""
+    run_id = f"forget-{time.time_ns()}"
+    with Warehouse(settings) as warehouse:
+        state = StateStore(warehouse)
+        state.ensure()
+        for plan in plans:
+            records = sum(r.records for r in plan.remembered)
+            state.forget(plan.spec, run_id, f"state forgotten: {records} remembered record(s) dropped")
 
 
 def _selected_sync_ids(settings: Settings, selection: Selection) -> set[str] | None:

@@ -71,6 +71,19 @@ def not_due_text(waiting: Sequence[Any], due: int) -> str:
     return "\n".join(lines)
 
 
+def forget_text(plans: Sequence[Any]) -> str:
+    """What ``forget`` is about to drop, sync by sync."""
+    lines = []
+    for plan in plans:
+        lines.append(plan.spec.label)
+        for held in plan.remembered or ():
+            lines.append(f"  {held.records} record(s) {held.origin} at {held.target}")
+        if not plan.remembered:
+            lines.append("  nothing remembered")
+        lines.append(f"  {plan.consequence}")
+    return "\n".join(lines)
+
+
 def summary(reports: Sequence[SyncReport]) -> str:
     header = ("sync", "status", *COLUMNS, "seconds")
     rows = [header]

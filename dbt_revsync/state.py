@@ -60,6 +60,14 @@ class SyncLocked(WarehouseError):
     """Another push of the same sync holds its lock."""
 
 
+class Remembered(NamedTuple):
+    """Records the state remembers of one sync at one target, by origin (created | matched)."""
+
+    target: str
+    origin: str
+    records: int
+
+
 class StateStore:
     """The state tables of one opened warehouse."""
 
@@ -208,6 +216,25 @@ class StateStore:
         if self._bound is False:
             self._bound = self.warehouse.render("revsync_bound_commit_sql", schema_relation=self.warehouse.state_schema) or None
         return self._bound  # type: ignore[return-value]
+
+    # ---- forgetting a sync ----------------------------------------------------------------
+    def remembered(self, spec: SyncSpec) -> list[Remembered]:
+        """What the state holds of a sync: records per target and origin."""
+        if not self.has_state():
+            return []
+        wh = self.warehouse
+        rows = wh.select(wh.render("revsync_remembered_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id))
+        return [Remembered(str(r["target"] or ""), str(r["origin"] or "unknown"), int(r["records"])) for r in rows]
+
+    def forget(self, spec: SyncSpec, run_id: str, message: str) -> None:
+        """Drop a sync's records, rejects and watermarks under its lock, and say so in its runs."""
+        wh = self.warehouse
+        with self.lock(spec, holder=f"{run_id}:{spec.sync_id}"):
+            now = utc_now()
+            run = {"started_at": now, "finished_at": now, "status": "forgotten", "message": message}
+            statements = [*wh.render("revsync_forget_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id),
+                          *wh.render("revsync_run_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id, run_id=run_id, run=run)]
+            wh.execute([str(statement) for statement in statements])
 
     # ---- reading back (status, push --due) -------------------------------------------------
     def recent_runs(self, per_sync: int) -> list[dict[str, Any]]:

@@ -380,3 +380,33 @@ where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_r
           ~ ") values (" ~ run_values | join(", ") ~ ")",
   }) }}
 {%- endmacro %}
+
+
+{#- What `forget` would drop of one sync: its remembered records per target, by origin. -#}
+{% macro revsync_remembered_sql(schema_relation, sync_id) -%}
+  {{ return(adapter.dispatch('revsync_remembered_sql', 'dbt_revsync')(schema_relation, sync_id)) }}
+{%- endmacro %}
+
+{% macro default__revsync_remembered_sql(schema_relation, sync_id) -%}
+select target, origin, count(*) as records
+from {{ schema_relation }}.revsync_sync_state
+where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }}
+group by target, origin
+order by target, origin
+{%- endmacro %}
+
+
+{#- Forget a sync: its remembered records, its rejects and its watermarks (the runs stay, as
+    history). Its next push reads every row as new, and links to records by its upsert key. -#}
+{% macro revsync_forget_sql(schema_relation, sync_id) -%}
+  {{ return(adapter.dispatch('revsync_forget_sql', 'dbt_revsync')(schema_relation, sync_id)) }}
+{%- endmacro %}
+
+{% macro default__revsync_forget_sql(schema_relation, sync_id) -%}
+  {%- set sid = dbt_revsync.revsync_literal(sync_id) -%}
+  {{ return([
+      "delete from " ~ schema_relation ~ ".revsync_sync_state where sync_id = " ~ sid,
+      "delete from " ~ schema_relation ~ ".revsync_rejects where sync_id = " ~ sid,
+      "update " ~ schema_relation ~ ".revsync_runs set watermark = null where sync_id = " ~ sid,
+  ]) }}
+{%- endmacro %}
