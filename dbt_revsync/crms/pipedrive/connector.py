@@ -70,7 +70,7 @@ LIST_FIELDS = ("emails", "phones", "im")  # v2 takes a list of {value, primary, 
 STANDARD = {
     "organizations": {"name", "owner_id", "add_time", "visible_to", "label_ids", "address", "website", "linkedin",
                       "industry", "annual_revenue", "employee_count"},
-    "persons": {"name", "owner_id", "org_id", "add_time", "emails", "email", "phones", "visible_to", "label_ids",
+    "persons": {"name", "owner_id", "org_id", "add_time", "emails", "email", "phones", "phone", "visible_to", "label_ids",
                 "postal_address", "notes", "im", "birthday", "job_title", "marketing_status"},
     "deals": {"title", "owner_id", "person_id", "org_id", "pipeline_id", "stage_id", "value", "currency", "status",
               "probability", "lost_reason", "visible_to", "close_time", "won_time", "lost_time", "expected_close_date",
@@ -293,9 +293,9 @@ class PipedriveDestination(PerRecordDestination):
         custom = self._custom_field(spec, path)
         if custom is not None:
             return (record.get("custom_fields") or {}).get(custom.code)
-        if path == "email":
-            emails = record.get("emails") or []
-            return next((e.get("value") for e in emails if e.get("primary")), emails[0].get("value") if emails else None)
+        if path in ("email", "phone"):
+            items = record.get(f"{path}s") or []
+            return next((e.get("value") for e in items if e.get("primary")), items[0].get("value") if items else None)
         return super().current_value(spec, record, path)
 
     def _custom_field(self, spec: SyncSpec, path: str) -> CustomField | None:
@@ -319,8 +319,8 @@ class PipedriveDestination(PerRecordDestination):
                 custom[field.code] = custom_value(field, value)
             elif name in LIST_FIELDS and isinstance(value, str):
                 body[name] = [{"value": value, "primary": True, "label": "work"}]
-            elif name == "email" and spec.object == "persons":
-                body["emails"] = [{"value": value, "primary": True, "label": "work"}] if value else []
+            elif name in ("email", "phone") and spec.object == "persons":  # v2 takes lists: the one given is primary
+                body[f"{name}s"] = [{"value": value, "primary": True, "label": "work"}] if value else []
             elif name in facts.ADDRESS_FIELDS.get(spec.object, ()) and value is not None and not isinstance(value, dict):
                 body[name] = {"value": _text(value)}  # v2 takes an address object, not text
             else:
