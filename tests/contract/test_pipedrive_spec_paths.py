@@ -18,7 +18,16 @@ from dbt_revsync.crms.pipedrive.connector import PipedriveDestination
 from dbt_revsync.crms.pipedrive.emulator import PipedriveEmulator
 from dbt_revsync.sandbox.server import SandboxServer
 from tests.contract.openapi_check import Contract, assert_conforms
-from tests.contract.test_vendor_specs import PIPEDRIVE_TOKEN, call, change, client, connect, covered, outcome, spec
+from tests.contract.test_vendor_specs import (
+    PIPEDRIVE_TOKEN,
+    call,
+    change,
+    client,
+    connect,
+    covered,
+    outcome,
+    spec,
+)
 from tests.integration.recording import recording
 
 AUTH = {"x-api-token": PIPEDRIVE_TOKEN}
