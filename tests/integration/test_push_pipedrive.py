@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_revsync.sandbox.framework import RollingWindow
 from dbt_revsync.crms.pipedrive.emulator import PipedriveEmulator, field_key
+from dbt_revsync.sandbox.framework import RollingWindow
 from dbt_revsync.sandbox.server import SandboxServer
 from tests.contract.openapi_check import assert_conforms
 from tests.integration.conftest import Project
@@ -234,3 +234,55 @@ def test_rate_limit_headers_and_429_are_honoured(project: Project) -> None:
     assert len(emulator.records("organizations")) == 4
     assert all("x-ratelimit-remaining" in e.response.headers for e in calls.exchanges)
     assert elapsed >= 1.0  # five requests at two a second: the client waited on x-ratelimit-reset
+
+
+def test_a_custom_key_of_a_type_search_cannot_reach_is_refused_before_any_write(project: Project) -> None:
+    """A key Pipedrive's search skips (here an ``int`` field) would find nothing, so upsert
+    would create a duplicate of every record on every push without a remembered id."""
+    emulator = use_pipedrive(project)
+    emulator.define_field("organizations", "Legacy number", "int")
+    block = {"destination": "pipedrive", "object": "organizations", "insert_mode": "upsert", "primary_key": "id",
+             "upsert_key": "Legacy number", "fields": {"name": "name", "custom_fields.Legacy number": "id"}}
+    project.model("orgs", "select 1 as id, 'Acme' as name", block)
+    project.build()
+    assert project.revsync("validate").code == 0  # only Pipedrive knows the field's type
+    with recording(emulator) as calls:
+        remote = project.revsync("validate", "--remote")
+    assert remote.code == 2 and "'Legacy number' of type 'int'" in remote.err, remote.err
+    assert [e.route for e in calls.exchanges] == ["GET organizationFields.list"]
+    with recording(emulator) as calls:
+        result = project.push()
+    assert result.code == 2
+    assert "orgs" in result.err and "upsert_key" in result.err and "name, address, notes" in result.err, result.err
+    assert [e.request.method for e in calls.exchanges] == ["GET"] and emulator.records("organizations") == []
+
+
+def test_a_built_in_key_search_cannot_reach_is_a_validate_error(project: Project) -> None:
+    use_pipedrive(project)
+    block = {"destination": "pipedrive", "object": "persons", "insert_mode": "upsert", "primary_key": "id",
+             "upsert_key": "job_title", "fields": {"name": "name", "job_title": "job"}}
+    project.model("people", "select 1 as id, 'Ann' as name, 'CEO' as job", block)
+    result = project.revsync("validate")
+    assert result.code == 2, result.out + result.err
+    assert "people" in result.err and "upsert_key" in result.err and "'job_title'" in result.err
+    assert "name, email, phone, notes" in result.err
+
+
+def test_addresses_are_sent_as_objects_and_found_by_search(project: Project) -> None:
+    emulator = use_pipedrive(project)
+    url = f"{project.sandbox.url}/pipedrive/organizations"
+    old = requests.post(url, json={"name": "Old", "address": {"value": "Main St 1, Tallinn"}},
+                        headers={"x-api-token": TOKEN}, timeout=10).json()["data"]
+    block = {"destination": "pipedrive", "object": "organizations", "insert_mode": "upsert", "primary_key": "id",
+             "upsert_key": "address", "fields": {"name": "name", "address": "address"}}
+    sql = "select * from (values (1, 'Acme', 'Main St 1, Tallinn'), (2, 'Globex', 'Harbour 2, Oslo')) t(id, name, address)"
+    project.model("orgs", sql, block)
+    project.build()
+    with recording(emulator) as calls:
+        result = project.push()
+    assert result.code == 0, result.out + result.err
+    assert writes(calls) == ["PATCH organizations.update", "POST organizations.create"]
+    assert [e.body for e in calls.on("PATCH organizations.update")] == [{"name": "Acme", "address": {"value": "Main St 1, Tallinn"}}]
+    assert [e.body for e in calls.on("POST organizations.create")] == [{"name": "Globex", "address": {"value": "Harbour 2, Oslo"}}]
+    addresses = {r["id"]: r["address"] for r in emulator.records("organizations")}
+    assert addresses[old["id"]] == {"value": "Main St 1, Tallinn"} and len(addresses) == 2

@@ -17,7 +17,16 @@ remembered id, else ``find`` by the upsert key (``GET /<object>/search?term=..&f
 &exact_match=true``; for a custom field the candidates are read back with ``fetch`` to
 compare the exact field, since search answers do not say which custom field matched); no
 match creates (upsert) or rejects (update, delete). The id is committed with the row, so
-later pushes patch directly without searching (a search costs 20 tokens).
+later pushes patch directly without searching (a search costs 20 tokens). Searches are
+paced in their own family, 10 per 2 s (``facts.SEARCH_WINDOW``).
+
+Only searchable fields can be keys (``facts``): a key search cannot reach finds nothing, so
+upsert would create a duplicate of every record. ``check_spec`` refuses a built-in field that
+is not searchable; ``prepare`` (push) and ``remote_issues`` (``validate --remote``) refuse a
+custom field whose type is not searchable, before anything is sent.
+
+``address`` (organizations) and ``postal_address`` (persons) are objects in v2: a text value
+is sent as ``{"value": text}``; an object is sent as given.
 
 Custom fields are named in the model YAML by their **name** (``custom_fields.<name>`` or the
 bare name); ``prepare`` reads ``/organizationFields`` (``/personFields``, ``/dealFields``)
@@ -39,23 +48,29 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
-from dbt_revsync.delivery import HttpClient, Reply
-from dbt_revsync.destinations.base import BatchResult, Change, Found, PerRecordDestination, RecordRejected, unconfirmed
+from dbt_revsync.crms.pipedrive import facts
+from dbt_revsync.delivery import HttpClient, Reply, Window
+from dbt_revsync.destinations.base import (
+    BatchResult,
+    Change,
+    Found,
+    PerRecordDestination,
+    RecordRejected,
+    unconfirmed,
+)
 from dbt_revsync.errors import ConfigError, ConfigIssue, TransientDestinationError
 
 logger = logging.getLogger(__name__)
 
-FIELD_LISTS = {"organizations": "organizationFields", "persons": "personFields", "deals": "dealFields"}
+FIELD_LISTS = facts.FIELD_LISTS
 REQUIRED = {"organizations": ("name",), "deals": ("title",)}
-# The ``fields`` parameter of /<object>/search, by the upsert key it serves.
-SEARCH_FIELDS = {"name": "name", "title": "title", "email": "email", "emails": "email", "phone": "phone", "phones": "phone"}
 LIST_FIELDS = ("emails", "phones", "im")  # v2 takes a list of {value, primary, label}
 # Standard body fields of v2 (the published spec's request bodies), known even when a
 # field list leaves them out.
 STANDARD = {
     "organizations": {"name", "owner_id", "add_time", "visible_to", "label_ids", "address", "website", "linkedin",
                       "industry", "annual_revenue", "employee_count"},
-    "persons": {"name", "owner_id", "org_id", "add_time", "emails", "email", "phones", "visible_to", "label_ids",
+    "persons": {"name", "owner_id", "org_id", "add_time", "emails", "email", "phones", "phone", "visible_to", "label_ids",
                 "postal_address", "notes", "im", "birthday", "job_title", "marketing_status"},
     "deals": {"title", "owner_id", "person_id", "org_id", "pipeline_id", "stage_id", "value", "currency", "status",
               "probability", "lost_reason", "visible_to", "close_time", "won_time", "lost_time", "expected_close_date",
@@ -101,10 +116,32 @@ class PipedriveDestination(PerRecordDestination):
             return f"https://{cls.vendor_host(connection, 'company_domain', 'pipedrive.com')}/api/v2"
         return "https://api.pipedrive.com/api/v2"
 
+    @classmethod
+    def windows(cls, connection: Connection) -> Mapping[str, tuple[Window, ...]]:
+        """Search has its own limit: 10 requests per 2 s per token (``facts.SEARCH_WINDOW``)."""
+        return {"search": (Window(*facts.SEARCH_WINDOW),)}
+
+    @classmethod
+    def check_spec(cls, spec: SyncSpec) -> list[tuple[str, str]]:
+        """A built-in field Pipedrive's search cannot search is no key: nothing would ever be
+        found, and upsert would create a duplicate of every record. (Custom field keys are
+        checked against their type once the field list is read: ``prepare``, ``remote_issues``.)"""
+        problems = super().check_spec(spec)
+        if problems:
+            return problems
+        for setting, key in _keys(spec):
+            parts = _key_path(spec, key).split(".")
+            name = parts[0]
+            if name != "custom_fields" and len(parts) == 1 and name in STANDARD[spec.object] \
+                    and name not in facts.SEARCHABLE_BODY_FIELDS[spec.object]:
+                problems.append((_unsearchable(spec, key, f"the built-in field {name!r}"), setting))
+        return problems
+
     # ---- requests ----------------------------------------------------------------------
-    def _call(self, result: BatchResult | None, method: str, path: str, body: Any = None, params: Mapping[str, Any] | None = None) -> Reply:
+    def _call(self, result: BatchResult | None, method: str, path: str, body: Any = None,
+              params: Mapping[str, Any] | None = None, family: str = "") -> Reply:
         headers = {"x-api-token": str(self.connection.setting("api_token"))}
-        reply = self.http.request(method, f"{self.root}/{path}", json=body, params=params, headers=headers)
+        reply = self.http.request(method, f"{self.root}/{path}", json=body, params=params, headers=headers, family=family)
         return result.count(reply) if result is not None else reply
 
     # ---- custom fields -------------------------------------------------------------------
@@ -143,7 +180,25 @@ class PipedriveDestination(PerRecordDestination):
                 continue
             options = {str(o.get("label", "")).strip().lower(): int(o["id"]) for o in found.get("options") or [] if "id" in o}
             custom[name] = CustomField(str(found["field_name"]), str(found["field_code"]), str(found.get("field_type")), options)
+        issues += self._unsearchable_keys(spec, custom, standard)
         return Resolved(custom), issues
+
+    def _unsearchable_keys(self, spec: SyncSpec, custom: Mapping[str, CustomField], standard: set[str]) -> list[ConfigIssue]:
+        """The keys Pipedrive's search cannot reach: a custom field of a type search skips, or
+        a standard field (of the field list) that no search ``fields`` value covers."""
+        issues = []
+        for setting, key in _keys(spec):
+            name = custom_name(tuple(_key_path(spec, key).split(".")), standard)
+            field = custom.get(name) if name is not None else None
+            if field is not None and field.field_type not in facts.SEARCHABLE_CUSTOM_TYPES:
+                what = f"the custom field {field.name!r} of type {field.field_type!r}"
+            elif name is None and _key_path(spec, key) not in facts.SEARCHABLE_BODY_FIELDS[spec.object]:
+                what = f"the built-in field {_key_path(spec, key)!r}"
+            else:
+                continue
+            issues.append(ConfigIssue(_unsearchable(spec, key, what), where=f"{spec.node.resource_type} '{spec.node.name}'",
+                                      file=spec.node.yaml_file, key=f"{spec.key_path}.{setting}"))
+        return issues
 
     def _fields_of(self, obj: str) -> list[dict[str, Any]]:
         if obj not in self._field_lists:
@@ -203,9 +258,9 @@ class PipedriveDestination(PerRecordDestination):
         ``exact_match``; for a custom field each candidate is read back and compared, since a
         search answer does not say which custom field matched."""
         custom = self._custom_field(spec, field)
-        params = {"term": _text(value), "fields": "custom_fields" if custom else SEARCH_FIELDS.get(field, field),
-                  "exact_match": "true", "limit": 100}
-        reply = self._call(result, "GET", f"{spec.object}/search", params=params)
+        searched = "custom_fields" if custom else facts.SEARCHABLE_BODY_FIELDS[spec.object].get(field, field)
+        params = {"term": _text(value), "fields": searched, "exact_match": "true", "limit": 100}
+        reply = self._call(result, "GET", f"{spec.object}/search", params=params, family="search")
         if not reply.ok:
             raise RecordRejected(*error_of(reply))
         data = envelope_data(reply)
@@ -214,7 +269,7 @@ class PipedriveDestination(PerRecordDestination):
         items = data.get("items") or []
         candidates = [i.get("item") or {} for i in items if isinstance(i, dict)]
         if custom is None:
-            return [Found(str(c["id"])) for c in candidates if _text(value).lower() in _item_values(c, field)]
+            return [Found(str(c["id"])) for c in candidates if _text(value).lower() in _item_values(c, searched)]
         found = []
         for candidate in candidates:
             record = self.fetch(spec, str(candidate["id"]), result)
@@ -238,9 +293,9 @@ class PipedriveDestination(PerRecordDestination):
         custom = self._custom_field(spec, path)
         if custom is not None:
             return (record.get("custom_fields") or {}).get(custom.code)
-        if path == "email":
-            emails = record.get("emails") or []
-            return next((e.get("value") for e in emails if e.get("primary")), emails[0].get("value") if emails else None)
+        if path in ("email", "phone"):
+            items = record.get(f"{path}s") or []
+            return next((e.get("value") for e in items if e.get("primary")), items[0].get("value") if items else None)
         return super().current_value(spec, record, path)
 
     def _custom_field(self, spec: SyncSpec, path: str) -> CustomField | None:
@@ -264,8 +319,10 @@ class PipedriveDestination(PerRecordDestination):
                 custom[field.code] = custom_value(field, value)
             elif name in LIST_FIELDS and isinstance(value, str):
                 body[name] = [{"value": value, "primary": True, "label": "work"}]
-            elif name == "email" and spec.object == "persons":
-                body["emails"] = [{"value": value, "primary": True, "label": "work"}] if value else []
+            elif name in ("email", "phone") and spec.object == "persons":  # v2 takes lists: the one given is primary
+                body[f"{name}s"] = [{"value": value, "primary": True, "label": "work"}] if value else []
+            elif name in facts.ADDRESS_FIELDS.get(spec.object, ()) and value is not None and not isinstance(value, dict):
+                body[name] = {"value": _text(value)}  # v2 takes an address object, not text
             else:
                 body[name] = value
         if custom:
@@ -321,9 +378,27 @@ def custom_value(field: CustomField, value: Any) -> Any:
     return ids[0] if ids else None
 
 
-def _item_values(item: Mapping[str, Any], key: str) -> set[str]:
-    wanted = SEARCH_FIELDS.get(key, key)
-    raw = item.get({"email": "emails", "phone": "phones"}.get(wanted, wanted))
+def _keys(spec: SyncSpec) -> list[tuple[str, str]]:
+    """(setting, key) for each key that finds a record by search (``id`` is used as is)."""
+    if spec.match_on:
+        return [(f"match_on[{i}]", key) for i, key in enumerate(spec.match_on) if key != "id"]
+    return [("upsert_key", spec.upsert_key)] if spec.upsert_key and spec.upsert_key != "id" else []
+
+
+def _key_path(spec: SyncSpec, key: str) -> str:
+    field = spec.field_for(key)
+    return field.path if field else key
+
+
+def _unsearchable(spec: SyncSpec, key: str, what: str) -> str:
+    return (f"{spec.node.name}: the key {key!r} is {what}, which Pipedrive's search cannot search, so no record would "
+            f"ever be found and every row would create a duplicate; {spec.object} can be found by "
+            f"{facts.searchable_fields_text(spec.object)}")
+
+
+def _item_values(item: Mapping[str, Any], searched: str) -> set[str]:
+    """The values of a search answer's item in the searched field."""
+    raw = item.get({"email": "emails", "phone": "phones"}.get(searched, searched))
     values = raw if isinstance(raw, list) else [raw]
     return {_text(v).lower() for v in values if v is not None}
 

@@ -32,7 +32,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from dbt_revsync.crms.pipedrive import facts, spec_check
 from dbt_revsync.sandbox.framework import (
+    DeclaredField,
     Emulator,
     Limits,
     Record,
@@ -41,16 +43,17 @@ from dbt_revsync.sandbox.framework import (
     Route,
     SandboxRequest,
     SandboxResponse,
+    SchemaRefused,
     WindowState,
     json_response,
     route,
 )
 
 DEFAULT_TOKEN = "sandbox-pipedrive-token"
-OBJECTS = ("organizations", "persons", "deals")
-FIELD_LISTS = {"organizationFields": "organizations", "personFields": "persons", "dealFields": "deals"}
-WINDOW_SECONDS = 2
-WINDOW_LIMIT = 20  # Essential plan, per api_token; 40 / 80 / 120 on the bigger plans
+OBJECTS = facts.OBJECTS
+FIELD_LISTS = {name: obj for obj, name in facts.FIELD_LISTS.items()}
+WINDOW_LIMIT, WINDOW_SECONDS = facts.BURST_WINDOW  # Essential plan, per api_token; 40 / 80 / 120 on the bigger plans
+SEARCH_LIMIT, SEARCH_SECONDS = facts.SEARCH_WINDOW
 DAILY_WRITES = 10_000  # POST/PUT a day per user (x-daily-requests-left)
 MAX_LIMIT = 500
 OWNER_IDS = (1,)  # the account's one user
@@ -114,6 +117,8 @@ class PipedriveEmulator(Emulator):
         super().__init__(api_keys=api_keys, limits=limits, **kwargs)
         self._window = (window_limit, enforce_window)
         self.window = RollingWindow(window_limit, WINDOW_SECONDS, enforce=enforce_window)
+        # Search has its own limit, always enforced: 10 requests per 2 s per token.
+        self.search_window = RollingWindow(SEARCH_LIMIT, SEARCH_SECONDS, enforce=True)
         self.token_budget = token_budget  # the company's daily tokens; None: not enforced
         self.tokens_used = 0
         self.writes = 0
@@ -127,10 +132,29 @@ class PipedriveEmulator(Emulator):
 
     def define_field(self, obj: str, name: str, field_type: str = "varchar", options: Iterable[str] = ()) -> str:
         """Add a custom field; returns its 40-character key. Options get ids from 1."""
+        if obj not in OBJECTS:
+            raise SchemaRefused(f"Pipedrive has no object {obj!r}; custom fields belong to {', '.join(OBJECTS)}")
+        if field_type not in facts.FIELD_TYPES:
+            raise SchemaRefused(f"Pipedrive has no field type {field_type!r}; expected one of {', '.join(facts.FIELD_TYPES)}")
+        if field_type in ("enum", "set") and not list(options):
+            raise SchemaRefused(f"a Pipedrive {field_type} field needs options (POST /{facts.FIELD_LISTS[obj]})")
+        if any(f.name.strip().lower() == name.strip().lower() for f in self.fields[obj].values()):
+            raise SchemaRefused(f"{obj} already have a field named {name!r}")
         code = field_key(obj, name)
         numbered = tuple((index, label) for index, label in enumerate(options, start=1))
         self.fields[obj][code] = Field(name, code, field_type, is_custom=True, options=numbered)
         return code
+
+    def declare_field(self, declared: DeclaredField) -> None:
+        """A custom field of organizations, persons or deals, of a Pipedrive ``field_type``
+        (``varchar``, ``double``, ``date``, ...). Pipedrive has no unique custom fields (any
+        searchable field serves as an upsert key, and Pipedrive does not stop duplicates), so
+        ``unique`` is refused; option fields (``enum``, ``set``) need options, which a
+        declaration does not carry: use ``define_field``."""
+        if declared.unique:
+            raise SchemaRefused(f"Pipedrive custom fields cannot be unique ({declared.object}.{declared.name}); "
+                                "drop unique: any searchable field can be an upsert key")
+        self.define_field(declared.object, declared.name, declared.type)
 
     def set_limits(self, limits: Limits) -> None:
         """The vendor limits (``SandboxServer(limits="vendor")``) turn the 2 s window on."""
@@ -141,6 +165,7 @@ class PipedriveEmulator(Emulator):
         super().reset()
         limit, enforce = self._window
         self.window = RollingWindow(limit, WINDOW_SECONDS, enforce=enforce or self.window.enforce)
+        self.search_window = RollingWindow(SEARCH_LIMIT, SEARCH_SECONDS, enforce=True)
         self.tokens_used = 0
         self.writes = 0
         self.fields = self._default_fields()
@@ -175,8 +200,11 @@ class PipedriveEmulator(Emulator):
         count = self.window.hit()
         cost = _cost(request.method, request.path)
         over_budget = self.token_budget is not None and self.tokens_used + cost > self.token_budget
-        if not count.allowed or over_budget:
+        searching = request.method == "GET" and request.path.rstrip("/").endswith("/search")
+        if not count.allowed or over_budget or (searching and not self.search_window.hit().allowed):
             response, cost = self.rate_limited_response([]), 0
+        elif found is not None and (problems := self._spec_problems(request)):
+            response = self._error(400, f"Validation failed: {'; '.join(problems)}", "Please check developers.pipedrive.com")
         else:
             response = super()._respond(request, found)
             self.tokens_used += cost
@@ -192,6 +220,21 @@ class PipedriveEmulator(Emulator):
             "x-token-cost": str(cost),
         })
         return response
+
+    @staticmethod
+    def _spec_problems(request: SandboxRequest) -> list[str]:
+        """The request's query parameters and JSON body checked against the v2 spec's schemas."""
+        key = spec_check.operation(request.method, request.path)
+        if key is None:
+            return []
+        problems = spec_check.query_problems(key, request.query)
+        if request.method in ("POST", "PATCH") and request.body:
+            try:
+                body = Emulator.json_body(request)
+            except RequestRejected as exc:
+                return [*problems, str(exc)]
+            problems += spec_check.body_problems(key, body)
+        return problems
 
     # -- routes ----------------------------------------------------------------------
 
@@ -218,7 +261,7 @@ class PipedriveEmulator(Emulator):
     @route("GET", _OBJ + r"/search", "{obj}.search")
     def search(self, request: SandboxRequest, obj: str) -> SandboxResponse:
         term = request.query.get("term", "")
-        exact = request.query.get("exact_match", "false").lower() == "true"
+        exact = request.query.get("exact_match", "false") == "true"
         if len(term.strip()) < (1 if exact else 2):
             raise RequestRejected(400, "term must be at least 2 characters long (1 with exact_match)")
         fields = request.query.get("fields")
@@ -320,28 +363,37 @@ class PipedriveEmulator(Emulator):
         return out
 
     def _searchable(self, obj: str, record: Record, fields: str | None) -> list[str]:
-        chosen = set((fields or "name,title,email,phone,custom_fields").split(","))
+        """The values a search looks at: the object's searchable fields only (``fields``
+        names one; none: all of them), and only custom fields of a searchable type."""
+        chosen = {fields} if fields else set(facts.SEARCH_FIELDS[obj])
         values: list[Any] = []
         if chosen & {"name", "title"}:
-            values += [record.get("name"), record.get("title")]
+            values.append(record.get("title" if obj == "deals" else "name"))
+        if "address" in chosen and obj == "organizations":
+            values.append(_address_text(record.get("address")))
+        if "notes" in chosen and obj == "persons":
+            values.append(record.get("notes"))
         if "email" in chosen:
             values += [e.get("value") for e in record.get("emails") or []]
         if "phone" in chosen:
             values += [p.get("value") for p in record.get("phones") or []]
         if "custom_fields" in chosen:
-            values += [v for code, v in (record.get("custom_fields") or {}).items()
-                       if self.fields[obj].get(code) and self.fields[obj][code].field_type in ("varchar", "text", "int", "double")]
+            values += [_address_text(v) if isinstance(v, dict) else v for code, v in (record.get("custom_fields") or {}).items()
+                       if self.fields[obj].get(code) and self.fields[obj][code].field_type in facts.SEARCHABLE_CUSTOM_TYPES]
         return [_text(v) for v in values if v is not None]
 
     def _search_item(self, obj: str, record: Record) -> dict[str, Any]:
         item: dict[str, Any] = {"id": record["id"], "type": obj[:-1], "owner": {"id": record.get("owner_id", OWNER_IDS[0])},
-                                "custom_fields": [_text(v) for v in (record.get("custom_fields") or {}).values() if v is not None],
+                                "custom_fields": [_text(_address_text(v) if isinstance(v, dict) else v)
+                                                  for v in (record.get("custom_fields") or {}).values() if v is not None],
                                 "notes": [], "visible_to": record.get("visible_to", 3)}
         if obj == "deals":
             item.update(title=record.get("title") or "", value=record.get("value"), currency=record.get("currency"),
                         status=record.get("status", "open"))
         else:
             item["name"] = record.get("name") or ""
+        if obj == "organizations" and _address_text(record.get("address")) is not None:
+            item["address"] = _address_text(record.get("address"))
         if obj == "persons":
             item["emails"] = [e["value"] for e in record.get("emails") or []]
             item["phones"] = [p["value"] for p in record.get("phones") or []]
@@ -369,6 +421,11 @@ class PipedriveEmulator(Emulator):
 
     def snapshot(self) -> dict[str, list[Record]]:
         return {obj: self.records(obj) for obj in OBJECTS}
+
+
+def _address_text(value: Any) -> str | None:
+    """The full address of an address object (``{"value": "<full address>", ...}``)."""
+    return value.get("value") if isinstance(value, dict) else None
 
 
 def _contact_list(value: Any) -> bool:
