@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from datetime import datetime
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 from dbt_revsync import build_state, builds, dbt_cloud, dbt_invoke, events, exposures, listen_ledger, logs, project, schedule, webhook
 from dbt_revsync.config import (
@@ -24,7 +25,7 @@ from dbt_revsync.config import (
     raise_if,
 )
 from dbt_revsync.destinations.base import Destination
-from dbt_revsync.errors import ConfigError, ManifestError, UsageError
+from dbt_revsync.errors import ConfigError, DestinationError, ManifestError, UsageError, did_you_mean
 from dbt_revsync.runner import DestinationPool, Progress, Pusher, SyncReport
 from dbt_revsync.state import Remembered, StateStore
 from dbt_revsync.warehouse import Warehouse
@@ -328,24 +329,36 @@ def validate(settings: Settings, selection: Selection, remote: bool = False) -> 
     return specs, notes
 
 
+MAX_LISTED = 40  # the fields a missing-field message lists
+
+
 def check_remote_fields(
     specs: Sequence[SyncSpec], pool: Callable[[SyncSpec], Destination] | None = None
 ) -> tuple[list[ConfigIssue], list[str]]:
     """Each sync against its destination, with read-only requests: the mapped fields against
     the object's own field list (one request per object) where the destination can list it,
-    and whatever else only that CRM can reveal (``Destination.remote_issues``). A sync that
-    could not be checked is named in the notes."""
+    and whatever else only that CRM can reveal (``Destination.remote_issues``). A destination
+    that cannot be reached is one issue naming its host; a sync that could not be checked is
+    named in the notes."""
     pool = pool or DestinationPool()
     issues: list[ConfigIssue] = []
     notes: list[str] = []
     listed: dict[tuple[str, str], set[str] | None] = {}
+    unreachable: set[str] = set()
     for spec in specs:
+        if spec.connection.name in unreachable:
+            continue
         destination = pool(spec)
-        own = destination.remote_issues(spec)
+        try:
+            own = destination.remote_issues(spec)
+            where = (spec.connection.name, spec.object)
+            if where not in listed:
+                listed[where] = destination.list_fields(spec)
+        except DestinationError as exc:
+            unreachable.add(spec.connection.name)
+            issues.append(_unreachable(spec, destination, exc))
+            continue
         issues.extend(own)
-        where = (spec.connection.name, spec.object)
-        if where not in listed:
-            listed[where] = destination.list_fields(spec)
         names = listed[where]
         if names is None:
             if type(destination).remote_issues is Destination.remote_issues:
@@ -354,15 +367,28 @@ def check_remote_fields(
                 notes.append(f"{spec.label}: checked against {spec.connection.name}.{spec.object}")
             continue
         missing = [f for f in spec.fields if destination.field_name(f.path) not in names]
-        for f in missing:
-            issues.append(ConfigIssue(
-                f"{destination.field_name(f.path)!r} is not a field of {spec.connection.type} {spec.object} "
-                f"(the destination lists {len(names)} fields)",
-                where=f"{spec.node.resource_type} '{spec.node.name}'", file=spec.node.yaml_file, key=f"{spec.key_path}.fields.{f.path}",
-            ))
+        issues.extend(_missing_field(spec, destination.field_name(f.path), f.path, names) for f in missing)
         if not missing:
             notes.append(f"{spec.label}: {len(spec.fields)} mapped field(s) exist in {spec.connection.name}.{spec.object}")
     return issues, notes
+
+
+def _unreachable(spec: SyncSpec, destination: Destination, exc: DestinationError) -> ConfigIssue:
+    host = urlsplit(destination.root).netloc or destination.root
+    return ConfigIssue(
+        f"{spec.connection.type} at {host} did not answer as expected: {exc} (check base_url and the credentials)",
+        where=f"connection '{spec.connection.name}'", file=spec.connection.file,
+        key=f"connections.{spec.connection.name}.base_url" if spec.connection.base_url else f"connections.{spec.connection.name}",
+    )
+
+
+def _missing_field(spec: SyncSpec, name: str, path: str, names: set[str]) -> ConfigIssue:
+    shown = sorted(names)
+    listing = ", ".join(shown[:MAX_LISTED]) + (f" and {len(shown) - MAX_LISTED} more" if len(shown) > MAX_LISTED else "")
+    return ConfigIssue(
+        f"{name!r} is not a field of {spec.connection.type} {spec.object}{did_you_mean(name, names)}; it has: {listing}",
+        where=f"{spec.node.resource_type} '{spec.node.name}'", file=spec.node.yaml_file, key=f"{spec.key_path}.fields.{path}",
+    )
 
 
 @dataclass(frozen=True)
