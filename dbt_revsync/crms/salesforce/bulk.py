@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from dbt_revsync.config import SyncSpec
 from dbt_revsync.crms.salesforce import facts
 from dbt_revsync.destinations.base import BatchResult, Change
+from dbt_revsync.errors import TransientDestinationError
 
 if TYPE_CHECKING:
     from dbt_revsync.crms.salesforce.connector import SalesforceDestination
@@ -142,7 +143,11 @@ class BulkJob:
         waiting = self._by_row()
         unread = []
         for kind in facts.BULK_RESULT_SETS:
-            reply = self.dest.call(self.result, "GET", f"jobs/ingest/{job_id}/{kind}/", accept=facts.BULK_RESULTS_MEDIA_TYPE)
+            try:
+                reply = self.dest.call(self.result, "GET", f"jobs/ingest/{job_id}/{kind}/", accept=facts.BULK_RESULTS_MEDIA_TYPE)
+            except TransientDestinationError as exc:  # retries spent: this set stays unread
+                unread.append(f"{kind}: {exc}")
+                continue
             if not reply.ok:
                 unread.append(f"{kind} answered {reply.status}")
                 continue
