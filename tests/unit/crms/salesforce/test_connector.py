@@ -123,9 +123,7 @@ def test_lookups_of_long_keys_stay_under_the_uri_limit(server: SandboxServer) ->
     spec = spec_for(dest, "update")
     long_keys = [f"{i:04d}-" + "k\u00e9y'" * 60 for i in range(200)]  # 300+ characters, escaped and encoded
     for key in long_keys:
-        emulator(server).store.insert("Account", {"Name": "A", "Ext_Id__c": key})
-    for record in emulator(server).store.all("Account"):
-        emulator(server).store.replace("Account", record["id"], {**record, "Id": f"0015g{record['id']:010d}AAA"})
+        emulator(server).add_record("Account", {"Name": "A", "Ext_Id__c": key})
 
     found = dest.find_ids(spec, long_keys, _result())
     assert sorted(found) == sorted(long_keys) and all(len(ids) == 1 for ids in found.values())
