@@ -255,6 +255,17 @@ class SalesforceEmulator(Emulator):
     def limits(self, request: SandboxRequest, version: str) -> SandboxResponse:
         return json_response(200, {"DailyApiRequests": {"Max": self.daily_allocation, "Remaining": self.daily_allocation - self.api_usage}})
 
+    @route("GET", _V + r"/sobjects", "describe_global")
+    def describe_global(self, request: SandboxRequest, version: str) -> SandboxResponse:
+        """``GET /sobjects``: the org's objects (DescribeGlobalResult)."""
+        sobjects = [{"name": name, "label": name.removesuffix("__c").replace("_", " "), "keyPrefix": prefix,
+                     "custom": name.endswith("__c"), "createable": True, "updateable": True, "deletable": True,
+                     "queryable": True, "searchable": True, "retrieveable": True, "layoutable": True,
+                     "urls": {"sobject": f"/services/data/v{version}/sobjects/{name}",
+                              "describe": f"/services/data/v{version}/sobjects/{name}/describe"}}
+                    for name, prefix in KEY_PREFIXES.items()]
+        return json_response(200, {"encoding": "UTF-8", "maxBatchSize": COLLECTION_LIMIT, "sobjects": sobjects})
+
     @route("GET", _V + r"/sobjects/" + _OBJECT + r"/describe", "{sobject}.describe")
     def describe_object(self, request: SandboxRequest, version: str, sobject: str) -> SandboxResponse:
         """A DescribeSObjectResult: the object's flags and ``fields``, each with the documented
