@@ -16,11 +16,15 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_revsync.crms.salesforce.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, SalesforceEmulator
+from dbt_revsync.crms.salesforce.emulator import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_TOKEN,
+    SalesforceEmulator,
+)
 from dbt_revsync.sandbox.server import SandboxServer
 
 simple_salesforce = pytest.importorskip("simple_salesforce")
-from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound  # noqa: E402
 
 VERSION = "62.0"
 
@@ -74,12 +78,12 @@ def test_simple_salesforce_creates_finds_updates_and_deletes_a_contact(sf: Any) 
     assert sf.Contact.update(created["id"], {"Title": "Countess"}) == 204
     assert sf.Contact.get(created["id"])["Title"] == "Countess"
     assert sf.Contact.delete(created["id"]) == 204
-    with pytest.raises(SalesforceResourceNotFound):
+    with pytest.raises(simple_salesforce.exceptions.SalesforceResourceNotFound):
         sf.Contact.get_by_custom_id("Ext_Id__c", "C-1")
 
 
 def test_simple_salesforce_reads_a_refusal_as_the_documented_error(sf: Any) -> None:
-    with pytest.raises(SalesforceMalformedRequest) as refused:
+    with pytest.raises(simple_salesforce.exceptions.SalesforceMalformedRequest) as refused:
         sf.Contact.create({"Email": "nobody@example.com"})
     assert refused.value.content[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
 

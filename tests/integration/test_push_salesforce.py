@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_revsync.crms.salesforce.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, DEFAULT_TOKEN
+from dbt_revsync.crms.salesforce.emulator import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_REFRESH_TOKEN,
+    DEFAULT_TOKEN,
+)
 from dbt_revsync.sandbox.server import SandboxServer
 from tests.integration.conftest import Project
 

@@ -12,10 +12,17 @@ api-usage=<used>/<allocation>``; the connector stops the sync cleanly when fewer
 ``api_reserve`` requests of the daily allocation are left.
 
 A push of more than ``bulk_threshold`` changes goes through Bulk API 2.0 (``bulk.py``) in
-chunks of ``bulk_batch_size`` rows: one ingest job per operation and chunk.
+chunks of ``bulk_batch_size`` rows: one ingest job per operation and chunk (inserts only when
+every row carries an External ID, so an unknown outcome can be checked; see ``bulk.py``).
+
+Look-ups by external id (``update``/``delete`` without a remembered id) are SOQL ``IN`` queries
+cut by length: each URL stays within ``facts.URI_BUDGET`` (Salesforce answers 414 past 16,384
+bytes of URI and headers). ``upsert_key: Id`` is refused for ``upsert``/``mirror``: Collections
+upsert takes External ID fields only.
 
 The token: ``access_token`` as given, or fetched from ``token_url`` with a refresh token
-(``grant_type=refresh_token``) or with client credentials (``grant_type=client_credentials``).
+(``grant_type=refresh_token``) or with client credentials (``grant_type=client_credentials``);
+the token answer's ``instance_url`` then roots every API request.
 A 401 renews a fetchable token once and repeats the request; a second 401 is fatal.
 
 Acknowledged: only by a SaveResult with ``success: true`` at the record's place in the
@@ -37,11 +44,22 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
 from dbt_revsync.config import Connection, SyncSpec
-from dbt_revsync.delivery import HttpClient, Reply
-from dbt_revsync.destinations.base import BatchResult, Change, Destination, Found, RecordRejected, unconfirmed
 from dbt_revsync.crms.salesforce import facts
 from dbt_revsync.crms.salesforce.bulk import send_bulk
-from dbt_revsync.errors import DestinationError, FatalDestinationError, TransientDestinationError
+from dbt_revsync.delivery import HttpClient, Reply
+from dbt_revsync.destinations.base import (
+    BatchResult,
+    Change,
+    Destination,
+    Found,
+    RecordRejected,
+    unconfirmed,
+)
+from dbt_revsync.errors import (
+    DestinationError,
+    FatalDestinationError,
+    TransientDestinationError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -96,12 +114,12 @@ class SalesforceDestination(Destination):
         if spec.upsert_key and not _NAME.match(spec.upsert_key):
             return [(f"{spec.upsert_key!r} is not a field API name", "upsert_key")]
         if spec.upsert_key and spec.upsert_key.upper() == facts.RECORD_ID_FIELD.upper() and spec.insert_mode in ("upsert", "mirror"):
-            return [(
+            message = (
                 f"model {spec.node.name!r}: insert_mode {spec.insert_mode} cannot use upsert_key {spec.upsert_key!r}: Salesforce "
                 f"upserts {spec.object} by an External ID field only, never by the record Id (use a custom field marked "
-                "External ID, e.g. Ext_Id__c; 'Id' is allowed for update and delete)",
-                "upsert_key",
-            )]
+                "External ID, e.g. Ext_Id__c; 'Id' is allowed for update and delete)"
+            )
+            return [(message, "upsert_key")]
         return []
 
     @classmethod

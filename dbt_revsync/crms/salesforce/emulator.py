@@ -4,19 +4,26 @@
 connection's ``base_url`` is ``<sandbox url>/salesforce/services/data/v62.0`` and the token
 URL ``<sandbox url>/salesforce/services/oauth2/token``.
 
-Endpoints: the OAuth token endpoint (``refresh_token`` and ``client_credentials`` grants);
-``POST /sobjects/<Object>``, ``GET /sobjects/<Object>/<id>``,
-``PATCH /sobjects/<Object>/<ExtIdField>/<value>`` (upsert, 300 on several matches); sObject
+Endpoints: the OAuth token endpoint (``refresh_token`` and ``client_credentials`` grants,
+the client in the form or in ``Authorization: Basic``; the answer's ``instance_url`` is this
+sandbox's own address); ``GET /sobjects`` and ``/sobjects/<Object>/describe``;
+``POST /sobjects/<Object>``, ``GET``/``PATCH``/``DELETE /sobjects/<Object>/<Id>``,
+``GET``/``PATCH /sobjects/<Object>/<ExtIdField>/<value>`` (300 on several matches); sObject
 Collections (create, update, upsert by external id, delete; 200 records a request, ordered
-SaveResults); ``GET /query`` for ``SELECT <fields> FROM <Object> WHERE <field> IN (..)`` or
-``= '..'``; ``GET /limits``; Bulk API 2.0 ingest jobs (create, upload CSV, close, poll,
-successful and failed results). Every API answer carries ``Sforce-Limit-Info``; past the daily
-allocation every request answers 403 ``REQUEST_LIMIT_EXCEEDED``.
+SaveResults, ``allOrNone`` rolls back); ``GET /query`` (and ``/queryAll``) for ``SELECT
+<fields> FROM <Object> [WHERE <field> IN (..) | = '..']`` in pages of 2,000 behind
+``nextRecordsUrl``; ``GET /limits``; Bulk API 2.0 ingest jobs (create, upload CSV, close, poll,
+abort; successful, failed and unprocessed results, CSV only, for a request that asks for
+``text/csv``). ``bulk_fail_after`` makes the next job end ``Failed`` after committing that many
+rows. Every API answer carries ``Sforce-Limit-Info``; past the daily allocation every request
+answers 403 ``REQUEST_LIMIT_EXCEEDED``; a URI plus headers over 16,384 bytes answers 414.
 
-Records live in the store under their object name with an 18-character ``Id``. An external
-id field is any custom field (``__c``); it is not unique, so several records may share a
-value, which makes upsert by it answer "more than one record". Where Salesforce's docs are
-silent the choice made is written as "Assumed".
+Records live in the store under their object name with an 18-character ``Id``. An undeclared
+custom field (``__c``) is taken as an External ID that is not unique, so several records may
+share a value, which makes upsert by it answer "more than one record"; a field declared with
+``declare_field`` is an External ID only when declared unique, and then refuses duplicates.
+Where Salesforce's docs are silent the choice made is written as "Assumed"; the rules and
+their sources are listed in docs/destinations/salesforce.md.
 """
 
 from __future__ import annotations
@@ -394,7 +401,7 @@ class SalesforceEmulator(Emulator):
             for raw in records:
                 sobject = _type_of(raw)
                 self._known(sobject)
-                results.append(self._save(lambda: self._create(sobject, self._fields(sobject, raw)), created=None))
+                results.append(self._save(lambda sobject=sobject, raw=raw: self._create(sobject, self._fields(sobject, raw)), created=None))
             return results
 
         return self._all_or_none(all_or_none, run)
@@ -410,7 +417,8 @@ class SalesforceEmulator(Emulator):
                 self._known(sobject)
                 record_id = str(raw.get("id") or raw.get("Id") or "")
                 fields = {k: v for k, v in raw.items() if k not in ("id", "Id")}
-                results.append(self._save(lambda: self._update_by_id(sobject, record_id, self._fields(sobject, fields)), created=None))
+                results.append(self._save(lambda sobject=sobject, record_id=record_id, fields=fields:
+                                          self._update_by_id(sobject, record_id, self._fields(sobject, fields)), created=None))
             return results
 
         return self._all_or_none(all_or_none, run)
@@ -454,10 +462,10 @@ class SalesforceEmulator(Emulator):
 
     def _checkpoint(self) -> tuple[Any, set[str]]:
         # The store has no transactions: a copy of its tables (under its lock, held by the handler).
-        return copy.deepcopy(self.store._records), set(self.deleted)  # noqa: SLF001
+        return copy.deepcopy(self.store._records), set(self.deleted)
 
     def _restore(self, saved: tuple[Any, set[str]]) -> None:
-        self.store._records, self.deleted = saved[0], saved[1]  # noqa: SLF001
+        self.store._records, self.deleted = saved[0], saved[1]
 
     @route("DELETE", _V + r"/composite/sobjects", "collections.delete")
     def collection_delete(self, request: SandboxRequest, version: str) -> SandboxResponse:

@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_revsync.crms.salesforce.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, DEFAULT_TOKEN, SalesforceEmulator
+from dbt_revsync.crms.salesforce.emulator import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_REFRESH_TOKEN,
+    DEFAULT_TOKEN,
+    SalesforceEmulator,
+)
 from dbt_revsync.sandbox.server import SandboxServer
 
 V = "/services/data/v62.0"

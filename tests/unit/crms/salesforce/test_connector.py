@@ -13,7 +13,12 @@ import pytest
 from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.crms.salesforce import facts
 from dbt_revsync.crms.salesforce.connector import SalesforceDestination, lookup_queries
-from dbt_revsync.crms.salesforce.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, SalesforceEmulator
+from dbt_revsync.crms.salesforce.emulator import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_TOKEN,
+    SalesforceEmulator,
+)
 from dbt_revsync.delivery import HttpClient, RetryPolicy
 from dbt_revsync.destinations.base import Change
 from dbt_revsync.sandbox.server import SandboxServer

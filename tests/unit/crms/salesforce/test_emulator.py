@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_revsync.crms.salesforce.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, SalesforceEmulator
+from dbt_revsync.crms.salesforce.emulator import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_TOKEN,
+    SalesforceEmulator,
+)
 from dbt_revsync.sandbox.framework import DeclaredField, SchemaRefused
 from dbt_revsync.sandbox.server import SandboxServer
 
