@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_revsync.crms.salesforce.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, DEFAULT_TOKEN
+from dbt_revsync.crms.salesforce.emulator import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_REFRESH_TOKEN,
+    DEFAULT_TOKEN,
+)
 from dbt_revsync.sandbox.server import SandboxServer
 from tests.integration.conftest import Project
 
@@ -32,6 +37,9 @@ MODELS = {
     "sf_mirror": ("select * from {{ ref('mirror_rows') }}", {"insert_mode": "mirror", "upsert_key": "Ext_Id__c"}),
     "sf_limit": ("select i as account_id, 'Account ' || i as name, 'Oslo' as city from range(1, 1001) t(i)",
                  {"insert_mode": "upsert", "upsert_key": "Ext_Id__c"}),
+    # 300 accounts appended through one Bulk API 2.0 job (bulk_threshold 100), each carrying its External ID.
+    **{name: ("select i as account_id, 'Bulk ' || i as name, 'Oslo' as city from range(1, 301) t(i)",
+              {"insert_mode": "append", "upsert_key": "Ext_Id__c"}) for name in ("sf_bulk_append", "sf_bulk_unread")},
     **{f"sf_token_{name}": ("select 1 as account_id, 'One' as name, 'Oslo' as city union all select 2, 'Two', 'Rome'",
                             {"insert_mode": "upsert", "upsert_key": "Ext_Id__c"}) for name in ("refresh", "client", "fatal")},
 }
@@ -59,6 +67,12 @@ def built(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServe
         "destination": "salesforce", "object": "Contact", "primary_key": "contact_id", "insert_mode": "upsert",
         "match_on": ["Email"], "on_update": {"Phone": "if_empty"},
         "fields": {"LastName": "last_name", "Email": "email", "Phone": "phone"}})
+    project.model("sf_long_keys", "select i as account_id, 'Renamed ' || i as name, lpad(i::varchar, 400, 'k') as ext from range(1, 201) t(i)", {
+        "destination": "salesforce", "object": "Account", "primary_key": "account_id", "insert_mode": "update",
+        "upsert_key": "Ext_Id__c", "fields": {"Name": "name", "Ext_Id__c": "ext"}})
+    project.model("sf_by_id", "select 1 as account_id, 'A' as name, '001000000000001AAA' as sfid", {
+        "destination": "salesforce", "object": "Account", "primary_key": "account_id", "insert_mode": "upsert",
+        "upsert_key": "Id", "fields": {"Name": "name", "Id": "sfid"}})
     project.model("sf_typo", "select 1 as account_id, 'A' as name", {
         "destination": "salesforce", "object": "Account", "primary_key": "account_id", "insert_mode": "append",
         "fields": {"Name": "name", "BilingCity": "name"}})
@@ -233,3 +247,47 @@ def test_validate_remote_checks_fields_against_describe(project: Project) -> Non
     bad = project.revsync("validate", "--remote", "--select", "sf_typo")
     assert bad.code == 2 and "BilingCity" in bad.out + bad.err
     assert "POST collections.create" not in routes(project)
+
+
+def bulk(project: Project) -> None:
+    connect(project, access_token="{{ env_var('SF_TOKEN') }}", bulk_threshold=100, bulk_batch_size=1000, bulk_poll_seconds=0.01)
+
+
+def test_a_bulk_job_that_fails_midway_keeps_what_it_created_and_the_next_push_creates_no_duplicate(project: Project) -> None:
+    bulk(project)
+    emulator(project).bulk_fail_after = 120  # the job commits 120 rows, then ends Failed
+    assert push(project, "sf_bulk_append") == 1  # partial: rows wait for the next push
+    run = of(project.runs(), "sf_bulk_append")[-1]
+    assert (run["created"], run["status"]) == (120, "partial")
+    state = {r["record_key"]: r["destination_id"] for r in of(project.state(), "sf_bulk_append")}
+    assert len(state) == 120 and sorted(state.values()) == sorted(r["Id"] for r in held(project).values())
+    assert push(project, "sf_bulk_append") == 0  # the 180 unprocessed rows, once
+    assert len(held(project)) == 300 == len(emulator(project).records("Account"))
+    assert len(of(project.state(), "sf_bulk_append")) == 300
+
+
+def test_an_insert_job_whose_results_cannot_be_read_is_settled_by_external_id_not_created_twice(project: Project) -> None:
+    bulk(project)
+    project.sandbox.add_fault("status", prefix="salesforce", path="successfulResults", status=503, times=None)
+    try:
+        assert push(project, "sf_bulk_unread") == 0
+    finally:
+        project.sandbox.clear_faults()
+    assert len(of(project.state(), "sf_bulk_unread")) == 300
+    assert push(project, "sf_bulk_unread") == 0
+    assert len(emulator(project).records("Account")) == 300 and routes(project)["POST bulk.create_job"] == 1
+
+
+def test_long_external_ids_are_looked_up_in_queries_within_the_uri_limit(project: Project) -> None:
+    for i in range(1, 201):
+        emulator(project).add_record("Account", {"Name": f"Old {i}", "Ext_Id__c": str(i).rjust(400, "k")})
+    assert push(project, "sf_long_keys") == 0
+    assert all(r["Name"].startswith("Renamed ") for r in emulator(project).records("Account"))
+    assert routes(project)["GET query"] > 1 and "414" not in project.sandbox.stats()["salesforce"]["by_status"]
+
+
+def test_an_upsert_by_record_id_is_a_configuration_error_before_anything_is_sent(project: Project) -> None:
+    checked = project.revsync("validate", "--select", "sf_by_id")
+    assert checked.code == 2 and "sf_by_id" in checked.out + checked.err and "External ID" in checked.out + checked.err
+    assert push(project, "sf_by_id") == 2
+    assert project.sandbox.stats()["salesforce"]["requests"] == 0

@@ -1,13 +1,21 @@
 """Salesforce Bulk API 2.0: one ingest job per operation of a big chunk of changes.
 
-The steps (docs/crm-notes.md): ``POST /jobs/ingest`` ``{object, operation, externalIdFieldName,
-contentType: CSV, lineEnding: LF}``; ``PUT /jobs/ingest/<id>/batches`` with the CSV;
-``PATCH /jobs/ingest/<id>`` ``{"state": "UploadComplete"}``; poll ``GET /jobs/ingest/<id>``
-until ``JobComplete`` (or ``Failed``/``Aborted``); then ``successfulResults/`` (``sf__Id``,
-``sf__Created``, the row as sent) are acknowledged and ``failedResults/`` (``sf__Id``,
-``sf__Error``, the row as sent) rejected. Results are matched to changes by the row as sent,
-since Salesforce does not promise to keep the upload's order. A row in neither list stays
-uncommitted and goes again next push.
+The steps (Bulk API 2.0 Developer Guide): ``POST /jobs/ingest`` ``{object, operation,
+externalIdFieldName, contentType: CSV, lineEnding: LF}``; ``PUT /jobs/ingest/<id>/batches``
+with the CSV; ``PATCH /jobs/ingest/<id>`` ``{"state": "UploadComplete"}``; poll
+``GET /jobs/ingest/<id>`` until ``JobComplete``, ``Failed`` or ``Aborted``. A job that ends
+``Failed`` or ``Aborted`` may still have committed rows, so every finished job's three result
+sets are read (``Accept: text/csv``): ``successfulResults/`` (``sf__Id``, ``sf__Created``, the
+row as sent) are acknowledged, ``failedResults/`` (``sf__Id``, ``sf__Error``, the row as sent)
+rejected, ``unprocessedrecords/`` (the row as sent) left for the next push. Results are matched
+to changes by the row as sent, since Salesforce does not keep the upload's order.
+
+A row whose outcome no readable result set tells (a set that could not be read, a job that
+did not finish in time and was aborted) is "unknown": an upsert, update or delete is left for
+the next push (sending it again is harmless); an insert is never sent again blindly: it is
+looked up by its External ID (``upsert_key``) and acknowledged when one record carries it.
+That is why inserts use a job only when every row carries an External ID; other inserts go
+through sObject Collections, answered in the same request.
 
 CSV: a dotted field path is a column of that name (``Account.Ext__c`` is how Bulk names a
 relationship by external id); an empty cell leaves the field alone, ``#N/A`` blanks it (sent
@@ -27,6 +35,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dbt_revsync.config import SyncSpec
+from dbt_revsync.crms.salesforce import facts
 from dbt_revsync.destinations.base import BatchResult, Change
 from dbt_revsync.errors import TransientDestinationError
 
@@ -36,23 +45,42 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 OPERATIONS = {"create": "insert", "upsert": "upsert", "update": "update", "delete": "delete"}
-DONE_STATES = ("JobComplete", "Failed", "Aborted")
+DONE_STATES = facts.BULK_DONE_STATES
 NULL = "#N/A"
 _ERROR = re.compile(r"^(?P<code>[A-Z_]+):(?P<message>.*?)(?::(?P<fields>[^:]*) --)?$", re.DOTALL)
 
 
 def send_bulk(dest: SalesforceDestination, spec: SyncSpec, changes: Sequence[Change], result: BatchResult) -> None:
-    """One job per operation among ``changes``; acks and rejects go into ``result``."""
+    """One job per operation among ``changes``; acks and rejects go into ``result``.
+
+    Inserts go through a job only when each row carries an External ID the connector can look
+    up (``checkable``): an insert job whose outcome cannot be read is then checked by SOQL
+    before anything is sent again. Inserts without one go through sObject Collections, whose
+    answer is read in the same request."""
     for op in ("create", "upsert", "update", "delete"):
         group = [c for c in changes if c.op == op]
         if op in ("update", "delete") and group:
             group = dest.with_ids(spec, group, result)
-        if group:
-            BulkJob(dest, spec, op, group, result).run()
+        if not group:
+            continue
+        if op == "create" and not checkable(spec, group):
+            for start in range(0, len(group), facts.COLLECTION_SIZE):
+                dest.send_collections(spec, group[start:start + facts.COLLECTION_SIZE], result)
+            continue
+        BulkJob(dest, spec, op, group, result).run()
+
+
+def checkable(spec: SyncSpec, changes: Sequence[Change]) -> bool:
+    """Every row sends a value of the sync's External ID field (``upsert_key``), so a record the
+    job may have created can be found again by it."""
+    key = spec.upsert_key
+    if not key or key.upper() == facts.RECORD_ID_FIELD.upper():
+        return False
+    return all(flatten(c.fields).get(key) not in (None, "") for c in changes)
 
 
 class BulkJob:
-    """One ingest job: upload, close, wait, read the results back."""
+    """One ingest job: upload, close, wait, read every result set back."""
 
     def __init__(self, dest: SalesforceDestination, spec: SyncSpec, op: str, changes: list[Change], result: BatchResult) -> None:
         self.dest, self.spec, self.op, self.changes, self.result = dest, spec, op, changes, result
@@ -71,12 +99,12 @@ class BulkJob:
             self._reject_all(closed)
             return
         info = self._wait(job_id)
-        if info.get("state") != "JobComplete":
-            message = str(info.get("errorMessage") or f"the job ended {info.get('state')}")
-            for change in self.changes:
-                self.result.reject(change, "BULK_JOB_FAILED", message)
+        if info.get("state") not in DONE_STATES:
+            self._settle_unknown(self.changes, f"bulk job {job_id} did not finish within bulk_timeout (state {info.get('state')})")
             return
-        self._read_results(job_id)
+        if info.get("state") != "JobComplete":
+            logger.warning("%s: bulk job %s ended %s: %s", self.spec.label, job_id, info.get("state"), info.get("errorMessage") or "")
+        self._read_results(job_id, info)
 
     def _open(self) -> str | None:
         body: dict[str, Any] = {"object": self.spec.object, "operation": OPERATIONS[self.op], "contentType": "CSV", "lineEnding": "LF"}
@@ -91,6 +119,8 @@ class BulkJob:
         return str(job["id"])
 
     def _wait(self, job_id: str) -> dict[str, Any]:
+        """The job's info once it is finished; past ``bulk_timeout`` the job is aborted (so it
+        commits nothing more) and its info returned as it then stands."""
         setting = self.dest.connection.setting
         pause = float(setting("bulk_poll_seconds", 2.0))
         deadline = time.monotonic() + float(setting("bulk_timeout", 1800))
@@ -100,16 +130,27 @@ class BulkJob:
             if isinstance(info, dict) and info.get("state") in DONE_STATES:
                 return info
             if time.monotonic() > deadline:
-                raise TransientDestinationError(f"bulk job {job_id} did not finish within bulk_timeout; its rows go again next push")
+                aborted = self.dest.call(self.result, "PATCH", f"jobs/ingest/{job_id}", json={"state": "Aborted"})
+                after = aborted.json() if aborted.ok else None
+                return after if isinstance(after, dict) else {"state": "unknown"}
             self.dest.http.sleep(pause)
             pause = min(pause * 1.5, 30.0)
 
-    def _read_results(self, job_id: str) -> None:
+    def _read_results(self, job_id: str, info: Mapping[str, Any]) -> None:
+        """Every result set of a finished job, whatever its state: successful rows are
+        acknowledged, failed rows rejected, unprocessed rows left for the next push. Rows whose
+        outcome no readable set tells are settled by ``_settle_unknown``."""
         waiting = self._by_row()
-        for kind in ("successfulResults", "failedResults"):
-            reply = self.dest.call(self.result, "GET", f"jobs/ingest/{job_id}/{kind}/")
+        unread = []
+        for kind in facts.BULK_RESULT_SETS:
+            try:
+                reply = self.dest.call(self.result, "GET", f"jobs/ingest/{job_id}/{kind}/", accept=facts.BULK_RESULTS_MEDIA_TYPE)
+            except TransientDestinationError as exc:  # retries spent: this set stays unread
+                unread.append(f"{kind}: {exc}")
+                continue
             if not reply.ok:
-                continue  # left unresolved: sent again next push
+                unread.append(f"{kind} answered {reply.status}")
+                continue
             for row in csv.DictReader(io.StringIO(reply.text)):
                 queue = waiting.get(tuple(row.get(column, "") for column in self.columns))
                 if not queue:
@@ -117,11 +158,38 @@ class BulkJob:
                 change = queue.popleft()
                 if kind == "successfulResults":
                     self._ack(change, row)
-                else:
+                elif kind == "failedResults":
                     code, message = parse_error(row.get("sf__Error", ""))
                     self.result.reject(change, code, message)
-        for change in (c for queue in waiting.values() for c in queue):
-            self.result.leave(change, f"not in the results of bulk job {job_id}")
+                else:
+                    why = info.get("errorMessage") or f"the job ended {info.get('state')}"
+                    self.result.leave(change, f"not processed by bulk job {job_id} ({why}): sent again next push")
+        rest = [c for queue in waiting.values() for c in queue]
+        if rest:
+            what = "; ".join(unread) or "in none of its result sets"
+            self._settle_unknown(rest, f"the outcome of bulk job {job_id} is unknown ({what})")
+
+    def _settle_unknown(self, changes: list[Change], why: str) -> None:
+        """Rows a job may or may not have committed. Sending an upsert, update or delete again
+        is harmless: they are left for the next push. An insert is never sent again blindly:
+        its rows are looked up by their External ID; one record found is acknowledged as
+        created, none is left (nothing was committed), several are rejected."""
+        if self.op != "create":
+            for change in changes:
+                self.result.leave(change, f"{why}: sent again next push")
+            return
+        key = str(self.spec.upsert_key)
+        values = {str(flatten(c.fields)[key]) for c in changes}
+        found = self.dest.find_ids(self.spec, sorted(values), self.result)
+        for change in changes:
+            ids = found.get(str(flatten(change.fields)[key]), [])
+            if len(ids) == 1:
+                self.result.ack(change, ids[0], "created")
+            elif not ids:
+                self.result.leave(change, f"{why}; no {self.spec.object} carries {key} = {flatten(change.fields)[key]!r}: sent again next push")
+            else:
+                self.result.reject(change, "multiple_matches", f"{why}; {len(ids)} records ({', '.join(ids)}) carry {key} = "
+                                   f"{flatten(change.fields)[key]!r}")
 
     def _ack(self, change: Change, row: Mapping[str, str]) -> None:
         """A successful result row: ``created`` for an insert, or an upsert whose
@@ -159,8 +227,8 @@ class BulkJob:
         return out.getvalue().encode("utf-8")
 
     def _reject_all(self, reply: Any) -> None:
-        from dbt_revsync.destinations.base import unconfirmed
         from dbt_revsync.crms.salesforce.connector import error_of
+        from dbt_revsync.destinations.base import unconfirmed
 
         if reply.ok:  # a 2xx without what the step needs (the job's id): nothing was confirmed
             for change in self.changes:

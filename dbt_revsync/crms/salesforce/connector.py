@@ -12,10 +12,17 @@ api-usage=<used>/<allocation>``; the connector stops the sync cleanly when fewer
 ``api_reserve`` requests of the daily allocation are left.
 
 A push of more than ``bulk_threshold`` changes goes through Bulk API 2.0 (``bulk.py``) in
-chunks of ``bulk_batch_size`` rows: one ingest job per operation and chunk.
+chunks of ``bulk_batch_size`` rows: one ingest job per operation and chunk (inserts only when
+every row carries an External ID, so an unknown outcome can be checked; see ``bulk.py``).
+
+Look-ups by external id (``update``/``delete`` without a remembered id) are SOQL ``IN`` queries
+cut by length: each URL stays within ``facts.URI_BUDGET`` (Salesforce answers 414 past 16,384
+bytes of URI and headers). ``upsert_key: Id`` is refused for ``upsert``/``mirror``: Collections
+upsert takes External ID fields only.
 
 The token: ``access_token`` as given, or fetched from ``token_url`` with a refresh token
-(``grant_type=refresh_token``) or with client credentials (``grant_type=client_credentials``).
+(``grant_type=refresh_token``) or with client credentials (``grant_type=client_credentials``);
+the token answer's ``instance_url`` then roots every API request.
 A 401 renews a fetchable token once and repeats the request; a second 401 is fatal.
 
 Acknowledged: only by a SaveResult with ``success: true`` at the record's place in the
@@ -37,16 +44,28 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
 from dbt_revsync.config import Connection, SyncSpec
-from dbt_revsync.delivery import HttpClient, Reply
-from dbt_revsync.destinations.base import BatchResult, Change, Destination, Found, RecordRejected, unconfirmed
+from dbt_revsync.crms.salesforce import facts
 from dbt_revsync.crms.salesforce.bulk import send_bulk
-from dbt_revsync.errors import DestinationError, FatalDestinationError, TransientDestinationError
+from dbt_revsync.delivery import HttpClient, Reply
+from dbt_revsync.destinations.base import (
+    BatchResult,
+    Change,
+    Destination,
+    Found,
+    RecordRejected,
+    unconfirmed,
+)
+from dbt_revsync.errors import (
+    DestinationError,
+    FatalDestinationError,
+    TransientDestinationError,
+)
 
 logger = logging.getLogger(__name__)
 
-API_VERSION = "62.0"
-COLLECTION_SIZE = 200  # records a sObject Collections request takes
-QUERY_CHUNK = 200  # external id values per lookup query
+API_VERSION = facts.API_VERSION
+COLLECTION_SIZE = facts.COLLECTION_SIZE  # records a sObject Collections request takes
+QUERY_CHUNK = 200  # external id values per lookup query at most; fewer when the URI would grow too long
 DEFAULT_BULK_THRESHOLD = 2000
 DEFAULT_BULK_BATCH_SIZE = 10000
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
@@ -69,6 +88,7 @@ class SalesforceDestination(Destination):
         self._token: str | None = connection.setting("access_token") or None
         self._token_lock = threading.Lock()
         self._usage: tuple[int, int] | None = None  # (used, allocation) from Sforce-Limit-Info
+        self._instance: str | None = None  # the token answer's instance_url, once a token was fetched
 
     # ---- configuration checks ------------------------------------------------------------
     @classmethod
@@ -93,12 +113,32 @@ class SalesforceDestination(Destination):
             return [(f"{spec.object!r} is not an sObject API name (e.g. Account, Contact, Invoice__c)", "object")]
         if spec.upsert_key and not _NAME.match(spec.upsert_key):
             return [(f"{spec.upsert_key!r} is not a field API name", "upsert_key")]
+        if spec.upsert_key and spec.upsert_key.upper() == facts.RECORD_ID_FIELD.upper() and spec.insert_mode in ("upsert", "mirror"):
+            message = (
+                f"model {spec.node.name!r}: insert_mode {spec.insert_mode} cannot use upsert_key {spec.upsert_key!r}: Salesforce "
+                f"upserts {spec.object} by an External ID field only, never by the record Id (use a custom field marked "
+                "External ID, e.g. Ext_Id__c; 'Id' is allowed for update and delete)"
+            )
+            return [(message, "upsert_key")]
         return []
 
     @classmethod
     def default_root(cls, connection: Connection) -> str:
         domain = cls.vendor_host(connection, "my_domain", "my.salesforce.com")
         return f"https://{domain}/services/data/v{connection.setting('api_version', API_VERSION)}"
+
+    @property
+    def api_root(self) -> str:
+        """Where API requests go: the ``instance_url`` of the last token answer (the docs: use it
+        for every API call), else the configured root."""
+        if self._instance:
+            return f"{self._instance}/services/data/v{self.connection.setting('api_version', API_VERSION)}"
+        return self.root
+
+    @property
+    def origin(self) -> str:
+        """The API root without ``/services/data/vNN.N`` (``nextRecordsUrl`` is relative to it)."""
+        return self.api_root.split("/services/data/", 1)[0]
 
     @property
     def token_url(self) -> str:
@@ -121,35 +161,33 @@ class SalesforceDestination(Destination):
             if len(changes) > COLLECTION_SIZE:
                 send_bulk(self, spec, changes, result)
             else:
-                self._send_collections(spec, changes, result)
+                self.send_collections(spec, changes, result)
         except (TransientDestinationError, FatalDestinationError) as exc:
             result.cut_short(changes, exc)
         return result
 
     # ---- requests -------------------------------------------------------------------------
     def call(self, result: BatchResult, method: str, path: str, *, json: Any = None,
-             data: bytes | None = None, content_type: str | None = None) -> Reply:
+             data: bytes | None = None, content_type: str | None = None, accept: str | None = None) -> Reply:
         """One API request: bearer token (renewed once on a 401), usage tracked and guarded."""
         self._guard_allocation()
-        url = path if path.startswith("http") else f"{self.root}/{path}"
         token = self._current_token(result)
+        headers = {"Authorization": f"Bearer {token}", **({"Content-Type": content_type} if content_type else {}),
+                   **({"Accept": accept} if accept else {})}
         try:
-            reply = self._request(method, url, token, json, data, content_type)
+            reply = self.http.request(method, self._url(path), json=json, data=data, headers=headers)
         except FatalDestinationError as exc:
             if exc.status != 401 or not _grant(self.connection):
                 raise
             logger.info("salesforce answered 401: renewing the access token once")
-            token = self._renew_token(result, token)
-            reply = self._request(method, url, token, json, data, content_type)
+            headers["Authorization"] = f"Bearer {self._renew_token(result, token)}"
+            reply = self.http.request(method, self._url(path), json=json, data=data, headers=headers)
         result.count(reply)
         self._track(reply)
         return reply
 
-    def _request(self, method: str, url: str, token: str, json: Any, data: bytes | None, content_type: str | None) -> Reply:
-        headers = {"Authorization": f"Bearer {token}"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        return self.http.request(method, url, json=json, data=data, headers=headers)
+    def _url(self, path: str) -> str:
+        return path if path.startswith("http") else f"{self.api_root}/{path}"
 
     def _current_token(self, result: BatchResult) -> str:
         with self._token_lock:
@@ -177,6 +215,7 @@ class SalesforceDestination(Destination):
             error = reply.json() if isinstance(reply.json(), dict) else {}
             what = f"{error.get('error', reply.status)}: {error.get('error_description', reply.text[:200])}"
             raise FatalDestinationError(self.http.redact(f"the token request to {urlsplit(self.token_url).path} was refused ({what})"))
+        self._instance = _instance_url(body.get("instance_url"), self.token_url) or self._instance
         return str(token)
 
     def _track(self, reply: Reply) -> None:
@@ -202,7 +241,7 @@ class SalesforceDestination(Destination):
             )
 
     # ---- sObject Collections -------------------------------------------------------------
-    def _send_collections(self, spec: SyncSpec, changes: Sequence[Change], result: BatchResult) -> None:
+    def send_collections(self, spec: SyncSpec, changes: Sequence[Change], result: BatchResult) -> None:
         for op in ("create", "upsert", "update", "delete"):
             group = [c for c in changes if c.op == op]
             if not group:
@@ -280,13 +319,11 @@ class SalesforceDestination(Destination):
         return ready
 
     def find_ids(self, spec: SyncSpec, values: list[str], result: BatchResult) -> dict[str, list[str]]:
-        """external id value -> the ids of the records carrying it, by SOQL query."""
+        """external id value -> the ids of the records carrying it, by SOQL queries whose URIs
+        stay within Salesforce's limit (``lookup_queries``)."""
         found: dict[str, list[str]] = {}
-        for start in range(0, len(values), QUERY_CHUNK):
-            chunk = values[start:start + QUERY_CHUNK]
-            listed = ", ".join(soql_literal(v) for v in chunk)
-            soql = f"SELECT Id, {spec.upsert_key} FROM {spec.object} WHERE {spec.upsert_key} IN ({listed})"
-            path: str | None = f"query?{urlencode({'q': soql})}"
+        for first in lookup_queries(f"{self.api_root}/query", spec.object, spec.upsert_key or "", values):
+            path: str | None = first
             while path:
                 reply = self.call(result, "GET", path)
                 if not reply.ok:
@@ -298,7 +335,7 @@ class SalesforceDestination(Destination):
                 for row in body["records"]:
                     found.setdefault(_text(row.get(spec.upsert_key)), []).append(str(row["Id"]))
                 nxt = body.get("nextRecordsUrl")
-                path = f"{self.root.split('/services/data/', 1)[0]}{nxt}" if nxt and not body.get("done", True) else None
+                path = f"{self.origin}{nxt}" if nxt and not body.get("done", True) else None
         return found
 
     # ---- the object's field list (validate --remote) ---------------------------------------
@@ -356,6 +393,17 @@ def _grant(connection: Connection) -> dict[str, str] | None:
     return None
 
 
+def _instance_url(value: Any, token_url: str) -> str | None:
+    """The token answer's ``instance_url`` when it can carry the bearer token: https, or plain
+    http on the token endpoint's own host (the loopback sandbox); anything else is ignored."""
+    if not isinstance(value, str) or not value:
+        return None
+    parts, token = urlsplit(value), urlsplit(token_url)
+    if parts.scheme == "https" and parts.netloc or parts.scheme == "http" and parts.netloc == token.netloc:
+        return value.rstrip("/")
+    return None
+
+
 def record(spec: SyncSpec, fields: Any) -> dict[str, Any]:
     return {"attributes": {"type": spec.object}, **fields}
 
@@ -372,6 +420,33 @@ def _text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def lookup_queries(query_url: str, sobject: str, field: str, values: Sequence[str],
+                   budget: int = facts.URI_BUDGET, most: int = QUERY_CHUNK) -> list[str]:
+    """``query?q=SELECT Id, <field> FROM <sobject> WHERE <field> IN (...)`` paths, the values
+    split so that each whole URL, encoded as sent, stays within ``budget`` bytes (Salesforce
+    answers 414 past 16,384 bytes of URI and headers) and holds at most ``most`` values.
+    A single value too long for any URL is still sent alone (Salesforce then refuses it)."""
+    head = f"SELECT Id, {field} FROM {sobject} WHERE {field} IN ("
+    fixed = len(query_url) + 1 + len(urlencode({"q": head + ")"}))
+    paths: list[str] = []
+    chunk: list[str] = []
+    size = fixed
+    for value in values:
+        piece = len(urlencode({"q": soql_literal(value) + ", "})) - 2  # "q=" is counted once, in fixed
+        if chunk and (size + piece > budget or len(chunk) >= most):
+            paths.append(_in_query(head, chunk))
+            chunk, size = [], fixed
+        chunk.append(value)
+        size += piece
+    if chunk:
+        paths.append(_in_query(head, chunk))
+    return paths
+
+
+def _in_query(head: str, values: Sequence[str]) -> str:
+    return f"query?{urlencode({'q': head + ', '.join(soql_literal(v) for v in values) + ')'})}"
 
 
 def soql_literal(value: str) -> str:

@@ -4,40 +4,53 @@
 connection's ``base_url`` is ``<sandbox url>/salesforce/services/data/v62.0`` and the token
 URL ``<sandbox url>/salesforce/services/oauth2/token``.
 
-Endpoints: the OAuth token endpoint (``refresh_token`` and ``client_credentials`` grants);
-``POST /sobjects/<Object>``, ``GET /sobjects/<Object>/<id>``,
-``PATCH /sobjects/<Object>/<ExtIdField>/<value>`` (upsert, 300 on several matches); sObject
+Endpoints: the OAuth token endpoint (``refresh_token`` and ``client_credentials`` grants,
+the client in the form or in ``Authorization: Basic``; the answer's ``instance_url`` is this
+sandbox's own address); ``GET /sobjects`` and ``/sobjects/<Object>/describe``;
+``POST /sobjects/<Object>``, ``GET``/``PATCH``/``DELETE /sobjects/<Object>/<Id>``,
+``GET``/``PATCH /sobjects/<Object>/<ExtIdField>/<value>`` (300 on several matches); sObject
 Collections (create, update, upsert by external id, delete; 200 records a request, ordered
-SaveResults); ``GET /query`` for ``SELECT <fields> FROM <Object> WHERE <field> IN (..)`` or
-``= '..'``; ``GET /limits``; Bulk API 2.0 ingest jobs (create, upload CSV, close, poll,
-successful and failed results). Every API answer carries ``Sforce-Limit-Info``; past the daily
-allocation every request answers 403 ``REQUEST_LIMIT_EXCEEDED``.
+SaveResults, ``allOrNone`` rolls back); ``GET /query`` (and ``/queryAll``) for ``SELECT
+<fields> FROM <Object> [WHERE <field> IN (..) | = '..']`` in pages of 2,000 behind
+``nextRecordsUrl``; ``GET /limits``; Bulk API 2.0 ingest jobs (create, upload CSV, close, poll,
+abort; successful, failed and unprocessed results, CSV only, for a request that asks for
+``text/csv``). ``bulk_fail_after`` makes the next job end ``Failed`` after committing that many
+rows. Every API answer carries ``Sforce-Limit-Info``; past the daily allocation every request
+answers 403 ``REQUEST_LIMIT_EXCEEDED``; a URI plus headers over 16,384 bytes answers 414.
 
-Records live in the store under their object name with an 18-character ``Id``. An external
-id field is any custom field (``__c``); it is not unique, so several records may share a
-value, which makes upsert by it answer "more than one record". Where Salesforce's docs are
-silent the choice made is written as "Assumed".
+Records live in the store under their object name with an 18-character ``Id``. An undeclared
+custom field (``__c``) is taken as an External ID that is not unique, so several records may
+share a value, which makes upsert by it answer "more than one record"; a field declared with
+``declare_field`` is an External ID only when declared unique, and then refuses duplicates.
+Where Salesforce's docs are silent the choice made is written as "Assumed"; the rules and
+their sources are listed in docs/destinations/salesforce.md.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import copy
 import csv
 import io
 import re
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, urlencode
 
+from dbt_revsync.crms.salesforce import facts
 from dbt_revsync.sandbox.framework import (
+    DeclaredField,
     Emulator,
     Limits,
     Record,
     RequestRejected,
     SandboxRequest,
     SandboxResponse,
+    SchemaRefused,
     json_response,
     route,
 )
@@ -47,7 +60,13 @@ DEFAULT_REFRESH_TOKEN = "sandbox-salesforce-refresh-token"
 DEFAULT_CLIENT_ID = "sandbox-salesforce-client-id"
 DEFAULT_CLIENT_SECRET = "sandbox-salesforce-client-secret"
 DAILY_ALLOCATION = 100_000
-COLLECTION_LIMIT = 200
+COLLECTION_LIMIT = facts.COLLECTION_SIZE
+ROLLED_BACK = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+               "message": "Record rolled back because not all records were valid and the request was using AllOrNone header",
+               "fields": []}
+# Field types a user may declare (the describe ``type`` values of the REST API's DescribeSObjectResult).
+DECLARABLE_TYPES = ("string", "textarea", "email", "phone", "url", "picklist", "multipicklist", "boolean",
+                    "int", "double", "currency", "percent", "date", "datetime")
 
 # Standard objects, and one custom object to try custom sObjects with.
 KEY_PREFIXES = {"Account": "001", "Contact": "003", "Opportunity": "006", "Lead": "00Q", "Case": "500", "Invoice__c": "a00"}
@@ -82,6 +101,17 @@ _READ_ONLY = ("Id", "CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDele
 # Custom fields every object declares in describe. Assumed: writes accept any custom field
 # (__c), and describe also lists the custom fields records already hold.
 DECLARED_CUSTOM_FIELDS = ("Ext_Id__c",)
+# describe ``type`` of the standard fields that are not text (the rest are ``string``).
+FIELD_TYPES = {
+    "Id": "id", "CreatedDate": "datetime", "LastModifiedDate": "datetime", "SystemModstamp": "datetime",
+    "IsDeleted": "boolean", "Email": "email", "Phone": "phone", "MobilePhone": "phone", "Website": "url",
+    "Description": "textarea", "NumberOfEmployees": "int", "AnnualRevenue": "currency", "Amount": "currency",
+    "CloseDate": "date", "Birthdate": "date", "StageName": "picklist", "Industry": "picklist", "Type": "picklist",
+    "Status": "picklist", "Priority": "picklist", "Origin": "picklist",
+}
+# Standard fields a record can be found by (describe ``idLookup``), besides Id.
+ID_LOOKUP = {"Account": ("Name",), "Contact": ("Email",), "Lead": ("Email",), "Opportunity": ("Name",), "Invoice__c": ("Name",)}
+REFERENCE_TO = {"AccountId": "Account", "ContactId": "Contact", "ParentId": "Account", "OwnerId": "User"}
 _V = r"/services/data/v(?P<version>\d+\.\d)"
 _OBJECT = r"(?P<sobject>[A-Za-z][A-Za-z0-9_]*)"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -129,13 +159,38 @@ class SalesforceEmulator(Emulator):
         self.revoked: set[str] = set()
         self.jobs: dict[str, dict[str, Any]] = {}
         self.deleted: set[str] = set()
+        self.custom_fields: dict[tuple[str, str], DeclaredField] = {}
+        self.cursors: dict[str, list[Record]] = {}  # query locator -> the records of the whole answer
+        # Fault knob: the next Bulk API 2.0 job commits this many rows, then ends Failed and
+        # reports the rest under unprocessedrecords (as a job stopped by a timeout or a limit).
+        self.bulk_fail_after: int | None = None
         self._usage_lock = threading.Lock()
 
     # -- control (tests, the admin API) ---------------------------------------------------
     def reset(self) -> None:
         super().reset()
-        self.api_usage, self.jobs, self.deleted = 0, {}, set()
+        self.api_usage, self.jobs, self.deleted, self.cursors = 0, {}, set(), {}
         self.issued, self.revoked = set(), set()
+        self.bulk_fail_after = None
+
+    def add_record(self, sobject: str, fields: dict[str, Any]) -> Record:
+        """Store a record as a create would (its Id given), for tests that need many quickly."""
+        with self.store.lock:
+            return _public(sobject, self._create(sobject, fields))
+
+    def declare_field(self, declared: DeclaredField) -> None:
+        """A custom field (``Name__c``) on a known object, of a describe type; ``unique`` makes it
+        an External ID that is unique and a lookup key (``externalId``, ``unique``, ``idLookup``),
+        as an admin ticks "Unique" and "External ID" in Setup."""
+        if declared.object not in KEY_PREFIXES:
+            raise SchemaRefused(f"salesforce has no object {declared.object!r} here; known: {', '.join(KEY_PREFIXES)}")
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*__c", declared.name):
+            raise SchemaRefused(f"{declared.name!r} is not a custom field API name (letters, digits, single underscores, ending in __c)")
+        if declared.type not in DECLARABLE_TYPES:
+            raise SchemaRefused(f"field type {declared.type!r} is not one of {', '.join(DECLARABLE_TYPES)}")
+        if declared.unique and declared.type not in ("string", "email", "int", "double"):
+            raise SchemaRefused(f"{declared.name}: only text, email and number fields can be External IDs")
+        self.custom_fields[(declared.object, declared.name)] = declared
 
     def expire_tokens(self) -> None:
         """Every access token answers 401 from now on (as when a session times out)."""
@@ -161,6 +216,8 @@ class SalesforceEmulator(Emulator):
 
     def _respond(self, request: SandboxRequest, found: Any) -> SandboxResponse:
         """Counts each authenticated API request against the daily allocation."""
+        if _request_size(self.prefix, request) > facts.URI_AND_HEADERS_MAX:
+            return json_response(414, [{"message": "URI Too Long", "errorCode": "URI_TOO_LONG"}])
         if request.path.rstrip("/") == "/services/oauth2/token" or not self.authenticate(request):
             return super()._respond(request, found)
         with self._usage_lock:
@@ -179,6 +236,11 @@ class SalesforceEmulator(Emulator):
     @route("POST", r"/services/oauth2/token", "oauth2.token")
     def token(self, request: SandboxRequest) -> SandboxResponse:
         form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        basic = _basic_client(request.headers.get("Authorization", ""))
+        if basic is not None:  # client_secret_basic (RFC 6749 2.3.1): the client in the header
+            if "client_id" in form and form["client_id"] != basic[0] or "client_secret" in form:
+                return json_response(400, {"error": "invalid_client", "error_description": "client identified twice"})
+            form.update(client_id=basic[0], client_secret=basic[1])
         grant = form.get("grant_type")
         client_ok = form.get("client_id") in self.clients
         if grant == "refresh_token":
@@ -192,7 +254,7 @@ class SalesforceEmulator(Emulator):
             return json_response(400, {"error": "invalid_grant", "error_description": "authentication failure"})
         token = f"00D{secrets.token_hex(8)}!{secrets.token_urlsafe(24)}"
         self.issued.add(token)
-        return json_response(200, {"access_token": token, "instance_url": "", "token_type": "Bearer",
+        return json_response(200, {"access_token": token, "instance_url": _instance_url(request, self.prefix), "token_type": "Bearer",
                                    "issued_at": str(int(datetime.now(timezone.utc).timestamp() * 1000)),
                                    "id": "https://login.salesforce.com/id/00D/005", "signature": secrets.token_urlsafe(16)})
 
@@ -200,16 +262,61 @@ class SalesforceEmulator(Emulator):
     def limits(self, request: SandboxRequest, version: str) -> SandboxResponse:
         return json_response(200, {"DailyApiRequests": {"Max": self.daily_allocation, "Remaining": self.daily_allocation - self.api_usage}})
 
+    @route("GET", _V + r"/sobjects", "describe_global")
+    def describe_global(self, request: SandboxRequest, version: str) -> SandboxResponse:
+        """``GET /sobjects``: the org's objects (DescribeGlobalResult)."""
+        sobjects = [{"name": name, "label": name.removesuffix("__c").replace("_", " "), "keyPrefix": prefix,
+                     "custom": name.endswith("__c"), "createable": True, "updateable": True, "deletable": True,
+                     "queryable": True, "searchable": True, "retrieveable": True, "layoutable": True,
+                     "urls": {"sobject": f"/services/data/v{version}/sobjects/{name}",
+                              "describe": f"/services/data/v{version}/sobjects/{name}/describe"}}
+                    for name, prefix in KEY_PREFIXES.items()]
+        return json_response(200, {"encoding": "UTF-8", "maxBatchSize": COLLECTION_LIMIT, "sobjects": sobjects})
+
     @route("GET", _V + r"/sobjects/" + _OBJECT + r"/describe", "{sobject}.describe")
     def describe_object(self, request: SandboxRequest, version: str, sobject: str) -> SandboxResponse:
-        """The object's fields: ``{"name", "fields": [{"name", "type", "relationshipName"}]}``."""
+        """A DescribeSObjectResult: the object's flags and ``fields``, each with the documented
+        attributes (name, label, type, length, externalId, idLookup, unique, createable,
+        updateable, nillable, custom, relationshipName, referenceTo, ...)."""
         self._known(sobject)
         lookups = {lookup: name for (obj, name), (lookup, _) in RELATIONSHIPS.items() if obj == sobject}
-        custom = set(DECLARED_CUSTOM_FIELDS) | {k for r in self.store.all(sobject) for k in r if k.endswith("__c")}
+        declared = {name: f for (obj, name), f in self.custom_fields.items() if obj == sobject}
+        custom = set(DECLARED_CUSTOM_FIELDS) | set(declared) | {k for r in self.store.all(sobject) for k in r if k.endswith("__c")}
         names = [*_READ_ONLY, *STANDARD_FIELDS[sobject], *sorted(custom)]
-        fields = [{"name": n, "type": "reference" if n in lookups or n.endswith("Id") and n != "Id" else "string",
-                   "relationshipName": lookups.get(n), "externalId": n.endswith("__c")} for n in names]
-        return json_response(200, {"name": sobject, "fields": fields})
+        fields = [self._describe_field(sobject, n, lookups.get(n), declared.get(n)) for n in names]
+        return json_response(200, {
+            "name": sobject, "label": sobject.removesuffix("__c").replace("_", " "), "custom": sobject.endswith("__c"),
+            "keyPrefix": KEY_PREFIXES[sobject], "createable": True, "updateable": True, "deletable": True,
+            "queryable": True, "searchable": True, "retrieveable": True, "undeletable": True, "layoutable": True,
+            "childRelationships": [], "recordTypeInfos": [], "fields": fields,
+            "urls": {"sobject": f"/services/data/v{version}/sobjects/{sobject}",
+                     "describe": f"/services/data/v{version}/sobjects/{sobject}/describe",
+                     "rowTemplate": f"/services/data/v{version}/sobjects/{sobject}/{{ID}}"},
+        })
+
+    def _describe_field(self, sobject: str, name: str, relationship: str | None, declared: DeclaredField | None) -> dict[str, Any]:
+        kind = declared.type if declared else FIELD_TYPES.get(name, "string")
+        if name in REFERENCE_TO or relationship:
+            kind = "reference"
+        writable = name not in _READ_ONLY
+        unique = bool(declared and declared.unique)
+        external = unique or (name.endswith("__c") and declared is None)  # Assumed: an undeclared __c field is an External ID
+        lengths = {"id": 18, "reference": 18, "string": 255, "email": 80, "phone": 40, "url": 255, "textarea": 32000, "picklist": 255}
+        return {
+            "name": name, "label": name.removesuffix("__c").replace("_", " "), "type": kind,
+            "soapType": "tns:ID" if kind in ("id", "reference") else f"xsd:{_SOAP_TYPES.get(kind, 'string')}",
+            "length": lengths.get(kind, 0), "precision": 18 if kind in ("currency", "double", "percent") else 0,
+            "scale": 2 if kind in ("currency", "double", "percent") else 0, "digits": 9 if kind == "int" else 0,
+            "custom": name.endswith("__c"), "externalId": external, "unique": unique,
+            "idLookup": name == "Id" or unique or external or name in ID_LOOKUP.get(sobject, ()),
+            "createable": writable, "updateable": writable, "nillable": writable and name not in REQUIRED[sobject] and kind != "boolean",
+            "defaultedOnCreate": not writable or kind == "boolean", "filterable": True, "sortable": kind != "textarea",
+            "groupable": kind not in ("textarea", "double", "currency", "percent"), "calculated": False, "autoNumber": False,
+            "caseSensitive": False, "htmlFormatted": False, "nameField": name == "Name", "restrictedPicklist": False,
+            "picklistValues": [], "relationshipName": relationship,
+            "referenceTo": [REFERENCE_TO.get(name) or RELATIONSHIPS[(sobject, relationship)][1]] if kind == "reference" else [],
+            "defaultValue": False if kind == "boolean" else None, "inlineHelpText": None,
+        }
 
     # -- single records ----------------------------------------------------------------------
     @route("POST", _V + r"/sobjects/" + _OBJECT, "{sobject}.create")
@@ -229,10 +336,50 @@ class SalesforceEmulator(Emulator):
             raise failure(404, "NOT_FOUND", "The requested resource does not exist")
         return json_response(200, _public(sobject, found))
 
+    @route("PATCH", _V + r"/sobjects/" + _OBJECT + r"/(?P<record_id>\w{15,18})", "{sobject}.update")
+    def update_one(self, request: SandboxRequest, version: str, sobject: str, record_id: str) -> SandboxResponse:
+        """``PATCH /sobjects/<Object>/<Id>``: 204 with no body; a bad record answers 400 with errors."""
+        self._known(sobject)
+        fields = self._fields(sobject, self.json_object(request))
+        if "Id" in self.json_object(request):
+            raise failure(400, "INVALID_FIELD_FOR_INSERT_UPDATE", "Unable to create/update fields: Id")
+        try:
+            self._update_by_id(sobject, record_id, fields)
+        except SaveError as error:
+            status = 404 if error.code in ("INVALID_CROSS_REFERENCE_KEY", "ENTITY_IS_DELETED", "MALFORMED_ID") else 400
+            if status == 404:
+                raise failure(404, "NOT_FOUND", "The requested resource does not exist") from None
+            return json_response(400, [{"message": error.message, "errorCode": error.code, "fields": error.fields}])
+        return SandboxResponse(status=204)
+
+    @route("DELETE", _V + r"/sobjects/" + _OBJECT + r"/(?P<record_id>\w{15,18})", "{sobject}.delete")
+    def delete_one(self, request: SandboxRequest, version: str, sobject: str, record_id: str) -> SandboxResponse:
+        """``DELETE /sobjects/<Object>/<Id>``: 204; a deleted record answers 404 ENTITY_IS_DELETED."""
+        self._known(sobject)
+        if self._get(sobject, record_id) is None:
+            if record_id in self.deleted:
+                raise failure(404, "ENTITY_IS_DELETED", "entity is deleted")
+            raise failure(404, "NOT_FOUND", "The requested resource does not exist")
+        self._delete(record_id)
+        return SandboxResponse(status=204)
+
+    @route("GET", _V + r"/sobjects/" + _OBJECT + r"/(?P<field>\w+)/(?P<value>[^/]+)", "{sobject}.view_by_external_id")
+    def view_by_external_id(self, request: SandboxRequest, version: str, sobject: str, field: str, value: str) -> SandboxResponse:
+        """``GET /sobjects/<Object>/<ExternalIdField>/<value>``: the record, 404 when none, 300
+        with the records' URLs when several carry the value."""
+        self._known(sobject)
+        self._external_id(sobject, field, by_id=True)
+        matches = self._matching(sobject, field, value)
+        if len(matches) > 1:
+            return json_response(300, [f"/services/data/v{version}/sobjects/{sobject}/{m['Id']}" for m in matches])
+        if not matches:
+            raise failure(404, "NOT_FOUND", "The requested resource does not exist")
+        return json_response(200, _public(sobject, matches[0]))
+
     @route("PATCH", _V + r"/sobjects/" + _OBJECT + r"/(?P<field>\w+)/(?P<value>[^/]+)", "{sobject}.upsert")
     def upsert_one(self, request: SandboxRequest, version: str, sobject: str, field: str, value: str) -> SandboxResponse:
         self._known(sobject)
-        self._external_id(sobject, field)
+        self._external_id(sobject, field, by_id=True)
         fields = self._fields(sobject, self.json_object(request))
         matches = self._matching(sobject, field, value)
         if len(matches) > 1:
@@ -247,38 +394,78 @@ class SalesforceEmulator(Emulator):
     # -- sObject Collections -------------------------------------------------------------
     @route("POST", _V + r"/composite/sobjects", "collections.create")
     def collection_create(self, request: SandboxRequest, version: str) -> SandboxResponse:
-        records, _ = self._collection(request)
-        results = []
-        for raw in records:
-            sobject = _type_of(raw)
-            self._known(sobject)
-            results.append(self._save(lambda: self._create(sobject, self._fields(sobject, raw)), created=None))
-        return json_response(200, results)
+        records, all_or_none = self._collection(request)
+
+        def run() -> list[dict[str, Any]]:
+            results = []
+            for raw in records:
+                sobject = _type_of(raw)
+                self._known(sobject)
+                results.append(self._save(lambda sobject=sobject, raw=raw: self._create(sobject, self._fields(sobject, raw)), created=None))
+            return results
+
+        return self._all_or_none(all_or_none, run)
 
     @route("PATCH", _V + r"/composite/sobjects", "collections.update")
     def collection_update(self, request: SandboxRequest, version: str) -> SandboxResponse:
-        records, _ = self._collection(request)
-        results = []
-        for raw in records:
-            sobject = _type_of(raw)
-            self._known(sobject)
-            record_id = str(raw.get("id") or raw.get("Id") or "")
-            fields = {k: v for k, v in raw.items() if k not in ("id", "Id")}
-            results.append(self._save(lambda: self._update_by_id(sobject, record_id, self._fields(sobject, fields)), created=None))
-        return json_response(200, results)
+        records, all_or_none = self._collection(request)
+
+        def run() -> list[dict[str, Any]]:
+            results = []
+            for raw in records:
+                sobject = _type_of(raw)
+                self._known(sobject)
+                record_id = str(raw.get("id") or raw.get("Id") or "")
+                fields = {k: v for k, v in raw.items() if k not in ("id", "Id")}
+                results.append(self._save(lambda sobject=sobject, record_id=record_id, fields=fields:
+                                          self._update_by_id(sobject, record_id, self._fields(sobject, fields)), created=None))
+            return results
+
+        return self._all_or_none(all_or_none, run)
 
     @route("PATCH", _V + r"/composite/sobjects/" + _OBJECT + r"/(?P<field>\w+)", "collections.upsert")
     def collection_upsert(self, request: SandboxRequest, version: str, sobject: str, field: str) -> SandboxResponse:
         self._known(sobject)
+        if field.upper() == facts.RECORD_ID_FIELD.upper():
+            # "Only external ids are supported. Don't use record ids." (sObject Collections upsert)
+            raise failure(400, "INVALID_FIELD", f"Field {field} is not an External ID field for {sobject}: "
+                          "upsert through sObject Collections takes an External ID field, never the record Id")
         self._external_id(sobject, field)
-        records, _ = self._collection(request)
-        index = self._index(sobject, field, (raw.get(field) for raw in records))
-        results = []
-        for raw in records:
-            if _type_of(raw) != sobject:
-                raise failure(400, "INVALID_TYPE", f"Record type {_type_of(raw)} does not match {sobject}")
-            results.append(self._upsert_result(sobject, field, raw, index))
+        records, all_or_none = self._collection(request)
+
+        def run() -> list[dict[str, Any]]:
+            index = self._index(sobject, field, (raw.get(field) for raw in records))
+            results = []
+            for raw in records:
+                if _type_of(raw) != sobject:
+                    raise failure(400, "INVALID_TYPE", f"Record type {_type_of(raw)} does not match {sobject}")
+                results.append(self._upsert_result(sobject, field, raw, index))
+            return results
+
+        return self._all_or_none(all_or_none, run)
+
+    def _all_or_none(self, all_or_none: bool, run: Callable[[], list[dict[str, Any]]]) -> SandboxResponse:
+        """Runs a collection's records; with ``allOrNone: true`` one failure rolls every record
+        back: the failed records keep their errors, the others answer
+        ``ALL_OR_NONE_OPERATION_ROLLED_BACK`` with ``success: false`` and no id (200, as the
+        AllOrNoneHeader and sObject Collections docs show). Ids handed out are not reused."""
+        saved = self._checkpoint()
+        try:
+            results = run()
+        except RequestRejected:
+            self._restore(saved)
+            raise
+        if all_or_none and not all(r.get("success") for r in results):
+            self._restore(saved)
+            results = [r if not r.get("success") else {"id": None, "success": False, "errors": [dict(ROLLED_BACK)]} for r in results]
         return json_response(200, results)
+
+    def _checkpoint(self) -> tuple[Any, set[str]]:
+        # The store has no transactions: a copy of its tables (under its lock, held by the handler).
+        return copy.deepcopy(self.store._records), set(self.deleted)
+
+    def _restore(self, saved: tuple[Any, set[str]]) -> None:
+        self.store._records, self.deleted = saved[0], saved[1]
 
     @route("DELETE", _V + r"/composite/sobjects", "collections.delete")
     def collection_delete(self, request: SandboxRequest, version: str) -> SandboxResponse:
@@ -287,7 +474,8 @@ class SalesforceEmulator(Emulator):
             raise failure(400, "MISSING_ARGUMENT", "ids parameter is required")
         if len(ids) > COLLECTION_LIMIT:
             raise failure(400, "EXCEEDED_ID_LIMIT", f"Exceeded max size limit of {COLLECTION_LIMIT}")
-        return json_response(200, [self._save(lambda i=record_id: self._delete(i), created=None) for record_id in ids])
+        all_or_none = (request.query.get("allOrNone") or "false").lower() == "true"
+        return self._all_or_none(all_or_none, lambda: [self._save(lambda i=record_id: self._delete(i), created=None) for record_id in ids])
 
     def _collection(self, request: SandboxRequest) -> tuple[list[dict[str, Any]], bool]:
         body = self.json_object(request)
@@ -296,8 +484,10 @@ class SalesforceEmulator(Emulator):
             raise failure(400, "JSON_PARSER_ERROR", "records must be a list of sObjects")
         if len(records) > COLLECTION_LIMIT:
             raise failure(400, "EXCEEDED_ID_LIMIT", f"Exceeded max size limit of {COLLECTION_LIMIT}")
-        # Assumed: allOrNone true is not emulated beyond being accepted when nothing fails.
-        return records, bool(body.get("allOrNone"))
+        all_or_none = body.get("allOrNone", False)
+        if not isinstance(all_or_none, bool):
+            raise failure(400, "JSON_PARSER_ERROR", "allOrNone must be true or false")
+        return records, all_or_none
 
     def _upsert_result(self, sobject: str, field: str, raw: dict[str, Any], index: dict[str, list[str]]) -> dict[str, Any]:
         value = raw.get(field)
@@ -323,6 +513,7 @@ class SalesforceEmulator(Emulator):
 
     # -- query ---------------------------------------------------------------------------------
     @route("GET", _V + r"/query", "query")
+    @route("GET", _V + r"/queryAll", "query_all")
     def query(self, request: SandboxRequest, version: str) -> SandboxResponse:
         """A SOQL subset: SELECT f1, f2 FROM Object [WHERE f IN ('a', 'b') | WHERE f = 'a']."""
         found = _SOQL.match(request.query.get("q", ""))
@@ -338,8 +529,29 @@ class SalesforceEmulator(Emulator):
             rows = self.store.find(sobject, lambda r: _text(r.get(where)) in wanted)
         else:
             rows = self.store.all(sobject)
-        records = [{"attributes": {"type": sobject}, **{f: _public(sobject, r).get(f) for f in fields}} for r in rows]
-        return json_response(200, {"totalSize": len(records), "done": True, "records": records})
+        records = [{"attributes": {"type": sobject, "url": f"/services/data/v{version}/sobjects/{sobject}/{r['Id']}"},
+                    **{f: _public(sobject, r).get(f) for f in fields}} for r in rows]
+        locator = f"01g{len(self.cursors) + 1:012d}AAA"
+        self.cursors[locator] = records
+        return self._page(version, locator, 0)
+
+    @route("GET", _V + r"/query/(?P<locator>01g\w+)-(?P<offset>\d+)", "query.more")
+    @route("GET", _V + r"/queryAll/(?P<locator>01g\w+)-(?P<offset>\d+)", "query_all.more")
+    def query_more(self, request: SandboxRequest, version: str, locator: str, offset: str) -> SandboxResponse:
+        if locator not in self.cursors or int(offset) > len(self.cursors[locator]) or int(offset) % facts.QUERY_PAGE_SIZE:
+            raise failure(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        return self._page(version, locator, int(offset))
+
+    def _page(self, version: str, locator: str, offset: int) -> SandboxResponse:
+        """One page of ``QUERY_PAGE_SIZE`` records; ``nextRecordsUrl`` while more remain."""
+        records = self.cursors[locator]
+        end = offset + facts.QUERY_PAGE_SIZE
+        body: dict[str, Any] = {"totalSize": len(records), "done": end >= len(records), "records": records[offset:end]}
+        if end < len(records):
+            body["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"
+        else:
+            self.cursors.pop(locator, None)  # a locator is spent once its last page was read
+        return json_response(200, body)
 
     # -- Bulk API 2.0 -----------------------------------------------------------------------
     @route("POST", _V + r"/jobs/ingest", "bulk.create_job")
@@ -398,22 +610,29 @@ class SalesforceEmulator(Emulator):
             job["state"] = "InProgress"
         return json_response(200, _job_info(job))
 
-    @route("GET", _V + r"/jobs/ingest/(?P<job_id>\w+)/(?P<kind>successfulResults|failedResults|unprocessedrecords)",
+    @route("GET", _V + r"/jobs/ingest/(?P<job_id>\w+)/(?P<kind>successfulResults|failedResults|(?i:unprocessedrecords))",
            "bulk.{kind}")
     def results(self, request: SandboxRequest, version: str, job_id: str, kind: str) -> SandboxResponse:
+        """A finished job's results, CSV. The docs give "Formats: CSV" and no other; stricter
+        reading: a request must ask for CSV (``Accept: text/csv``, as simple-salesforce does), or
+        it is refused 406. ``unprocessedrecords`` is matched without regard to case (the docs
+        spell it so, simple-salesforce asks for ``unprocessedRecords``)."""
         job = self._job(job_id)
-        header = job.get("_header") or []
+        if not _accepts_csv(request.headers.get("Accept", "")):
+            raise failure(406, "NOT_ACCEPTABLE", f"Results are only available as {facts.BULK_RESULTS_MEDIA_TYPE}: send Accept: text/csv")
+        if job["state"] not in facts.BULK_DONE_STATES:
+            raise failure(400, "INVALIDJOBSTATE", f"Job {job_id} is not finished (state {job['state']})")
+        header = job.get("_header") or (_csv_rows(job["_csv"]) or [[]])[0]
         out = io.StringIO()
         writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
-        if kind == "unprocessedrecords":
+        if kind.lower() == "unprocessedrecords":
             writer.writerow(header)
-            if job["state"] != "JobComplete":
-                writer.writerows(_csv_rows(job["_csv"])[1:])
+            writer.writerows(job["_unprocessed"] if "_unprocessed" in job else _csv_rows(job["_csv"])[1:])
         else:
             extra = ["sf__Id", "sf__Created"] if kind == "successfulResults" else ["sf__Id", "sf__Error"]
             writer.writerow(extra + header)
             writer.writerows(job["_ok"] if kind == "successfulResults" else job["_failed"])
-        return SandboxResponse(status=200, raw=out.getvalue().encode("utf-8"), headers={"Content-Type": "text/csv"})
+        return SandboxResponse(status=200, raw=out.getvalue().encode("utf-8"), headers={"Content-Type": "text/csv; charset=UTF-8"})
 
     def _job(self, job_id: str) -> dict[str, Any]:
         job = self.jobs.get(job_id)
@@ -436,11 +655,18 @@ class SalesforceEmulator(Emulator):
         ext = job.get("externalIdFieldName")
         values = [dict(zip(header, row)).get(ext) for row in rows[1:]] if op == "upsert" else []
         index = self._index(sobject, ext, values)
-        for row in rows[1:]:
+        stop, self.bulk_fail_after = self.bulk_fail_after, None
+        body = rows[1:]
+        done = body if stop is None else body[:stop]
+        for row in done:
             self._process_row(job, sobject, op, ext, index, dict(zip(header, row)), row)
-        job["numberRecordsProcessed"] = len(rows) - 1
+        job["_unprocessed"] = body[len(done):]
+        job["numberRecordsProcessed"] = len(done)
         job["numberRecordsFailed"] = len(job["_failed"])
-        job["state"] = "JobComplete"
+        if stop is None:
+            job["state"] = "JobComplete"
+        else:  # the fault knob: committed rows stay committed, the rest were never processed
+            job.update(state="Failed", errorMessage="InternalServerError : the job stopped before every row was processed")
 
     def _process_row(self, job: dict[str, Any], sobject: str, op: str, ext: str | None, index: dict[str, list[str]],
                      cells: dict[str, str], row: list[str]) -> None:
@@ -485,10 +711,14 @@ class SalesforceEmulator(Emulator):
     def _field_known(self, sobject: str, field: str) -> bool:
         return field.endswith("__c") or field in STANDARD_FIELDS[sobject] or field in _READ_ONLY
 
-    def _external_id(self, sobject: str, field: str) -> None:
-        # Assumed: every custom field (and Id) is flagged External ID here.
-        if field != "Id" and not field.endswith("__c"):
-            raise failure(400, "INVALID_FIELD", f"Field {field} is not an External ID or Id field for {sobject}")
+    def _external_id(self, sobject: str, field: str, by_id: bool = True) -> None:
+        """A field an upsert (or a look-up) may name: a custom field flagged External ID, or
+        ``Id`` where the endpoint takes it (``by_id``). Assumed: an undeclared custom field is
+        flagged External ID; a declared one only when declared unique."""
+        declared = self.custom_fields.get((sobject, field))
+        if field == "Id" and by_id or declared is None and field.endswith("__c") or declared is not None and declared.unique:
+            return
+        raise failure(400, "INVALID_FIELD", f"Field {field} is not an External ID or Id field for {sobject}")
 
     def _fields(self, sobject: str, raw: dict[str, Any]) -> dict[str, Any]:
         """The writable fields of a request record; an unknown field fails the whole request."""
@@ -517,6 +747,13 @@ class SalesforceEmulator(Emulator):
         for name in _READ_ONLY:
             if name in record and name != "Id":
                 raise SaveError("INVALID_FIELD_FOR_INSERT_UPDATE", f"Unable to create/update fields: {name}", [name])
+        for (obj, name), declared in self.custom_fields.items():
+            value = record.get(name)
+            if obj != sobject or not declared.unique or value in (None, ""):
+                continue
+            twin = next((r for r in self._matching(sobject, name, value) if r["Id"] != record.get("Id")), None)
+            if twin is not None:
+                raise SaveError("DUPLICATE_VALUE", f"duplicate value found: {name} duplicates value on record with id: {twin['Id']}", [name])
 
     def _resolve(self, sobject: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Parents given by external id (``{"Account": {"Ext__c": "1"}}``) become lookup ids."""
@@ -606,6 +843,39 @@ class SalesforceEmulator(Emulator):
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
+
+
+_SOAP_TYPES = {"boolean": "boolean", "int": "int", "double": "double", "currency": "double", "percent": "double",
+               "date": "date", "datetime": "dateTime"}
+
+
+def _request_size(prefix: str, request: SandboxRequest) -> int:
+    """Bytes of the request line's URI plus the headers, as sent (the path re-quoted, the query
+    form-encoded as requests and urllib encode it)."""
+    uri = len(quote(f"/{prefix}{request.path}")) + (1 + len(urlencode(request.query_all, doseq=True)) if request.query_all else 0)
+    return uri + sum(len(k) + len(v) + 4 for k, v in request.headers.items())
+
+
+def _basic_client(header: str) -> tuple[str, str] | None:
+    """``Authorization: Basic base64(client_id:client_secret)``, or None."""
+    if not header.startswith("Basic "):
+        return None
+    try:
+        pair = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ("", "")
+    client_id, _, secret = pair.partition(":")
+    return client_id, secret
+
+
+def _instance_url(request: SandboxRequest, prefix: str) -> str:
+    """The org's URL, as the token answer gives it: here, this sandbox's own address."""
+    host = request.headers.get("Host") or "127.0.0.1"
+    return f"http://{host}/{prefix}"
+
+
+def _accepts_csv(accept: str) -> bool:
+    return any(part.split(";")[0].strip().lower() == facts.BULK_RESULTS_MEDIA_TYPE for part in accept.split(","))
 
 
 def _make_id(sobject: str, number: int) -> str:

@@ -10,10 +10,17 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_revsync.crms.salesforce.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, DEFAULT_TOKEN, SalesforceEmulator
+from dbt_revsync.crms.salesforce.emulator import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_REFRESH_TOKEN,
+    DEFAULT_TOKEN,
+    SalesforceEmulator,
+)
 from dbt_revsync.sandbox.server import SandboxServer
 
 V = "/services/data/v62.0"
+CSV = {"Accept": "text/csv"}  # result sets answer only a request that asks for CSV
 
 
 @pytest.fixture
@@ -128,7 +135,7 @@ def test_query_finds_records_by_a_field(sf: Api) -> None:
     a = sf.account(Name="A", Ext__c="x'1")
     sf.account(Name="B", Ext__c="y")
     answer = sf.call("GET", "/query", params={"q": "SELECT Id, Ext__c FROM Account WHERE Ext__c IN ('x\\'1', 'z')"})
-    assert answer.json()["records"] == [{"attributes": {"type": "Account"}, "Id": a, "Ext__c": "x'1"}]
+    assert answer.json()["records"] == [{"attributes": {"type": "Account", "url": f"{V}/sobjects/Account/{a}"}, "Id": a, "Ext__c": "x'1"}]
     assert sf.call("GET", "/query", params={"q": "DELETE everything"}).json()[0]["errorCode"] == "MALFORMED_QUERY"
 
 
@@ -144,8 +151,8 @@ def test_bulk_ingest_job_runs_through_its_states_and_reports_results(sf: Api) ->
     states = [sf.call("GET", f"/jobs/ingest/{job['id']}").json() for _ in range(2)]
     assert [s["state"] for s in states] == ["InProgress", "JobComplete"]
     assert (states[1]["numberRecordsProcessed"], states[1]["numberRecordsFailed"]) == (3, 1)
-    ok = list(csv.DictReader(io.StringIO(sf.call("GET", f"/jobs/ingest/{job['id']}/successfulResults/").text)))
-    failed = list(csv.DictReader(io.StringIO(sf.call("GET", f"/jobs/ingest/{job['id']}/failedResults/").text)))
+    ok = list(csv.DictReader(io.StringIO(sf.call("GET", f"/jobs/ingest/{job['id']}/successfulResults/", headers=CSV).text)))
+    failed = list(csv.DictReader(io.StringIO(sf.call("GET", f"/jobs/ingest/{job['id']}/failedResults/", headers=CSV).text)))
     assert [(r["Ext__c"], r["sf__Created"]) for r in ok] == [("1", "false"), ("2", "true")]
     assert failed == [{"sf__Id": "", "sf__Error": "REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --", "Ext__c": "3", "Name": ""}]
 
@@ -171,7 +178,7 @@ def test_a_contact_names_its_account_by_external_id(sf: Api) -> None:
     sf.call("PUT", f"/jobs/ingest/{job['id']}/batches", data="LastName,Account.Ext__c\nCy,A1\n", headers={"Content-Type": "text/csv"})
     sf.call("PATCH", f"/jobs/ingest/{job['id']}", {"state": "UploadComplete"})
     assert [sf.call("GET", f"/jobs/ingest/{job['id']}").json()["state"] for _ in range(2)][-1] == "JobComplete"
-    ok_rows = list(csv.DictReader(io.StringIO(sf.call("GET", f"/jobs/ingest/{job['id']}/successfulResults/").text)))
+    ok_rows = list(csv.DictReader(io.StringIO(sf.call("GET", f"/jobs/ingest/{job['id']}/successfulResults/", headers=CSV).text)))
     assert sf.call("GET", f"/sobjects/Contact/{ok_rows[0]['sf__Id']}").json()["AccountId"] == account
 
 
