@@ -35,6 +35,7 @@ import datetime as dt
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
@@ -89,8 +90,11 @@ class HubSpotDestination(Destination):
     def __init__(self, connection: Connection, http: HttpClient) -> None:
         super().__init__(connection, http)
         # object -> its properties as the properties API listed them in this push; None when
-        # they could not be read (values then travel unconverted).
+        # they could not be read (values then travel unconverted). Read on the push's first
+        # use, so a push with nothing to send asks nothing.
         self._schema: dict[str, dict[str, PropertyInfo] | None] = {}
+        self._to_read: set[str] = set()
+        self._lock = threading.Lock()
 
     @classmethod
     def default_root(cls, connection: Connection) -> str:
@@ -130,14 +134,13 @@ class HubSpotDestination(Destination):
 
     # ---- the object's properties (value types, validate --remote) ---------------------------
     def prepare(self, spec: SyncSpec) -> None:
-        """Read the object's properties once per push: their types decide which values are
-        converted to epoch milliseconds. When they cannot be read, values travel as they are
-        (a date then goes as its ISO text) and the push says so in its log."""
-        try:
-            self._schema[spec.object] = self._properties(spec.object)
-        except DestinationError as exc:
-            self._schema[spec.object] = None
-            logger.warning("%s: HubSpot's property list could not be read (%s): values are sent unconverted", spec.label, exc)
+        """The object's properties are read once per push (on the first batch or lookup):
+        their types decide which values are converted to epoch milliseconds. When they cannot
+        be read, values travel as they are (a date then goes as its ISO text) and the push
+        says so in its log."""
+        with self._lock:
+            self._schema.pop(spec.object, None)
+            self._to_read.add(spec.object)
 
     def _properties(self, obj: str) -> dict[str, PropertyInfo]:
         """``GET /crm/v3/properties/{object}``; DestinationError when it cannot be read."""
@@ -152,7 +155,16 @@ class HubSpotDestination(Destination):
         }
 
     def _types(self, spec: SyncSpec) -> dict[str, str] | None:
-        schema = self._schema.get(spec.object)
+        with self._lock:
+            if spec.object in self._to_read:
+                self._to_read.discard(spec.object)
+                try:
+                    self._schema[spec.object] = self._properties(spec.object)
+                except DestinationError as exc:
+                    self._schema[spec.object] = None
+                    logger.warning("%s: HubSpot's property list could not be read (%s): values are sent unconverted",
+                                   spec.label, exc)
+            schema = self._schema.get(spec.object)
         return None if schema is None else {name: info.type for name, info in schema.items()}
 
     def list_fields(self, spec: SyncSpec) -> set[str] | None:
