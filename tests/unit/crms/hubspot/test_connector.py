@@ -169,3 +169,17 @@ def test_validate_remote_checks_hubspot_properties(server: SandboxServer) -> Non
     issues, notes = check_remote_fields([good, bad], lambda s: dest)
     assert notes == ["crm -> hs.companies: 2 mapped field(s) exist in hs.companies"]
     assert sorted(i.key.rsplit(".", 1)[-1] for i in issues) == ["no_such", "upsert_key"]
+
+
+def test_declared_properties_join_the_properties_api_and_bad_ones_are_refused() -> None:
+    from dbt_revsync.sandbox.framework import DeclaredField, SchemaRefused
+
+    emulator = HubSpotEmulator()
+    emulator.declare_field(DeclaredField("companies", "account_key", "string", unique=True))
+    assert emulator.schema["companies"]["account_key"].unique
+    for bad in (DeclaredField("tickets", "x"), DeclaredField("contacts", "x", "money"), DeclaredField("contacts", "Bad Name"),
+                DeclaredField("contacts", "email"), DeclaredField("contacts", "since", "date", unique=True)):
+        with pytest.raises(SchemaRefused):
+            emulator.declare_field(bad)
+    emulator.reset()
+    assert "account_key" not in emulator.schema["companies"]
