@@ -113,7 +113,7 @@ def test_mirror_holds_exactly_the_model_then_patches_and_deletes(project: Projec
         assert project.push().code == 0
     for obj in OBJECTS:
         routes = sorted(e.route for e in calls.exchanges if e.route.split(" ")[1].startswith(f"{obj}."))
-        assert routes == [f"POST {obj}.batch_archive", f"POST {obj}.batch_update"], obj
+        assert routes == [f"GET {obj}.properties", f"POST {obj}.batch_archive", f"POST {obj}.batch_update"], obj  # types read once
         (update,) = calls.on(f"POST {obj}.batch_update")
         remembered = {s["destination_id"] for s in project.state() if s["record_key"] == "2" and obj in s["sync_id"]}
         assert {i["id"] for i in update.body["inputs"]} == remembered
