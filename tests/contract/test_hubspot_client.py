@@ -9,17 +9,17 @@ import pytest
 
 hubspot = pytest.importorskip("hubspot")
 
-from hubspot.crm.contacts import (  # noqa: E402
+from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInputUpsert,
     BatchReadInputSimplePublicObjectId,
     PublicObjectSearchRequest,
     SimplePublicObjectInputForCreate,
 )
-from hubspot.crm.contacts.exceptions import ApiException  # noqa: E402
+from hubspot.crm.contacts.exceptions import ApiException
 
-from dbt_revsync.crms.hubspot.emulator import DEFAULT_TOKEN, HubSpotEmulator  # noqa: E402
-from dbt_revsync.sandbox.framework import DeclaredField  # noqa: E402
-from dbt_revsync.sandbox.server import SandboxServer  # noqa: E402
+from dbt_revsync.crms.hubspot.emulator import DEFAULT_TOKEN, HubSpotEmulator
+from dbt_revsync.sandbox.framework import DeclaredField
+from dbt_revsync.sandbox.server import SandboxServer
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from dbt_revsync.crms.hubspot.connector import HubSpotDestination
 from dbt_revsync.crms.hubspot.emulator import DEFAULT_TOKEN, HubSpotEmulator
 from dbt_revsync.delivery import HttpClient, RetryPolicy, Window
 from dbt_revsync.destinations.base import BatchResult, Change
-from dbt_revsync.sandbox.framework import Limits
 from dbt_revsync.sandbox.server import SandboxServer
 from tests.integration.recording import recording
 
