@@ -93,6 +93,8 @@ class Contract:
     def spec_for(self, path: str) -> tuple[OpenAPI, str, str]:
         """(spec, host url, full path) for a path below the emulator's prefix."""
         if self.vendor == "hubspot":
+            if path.startswith("/crm/v3/properties/"):
+                return _openapi("hubspot-crm-properties-v3.json"), "https://api.hubapi.com", path
             obj = path.split("/")[4] if path.startswith("/crm/v3/objects/") else "contacts"
             obj = HUBSPOT_TYPE_NAMES.get(obj, obj)
             if obj == "deals":

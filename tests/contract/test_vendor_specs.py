@@ -100,7 +100,7 @@ def test_hubspot_traffic_conforms_to_hubspots_spec(server: SandboxServer) -> Non
         upserted = hubspot.send(spec(conn, "contacts", "upsert", people, "email"), [
             change("upsert", "1", {"email": "ann@example.com", "firstname": "Annie"}, remote_id=ann),  # by id: 200
             change("upsert", "3", {"email": "bob@example.com", "firstname": "Bob"}, upsert="bob@example.com"),
-            change("upsert", "4", {"email": "nope", "firstname": "Bad"}, upsert="nope"),  # 207
+            change("upsert", "4", {"email": "nope", "firstname": "Bad"}, upsert="nope"),  # by email: 400 for all, halved
             change("upsert", "5", {"email": "cy@example.com", "firstname": "Cy"}, remote_id="999999", upsert="cy@example.com"),
         ])
         assert outcome(upserted) == {"1": "updated", "3": "created", "4": "rejected:VALIDATION_ERROR", "5": "created"}
@@ -127,7 +127,9 @@ def test_hubspot_traffic_conforms_to_hubspots_spec(server: SandboxServer) -> Non
             change("upsert", "m1", {"email": "cy.new@example.com", "firstname": "Cy"}, upsert="cy.new@example.com"),
         ])  # match_on: found by search, updated by id
         assert outcome(matched) == {"m1": "updated"}
-        deals = hubspot.send(spec(conn, "deals", "append", {"dealname": "t"}), [
+        deal_sync = spec(conn, "deals", "append", {"dealname": "t", "amount": "a", "closedate": "c"})
+        hubspot.prepare(deal_sync)  # the properties API: closedate is a datetime, converted to epoch ms
+        deals = hubspot.send(deal_sync, [
             change("create", "d1", {"dealname": "Renewal", "amount": 10.5, "closedate": "2024-05-01T12:00:00"}),
         ])
         assert outcome(deals) == {"d1": "created"}
@@ -136,7 +138,9 @@ def test_hubspot_traffic_conforms_to_hubspots_spec(server: SandboxServer) -> Non
     assert report.checked == len(calls.exchanges) >= 20 and report.undocumented == []
     assert {
         "POST contacts.batch_create 207", "POST contacts.batch_update 200", "POST contacts.batch_update 207",
-        "POST contacts.batch_upsert 207", "POST contacts.batch_read 207", "POST contacts.batch_archive 204",
+        "POST contacts.batch_upsert 400", "POST contacts.batch_upsert 200", "POST contacts.batch_read 207",
+        "GET deals.properties 200", "GET contacts.property 200", "GET contacts.property 404", "POST contacts.search 429",
+        "POST contacts.batch_update 400", "GET contacts.read 200", "POST contacts.batch_read 200", "POST contacts.batch_archive 204",
         "POST companies.batch_upsert 200", "POST deals.batch_create 201", "POST contacts.create 201",
         "POST contacts.create 409", "GET deals.read 200", "PATCH deals.update 200", "DELETE deals.archive 204",
         "GET contacts.list 200", "POST contacts.search 200", "GET contacts.read 404", "GET contacts.list 401",
@@ -161,6 +165,23 @@ def _hubspot_endpoints(server: SandboxServer, emulator: HubSpotEmulator, deal_id
     assert call(server, "PATCH", f"{root}/deals/{deal_id}", auth, json={"properties": {"dealname": "Renamed"}}).ok
     assert call(server, "DELETE", f"{root}/deals/{deal_id}", auth).status_code == 204
     assert call(server, "GET", f"{root}/contacts", {"Authorization": "Bearer wrong"}).status_code == 401
+    props = "/hubspot/crm/v3/properties/contacts"
+    assert call(server, "GET", f"{props}/email", auth).json()["hasUniqueValue"] is False
+    assert call(server, "GET", f"{props}/no_such_property", auth).status_code == 404
+    by_email = {"inputs": [{"id": "p1@example.com", "idProperty": "email", "properties": {"firstname": "P"}}]}
+    refused = call(server, "POST", f"{root}/contacts/batch/update", auth, json=by_email)
+    assert refused.status_code == 400 and refused.json()["message"] == "Unable to perform update/upsert by non-unique 0-1 property"
+    p1 = call(server, "GET", f"{root}/contacts/p1@example.com", auth, params={"idProperty": "email", "properties": "email"}).json()
+    assert call(server, "DELETE", f"{root}/contacts/{p1['id']}", auth).status_code == 204
+    assert call(server, "GET", f"{root}/contacts/{p1['id']}", auth, params={"archived": "true"}).json()["archived"] is True
+    archived = call(server, "POST", f"{root}/contacts/batch/read", auth, params={"archived": "true"},
+                    json={"inputs": [{"id": p1["id"]}], "properties": ["email"], "propertiesWithHistory": []})
+    assert archived.status_code == 200 and archived.json()["results"][0]["properties"]["email"] == "p1@example.com"
+    emulator.search_window = RollingWindow(limit=1, seconds=30, enforce=True)
+    searched = [call(server, "POST", f"{root}/contacts/search", auth, json=search) for _ in range(2)]
+    assert searched[-1].status_code == 429 and searched[-1].json()["policyName"] == "SECONDLY"
+    assert not any(k.lower().startswith("x-hubspot-ratelimit") for k in searched[0].headers)
+    emulator.search_window = RollingWindow(limit=4, seconds=1.0)
     emulator.window = RollingWindow(limit=1, seconds=30, enforce=True)
     inputs = {"inputs": [{"properties": {"email": "late@example.com"}, "associations": [], "objectWriteTraceId": "x"}]}
     statuses = [call(server, "POST", f"{root}/contacts/batch/create", auth, json=inputs).status_code for _ in range(2)]

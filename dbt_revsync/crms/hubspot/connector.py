@@ -1,20 +1,28 @@
 """HubSpot (CRM v3): contacts, companies and deals, through the batch endpoints.
 
-Facts (docs/crm-notes.md): ``Authorization: Bearer <private app token>``; API root
-``https://api.hubapi.com``; ``POST /crm/v3/objects/<object>/batch/{create,update,upsert,
-read,archive}`` take at most 100 inputs. Every property value is a string; date properties
-take midnight-UTC epoch milliseconds; multi-checkbox values are ``;``-separated.
+Facts (``facts.py``): ``Authorization: Bearer <token>``; API root ``https://api.hubapi.com``;
+``POST /crm/v3/objects/<object>/batch/{create,update,upsert,read,archive}`` take at most 100
+inputs (the path follows the connection's ``api_version``). Every property value is a
+string; multi-checkbox values are ``;``-separated; date and date-time properties take epoch
+milliseconds, so a value is converted by its property's type, read once per push from the
+properties API (``prepare``); text properties keep their text as sent.
 
 How each insert mode travels:
 
     create   batch/create, each input tagged with ``objectWriteTraceId`` = the record key, so
              a 207 answer says which inputs failed
     upsert   a remembered id: batch/update by id (an id HubSpot no longer knows falls back to
-             the next line); otherwise batch/upsert with ``idProperty`` = upsert_key
-    update   batch/update by the remembered id, else by ``idProperty`` = upsert_key: no
-             match is HubSpot's own OBJECT_NOT_FOUND, a reject
+             the next line); otherwise batch/upsert with ``idProperty`` = upsert_key. An
+             email-keyed upsert has no partial results: a batch HubSpot refuses as a whole is
+             split in halves and sent again until only the inputs at fault are rejected
+    update   batch/update by the remembered id, else batch/read by ``idProperty`` = upsert_key
+             finds the ids first (HubSpot refuses batch/update by email): no match is
+             HubSpot's own OBJECT_NOT_FOUND, a reject
     delete   batch/archive by id (the remembered one, or upsert_key ``id``/``hs_object_id``);
              by another unique property, batch/read finds the ids first
+
+Searches (``match_on``, ``if_empty``) ask for the properties they judge, and are paced in
+their own family: HubSpot allows about 4 searches a second per account.
 
 A 207 answer is split: ``results`` are acknowledged, each ``errors[]`` entry rejects the
 inputs its ``context`` names (``objectWriteTraceId`` or ``ids``) with HubSpot's message.
@@ -25,12 +33,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
-from dbt_revsync.delivery import Reply
+from dbt_revsync.crms.hubspot import facts
+from dbt_revsync.delivery import HttpClient, Reply, Window
 from dbt_revsync.destinations.base import (
     BatchResult,
     Change,
@@ -40,27 +52,65 @@ from dbt_revsync.destinations.base import (
     confirms_without_body,
     unconfirmed,
 )
-from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+from dbt_revsync.errors import (
+    ConfigIssue,
+    DestinationError,
+    FatalDestinationError,
+    TransientDestinationError,
+)
 
-OBJECTS = ("contacts", "companies", "deals")
+logger = logging.getLogger(__name__)
+
+OBJECTS = facts.OBJECTS
 ID_KEYS = ("id", "hs_object_id")  # an upsert_key naming HubSpot's own record id
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
 
 
+@dataclass(frozen=True)
+class PropertyInfo:
+    """What the properties API says of one property: its type and whether it is unique."""
+
+    name: str
+    type: str
+    unique: bool = False
+
+
 class HubSpotDestination(Destination):
     type_name: ClassVar[str] = "hubspot"
     required_settings: ClassVar[tuple[str, ...]] = ("access_token",)
+    optional_settings: ClassVar[tuple[str, ...]] = ("api_version",)
     secret_settings: ClassVar[tuple[str, ...]] = ("access_token",)
     objects: ClassVar[tuple[str, ...]] = OBJECTS
-    max_batch_size: ClassVar[int] = 100
+    max_batch_size: ClassVar[int] = facts.BATCH_LIMIT
     # 100 requests per rolling 10 s on the Free and Starter plans (190 on Professional and
     # Enterprise): 9 a second with a bucket of 9 never puts more than 99 in any 10 s.
     default_rate_limit: ClassVar[float] = 9.0
 
+    def __init__(self, connection: Connection, http: HttpClient) -> None:
+        super().__init__(connection, http)
+        # object -> its properties as the properties API listed them in this push; None when
+        # they could not be read (values then travel unconverted). Read on the push's first
+        # use, so a push with nothing to send asks nothing.
+        self._schema: dict[str, dict[str, PropertyInfo] | None] = {}
+        self._to_read: set[str] = set()
+        self._lock = threading.Lock()
+
     @classmethod
     def default_root(cls, connection: Connection) -> str:
-        return "https://api.hubapi.com"
+        return facts.ROOT
+
+    @classmethod
+    def check_connection(cls, connection: Connection) -> list[str]:
+        version = connection.setting("api_version", facts.API_VERSION_DEFAULT)
+        if not isinstance(version, str) or not facts.API_VERSION.match(version):
+            return [f"hubspot api_version must be 'v3' or a date-based version such as '2026-03' or '2026-09', not {version!r}"]
+        return []
+
+    @classmethod
+    def windows(cls, connection: Connection) -> Mapping[str, tuple[Window, ...]]:
+        """Search has its own limit, about 4 requests a second per account."""
+        return {"search": (Window(facts.SEARCH_PER_SECOND, 1.0),)}
 
     @classmethod
     def check_spec(cls, spec: SyncSpec) -> list[tuple[str, str]]:
@@ -71,16 +121,79 @@ class HubSpotDestination(Destination):
         return problems
 
     # ---- requests ----------------------------------------------------------------------
+    def _url(self, api: str, rest: str) -> str:
+        version = str(self.connection.setting("api_version", facts.API_VERSION_DEFAULT))
+        return f"{self.root}{facts.api_path(version, api, rest)}"
+
     def _post(self, result: BatchResult, spec: SyncSpec, action: str, body: Any) -> Reply:
-        url = f"{self.root}/crm/v3/objects/{spec.object}/batch/{action}"
+        url = self._url("objects", f"{spec.object}/batch/{action}")
         return result.count(self.http.request("POST", url, json=body, headers=self._auth()))
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.connection.setting('access_token')}"}
 
+    # ---- the object's properties (value types, validate --remote) ---------------------------
+    def prepare(self, spec: SyncSpec) -> None:
+        """The object's properties are read once per push (on the first batch or lookup):
+        their types decide which values are converted to epoch milliseconds. When they cannot
+        be read, values travel as they are (a date then goes as its ISO text) and the push
+        says so in its log."""
+        with self._lock:
+            self._schema.pop(spec.object, None)
+            self._to_read.add(spec.object)
+
+    def _properties(self, obj: str) -> dict[str, PropertyInfo]:
+        """``GET /crm/v3/properties/{object}``; DestinationError when it cannot be read."""
+        reply = self.http.request("GET", self._url("properties", obj), headers=self._auth())
+        body = reply.json()
+        if not reply.ok or not isinstance(body, dict) or not isinstance(body.get("results"), list):
+            code, message = error_of(reply)
+            raise DestinationError(f"HubSpot did not list the {obj} properties ({code}): {message}")
+        return {
+            str(p["name"]): PropertyInfo(str(p["name"]), str(p.get("type") or "string"), p.get("hasUniqueValue") is True)
+            for p in body["results"] if isinstance(p, dict) and p.get("name")
+        }
+
+    def _types(self, spec: SyncSpec) -> dict[str, str] | None:
+        with self._lock:
+            if spec.object in self._to_read:
+                self._to_read.discard(spec.object)
+                try:
+                    self._schema[spec.object] = self._properties(spec.object)
+                except DestinationError as exc:
+                    self._schema[spec.object] = None
+                    logger.warning("%s: HubSpot's property list could not be read (%s): values are sent unconverted",
+                                   spec.label, exc)
+            schema = self._schema.get(spec.object)
+        return None if schema is None else {name: info.type for name, info in schema.items()}
+
+    def list_fields(self, spec: SyncSpec) -> set[str] | None:
+        """``validate --remote``: the names the properties API lists for the object."""
+        return set(self._properties(spec.object))
+
+    def remote_issues(self, spec: SyncSpec) -> list[ConfigIssue]:
+        """``validate --remote``: an upsert_key HubSpot cannot address records by (not a
+        unique property, nor a contact's email)."""
+        key = spec.upsert_key
+        if not key or key in ID_KEYS or spec.insert_mode == "append":
+            return []
+        try:
+            info = self._properties(spec.object).get(key)
+        except DestinationError:
+            return []  # list_fields reports the same failure
+        if info is None or info.unique or facts.folds_case(spec.object, key):
+            return []
+        return [ConfigIssue(
+            f"upsert_key {key!r} is not a unique property of HubSpot {spec.object}: HubSpot reads and upserts "
+            "records only by a property with unique values (or a contact's email)",
+            where=f"{spec.node.resource_type} '{spec.node.name}'", file=spec.node.yaml_file, key=f"{spec.key_path}.upsert_key",
+        )]
+
+    # ---- writes ---------------------------------------------------------------------------
     def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
         result = BatchResult()
-        changes = convertible(changes, result)
+        types = self._types(spec)
+        changes = convertible(changes, result, types)
         by_id = spec.upsert_key in ID_KEYS
         steps: list[tuple[Callable[..., None], list[Change]]] = [
             (self._create, [c for c in changes if c.op == "create"]),
@@ -98,14 +211,16 @@ class HubSpotDestination(Destination):
         return result
 
     def _create(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> None:
-        inputs = [{"properties": properties(c.fields), "associations": [], "objectWriteTraceId": c.key} for c in changes]
+        types = self._types(spec)
+        inputs = [{"properties": properties(c.fields, types), "associations": [], "objectWriteTraceId": c.key} for c in changes]
         reply = self._post(result, spec, "create", {"inputs": inputs})
         read_batch(reply, changes, result, "created", lambda c, r: r.get("objectWriteTraceId") == c.key)
 
     def _update(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> None:
         """By HubSpot id; an upsert whose remembered record is gone is upserted instead."""
+        types = self._types(spec)
         ids = {c.key: str(c.remote_id or c.upsert_value) for c in changes}
-        inputs = [{"id": ids[c.key], "properties": properties(c.fields), "objectWriteTraceId": c.key} for c in changes]
+        inputs = [{"id": ids[c.key], "properties": properties(c.fields, types), "objectWriteTraceId": c.key} for c in changes]
         reply = self._post(result, spec, "update", {"inputs": inputs})
         gone = [c for c in changes if c.op == "upsert" and c.remote_id and _not_found(reply, ids[c.key])]
         rest = [c for c in changes if c not in gone]
@@ -114,21 +229,34 @@ class HubSpotDestination(Destination):
             self._upsert(spec, gone, result)
 
     def _upsert(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> None:
+        """batch/upsert by ``idProperty`` = upsert_key. An email-keyed upsert of contacts has no
+        partial results: when HubSpot refuses such a batch as a whole, it is split in halves and
+        each half sent again, so only the inputs at fault end rejected (a batch of n with one bad
+        input costs about 2·log2(n) more requests)."""
         key = spec.upsert_key or ""
+        types = self._types(spec)
         inputs = [
-            {"id": str(c.upsert_value), "idProperty": key, "properties": properties(c.fields), "objectWriteTraceId": c.key}
+            {"id": str(c.upsert_value), "idProperty": key, "properties": properties(c.fields, types), "objectWriteTraceId": c.key}
             for c in changes
         ]
         reply = self._post(result, spec, "upsert", {"inputs": inputs})
-        values = {c.key: str(c.upsert_value) for c in changes}
-        read_batch(reply, changes, result, None, _property_match(key, values), values)
+        if len(changes) > 1 and reply.status in (400, 409, 422) and facts.upsert_is_all_or_nothing(spec.object, key):
+            half = len(changes) // 2
+            logger.debug("%s: HubSpot refused an email-keyed upsert of %d as a whole: sending it in halves", spec.label, len(changes))
+            self._upsert(spec, changes[:half], result)
+            self._upsert(spec, changes[half:], result)
+            return
+        values = {c.key: _folded(spec, key, c.upsert_value) for c in changes}
+        sent = {c.key: str(c.upsert_value) for c in changes}
+        read_batch(reply, changes, result, None, _property_match(spec, key, values), sent)
 
     def _update_by_property(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> None:
-        key = spec.upsert_key or ""
-        values = {c.key: str(c.upsert_value) for c in changes}
-        inputs = [{"id": values[c.key], "idProperty": key, "properties": properties(c.fields), "objectWriteTraceId": c.key} for c in changes]
-        reply = self._post(result, spec, "update", {"inputs": inputs})
-        read_batch(reply, changes, result, "updated", _property_match(key, values), values)
+        """HubSpot updates in batch only by id (batch/update by email is refused): batch/read
+        by ``idProperty`` = upsert_key finds the ids, then batch/update sends by id."""
+        ids = self._find_ids(spec, changes, result, vendor_codes=True)
+        found = [replace(c, remote_id=ids[c.key]) for c in changes if c.key in ids]
+        if found:
+            self._update(spec, found, result)
 
     def _delete(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> None:
         ids: dict[str, str] = {}
@@ -157,15 +285,18 @@ class HubSpotDestination(Destination):
 
     # ---- lookups for the shared matching step (``match_on``, ``on_update: if_empty``) --------
     def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
-        """Records whose property ``field`` equals ``value``: ``POST .../search`` with EQ."""
+        """Records whose property ``field`` equals ``value``: ``POST .../search`` with EQ, asking
+        for every mapped property (HubSpot answers only the properties asked for, and the
+        matching step judges ``if_empty`` fields on this answer). Paced as a search."""
         try:
-            wanted = property_value(value)
+            wanted = property_value(value, (self._types(spec) or {}).get(field))
         except ValueError as exc:
             raise RecordRejected("invalid_value", f"{field}: {exc}") from None
+        asked = list(dict.fromkeys([field, *(f.path for f in spec.fields)]))
         body = {"filterGroups": [{"filters": [{"propertyName": field, "operator": "EQ", "value": wanted}]}],
-                "properties": [field], "sorts": [], "limit": 10, "after": "0"}
-        url = f"{self.root}/crm/v3/objects/{spec.object}/search"
-        reply = result.count(self.http.request("POST", url, json=body, headers=self._auth()))
+                "properties": asked, "sorts": [], "limit": 10, "after": "0"}
+        url = self._url("objects", f"{spec.object}/search")
+        reply = result.count(self.http.request("POST", url, json=body, headers=self._auth(), family="search"))
         if not reply.ok:
             raise RecordRejected(*error_of(reply))
         answer = reply.json()
@@ -175,7 +306,7 @@ class HubSpotDestination(Destination):
 
     def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
         names = ",".join(f.path for f in spec.fields)
-        url = f"{self.root}/crm/v3/objects/{spec.object}/{record_id}"
+        url = self._url("objects", f"{spec.object}/{record_id}")
         reply = result.count(self.http.request("GET", url, params={"properties": names}, headers=self._auth()))
         if reply.status == 404:
             return None
@@ -189,11 +320,15 @@ class HubSpotDestination(Destination):
     def current_value(self, spec: SyncSpec, record: Mapping[str, Any], path: str) -> Any:
         return (record.get("properties") or {}).get(path)
 
-    def _find_ids(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> dict[str, str]:
-        """Record ids by a unique property (batch/read); a value with no record is rejected."""
+    def _find_ids(self, spec: SyncSpec, changes: list[Change], result: BatchResult, vendor_codes: bool = False) -> dict[str, str]:
+        """Record ids by a unique property (batch/read); a value with no record is rejected
+        (``no_match``; with ``vendor_codes`` HubSpot's own error where its answer names the
+        value, as an update by the key always answered). Emails compare case-blind."""
         key = spec.upsert_key or ""
-        values = {c.key: str(c.upsert_value) for c in changes}
-        body = {"idProperty": key, "inputs": [{"id": v} for v in values.values()], "properties": [key], "propertiesWithHistory": []}
+        sent = {c.key: str(c.upsert_value) for c in changes}
+        values = {c.key: _folded(spec, key, c.upsert_value) for c in changes}
+        body = {"idProperty": key, "inputs": [{"id": v} for v in dict.fromkeys(sent.values())], "properties": [key],
+                "propertiesWithHistory": []}
         reply = self._post(result, spec, "read", body)
         answer = reply.json() if isinstance(reply.json(), dict) else {}
         if not reply.ok:
@@ -205,14 +340,34 @@ class HubSpotDestination(Destination):
             for change in changes:
                 result.leave(change, unconfirmed(reply, "a batch/read answer with results"))
             return {}
-        found = {str((r.get("properties") or {}).get(key)): str(r.get("id")) for r in answer.get("results") or []}
+        found = {_folded(spec, key, (r.get("properties") or {}).get(key)): str(r.get("id"))
+                 for r in answer["results"] if isinstance(r, dict) and r.get("id") is not None}
+        missing = _missing(answer, spec, key) if vendor_codes else {}
         ids = {}
         for change in changes:
             if values[change.key] in found:
                 ids[change.key] = found[values[change.key]]
+            elif values[change.key] in missing:
+                result.reject(change, *missing[values[change.key]])
             else:
-                result.reject(change, "no_match", f"no {spec.object} record with {key} = {values[change.key]!r}")
+                result.reject(change, "no_match", f"no {spec.object} record with {key} = {sent[change.key]!r}")
         return ids
+
+
+def _folded(spec: SyncSpec, key: str, value: Any) -> str:
+    """A key value as HubSpot compares it: emails in lower case, every other value as is."""
+    text = "" if value is None else str(value)
+    return text.strip().lower() if facts.folds_case(spec.object, key) else text
+
+
+def _missing(answer: Mapping[str, Any], spec: SyncSpec, key: str) -> dict[str, tuple[str, str]]:
+    """The values a batch/read answer's errors name (``context.ids``): value -> (code, message)."""
+    named = {}
+    for error in answer.get("errors") or []:
+        if isinstance(error, dict) and isinstance(error.get("context"), dict):
+            for value in error["context"].get("ids") or []:
+                named[_folded(spec, key, value)] = (str(error.get("category") or "OBJECT_NOT_FOUND"), _message(error))
+    return named
 
 # ---- answers --------------------------------------------------------------------------------
 
@@ -276,13 +431,14 @@ def _not_found(reply: Reply, record_id: str) -> bool:
     )
 
 
-def _property_match(key: str, values: Mapping[str, str]) -> Callable[[Change, Mapping[str, Any]], bool]:
+def _property_match(spec: SyncSpec, key: str, values: Mapping[str, str]) -> Callable[[Change, Mapping[str, Any]], bool]:
+    """A result is an input's when it echoes the input's trace id, else when its key property
+    holds the input's value (emails compared case-blind: HubSpot stores them in lower case)."""
+
     def matches(change: Change, record: Mapping[str, Any]) -> bool:
         if record.get("objectWriteTraceId") is not None:
             return record.get("objectWriteTraceId") == change.key
-        wanted = values[change.key]
-        found = str((record.get("properties") or {}).get(key, ""))
-        return found.lower() == wanted.lower() if key == "email" else found == wanted
+        return _folded(spec, key, (record.get("properties") or {}).get(key)) == values[change.key]
 
     return matches
 
@@ -305,12 +461,12 @@ def error_of(reply: Reply) -> tuple[str, str]:
 # ---- values -------------------------------------------------------------------------------
 
 
-def convertible(changes: Sequence[Change], result: BatchResult) -> list[Change]:
+def convertible(changes: Sequence[Change], result: BatchResult, types: Mapping[str, str] | None = None) -> list[Change]:
     """The changes whose values HubSpot can take; each other one is rejected with the reason."""
     kept = []
     for change in changes:
         try:
-            properties(change.fields)
+            properties(change.fields, types)
         except ValueError as exc:
             result.reject(change, "invalid_value", str(exc))
         else:
@@ -318,25 +474,28 @@ def convertible(changes: Sequence[Change], result: BatchResult) -> list[Change]:
     return kept
 
 
-def properties(fields: Mapping[str, Any]) -> dict[str, str]:
-    """Every field as HubSpot's text; ValueError naming the field when one cannot be converted."""
+def properties(fields: Mapping[str, Any], types: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every field as HubSpot's text, converted by its property's type (``types``: name ->
+    the properties API's ``type``; None or a name it lacks: no date conversion).
+    ValueError naming the field when one cannot be converted."""
     out = {}
     for name, value in fields.items():
         try:
-            out[name] = property_value(value)
+            out[name] = property_value(value, (types or {}).get(name))
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
     return out
 
 
-def property_value(value: Any) -> str:
-    """HubSpot's text form of a value.
+def property_value(value: Any, kind: str | None = None) -> str:
+    """HubSpot's text form of a value for a property of type ``kind``.
 
     Null clears (``""``); booleans ``true``/``false``; a list is a multi-checkbox value
-    (``a;b``); a ``YYYY-MM-DD`` date is its midnight-UTC epoch milliseconds, and an ISO
-    date-time its epoch milliseconds (UTC when it carries no offset). Assumed: a text
-    column holding exactly a date is meant as a date. Text shaped like a date that is no
-    date (``2023-02-29``) raises ValueError: the row is rejected, never sent half-converted.
+    (``a;b``). Only for a ``date`` or ``datetime`` property is a ``YYYY-MM-DD`` date turned
+    into its midnight-UTC epoch milliseconds and an ISO date-time into its epoch
+    milliseconds (UTC when it carries no offset); text shaped like a date that is no date
+    (``2023-02-29``) then raises ValueError: the row is rejected, never sent half-converted.
+    Any other property (text above all) takes the text as it is: ``"2024-03-05"`` stays.
     """
     if value is None:
         return ""
@@ -345,10 +504,13 @@ def property_value(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, (list, tuple)):
-        return ";".join(property_value(item) for item in value if item is not None)
+        return ";".join(property_value(item, kind) for item in value if item is not None)
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True)
-    if isinstance(value, str):
+    dated = kind in facts.DATE_TYPES
+    if isinstance(value, (dt.date, dt.datetime)):
+        return _epoch_ms(value.isoformat()) if dated else value.isoformat()
+    if isinstance(value, str) and dated:
         if _DATE.match(value):
             try:
                 day = dt.datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)

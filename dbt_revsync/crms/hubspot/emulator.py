@@ -1,10 +1,23 @@
 """HubSpot CRM v3 emulator, served under ``/hubspot`` (stands in for ``https://api.hubapi.com``).
 
-Endpoints, for ``contacts``, ``companies`` and ``deals`` under ``/crm/v3/objects/<object>``:
-``POST`` (create), ``GET`` (list, ``limit`` <= 100 and an ``after`` cursor),
-``GET|PATCH|DELETE /<id>`` (``?idProperty=`` to address by a unique property),
-``POST /batch/{create,read,update,upsert,archive}`` (at most 100 inputs) and ``POST /search``
-(``filterGroups``, ``limit`` <= 200, ``after``). Auth: ``Authorization: Bearer <token>``.
+Endpoints, for ``contacts``, ``companies`` and ``deals`` under ``/crm/v3/objects/<object>``
+(and the date-based ``/crm/objects/<YYYY-MM>/<object>``): ``POST`` (create), ``GET`` (list,
+``limit`` <= 100 and an ``after`` cursor), ``GET|PATCH|DELETE /<id>`` (``?idProperty=`` to
+address by a unique property), ``POST /batch/{create,read,update,upsert,archive}`` (at most
+100 inputs) and ``POST /search`` (``filterGroups``, ``limit`` <= 200, ``after``); the
+properties API ``GET /crm/v3/properties/<object>[/<name>]``. Auth: ``Authorization: Bearer <token>``.
+
+As strict as HubSpot (facts.py names the source of each rule):
+- reads (``GET``, ``batch/read``, ``search``) answer only the properties asked for (those
+  with a value), plus ``hs_object_id``, ``createdate`` and the last-modified
+  date; asking for none gives the object's default set;
+- ``idProperty`` must be a property with unique values; a contact's ``email`` only where
+  HubSpot documents it (reading, upserting): ``batch/update`` by email is refused with
+  HubSpot's words; an email-keyed upsert has no partial results (one bad input fails all);
+- a contact's email is stored in lower case and compared case-blind;
+- search allows 4 requests a second (429 ``SECONDLY`` with vendor limits; search answers
+  carry no rate headers);
+- archived records are gone from reads, listed and read with ``archived=true``.
 
 Shapes follow HubSpot's published OpenAPI specs (tests/contract/specs): records are
 ``{id, properties, createdAt, updatedAt, archived}`` with every property value a string;
@@ -34,7 +47,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbt_revsync.crms.hubspot import facts
 from dbt_revsync.sandbox.framework import (
+    DeclaredField,
     Emulator,
     Limits,
     Record,
@@ -43,21 +58,26 @@ from dbt_revsync.sandbox.framework import (
     Route,
     SandboxRequest,
     SandboxResponse,
+    SchemaRefused,
     WindowState,
     json_response,
     route,
 )
 
 DEFAULT_TOKEN = "sandbox-hubspot-token"
-OBJECTS = ("contacts", "companies", "deals")
-BATCH_LIMIT = 100
-LIST_LIMIT = 100
-SEARCH_LIMIT = 200
-WINDOW_SECONDS = 10
-WINDOW_LIMIT = 100  # Free and Starter; 190 on Professional and Enterprise
-DAILY_LIMIT = 250_000
-_OBJ = r"/crm/v3/objects/(?P<obj>contacts|companies|deals|0-1|0-2|0-3)"
-TYPE_IDS = {"0-1": "contacts", "0-2": "companies", "0-3": "deals"}  # HubSpot takes either name
+OBJECTS = facts.OBJECTS
+BATCH_LIMIT = facts.BATCH_LIMIT
+LIST_LIMIT = facts.LIST_LIMIT
+SEARCH_LIMIT = facts.SEARCH_PAGE_LIMIT
+WINDOW_SECONDS = facts.WINDOW_SECONDS
+WINDOW_LIMIT = facts.WINDOW_LIMIT  # Free and Starter; 190 on Professional and Enterprise
+DAILY_LIMIT = facts.DAILY_LIMIT
+_VERSION = r"/crm/(?:v3/{api}|{api}/20\d\d-(?:03|09))/"
+_KIND = r"(?P<obj>contacts|companies|deals|0-1|0-2|0-3)"
+_OBJ = _VERSION.format(api="objects") + _KIND
+_PROPS = _VERSION.format(api="properties") + _KIND
+TYPE_IDS = facts.TYPE_IDS  # HubSpot takes either name
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SINGULAR = {"contacts": "Contact", "companies": "Company", "deals": "Deal"}
 
@@ -73,13 +93,14 @@ class Property:
     options: tuple[str, ...] | None = None
     multiple: bool = False
     read_only: bool = False
+    custom: bool = False
 
 
 def _defaults() -> dict[str, dict[str, Property]]:
-    common = [Property("hs_object_id", "number", read_only=True), Property("createdate", "datetime", read_only=True),
-              Property("hs_lastmodifieddate", "datetime", read_only=True)]
     per_object = {
-        "contacts": [Property("email", unique=True), Property("firstname"), Property("lastname"), Property("phone"),
+        # A contact's email is no hasUniqueValue property; HubSpot keeps it unique on its own
+        # and takes it as idProperty only to read and upsert (facts.EMAIL_ID_USES).
+        "contacts": [Property("email"), Property("firstname"), Property("lastname"), Property("phone"),
                      Property("company"), Property("website"), Property("city"), Property("country"), Property("jobtitle"),
                      Property("lifecyclestage", "enumeration", options=(
                          "subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer",
@@ -90,7 +111,11 @@ def _defaults() -> dict[str, dict[str, Property]]:
         "deals": [Property("dealname"), Property("amount", "number"), Property("closedate", "datetime"),
                   Property("dealstage"), Property("pipeline"), Property("description")],
     }
-    return {obj: {p.name: p for p in [*common, *props]} for obj, props in per_object.items()}
+    def common(obj: str) -> list[Property]:
+        return [Property("hs_object_id", "number", read_only=True), Property("createdate", "datetime", read_only=True),
+                Property(facts.MODIFIED[obj], "datetime", read_only=True)]
+
+    return {obj: {p.name: p for p in [*common(obj), *props]} for obj, props in per_object.items()}
 
 
 @dataclass
@@ -118,29 +143,51 @@ class HubSpotEmulator(Emulator):
         super().__init__(api_keys=api_keys, limits=limits, **kwargs)
         self._window = (window_limit, enforce_window)
         self.window = RollingWindow(window_limit, WINDOW_SECONDS, enforce=enforce_window)
+        self.search_window = RollingWindow(facts.SEARCH_PER_SECOND, 1.0, enforce=enforce_window)
         self.daily_used = 0
         self.schema = _defaults()
+        self.archived: dict[str, dict[int, Record]] = {obj: {} for obj in OBJECTS}
 
     # -- configuration -------------------------------------------------------------
 
     def define_property(self, obj: str, name: str, **options: Any) -> Property:
         """Add a (custom) property to an object, e.g. ``define_property("companies",
         "account_key", unique=True)``; kept until ``reset``."""
-        prop = Property(name, **options)
+        prop = Property(name, **{"custom": True, **options})
         self.schema[obj][name] = prop
         return prop
+
+    def declare_field(self, declared: DeclaredField) -> None:
+        """A custom property, as an admin creates it: a lower-case internal name not taken,
+        a type of the properties API; ``unique`` (hasUniqueValue) only for text and number
+        properties, as HubSpot allows it."""
+        obj = TYPE_IDS.get(declared.object, declared.object)
+        if obj not in OBJECTS:
+            raise SchemaRefused(f"HubSpot has no object {declared.object!r}; expected one of: {', '.join(OBJECTS)}")
+        if declared.type not in facts.PROPERTY_TYPES:
+            raise SchemaRefused(f"{declared.type!r} is not a HubSpot property type; expected one of: {', '.join(facts.PROPERTY_TYPES)}")
+        if not _NAME.match(declared.name):
+            raise SchemaRefused(f"{declared.name!r} is not a HubSpot internal name (lower case letters, digits, _)")
+        if declared.name in self.schema[obj]:
+            raise SchemaRefused(f"{obj} already have a property named {declared.name!r}")
+        if declared.unique and declared.type not in ("string", "number"):
+            raise SchemaRefused(f"{declared.name!r}: HubSpot keeps values unique only for text and number properties")
+        self.define_property(obj, declared.name, type=declared.type, unique=declared.unique)
 
     def set_limits(self, limits: Limits) -> None:
         """The vendor limits (``SandboxServer(limits="vendor")``) turn the 10 s window on."""
         super().set_limits(limits)
         self.window.enforce = limits is self.vendor_limits
+        self.search_window.enforce = limits is self.vendor_limits
 
     def reset(self) -> None:
         super().reset()
         limit, enforce = self._window
         self.window = RollingWindow(limit, WINDOW_SECONDS, enforce=enforce or self.window.enforce)
+        self.search_window = RollingWindow(facts.SEARCH_PER_SECOND, 1.0, enforce=self.window.enforce)
         self.daily_used = 0
         self.schema = _defaults()
+        self.archived = {obj: {} for obj in OBJECTS}
 
     # -- vendor shapes ---------------------------------------------------------------
 
@@ -165,6 +212,11 @@ class HubSpotEmulator(Emulator):
         return self._error(429, "RATE_LIMITS", "You have reached your ten_secondly_rolling limit.",
                            errorType="RATE_LIMIT", policyName="TEN_SECONDLY_ROLLING")
 
+    def search_limited_response(self) -> SandboxResponse:
+        """HubSpot's answer past the search limit (its secondly policy)."""
+        return self._error(429, "RATE_LIMITS", "You have reached your secondly limit.", errorType="RATE_LIMIT",
+                           policyName="SECONDLY", groupName="publicapi:private-app-search-secondly")
+
     def unmatched_response(self, request: SandboxRequest) -> SandboxResponse:
         return self._error(404, "OBJECT_NOT_FOUND", f"Unable to route {request.method} {request.path}")
 
@@ -172,9 +224,17 @@ class HubSpotEmulator(Emulator):
         if not self.authenticate(request):
             return self.unauthorized_response(request)
         count = self.window.hit()
-        response = super()._respond(request, found) if count.allowed else self.rate_limited_response([])
+        searching = found is not None and found[0].handler == "search"
+        if not count.allowed:
+            response = self.rate_limited_response([])
+        elif searching and not self.search_window.hit().allowed:
+            response = self.search_limited_response()
+        else:
+            response = super()._respond(request, found)
         if count.allowed:
             self.daily_used += 1
+        if searching:  # search answers carry no rate headers
+            return response
         if self.window.enforce:
             response.headers.update({
                 "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window.seconds * 1000)),
@@ -205,8 +265,9 @@ class HubSpotEmulator(Emulator):
     def list_records(self, request: SandboxRequest, obj: str) -> SandboxResponse:
         limit = _int(request.query.get("limit"), 10, LIST_LIMIT)
         start = _int(request.query.get("after"), 0, None)
-        records = self.store.all(obj)
-        chunk = [self._out(obj, r) for r in records[start:start + limit]]
+        records = list(self.archived[obj].values()) if _archived(request) else self.store.all(obj)
+        wanted = _wanted(request.query.get("properties"))
+        chunk = [self._view(obj, r, wanted) for r in records[start:start + limit]]
         body: dict[str, Any] = {"results": chunk}
         if start + limit < len(records):
             body["paging"] = {"next": {"after": str(start + limit)}}
@@ -214,11 +275,13 @@ class HubSpotEmulator(Emulator):
 
     @route("GET", _OBJ + r"/(?P<record_id>[^/]+)", "{obj}.read")
     def read(self, request: SandboxRequest, obj: str, record_id: str) -> SandboxResponse:
-        return json_response(200, self._out(obj, self._existing(obj, record_id, request.query.get("idProperty"))))
+        id_property = self._id_property(obj, request.query.get("idProperty"), "read")
+        record = self._existing(obj, record_id, id_property, archived=_archived(request))
+        return json_response(200, self._view(obj, record, _wanted(request.query.get("properties"))))
 
     @route("PATCH", _OBJ + r"/(?P<record_id>[^/]+)", "{obj}.update")
     def update(self, request: SandboxRequest, obj: str, record_id: str) -> SandboxResponse:
-        existing = self._existing(obj, record_id, request.query.get("idProperty"))
+        existing = self._existing(obj, record_id, self._id_property(obj, request.query.get("idProperty"), "update"))
         problem, record = self._update(obj, existing, _props(self.json_object(request)))
         if problem:
             return self._error(problem.status, problem.category, problem.message, errors=problem.details)
@@ -226,8 +289,7 @@ class HubSpotEmulator(Emulator):
 
     @route("DELETE", _OBJ + r"/(?P<record_id>[^/]+)", "{obj}.archive")
     def archive(self, request: SandboxRequest, obj: str, record_id: str) -> SandboxResponse:
-        if record_id.isdigit():
-            self.store.delete(obj, int(record_id))
+        self._archive(obj, record_id)
         return SandboxResponse(status=204)
 
     # -- batch routes ---------------------------------------------------------------------
@@ -253,7 +315,9 @@ class HubSpotEmulator(Emulator):
     @route("POST", _OBJ + r"/batch/update", "{obj}.batch_update")
     def batch_update(self, request: SandboxRequest, obj: str) -> SandboxResponse:
         inputs = self._inputs(request)
-        _no_duplicates(inputs)
+        _no_duplicates(obj, inputs)
+        for item in inputs:
+            self._id_property(obj, item.get("idProperty"), "update")
         results, errors = [], []
         for item in inputs:
             existing = self._find(obj, _input_id(item), item.get("idProperty"))
@@ -270,13 +334,15 @@ class HubSpotEmulator(Emulator):
     @route("POST", _OBJ + r"/batch/upsert", "{obj}.batch_upsert")
     def batch_upsert(self, request: SandboxRequest, obj: str) -> SandboxResponse:
         inputs = self._inputs(request)
-        _no_duplicates(inputs)
+        _no_duplicates(obj, inputs)
         for item in inputs:
-            name = item.get("idProperty")
-            prop = self.schema[obj].get(name or "")
-            if prop is None or not prop.unique:
-                raise RequestRejected(400, f"idProperty {name!r} is not a unique value property of {obj}; "
-                                           "upsert needs a property with hasUniqueValue")
+            if not item.get("idProperty"):
+                raise RequestRejected(400, "Every upsert input needs an idProperty")
+            self._id_property(obj, item["idProperty"], "upsert")
+        if any(facts.upsert_is_all_or_nothing(obj, item["idProperty"]) for item in inputs):
+            problem = self._first_problem(obj, inputs)
+            if problem:  # no partial results: one bad input fails the whole batch, nothing is written
+                return self._error(problem.status, problem.category, problem.message, errors=problem.details)
         results, errors = [], []
         for item in inputs:
             value, name = _input_id(item), item["idProperty"]
@@ -295,22 +361,25 @@ class HubSpotEmulator(Emulator):
     def batch_read(self, request: SandboxRequest, obj: str) -> SandboxResponse:
         body = self.json_object(request)
         inputs = self._inputs(request)
+        id_property = self._id_property(obj, body.get("idProperty"), "read")
+        wanted = body.get("properties")
+        if wanted is not None and (not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted)):
+            raise RequestRejected(400, "properties must be a list of property names")
+        archived = _archived(request)
         results, missing = [], []
         for item in inputs:
-            existing = self._find(obj, _input_id(item), body.get("idProperty"))
+            existing = self._find(obj, _input_id(item), id_property, archived=archived)
             if existing is None:
                 missing.append(_input_id(item))
             else:
-                results.append(self._out(obj, existing))
+                results.append(self._view(obj, existing, wanted))
         errors = [_standard_error(_not_found(obj, missing), {}, None, ids=missing)] if missing else []
         return _batch(results, errors)
 
     @route("POST", _OBJ + r"/batch/archive", "{obj}.batch_archive")
     def batch_archive(self, request: SandboxRequest, obj: str) -> SandboxResponse:
         for item in self._inputs(request):
-            record_id = _input_id(item)
-            if record_id.isdigit():
-                self.store.delete(obj, int(record_id))
+            self._archive(obj, _input_id(item))
         return SandboxResponse(status=204)
 
     @route("POST", _OBJ + r"/search", "{obj}.search")
@@ -321,13 +390,60 @@ class HubSpotEmulator(Emulator):
             raise RequestRejected(400, "filterGroups: at most 5 groups of at most 6 filters")
         limit = _int(body.get("limit"), 10, SEARCH_LIMIT)
         start = _int(body.get("after"), 0, None)
+        wanted = body.get("properties")
+        if wanted is not None and (not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted)):
+            raise RequestRejected(400, "properties must be a list of property names")
         found = [r for r in self.store.all(obj) if not groups or any(_group_matches(self._out(obj, r), g) for g in groups)]
-        body_out: dict[str, Any] = {"total": len(found), "results": [self._out(obj, r) for r in found[start:start + limit]]}
+        body_out: dict[str, Any] = {"total": len(found),
+                                    "results": [self._view(obj, r, wanted) for r in found[start:start + limit]]}
         if start + limit < len(found):
             body_out["paging"] = {"next": {"after": str(start + limit)}}
         return json_response(200, body_out)
 
+    # -- the properties API -------------------------------------------------------------------
+
+    @route("GET", _PROPS, "{obj}.properties")
+    def list_properties(self, request: SandboxRequest, obj: str) -> SandboxResponse:
+        if _archived(request):
+            return json_response(200, {"results": []})  # no property is ever archived here
+        return json_response(200, {"results": [_property_json(obj, p) for p in self.schema[obj].values()]})
+
+    @route("GET", _PROPS + r"/(?P<name>[^/]+)", "{obj}.property")
+    def read_property(self, request: SandboxRequest, obj: str, name: str) -> SandboxResponse:
+        prop = self.schema[obj].get(name)
+        if prop is None:
+            return self._error(404, "OBJECT_NOT_FOUND", f"Unable to find property {name} for object type {obj}")
+        return json_response(200, _property_json(obj, prop))
+
     # -- records ---------------------------------------------------------------------------
+
+    def _id_property(self, obj: str, name: Any, use: str) -> str | None:
+        """The ``idProperty`` if HubSpot takes it for ``use`` (read | update | upsert), else
+        HubSpot's refusal: a unique property, or a contact's email to read or upsert."""
+        if name in (None, "", "hs_object_id"):
+            return None
+        prop = self.schema[obj].get(str(name))
+        if prop is not None and (prop.unique or (facts.folds_case(obj, prop.name) and use in facts.EMAIL_ID_USES)):
+            return prop.name
+        raise RequestRejected(400, facts.non_unique_message(obj))
+
+    def _first_problem(self, obj: str, inputs: list[dict[str, Any]]) -> Problem | None:
+        """The first input of an upsert that would fail, checked before anything is written."""
+        for item in inputs:
+            value, name = _input_id(item), item["idProperty"]
+            existing = self._find(obj, value, name)
+            props = _props(item) if existing is not None else {**_props(item), name: value}
+            problem = self._check(obj, props, own_id=existing["id"] if existing else None)
+            if problem:
+                return problem
+        return None
+
+    def _archive(self, obj: str, record_id: str) -> None:
+        record = self.store.get(obj, int(record_id)) if record_id.isdigit() else None
+        if record is not None:
+            self.store.delete(obj, record["id"])
+            self.archived[obj][record["id"]] = {**record, "archived": True, "archivedAt": _now()}
+
 
     def _inputs(self, request: SandboxRequest) -> list[dict[str, Any]]:
         inputs = self.json_object(request).get("inputs")
@@ -342,6 +458,7 @@ class HubSpotEmulator(Emulator):
         if problem:
             return problem, None
         now = _now()
+        props = _normalised(obj, props)
         stored = self.store.insert(obj, {"properties": {k: v for k, v in props.items() if v != ""},
                                          "createdAt": now, "updatedAt": now, "archived": False})
         return None, self._out(obj, stored)
@@ -350,7 +467,7 @@ class HubSpotEmulator(Emulator):
         problem = self._check(obj, props, own_id=existing["id"])
         if problem:
             return problem, None
-        merged = {**existing["properties"], **props}
+        merged = {**existing["properties"], **_normalised(obj, props)}
         record = {**existing, "properties": {k: v for k, v in merged.items() if v != ""}, "updatedAt": _now()}
         return None, self._out(obj, self.store.replace(obj, existing["id"], record))
 
@@ -361,7 +478,7 @@ class HubSpotEmulator(Emulator):
                            details=details)
         for name, value in props.items():
             prop = self.schema[obj][name]
-            if prop.unique and value != "":
+            if (prop.unique or facts.folds_case(obj, name)) and value != "":
                 holder = self._find(obj, value, name)
                 if holder is not None and holder["id"] != own_id:
                     if obj == "contacts" and name == "email":
@@ -385,27 +502,49 @@ class HubSpotEmulator(Emulator):
             reason = f"Email address {value} is invalid", "INVALID_EMAIL"
         return _detail(name, *reason) if reason else None
 
-    def _find(self, obj: str, value: str, id_property: str | None) -> Record | None:
-        if not id_property or id_property == "hs_object_id":
+    def _find(self, obj: str, value: str, id_property: str | None, archived: bool = False) -> Record | None:
+        """The live record (or with ``archived`` the archived one) by id or a property's value."""
+        if archived:
+            pool = list(self.archived[obj].values())
+        elif not id_property or id_property == "hs_object_id":
             return self.store.get(obj, int(value)) if str(value).isdigit() else None
-        fold = obj == "contacts" and id_property == "email"
+        else:
+            pool = self.store.all(obj)
+        name = id_property or "hs_object_id"
+        fold = facts.folds_case(obj, name)
         wanted = str(value).lower() if fold else str(value)
-        found = self.store.find(obj, lambda r: (str(r["properties"].get(id_property, "")).lower() if fold
-                                                else str(r["properties"].get(id_property, ""))) == wanted)
-        return found[0] if found else None
+        for record in pool:
+            held = str(record["id"]) if name == "hs_object_id" else str(record["properties"].get(name, ""))
+            if (held.lower() if fold else held) == wanted:
+                return record
+        return None
 
-    def _existing(self, obj: str, record_id: str, id_property: str | None) -> Record:
-        record = self._find(obj, record_id, id_property)
+    def _existing(self, obj: str, record_id: str, id_property: str | None, archived: bool = False) -> Record:
+        record = self._find(obj, record_id, id_property, archived=archived)
         if record is None:
             raise RequestRejected(404, "Object not found.  objectId are usually numeric.",
                                   response=self._error(404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric."))
         return record
 
     def _out(self, obj: str, record: Record) -> Record:
+        """The record with every property it holds (write answers, sandbox inspection)."""
         props = {**record["properties"], "hs_object_id": str(record["id"]),
-                 "createdate": record["createdAt"], "hs_lastmodifieddate": record["updatedAt"]}
-        return {"id": str(record["id"]), "properties": props, "createdAt": record["createdAt"],
-                "updatedAt": record["updatedAt"], "archived": False}
+                 "createdate": record["createdAt"], facts.MODIFIED[obj]: record["updatedAt"]}
+        out = {"id": str(record["id"]), "properties": props, "createdAt": record["createdAt"],
+               "updatedAt": record["updatedAt"], "archived": bool(record.get("archived"))}
+        if record.get("archivedAt"):
+            out["archivedAt"] = record["archivedAt"]
+        return out
+
+    def _view(self, obj: str, record: Record, wanted: Iterable[str] | None) -> Record:
+        """A read answer: only the properties asked for that hold a value, plus those HubSpot
+        always returns; asking for none gives the object's default set."""
+        full = self._out(obj, record)
+        names = [*(facts.DEFAULT_PROPERTIES[obj] if wanted is None else wanted), *facts.always_returned(obj)]
+        known = self.schema[obj]
+        props = full["properties"]  # an asked property without a value is left out, as the spec's
+        # non-nullable string values require
+        return {**full, "properties": {n: props[n] for n in dict.fromkeys(names) if n in known and props.get(n) is not None}}
 
     def snapshot(self) -> dict[str, list[Record]]:
         return {obj: [self._out(obj, r) for r in self.store.all(obj)] for obj in OBJECTS}
@@ -444,6 +583,40 @@ def _type_problem(prop: Property, value: str) -> tuple[str, str] | None:
     return None
 
 
+def _normalised(obj: str, props: dict[str, Any]) -> dict[str, Any]:
+    """HubSpot stores a contact's email in lower case."""
+    return {k: v.lower() if isinstance(v, str) and facts.folds_case(obj, k) else v for k, v in props.items()}
+
+
+def _wanted(query: str | None) -> list[str] | None:
+    """The ``properties`` query parameter (comma-separated names); None when absent."""
+    return None if query is None else [n.strip() for n in query.split(",") if n.strip()]
+
+
+def _archived(request: SandboxRequest) -> bool:
+    return str(request.query.get("archived", "")).lower() == "true"
+
+
+def _property_json(obj: str, prop: Property) -> dict[str, Any]:
+    """A property as the properties API describes it (the spec's ``Property``)."""
+    if prop.type == "bool":
+        options = [{"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
+                   {"label": "No", "value": "false", "displayOrder": 1, "hidden": False}]
+    else:
+        options = [{"label": o, "value": o, "displayOrder": i, "hidden": False} for i, o in enumerate(prop.options or ())]
+    field_type = "checkbox" if prop.multiple else facts.PROPERTY_TYPES.get(prop.type, "text")
+    stamp = "2020-01-01T00:00:00.000Z"
+    return {
+        "name": prop.name, "label": prop.name.replace("_", " ").title(), "type": prop.type, "fieldType": field_type,
+        "description": "", "groupName": f"{_SINGULAR[obj].lower()}information", "options": options,
+        "displayOrder": -1, "calculated": False, "externalOptions": False, "hasUniqueValue": prop.unique,
+        "hidden": False, "formField": not prop.read_only, "hubspotDefined": not prop.custom, "archived": False,
+        "createdAt": stamp, "updatedAt": stamp,
+        "modificationMetadata": {"archivable": prop.custom, "readOnlyDefinition": not prop.custom,
+                                 "readOnlyValue": prop.read_only},
+    }
+
+
 def _detail(name: str, message: str, code: str) -> dict[str, Any]:
     return {"message": message, "code": code, "in": name, "context": {"propertyName": [name]}}
 
@@ -462,10 +635,10 @@ def _input_id(item: dict[str, Any]) -> str:
     return value
 
 
-def _no_duplicates(inputs: list[dict[str, Any]]) -> None:
+def _no_duplicates(obj: str, inputs: list[dict[str, Any]]) -> None:
     seen: set[str] = set()
     for item in inputs:
-        value = _input_id(item)
+        value = _input_id(item).lower() if facts.folds_case(obj, str(item.get("idProperty"))) else _input_id(item)
         if value in seen:
             raise RequestRejected(400, f"Duplicate IDs found in batch input: [{value}]. IDs must be unique")
         seen.add(value)

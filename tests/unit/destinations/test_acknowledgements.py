@@ -302,17 +302,22 @@ def test_created_is_never_acknowledged_without_the_new_records_id() -> None:
 # ---- values a connector cannot convert --------------------------------------------------------
 
 
+HS_PROPERTIES = {"results": [{"name": "email", "type": "string"}, {"name": "since", "type": "date"}]}
+
+
 @pytest.mark.parametrize("bad", ["2023-02-29", "2024-13-01", "2024-02-30T10:00:00", "2024-01-01T25:00"])
 def test_an_invalid_date_rejects_its_hubspot_row_and_the_others_are_sent(bad: str) -> None:
     conn = Connection("hubspot", "hubspot", MappingProxyType(HS), base_url="http://127.0.0.1:1/api")
     spec = SyncSpec("id", NODE, conn, "contacts", "append", ("id",), (FieldMap("email", "email"), FieldMap("since", "since")))
     rows = [Change("create", "bad", {"email": "b@x.io", "since": bad}), Change("create", "good", {"email": "g@x.io", "since": "2024-02-29"})]
-    transport = Scripted([(201, {"results": [{"id": "7", "objectWriteTraceId": "good", "properties": {}}]})])
-    result = destination_class("hubspot")(conn, HttpClient(transport=transport)).send(spec, rows)
+    transport = Scripted([(200, HS_PROPERTIES), (201, {"results": [{"id": "7", "objectWriteTraceId": "good", "properties": {}}]})])
+    destination = destination_class("hubspot")(conn, HttpClient(transport=transport))
+    destination.prepare(spec)  # ``since`` is a date property: its values are converted, or rejected
+    result = destination.send(spec, rows)
     assert [(r.key, r.code) for r in result.rejected] == [("bad", "invalid_value")]
     assert bad in result.rejected[0].message and "since" in result.rejected[0].message
     assert [(a.key, a.outcome) for a in result.acked] == [("good", "created")]
-    assert [i["objectWriteTraceId"] for i in transport.asked[0][2]["inputs"]] == ["good"]
+    assert [i["objectWriteTraceId"] for i in transport.asked[1][2]["inputs"]] == ["good"]
 
 
 def test_an_invalid_date_in_a_hubspot_lookup_rejects_the_row() -> None:
@@ -320,7 +325,8 @@ def test_an_invalid_date_in_a_hubspot_lookup_rejects_the_row() -> None:
 
     conn = Connection("hubspot", "hubspot", MappingProxyType(HS), base_url="http://127.0.0.1:1/api")
     spec = SyncSpec("id", NODE, conn, "contacts", "upsert", ("id",), (FieldMap("since", "since"),))
-    dest = destination_class("hubspot")(conn, HttpClient(transport=Scripted([])))
+    dest = destination_class("hubspot")(conn, HttpClient(transport=Scripted([(200, HS_PROPERTIES)])))
+    dest.prepare(spec)
     with pytest.raises(RecordRejected) as raised:
         dest.find(spec, "since", "2023-02-29", BatchResult())
     assert raised.value.code == "invalid_value"

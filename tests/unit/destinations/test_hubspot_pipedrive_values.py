@@ -10,25 +10,35 @@ from dbt_revsync.crms.pipedrive.connector import CustomField, custom_name, custo
 
 
 @pytest.mark.parametrize(
-    ("value", "sent"),
+    ("value", "kind", "sent"),
     [
-        (None, ""),
-        (True, "true"),
-        (False, "false"),
-        (12, "12"),
-        (12.0, "12"),
-        (12.5, "12.5"),
-        (["golf", None, "tea"], "golf;tea"),
-        ("2024-03-05", "1709596800000"),  # midnight UTC
-        ("2024-03-05T10:30:00", "1709634600000"),  # no offset: UTC
-        ("2024-03-05T10:30:00+01:00", "1709631000000"),
-        ("Acme", "Acme"),
-        ("2024-03-05 is a date", "2024-03-05 is a date"),
-        ({"b": 1, "a": 2}, '{"a": 2, "b": 1}'),
+        (None, "string", ""),
+        (True, "bool", "true"),
+        (False, "bool", "false"),
+        (12, "number", "12"),
+        (12.0, "number", "12"),
+        (12.5, "number", "12.5"),
+        (["golf", None, "tea"], "enumeration", "golf;tea"),
+        ("2024-03-05", "date", "1709596800000"),  # midnight UTC
+        ("2024-03-05T10:30:00", "datetime", "1709634600000"),  # no offset: UTC
+        ("2024-03-05T10:30:00+01:00", "datetime", "1709631000000"),
+        ("Acme", "string", "Acme"),
+        ("2024-03-05 is a date", "date", "2024-03-05 is a date"),
+        ({"b": 1, "a": 2}, "string", '{"a": 2, "b": 1}'),
     ],
 )
-def test_hubspot_property_values_are_strings(value: object, sent: str) -> None:
-    assert hubspot.property_value(value) == sent
+def test_hubspot_property_values_are_strings(value: object, kind: str, sent: str) -> None:
+    assert hubspot.property_value(value, kind) == sent
+
+
+@pytest.mark.parametrize("kind", ["string", "enumeration", "number", None])
+@pytest.mark.parametrize("text", ["2024-03-05", "2024-03-05T10:30:00Z", "2023-02-29"])
+def test_a_date_shaped_value_of_a_text_property_travels_as_its_text(text: str, kind: str | None) -> None:
+    """Only date and date-time properties take epoch milliseconds; a property of another type
+    (or one whose type is unknown: the property list could not be read) keeps the text."""
+    assert hubspot.property_value(text, kind) == text
+    assert hubspot.properties({"code": text, "since": "2024-03-05"}, {"code": kind or "string", "since": "date"}) == {
+        "code": text, "since": "1709596800000"}
 
 
 def test_hubspot_waits_a_window_only_when_none_is_left() -> None:
