@@ -1,0 +1,474 @@
+"""The destination conformance suite: the behaviour every CRM connector owes the runner,
+checked against the CRM's own emulator over loopback.
+
+A per-CRM pytest module subclasses :class:`DestinationConformance`, names the CRM (its
+``dbt_revsync.crms`` registry name), an object, a field map, sample rows and the keys, and
+inherits these tests (``TESTS``):
+
+- ``test_create``: ``append`` creates one record per row, each acknowledged ``created``
+  with the CRM's id; the emulator holds exactly those records.
+- ``test_upsert``: a second push of the same key updates the record, remembered id or
+  not; never a duplicate, never a second ``created``.
+- ``test_update``: ``update`` changes records found by id and by key; a key that matches
+  nothing is rejected with a reason and creates nothing.
+- ``test_delete``: ``delete`` removes the record of its key and nothing else.
+- ``test_mirror``: a record the sync did not create (already in the CRM) is acknowledged
+  ``updated``, never ``created`` (the state lets mirror delete only records it created);
+  removing the sync's own record deletes it and leaves the other one alone.
+- ``test_partial_batch_failure``: in one batch with a bad row, the good rows are
+  acknowledged and the bad one rejected with a reason; nothing is left unresolved.
+- ``test_401_is_fatal``: a 401 stops the sync (``FatalDestinationError``); nothing is
+  acknowledged or stored.
+- ``test_429_is_retried``: a 429 is retried and the push then succeeds, once per record.
+- ``test_2xx_without_the_record_is_not_acknowledged``: the CRM applied the write but
+  answered a maintenance page or an empty ``201``: nothing is acknowledged or rejected, the
+  rows are left for the next push.
+- ``test_secrets_never_echoed``: an error body that repeats the request's credentials
+  (as careless CRMs do) never brings them into a reject, an error or a log line.
+
+Changes are made as the runner makes them (``plan.decide`` on a diff row) and sent as it
+sends them (``Destination.prepare`` once, then ``matching.send``), through the runner's own
+``HttpClient`` (only retries are made fast and the steady pace is lifted, so the suite runs
+in seconds). Faults come from the sandbox's fault rules (:class:`~dbt_revsync.sandbox.FaultRule`).
+
+Skipping is never silent: a mode the destination cannot do (the product's own capability
+and ``check_spec`` checks refuse the sync block) is skipped with the product's message, and
+a subclass declares anything else it cannot pass in ``unsupported = {"test_name": "reason"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+import pytest
+
+from dbt_revsync import logs, matching, plan
+from dbt_revsync.changes import ChangeRow
+from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec, _capability_issues, parse_connection
+from dbt_revsync.crms import crm as crm_record
+from dbt_revsync.crms import destination_class, emulator_class
+from dbt_revsync.delivery import RetryPolicy
+from dbt_revsync.destinations.base import Ack, BatchResult, Change, Destination, Reject
+from dbt_revsync.errors import FatalDestinationError
+from dbt_revsync.runner import default_client, hidden
+from dbt_revsync.sandbox.framework import Emulator, SandboxRequest, SandboxResponse
+from dbt_revsync.sandbox.server import SandboxServer
+
+TESTS = (
+    "test_create",
+    "test_upsert",
+    "test_update",
+    "test_delete",
+    "test_mirror",
+    "test_partial_batch_failure",
+    "test_401_is_fatal",
+    "test_429_is_retried",
+    "test_2xx_without_the_record_is_not_acknowledged",
+    "test_secrets_never_echoed",
+)
+
+NODE = NodeRef("model.conformance.rows", "rows", "model", "models/schema.yml", None, "main", "rows")
+MAINTENANCE_PAGE = "<html><body><h1>Down for maintenance</h1></body></html>"
+_CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|session", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """What one push of a batch came to, keyed by the rows' primary keys."""
+
+    acked: Mapping[str, Ack]
+    rejected: Mapping[str, Reject]
+    left: frozenset[str]
+    unresolved: tuple[str, ...]
+    fatal: str | None
+
+    @classmethod
+    def of(cls, result: BatchResult) -> Pushed:
+        return cls(
+            acked=MappingProxyType({a.key: a for a in result.acked}),
+            rejected=MappingProxyType({r.key: r for r in result.rejected}),
+            left=result.left,
+            unresolved=tuple(result.unresolved),
+            fatal=result.fatal,
+        )
+
+    def outcomes(self) -> dict[str, str]:
+        """key -> created | updated | deleted | rejected:<code> | left."""
+        found = {key: ack.outcome for key, ack in self.acked.items()}
+        found.update({key: f"rejected:{r.code}" for key, r in self.rejected.items()})
+        found.update({key: "left" for key in self.left})
+        return found
+
+    def ids(self) -> dict[str, str | None]:
+        return {key: ack.destination_id for key, ack in self.acked.items()}
+
+    def texts(self) -> list[str]:
+        """Every text this push produced: reject codes and messages, reasons, the fatal error."""
+        return [*(f"{r.code} {r.message}" for r in self.rejected.values()), *self.unresolved, self.fatal or ""]
+
+
+class DestinationConformance:
+    """Base of a CRM's conformance module; see the module docstring.
+
+    Required class attributes: ``crm``, ``object``, ``fields``, ``rows`` (three or more),
+    ``changed``; ``upsert_key`` for the keyed modes; ``bad_row`` for the partial failure.
+    """
+
+    # ---- what the subclass declares ----------------------------------------------------
+    crm: ClassVar[str]  # the registry name (the connection ``type``)
+    object: ClassVar[str]  # the CRM object the suite writes
+    fields: ClassVar[Mapping[str, str]]  # destination field path -> model column
+    primary_key: ClassVar[str] = "id"  # the model column that keys a row
+    upsert_key: ClassVar[str | None] = None  # the destination field that finds a record (keyed modes)
+    rows: ClassVar[Sequence[Mapping[str, Any]]] = ()  # model rows (column -> value); three or more
+    changed: ClassVar[Mapping[str, Any]] = {}  # column -> new value, applied to rows[0] for updates
+    bad_row: ClassVar[Mapping[str, Any] | None] = None  # a row the CRM rejects (partial batch failure)
+    partial_mode: ClassVar[str] = "append"  # the insert mode the partial batch failure is pushed with
+    credentials: ClassVar[Mapping[str, str] | None] = None  # setting -> value; default: the emulator's key
+    settings: ClassVar[Mapping[str, Any]] = {}  # other connection settings
+    base_path: ClassVar[str] = ""  # appended to ``<sandbox>/<prefix>`` to make the base_url
+    resource: ClassVar[str | None] = None  # the emulator resource holding the object's records (default: object)
+    unsupported: ClassVar[Mapping[str, str]] = {}  # test name -> why this destination cannot pass it
+
+    sandbox: SandboxServer
+
+    # ---- fixtures ----------------------------------------------------------------------
+    @pytest.fixture(autouse=True)
+    def _sandbox(self) -> Iterator[None]:
+        record = crm_record(self.crm)
+        with SandboxServer(emulators=[emulator_class(record.sandbox_prefix)()]) as server:
+            self.sandbox = server
+            yield
+
+    # ---- what the subclass may override ------------------------------------------------
+    @property
+    def prefix(self) -> str:
+        return crm_record(self.crm).sandbox_prefix
+
+    @property
+    def emulator(self) -> Emulator:
+        return self.sandbox.emulator(self.prefix)
+
+    def stored(self) -> list[Mapping[str, Any]]:
+        """The records of the object as the emulator holds them."""
+        return self.emulator.records(self.resource or self.object)
+
+    def stored_id(self, record: Mapping[str, Any]) -> str:
+        """The id the connector acknowledges a stored record by."""
+        return str(record.get("id") or record.get("Id"))
+
+    def stored_value(self, record: Mapping[str, Any], path: str) -> Any:
+        """The value a stored record holds at a destination field path (dots: nested)."""
+        node: Any = record
+        for part in path.split("."):
+            if not isinstance(node, Mapping):
+                return None
+            node = node.get(part)
+        return node
+
+    def same_value(self, held: Any, sent: Any) -> bool:
+        """Whether the CRM holds the value sent (override where the CRM converts it)."""
+        return held == sent or str(held) == str(sent)
+
+    def connection(self, **overrides: Any) -> Connection:
+        """The connection as revsync.yml would declare it, parsed by the product's own parser."""
+        raw = {"type": self.crm, **self._credentials(), **self.settings,
+               "base_url": f"{self.sandbox.url}/{self.prefix}{self.base_path}", **overrides}
+        conn, issues = parse_connection(self.crm, raw, "revsync.yml", {})
+        assert conn is not None and not issues, [str(i) for i in issues]
+        return conn
+
+    def spec(self, mode: str, connection: Connection | None = None) -> SyncSpec:
+        keyed = mode != "append"
+        return SyncSpec(
+            f"{NODE.unique_id}:{self.object}:{mode}", NODE, connection or self.connection(), self.object, mode,
+            (self.primary_key,), tuple(FieldMap(path, column) for path, column in self.fields.items()),
+            upsert_key=self.upsert_key if keyed else None,
+        )
+
+    def destination(self, spec: SyncSpec) -> Destination:
+        """The destination as the runner makes it: its own client, retries made fast, no steady pace."""
+        cls = destination_class(self.crm)
+        client = default_client(spec, cls)
+        client = replace(client, rate_limit=None, policy=RetryPolicy(max_attempts=4, max_seconds=15, base=0.02, cap=0.1))
+        return cls(spec.connection, client)
+
+    def change(self, spec: SyncSpec, row: Mapping[str, Any], status: str = "new", remote_id: str | None = None,
+               origin: str | None = None) -> Change:
+        """The change the runner makes of a diff row (``new``, ``changed`` or ``removed``)."""
+        upsert = spec.upsert_field
+        values = {column: row.get(column) for column in spec.columns}
+        diff_row = ChangeRow(
+            seq=0, status=status, remote_id=remote_id, key=plan.key_text(row[self.primary_key]),
+            row_hash=f"h{abs(hash(tuple(sorted(map(str, values.items())))))}",
+            upsert_value=(plan.key_text(values.get(upsert.column)) or "").lower() or None if upsert else None,
+            incremental_value=None, values=values, origin=origin,
+        )
+        decided = plan.decide(spec, diff_row)
+        assert isinstance(decided, Change), f"{spec.insert_mode}: the diff row {diff_row} makes no change ({decided})"
+        return decided
+
+    def push(self, spec: SyncSpec, changes: Sequence[Change], prepare: bool = True) -> Pushed:
+        """One batch sent as the runner sends it: ``prepare`` once, then ``matching.send``.
+        A ``FatalDestinationError`` raised on the way becomes the result's ``fatal``."""
+        destination = self.destination(spec)
+        result = BatchResult()
+        try:
+            if prepare:
+                destination.prepare(spec)
+            result = matching.send(destination, spec, changes)
+        except FatalDestinationError as exc:
+            result.fatal = str(exc)
+        return Pushed.of(result)
+
+    def push_rows(self, mode: str, rows: Sequence[Mapping[str, Any]]) -> Pushed:
+        spec = self.spec(mode)
+        return self.push(spec, [self.change(spec, row) for row in rows])
+
+    def seed(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+        """Records put in the CRM beforehand (by another sync's append); key -> id."""
+        pushed = self.push_rows("append", rows)
+        assert set(pushed.acked) == {self.key(r) for r in rows}, f"could not seed the CRM: {pushed.outcomes()} {pushed.unresolved}"
+        return {key: str(id_) for key, id_ in pushed.ids().items()}
+
+    # ---- helpers -----------------------------------------------------------------------
+    def key(self, row: Mapping[str, Any]) -> str:
+        return str(plan.key_text(row[self.primary_key]))
+
+    def require(self, test: str, *modes: str) -> None:
+        """Skip, saying why, a test the destination declared unsupported or whose mode the
+        product refuses for this destination; fail a declaration that is incomplete."""
+        if test in self.unsupported:
+            pytest.skip(f"{self.crm}: {self.unsupported[test]}")
+        for mode in modes:
+            issues = self.mode_issues(mode)
+            if issues and mode == "append":
+                pytest.fail(f"{self.crm}: the suite's append sync is refused: {'; '.join(issues)}")
+            if issues:
+                pytest.skip(f"{self.crm} cannot {mode}: {'; '.join(issues)}")
+        if len(self.rows) < 3:
+            pytest.fail("declare at least three sample rows")
+
+    def mode_issues(self, mode: str) -> list[str]:
+        """The product's own objections to a sync in ``mode`` (capabilities, ``check_spec``)."""
+        if mode != "append" and not self.upsert_key:
+            return [f"no upsert_key declared for {mode}"]
+        cls = destination_class(self.crm)
+        conn = Connection(self.crm, self.crm, MappingProxyType(dict(self._credentials())), base_url="http://127.0.0.1:1")
+        spec = self.spec(mode, conn)
+        return [message for message, _ in [*_capability_issues(cls, spec), *cls.check_spec(spec)]]
+
+    def updated_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        return {**row, **self.changed}
+
+    def record(self, record_id: str | None) -> Mapping[str, Any] | None:
+        return next((r for r in self.stored() if self.stored_id(r) == str(record_id)), None)
+
+    def assert_holds(self, record_id: str | None, row: Mapping[str, Any]) -> None:
+        """The CRM's record ``record_id`` holds the changed values of ``row``."""
+        record = self.record(record_id)
+        assert record is not None, f"no record {record_id} in the CRM"
+        for path, column in self.fields.items():
+            if column in self.changed:
+                held = self.stored_value(record, path)
+                assert self.same_value(held, row[column]), f"record {record_id}: {path} holds {held!r}, not {row[column]!r}"
+
+    def _credentials(self) -> Mapping[str, str]:
+        if self.credentials is not None:
+            return self.credentials
+        cls = destination_class(self.crm)
+        setting = (cls.secret_settings or cls.required_settings)[0]
+        return {setting: emulator_class(self.prefix).default_api_keys[0]}
+
+    def _secret_values(self) -> set[str]:
+        found: set[str] = set()
+
+        def walk(value: Any) -> None:
+            if isinstance(value, Mapping):
+                for item in value.values():
+                    walk(item)
+            elif isinstance(value, str) and value:
+                found.add(value)
+
+        walk(self._credentials())
+        return found
+
+    # ---- the tests ---------------------------------------------------------------------
+    def test_create(self) -> None:
+        self.require("test_create", "append")
+        pushed = self.push_rows("append", self.rows)
+        assert pushed.fatal is None and not pushed.rejected and not pushed.unresolved, pushed
+        assert set(pushed.acked) == {self.key(r) for r in self.rows}
+        assert {a.outcome for a in pushed.acked.values()} == {"created"}, pushed.outcomes()
+        assert all(a.destination_id for a in pushed.acked.values())
+        held = self.stored()
+        assert len(held) == len(self.rows), f"{len(held)} records for {len(self.rows)} rows"
+        assert {self.stored_id(r) for r in held} == set(pushed.ids().values())
+
+    def test_upsert(self) -> None:
+        self.require("test_upsert", "upsert")
+        spec = self.spec("upsert")
+        first = self.push(spec, [self.change(spec, row) for row in self.rows[:2]])
+        assert set(first.acked) == {self.key(r) for r in self.rows[:2]}, first
+        assert len(self.stored()) == 2
+        row = self.updated_row(self.rows[0])
+        known = first.acked[self.key(row)].destination_id
+        again = self.push(spec, [self.change(spec, row, "changed", remote_id=known, origin="created")])
+        assert again.outcomes() == {self.key(row): "updated"}, again
+        assert again.acked[self.key(row)].destination_id == known
+        assert len(self.stored()) == 2, "a second push of the same key made a duplicate"
+        self.assert_holds(known, row)
+        forgotten = self.push(spec, [self.change(spec, self.rows[1])])  # the id was never remembered
+        assert forgotten.outcomes() == {self.key(self.rows[1]): "updated"}, forgotten
+        assert len(self.stored()) == 2, "an upsert by key made a duplicate"
+
+    def test_update(self) -> None:
+        self.require("test_update", "update")
+        ids = self.seed(self.rows[:2])
+        spec = self.spec("update")
+        by_key, by_id = self.updated_row(self.rows[0]), self.updated_row(self.rows[1])
+        pushed = self.push(spec, [
+            self.change(spec, by_key),
+            self.change(spec, by_id, "changed", remote_id=ids[self.key(by_id)], origin="created"),
+            self.change(spec, self.rows[2]),  # matches nothing
+        ])
+        assert pushed.fatal is None and not pushed.unresolved, pushed
+        assert {k: a.outcome for k, a in pushed.acked.items()} == {self.key(by_key): "updated", self.key(by_id): "updated"}, pushed
+        assert set(pushed.rejected) == {self.key(self.rows[2])}, pushed
+        assert pushed.rejected[self.key(self.rows[2])].message, "a reject says why"
+        assert len(self.stored()) == 2, "an update created a record"
+        self.assert_holds(ids[self.key(by_key)], by_key)
+        self.assert_holds(ids[self.key(by_id)], by_id)
+
+    def test_delete(self) -> None:
+        self.require("test_delete", "delete")
+        ids = self.seed(self.rows[:3])
+        spec = self.spec("delete")
+        pushed = self.push(spec, [self.change(spec, self.rows[0])])
+        assert pushed.outcomes() == {self.key(self.rows[0]): "deleted"}, pushed
+        remaining = {self.stored_id(r) for r in self.stored()}
+        assert remaining == {ids[self.key(r)] for r in self.rows[1:3]}, "delete removed the wrong records"
+
+    def test_mirror(self) -> None:
+        self.require("test_mirror", "mirror")
+        foreign = self.seed(self.rows[:1])[self.key(self.rows[0])]  # in the CRM before this sync
+        spec = self.spec("mirror")
+        own, theirs = self.rows[1], self.rows[0]
+        pushed = self.push(spec, [self.change(spec, theirs), self.change(spec, own)])
+        assert set(pushed.acked) == {self.key(theirs), self.key(own)}, pushed
+        assert pushed.acked[self.key(theirs)].outcome == "updated", (
+            "a record the sync did not create was acknowledged 'created': mirror would delete it")
+        assert pushed.acked[self.key(theirs)].destination_id == foreign
+        own_id = pushed.acked[self.key(own)].destination_id
+        removed = self.push(spec, [self.change(spec, own, "removed", remote_id=own_id, origin="created")])
+        assert removed.outcomes() == {self.key(own): "deleted"}, removed
+        assert {self.stored_id(r) for r in self.stored()} == {foreign}, "mirror touched a record it did not create"
+
+    def test_partial_batch_failure(self) -> None:
+        self.require("test_partial_batch_failure", self.partial_mode)
+        if self.bad_row is None:
+            pytest.fail("declare bad_row (a row the CRM rejects), or unsupported['test_partial_batch_failure'] with a reason")
+        spec = self.spec(self.partial_mode)
+        good = [self.rows[0], self.rows[1]]
+        batch = [self.change(spec, good[0]), self.change(spec, self.bad_row), self.change(spec, good[1])]
+        pushed = self.push(spec, batch)
+        assert pushed.fatal is None and not pushed.unresolved, pushed
+        assert set(pushed.acked) == {self.key(r) for r in good}, pushed.outcomes()
+        assert set(pushed.rejected) == {self.key(self.bad_row)}, pushed.outcomes()
+        reject = pushed.rejected[self.key(self.bad_row)]
+        assert reject.code and reject.message, "a reject carries the CRM's code and a reason"
+        assert len(self.stored()) == len(good)
+
+    def test_401_is_fatal(self) -> None:
+        self.require("test_401_is_fatal", "append")
+        self.sandbox.add_fault("status", prefix=self.prefix, status=401)
+        modes = ["append"] + (["upsert"] if not self.mode_issues("upsert") else [])
+        for mode in modes:
+            pushed = self.push_rows(mode, self.rows[:2])
+            assert pushed.fatal, f"{mode}: a 401 did not stop the sync: {pushed.outcomes()} {pushed.unresolved}"
+            assert not pushed.acked, f"{mode}: acknowledged under a 401"
+            assert "401" in pushed.fatal or "nauthori" in pushed.fatal, pushed.fatal
+        assert self.stored() == []
+
+    def test_429_is_retried(self) -> None:
+        self.require("test_429_is_retried", "append")
+        self.sandbox.add_fault("status", prefix=self.prefix, status=429, retry_after=0, times=2)
+        pushed = self.push_rows("append", self.rows[:2])
+        assert pushed.fatal is None and not pushed.rejected and not pushed.unresolved, pushed
+        assert set(pushed.acked) == {self.key(r) for r in self.rows[:2]}
+        assert self.sandbox.stats()[self.prefix]["faults"], "the 429 was never answered"
+        assert len(self.stored()) == 2, "a retried request made a duplicate"
+
+    def test_2xx_without_the_record_is_not_acknowledged(self) -> None:
+        self.require("test_2xx_without_the_record_is_not_acknowledged", "append")
+        for status, body in ((200, MAINTENANCE_PAGE), (201, None)):
+            spec = self.spec("append")
+            destination = self.destination(spec)
+            destination.prepare(spec)
+            self.sandbox.add_fault("apply_then_answer", prefix=self.prefix, status=status, body=body)
+            result = matching.send(destination, spec, [self.change(spec, self.rows[0])])
+            self.sandbox.clear_faults()
+            pushed = Pushed.of(result)
+            assert not pushed.acked and not pushed.rejected and pushed.fatal is None, (status, pushed)
+            assert pushed.left == {self.key(self.rows[0])}, (status, pushed)
+
+    def test_secrets_never_echoed(self, caplog: pytest.LogCaptureFixture) -> None:
+        """Checked where texts leave the product: rejects, reasons and the fatal error as the
+        runner stores and shows them (``runner.hidden``), log lines through the redacting
+        filter every handler of the CLI carries (``logs.REDACTOR``)."""
+        self.require("test_secrets_never_echoed", "append")
+        secrets = self._secret_values() | self._credentials_sent()
+        assert secrets, "the connection sends no credential"
+        caplog.set_level(logging.DEBUG)
+        spec = self.spec("append")
+        texts: list[str] = []
+        for status in (400, 401, 500):
+            self.sandbox.add_fault("echo_auth", prefix=self.prefix, status=status)
+            pushed = self.push(spec, [self.change(spec, self.rows[1])])
+            self.sandbox.clear_faults()
+            assert not pushed.acked, (status, pushed)
+            texts += [hidden(spec, text) for text in pushed.texts()]
+        texts += [logs.REDACTOR.redact(record.getMessage()) for record in caplog.records]
+        leaked = sorted({s for s in secrets for text in texts if s in text})
+        assert not leaked, f"credentials echoed in rejects, errors or logs: {len(leaked)} value(s)"
+
+    def _credentials_sent(self) -> set[str]:
+        """The credential values one ordinary push puts on the wire (headers and query)."""
+        sent: set[str] = set()
+        handle = self.emulator.handle
+
+        def recording(request: SandboxRequest) -> SandboxResponse:
+            for name, value in request.headers.items():
+                if _CREDENTIAL_HEADER.search(name) and value:
+                    sent.update(_parts(value))
+            sent.update(v for k, v in request.query.items() if _CREDENTIAL_HEADER.search(k) and v)
+            return handle(request)
+
+        self.emulator.handle = recording  # type: ignore[method-assign]
+        try:
+            self.push_rows("append", self.rows[:1])
+        finally:
+            del self.emulator.handle  # type: ignore[method-assign]
+        return {s for s in sent if len(s) >= 6}
+
+
+def _parts(value: str) -> set[str]:
+    """A credential header value and the secrets inside it (a Basic pair decoded)."""
+    found = {value}
+    scheme, _, token = value.partition(" ")
+    if token:
+        found.add(token.strip())
+        if scheme.lower() == "basic":
+            try:
+                pair = base64.b64decode(token.strip()).decode("utf-8")
+            except ValueError:
+                pair = ""
+            found |= {part for part in pair.split(":") if len(part) >= 6}
+            found.add(pair)
+    return {part for part in found if part}
