@@ -55,12 +55,13 @@ from dbt_revsync.crms import crm as crm_record
 from dbt_revsync.crms import destination_class, emulator_class
 from dbt_revsync.delivery import RetryPolicy
 from dbt_revsync.destinations.base import Ack, BatchResult, Change, Destination, Reject
-from dbt_revsync.errors import FatalDestinationError
+from dbt_revsync.errors import FatalDestinationError, RevsyncError
 from dbt_revsync.runner import default_client, hidden
 from dbt_revsync.sandbox.framework import Emulator, SandboxRequest, SandboxResponse
 from dbt_revsync.sandbox.server import SandboxServer
 
 TESTS = (
+    "test_declaration_is_complete",
     "test_create",
     "test_upsert",
     "test_update",
@@ -87,15 +88,17 @@ class Pushed:
     left: frozenset[str]
     unresolved: tuple[str, ...]
     fatal: str | None
+    raised: str | None = None  # the class of the error that stopped the push, when one was raised
 
     @classmethod
-    def of(cls, result: BatchResult) -> Pushed:
+    def of(cls, result: BatchResult, raised: RevsyncError | None = None) -> Pushed:
         return cls(
             acked=MappingProxyType({a.key: a for a in result.acked}),
             rejected=MappingProxyType({r.key: r for r in result.rejected}),
             left=result.left,
             unresolved=tuple(result.unresolved),
-            fatal=result.fatal,
+            fatal=str(raised) if raised is not None else result.fatal,
+            raised=type(raised).__name__ if raised is not None else None,
         )
 
     def outcomes(self) -> dict[str, str]:
@@ -135,6 +138,9 @@ class DestinationConformance:
     base_path: ClassVar[str] = ""  # appended to ``<sandbox>/<prefix>`` to make the base_url
     resource: ClassVar[str | None] = None  # the emulator resource holding the object's records (default: object)
     unsupported: ClassVar[Mapping[str, str]] = {}  # test name -> why this destination cannot pass it
+    # False: the CRM's answers never say a record was created (a bulk upsert answering only
+    # "ok"), so every write is acknowledged ``updated`` and ``mirror`` never deletes.
+    confirms_creation: ClassVar[bool] = True
 
     sandbox: SandboxServer
 
@@ -216,16 +222,14 @@ class DestinationConformance:
 
     def push(self, spec: SyncSpec, changes: Sequence[Change], prepare: bool = True) -> Pushed:
         """One batch sent as the runner sends it: ``prepare`` once, then ``matching.send``.
-        A ``FatalDestinationError`` raised on the way becomes the result's ``fatal``."""
+        An error raised on the way fails the sync, as in the runner: it becomes ``fatal``."""
         destination = self.destination(spec)
-        result = BatchResult()
         try:
             if prepare:
                 destination.prepare(spec)
-            result = matching.send(destination, spec, changes)
-        except FatalDestinationError as exc:
-            result.fatal = str(exc)
-        return Pushed.of(result)
+            return Pushed.of(matching.send(destination, spec, changes))
+        except RevsyncError as exc:
+            return Pushed.of(BatchResult(), raised=exc)
 
     def push_rows(self, mode: str, rows: Sequence[Mapping[str, Any]]) -> Pushed:
         spec = self.spec(mode)
@@ -300,12 +304,27 @@ class DestinationConformance:
         return found
 
     # ---- the tests ---------------------------------------------------------------------
+    def test_declaration_is_complete(self) -> None:
+        """The subclass names a registered CRM, an object it has, keys it maps, and gives a
+        reason for every test it cannot pass."""
+        record = crm_record(self.crm)
+        assert record.name == self.crm
+        unknown = sorted(set(self.unsupported) - set(TESTS))
+        assert not unknown, f"unsupported names no test of the suite: {unknown}; the tests are {', '.join(TESTS)}"
+        assert all(str(reason).strip() for reason in self.unsupported.values()), "every unsupported test needs a reason"
+        assert len(self.rows) >= 3 and all(self.primary_key in row for row in self.rows), "three rows, each with its primary key"
+        assert len({self.key(row) for row in self.rows}) == len(self.rows), "the sample rows' keys are distinct"
+        if self.upsert_key:
+            assert self.spec("upsert").upsert_field is not None, f"upsert_key {self.upsert_key!r} is not a mapped field"
+        assert set(self.changed) <= set(self.fields.values()), "changed names mapped columns"
+
     def test_create(self) -> None:
         self.require("test_create", "append")
         pushed = self.push_rows("append", self.rows)
         assert pushed.fatal is None and not pushed.rejected and not pushed.unresolved, pushed
         assert set(pushed.acked) == {self.key(r) for r in self.rows}
-        assert {a.outcome for a in pushed.acked.values()} == {"created"}, pushed.outcomes()
+        expected = "created" if self.confirms_creation else "updated"
+        assert {a.outcome for a in pushed.acked.values()} == {expected}, pushed.outcomes()
         assert all(a.destination_id for a in pushed.acked.values())
         held = self.stored()
         assert len(held) == len(self.rows), f"{len(held)} records for {len(self.rows)} rows"
@@ -393,6 +412,7 @@ class DestinationConformance:
             pushed = self.push_rows(mode, self.rows[:2])
             assert pushed.fatal, f"{mode}: a 401 did not stop the sync: {pushed.outcomes()} {pushed.unresolved}"
             assert not pushed.acked, f"{mode}: acknowledged under a 401"
+            assert pushed.raised in (None, FatalDestinationError.__name__), f"{mode}: a 401 raised {pushed.raised}, not a fatal error"
             assert "401" in pushed.fatal or "nauthori" in pushed.fatal, pushed.fatal
         assert self.stored() == []
 

@@ -1,0 +1,29 @@
+"""Freshdesk passes the destination conformance suite against its emulator.
+
+Quirk: deleting a contact is soft in Freshdesk (it goes to the trash, ``deleted: true``);
+the suite counts only the contacts not deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dbt_revsync.testing import DestinationConformance
+
+
+class TestFreshdeskConformance(DestinationConformance):
+    crm = "freshdesk"
+    object = "contacts"
+    fields = {"name": "name", "email": "email"}
+    upsert_key = "email"
+    rows = [
+        {"id": 1, "name": "Ann", "email": "ann@example.com"},
+        {"id": 2, "name": "Bob", "email": "bob@example.com"},
+        {"id": 3, "name": "Cy", "email": "cy@example.com"},
+    ]
+    changed = {"name": "Annie"}
+    bad_row = {"id": 4, "name": "Nobody", "email": None}  # a contact needs an email, phone, mobile or other id
+
+    def stored(self) -> list[Mapping[str, Any]]:
+        return [r for r in super().stored() if not r.get("deleted")]

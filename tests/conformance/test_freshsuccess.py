@@ -1,0 +1,31 @@
+"""Freshsuccess passes the destination conformance suite against its emulator.
+
+Quirks: Freshsuccess identifies a record by its own key (``account_id``): the id a write is
+acknowledged with is that key, and its answer never says whether a record was inserted or
+updated, so nothing is ever acknowledged ``created`` (``confirms_creation = False``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dbt_revsync.testing import DestinationConformance
+
+
+class TestFreshsuccessConformance(DestinationConformance):
+    crm = "freshsuccess"
+    object = "accounts"
+    fields = {"account_id": "id", "name": "name", "join_date": "joined"}
+    upsert_key = "account_id"
+    rows = [
+        {"id": "a1", "name": "Acme", "joined": "2024-01-01"},
+        {"id": "a2", "name": "Nordwind", "joined": "2024-02-29"},
+        {"id": "a3", "name": "Sample", "joined": "2023-12-31"},
+    ]
+    changed = {"name": "Acme Inc"}
+    bad_row = {"id": "a4", "name": "Bad date", "joined": "2023-02-29"}  # no such day
+    confirms_creation = False
+
+    def stored_id(self, record: Mapping[str, Any]) -> str:
+        return str(record.get("account_id"))

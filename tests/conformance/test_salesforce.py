@@ -1,0 +1,22 @@
+"""Salesforce passes the destination conformance suite against its emulator."""
+
+from __future__ import annotations
+
+from dbt_revsync.crms.salesforce.emulator import DEFAULT_TOKEN
+from dbt_revsync.testing import DestinationConformance
+
+
+class TestSalesforceConformance(DestinationConformance):
+    crm = "salesforce"
+    object = "Account"
+    fields = {"Name": "name", "BillingCity": "city", "Ext_Id__c": "id"}
+    upsert_key = "Ext_Id__c"
+    credentials = {"access_token": DEFAULT_TOKEN}
+    base_path = "/services/data/v62.0"
+    rows = [
+        {"id": "A-1", "name": "Acme", "city": "Berlin"},
+        {"id": "A-2", "name": "Nordwind", "city": "Hamburg"},
+        {"id": "A-3", "name": "Sample", "city": "Tokyo"},
+    ]
+    changed = {"name": "Acme Inc"}
+    bad_row = {"id": "A-4", "name": None, "city": "Paris"}  # an Account needs a Name
