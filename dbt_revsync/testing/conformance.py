@@ -50,7 +50,14 @@ import pytest
 
 from dbt_revsync import logs, matching, plan
 from dbt_revsync.changes import ChangeRow
-from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec, _capability_issues, parse_connection
+from dbt_revsync.config import (
+    Connection,
+    FieldMap,
+    NodeRef,
+    SyncSpec,
+    _capability_issues,
+    parse_connection,
+)
 from dbt_revsync.crms import crm as crm_record
 from dbt_revsync.crms import destination_class, emulator_class
 from dbt_revsync.delivery import RetryPolicy

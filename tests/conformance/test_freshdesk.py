@@ -7,7 +7,7 @@ the suite counts only the contacts not deleted.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from dbt_revsync.testing import DestinationConformance
 
@@ -15,15 +15,15 @@ from dbt_revsync.testing import DestinationConformance
 class TestFreshdeskConformance(DestinationConformance):
     crm = "freshdesk"
     object = "contacts"
-    fields = {"name": "name", "email": "email"}
+    fields: ClassVar[dict[str, str]] = {"name": "name", "email": "email"}
     upsert_key = "email"
-    rows = [
+    rows: ClassVar[list[dict[str, Any]]] = [
         {"id": 1, "name": "Ann", "email": "ann@example.com"},
         {"id": 2, "name": "Bob", "email": "bob@example.com"},
         {"id": 3, "name": "Cy", "email": "cy@example.com"},
     ]
-    changed = {"name": "Annie"}
-    bad_row = {"id": 4, "name": "Nobody", "email": None}  # a contact needs an email, phone, mobile or other id
+    changed: ClassVar[dict[str, Any]] = {"name": "Annie"}
+    bad_row: ClassVar[dict[str, Any]] = {"id": 4, "name": "Nobody", "email": None}  # a contact needs an email, phone, mobile or other id
 
     def stored(self) -> list[Mapping[str, Any]]:
         return [r for r in super().stored() if not r.get("deleted")]

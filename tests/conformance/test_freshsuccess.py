@@ -8,7 +8,7 @@ updated, so nothing is ever acknowledged ``created`` (``confirms_creation = Fals
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from dbt_revsync.testing import DestinationConformance
 
@@ -16,15 +16,15 @@ from dbt_revsync.testing import DestinationConformance
 class TestFreshsuccessConformance(DestinationConformance):
     crm = "freshsuccess"
     object = "accounts"
-    fields = {"account_id": "id", "name": "name", "join_date": "joined"}
+    fields: ClassVar[dict[str, str]] = {"account_id": "id", "name": "name", "join_date": "joined"}
     upsert_key = "account_id"
-    rows = [
+    rows: ClassVar[list[dict[str, Any]]] = [
         {"id": "a1", "name": "Acme", "joined": "2024-01-01"},
         {"id": "a2", "name": "Nordwind", "joined": "2024-02-29"},
         {"id": "a3", "name": "Sample", "joined": "2023-12-31"},
     ]
-    changed = {"name": "Acme Inc"}
-    bad_row = {"id": "a4", "name": "Bad date", "joined": "2023-02-29"}  # no such day
+    changed: ClassVar[dict[str, Any]] = {"name": "Acme Inc"}
+    bad_row: ClassVar[dict[str, Any]] = {"id": "a4", "name": "Bad date", "joined": "2023-02-29"}  # no such day
     confirms_creation = False
 
     def stored_id(self, record: Mapping[str, Any]) -> str:

@@ -9,6 +9,8 @@ is refused by asking the echo endpoint for an error status in the URL (``?status
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from dbt_revsync.crms.http.emulator import DEFAULT_TOKEN
 from dbt_revsync.testing import DestinationConformance
 
@@ -19,17 +21,17 @@ class TestHttpConformance(DestinationConformance):
     crm = "http"
     object = "accounts"
     resource = "requests"
-    fields = {"name": "name", "ref": "id", "force": "force"}
+    fields: ClassVar[dict[str, str]] = {"name": "name", "ref": "id", "force": "force"}
     upsert_key = "ref"
-    credentials = {"headers": {"Authorization": f"Bearer {DEFAULT_TOKEN}"}}
-    settings = {"url": "{object}?status={force}", "id_path": "$.id"}
-    rows = [
+    credentials: ClassVar[dict[str, Any]] = {"headers": {"Authorization": f"Bearer {DEFAULT_TOKEN}"}}
+    settings: ClassVar[dict[str, Any]] = {"url": "{object}?status={force}", "id_path": "$.id"}
+    rows: ClassVar[list[dict[str, Any]]] = [
         {"id": 1, "name": "Acme", "force": None},
         {"id": 2, "name": "Nordwind", "force": None},
         {"id": 3, "name": "Sample", "force": None},
     ]
-    changed = {"name": "Acme Inc"}
-    bad_row = {"id": 4, "name": "Refused", "force": 422}
-    unsupported = {
+    changed: ClassVar[dict[str, Any]] = {"name": "Acme Inc"}
+    bad_row: ClassVar[dict[str, Any]] = {"id": 4, "name": "Refused", "force": 422}
+    unsupported: ClassVar[dict[str, str]] = {
         "test_upsert": RECORDS_NOT_KEPT,
     }
