@@ -286,12 +286,13 @@ class DestinationConformance:
     def record(self, record_id: str | None) -> Mapping[str, Any] | None:
         return next((r for r in self.stored() if self.stored_id(r) == str(record_id)), None)
 
-    def assert_holds(self, record_id: str | None, row: Mapping[str, Any]) -> None:
-        """The CRM's record ``record_id`` holds the changed values of ``row``."""
+    def assert_holds(self, record_id: str | None, row: Mapping[str, Any], every_field: bool = False) -> None:
+        """The CRM's record ``record_id`` holds the changed values of ``row`` (with
+        ``every_field``: every non-null mapped value of ``row``)."""
         record = self.record(record_id)
         assert record is not None, f"no record {record_id} in the CRM"
         for path, column in self.fields.items():
-            if column in self.changed:
+            if column in self.changed or (every_field and row.get(column) is not None):
                 held = self.stored_value(record, path)
                 assert self.same_value(held, row[column]), f"record {record_id}: {path} holds {held!r}, not {row[column]!r}"
 
@@ -341,6 +342,8 @@ class DestinationConformance:
         held = self.stored()
         assert len(held) == len(self.rows), f"{len(held)} records for {len(self.rows)} rows"
         assert {self.stored_id(r) for r in held} == set(pushed.ids().values())
+        for row in self.rows:
+            self.assert_holds(pushed.acked[self.key(row)].destination_id, row, every_field=True)
 
     def test_upsert(self) -> None:
         self.require("test_upsert", "upsert")

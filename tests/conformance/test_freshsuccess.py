@@ -2,11 +2,13 @@
 
 Quirks: Freshsuccess identifies a record by its own key (``account_id``): the id a write is
 acknowledged with is that key, and its answer never says whether a record was inserted or
-updated, so nothing is ever acknowledged ``created`` (``confirms_creation = False``).
+updated, so nothing is ever acknowledged ``created`` (``confirms_creation = False``); and it
+holds a date as epoch milliseconds (UTC midnight).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -29,3 +31,9 @@ class TestFreshsuccessConformance(DestinationConformance):
 
     def stored_id(self, record: Mapping[str, Any]) -> str:
         return str(record.get("account_id"))
+
+    def same_value(self, held: Any, sent: Any) -> bool:
+        if isinstance(held, int) and isinstance(sent, str):
+            day = dt.datetime.strptime(sent, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+            return held == int(day.timestamp() * 1000)
+        return super().same_value(held, sent)

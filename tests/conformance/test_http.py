@@ -4,11 +4,13 @@ sandbox's JSON echo endpoint.
 Quirks: the echo endpoint keeps every request it receives, not records, so it cannot show
 that a second push updated rather than duplicated, or that a delete removed something; and
 the http destination cannot search (``find``), so it has no update-by-key or delete. A row
-is refused by asking the echo endpoint for an error status in the URL (``?status=``).
+is refused by asking the echo endpoint for an error status in the URL (``?status=``); a
+request's body is what the record holds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from dbt_revsync.crms.http.emulator import DEFAULT_TOKEN
@@ -35,3 +37,6 @@ class TestHttpConformance(DestinationConformance):
     unsupported: ClassVar[dict[str, str]] = {
         "test_upsert": RECORDS_NOT_KEPT,
     }
+
+    def stored_value(self, record: Mapping[str, Any], path: str) -> Any:
+        return super().stored_value(record.get("body") or {}, path)
