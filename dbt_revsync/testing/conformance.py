@@ -71,6 +71,7 @@ TESTS = (
     "test_declaration_is_complete",
     "test_create",
     "test_upsert",
+    "test_upsert_recreates_a_record_deleted_in_the_crm",
     "test_update",
     "test_delete",
     "test_mirror",
@@ -361,6 +362,22 @@ class DestinationConformance:
         forgotten = self.push(spec, [self.change(spec, self.rows[1])])  # the id was never remembered
         assert forgotten.outcomes() == {self.key(self.rows[1]): "updated"}, forgotten
         assert len(self.stored()) == 2, "an upsert by key made a duplicate"
+
+    def test_upsert_recreates_a_record_deleted_in_the_crm(self) -> None:
+        """The id the state remembers points at a record someone deleted in the CRM: the
+        upsert makes the record again (a new id), never rejects the row or resurrects nothing."""
+        self.require("test_upsert_recreates_a_record_deleted_in_the_crm", "upsert", "delete")
+        row = self.rows[0]
+        old = self.seed([row])[self.key(row)]
+        gone = self.push(self.spec("delete"), [self.change(self.spec("delete"), row)])
+        assert gone.outcomes() == {self.key(row): "deleted"} and self.stored() == [], gone
+        spec = self.spec("upsert")
+        again = self.push(spec, [self.change(spec, self.updated_row(row), "changed", remote_id=old, origin="created")])
+        assert set(again.acked) == {self.key(row)}, again
+        ack = again.acked[self.key(row)]
+        assert ack.outcome == ("created" if self.confirms_creation else "updated"), again
+        assert len(self.stored()) == 1, "the record was not made again"
+        self.assert_holds(ack.destination_id, self.updated_row(row))
 
     def test_update(self) -> None:
         self.require("test_update", "update")
