@@ -447,6 +447,19 @@ class DestinationConformance:
             assert pushed.raised in (None, FatalDestinationError.__name__), f"{mode}: a 401 raised {pushed.raised}, not a fatal error"
             assert "401" in pushed.fatal or "nauthori" in pushed.fatal, pushed.fatal
         assert self.stored() == []
+        self.sandbox.clear_faults()
+        # A 401 in the middle of a batch: what was acknowledged before it stands (it is in
+        # the CRM and committed); nothing after it is acknowledged, and the sync stops.
+        # (A destination that sent the batch in one request never meets it.)
+        rule = self.sandbox.add_fault("status", prefix=self.prefix, status=401, after=1)
+        pushed = self.push_rows("append", self.rows[:3])
+        if not rule.hits:
+            assert pushed.fatal is None and len(pushed.acked) == 3, pushed
+            return
+        assert pushed.fatal, f"a 401 mid-batch did not stop the sync: {pushed.outcomes()}"
+        held = {self.stored_id(r) for r in self.stored()}
+        assert set(pushed.ids().values()) <= held, "acknowledged a record the CRM does not hold"
+        assert len(pushed.acked) <= 1, f"acknowledged after the 401: {pushed.outcomes()}"
 
     def test_429_is_retried(self) -> None:
         """A 429 on the first requests is retried: a create, and (where the destination has
