@@ -5,10 +5,14 @@ A per-CRM pytest module subclasses :class:`DestinationConformance`, names the CR
 ``dbt_revsync.crms`` registry name), an object, a field map, sample rows and the keys, and
 inherits these tests (``TESTS``):
 
+- ``test_declaration_is_complete``: the subclass names a registered CRM, mapped keys and
+  three distinct rows, and a reason for every test it declares unsupported.
 - ``test_create``: ``append`` creates one record per row, each acknowledged ``created``
-  with the CRM's id; the emulator holds exactly those records.
+  with the CRM's id; the emulator holds exactly those records, with every value sent.
 - ``test_upsert``: a second push of the same key updates the record, remembered id or
   not; never a duplicate, never a second ``created``.
+- ``test_upsert_recreates_a_record_deleted_in_the_crm``: the remembered record is gone;
+  the upsert makes it again.
 - ``test_update``: ``update`` changes records found by id and by key; a key that matches
   nothing is rejected with a reason and creates nothing.
 - ``test_delete``: ``delete`` removes the record of its key and nothing else.
@@ -18,8 +22,9 @@ inherits these tests (``TESTS``):
 - ``test_partial_batch_failure``: in one batch with a bad row, the good rows are
   acknowledged and the bad one rejected with a reason; nothing is left unresolved.
 - ``test_401_is_fatal``: a 401 stops the sync (``FatalDestinationError``); nothing is
-  acknowledged or stored.
-- ``test_429_is_retried``: a 429 is retried and the push then succeeds, once per record.
+  acknowledged or stored. A 401 mid-batch keeps what was acknowledged before it.
+- ``test_429_is_retried``: a 429 is retried and the push then succeeds, once per record
+  (an upsert's lookup included: never a duplicate).
 - ``test_2xx_without_the_record_is_not_acknowledged``: the CRM applied the write but
   answered a maintenance page or an empty ``201``: nothing is acknowledged or rejected, the
   rows are left for the next push.

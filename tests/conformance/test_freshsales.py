@@ -15,7 +15,7 @@ class TestFreshsalesConformance(DestinationConformance):
     rows: ClassVar[list[dict[str, Any]]] = [
         {"id": 1001, "name": "Acme GmbH", "city": "Berlin"},
         {"id": 1002, "name": "Nordwind Logistik", "city": "Hamburg"},
-        {"id": 1003, "name": "Sample KK", "city": "Tokyo"},
+        {"id": 1003, "name": "株式会社サンプル", "city": "東京"},
     ]
     changed: ClassVar[dict[str, Any]] = {"name": "Acme AG"}
     bad_row: ClassVar[dict[str, Any]] = {"id": 1004, "name": None, "city": "Paris"}  # a sales account needs a name

@@ -23,7 +23,7 @@ class TestFreshsuccessConformance(DestinationConformance):
     rows: ClassVar[list[dict[str, Any]]] = [
         {"id": "a1", "name": "Acme", "joined": "2024-01-01"},
         {"id": "a2", "name": "Nordwind", "joined": "2024-02-29"},
-        {"id": "a3", "name": "Sample", "joined": "2023-12-31"},
+        {"id": "a3", "name": "Société Générale", "joined": "2023-12-31"},
     ]
     changed: ClassVar[dict[str, Any]] = {"name": "Acme Inc"}
     bad_row: ClassVar[dict[str, Any]] = {"id": "a4", "name": "Bad date", "joined": "2023-02-29"}  # no such day

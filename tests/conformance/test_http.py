@@ -30,7 +30,7 @@ class TestHttpConformance(DestinationConformance):
     rows: ClassVar[list[dict[str, Any]]] = [
         {"id": 1, "name": "Acme", "force": None},
         {"id": 2, "name": "Nordwind", "force": None},
-        {"id": 3, "name": "Sample", "force": None},
+        {"id": 3, "name": "株式会社サンプル", "force": None},
     ]
     changed: ClassVar[dict[str, Any]] = {"name": "Acme Inc"}
     bad_row: ClassVar[dict[str, Any]] = {"id": 4, "name": "Refused", "force": 422}

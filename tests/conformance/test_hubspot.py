@@ -16,7 +16,7 @@ class TestHubSpotConformance(DestinationConformance):
     rows: ClassVar[list[dict[str, Any]]] = [
         {"id": 1, "email": "ann@example.com", "name": "Ann"},
         {"id": 2, "email": "bob@example.com", "name": "Bob"},
-        {"id": 3, "email": "cy@example.com", "name": "Cy"},
+        {"id": 3, "email": "cy@example.com", "name": "Zoë Ångström"},
     ]
     changed: ClassVar[dict[str, Any]] = {"name": "Annie"}
     bad_row: ClassVar[dict[str, Any]] = {"id": 4, "email": "not-an-email", "name": "Bad"}

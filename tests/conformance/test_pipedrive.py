@@ -20,7 +20,7 @@ class TestPipedriveConformance(DestinationConformance):
     rows: ClassVar[list[dict[str, Any]]] = [
         {"id": 1, "name": "Ann", "email": "ann@example.com"},
         {"id": 2, "name": "Bob", "email": "bob@example.com"},
-        {"id": 3, "name": "Cy", "email": "cy@example.com"},
+        {"id": 3, "name": "Zoë Ångström", "email": "cy@example.com"},
     ]
     changed: ClassVar[dict[str, Any]] = {"name": "Annie"}
     bad_row: ClassVar[dict[str, Any]] = {"id": 4, "name": "Dee", "email": "dee@example.com", "org": 999}  # no such organization

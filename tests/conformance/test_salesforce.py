@@ -18,7 +18,7 @@ class TestSalesforceConformance(DestinationConformance):
     rows: ClassVar[list[dict[str, Any]]] = [
         {"id": "A-1", "name": "Acme", "city": "Berlin"},
         {"id": "A-2", "name": "Nordwind", "city": "Hamburg"},
-        {"id": "A-3", "name": "Sample", "city": "Tokyo"},
+        {"id": "A-3", "name": "株式会社サンプル", "city": "東京"},
     ]
     changed: ClassVar[dict[str, Any]] = {"name": "Acme Inc"}
     bad_row: ClassVar[dict[str, Any]] = {"id": "A-4", "name": None, "city": "Paris"}  # an Account needs a Name
