@@ -66,7 +66,7 @@ from dbt_revsync.config import (
 from dbt_revsync.crms import crm as crm_record
 from dbt_revsync.crms import destination_class, emulator_class
 from dbt_revsync.delivery import RetryPolicy
-from dbt_revsync.destinations.base import Ack, BatchResult, Change, Destination, Reject
+from dbt_revsync.destinations.base import Ack, BatchResult, Change, Destination, PerRecordDestination, Reject
 from dbt_revsync.errors import FatalDestinationError, RevsyncError
 from dbt_revsync.runner import default_client, hidden
 from dbt_revsync.sandbox.framework import Emulator, SandboxRequest, SandboxResponse
@@ -81,6 +81,7 @@ TESTS = (
     "test_delete",
     "test_mirror",
     "test_partial_batch_failure",
+    "test_a_full_batch",
     "test_401_is_fatal",
     "test_429_is_retried",
     "test_2xx_without_the_record_is_not_acknowledged",
@@ -286,6 +287,21 @@ class DestinationConformance:
         spec = self.spec(mode, conn)
         return [message for message, _ in [*_capability_issues(cls, spec), *cls.check_spec(spec)]]
 
+    def sample(self, n: int) -> dict[str, Any]:
+        """The ``n``-th of many distinct rows, made from the sample rows: the primary key and
+        the upsert key's column made unique, an email's local part numbered. Override where
+        the CRM holds other fields unique."""
+        row = dict(self.rows[n % len(self.rows)])
+        upsert = self.spec("upsert").upsert_field if self.upsert_key else None
+        for column in {self.primary_key, *([upsert.column] if upsert else [])}:
+            value = row.get(column)
+            row[column] = 100000 + n if isinstance(value, (int, float)) else f"{value}-{n}"
+        for column, value in row.items():
+            if isinstance(value, str) and "@" in value:
+                local, _, domain = value.partition("@")
+                row[column] = f"{local}.{n}@{domain}"
+        return row
+
     def updated_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
         return {**row, **self.changed}
 
@@ -440,6 +456,23 @@ class DestinationConformance:
         reject = pushed.rejected[self.key(self.bad_row)]
         assert reject.code and reject.message, "a reject carries the CRM's code and a reason"
         assert len(self.stored()) == len(good)
+
+    def test_a_full_batch(self) -> None:
+        """As many changes as one ``send`` gets (``max_batch_size``) go in and come back
+        acknowledged, one each, on create and again on upsert: the connector and the
+        emulator agree on the vendor's batch maximum."""
+        self.require("test_a_full_batch", "append")
+        cls = destination_class(self.crm)
+        if issubclass(cls, PerRecordDestination):
+            pytest.skip(f"{self.crm} sends one request per record: a full batch is {cls.max_batch_size} single requests")
+        rows = [self.sample(n) for n in range(cls.max_batch_size)]
+        created = self.push_rows("append", rows)
+        assert len(created.acked) == len(rows) and not created.rejected and not created.unresolved, created.outcomes()
+        assert len(self.stored()) == len(rows)
+        if self.can("upsert"):
+            again = self.push_rows("upsert", [self.updated_row(row) for row in rows])
+            assert {a.outcome for a in again.acked.values()} == {"updated"} and len(again.acked) == len(rows), again.unresolved[:3]
+            assert len(self.stored()) == len(rows), "an upsert of a full batch made duplicates"
 
     def test_401_is_fatal(self) -> None:
         self.require("test_401_is_fatal", "append")
