@@ -66,7 +66,14 @@ from dbt_revsync.config import (
 from dbt_revsync.crms import crm as crm_record
 from dbt_revsync.crms import destination_class, emulator_class
 from dbt_revsync.delivery import RetryPolicy
-from dbt_revsync.destinations.base import Ack, BatchResult, Change, Destination, PerRecordDestination, Reject
+from dbt_revsync.destinations.base import (
+    Ack,
+    BatchResult,
+    Change,
+    Destination,
+    PerRecordDestination,
+    Reject,
+)
 from dbt_revsync.errors import FatalDestinationError, RevsyncError
 from dbt_revsync.runner import default_client, hidden
 from dbt_revsync.sandbox.framework import Emulator, SandboxRequest, SandboxResponse
