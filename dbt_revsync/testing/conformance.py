@@ -309,6 +309,12 @@ class DestinationConformance:
                 row[column] = f"{local}.{n}@{domain}"
         return row
 
+    def delete_in_crm(self, row: Mapping[str, Any], record_id: str) -> None:
+        """Delete a record as someone using the CRM would (default: another sync's ``delete``)."""
+        spec = self.spec("delete")
+        gone = self.push(spec, [self.change(spec, row)])
+        assert gone.outcomes() == {self.key(row): "deleted"}, gone
+
     def updated_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
         return {**row, **self.changed}
 
@@ -397,8 +403,8 @@ class DestinationConformance:
         self.require("test_upsert_recreates_a_record_deleted_in_the_crm", "upsert", "delete")
         row = self.rows[0]
         old = self.seed([row])[self.key(row)]
-        gone = self.push(self.spec("delete"), [self.change(self.spec("delete"), row)])
-        assert gone.outcomes() == {self.key(row): "deleted"} and self.stored() == [], gone
+        self.delete_in_crm(row, old)
+        assert self.stored() == [], "the record was not deleted"
         spec = self.spec("upsert")
         again = self.push(spec, [self.change(spec, self.updated_row(row), "changed", remote_id=old, origin="created")])
         assert set(again.acked) == {self.key(row)}, again

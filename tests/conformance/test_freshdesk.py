@@ -1,7 +1,9 @@
 """Freshdesk passes the destination conformance suite against its emulator.
 
 Quirk: deleting a contact is soft in Freshdesk (it goes to the trash, ``deleted: true``);
-the suite counts only the contacts not deleted.
+the suite counts only the contacts not deleted. A contact deleted in the CRM is one removed
+for good (from the trash): a contact in the trash keeps its email taken, so it could only
+be restored, never made again.
 """
 
 from __future__ import annotations
@@ -27,3 +29,6 @@ class TestFreshdeskConformance(DestinationConformance):
 
     def stored(self) -> list[Mapping[str, Any]]:
         return [r for r in super().stored() if not r.get("deleted")]
+
+    def delete_in_crm(self, row: Mapping[str, Any], record_id: str) -> None:
+        self.emulator.store.delete("contacts", int(record_id))  # DELETE /contacts/{id}/hard_delete
