@@ -21,6 +21,8 @@ inherits these tests (``TESTS``):
   removing the sync's own record deletes it and leaves the other one alone.
 - ``test_partial_batch_failure``: in one batch with a bad row, the good rows are
   acknowledged and the bad one rejected with a reason; nothing is left unresolved.
+- ``test_a_full_batch``: ``max_batch_size`` changes in one ``send`` are all acknowledged,
+  on create and on upsert.
 - ``test_401_is_fatal``: a 401 stops the sync (``FatalDestinationError``); nothing is
   acknowledged or stored. A 401 mid-batch keeps what was acknowledged before it.
 - ``test_429_is_retried``: a 429 is retried and the push then succeeds, once per record
