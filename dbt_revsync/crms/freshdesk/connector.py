@@ -149,7 +149,12 @@ class FreshdeskDestination(PerRecordDestination):
             else:
                 result.reject(change, *error_of(reply))
         else:
-            self._read(self._call(result, "PUT", f"{spec.object}/{change.remote_id}", change.fields), spec, change, result, "updated")
+            reply = self._call(result, "PUT", f"{spec.object}/{change.remote_id}", change.fields)
+            if reply.status == 404 and spec.insert_mode in ("upsert", "mirror"):  # the remembered record is gone: made again
+                reply, outcome = self._call(result, "POST", spec.object, change.fields), "created"
+            else:
+                outcome = "updated"
+            self._read(reply, spec, change, result, outcome)
 
     def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
         """A list filter when Freshdesk has one for ``field`` (immediate), else the filter API
