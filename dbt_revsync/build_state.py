@@ -74,7 +74,7 @@ def has_holds_table(warehouse: Warehouse) -> bool:
     return _exists(warehouse, "revsync_holds")
 
 
-def current_holds(warehouse: Warehouse) -> list[Mapping[str, Any]]:
+def current_holds(warehouse: Warehouse) -> list[dict[str, Any]]:
     if not _exists(warehouse, "revsync_holds"):
         return []
     return warehouse.select(warehouse.render("revsync_holds_sql", schema_relation=warehouse.state_schema))

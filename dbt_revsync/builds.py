@@ -109,7 +109,7 @@ def records_from_run_results(run_results: Mapping[str, Any], manifest: Mapping[s
         node = nodes.get(uid) or {}
         kind = str(node.get("resource_type") or uid.split(".", 1)[0])
         status = str(result.get("status"))
-        base = {"invocation_id": invocation, "command": str(args.get("which") or ""), "recorded_at": None, "unique_id": uid,
+        base: dict[str, Any] = {"invocation_id": invocation, "command": str(args.get("which") or ""), "recorded_at": None, "unique_id": uid,
                 "resource_type": kind, "status": status}
         if kind in BUILT_TYPES:
             records.append(BuildRecord(**base))

@@ -117,7 +117,7 @@ def parse_nodes(
 
 def _used_connection_issues(nodes: Sequence[project.SyncNode], issues: list[ConfigIssue]) -> list[ConfigIssue]:
     """Issues of the connections file itself and of the connections the chosen syncs use."""
-    used = set()
+    used: set[str] = set()
     for node in nodes:
         blocks = node.block if isinstance(node.block, list) else [node.block]
         used.update(str(b.get("destination")) for b in blocks if isinstance(b, dict))
@@ -397,7 +397,7 @@ class RunHistory:
 
     runs: list[dict[str, Any]]
     rejects: dict[tuple[str, str], list[dict[str, Any]]]  # (sync_id, run_id) -> first rejects
-    holds: list[Mapping[str, Any]] = field(default_factory=list)  # each sync's current hold (tests failed)
+    holds: list[dict[str, Any]] = field(default_factory=list)  # each sync's current hold (tests failed)
 
 
 def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3, selection: Selection = Selection()) -> RunHistory:

@@ -199,8 +199,8 @@ def parse_connection(
     base_url = rendered.get("base_url")
     if base_url is not None:
         issues.extend(issue(message, "base_url") for message in check_base_url(str(base_url)))
-    numbers, found = _connection_numbers(rendered)
-    issues.extend(issue(message, key) for key, message in found)
+    numbers, number_issues = _connection_numbers(rendered)
+    issues.extend(issue(message, key) for key, message in number_issues)
     # Every form of every secret, registered for redaction even when the connection is
     # refused: its error texts may still travel to output.
     forms = frozenset(form for values in secrets.values() for value in values for form in logs.secret_forms(value))
@@ -621,7 +621,7 @@ def _parse_block(
         known = ", ".join(sorted(connections)) or "none defined"
         hint = did_you_mean(destination, connections)
         reader.fail("destination", f"unknown destination {destination!r}{hint} (connections: {known})")
-    spec_args = dict(
+    spec_args: dict[str, Any] = dict(
         name=reader.text("name"),
         object=reader.text("object", required=True) or "",
         insert_mode=reader.choice("insert_mode", INSERT_MODES, "append"),

@@ -103,7 +103,7 @@ def run_steps(document: Any) -> list[RunStep]:
     for step in steps or ():
         if isinstance(step, dict) and str(step.get("index", "")).isdigit():
             status = step.get("status")
-            found.append(RunStep(int(step["index"]), str(step.get("name") or ""), int(status) if str(status).isdigit() else None))
+            found.append(RunStep(int(str(step["index"])), str(step.get("name") or ""), int(str(status)) if str(status).isdigit() else None))
     return sorted(found, key=lambda s: s.index)
 
 

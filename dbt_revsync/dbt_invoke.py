@@ -41,7 +41,8 @@ def selected_unique_ids(settings: Settings, select: Sequence[str], exclude: Sequ
     if not result.success:
         reason = str(result.exception or "").strip() or captured.getvalue().strip()[-500:]
         raise UsageError(f"dbt ls could not resolve the selection: {reason or 'dbt failed'}")
-    return {json.loads(line)["unique_id"] for line in result.result or () if line.strip().startswith("{")}
+    lines = result.result if isinstance(result.result, list) else []
+    return {json.loads(line)["unique_id"] for line in lines if isinstance(line, str) and line.strip().startswith("{")}
 
 
 BUILD_COMMANDS = ("build", "run", "seed", "snapshot")

@@ -50,7 +50,7 @@ def owner(spec: SyncSpec, node: Mapping[str, Any]) -> dict[str, str]:
 def config_keys(dbt_version: str) -> bool:
     """Whether dbt ``dbt_version`` (as the manifest records it) takes meta and tags under config."""
     match = re.match(r"^\s*(\d+)\.(\d+)", dbt_version or "")
-    return bool(match) and (int(match.group(1)), int(match.group(2))) >= (1, 10)
+    return match is not None and (int(match.group(1)), int(match.group(2))) >= (1, 10)
 
 
 def exposure(spec: SyncSpec, node: Mapping[str, Any], root_package: str = "", dbt_version: str = "") -> dict[str, Any]:

@@ -319,7 +319,7 @@ class SyncRun:
             planned_rejects: list[plan.PlannedReject] = []
             forgotten: list[StateRow] = []
             for row in page:
-                if held and row.key in held and row.status not in ("forget", "handover", "removed"):
+                if held and row.key is not None and row.key in held and row.status not in ("forget", "handover", "removed"):
                     report.held[held[row.key]] = report.held.get(held[row.key], 0) + 1
                     report.acted += 1
                     report.counts["unchanged"] = report.counts["read"] - report.acted
@@ -354,7 +354,7 @@ class SyncRun:
     def _commit_planned(self, rejects: list[plan.PlannedReject], forgotten: list[StateRow]) -> None:
         """Rejects the diff found, and state rows of records left alone, committed unsent."""
         spec, report, pusher = self.spec, self.report, self.pusher
-        self._emit_rejects((r.key, r.operation, r.code, r.message) for r in rejects)
+        self._emit_rejects(RejectRow(r.key, r.operation, r.code, r.message) for r in rejects)
         report.counts["rejected"] += len(rejects)
         if rejects:
             report.planned["reject"] = report.planned.get("reject", 0) + len(rejects)
@@ -412,7 +412,7 @@ class SyncRun:
                 self._hold(change.incremental_value)
         rejects = [RejectRow(r.key, r.operation, r.code, hidden(spec, r.message)) for r in result.rejected]
         report.note_rejects((r.record_key, f"{r.error_code}: {r.error_message}") for r in rejects)
-        self._emit_rejects(tuple(r) for r in rejects)
+        self._emit_rejects(rejects)
         outcomes = [a.outcome for a in result.acked]
         events.emit(
             "batch_done", f"{spec.label}: batch of {len(outcomes) + len(result.rejected) + len(result.unresolved)} done",
@@ -448,12 +448,13 @@ class SyncRun:
         else:
             self.report.counts["requests"] = self.http.attempts - self.attempts_before
 
-    def _emit_rejects(self, rejects: Iterable[tuple[str | None, str, str, str]]) -> None:
+    def _emit_rejects(self, rejects: Iterable[RejectRow]) -> None:
         spec = self.spec
-        for key, operation, code, message in rejects:
+        for r in rejects:
             events.emit(
-                "reject", f"{spec.label}: rejected {key}: {code}: {message}", sync_id=spec.sync_id, run_id=self.pusher.run_id,
-                record_key=key, operation=operation, error_code=code, error_message=message,
+                "reject", f"{spec.label}: rejected {r.record_key}: {r.error_code}: {r.error_message}", sync_id=spec.sync_id,
+                run_id=self.pusher.run_id, record_key=r.record_key, operation=r.operation, error_code=r.error_code,
+                error_message=r.error_message,
             )
 
     def _progress_row(self) -> dict[str, Any] | None:

@@ -287,7 +287,7 @@ def _recorded_macros(manifest_path: Path, projects: Sequence[Any], adapter_type:
                 recorded = by_file.get((project.project_name, path.original_file_path), [])
                 text = load_file_contents(path.absolute_path, strip=True)
                 blocks = [b.full_block for b in extract_toplevel_blocks(text, allowed_blocks=MACRO_BLOCKS, collect_raw_data=False) if isinstance(b, BlockTag)]
-                if sorted(blocks) != sorted(str(e["macro_sql"]) for e in recorded):
+                if sorted(str(b) for b in blocks) != sorted(str(e["macro_sql"]) for e in recorded):
                     logger.debug("%s changed since %s was written; parsing the macros", path.absolute_path, manifest_path)
                     return None
                 for entry in recorded:
@@ -311,7 +311,9 @@ def _parse_macros(project: Any) -> dict[str, Any]:
     manifest = Manifest()
     parser = MacroParser(project, manifest)
     for path in parser.get_paths():
-        parser.parse_file(FileBlock(load_source_file(path, ParseFileType.Macro, project.project_name, {})))
+        source = load_source_file(path, ParseFileType.Macro, project.project_name, {})
+        if source is not None:
+            parser.parse_file(FileBlock(source))
     return dict(manifest.macros)
 
 
