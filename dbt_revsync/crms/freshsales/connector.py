@@ -91,15 +91,16 @@ class FreshsalesDestination(PerRecordDestination):
         key = spec.upsert_key
         if problems or not key or spec.insert_mode not in UPSERTING_MODES:
             return problems
-        name = cls.field_name(key) if key.startswith("custom_field.") else key
+        name = key.removeprefix("custom_field.")
         if "." in name and name not in facts.EMAIL_NAMES:
             problems.append((f"{facts.unique_rule(spec.object)}: {key!r} is a nested path, not a field", "upsert_key"))
         elif name == "id":
-            problems.append((f"{facts.unique_rule(spec.object)}: the record id is not one; to write by id use "
-                             "insert_mode: update with upsert_key: id", "upsert_key"))
+            message = (f"{facts.unique_rule(spec.object)}: the record id is not one; to write by id use "
+                       "insert_mode: update with upsert_key: id")
+            problems.append((message, "upsert_key"))
         elif name in facts.NEVER_UNIQUE[spec.object]:
-            problems.append((f"{facts.unique_rule(spec.object)}: {name!r} is not a text or number field, so it "
-                             "can never be unique", "upsert_key"))
+            message = f"{facts.unique_rule(spec.object)}: {name!r} is not a text or number field, so it can never be unique"
+            problems.append((message, "upsert_key"))
         return problems
 
     @classmethod
