@@ -140,7 +140,7 @@ def test_delete_and_mirror_are_configuration_errors_since_no_delete_can_be_confi
 def test_a_wrong_key_is_fatal_and_never_shown(project: Project) -> None:
     project.env["FRESHSUCCESS_API_KEY"] = "wrong-key-123"
     try:
-        result = project.push("--select", "fs_many", "--full-refresh")
+        result = project.push("--select", "fs_accounts", "--full-refresh")
     finally:
         project.env["FRESHSUCCESS_API_KEY"] = DEFAULT_API_KEY
     assert result.code == 1
