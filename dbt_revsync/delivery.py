@@ -325,7 +325,12 @@ class Window:
 
 class BudgetSpent(TransientDestinationError):
     """A request would wait longer than the retry budget for a rolling window to free a slot:
-    the rest of the work waits for a later push (nothing was sent)."""
+    the rest of the work waits for a later push (nothing was sent). ``wait``: seconds until a
+    slot frees."""
+
+    def __init__(self, message: str, wait: float = 0.0) -> None:
+        super().__init__(message)
+        self.wait = wait
 
 
 class WindowLimiter:
@@ -350,7 +355,7 @@ class WindowLimiter:
                     return
                 wait = self.sent[0] + self.window.seconds - now
             if wait > max_wait:
-                raise BudgetSpent(f"{what}: the vendor's limit of {self.window.describe()} is spent for the next {wait:.0f} s")
+                raise BudgetSpent(f"{what}: the vendor's limit of {self.window.describe()} is spent for the next {wait:.0f} s", wait)
             self.sleep(wait)
 
 
@@ -507,6 +512,7 @@ class HttpClient:
         self.rng = random.Random(self.seed)
         self.attempts = 0
         self._count_lock = threading.Lock()
+        self._spent: tuple[float, str] = (float("-inf"), "")  # (until, which limit): see budget_spent
 
     def request(
         self,
@@ -558,7 +564,20 @@ class HttpClient:
     def _spend_windows(self, family: str, max_wait: float, what: str) -> None:
         for name in dict.fromkeys(("", family)):
             for limiter in self.window_limiters.get(name, ()):
-                limiter.acquire(max_wait, what)
+                try:
+                    limiter.acquire(max_wait, what)
+                except BudgetSpent as exc:
+                    if name == "":  # the connection's own budget: nothing more goes out
+                        self._spent = (self.clock() + exc.wait, limiter.window.describe())
+                    raise
+
+    @property
+    def budget_spent(self) -> str | None:
+        """While a window of the whole connection is spent (``BudgetSpent``), what it is and how
+        long it stays so; None otherwise. The runner sends no more batches meanwhile."""
+        until, what = self._spent
+        left = until - self.clock()
+        return f"the vendor's limit of {what} is spent for the next {left:.0f} s" if left > 0 else None
 
     def _once(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> tuple[int | None, Mapping[str, str], bytes]:
         self.limiter.acquire()

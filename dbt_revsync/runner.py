@@ -284,6 +284,8 @@ class SyncRun:
         if report.status == "partial":
             http = self.http
             tripped = f"{http.breaker.describe()}; " if http is not None and http.breaker.open else ""
+            spent = http.budget_spent if http is not None else None
+            tripped += f"{spent}, so this push stopped sending; " if spent else ""
             report.message = hidden(spec, f"{tripped}{report.unresolved} row(s) not delivered this time; the next push sends them again")
             logger.warning("%s: %s", spec.label, report.message)
 
@@ -300,8 +302,8 @@ class SyncRun:
                 if pusher.dry_run:
                     pusher.progress.advance(spec, len(batch))
                     continue
-                if self.http is not None and self.http.breaker.open:
-                    self._leave(batch)
+                if self.http is not None and (self.http.breaker.open or self.http.budget_spent):
+                    self._leave(batch)  # the breaker is open or the vendor's budget spent: not sent at all
                     continue
                 inflight[pool.submit(matching.send, destination, spec, batch)] = batch
                 while len(inflight) >= limit * 2:
@@ -379,7 +381,7 @@ class SyncRun:
         self._commit_result(merged([outcome_of(future, batch) for future, batch in batches]), sent)
 
     def _leave(self, batch: list[Change]) -> None:
-        """Not sent at all (the breaker is open): left for the next push."""
+        """Not sent at all (the breaker is open, or the vendor's rate budget spent): left for the next push."""
         self.report.unresolved += len(batch)
         for change in batch:
             self._hold(change.incremental_value)

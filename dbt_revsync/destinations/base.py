@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
-from dbt_revsync.delivery import HttpClient, Outcome, Reply, Window, rate_limit_wait, record_outcome
+from dbt_revsync.delivery import BudgetSpent, HttpClient, Outcome, Reply, Window, rate_limit_wait, record_outcome
 from dbt_revsync.errors import ConfigIssue, FatalDestinationError, TransientDestinationError, did_you_mean
 
 OPS = ("create", "update", "upsert", "delete")
@@ -323,10 +323,15 @@ class PerRecordDestination(Destination):
     """
 
     def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
+        """Each change in turn. Once the connection's rate budget is spent (``BudgetSpent``: nothing
+        was sent), the rest of the batch is left for the next push without trying."""
         result = BatchResult()
-        for change in changes:
+        for index, change in enumerate(changes):
             try:
                 self.send_one(spec, change, result)
+            except BudgetSpent as exc:
+                result.cut_short(changes[index:], exc)
+                break
             except TransientDestinationError as exc:
                 result.leave(change, exc)
             except FatalDestinationError as exc:

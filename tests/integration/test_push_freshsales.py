@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from dbt_revsync.crms.freshsales import facts
+from dbt_revsync.sandbox.framework import DeclaredField
 from tests.integration.conftest import Project
 
 pytestmark = [pytest.mark.integration, pytest.mark.warehouses]
@@ -188,3 +190,61 @@ def _yaml(data: Any) -> str:
     from tests.integration.conftest import _yaml_text
 
     return _yaml_text(data)
+
+
+def test_a_spent_hourly_budget_ends_the_sync_with_rows_left_and_says_so(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan's hourly cap is paced client-side: once it is spent nothing more is sent, the sync
+    ends partial with the rest left for the next push, and the message names the spent limit."""
+    monkeypatch.setitem(facts.PLANS, "free", facts.PlanLimits(per_hour=3, per_minute=400))
+    rows = [[1000.0 + i, f"Account {i}", None, None, None] for i in range(8)]
+    accounts_project(project, {**ACCOUNT_BLOCK, "batch_size": 2}, rows=rows)
+    project.build()
+    result = project.push()
+    assert requests(project) == 3  # never past the hour's budget: no 429 and no breaker
+    assert len(records(project, "sales_accounts")) == 3
+    run = project.runs()[-1]
+    assert (run["status"], run["created"]) == ("partial", 3)
+    assert "limit of 3 requests per hour is spent" in run["message"] and "5 row(s) not delivered" in run["message"]
+    assert "limit of 3 requests per hour is spent" in result.out + result.err
+    assert "circuit" not in (run["message"] or "").lower()
+    assert len(project.state()) == 3
+    # The client's windows live as long as its process: a later push starts a budget of its own
+    # (the vendor's 429 is the backstop when two pushes share one hour).
+    again = project.push()
+    assert requests(project) == 6 and len(records(project, "sales_accounts")) == 6
+    assert project.runs()[-1]["status"] == "partial", again.out + again.err
+    assert "2 row(s) not delivered" in project.runs()[-1]["message"]
+
+
+def test_an_unknown_plan_is_a_configuration_error(project: Project) -> None:
+    project.connections({"freshsales": project.freshsales_connection(plan="platinum")})
+    accounts_project(project)
+    project.build()
+    result = project.push()
+    assert result.code == 2 and "'plan' must be one of free, growth, pro, enterprise" in result.err
+    assert requests(project) == 0
+
+
+def test_upsert_by_a_field_that_can_never_be_unique_is_refused_by_validate(project: Project) -> None:
+    accounts_project(project, {**ACCOUNT_BLOCK, "upsert_key": "owner_id", "fields": {**ACCOUNT_BLOCK["fields"], "owner_id": "employees"}})
+    project.dbt("parse")
+    result = project.revsync("validate")
+    assert result.code == 2
+    assert "key 'config.meta.revsync.upsert_key'" in result.err and "Freshsales upserts by a field marked unique" in result.err
+    assert "'owner_id' is not a text or number field" in result.err
+
+
+def test_validate_remote_refuses_an_upsert_key_freshsales_does_not_hold_unique(project: Project) -> None:
+    block = {**ACCOUNT_BLOCK, "upsert_key": "cf_plan", "fields": {"name": "name", "custom_field.cf_plan": "account_id"}}
+    accounts_project(project, block)
+    project.build()
+    assert project.revsync("validate").code == 0  # a custom field may be unique: only Freshsales can say
+    result = project.revsync("validate", "--remote")
+    assert result.code == 2
+    assert "'cf_plan' is not marked unique in freshsales.sales_accounts" in result.err
+    assert project.push().code != 0 or records(project, "sales_accounts") == []  # the sandbox refuses it too
+    emulator = project.sandbox.emulator("freshsales")
+    emulator.declare_field(DeclaredField("sales_accounts", "cf_ref", "text", unique=False))
+    emulator.declare_field(DeclaredField("sales_accounts", "cf_plan", "text", unique=True))
+    result = project.revsync("validate", "--remote")
+    assert result.code == 0, result.err

@@ -123,34 +123,24 @@ def test_append_sends_batches_of_up_to_a_thousand(project: Project) -> None:
     assert routes(project) == {"POST accounts.bulk_upsert": 3}  # nothing changed, nothing sent
 
 
-def test_mirror_leaves_accounts_it_cannot_know_it_created(project: Project) -> None:
-    """Freshsuccess's bulk write does not say whether it inserted a record or updated one, so
-    no record counts as created by the sync, and mirror deletes none (it says so)."""
-    result = project.push("--select", "fs_mirror")
-    assert result.code == 0 and "Freshsuccess does not say which records a push created" in result.err
-    assert sorted(held(project)) == ["m1", "m2"]
-    project.query("delete from main.mirror_accounts where account_id = 'm1'")
-    assert project.push("--select", "fs_mirror").code == 0
-    assert sorted(held(project)) == ["m1", "m2"]
-    assert "DELETE accounts.delete" not in routes(project)
-    assert [r["record_key"] for r in project.state() if ".fs_mirror:" in r["sync_id"]] == ["m2"]
-
-
-def test_delete_removes_the_accounts_each_row_names(project: Project) -> None:
-    records = [{"account_id": f"d{i}", "name": f"Doomed {i}", "join_date": 0} for i in (1, 2)]
-    answer = requests.post(f"{project.sandbox.url}/freshsuccess/accounts", json={"records": records},
-                           params={"api_key": DEFAULT_API_KEY}, timeout=10)
-    assert answer.json() == {"status_is_ok": True, "failed_results": []}
-    assert project.push("--select", "fs_delete").code == 1  # d3 is not there: a 404 is no confirmed delete
-    assert sorted(held(project)) == ["d2"]
-    assert routes(project)["DELETE accounts.delete"] == 2
-    assert [(r["record_key"], r["error_code"]) for r in project.rejects() if ".fs_delete:" in r["sync_id"]] == [("d3", "not_found")]
+@pytest.mark.parametrize("model", ["fs_mirror", "fs_delete"])
+def test_delete_and_mirror_are_configuration_errors_since_no_delete_can_be_confirmed(project: Project, model: str) -> None:
+    """Freshsuccess documents no delete path: rather than guess one (and take a 404 for "deleted"),
+    a sync that would delete is refused before anything is sent."""
+    result = project.push("--select", model)
+    assert result.code == 2 and "Traceback" not in result.err
+    mode = model.removeprefix("fs_")
+    assert f"insert_mode {mode} is not available for Freshsuccess" in result.err
+    assert "documents no way to delete" in result.err and "key 'config.meta.revsync.insert_mode'" in result.err
+    assert project.sandbox.stats()["freshsuccess"]["requests"] == 0
+    answer = requests.delete(f"{project.sandbox.url}/freshsuccess/accounts/m1", params={"api_key": DEFAULT_API_KEY}, timeout=10)
+    assert answer.status_code == 404  # the sandbox has no delete route either: none is documented
 
 
 def test_a_wrong_key_is_fatal_and_never_shown(project: Project) -> None:
     project.env["FRESHSUCCESS_API_KEY"] = "wrong-key-123"
     try:
-        result = project.push("--select", "fs_mirror", "--full-refresh")
+        result = project.push("--select", "fs_accounts", "--full-refresh")
     finally:
         project.env["FRESHSUCCESS_API_KEY"] = DEFAULT_API_KEY
     assert result.code == 1

@@ -5,8 +5,16 @@ Facts (see docs/crm-notes in the README): ``Authorization: Token token=<key>``; 
 on the legacy host); bodies wrapped in the singular resource name; upsert through
 ``POST /<resource>/upsert`` with ``unique_identifier``; update and delete by id; custom
 fields under ``custom_field`` with ``cf_`` keys. No batch write is used: the bulk endpoints'
-body shape is not documented, so each record is one request. Rate limit: 400 requests a
-minute on every paid plan (and an hourly cap by plan, answered with 429).
+body shape is not documented, so each record is one request.
+
+Limits (``facts.PLANS``): per account an hourly cap by plan (1000 Free and Growth, 2000 Pro,
+5000 Enterprise) and 400 a minute, answered with 429 past either. The connection's ``plan``
+(default ``free``, the strictest) gives the client both windows; when the hour is spent the
+client raises ``BudgetSpent`` before sending, and the rest of the sync waits for the next push.
+
+Upsert: ``unique_identifier`` must be a field marked unique in Freshsales (text or number, a
+few per module): ``check_spec`` refuses a key that can never be one, ``validate --remote``
+checks the field list's ``unique`` marker.
 
 Acknowledged: a create, update or upsert only by an answer holding the wrapped record with
 its ``id``; a delete by a 2xx whose body is empty or JSON (or a 404: already gone). Created
@@ -22,7 +30,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
-from dbt_revsync.delivery import Reply
+from dbt_revsync.crms.freshsales import facts
+from dbt_revsync.delivery import Reply, Window
 from dbt_revsync.destinations.base import (
     BatchResult,
     Change,
@@ -32,9 +41,10 @@ from dbt_revsync.destinations.base import (
     confirms_without_body,
     unconfirmed,
 )
-from dbt_revsync.errors import DestinationError, TransientDestinationError
+from dbt_revsync.errors import ConfigIssue, DestinationError, TransientDestinationError
 
-WRAPPERS = {"contacts": "contact", "sales_accounts": "sales_account", "deals": "deal"}
+WRAPPERS = facts.WRAPPERS
+UPSERTING_MODES = ("upsert", "mirror")  # the modes whose writes go through POST /<resource>/upsert
 # The attribute filtered search knows a field by, when it is not the field's own name.
 SEARCH_ATTRIBUTES = {("contacts", "emails"): "contact_email.email", ("contacts", "email"): "contact_email.email"}
 
@@ -42,17 +52,56 @@ SEARCH_ATTRIBUTES = {("contacts", "emails"): "contact_email.email", ("contacts",
 class FreshsalesDestination(PerRecordDestination):
     type_name: ClassVar[str] = "freshsales"
     required_settings: ClassVar[tuple[str, ...]] = ("api_key",)
-    optional_settings: ClassVar[tuple[str, ...]] = ("domain",)
+    optional_settings: ClassVar[tuple[str, ...]] = ("domain", "plan")
     secret_settings: ClassVar[tuple[str, ...]] = ("api_key",)
     objects: ClassVar[tuple[str, ...]] = tuple(WRAPPERS)
-    max_batch_size: ClassVar[int] = 100
-    default_rate_limit: ClassVar[float] = 400 / 60
+    max_batch_size: ClassVar[int] = facts.MAX_BATCH
+    default_rate_limit: ClassVar[float] = facts.PLANS[facts.DEFAULT_PLAN].per_minute / 60
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._field_lists: dict[str, list[dict[str, Any]]] = {}
 
     @classmethod
     def check_connection(cls, connection: Connection) -> list[str]:
+        problems = []
         if not connection.base_url and not connection.setting("domain"):
-            return ["a freshsales connection needs 'domain' (e.g. acme.myfreshworks.com) or 'base_url'"]
-        return []
+            problems.append("a freshsales connection needs 'domain' (e.g. acme.myfreshworks.com) or 'base_url'")
+        plan = connection.setting("plan", facts.DEFAULT_PLAN)
+        if plan not in facts.PLANS:
+            problems.append(f"'plan' must be one of {', '.join(facts.PLANS)} (the Freshsales plan, which sets the "
+                            f"hourly API limit), got {plan!r}")
+        return problems
+
+    @classmethod
+    def plan_limits(cls, connection: Connection) -> facts.PlanLimits:
+        """The connection's plan's limits; an unknown plan (refused by check_connection) gets the strictest."""
+        return facts.PLANS.get(str(connection.setting("plan", facts.DEFAULT_PLAN)), facts.PLANS[facts.DEFAULT_PLAN])
+
+    @classmethod
+    def windows(cls, connection: Connection) -> Mapping[str, tuple[Window, ...]]:
+        """Every request counts against the account's hourly cap and its 400 a minute."""
+        limits = cls.plan_limits(connection)
+        return {"": (Window(limits.per_hour, 3600), Window(limits.per_minute, 60))}
+
+    @classmethod
+    def check_spec(cls, spec: SyncSpec) -> list[tuple[str, str]]:
+        """An upsert key must be a field Freshsales can hold unique (its ``unique_identifier``)."""
+        problems = super().check_spec(spec)
+        key = spec.upsert_key
+        if problems or not key or spec.insert_mode not in UPSERTING_MODES:
+            return problems
+        name = key.removeprefix("custom_field.")
+        if "." in name and name not in facts.EMAIL_NAMES:
+            problems.append((f"{facts.unique_rule(spec.object)}: {key!r} is a nested path, not a field", "upsert_key"))
+        elif name == "id":
+            message = (f"{facts.unique_rule(spec.object)}: the record id is not one; to write by id use "
+                       "insert_mode: update with upsert_key: id")
+            problems.append((message, "upsert_key"))
+        elif name in facts.NEVER_UNIQUE[spec.object]:
+            message = f"{facts.unique_rule(spec.object)}: {name!r} is not a text or number field, so it can never be unique"
+            problems.append((message, "upsert_key"))
+        return problems
 
     @classmethod
     def default_root(cls, connection: Connection) -> str:
@@ -93,12 +142,39 @@ class FreshsalesDestination(PerRecordDestination):
     def list_fields(self, spec: SyncSpec) -> set[str] | None:
         """``GET /settings/<resource>/fields``: ``{"fields": [{"name": .., ..}, ..]}``, custom
         fields among them under their ``cf_`` names."""
-        reply = self.http.request("GET", f"{self.root}/settings/{spec.object}/fields", headers=self._headers())
-        body = reply.json()
-        if not reply.ok or not isinstance(body, dict) or not isinstance(body.get("fields"), list):
-            code, message = error_of(reply)
-            raise DestinationError(f"Freshsales did not list the {spec.object} fields ({code}): {message}")
-        return {str(f["name"]) for f in body["fields"] if isinstance(f, dict) and f.get("name")}
+        return {str(f["name"]) for f in self._fields_of(spec.object) if f.get("name")}
+
+    def remote_issues(self, spec: SyncSpec) -> list[ConfigIssue]:
+        """``validate --remote``: the upsert key must be a field the field list marks unique."""
+        key = spec.upsert_key
+        if not key or spec.insert_mode not in UPSERTING_MODES:
+            return []
+        try:
+            fields = self._fields_of(spec.object)
+        except DestinationError as exc:
+            return [ConfigIssue(str(exc))]
+        name = self.field_name(key)
+        wanted = {"emails", "email"} if spec.object == "contacts" and name in facts.EMAIL_NAMES else {name}
+        listed = [f for f in fields if f.get("name") in wanted]
+        if any(is_unique(f) for f in listed):
+            return []
+        why = "is not a field of" if not listed else "is not marked unique in"
+        return [ConfigIssue(
+            f"{facts.unique_rule(spec.object)}: {name!r} {why} {spec.connection.name}.{spec.object} "
+            f"(GET /settings/{spec.object}/fields); mark it unique in Freshsales or upsert by a unique field",
+            where=f"{spec.node.resource_type} '{spec.node.name}'", file=spec.node.yaml_file, key=f"{spec.key_path}.upsert_key",
+        )]
+
+    def _fields_of(self, resource: str) -> list[dict[str, Any]]:
+        """The resource's field list, asked once per connection."""
+        if resource not in self._field_lists:
+            reply = self.http.request("GET", f"{self.root}/settings/{resource}/fields", headers=self._headers())
+            body = reply.json()
+            if not reply.ok or not isinstance(body, dict) or not isinstance(body.get("fields"), list):
+                code, message = error_of(reply)
+                raise DestinationError(f"Freshsales did not list the {resource} fields ({code}): {message}")
+            self._field_lists[resource] = [f for f in body["fields"] if isinstance(f, dict)]
+        return self._field_lists[resource]
 
     @classmethod
     def field_name(cls, path: str) -> str:
@@ -172,6 +248,14 @@ class FreshsalesDestination(PerRecordDestination):
             result.leave(change, unconfirmed(reply, "the record with its id"))
         else:
             result.ack(change, found, outcome)
+
+
+def is_unique(field: Mapping[str, Any]) -> bool:
+    """Whether a field-list entry is marked unique. The fields API's documentation does not name
+    the attribute: stricter reading, only an explicit ``unique: true`` (on the entry, or in its
+    ``field_options``) counts; an entry that does not say is not unique."""
+    options = field.get("field_options")
+    return field.get("unique") is True or (isinstance(options, Mapping) and options.get("unique") is True)
 
 
 def _wrapper_key(body: dict[str, Any]) -> str | None:

@@ -10,6 +10,11 @@ Endpoints: ``POST /<resource>``, ``GET|PUT|DELETE /<resource>/<id>``,
 
 Freshsales publishes no formal spec; where the public docs are silent or disagree the
 behaviour chosen is written next to the code as "Assumed".
+
+The account's plan (``plan=``, default ``free``) sets its published limits (``facts.PLANS``),
+applied when the sandbox serves vendor limits. Upsert's ``unique_identifier`` must name a field
+marked unique: the documented default ones (a contact's primary email and External ID, an
+account's name) and the custom fields declared unique (``declare_field``).
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from dbt_revsync.crms.freshsales import facts
 from dbt_revsync.sandbox.framework import (
+    DeclaredField,
     Emulator,
     Limits,
     Record,
     RequestRejected,
     SandboxRequest,
     SandboxResponse,
+    SchemaRefused,
     WindowState,
     json_response,
     route,
@@ -34,7 +42,7 @@ from dbt_revsync.sandbox.framework import (
 
 DEFAULT_API_KEY = "sandbox-freshsales-key"
 
-WRAPPERS: dict[str, str] = {"contacts": "contact", "sales_accounts": "sales_account", "deals": "deal"}
+WRAPPERS: dict[str, str] = facts.WRAPPERS
 ENTITIES: dict[str, str] = {wrapper: resource for resource, wrapper in WRAPPERS.items()}
 
 _RESOURCE = r"(?P<resource>contacts|sales_accounts|deals)"
@@ -67,8 +75,16 @@ STANDARD_FIELDS: dict[str, tuple[str, ...]] = {
               "territory_id", "currency_id", "tags"),
 }
 DEFAULT_CUSTOM_FIELDS: dict[str, tuple[str, ...]] = {
-    "contacts": ("cf_account_id", "cf_lifecycle", "cf_contact_id"),
-    "sales_accounts": ("cf_account_id", "cf_plan", "cf_industry"),
+    "contacts": ("cf_account_id", "cf_lifecycle", "cf_contact_id", "cf_ref"),
+    "sales_accounts": ("cf_account_id", "cf_plan", "cf_industry", "cf_ref"),
+    "deals": ("cf_account_id",),
+}
+# The sandbox account's unique fields, as its admin set them: the defaults, plus custom keys. On
+# sales accounts ``name`` was made non-unique (allowed once another field is unique) so that two
+# custom keys fit the limit of 2; contacts keep their two defaults beside two custom ones (4).
+DEFAULT_UNIQUE_FIELDS: dict[str, tuple[str, ...]] = {
+    "contacts": ("emails", "external_id", "cf_account_id", "cf_ref"),
+    "sales_accounts": ("cf_account_id", "cf_ref"),
     "deals": ("cf_account_id",),
 }
 
@@ -82,25 +98,95 @@ class FreshsalesEmulator(Emulator):
     prefix = "freshsales"
     resources = tuple(WRAPPERS)
     default_api_keys = (DEFAULT_API_KEY,)
-    # Published: 400/min on every paid plan; 1000/h on the smallest plans (more on bigger ones).
-    vendor_limits = Limits(per_minute=400, per_hour=1000)
+    # Published (facts.PLANS): 400/min, and 1000/h on Free and Growth (the default plan here).
+    vendor_limits = Limits(per_minute=facts.PLANS[facts.DEFAULT_PLAN].per_minute, per_hour=facts.PLANS[facts.DEFAULT_PLAN].per_hour)
     first_id = 16000000001
     auth_hint = "Authorization: Token token=<key>"
 
     def __init__(self, *, api_keys: Iterable[str] | None = None, limits: Limits | None = None,
-                 utc_offset_hours: float = -4.0, **kwargs: Any) -> None:
+                 utc_offset_hours: float = -4.0, plan: str = facts.DEFAULT_PLAN, **kwargs: Any) -> None:
         super().__init__(api_keys=api_keys, limits=limits, **kwargs)
         self._zone = timezone(timedelta(hours=utc_offset_hours))
+        self.set_plan(plan)
+        self._default_schema()
+
+    def set_plan(self, plan: str) -> None:
+        """The account's plan: its published limits become ``vendor_limits`` (applied when the
+        sandbox serves vendor limits; applied at once if they already were)."""
+        if plan not in facts.PLANS:
+            raise ValueError(f"unknown Freshsales plan {plan!r}; expected one of {', '.join(facts.PLANS)}")
+        applied = self.limiter.limits == self.vendor_limits
+        self.plan = plan
+        self.vendor_limits = Limits(per_minute=facts.PLANS[plan].per_minute, per_hour=facts.PLANS[plan].per_hour)
+        if applied and self.limiter.limits.per_hour is not None:
+            self.set_limits(self.vendor_limits)
+
+    def _default_schema(self) -> None:
         self.custom_fields: dict[str, list[str]] = {r: list(names) for r, names in DEFAULT_CUSTOM_FIELDS.items()}
+        self.field_types: dict[tuple[str, str], str] = {}
+        self.unique_fields: dict[str, list[str]] = {r: list(names) for r, names in DEFAULT_UNIQUE_FIELDS.items()}
 
     def reset(self) -> None:
         super().reset()
-        self.custom_fields = {r: list(names) for r, names in DEFAULT_CUSTOM_FIELDS.items()}
+        self._default_schema()
 
     def define_custom_field(self, resource: str, name: str) -> None:
         """Add a custom field (``cf_<name>``) to what the field list of ``resource`` shows."""
         if name not in self.custom_fields[resource]:
             self.custom_fields[resource].append(name)
+
+    def declare_field(self, declared: DeclaredField) -> None:
+        """A custom field as an admin adds it: a ``cf_`` name, a Freshsales field type, and
+        ``unique`` only for text and number fields, within the module's limit of unique fields
+        (``facts.MAX_UNIQUE``, the default unique ones counted). Declaring a default unique field
+        (``emails``, ``name``) with ``unique: false`` makes it non-unique, as Freshsales allows;
+        External ID always stays unique."""
+        resource, name = declared.object, declared.name
+        if resource not in WRAPPERS:
+            raise SchemaRefused(f"Freshsales has no module {resource!r}; expected one of {', '.join(WRAPPERS)}")
+        if name in facts.DEFAULT_UNIQUE[resource]:
+            self._mark_default(resource, name, declared.unique)
+            return
+        if not name.startswith(facts.CUSTOM_PREFIX) or len(name) <= len(facts.CUSTOM_PREFIX):
+            raise SchemaRefused(f"a Freshsales custom field's API name starts with {facts.CUSTOM_PREFIX!r}; got {name!r}")
+        kind = facts.TYPE_ALIASES.get(declared.type, declared.type)
+        if kind not in facts.CUSTOM_FIELD_TYPES:
+            raise SchemaRefused(f"{resource}.{name}: unknown Freshsales field type {declared.type!r}; "
+                                f"expected one of {', '.join(facts.CUSTOM_FIELD_TYPES)}")
+        if declared.unique:
+            if kind not in facts.UNIQUE_TYPES:
+                raise SchemaRefused(f"{resource}.{name}: only text and number fields can be marked unique, not {kind}")
+            marked = [n for n in self.unique_fields[resource] if n != name]
+            if len(marked) >= facts.MAX_UNIQUE[resource]:
+                raise SchemaRefused(f"{resource}.{name}: at most {facts.MAX_UNIQUE[resource]} unique fields on {resource} "
+                                    f"(already unique: {', '.join(marked)})")
+        self.define_custom_field(resource, name)
+        self.field_types[(resource, name)] = kind
+        unique = self.unique_fields[resource]
+        if declared.unique and name not in unique:
+            unique.append(name)
+        elif not declared.unique and name in unique:
+            unique.remove(name)
+
+    def _mark_default(self, resource: str, name: str, unique: bool) -> None:
+        """A default unique field marked unique again, or made non-unique where Freshsales allows."""
+        marked = self.unique_fields[resource]
+        if not unique:
+            if name in facts.ALWAYS_UNIQUE[resource]:
+                raise SchemaRefused(f"{resource}.{name} cannot be made non-unique")
+            if name in marked:
+                marked.remove(name)
+        elif name not in marked:
+            if len(marked) >= facts.MAX_UNIQUE[resource]:
+                raise SchemaRefused(f"{resource}.{name}: at most {facts.MAX_UNIQUE[resource]} unique fields on {resource} "
+                                    f"(already unique: {', '.join(marked)})")
+            marked.append(name)
+
+    def is_unique(self, resource: str, field_name: str) -> bool:
+        """Whether upsert may use ``field_name`` as its ``unique_identifier``."""
+        if resource == "contacts" and field_name in facts.EMAIL_NAMES:
+            field_name = "emails"
+        return field_name in self.unique_fields[resource]
 
     # -- vendor shapes -----------------------------------------------------------
 
@@ -130,6 +216,10 @@ class FreshsalesEmulator(Emulator):
         """Update the record whose identifier field matches (200), or create one (201)."""
         body = self.json_object(request)
         field_name, value = _unique_identifier(body)
+        if not self.is_unique(resource, field_name):
+            # Assumed answer (the docs say only that the identifier must be a unique field): a 400
+            # in the usual error body, naming the field.
+            raise RequestRejected(400, f"unique_identifier {field_name} is not a unique field of {resource}")
         fields = _unwrap(body, WRAPPERS[resource])
         matches = self.store.find(resource, lambda record: _matches(resource, record, field_name, [value]))
         if matches:
@@ -176,10 +266,13 @@ class FreshsalesEmulator(Emulator):
     @route("GET", rf"/settings/{_RESOURCE}/fields", "{resource}.fields")
     def fields(self, request: SandboxRequest, resource: str) -> SandboxResponse:
         """The resource's fields: standard ones (``default: true``), then custom ones.
-        Assumed: the shape of each entry beyond ``name``, ``label`` and ``default`` [sec]."""
-        standard = [{"name": n, "label": n.replace("_", " ").capitalize(), "default": True, "type": "text"}
+        Assumed: the shape of each entry beyond ``name``, ``label`` and ``default`` [sec];
+        ``unique`` marks the fields upsert may use (the attribute name is not documented)."""
+        unique = set(self.unique_fields[resource])
+        standard = [{"name": n, "label": n.replace("_", " ").capitalize(), "default": True, "type": "text", "unique": n in unique}
                     for n in STANDARD_FIELDS[resource]]
-        custom = [{"name": n, "label": n.removeprefix("cf_").replace("_", " ").capitalize(), "default": False, "type": "text"}
+        custom = [{"name": n, "label": n.removeprefix("cf_").replace("_", " ").capitalize(), "default": False,
+                   "type": self.field_types.get((resource, n), "text"), "unique": n in unique}
                   for n in self.custom_fields[resource]]
         return json_response(200, {"fields": [{"id": i + 1, **f} for i, f in enumerate(standard + custom)]})
 

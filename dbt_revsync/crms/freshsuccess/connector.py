@@ -21,10 +21,11 @@ A date that cannot be read as one (``2023-02-29``) rejects its row (``invalid_va
 Acknowledged: only by a JSON answer whose ``status_is_ok`` is true (the records it does not
 name in ``failed_results``); a 2xx without ``status_is_ok`` (an HTML page, another JSON)
 leaves the batch for the next push. Created or matched: the bulk POST inserts or updates and
-its answer does not say which, so every acknowledged write is ``updated`` (never
-``created``: ``mirror`` does not delete Freshsuccess records it cannot know it created). A
-delete is acknowledged by a 2xx whose body is empty or JSON with ``status_is_ok`` not false;
-a 404 is not taken as "already gone" (the delete path is unconfirmed): it rejects the row.
+its answer does not say which, so every acknowledged write is ``updated`` (never ``created``).
+
+Deletes: Freshsuccess documents no delete path for accounts or contacts (``facts.NO_DELETE``),
+so ``insert_mode: delete`` and ``mirror`` are configuration errors rather than guesses; a delete
+change that reaches ``send`` anyway is rejected, never acknowledged.
 """
 
 from __future__ import annotations
@@ -37,16 +38,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from dbt_revsync.config import Connection, SyncSpec
+from dbt_revsync.crms.freshsuccess import facts
 from dbt_revsync.delivery import Reply
-from dbt_revsync.destinations.base import UNREADABLE, BatchResult, Change, Destination, answer_body, unconfirmed
+from dbt_revsync.destinations.base import BatchResult, Change, Destination, unconfirmed
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 from dbt_revsync.plan import key_text
 
-KEYS = {"accounts": "account_id", "account_contacts": "user_id"}
-REQUIRED = {"accounts": ("account_id", "name", "join_date"), "account_contacts": ("account_id", "user_id")}
-TEXT_IDS = ("account_id", "user_id")
-DATE_FIELDS = ("join_date", "renewal_date", "created_date", "last_seen_date")
-DIMENSIONS = ("custom_label_dimensions", "custom_value_dimensions", "custom_event_dimensions")
+KEYS = facts.KEYS
+REQUIRED = facts.REQUIRED
+TEXT_IDS = facts.TEXT_IDS
+DATE_FIELDS = facts.DATE_FIELDS
+DIMENSIONS = facts.DIMENSIONS
 MAX_ROUNDS = 5  # requests for one batch when Freshsuccess refuses it whole and names the culprits
 
 logger = logging.getLogger(__name__)
@@ -58,7 +60,7 @@ class FreshsuccessDestination(Destination):
     optional_settings: ClassVar[tuple[str, ...]] = ("region",)
     secret_settings: ClassVar[tuple[str, ...]] = ("api_key",)
     objects: ClassVar[tuple[str, ...]] = tuple(KEYS)
-    max_batch_size: ClassVar[int] = 1000
+    max_batch_size: ClassVar[int] = facts.MAX_BATCH
     default_rate_limit: ClassVar[float | None] = None  # no published limit was found
 
     @classmethod
@@ -73,6 +75,11 @@ class FreshsuccessDestination(Destination):
         if problems:
             return problems
         key = KEYS[spec.object]
+        if spec.insert_mode in ("delete", "mirror"):
+            message = (f"insert_mode {spec.insert_mode} is not available for Freshsuccess: {facts.NO_DELETE}; "
+                       "use upsert (rows that leave the model stay in Freshsuccess)")
+            problems.append((message, "insert_mode"))
+            return problems
         if spec.insert_mode == "update":
             problems.append(("Freshsuccess's bulk POST creates what it does not find: use upsert", "insert_mode"))
         if spec.upsert_key and spec.upsert_key != key:
@@ -94,13 +101,6 @@ class FreshsuccessDestination(Destination):
         return f"https://api-{connection.setting('region', 'us')}.freshsuccess.com/api/v2"
 
     # ---- sending ----------------------------------------------------------------------------
-    def prepare(self, spec: SyncSpec) -> None:
-        if spec.insert_mode == "mirror":
-            logger.warning(
-                "%s: Freshsuccess does not say which records a push created, so mirror deletes none of them "
-                "(rows that leave the model are forgotten; their accounts stay)", spec.label,
-            )
-
     def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
         result = BatchResult()
         try:
@@ -108,8 +108,8 @@ class FreshsuccessDestination(Destination):
             writes = [c for c in changes if c.op != "delete"]
             if writes:
                 self._upsert(spec, writes, result)
-            for change in deletes:
-                self._delete(spec, change, result)
+            for change in deletes:  # refused by check_spec; never acknowledged if one gets here
+                result.reject(change, "delete_unsupported", facts.NO_DELETE)
         except (TransientDestinationError, FatalDestinationError) as exc:
             result.cut_short(changes, exc)
         return result
@@ -160,28 +160,6 @@ class FreshsuccessDestination(Destination):
             pending = rest
         for change, _ in pending:
             result.leave(change, "Freshsuccess kept refusing the batch")
-
-    def _delete(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
-        """``DELETE /<object>/<key>``: removes (or deactivates) the record [unc]."""
-        key = change.remote_id or key_text(change.upsert_value)
-        if not key:
-            result.reject(change, "no_key", f"no {KEYS[spec.object]} to delete")
-            return
-        reply = self._call(result, "DELETE", f"{spec.object}/{key}")
-        body = answer_body(reply)
-        if reply.status == 404:
-            result.reject(change, "not_found", f"Freshsuccess answered 404 for {spec.object}/{key}: not taken as deleted "
-                                               "(whether that path answers 404 for a record already gone is not documented)")
-        elif reply.ok and isinstance(body, dict) and body.get("status_is_ok") is False:
-            code, message = error_of(reply)
-            result.reject(change, code, f"Freshsuccess refused the delete (status_is_ok false): {message}")
-        elif reply.ok and body is not UNREADABLE:
-            result.ack(change, key, "deleted")
-        elif reply.ok:
-            result.leave(change, unconfirmed(reply, "an empty or JSON body"))
-        else:
-            code, message = error_of(reply)
-            result.reject(change, code, message)
 
 
 # ---- payload ------------------------------------------------------------------------------

@@ -4,7 +4,9 @@
 
 Endpoints: ``POST /accounts`` and ``POST /account_contacts`` (bulk insert-or-update of
 ``{"records": [...]}``), ``GET /accounts`` and ``GET /account_contacts`` (pages from 0, up to
-1000 a page), ``GET|DELETE /accounts/<account_id>`` and ``/account_contacts/<user_id>``.
+1000 a page), ``GET /accounts/<account_id>`` and ``/account_contacts/<user_id>``. No DELETE:
+Freshsuccess documents none for these objects (``facts.NO_DELETE``), so the sandbox answers a
+DELETE as an unknown route (404), the stricter reading.
 Auth: ``?api_key=<key>`` or HTTP Basic with user ``api`` and the key as password.
 
 The answer to a bulk POST is ``{"status_is_ok", "failed_results": [{message, account_id,
@@ -20,6 +22,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from dbt_revsync.crms.freshsuccess import facts
 from dbt_revsync.sandbox.framework import (
     Emulator,
     Limits,
@@ -32,9 +35,9 @@ from dbt_revsync.sandbox.framework import (
 )
 
 DEFAULT_API_KEY = "sandbox-freshsuccess-key"
-KEYS = {"accounts": "account_id", "account_contacts": "user_id"}  # Assumed: contacts are keyed by user_id
-DIMENSIONS = ("custom_label_dimensions", "custom_value_dimensions", "custom_event_dimensions")
-PAGE_SIZE = 1000
+KEYS = facts.KEYS  # Assumed: contacts are keyed by user_id
+DIMENSIONS = facts.DIMENSIONS
+PAGE_SIZE = facts.PAGE_SIZE
 _OBJECT = r"(?P<resource>accounts|account_contacts)"
 
 
@@ -122,7 +125,7 @@ class FreshsuccessEmulator(Emulator):
                 record[name] = value
         self.store.replace(resource, record["id"], record)
 
-    # -- reads and deletes -------------------------------------------------------------------
+    # -- reads -------------------------------------------------------------------
     @route("GET", rf"/{_OBJECT}", "{resource}.list")
     def list(self, request: SandboxRequest, resource: str) -> SandboxResponse:
         try:
@@ -137,11 +140,8 @@ class FreshsuccessEmulator(Emulator):
     def view(self, request: SandboxRequest, resource: str, key: str) -> SandboxResponse:
         return json_response(200, _public(self._existing(resource, key)))
 
-    @route("DELETE", rf"/{_OBJECT}/(?P<key>[^/]+)", "{resource}.delete")
-    def delete(self, request: SandboxRequest, resource: str, key: str) -> SandboxResponse:
-        # Assumed: a delete removes the record (the docs say "removes or deactivates").
-        self.store.delete(resource, self._existing(resource, key)["id"])
-        return json_response(200, {"status_is_ok": True})
+    # Custom fields: Freshsuccess takes any key in its dimension lists ({key, value}), so there is no
+    # field schema to declare: ``declare_field`` keeps the base class's refusal.
 
     def _existing(self, resource: str, key: str) -> Record:
         found = self.store.find(resource, lambda r: r[KEYS[resource]] == key)

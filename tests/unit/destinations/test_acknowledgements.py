@@ -236,10 +236,7 @@ FSU_DELETE = Change("delete", "1", {}, remote_id="a1")
     (FSU_WRITE, [(200, {})], ("left",)),  # not Freshsuccess's answer
     (FSU_WRITE, [(201, None)], ("left",)),
     (FSU_WRITE, [(200, {"status_is_ok": True, "failed_results": [{"message": "Bad name", "record": 0}]})], ("rejected", "bad_name")),
-    (FSU_DELETE, [(200, {"status_is_ok": True})], ("deleted", "a1")),
-    (FSU_DELETE, [(200, HTML)], ("left",)),
-    (FSU_DELETE, [(200, {"status_is_ok": False})], ("rejected", "200")),
-    (FSU_DELETE, [(404, {"errors": [{"code": 404, "message": "not found"}]})], ("rejected", "not_found")),  # 404 is not a confirmed delete
+    (FSU_DELETE, [], ("rejected", "delete_unsupported")),  # no delete path is documented: never sent, never acknowledged
 ])
 def test_freshsuccess_acknowledges_only_status_is_ok_and_never_claims_a_creation(
     change: Change, answers: list[Any], expected: tuple[Any, ...]

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from dbt_revsync.crms.freshsales.emulator import DEFAULT_API_KEY, FreshsalesEmulator
+from dbt_revsync.sandbox.framework import DeclaredField
 from dbt_revsync.sandbox.server import SandboxServer
 
 FIRST_ID = 16000000001
@@ -192,6 +193,9 @@ def test_duplicate_email_answers_400(api: Api, server: SandboxServer) -> None:
 
 
 def test_upsert_creates_then_updates_one_record(api: Api, server: SandboxServer) -> None:
+    # The sandbox account made name non-unique for its two custom keys; an admin makes room for it again.
+    server.emulator("freshsales").declare_field(DeclaredField("sales_accounts", "cf_ref", "text", unique=False))
+    server.emulator("freshsales").declare_field(DeclaredField("sales_accounts", "name", "text", unique=True))
     identifier = {"name": "Acme"}
     created = api.upsert("sales_accounts", "sales_account", identifier, {"website": "a.test"})
     assert created.status_code == 201
@@ -229,7 +233,7 @@ def test_upsert_by_custom_field(api: Api, server: SandboxServer) -> None:
 
 def test_upsert_refuses_duplicate_email_on_create(api: Api) -> None:
     api.create("contacts", "contact", {"email": "held@example.com"})
-    clash = api.upsert("contacts", "contact", {"cf_external_id": "9"}, {"email": "held@example.com"})
+    clash = api.upsert("contacts", "contact", {"external_id": "9"}, {"email": "held@example.com"})
     assert clash.status_code == 400
 
 
