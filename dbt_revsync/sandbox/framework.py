@@ -232,11 +232,16 @@ class RecordStore:
             return self._versions[resource]
 
     def encoded(self, resource: str) -> tuple[int, str]:
-        """The version and the JSON text of ``resource``'s records (a list, in id order), read
-        under the lock without copying them. TypeError when a record holds a non-JSON value."""
+        """The version and the JSON text of ``resource``'s records (a list, in id order).
+        TypeError when a record holds a non-JSON value.
+
+        The lock is held only to list the records: a stored record is never changed in place
+        (``insert`` and ``replace`` store a new copy), so it is encoded outside the lock, and
+        the emulator is not held up while a large store is written."""
         with self.lock:
             table = self._table(resource)
-            return self._versions[resource], json.dumps([table[key] for key in sorted(table)], separators=(",", ":"))
+            version, records = self._versions[resource], [table[key] for key in sorted(table)]
+        return version, json.dumps(records, separators=(",", ":"))
 
     def load(self, resource: str, records: Iterable[Record]) -> None:
         """Replace ``resource``'s records with ``records`` (each with an integer ``id``), as a

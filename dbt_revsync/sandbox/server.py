@@ -54,8 +54,14 @@ from dbt_revsync.sandbox.framework import (
     json_response,
 )
 from dbt_revsync.sandbox.ids import IdLedger
-from dbt_revsync.sandbox.snapshot import SNAPSHOT_FILE, Restored, SnapshotWriter, read_snapshot, restore
 from dbt_revsync.sandbox.schema import SchemaSpec, load_schema
+from dbt_revsync.sandbox.snapshot import (
+    SNAPSHOT_FILE,
+    Restored,
+    SnapshotWriter,
+    read_snapshot,
+    restore,
+)
 
 logger = logging.getLogger(__name__)
 

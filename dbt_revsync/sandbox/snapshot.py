@@ -32,7 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from dbt_revsync.sandbox.framework import DeclaredField, Emulator, Record, SchemaRefused
-from dbt_revsync.sandbox.ids import SandboxStateError, remove_temporaries, write_atomically
+from dbt_revsync.sandbox.ids import (
+    SandboxStateError,
+    remove_temporaries,
+    write_atomically,
+)
 
 logger = logging.getLogger(__name__)
 
