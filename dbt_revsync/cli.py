@@ -109,8 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--schema", default=None, metavar="FILE",
                          help="YAML file declaring custom fields per CRM and object (see docs/sandbox.md)")
     sandbox.add_argument("--state-dir", default=".revsync-sandbox", metavar="DIR",
-                         help="where record ids are kept so a restarted sandbox never gives one twice "
-                              "(default: .revsync-sandbox under the current directory)")
+                         help="where ids and records are kept, so a restarted sandbox still has its records and never "
+                              "gives an id twice (default: .revsync-sandbox under the current directory)")
+    sandbox.add_argument("--fresh", action="store_true",
+                         help="start with no records and no declared fields from the state directory's snapshot "
+                              "(ids still never repeat)")
     return parser
 
 
@@ -260,7 +263,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
         raise UsageError(f"--port must lie between 0 and 65535 (0: a free port), not {args.port}")
     limits = Limits(per_minute=args.per_minute, per_hour=args.per_hour) if args.per_minute or args.per_hour else None
     serve(args.host, args.port, limits="vendor" if args.vendor_limits else limits, schema=args.schema,
-          state_dir=Path(args.state_dir).resolve())
+          state_dir=Path(args.state_dir).resolve(), fresh=args.fresh)
     return EXIT_OK
 
 

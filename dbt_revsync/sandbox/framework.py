@@ -204,6 +204,8 @@ class RecordStore:
         self._next_id: dict[str, int] = {}
         self._reservation: IdReservation | None = None
         self._ceiling: dict[str, int] = {}
+        # resource -> a counter raised by every change of its records (what a snapshot writer watches)
+        self._versions: dict[str, int] = dict.fromkeys(self._resources, 0)
         self.reset()
 
     @property
@@ -216,6 +218,41 @@ class RecordStore:
         with self.lock:
             self._records = {name: {} for name in self._resources}
             self._next_id = {name: self._next_id.get(name, self._first_id) for name in self._resources}
+            for name in self._resources:
+                self._changed(name)
+
+    def _changed(self, resource: str) -> None:
+        self._versions[resource] += 1
+
+    def version(self, resource: str) -> int:
+        """A counter raised by every change of ``resource``'s records (insert, replace, delete,
+        reset, load): equal versions mean equal records."""
+        with self.lock:
+            self._table(resource)
+            return self._versions[resource]
+
+    def encoded(self, resource: str) -> tuple[int, str]:
+        """The version and the JSON text of ``resource``'s records (a list, in id order).
+        TypeError when a record holds a non-JSON value.
+
+        The lock is held only to list the records: a stored record is never changed in place
+        (``insert`` and ``replace`` store a new copy), so it is encoded outside the lock, and
+        the emulator is not held up while a large store is written."""
+        with self.lock:
+            table = self._table(resource)
+            version, records = self._versions[resource], [table[key] for key in sorted(table)]
+        return version, json.dumps(records, separators=(",", ":"))
+
+    def load(self, resource: str, records: Iterable[Record]) -> None:
+        """Replace ``resource``'s records with ``records`` (each with an integer ``id``), as a
+        restarted sandbox restores its snapshot. The counter moves above the highest id loaded."""
+        with self.lock:
+            self._table(resource)
+            table = {record["id"]: _with_id(record, record["id"]) for record in records}
+            self._records[resource] = table
+            if table:
+                self._next_id[resource] = max(self._next_id[resource], max(table) + 1)
+            self._changed(resource)
 
     def _table(self, resource: str) -> dict[int, Record]:
         try:
@@ -229,6 +266,7 @@ class RecordStore:
             table = self._table(resource)
             record_id = self._take_id(resource)
             table[record_id] = _with_id(record, record_id)
+            self._changed(resource)
             return copy.deepcopy(table[record_id])
 
     def persist_ids(self, reservation: IdReservation) -> None:
@@ -266,12 +304,16 @@ class RecordStore:
             if record_id not in table:
                 raise KeyError(f"{resource} {record_id} does not exist")
             table[record_id] = _with_id(record, record_id)
+            self._changed(resource)
             return copy.deepcopy(table[record_id])
 
     def delete(self, resource: str, record_id: int) -> bool:
         """Remove a record; False if it did not exist."""
         with self.lock:
-            return self._table(resource).pop(record_id, None) is not None
+            removed = self._table(resource).pop(record_id, None) is not None
+            if removed:
+                self._changed(resource)
+            return removed
 
     def all(self, resource: str) -> list[Record]:
         """Every record of a resource, in id order."""
@@ -708,6 +750,18 @@ class Emulator:
     def declared_fields(self) -> tuple[DeclaredField, ...]:
         """The fields declared through :meth:`declare`, in declaration order."""
         return tuple(self._declared)
+
+    def restore_records(self, records: Mapping[str, list[Record]]) -> None:
+        """Put back the records of a snapshot (resource -> records), as a restarted sandbox does,
+        then call :meth:`after_restore`."""
+        with self.store.lock:
+            for resource, kept in records.items():
+                self.store.load(resource, kept)
+            self.after_restore()
+
+    def after_restore(self) -> None:
+        """Hook: rebuild what an emulator derives from its records (a search index, say) after
+        :meth:`restore_records`. Default: nothing."""
 
     def restore_declared(self) -> None:
         """Declare again every remembered field, after a reset made the emulator forget its

@@ -83,6 +83,7 @@ class IdLedger:
     def open(cls, state_dir: str | os.PathLike[str], **options: Any) -> IdLedger:
         ledger = cls(Path(state_dir), **options)
         ledger._take_directory()
+        remove_temporaries(ledger.state_dir, ".ids-")
         try:
             ledger._ceilings = ledger._read()
         except SandboxStateError:
@@ -153,17 +154,7 @@ class IdLedger:
     def _write(self) -> None:
         """Replace the ledger file atomically: a reader (or a crash) sees the old or the new file."""
         payload = json.dumps({"version": VERSION, "ceilings": self._ceilings}, indent=2, sort_keys=True)
-        handle, temporary = tempfile.mkstemp(prefix=".ids-", suffix=".tmp", dir=self.state_dir)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(payload + "\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        _fsync_directory(self.state_dir)
+        write_atomically(self.path, payload + "\n", prefix=".ids-")
 
 
 class IdReservation:
@@ -192,6 +183,36 @@ def _ceilings_of(data: Any, path: Path) -> dict[str, dict[str, int]]:
                 raise SandboxStateError(f"{path}: key 'ceilings.{prefix}.{resource}' is not a whole number")
         out[prefix] = dict(values)
     return out
+
+
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def write_atomically(path: Path, text: str, prefix: str) -> None:
+    """Replace ``path`` with ``text``: a temporary file ``<prefix>*.tmp`` next to it, fsync, rename,
+    fsync of the directory. A reader, or a crash at any point, sees the old file or the new one,
+    never a part of either (at worst a temporary file is left behind: see :func:`remove_temporaries`)."""
+    handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=TEMPORARY_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def remove_temporaries(directory: Path, prefix: str) -> int:
+    """Delete the temporary files a killed writer left in ``directory``; how many there were.
+    Only for the holder of the directory's lock (no other writer can be under way)."""
+    removed = 0
+    for leftover in directory.glob(f"{prefix}*{TEMPORARY_SUFFIX}"):
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def _fsync_directory(directory: Path) -> None:

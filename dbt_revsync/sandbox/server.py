@@ -55,6 +55,13 @@ from dbt_revsync.sandbox.framework import (
 )
 from dbt_revsync.sandbox.ids import IdLedger
 from dbt_revsync.sandbox.schema import SchemaSpec, load_schema
+from dbt_revsync.sandbox.snapshot import (
+    SNAPSHOT_FILE,
+    Restored,
+    SnapshotWriter,
+    read_snapshot,
+    restore,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -424,13 +431,15 @@ class SandboxServer:
     every emulator, or a mapping prefix -> Limits / ``{"per_minute", "per_hour"}``.
     ``schema``: a schema file (path) or its parsed mapping, declaring custom fields per
     emulator and object (:mod:`dbt_revsync.sandbox.schema`; ConfigError when it is wrong).
-    ``state_dir``: where ids are kept across restarts (:mod:`dbt_revsync.sandbox.ids`); None
-    (the default in-process) keeps no state and starts every counter at its ``first_id``.
+    ``state_dir``: where ids (:mod:`dbt_revsync.sandbox.ids`), records and declared fields
+    (:mod:`dbt_revsync.sandbox.snapshot`) are kept across restarts; None (the default in-process)
+    keeps no state and starts every counter at its ``first_id``. ``fresh``: with a state
+    directory, start with no records and no fields from the snapshot (ids still never repeat).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, emulators: EmulatorsSpec = None,
                  limits: LimitsSpec = None, schema: SchemaSpec = None,
-                 state_dir: str | os.PathLike[str] | None = None) -> None:
+                 state_dir: str | os.PathLike[str] | None = None, fresh: bool = False) -> None:
         self.host = host
         self.port = port
         self._emulators = _build_emulators(emulators)
@@ -443,10 +452,31 @@ class SandboxServer:
         self._apply_limits(limits)
         self.declarations = load_schema(schema, self._emulators)
         self.ledger: IdLedger | None = None
+        self.snapshot: SnapshotWriter | None = None
+        self.restored = Restored()
         if state_dir is not None:
             self.ledger = IdLedger.open(state_dir)
-            for name, emulator in self._emulators.items():
-                emulator.store.persist_ids(self.ledger.reservation(name))
+            try:
+                for name, emulator in self._emulators.items():
+                    emulator.store.persist_ids(self.ledger.reservation(name))
+                self._keep_records(fresh)
+            except BaseException:
+                self.ledger.close()
+                raise
+
+    def _keep_records(self, fresh: bool) -> None:
+        """Restore the snapshot (unless ``fresh``) and start writing it (SandboxStateError when
+        it cannot be read). A fresh start replaces the snapshot at once, so a sandbox killed
+        before its first write does not bring the old records back."""
+        assert self.ledger is not None
+        path = self.ledger.state_dir / SNAPSHOT_FILE
+        sections = {} if fresh else read_snapshot(path)
+        self.restored = restore(self._emulators, sections)
+        carried = {prefix: section.raw for prefix, section in sections.items() if prefix not in self._emulators}
+        self.snapshot = SnapshotWriter(path, self._emulators, carried)
+        if fresh:
+            self.snapshot.flush(force=True)
+        self.snapshot.start()
 
     # -- life cycle ------------------------------------------------------------
 
@@ -483,21 +513,22 @@ class SandboxServer:
         self._httpd.serve_forever(poll_interval=0.05)
 
     def stop(self) -> None:
-        """Stop serving, close open connections and the socket, let go of the state directory's
-        lock (ids are still recorded in its ledger). Safe to call twice."""
+        """Stop serving, close open connections and the socket, write the snapshot a last time,
+        then let go of the state directory's lock. Safe to call twice."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            if self._serving:
+                httpd.shutdown()
+                self._serving = False
+            self._close_connections()
+            httpd.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+                self._thread = None
+        if self.snapshot is not None:
+            self.snapshot.close()
         if self.ledger is not None:
             self.ledger.close()
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        if self._serving:
-            httpd.shutdown()
-            self._serving = False
-        self._close_connections()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -910,12 +941,13 @@ def _bind_problem(host: str, port: int, exc: OSError) -> str:
 
 def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, emulators: EmulatorsSpec = None,
           limits: LimitsSpec = None, out: TextIO | None = None, schema: SchemaSpec = None,
-          state_dir: str | os.PathLike[str] | None = None) -> None:
+          state_dir: str | os.PathLike[str] | None = None, fresh: bool = False) -> None:
     """Serve until Ctrl-C (or SIGTERM), printing the URL, the emulators and their keys.
     A busy port raises PortUnavailable, a bad schema file ConfigError (a UsageError /
     ConfigError: exit code 2 on the command line), before anything is served."""
     out = out or sys.stdout
-    server = SandboxServer(host, port, emulators=emulators, limits=limits, schema=schema, state_dir=state_dir)
+    server = SandboxServer(host, port, emulators=emulators, limits=limits, schema=schema, state_dir=state_dir,
+                           fresh=fresh)
     try:
         server.bind()
     except PortUnavailable:
@@ -945,6 +977,10 @@ def _banner(server: SandboxServer) -> str:
         lines.append(f"  {declared} custom field(s) declared: {server.url}/{ADMIN}/fields")
     if server.ledger is not None:
         lines.append(f"  ids kept across restarts in {server.ledger.path}")
+    if server.snapshot is not None:
+        restored = server.restored
+        lines.append(f"  records kept across restarts in {server.snapshot.path} ({restored.records} record(s) and "
+                     f"{restored.fields} field(s) restored; --fresh starts with none)")
     lines.append(f"  admin: {server.url}/{ADMIN}/state, /{ADMIN}/stats, /{ADMIN}/faults   (Ctrl-C to stop)")
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -175,3 +176,89 @@ def test_schema_file_declares_fields_on_a_plugin_emulator_and_describe_lists_the
     result = subprocess.run([CLI, "sandbox", "--port", "0", "--schema", str(schema)], check=False, cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "key 'acme.people[0]': field 'tier' refused by the acme emulator: unknown type" in result.stderr
+
+
+# -- records kept across restarts -------------------------------------------------
+
+
+def create_contacts(sandbox: Sandbox, count: int) -> list[int]:
+    answers = [requests.post(f"{sandbox.url}/freshsales/contacts", headers=FRESHSALES, timeout=5,
+                             json={"contact": {"first_name": "C", "email": f"c{n}-{time.time_ns()}@example.com"}})
+               for n in range(count)]
+    return [answer.json()["contact"]["id"] for answer in answers]
+
+
+def view_contact(sandbox: Sandbox, record_id: int) -> requests.Response:
+    return requests.get(f"{sandbox.url}/freshsales/contacts/{record_id}", headers=FRESHSALES, timeout=5)
+
+
+def stop(sandbox: Sandbox, how: signal.Signals) -> int:
+    sandbox.process.send_signal(how)
+    return sandbox.process.wait(timeout=20)
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+def test_a_restarted_sandbox_still_has_its_records_and_gives_higher_ids(tmp_path: Path, sandboxes: list[Sandbox],
+                                                                        how: signal.Signals) -> None:
+    sandboxes.append(first := start(tmp_path))
+    kept = create_contacts(first, 3)
+    declared = requests.post(f"{first.url}/_admin/fields", timeout=5,
+                             json={"prefix": "hubspot", "object": "contacts", "name": "tier"})
+    assert declared.status_code == 201
+    assert stop(first, how) == 0
+    sandboxes.append(second := start(tmp_path))
+    for record_id in kept:
+        answer = view_contact(second, record_id)
+        assert answer.status_code == 200 and answer.json()["contact"]["id"] == record_id
+    assert [f["name"] for f in requests.get(f"{second.url}/_admin/fields", timeout=5).json()["hubspot"]] == ["tier"]
+    assert min(create_contacts(second, 2)) > max(kept)
+    banner = []
+    for line in second.process.stdout or ():
+        banner.append(line)
+        if "admin:" in line:  # the banner's last line
+            break
+    assert any("3 record(s) and 1 field(s) restored" in line for line in banner), banner
+
+
+def test_fresh_starts_with_no_records_and_ids_still_above_the_old_ones(tmp_path: Path, sandboxes: list[Sandbox]) -> None:
+    sandboxes.append(first := start(tmp_path))
+    old = create_contacts(first, 3)
+    assert stop(first, signal.SIGTERM) == 0
+    sandboxes.append(second := start(tmp_path, "--fresh"))
+    assert all(view_contact(second, record_id).status_code == 404 for record_id in old)
+    assert requests.get(f"{second.url}/_admin/freshsales/contacts", timeout=5).json() == []
+    assert min(create_contacts(second, 2)) > max(old)
+
+
+def test_a_corrupt_snapshot_exits_2_naming_the_file(tmp_path: Path) -> None:
+    snapshot = tmp_path / ".revsync-sandbox" / "records.json"
+    snapshot.parent.mkdir()
+    snapshot.write_text('{"version": 1, "emulators": {"freshs')
+    result = subprocess.run([CLI, "sandbox", "--port", "0"], check=False, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"error: {snapshot}: not valid JSON" in result.stderr and "--fresh" in result.stderr
+
+
+def test_sigkill_loses_at_most_the_last_second_of_writes_and_never_half_a_snapshot(tmp_path: Path,
+                                                                                  sandboxes: list[Sandbox]) -> None:
+    acknowledged: list[tuple[float, int]] = []  # (when the answer came, id)
+    for run_for in (1.3, 2.2, 2.9):
+        sandboxes.append(sandbox := start(tmp_path))
+        session, url = requests.Session(), f"{sandbox.url}/freshsales/contacts"
+        began = time.monotonic()
+        while time.monotonic() - began < run_for:  # writes without a pause, then SIGKILL mid-run
+            answer = session.post(url, headers=FRESHSALES, timeout=5,
+                                  json={"contact": {"first_name": "K", "email": f"k{len(acknowledged)}@example.com"}})
+            acknowledged.append((time.monotonic(), answer.json()["contact"]["id"]))
+        sandbox.process.kill()
+        killed = time.monotonic()
+        sandbox.process.wait(timeout=10)
+        snapshot = json.loads((tmp_path / ".revsync-sandbox" / "records.json").read_text())  # whole, never half
+        kept = {record["id"] for record in snapshot["emulators"]["freshsales"]["records"]["contacts"]}
+        lost = [when for when, record_id in acknowledged if record_id not in kept]
+        assert not lost or killed - min(lost) <= 1.5, f"lost writes from {killed - min(lost):.2f} s before the kill"
+        assert len(kept) >= len([1 for when, _ in acknowledged if killed - when > 1.5])
+        acknowledged = [(when, record_id) for when, record_id in acknowledged if record_id in kept]  # the next run's base
+    sandboxes.append(last := start(tmp_path))
+    assert all(view_contact(last, record_id).status_code == 200 for _, record_id in acknowledged[-5:])

@@ -304,6 +304,9 @@ class FreshdeskEmulator(Emulator):
 
     # -- the search index ------------------------------------------------------------
 
+    def after_restore(self) -> None:  # records put back by a restarted sandbox are searchable at once
+        self._index = {r: {rec["id"]: [(float("-inf"), rec)] for rec in self.store.all(r)} for r in self.resources}
+
     def _indexed(self, resource: str, record: Record) -> None:
         self._index[resource].setdefault(record["id"], []).append((self.clock() + self.search_lag, record))
 
