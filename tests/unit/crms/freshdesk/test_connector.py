@@ -228,7 +228,7 @@ def test_mirror_restores_and_updates_a_contact_it_deleted_when_the_row_returns(t
 
 
 def test_a_remembered_id_in_the_trash_is_restored_then_updated_in_update_mode(trash: tuple[FreshdeskDestination, FreshdeskEmulator, SandboxServer]) -> None:
-    destination, emulator, server = trash
+    destination, emulator, _server = trash
     ann = emulator.store.insert("contacts", {"name": "Ann", "email": "ann@x.io", "deleted": True})["id"]
     spec = trash_spec(destination, "update")
     result = matching.send(destination, spec, [Change("update", "1", {"name": "Ann B"}, remote_id=str(ann), in_state=True, origin="created")])
