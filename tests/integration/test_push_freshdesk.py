@@ -138,3 +138,29 @@ def test_a_match_key_freshdesk_cannot_look_up_is_a_config_error(project: Project
     project.model("fd_contacts", "select * from {{ ref('people') }}", {**CONTACT, "insert_mode": "upsert", "upsert_key": "unique_external_id", "fields": FIELDS})
     checked = project.revsync("validate")
     assert checked.code == 2 and "Freshdesk cannot look contacts up by 'unique_external_id'" in checked.err
+
+
+def test_mirror_restores_a_contact_it_trashed_when_its_row_returns(project: Project) -> None:
+    """Freshdesk's DELETE keeps a contact's email and external id reserved in the trash: the
+    returning row restores and updates the same contact, never a reject, never a new one."""
+    block = {**CONTACT, "insert_mode": "mirror", "upsert_key": "email", "fields": FIELDS}
+    write(project, block, [["1", "Ann", "ann@x.io", None], ["2", "Bob", "bob@x.io", None]])
+    assert project.push().code == 0
+    ann = contacts(project)["Ann"]["id"]
+    write(project, block, [["2", "Bob", "bob@x.io", None]])
+    assert project.push().code == 0
+    assert sorted(contacts(project)) == ["Bob"]
+    write(project, block, [["1", "Ann B", "ann@x.io", "+4711"], ["2", "Bob", "bob@x.io", None]])
+    before = routes(project)
+    assert project.push().code == 0
+    assert project.rejects() == []
+    held = contacts(project)
+    assert sorted(held) == ["Ann B", "Bob"] and held["Ann B"]["id"] == ann and held["Ann B"]["mobile"] == "+4711"
+    assert len(project.sandbox.emulator("freshdesk").records("contacts")) == 2, "no new contact"
+    assert delta(before, routes(project)) == {"GET contacts.list": 2, "POST contacts.create": 1, "PUT contacts.restore": 1, "PUT contacts.update": 1}
+    run = project.runs()[-1]
+    assert (run["created"], run["updated"]) == (0, 1)
+    assert {s["record_key"]: s["destination_id"] for s in project.state()}["1"] == str(ann)
+    before = routes(project)
+    assert project.push().code == 0
+    assert delta(before, routes(project)) == {}, "the restored contact is remembered: nothing more to send"

@@ -26,11 +26,25 @@ delete by ``204 No Content`` (any 2xx whose body is empty or JSON; a 404 is alre
 Created or matched: ``POST`` makes a new record (201; a duplicate email is refused with
 ``duplicate_value``), so it is ``created``; a ``PUT`` to the id the matching step found or
 remembered is ``updated``.
+
+The trash: a contact's DELETE is soft. The contact keeps its email (and other unique values)
+reserved, no list filter but ``state=deleted`` shows it, and it takes no update until
+restored. So a row whose contact is in the trash comes back by a restore, never a new
+contact (``restored``): in upsert and mirror, a create answered ``duplicate_value`` on fields
+the row sent, where one trashed contact holds every duplicated value (found by the answer's
+``additional_info.user_id`` when Freshdesk gives it, else ``GET /contacts?state=deleted&email=``);
+in any mode that updates, a ``PUT`` to a remembered id refused while ``GET /contacts/{id}``
+says ``deleted: true``. The contact is restored (``PUT /contacts/{id}/restore``, 204), then
+updated with the row's values, and acknowledged ``updated`` with its id (the runner keeps
+the origin the state remembers for that id; an id it did not remember is ``matched``). A
+duplicate held by a live contact stays a reject with Freshdesk's reason. The connector never
+hard-deletes: what mirror deletes stays recoverable from the trash.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -54,6 +68,11 @@ OBJECTS = facts.OBJECTS
 PER_PAGE = facts.PER_PAGE_MAX
 FIELD_LISTS = {"contacts": "contact_fields", "companies": "company_fields"}
 LOOKUP = "lookup"  # the request family of list, filter and search calls
+# The refusals of a PUT to a remembered contact after which the connector looks in the trash.
+# Assumed: the docs do not say how Freshdesk answers an update of a trashed contact.
+TRASH_SUSPECTED = (400, 404, 405, 409)
+
+logger = logging.getLogger(__name__)
 
 
 class FreshdeskDestination(PerRecordDestination):
@@ -139,7 +158,7 @@ class FreshdeskDestination(PerRecordDestination):
     def send_one(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
         """Only by id: the matching step has turned every upsert into a create or an update."""
         if change.op == "create" or (change.op == "upsert" and not change.remote_id):
-            self._read(self._call(result, "POST", spec.object, change.fields), spec, change, result, "created")
+            self._create(spec, change, result)
         elif change.op == "delete":
             reply = self._call(result, "DELETE", f"{spec.object}/{change.remote_id}")
             if reply.status == 404 or confirms_without_body(reply):  # 404: already gone, the goal is reached
@@ -150,11 +169,80 @@ class FreshdeskDestination(PerRecordDestination):
                 result.reject(change, *error_of(reply))
         else:
             reply = self._call(result, "PUT", f"{spec.object}/{change.remote_id}", change.fields)
-            if reply.status == 404 and spec.insert_mode in ("upsert", "mirror"):  # the remembered record is gone: made again
-                reply, outcome = self._call(result, "POST", spec.object, change.fields), "created"
+            if (spec.object == "contacts" and reply.status in TRASH_SUSPECTED and change.remote_id
+                    and self._in_trash(str(change.remote_id), result) is not None):
+                self._restore(spec, change, str(change.remote_id), result)
+            elif reply.status == 404 and spec.insert_mode in ("upsert", "mirror"):  # the remembered record is gone: made again
+                self._create(spec, change, result)
             else:
-                outcome = "updated"
-            self._read(reply, spec, change, result, outcome)
+                self._read(reply, spec, change, result, "updated")
+
+    def _create(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
+        """POST; a duplicate that a trashed contact holds brings that contact back instead."""
+        reply = self._call(result, "POST", spec.object, change.fields)
+        trashed = self._trashed_holder(spec, change, reply, result) if not reply.ok else None
+        if trashed is None:
+            self._read(reply, spec, change, result, "created")
+        else:
+            self._restore(spec, change, trashed, result)
+
+    # ---- the trash ---------------------------------------------------------------------
+    def _in_trash(self, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
+        """The contact ``record_id`` when ``GET /contacts/{id}`` shows it in the trash."""
+        reply = self._call(result, "GET", f"contacts/{record_id}")
+        body = reply.json() if reply.ok else None
+        return body if isinstance(body, dict) and body.get("deleted") is True else None
+
+    def _trashed_holder(self, spec: SyncSpec, change: Change, reply: Reply, result: BatchResult) -> str | None:
+        """The id of the one trashed contact holding every value a refused create duplicated,
+        in the modes that may update a record (upsert, mirror); None for anything else (a
+        live holder, several holders, another error), which stays a reject."""
+        if spec.object != "contacts" or spec.insert_mode not in ("upsert", "mirror") or reply.status not in (400, 409):
+            return None
+        body = reply.json()
+        errors = body.get("errors") if isinstance(body, dict) else None
+        if not isinstance(errors, list) or not errors or not all(isinstance(e, dict) for e in errors):
+            return None
+        if any(e.get("code") != "duplicate_value" for e in errors):
+            return None
+        named = {str(e["additional_info"]["user_id"]) for e in errors
+                 if isinstance(e.get("additional_info"), dict) and e["additional_info"].get("user_id") is not None}
+        if len(named) > 1:
+            return None
+        if named:
+            found = self._in_trash(named.pop(), result)
+            candidates = [found] if found is not None else []
+        else:
+            candidates = self._trash_by_filter(change, errors, result)
+        if len(candidates) != 1 or not all(_holds(candidates[0], change.fields, str(e.get("field"))) for e in errors):
+            return None
+        return str(candidates[0]["id"])
+
+    def _trash_by_filter(self, change: Change, errors: list[dict[str, Any]], result: BatchResult) -> list[Mapping[str, Any]]:
+        """The trashed contacts (``state=deleted``) holding the value of the first duplicated
+        field a list filter serves (email, mobile, phone)."""
+        for error in errors:
+            field = str(error.get("field"))
+            value = change.fields.get(field)
+            if field in facts.MATCH_FILTERS["contacts"] and value not in (None, ""):
+                reply = self._call(result, "GET", "contacts", params={"state": "deleted", field: value, "per_page": PER_PAGE}, family=LOOKUP)
+                records = reply.json() if reply.ok else None
+                if not isinstance(records, list):
+                    return []
+                return [r for r in records if isinstance(r, dict) and r.get("id") is not None and r.get("deleted") is not False]
+        return []
+
+    def _restore(self, spec: SyncSpec, change: Change, record_id: str, result: BatchResult) -> None:
+        """``PUT /contacts/{id}/restore`` (204), then the row's values by ``PUT``: ``updated``."""
+        reply = self._call(result, "PUT", f"contacts/{record_id}/restore")
+        if not reply.ok:
+            result.reject(change, *error_of(reply))
+            return
+        if not confirms_without_body(reply):
+            result.leave(change, unconfirmed(reply, "204 No Content"))
+            return
+        logger.info("%s: row %s: contact %s restored from the Freshdesk trash", spec.label, change.key, record_id)
+        self._read(self._call(result, "PUT", f"contacts/{record_id}", change.fields), spec, change, result, "updated")
 
     def find(self, spec: SyncSpec, field: str, value: Any, result: BatchResult) -> list[Found]:
         """A list filter when Freshdesk has one for ``field`` (immediate), else the filter API
@@ -231,6 +319,17 @@ class FreshdeskDestination(PerRecordDestination):
             if outcome == "created":
                 self._remember(spec.object, str(found), change.fields)
             result.ack(change, found, outcome)
+
+
+def _holds(record: Mapping[str, Any], fields: Mapping[str, Any], field: str) -> bool:
+    """Whether ``record`` holds the value the row sent for ``field`` (an email: any of the
+    row's emails among the record's, primary or other), compared ignoring case."""
+    if field == "email":
+        sent = [fields.get("email"), *(fields.get("other_emails") or [])]
+        held = [record.get("email"), *(record.get("other_emails") or [])]
+        return bool(({_folded(v) for v in sent} - {None}) & {_folded(v) for v in held})
+    wanted = _folded(fields.get(field))
+    return wanted is not None and wanted == _folded(record.get(field))
 
 
 def searchable(resource: str) -> list[str]:

@@ -3,7 +3,7 @@
 ``<sandbox url>/freshdesk`` stands in for ``https://<domain>.freshdesk.com/api/v2``.
 
 Endpoints: ``POST /contacts|/companies``, ``GET|PUT|DELETE /contacts/<id>|/companies/<id>``,
-``DELETE /contacts/<id>/hard_delete``, ``GET /contacts`` (the documented filters only:
+``PUT /contacts/<id>/restore``, ``DELETE /contacts/<id>/hard_delete``, ``GET /contacts`` (the documented filters only:
 ``email``, ``mobile``, ``phone``, ``company_id``, ``state``, ``_updated_since``) and ``GET
 /companies`` (no filter), ``page``/``per_page`` with a ``Link`` header; ``GET
 /search/contacts|companies?query="..."`` (the filter API: parentheses, ``AND``/``OR``,
@@ -12,8 +12,20 @@ field names and declared custom fields); ``GET /contact_fields|/company_fields``
 HTTP Basic with the API key as user name (the password, conventionally ``X``, unchecked).
 
 Errors: 400 ``{"description": "Validation failed", "errors": [{"field", "message",
-"code"}]}`` with the codes ``missing_field``, ``invalid_value``, ``duplicate_value``,
-``datatype_mismatch``, ``invalid_field``. Limits per plan (``plan=``; applied with the vendor
+"code"}]}`` with the codes ``missing_field``, ``invalid_value``, ``datatype_mismatch``,
+``invalid_field``; a value another record holds (``duplicate_value``) is a 409 of the same
+shape ("409 Conflict: ... e.g. Create a Contact with an email already associated with an
+existing user"). ``duplicate_ids=True`` adds ``"additional_info": {"user_id": <id>}`` naming
+the contact that holds it, as public reports show; the docs do not show it, so by default
+(the stricter reading) it is left out and a client must find the contact itself.
+
+The trash: ``DELETE /contacts/<id>`` is a soft delete (``deleted: true``). A trashed contact
+keeps its emails and ``unique_external_id`` reserved, shows in ``GET /contacts/<id>`` and
+in ``GET /contacts?state=deleted`` only, is refused a ``PUT`` (404, assumed: the stricter
+reading) until ``PUT /contacts/<id>/restore`` (204) brings it back; ``DELETE
+/contacts/<id>/hard_delete`` removes it for good, and a contact not in the trash only with
+``force=true``. A company's DELETE is permanent (Freshdesk has no company trash); its
+contacts lose their ``company_id``. Limits per plan (``plan=``; applied with the vendor
 limits): the account's requests per minute, and the "Contacts List" sub-limit on every
 look-up (list, filter); every answer carries ``X-Ratelimit-Total``,
 ``X-Ratelimit-Remaining`` and ``X-Ratelimit-Used-CurrentRequest``; a 429 carries
@@ -82,9 +94,9 @@ _OBJECT_NAMES = {"contacts": "contacts", "contact": "contacts", "companies": "co
 
 
 class ValidationFailed(RequestRejected):
-    """A 400 in Freshdesk's shape, carrying every field error found."""
+    """A 400 (or a 409 for duplicates) in Freshdesk's shape, carrying every field error found."""
 
-    def __init__(self, errors: list[dict[str, str]], status: int = 400) -> None:
+    def __init__(self, errors: list[dict[str, Any]], status: int = 400) -> None:
         body = {"description": "Validation failed", "errors": errors}
         super().__init__(status, "Validation failed", json_response(status, body))
 
@@ -105,7 +117,7 @@ class FreshdeskEmulator(Emulator):
     auth_hint = "Authorization: Basic base64(<key>:X)"
 
     def __init__(self, *, plan: str = facts.DEFAULT_PLAN, search_lag: float = 0.0, clock: Clock = time.monotonic,
-                 **options: Any) -> None:
+                 duplicate_ids: bool = False, **options: Any) -> None:
         super().__init__(clock=clock, **options)
         if plan not in facts.PLANS:
             raise ValueError(f"unknown freshdesk plan {plan!r}; expected one of: {', '.join(facts.PLANS)}")
@@ -113,6 +125,7 @@ class FreshdeskEmulator(Emulator):
         self.vendor_limits = Limits(per_minute=facts.PLANS[plan].per_minute)
         self.lookups = RollingWindow(facts.PLANS[plan].contacts_list, 60.0, enforce=False, clock=clock)
         self.search_lag = search_lag
+        self.duplicate_ids = duplicate_ids
         self.clock = clock
         self.custom_fields: dict[str, dict[str, str]] = {resource: {} for resource in self.resources}
         # resource -> id -> [(visible from, the record as indexed, None once gone)]
@@ -236,17 +249,41 @@ class FreshdeskEmulator(Emulator):
 
     @route("DELETE", rf"/{_RECORD}", "{resource}.delete")
     def delete(self, request: SandboxRequest, resource: str, record_id: str) -> SandboxResponse:
+        """A contact goes to the trash ("Delete a Contact": a soft delete); a company is removed
+        for good and its contacts keep no ``company_id`` ("Delete a Company")."""
         existing = self._existing(resource, record_id)
-        if resource == "contacts":  # a soft delete: the contact goes to the trash
-            self.store.replace(resource, existing["id"], {**existing, "deleted": True})
+        if resource == "contacts":
+            self.store.replace(resource, existing["id"], {**existing, "deleted": True, "updated_at": _now()})
         else:
             self.store.delete(resource, existing["id"])
+            for contact in self.store.find("contacts", lambda c: c.get("company_id") == existing["id"]):
+                self.store.replace("contacts", contact["id"], {**contact, "company_id": None})
         self._unindexed(resource, existing["id"])
+        return SandboxResponse(status=204)
+
+    @route("PUT", r"/contacts/(?P<record_id>[^/]+)/restore", "contacts.restore")
+    def restore(self, request: SandboxRequest, record_id: str) -> SandboxResponse:
+        """``PUT /contacts/<id>/restore`` ("Restore a Contact"): a trashed contact comes back,
+        204 and no body. Assumed (stricter): a contact not in the trash is refused, 400
+        ``invalid_value``; the docs say only that the contact must have been soft deleted."""
+        existing = self._existing("contacts", record_id, allow_deleted=True)
+        if not existing.get("deleted"):
+            raise ValidationFailed([_error("id", "The contact is not deleted", "invalid_value")])
+        restored = self.store.replace("contacts", existing["id"], {**existing, "deleted": False, "updated_at": _now()})
+        self._indexed("contacts", restored)
         return SandboxResponse(status=204)
 
     @route("DELETE", r"/contacts/(?P<record_id>[^/]+)/hard_delete", "contacts.hard_delete")
     def hard_delete(self, request: SandboxRequest, record_id: str) -> SandboxResponse:
+        """"Permanently Delete a Contact": a trashed contact, or any contact with ``force=true``
+        ("mandatory" for one not soft deleted). Assumed: without it, 400 ``missing_field`` on
+        ``force``; a ``force`` other than true/false is 400 ``datatype_mismatch``."""
         existing = self._existing("contacts", record_id, allow_deleted=True)
+        force = request.query.get("force", "false").lower()
+        if force not in ("true", "false"):
+            raise ValidationFailed([_error("force", "It should be a/an Boolean", "datatype_mismatch")])
+        if not existing.get("deleted") and force != "true":
+            raise ValidationFailed([_error("force", "It should be true to permanently delete a contact that is not deleted", "missing_field")])
         self.store.delete("contacts", existing["id"])
         self._unindexed("contacts", existing["id"])
         return SandboxResponse(status=204)
@@ -348,31 +385,45 @@ class FreshdeskEmulator(Emulator):
         return body
 
     def _validated(self, resource: str, record: Record, own_id: int | None) -> Record:
-        errors = _required_errors(resource, record) + self._unique_errors(resource, record, own_id)
+        """Field errors first (400, every one found); then a value another record holds:
+        409 ``duplicate_value``, naming each field (Freshdesk's "409 Conflict")."""
+        errors = _required_errors(resource, record)
         company_id = record.get("company_id") if resource == "contacts" else None
         if company_id is not None and self.store.get("companies", int(company_id)) is None:
             errors.append(_error("company_id", "There is no company matching the given company_id", "invalid_value"))
         if errors:
             raise ValidationFailed(errors)
+        duplicates = self._unique_errors(resource, record, own_id)
+        if duplicates:
+            raise ValidationFailed(duplicates, status=409)
         return record
 
-    def _unique_errors(self, resource: str, record: Record, own_id: int | None) -> list[dict[str, str]]:
-        """Emails (primary and other) are unique across contacts, deleted ones included;
-        ``unique_external_id`` too; a company's name is unique. Compared ignoring case."""
+    def _unique_errors(self, resource: str, record: Record, own_id: int | None) -> list[dict[str, Any]]:
+        """Emails (primary and other) are unique across contacts, trashed ones included (a
+        trashed contact keeps them until it is permanently deleted); ``unique_external_id``
+        too; a company's name is unique. Compared ignoring case. With ``duplicate_ids`` a
+        contact's error names the holder in ``additional_info.user_id``."""
         others = self.store.find(resource, lambda other: other["id"] != own_id)
-        errors = []
+        errors: list[dict[str, Any]] = []
         if resource == "contacts":
-            taken = {email for other in others for email in _emails(other)}
+            holders = {email: other["id"] for other in others for email in _emails(other)}
             for email in _emails(record):
-                if email in taken:
-                    errors.append(_error("email", "It should be a unique value", "duplicate_value"))
+                if email in holders:
+                    errors.append(self._duplicate("email", holders[email]))
             external = _folded(record.get("unique_external_id"))
-            if external and external in {_folded(o.get("unique_external_id")) for o in others}:
-                errors.append(_error("unique_external_id", "It should be a unique value", "duplicate_value"))
+            holder = next((o["id"] for o in others if external and _folded(o.get("unique_external_id")) == external), None)
+            if holder is not None:
+                errors.append(self._duplicate("unique_external_id", holder))
         else:
             if _folded(record.get("name")) in {_folded(o.get("name")) for o in others}:
                 errors.append(_error("name", "It should be a unique value", "duplicate_value"))
         return errors
+
+    def _duplicate(self, field: str, holder: int) -> dict[str, Any]:
+        error: dict[str, Any] = {"field": field, "message": "It should be a unique value", "code": "duplicate_value"}
+        if self.duplicate_ids:
+            error = {"field": field, "additional_info": {"user_id": holder}, "message": error["message"], "code": error["code"]}
+        return error
 
 
 # ---------------------------------------------------------------------------

@@ -34,8 +34,8 @@ def api(server: SandboxServer) -> Api:
     return Api(f"{server.url}/freshdesk")
 
 
-def errors(answer: requests.Response) -> list[tuple[str, str]]:
-    assert answer.status_code == 400, answer.text
+def errors(answer: requests.Response, status: int = 400) -> list[tuple[str, str]]:
+    assert answer.status_code == status, answer.text
     body = answer.json()
     assert body["description"] == "Validation failed"
     return [(e["field"], e["code"]) for e in body["errors"]]
@@ -76,12 +76,14 @@ def test_validation_errors_name_field_and_code(api: Api) -> None:
 
 
 def test_emails_external_ids_and_company_names_are_unique(api: Api) -> None:
+    """A value another record holds is a 409 Conflict ("Create a Contact with an email that is
+    already associated with an existing user")."""
     api.call("POST", "/contacts", {"name": "Ann", "email": "ann@x.io", "other_emails": ["ann@home.io"], "unique_external_id": "E1"})
-    assert errors(api.call("POST", "/contacts", {"name": "B", "email": "ANN@x.io"})) == [("email", "duplicate_value")]
-    assert errors(api.call("POST", "/contacts", {"name": "B", "email": "ann@home.io"})) == [("email", "duplicate_value")]
-    assert errors(api.call("POST", "/contacts", {"name": "B", "unique_external_id": "E1"})) == [("unique_external_id", "duplicate_value")]
+    assert errors(api.call("POST", "/contacts", {"name": "B", "email": "ANN@x.io"}), 409) == [("email", "duplicate_value")]
+    assert errors(api.call("POST", "/contacts", {"name": "B", "email": "ann@home.io"}), 409) == [("email", "duplicate_value")]
+    assert errors(api.call("POST", "/contacts", {"name": "B", "unique_external_id": "E1"}), 409) == [("unique_external_id", "duplicate_value")]
     assert api.call("POST", "/companies", {"name": "Acme"}).status_code == 201
-    assert errors(api.call("POST", "/companies", {"name": "acme"})) == [("name", "duplicate_value")]
+    assert errors(api.call("POST", "/companies", {"name": "acme"}), 409) == [("name", "duplicate_value")]
 
 
 def test_list_filters_and_pages_with_a_link_header(api: Api) -> None:

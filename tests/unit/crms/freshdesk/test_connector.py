@@ -186,3 +186,78 @@ def test_the_email_list_filter_finds_a_record_at_once_despite_the_lag(tmp_path: 
                                        "fields": {"name": "name", "email": "email"}}, {"fd": destination.connection})[0]
     result = matching.send(destination, spec, [Change("upsert", "1", {"name": "New", "email": "OLD@x.io"})])
     assert [a.outcome for a in result.acked] == ["updated"], (result.rejected, result.unresolved)
+
+
+# -- the trash: a row whose contact is in the trash brings it back ---------------------
+
+
+def trash_spec(destination: FreshdeskDestination, mode: str, **block: Any) -> Any:
+    fields = {"name": "name", "email": "email", "unique_external_id": "pid"}
+    keyed = {"upsert_key": "email"} if mode != "append" else {}
+    (spec,) = parse_sync_blocks(NODE, {"destination": "fd", "object": "contacts", "primary_key": "pid", "insert_mode": mode,
+                                       "fields": fields, **keyed, **block}, {"fd": destination.connection})[0]
+    return spec
+
+
+@pytest.fixture(params=[False, True], ids=["found-by-state-deleted", "named-in-additional-info"])
+def trash(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[FreshdeskDestination, FreshdeskEmulator, SandboxServer]]:
+    emulator = FreshdeskEmulator(duplicate_ids=request.param)
+    with SandboxServer(emulators=[emulator]) as server:
+        conn = connection(tmp_path, base_url=f"{server.url}/freshdesk")
+        yield FreshdeskDestination(conn, HttpClient(max_concurrency=1)), emulator, server
+
+
+def by_route(server: SandboxServer) -> dict[str, int]:
+    return {name.split(" ", 1)[-1]: count for name, count in server.stats()["freshdesk"]["by_route"].items()}
+
+
+def test_mirror_restores_and_updates_a_contact_it_deleted_when_the_row_returns(trash: tuple[FreshdeskDestination, FreshdeskEmulator, SandboxServer]) -> None:
+    destination, emulator, server = trash
+    spec = trash_spec(destination, "mirror")
+    created = matching.send(destination, spec, [Change("upsert", "1", {"name": "Ann", "email": "ann@x.io", "unique_external_id": "1"})])
+    ann = created.acked[0].destination_id
+    gone = matching.send(destination, spec, [Change("delete", "1", {}, remote_id=ann, origin="created")])
+    assert [a.outcome for a in gone.acked] == ["deleted"] and emulator.records("contacts")[0]["deleted"] is True
+    back = matching.send(destination, spec, [Change("upsert", "1", {"name": "Ann B", "email": "ann@x.io", "unique_external_id": "1"})])
+    assert not back.rejected and not back.unresolved, (back.rejected, back.unresolved)
+    assert [(a.outcome, a.destination_id) for a in back.acked] == [("updated", ann)], "restored: the same contact, never 'created'"
+    (held,) = emulator.records("contacts")
+    assert (held["name"], held["deleted"]) == ("Ann B", False)
+    assert by_route(server).get("contacts.restore") == 1
+    assert "contacts.hard_delete" not in by_route(server), "the connector never deletes for good"
+
+
+def test_a_remembered_id_in_the_trash_is_restored_then_updated_in_update_mode(trash: tuple[FreshdeskDestination, FreshdeskEmulator, SandboxServer]) -> None:
+    destination, emulator, _server = trash
+    ann = emulator.store.insert("contacts", {"name": "Ann", "email": "ann@x.io", "deleted": True})["id"]
+    spec = trash_spec(destination, "update")
+    result = matching.send(destination, spec, [Change("update", "1", {"name": "Ann B"}, remote_id=str(ann), in_state=True, origin="created")])
+    assert [(a.outcome, a.destination_id) for a in result.acked] == [("updated", str(ann))], (result.rejected, result.unresolved)
+    assert emulator.records("contacts")[0]["name"] == "Ann B" and emulator.records("contacts")[0]["deleted"] is False
+
+
+def test_a_duplicate_held_by_a_live_contact_stays_a_reject_with_freshdesks_reason(trash: tuple[FreshdeskDestination, FreshdeskEmulator, SandboxServer]) -> None:
+    destination, emulator, server = trash
+    emulator.store.insert("contacts", {"name": "Bob", "email": "bob@x.io", "unique_external_id": "7", "deleted": False})
+    spec = trash_spec(destination, "upsert")
+    result = matching.send(destination, spec, [Change("upsert", "7", {"name": "Ann", "email": "ann@x.io", "unique_external_id": "7"})])
+    assert [(r.code, r.message) for r in result.rejected] == [("duplicate_value", "unique_external_id: It should be a unique value (duplicate_value)")]
+    assert "contacts.restore" not in by_route(server)
+
+
+def test_a_trashed_contact_holding_only_part_of_the_duplicates_is_not_restored(trash: tuple[FreshdeskDestination, FreshdeskEmulator, SandboxServer]) -> None:
+    destination, emulator, server = trash
+    emulator.store.insert("contacts", {"name": "Ann", "email": "ann@x.io", "unique_external_id": "1", "deleted": True})
+    emulator.store.insert("contacts", {"name": "Bob", "email": "bob@x.io", "unique_external_id": "2", "deleted": False})
+    spec = trash_spec(destination, "upsert")
+    result = matching.send(destination, spec, [Change("upsert", "1", {"name": "Ann", "email": "ann@x.io", "unique_external_id": "2"})])
+    assert [r.code for r in result.rejected] == ["duplicate_value"] and not result.acked
+    assert "contacts.restore" not in by_route(server)
+
+
+def test_append_never_restores_a_trashed_contact(trash: tuple[FreshdeskDestination, FreshdeskEmulator, SandboxServer]) -> None:
+    destination, emulator, server = trash
+    emulator.store.insert("contacts", {"name": "Ann", "email": "ann@x.io", "deleted": True})
+    result = matching.send(destination, trash_spec(destination, "append"), [Change("create", "1", {"name": "Ann", "email": "ann@x.io"})])
+    assert [r.code for r in result.rejected] == ["duplicate_value"]
+    assert emulator.records("contacts")[0]["deleted"] is True and "contacts.restore" not in by_route(server)

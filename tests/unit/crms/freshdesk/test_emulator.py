@@ -163,3 +163,81 @@ def test_declare_field_refuses_what_freshdesk_has_no_field_for(fd: FreshdeskEmul
     with pytest.raises(SchemaRefused, match=message):
         fd.declare_field(declared)
     fd.declare_field(DeclaredField("contact", "cf_score", "custom_number"))  # the same again: accepted
+
+
+# -- the trash -------------------------------------------------------------------------
+
+
+def trashed_ann(emulator: FreshdeskEmulator) -> int:
+    ann = call(emulator, "POST", "/contacts", {"name": "Ann", "email": "ann@x.io", "unique_external_id": "E1"}).body
+    assert call(emulator, "DELETE", f"/contacts/{ann['id']}").status == 204
+    return int(ann["id"])
+
+
+def test_a_trashed_contact_keeps_its_email_and_external_id_reserved_with_a_409() -> None:
+    emulator = FreshdeskEmulator()
+    trashed_ann(emulator)
+    answer = call(emulator, "POST", "/contacts", {"name": "Ann", "email": "ANN@x.io", "unique_external_id": "e1"})
+    assert answer.status == 409 and answer.body["description"] == "Validation failed"
+    assert [(e["field"], e["code"], e["message"]) for e in answer.body["errors"]] == [
+        ("email", "duplicate_value", "It should be a unique value"), ("unique_external_id", "duplicate_value", "It should be a unique value")]
+    assert all("additional_info" not in e for e in answer.body["errors"]), "the docs do not show the holder's id: left out by default"
+
+
+def test_duplicate_ids_names_the_holder_in_additional_info() -> None:
+    emulator = FreshdeskEmulator(duplicate_ids=True)
+    ann = trashed_ann(emulator)
+    answer = call(emulator, "POST", "/contacts", {"name": "Ann", "email": "ann@x.io"})
+    assert answer.status == 409
+    assert answer.body["errors"] == [{"field": "email", "additional_info": {"user_id": ann}, "message": "It should be a unique value", "code": "duplicate_value"}]
+
+
+def test_field_errors_come_before_duplicates_as_a_400() -> None:
+    emulator = FreshdeskEmulator()
+    trashed_ann(emulator)
+    assert errors(call(emulator, "POST", "/contacts", {"email": "ann@x.io"})) == [("name", "missing_field")]
+
+
+def test_the_trash_shows_only_through_state_deleted_and_the_record_itself() -> None:
+    emulator = FreshdeskEmulator()
+    ann = trashed_ann(emulator)
+    assert call(emulator, "GET", "/contacts").body == []
+    assert call(emulator, "GET", "/contacts", email="ann@x.io").body == []
+    assert names(call(emulator, "GET", "/contacts", state="deleted", email="ann@x.io")) == ["Ann"]
+    assert call(emulator, "GET", "/search/contacts", query="\"email:'ann@x.io'\"").body["results"] == []
+    assert call(emulator, "GET", f"/contacts/{ann}").body["deleted"] is True
+    assert call(emulator, "PUT", f"/contacts/{ann}", {"name": "Ann B"}).status == 404  # no update until restored
+
+
+def test_restore_brings_a_trashed_contact_back_with_204_and_refuses_a_live_one() -> None:
+    emulator = FreshdeskEmulator()
+    ann = trashed_ann(emulator)
+    restored = call(emulator, "PUT", f"/contacts/{ann}/restore")
+    assert restored.status == 204 and restored.body is None
+    assert call(emulator, "GET", f"/contacts/{ann}").body["deleted"] is False
+    assert names(call(emulator, "GET", "/contacts", email="ann@x.io")) == ["Ann"]
+    assert call(emulator, "PUT", f"/contacts/{ann}", {"name": "Ann B"}).status == 200
+    assert errors(call(emulator, "PUT", f"/contacts/{ann}/restore")) == [("id", "invalid_value")]
+    assert call(emulator, "PUT", "/contacts/999/restore").status == 404
+
+
+def test_hard_delete_needs_force_for_a_contact_not_in_the_trash_and_frees_its_email() -> None:
+    emulator = FreshdeskEmulator()
+    live = call(emulator, "POST", "/contacts", {"name": "Bob", "email": "bob@x.io"}).body["id"]
+    assert errors(call(emulator, "DELETE", f"/contacts/{live}/hard_delete")) == [("force", "missing_field")]
+    assert errors(call(emulator, "DELETE", f"/contacts/{live}/hard_delete", force="yes")) == [("force", "datatype_mismatch")]
+    assert call(emulator, "DELETE", f"/contacts/{live}/hard_delete", force="true").status == 204
+    ann = trashed_ann(emulator)
+    assert call(emulator, "DELETE", f"/contacts/{ann}/hard_delete").status == 204
+    assert call(emulator, "GET", f"/contacts/{ann}").status == 404
+    assert call(emulator, "POST", "/contacts", {"name": "Ann", "email": "ann@x.io"}).status == 201
+
+
+def test_a_company_delete_is_permanent_and_its_contacts_lose_the_company() -> None:
+    emulator = FreshdeskEmulator()
+    acme = call(emulator, "POST", "/companies", {"name": "Acme"}).body["id"]
+    ann = call(emulator, "POST", "/contacts", {"name": "Ann", "email": "ann@x.io", "company_id": acme}).body["id"]
+    assert call(emulator, "DELETE", f"/companies/{acme}").status == 204
+    assert call(emulator, "GET", f"/companies/{acme}").status == 404
+    assert call(emulator, "GET", f"/contacts/{ann}").body["company_id"] is None
+    assert call(emulator, "POST", "/companies", {"name": "Acme"}).status == 201  # the name is free again
