@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dbt_revsync.sandbox.framework import DeclaredField
 from tests.integration.conftest import Project
 from tests.integration.test_push_freshsales import ACCOUNT_BLOCK, accounts_project, records
 
@@ -76,9 +77,14 @@ def test_a_hubspot_upsert_answer_without_the_new_flag_counts_as_updated(project:
 
 
 def test_a_hubspot_date_that_is_no_date_rejects_its_row_and_never_stops_the_push(project: Project) -> None:
+    """A date property's value is converted to epoch ms; one that is no date rejects its row.
+    A text property's date-looking value travels as the text it is."""
     use_hubspot(project)
-    contacts_model(project, "hs_people", "select * from (values (1, 'ann@example.com', '2023-02-29'), "
-                                         "(2, 'bob@example.com', 'Bob')) as t(person_id, email, first_name)")
+    project.sandbox.emulator("hubspot").declare(DeclaredField("contacts", "renewal_date", "date"))
+    block = {"destination": "hubspot", "object": "contacts", "insert_mode": "upsert", "primary_key": "person_id",
+             "upsert_key": "email", "fields": {"email": "email", "firstname": "first_name", "renewal_date": "renewal"}}
+    project.model("hs_people", "select * from (values (1, 'ann@example.com', 'Ann', '2023-02-29'), "
+                               "(2, 'bob@example.com', '2024-01-05', '2024-03-01')) as t(person_id, email, first_name, renewal)", block)
     accounts_project(project)
     project.build()
     result = project.push()
@@ -87,6 +93,9 @@ def test_a_hubspot_date_that_is_no_date_rejects_its_row_and_never_stops_the_push
     assert [(r["record_key"], r["error_code"]) for r in rejects] == [("1", "invalid_value")]
     assert "2023-02-29" in rejects[0]["error_message"]
     assert [s["record_key"] for s in of(project.state(), "hs_people")] == ["2"]
+    (bob,) = project.sandbox.emulator("hubspot").records("contacts")
+    assert bob["properties"]["firstname"] == "2024-01-05"  # text stays text
+    assert bob["properties"]["renewal_date"] == "1709251200000"  # 2024-03-01, midnight UTC, in epoch ms
     assert len(of(project.state(), "crm_accounts")) == 4  # the other sync went on
 
 

@@ -34,7 +34,8 @@ def test_validate_remote_checks_mapped_fields_against_the_freshsales_field_list(
     assert "key 'config.meta.revsync.fields.custom_field.cf_segment': 'cf_segment' is not a field" in result.err
     project.sandbox.emulator("freshsales").define_custom_field("sales_accounts", "cf_segment")
     result = project.revsync("validate", "--remote")
-    assert result.code == 2 and "1 configuration error:" in result.err and "cf_segment" not in result.err
+    assert result.code == 2 and "1 configuration error:" in result.err and "fields.custom_field.cf_segment" not in result.err
+    assert "(did you mean 'website'?); it has: " in result.err and "cf_segment" in result.err  # listed among the fields
 
 
 def test_validate_remote_with_refused_credentials_fails_without_a_traceback(project: Project) -> None:
@@ -43,5 +44,6 @@ def test_validate_remote_with_refused_credentials_fails_without_a_traceback(proj
     project.build()
     project.env["FRESHSALES_API_KEY"] = "wrong-key"
     result = project.revsync("validate", "--remote")
-    assert result.code == 1
+    assert result.code == 2  # credentials the CRM refuses are a configuration error
     assert "answered 401" in result.err and "Traceback" not in result.err and "wrong-key" not in result.err
+    assert "connection 'freshsales'" in result.err and "check base_url and the credentials" in result.err
