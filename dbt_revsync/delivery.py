@@ -344,18 +344,28 @@ class WindowLimiter:
         self.clock, self.sleep = clock, sleep
         self.lock = threading.Lock()
 
+    def wait_at(self, now: float) -> float:
+        """Seconds from ``now`` until one more request fits (0: it fits now). Caller holds ``lock``."""
+        while self.sent and self.sent[0] <= now - self.window.seconds:
+            self.sent.popleft()
+        return 0.0 if len(self.sent) < self.window.requests else self.sent[0] + self.window.seconds - now
+
+    def spent(self, what: str, wait: float) -> BudgetSpent:
+        return BudgetSpent(f"{what}: the vendor's limit of {self.window.describe()} is spent for the next {wait:.0f} s", wait)
+
     def acquire(self, max_wait: float, what: str) -> None:
+        """Take a slot, waiting at most ``max_wait`` seconds in all (slots other threads take
+        meanwhile do not extend it); BudgetSpent when no slot frees within it."""
+        deadline = self.clock() + max_wait
         while True:
             with self.lock:
                 now = self.clock()
-                while self.sent and self.sent[0] <= now - self.window.seconds:
-                    self.sent.popleft()
-                if len(self.sent) < self.window.requests:
+                wait = self.wait_at(now)
+                if wait <= 0:
                     self.sent.append(now)
                     return
-                wait = self.sent[0] + self.window.seconds - now
-            if wait > max_wait:
-                raise BudgetSpent(f"{what}: the vendor's limit of {self.window.describe()} is spent for the next {wait:.0f} s", wait)
+            if wait > deadline - now:
+                raise self.spent(what, wait)
             self.sleep(wait)
 
 
@@ -513,6 +523,7 @@ class HttpClient:
         self.attempts = 0
         self._count_lock = threading.Lock()
         self._spent: tuple[float, str] = (float("-inf"), "")  # (until, which limit): see budget_spent
+        self._windows_lock = threading.Lock()  # slots are taken in every window at once
 
     def request(
         self,
@@ -562,14 +573,32 @@ class HttpClient:
         raise AssertionError("unreachable")
 
     def _spend_windows(self, family: str, max_wait: float, what: str) -> None:
-        for name in dict.fromkeys(("", family)):
-            for limiter in self.window_limiters.get(name, ()):
-                try:
-                    limiter.acquire(max_wait, what)
-                except BudgetSpent as exc:
-                    if name == "":  # the connection's own budget: nothing more goes out
-                        self._spent = (self.clock() + exc.wait, limiter.window.describe())
-                    raise
+        """A slot in every window the request counts against (the connection's, its family's),
+        taken in all of them at once and only when it fits in all: a request that is not sent
+        spends no slot, and each window records the moment the request goes out. Waits at
+        most ``max_wait`` seconds in all; BudgetSpent past that."""
+        limiters = [(name, limiter) for name in dict.fromkeys(("", family)) for limiter in self.window_limiters.get(name, ())]
+        if not limiters:
+            return
+        deadline = self.clock() + max_wait
+        while True:
+            with self._windows_lock:
+                now = self.clock()
+                waits = [(limiter.wait_at(now), name, limiter) for name, limiter in limiters]
+                if all(wait <= 0 for wait, _, _ in waits):
+                    for _, limiter in limiters:
+                        limiter.sent.append(now)
+                    return
+            left = deadline - now
+            over = [(wait, name, limiter) for wait, name, limiter in waits if wait > left]
+            if over:
+                own = [(wait, limiter) for wait, name, limiter in over if name == ""]
+                if own:  # the connection's own budget: nothing more goes out
+                    wait, limiter = max(own, key=lambda item: item[0])
+                    self._spent = (now + wait, limiter.window.describe())
+                wait, _, limiter = max(over, key=lambda item: item[0])
+                raise limiter.spent(what, wait)
+            self.sleep(max(wait for wait, _, _ in waits))
 
     @property
     def budget_spent(self) -> str | None:
