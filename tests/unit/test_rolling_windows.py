@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from dbt_revsync.delivery import BudgetSpent, HttpClient, RetryPolicy, Window, WindowLimiter
+from dbt_revsync.delivery import (
+    BudgetSpent,
+    HttpClient,
+    RetryPolicy,
+    Window,
+    WindowLimiter,
+)
 
 
 class Clock:
