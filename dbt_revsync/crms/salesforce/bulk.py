@@ -13,7 +13,9 @@ to changes by the row as sent, since Salesforce does not keep the upload's order
 A row whose outcome no readable result set tells (a set that could not be read, a job that
 did not finish in time and was aborted) is "unknown": an upsert, update or delete is left for
 the next push (sending it again is harmless); an insert is never sent again blindly: it is
-looked up by its External ID (``upsert_key``) and acknowledged when one record carries it.
+looked up by its External ID (``upsert_key``) and acknowledged (``updated``: the look-up cannot
+tell that the job created it) when one record carries it. A job whose status cannot be read
+is polled again until ``bulk_timeout``, then aborted and settled the same way.
 That is why inserts use a job only when every row carries an External ID; other inserts go
 through sObject Collections, answered in the same request.
 
@@ -120,13 +122,21 @@ class BulkJob:
 
     def _wait(self, job_id: str) -> dict[str, Any]:
         """The job's info once it is finished; past ``bulk_timeout`` the job is aborted (so it
-        commits nothing more) and its info returned as it then stands."""
+        commits nothing more) and its info returned as it then stands. A poll that fails (its
+        retries spent) is not the end: the job runs on and may commit rows, so it is polled
+        again until the deadline, then aborted and settled like any other."""
         setting = self.dest.connection.setting
         pause = float(setting("bulk_poll_seconds", 2.0))
         deadline = time.monotonic() + float(setting("bulk_timeout", 1800))
         while True:
-            reply = self.dest.call(self.result, "GET", f"jobs/ingest/{job_id}")
-            info = reply.json() if reply.ok else None
+            try:
+                reply = self.dest.call(self.result, "GET", f"jobs/ingest/{job_id}")
+            except TransientDestinationError as exc:
+                if self.dest.http.breaker.open:
+                    raise  # nothing more goes out: not even the abort
+                logger.warning("%s: bulk job %s: status not read (%s): asked again", self.spec.label, job_id, exc)
+                reply = None
+            info = reply.json() if reply is not None and reply.ok else None
             if isinstance(info, dict) and info.get("state") in DONE_STATES:
                 return info
             if time.monotonic() > deadline:
@@ -173,7 +183,7 @@ class BulkJob:
         """Rows a job may or may not have committed. Sending an upsert, update or delete again
         is harmless: they are left for the next push. An insert is never sent again blindly:
         its rows are looked up by their External ID; one record found is acknowledged as
-        created, none is left (nothing was committed), several are rejected."""
+        ``updated`` (the look-up cannot tell this job made it), none is left (nothing was committed), several are rejected."""
         if self.op != "create":
             for change in changes:
                 self.result.leave(change, f"{why}: sent again next push")
@@ -183,8 +193,8 @@ class BulkJob:
         found = self.dest.find_ids(self.spec, sorted(values), self.result)
         for change in changes:
             ids = found.get(str(flatten(change.fields)[key]), [])
-            if len(ids) == 1:
-                self.result.ack(change, ids[0], "created")
+            if len(ids) == 1:  # a record that carries the key, perhaps made before this job: matched, not created
+                self.result.ack(change, ids[0], "updated")
             elif not ids:
                 self.result.leave(change, f"{why}; no {self.spec.object} carries {key} = {flatten(change.fields)[key]!r}: sent again next push")
             else:
