@@ -133,8 +133,11 @@ def _progress(args: argparse.Namespace) -> runner.Progress | None:
 def _print_reports(args: argparse.Namespace, reports: Sequence[runner.SyncReport]) -> None:
     """The summary table; under ``--log-format json`` stdout carries the events alone."""
     if args.log_format != "json":
-        width = shutil.get_terminal_size((80, 24)).columns
-        print(output.summary(reports, width=width, wide=getattr(args, "wide", False)), flush=True)
+        terminal = sys.stdout.isatty()
+        # a pipe has no width to fit (unless COLUMNS says one): one line per sync, every count
+        width = shutil.get_terminal_size((0, 0)).columns or output.NO_WIDTH
+        text = output.summary(reports, width=width, wide=getattr(args, "wide", False), wrap=terminal)
+        print(text, flush=True)
 
 
 @contextlib.contextmanager

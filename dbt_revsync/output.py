@@ -22,6 +22,7 @@ from dbt_revsync.runner import Progress, SyncReport
 COLUMNS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
 WIDE = ("read", "created", "updated", "deleted", "unchanged", "rejected", "left", "requests")
 COMPACT = ("created", "updated", "deleted", "rejected", "left")
+NO_WIDTH = 10_000  # the width of a pipe: the wide table always fits
 MIN_LABEL = 12  # the narrowest a progress line's label gets before it is cut
 
 
@@ -169,22 +170,27 @@ class LineProgress(Progress):
     def finish(self, report: SyncReport) -> None:
         stream = self.stream or sys.stderr
         if report.changes:
-            rate = f" ({report.done / report.seconds:,.0f} rows/s)" if report.seconds > 0 else ""
-            stream.write(f"{report.spec.label}: {report.status}, {report.done}/{report.changes} change(s) in {report.seconds:.1f}s{rate}\n")
+            counts = report.counts
+            answered = counts["created"] + counts["updated"] + counts["deleted"] + counts["rejected"]
+            rate = f" ({answered / report.seconds:,.0f} rows/s)" if report.seconds > 0 else ""
+            stream.write(f"{report.spec.label}: {report.status}, {answered}/{report.changes} change(s) answered "
+                         f"in {report.seconds:.1f}s{rate}\n")
         else:
             stream.write(f"{report.spec.label}: {report.status}, nothing to send\n")
         stream.flush()
 
 
-def summary(reports: Sequence[SyncReport], width: int = 80, wide: bool = False) -> str:
-    """The table after a push, then one wrapped line per message. The compact table fits
-    ``width``; the wide one (every count) is used with ``wide`` or when it fits."""
+def summary(reports: Sequence[SyncReport], width: int = 80, wide: bool = False, wrap: bool = True) -> str:
+    """The table after a push, then a line per message (with ``wrap``, wrapped to ``width``:
+    on a terminal; a pipe keeps one line per message, for grep). The compact table fits
+    ``width`` (a name too long for it goes on a line of its own); the wide one (every count)
+    is used with ``wide`` or when it fits."""
     table = _table(reports, WIDE, "seconds", lambda r: f"{r.seconds:.1f}")
     if not wide and max(map(len, table)) > width:
-        table = _table(reports, COMPACT, "secs", lambda r: f"{r.seconds:.0f}")
+        table = _table(reports, COMPACT, "secs", lambda r: f"{r.seconds:.1f}")
         if max(map(len, table)) > width:
-            table = _stacked(reports, COMPACT, "secs", lambda r: f"{r.seconds:.0f}")
-    notes = [_wrap(line, width) for line in _notes(reports)]
+            table = _stacked(reports, COMPACT, "secs", lambda r: f"{r.seconds:.1f}", width)
+    notes = [_wrap(line, width) if wrap else line for line in _notes(reports)]
     return "\n".join(table + notes)
 
 
@@ -198,8 +204,11 @@ def _table(reports: Sequence[SyncReport], columns: Sequence[str], seconds: str, 
     return lines
 
 
-def _stacked(reports: Sequence[SyncReport], columns: Sequence[str], seconds: str, secs: Callable[[SyncReport], str]) -> list[str]:
-    """The compact table with each sync's name on a line of its own, its figures under it."""
+def _stacked(
+    reports: Sequence[SyncReport], columns: Sequence[str], seconds: str, secs: Callable[[SyncReport], str], width: int,
+) -> list[str]:
+    """The compact table with each sync's name on a line of its own (wrapped when wider than
+    the terminal, never cut), its figures under it."""
     header = ("status", *columns, seconds)
     rows = [header] + [(r.status, *(str(_count(r, c)) for c in columns), secs(r)) for r in reports]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -209,7 +218,7 @@ def _stacked(reports: Sequence[SyncReport], columns: Sequence[str], seconds: str
 
     lines = ["sync", line(header), "  " + "  ".join("-" * w for w in widths)]
     for report, row in zip(reports, rows[1:]):
-        lines += [report.spec.label, line(row)]
+        lines += [*(textwrap.wrap(report.spec.label, width=max(20, width)) or [report.spec.label]), line(row)]
     return lines
 
 

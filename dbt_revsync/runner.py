@@ -443,9 +443,9 @@ class SyncRun:
             self._hold(change.incremental_value)
         self._advance(len(batch))
 
-    def _advance(self, rows: int) -> None:
+    def _advance(self, rows: int, shown: int | None = None) -> None:
         self.report.done += rows
-        self.pusher.progress.advance(self.spec, rows)
+        self.pusher.progress.advance(self.spec, rows if shown is None else shown)
 
     def _interrupt(self) -> None:
         """Ctrl-C: nothing more is sent (the connection's requests not yet on the wire give
@@ -490,7 +490,7 @@ class SyncRun:
         counts["rejected"] += len(result.rejected)
         self._count_requests(result)
         report.unresolved += len(result.unresolved)
-        for reason in result.unresolved[:3]:
+        for reason in result.unresolved[:3] if report.status != "interrupted" else ():
             logger.warning("%s: left for the next push: %s", spec.label, hidden(spec, reason))
         acknowledged = {a.key for a in result.acked}
         for key, change in sent.items():
@@ -512,7 +512,9 @@ class SyncRun:
             self._stop_if_misconfigured(result, rejects)
         acks = [self._state_row(ack, sent.get(ack.key)) for ack in result.acked]
         self.state.commit(spec, self.target, pusher.run_id, acks, rejects, self._progress_row())
-        self._advance(len(result.acked) + len(result.rejected) + len(result.unresolved))
+        answered = len(result.acked) + len(result.rejected)
+        # interrupted: the progress shows what was answered, never rows merely given up on
+        self._advance(answered + len(result.unresolved), answered if report.status == "interrupted" else None)
 
     def _stop_if_misconfigured(self, result: BatchResult, rejects: list[RejectRow]) -> None:
         """Every answer so far the same failure: stop the sync, and say it is the configuration."""
