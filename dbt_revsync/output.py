@@ -114,7 +114,7 @@ class TerminalProgress(Progress):
     def phase(self, spec: SyncSpec, text: str) -> None:
         self._open(spec)
         assert self.display is not None and self.task is not None
-        self.display.update(self.task, phase=text)
+        self.display.update(self.task, phase=text, refresh=True)
 
     def start(self, spec: SyncSpec, total: int) -> None:
         self._open(spec)
