@@ -130,14 +130,17 @@ def _progress(args: argparse.Namespace) -> runner.Progress | None:
     return output.TerminalProgress() if sys.stderr.isatty() else output.LineProgress()
 
 
+def _summary(args: argparse.Namespace, reports: Sequence[runner.SyncReport]) -> str:
+    """The summary, fitted to the terminal; a pipe has no width to fit (unless COLUMNS says
+    one): one line per sync with every count, and one line per message."""
+    width = shutil.get_terminal_size((0, 0)).columns or output.NO_WIDTH
+    return output.summary(reports, width=width, wide=getattr(args, "wide", False), wrap=sys.stdout.isatty())
+
+
 def _print_reports(args: argparse.Namespace, reports: Sequence[runner.SyncReport]) -> None:
     """The summary table; under ``--log-format json`` stdout carries the events alone."""
     if args.log_format != "json":
-        terminal = sys.stdout.isatty()
-        # a pipe has no width to fit (unless COLUMNS says one): one line per sync, every count
-        width = shutil.get_terminal_size((0, 0)).columns or output.NO_WIDTH
-        text = output.summary(reports, width=width, wide=getattr(args, "wide", False), wrap=terminal)
-        print(text, flush=True)
+        print(_summary(args, reports), flush=True)
 
 
 @contextlib.contextmanager
@@ -240,7 +243,7 @@ def run_exposures(args: argparse.Namespace) -> int:
 def run_listen(args: argparse.Namespace) -> int:
     def show(run_id: str, reports: list[runner.SyncReport]) -> None:
         if args.log_format != "json":
-            print(f"dbt Cloud run {run_id}:\n{output.summary(reports)}", flush=True)
+            print(f"dbt Cloud run {run_id}:\n{_summary(args, reports)}", flush=True)
 
     options = commands.ListenOptions(args.host, args.port, tuple(args.job_id), tuple(args.environment_id), args.push_errored)
     server = commands.listener(_settings(args), options, show)
