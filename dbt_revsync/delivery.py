@@ -580,6 +580,8 @@ class HttpClient:
     def _once(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> tuple[int | None, Mapping[str, str], bytes]:
         self.limiter.acquire()
         with self.slots:
+            if self.stopped.is_set():  # interrupted while waiting for its turn: never put on the wire
+                raise TransientDestinationError(f"{method} {_path(url)} not sent: the push was interrupted")
             with self._count_lock:
                 self.attempts += 1
             try:
