@@ -165,7 +165,29 @@ def push(
     stop: threading.Event | None = None,
 ) -> list[SyncReport]:
     """Push the selected syncs; ``stop`` set (Ctrl-C) sends nothing more: the sync under way
-    commits what comes back and is recorded ``interrupted``, the ones after it do not start."""
+    commits what comes back and is recorded ``interrupted``, the ones after it do not start.
+    ``progress`` hears of the start-up (dbt, the warehouse) before any sync, and is closed."""
+    progress = progress or Progress()
+    progress.phase(None, "reading the dbt project")
+    try:
+        return _push(settings, selection, full_refresh=full_refresh, dry_run=dry_run, progress=progress, samples=samples,
+                     artifacts=artifacts, due=due, stop=stop)
+    finally:
+        progress.close()
+
+
+def _push(
+    settings: Settings,
+    selection: Selection,
+    *,
+    full_refresh: bool,
+    dry_run: bool,
+    progress: Progress,
+    samples: int,
+    artifacts: project.Artifacts | None,
+    due: bool,
+    stop: threading.Event | None,
+) -> list[SyncReport]:
     manifest = artifacts.manifest if artifacts else current_manifest(settings)
     explicit = bool(selection.select or selection.exclude or selection.all_syncs)
     if explicit:
@@ -183,7 +205,7 @@ def push(
         specs = [s for s in specs if s.sync_id not in {v.spec.sync_id for v in held}]
         if not specs and not held:
             logger.warning("nothing to push: %s", _nothing_reason(manifest, verdicts, artifacts is not None))
-        pusher = Pusher(warehouse, progress=progress or Progress(), full_refresh=full_refresh, dry_run=dry_run, samples=samples,
+        pusher = Pusher(warehouse, progress=progress, full_refresh=full_refresh, dry_run=dry_run, samples=samples,
                         held={sync_id: dict.fromkeys(keys, reason) for sync_id, (keys, reason) in held_keys.items()},
                         stop=stop or threading.Event())
         reports = [_held_report(v) for v in held] + pusher.push_all(specs)

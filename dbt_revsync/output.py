@@ -98,8 +98,11 @@ class TerminalProgress(Progress):
         self.task: TaskID | None = None
         self.rerouted: list[tuple[logging.StreamHandler[Any], Any]] = []
 
-    def _open(self, spec: SyncSpec) -> None:
+    def _open(self, spec: SyncSpec | None) -> None:
+        label = spec.label if spec is not None else "dbt-revsync"
         if self.display is not None:
+            assert self.task is not None
+            self.display.update(self.task, description=label)
             return
         bar = BAR_WIDTH if self.console.width >= 100 else BAR_WIDTH // 2 if self.console.width < 70 else 12
         self.display = RichProgress(
@@ -109,9 +112,9 @@ class TerminalProgress(Progress):
         original = sys.stderr
         self.display.start()
         self._reroute_logging(original)
-        self.task = self.display.add_task(spec.label, total=None, phase="")
+        self.task = self.display.add_task(label, total=None, phase="")
 
-    def phase(self, spec: SyncSpec, text: str) -> None:
+    def phase(self, spec: SyncSpec | None, text: str) -> None:
         self._open(spec)
         assert self.display is not None and self.task is not None
         self.display.update(self.task, phase=text, refresh=True)
@@ -137,12 +140,22 @@ class TerminalProgress(Progress):
         if display is None or task is None:
             return
         nothing = not display.tasks[0].total
-        if nothing:
-            display.remove_task(task)
-        else:
+        if not nothing:
             display.stop_task(task)
+        self._take_down(keep=not nothing)
+
+    def close(self) -> None:
+        """The push is over (or stopped on an error): a line still up (start-up) is erased."""
+        if self.display is not None:
+            self._take_down(keep=False)
+
+    def _take_down(self, keep: bool) -> None:
+        display, task = self.display, self.task
+        assert display is not None and task is not None
+        if not keep:
+            display.remove_task(task)
         display.refresh()
-        display.live.transient = nothing  # type: ignore[misc]
+        display.live.transient = not keep  # type: ignore[misc]
         display.stop()
         self._restore_logging()
         self.display = self.task = None

@@ -170,3 +170,21 @@ def test_one_same_failure_everywhere_is_a_configuration_problem() -> None:
     single.add(0, ["400: unknown field cf_x"], [])
     assert single.verdict(1) is None  # one bad row is a bad row
     assert runner.is_loopback_address("127.0.0.1:8081") and not runner.is_loopback_address("api.example.com:443")
+
+
+def test_the_start_up_shows_a_line_that_the_first_sync_takes_over_or_close_erases() -> None:
+    stream, progress = terminal()
+    progress.phase(None, "reading the dbt project")
+    busy = report()
+    progress.phase(busy.spec, "reading changes")
+    progress.start(busy.spec, 3)
+    progress.advance(busy.spec, 3)
+    progress.finish(busy)
+    progress.close()
+    lines = drawn(stream)
+    assert any("dbt-revsync" in line and "reading the dbt project" in line for line in lines)
+    assert "3/3" in lines[-1] and busy.spec.label in lines[-1]
+    stream, progress = terminal()
+    progress.phase(None, "reading the dbt project")
+    progress.close()  # nothing to push, or an error: the start-up line goes
+    assert re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", stream.getvalue().split("\x1b[2K")[-1]).strip() == ""
