@@ -22,6 +22,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) scripts/check_dbt_internals.py
 	bash scripts/floor_leg.sh
+	bash scripts/test_tools.sh
 	bash scripts/test_postgres.sh run $(PY) -m pytest -q
 
 # the model-based test of push sequences, with its long profile (hundreds of random sequences)

@@ -1,20 +1,27 @@
 """The command line: argument parsing, logging set-up and exit codes; no logic.
 
-Exit status: 0 every selected sync finished with no rejected row; 1 a row was rejected or
-a sync failed; 2 a usage or configuration error, with nothing sent.
+Exit status of ``push`` (each sync's status, as the summary and ``status`` show it):
+
+- 0: every sync ``success``;
+- 1: a sync ``rejected`` (rows rejected), ``partial`` (rows left for the next push),
+  ``failed``, or rows held back by failing tests;
+- 2: a usage or configuration error (a sync failed on its configuration, with nothing else sent);
+- 130: interrupted (Ctrl-C): what was acknowledged is committed, the run is ``interrupted``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import platform
+import shutil
 import signal
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -25,7 +32,7 @@ from dbt_revsync.project import Artifacts
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--full-refresh", action="store_true", help="forget the diff and resend every row")
     push.add_argument("--dry-run", action="store_true", help="work out the changes, send nothing")
     push.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    push.add_argument("--wide", action="store_true", help="the summary with every count, however wide the terminal")
     push.add_argument("--dbt-cloud-run", default=None, metavar="RUN_ID",
                       help="push what this dbt Cloud run built: the run results of its build/run/seed/snapshot steps "
                            "(DBT_CLOUD_ACCOUNT_ID, DBT_CLOUD_API_TOKEN, DBT_CLOUD_API_URL)")
@@ -142,29 +150,62 @@ def _selection(args: argparse.Namespace, all_syncs: bool = False) -> commands.Se
     return commands.Selection(tuple(args.select), tuple(args.exclude), all_syncs)
 
 
-def _progress(args: argparse.Namespace) -> output.TerminalProgress | None:
-    show = not args.no_progress and sys.stderr.isatty() and args.log_format == "text"
-    return output.TerminalProgress() if show else None
+def _progress(args: argparse.Namespace) -> runner.Progress | None:
+    """A live line per sync on a terminal; on a pipe or CI, one line per sync when it ends."""
+    if args.no_progress or args.log_format != "text":
+        return None
+    return output.TerminalProgress() if sys.stderr.isatty() else output.LineProgress()
+
+
+def _summary(args: argparse.Namespace, reports: Sequence[runner.SyncReport]) -> str:
+    """The summary, fitted to the terminal; a pipe has no width to fit (unless COLUMNS says
+    one): one line per sync with every count, and one line per message."""
+    width = shutil.get_terminal_size((0, 0)).columns or output.NO_WIDTH
+    return output.summary(reports, width=width, wide=getattr(args, "wide", False), wrap=sys.stdout.isatty())
 
 
 def _print_reports(args: argparse.Namespace, reports: Sequence[runner.SyncReport]) -> None:
     """The summary table; under ``--log-format json`` stdout carries the events alone."""
     if args.log_format != "json":
-        print(output.summary(reports))
+        print(_summary(args, reports), flush=True)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[threading.Event]:
+    """The first Ctrl-C (SIGINT) sets the event: the push sends nothing more, commits what
+    comes back and says so; a second one stops at once (KeyboardInterrupt)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def first(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("\ninterrupted: sending stops; what was acknowledged is being committed (Ctrl-C again to quit at once)",
+              file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_push(args: argparse.Namespace) -> int:
     waiting: list[commands.NotDue] = []
-    reports = commands.push(
-        _settings(args),
-        _selection(args, all_syncs=args.due and not args.select),
-        waiting=waiting,
-        full_refresh=args.full_refresh,
-        dry_run=args.dry_run,
-        progress=_progress(args),
-        due=args.due,
-        artifacts=_cloud_artifacts(args),
-    )
+    with interruptible() as stop:
+        reports = commands.push(
+            _settings(args),
+            _selection(args, all_syncs=args.due and not args.select),
+            full_refresh=args.full_refresh,
+            dry_run=args.dry_run,
+            progress=_progress(args),
+            due=args.due,
+            artifacts=_cloud_artifacts(args),
+            stop=stop,
+            waiting=waiting,
+        )
     if args.due and args.log_format != "json":
         print(output.not_due_text(waiting, due=len(reports)))
         if not reports:
@@ -177,10 +218,13 @@ def run_push(args: argparse.Namespace) -> int:
 
 
 def push_exit_code(reports: Sequence[runner.SyncReport]) -> int:
-    """0 when every sync finished with no rejected or held row; 2 when nothing was sent and
-    a sync failed on its configuration (a field only the CRM could refuse); 1 otherwise."""
+    """0 when every sync is ``success`` with no held row; 130 when one was interrupted; 2 when
+    a sync failed on its configuration (a field only the CRM could refuse, every request
+    refused or rejected the same way) and no other sync sent anything; 1 otherwise."""
     if all(r.ok and not r.held for r in reports):
         return EXIT_OK
+    if any(r.status == "interrupted" for r in reports):
+        return EXIT_INTERRUPTED
     if any(r.config_error for r in reports) and not any(r.counts["requests"] and not r.config_error for r in reports):
         return EXIT_USAGE
     return EXIT_FAILED
@@ -244,7 +288,7 @@ def run_exposures(args: argparse.Namespace) -> int:
 def run_listen(args: argparse.Namespace) -> int:
     def show(run_id: str, reports: list[runner.SyncReport]) -> None:
         if args.log_format != "json":
-            print(f"dbt Cloud run {run_id}:\n{output.summary(reports)}", flush=True)
+            print(f"dbt Cloud run {run_id}:\n{_summary(args, reports)}", flush=True)
 
     options = commands.ListenOptions(args.host, args.port, tuple(args.job_id), tuple(args.environment_id), args.push_errored)
     server = commands.listener(_settings(args), options, show)
@@ -308,10 +352,13 @@ def split_run_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    dbt_ok, reports = commands.run_then_push(
-        _settings(args), args.dbt_args, target_path=args.target_path, progress=_progress(args)
-    )
+    with interruptible() as stop:
+        dbt_ok, reports = commands.run_then_push(
+            _settings(args), args.dbt_args, target_path=args.target_path, progress=_progress(args), stop=stop
+        )
     _print_reports(args, reports)
+    if any(r.status == "interrupted" for r in reports):
+        return EXIT_INTERRUPTED
     return EXIT_OK if dbt_ok and all(r.ok for r in reports) else EXIT_FAILED
 
 
@@ -351,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(redactor, exc, EXIT_FAILED, args)
     except KeyboardInterrupt:
         print("interrupted: what was acknowledged is committed; push again to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: its traceback still goes through the redactor
         print(redactor.redact("".join(traceback.format_exception(exc))), file=sys.stderr)
         return _error(redactor, RuntimeError(f"unexpected {type(exc).__name__}: {exc}"), EXIT_FAILED, args)

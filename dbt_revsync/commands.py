@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -163,10 +164,36 @@ def push(
     samples: int = 3,
     artifacts: project.Artifacts | None = None,
     due: bool = False,
+    stop: threading.Event | None = None,
     waiting: list[NotDue] | None = None,
 ) -> list[SyncReport]:
     """Push the selected (or built) syncs; with ``due``, those whose schedule says so, and
-    the others, with when they are next due, appended to ``waiting``."""
+    the others, with when they are next due, appended to ``waiting``. ``stop`` set (Ctrl-C)
+    sends nothing more: the sync under way commits what comes back and is recorded
+    ``interrupted``, the ones after it do not start. ``progress`` hears of the start-up (dbt,
+    the warehouse) before any sync, and is closed."""
+    progress = progress or Progress()
+    progress.phase(None, "reading the dbt project")
+    try:
+        return _push(settings, selection, full_refresh=full_refresh, dry_run=dry_run, progress=progress, samples=samples,
+                     artifacts=artifacts, due=due, stop=stop, waiting=waiting)
+    finally:
+        progress.close()
+
+
+def _push(
+    settings: Settings,
+    selection: Selection,
+    *,
+    full_refresh: bool,
+    dry_run: bool,
+    progress: Progress,
+    samples: int,
+    artifacts: project.Artifacts | None,
+    due: bool,
+    stop: threading.Event | None,
+    waiting: list[NotDue] | None,
+) -> list[SyncReport]:
     manifest = artifacts.manifest if artifacts else current_manifest(settings)
     explicit = bool(selection.select or selection.exclude or selection.all_syncs)
     if explicit:
@@ -186,8 +213,9 @@ def push(
         specs = [s for s in specs if s.sync_id not in {v.spec.sync_id for v in held}]
         if not specs and not held:
             logger.warning("nothing to push: %s", _nothing_reason(manifest, verdicts, artifacts is not None))
-        pusher = Pusher(warehouse, progress=progress or Progress(), full_refresh=full_refresh, dry_run=dry_run, samples=samples,
-                        held={sync_id: dict.fromkeys(keys, reason) for sync_id, (keys, reason) in held_keys.items()})
+        pusher = Pusher(warehouse, progress=progress, full_refresh=full_refresh, dry_run=dry_run, samples=samples,
+                        held={sync_id: dict.fromkeys(keys, reason) for sync_id, (keys, reason) in held_keys.items()},
+                        stop=stop or threading.Event())
         reports = [_held_report(v) for v in held] + pusher.push_all(specs)
         if not dry_run:
             _record_holds(warehouse, reports, verdicts)
@@ -293,7 +321,10 @@ def due_specs(specs: Sequence[SyncSpec], last_successes: Mapping[str, Any]) -> t
     return due, later
 
 
-def run_then_push(settings: Settings, dbt_args: Sequence[str], *, target_path: str | None = None, progress: Progress | None = None) -> tuple[bool, list[SyncReport]]:
+def run_then_push(
+    settings: Settings, dbt_args: Sequence[str], *, target_path: str | None = None, progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[bool, list[SyncReport]]:
     """``dbt <dbt_args>``, then a push of exactly the nodes that invocation built.
 
     Returns whether dbt succeeded on every node, and the push's reports. Nodes dbt failed
@@ -306,7 +337,7 @@ def run_then_push(settings: Settings, dbt_args: Sequence[str], *, target_path: s
     if not results_file.is_file() or results_file.stat().st_mtime < started - 1:
         raise ManifestError(f"dbt wrote no {results_file} in this invocation; nothing pushed")
     artifacts = project.Artifacts(project.load_manifest(target), project.load_run_results(target))
-    return dbt_ok, push(settings, Selection(), progress=progress, artifacts=artifacts)
+    return dbt_ok, push(settings, Selection(), progress=progress, artifacts=artifacts, stop=stop)
 
 
 def no_sync_reason(settings: Settings) -> str:

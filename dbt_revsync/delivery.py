@@ -189,7 +189,7 @@ class RequestsTransport:
         except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, UnicodeError) as exc:
             raise UnsendableError(_unsendable(exc)) from None
         except _BROKEN_ANSWER as exc:
-            raise TransportError(type(exc).__name__) from None
+            raise TransportError(_no_answer(exc)) from None
         try:
             content = self._read(response, deadline)
         except _BROKEN_ANSWER as exc:
@@ -228,6 +228,12 @@ def _shrink_read_timeout(raw: Any, remaining: float) -> None:
             sock.settimeout(max(remaining, 0.01))
         except OSError:
             pass
+
+
+def _no_answer(exc: BaseException) -> str:
+    """Why no answer came, in words that never carry the URL: ``connection refused`` (nothing
+    listens at that host and port), else the exception's type."""
+    return "connection refused" if "Connection refused" in str(exc) or "ConnectionRefused" in repr(exc) else type(exc).__name__
 
 
 def _unsendable(exc: BaseException) -> str:
@@ -524,6 +530,12 @@ class HttpClient:
         self._count_lock = threading.Lock()
         self._spent: tuple[float, str] = (float("-inf"), "")  # (until, which limit): see budget_spent
         self._windows_lock = threading.Lock()  # slots are taken in every window at once
+        self.stopped = threading.Event()
+
+    def stop(self) -> None:
+        """Send nothing more (the push was interrupted): a request not yet on the wire, or
+        waiting to be retried, gives up at once as not delivered."""
+        self.stopped.set()
 
     def request(
         self,
@@ -546,6 +558,8 @@ class HttpClient:
         self._check_headers(method, url, sent_headers)
         started = self.clock()
         for attempt in range(1, self.policy.max_attempts + 1):
+            if self.stopped.is_set():
+                raise TransientDestinationError(self.redact(f"{method} {_path(url)} not sent: the push was interrupted"))
             if self.breaker.open:
                 raise CircuitOpenError(self.redact(f"{method} {_path(url)} not sent: {self.breaker.describe()}"))
             self._spend_windows(family, max(0.0, self.policy.max_seconds - (self.clock() - started)), f"{method} {_path(url)}")
@@ -569,7 +583,10 @@ class HttpClient:
                 "retry", f"retrying {method} {_path(url)} in {wait:.2f}s (attempt {attempt}, {status or 'no answer'})",
                 connection=self.name, method=method, path=_path(url), attempt=attempt, status=status, wait_seconds=round(wait, 3),
             )
-            self.sleep(wait)
+            if self.sleep is time.sleep:
+                self.stopped.wait(wait)  # an interrupted push does not wait out a retry
+            else:
+                self.sleep(wait)
         raise AssertionError("unreachable")
 
     def _spend_windows(self, family: str, max_wait: float, what: str) -> None:
@@ -611,6 +628,8 @@ class HttpClient:
     def _once(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> tuple[int | None, Mapping[str, str], bytes]:
         self.limiter.acquire()
         with self.slots:
+            if self.stopped.is_set():  # interrupted while waiting for its turn: never put on the wire
+                raise TransientDestinationError(f"{method} {_path(url)} not sent: the push was interrupted")
             with self._count_lock:
                 self.attempts += 1
             try:

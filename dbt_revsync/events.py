@@ -4,8 +4,10 @@ Every line carries ``ts`` (UTC, ISO 8601), ``level``, ``logger``, ``event`` and 
 plus the event's own fields, listed in ``FIELDS``. Those names are a stable interface:
 fields may be added, none is renamed or removed without a changelog entry.
 
-- ``status`` of a sync is success, partial (rows left for the next push) or failed, and
-  ``reason`` says why it failed (null otherwise).
+- ``status`` of a sync is success (every change delivered), rejected (some rows rejected,
+  every other one delivered), partial (rows left for the next push), failed, or interrupted
+  (Ctrl-C: what was acknowledged is committed); ``reason`` says why it did not succeed
+  (null when it did).
 - ``status`` of a retry is the HTTP status, or null when no answer came (timeout, reset).
 - ``sync_held``: failing tests (or a failed build) held a sync back; ``reason`` says which.
 - ``error`` is a configuration or usage error that stopped the command; ``message`` says it.

@@ -3,60 +3,175 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
-import threading
-import time
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, ProgressColumn, Task, TaskID, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Column
+from rich.text import Text
 
 from dbt_revsync.config import SyncSpec
 from dbt_revsync.runner import Progress, SyncReport
 
 COLUMNS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
+WIDE = ("read", "created", "updated", "deleted", "unchanged", "rejected", "left", "requests")
+COMPACT = ("created", "updated", "deleted", "rejected", "left")
+NO_WIDTH = 10_000  # the width of a pipe: the wide table always fits
+MIN_LABEL = 12  # the narrowest a progress line's label gets before it is cut
+
+
+def _count(report: SyncReport, column: str) -> int:
+    return report.unresolved if column == "left" else report.counts.get(column, 0)
+
+
+class _Label(ProgressColumn):
+    """The sync's label: it takes what the line leaves, cut with an ellipsis (never wrapped)."""
+
+    def __init__(self) -> None:
+        super().__init__(table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1, min_width=MIN_LABEL))
+
+    def render(self, task: Task) -> Text:
+        return Text(task.description, no_wrap=True, overflow="ellipsis")
+
+
+class _Count(ProgressColumn):
+    """``412/1000``, as wide as the total needs from the start (the line does not jitter)."""
+
+    def __init__(self) -> None:
+        super().__init__(table_column=Column(no_wrap=True, justify="right"))
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text("")
+        total = int(task.total)
+        return Text(f"{int(task.completed)}/{total}".rjust(2 * len(str(total)) + 1), style="progress.download")
+
+
+class _Rate(ProgressColumn):
+    """Rows a second over the last seconds; the phase (``reading changes``) before the
+    number of changes is known."""
+
+    def __init__(self) -> None:
+        super().__init__(table_column=Column(no_wrap=True, justify="right", min_width=len("12,345 rows/s")))
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text(str(task.fields.get("phase") or ""), style="progress.description")
+        speed = task.finished_speed or task.speed
+        if speed is None:
+            return Text("")
+        return Text(f"{speed:,.0f} rows/s", style="progress.data.speed")
+
+
+class _Eta(ProgressColumn):
+    """``eta 0:00:12`` while running; nothing once the sync is over."""
+
+    def __init__(self) -> None:
+        super().__init__(table_column=Column(no_wrap=True, min_width=len("eta 0:00:00")))
+
+    def render(self, task: Task) -> Text:
+        remaining = task.time_remaining
+        if task.total is None or task.finished or task.stop_time is not None or remaining is None:
+            return Text("")
+        return Text(f"eta {timedelta(seconds=int(remaining))}", style="progress.remaining")
+
+
+BAR_WIDTH = 16
 
 
 class TerminalProgress(Progress):
-    """One redrawn line per sync on stderr: ``label [#####.....] 412/1000``."""
+    """On a terminal: one live line per sync on stderr, redrawn in place and never wider than
+    the terminal: ``label  ━━━━━━━━╸━━━━━━━  412/1000  128 rows/s  0:00:03  eta 0:00:04``.
 
-    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.lock = threading.Lock()
-        self.total = 0
-        self.done = 0
-        self.last = 0.0
+    Before the diff is ready the line says ``reading changes``; a sync with nothing to send
+    draws nothing; an interrupted or failed sync keeps its true count (never drawn as full)."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.display: RichProgress | None = None
+        self.task: TaskID | None = None
+        self.rerouted: list[tuple[logging.StreamHandler[Any], Any]] = []
+
+    def _open(self, spec: SyncSpec | None) -> None:
+        label = spec.label if spec is not None else "dbt-revsync"
+        if self.display is not None:
+            assert self.task is not None
+            self.display.update(self.task, description=label)
+            return
+        bar = BAR_WIDTH if self.console.width >= 100 else BAR_WIDTH // 2 if self.console.width < 70 else 12
+        self.display = RichProgress(
+            _Label(), BarColumn(bar_width=bar), _Count(), _Rate(), TimeElapsedColumn(), _Eta(),
+            console=self.console, refresh_per_second=8, speed_estimate_period=10.0, expand=True,
+        )
+        original = sys.stderr
+        self.display.start()
+        self._reroute_logging(original)
+        self.task = self.display.add_task(label, total=None, phase="")
+
+    def phase(self, spec: SyncSpec | None, text: str) -> None:
+        self._open(spec)
+        assert self.display is not None and self.task is not None
+        self.display.update(self.task, phase=text, refresh=True)
 
     def start(self, spec: SyncSpec, total: int) -> None:
-        self.label, self.total, self.done = spec.label, total, 0
-        self._draw(force=True)
+        self._open(spec)
+        assert self.display is not None and self.task is not None
+        if total:
+            self.display.reset(self.task, total=total, completed=0)
 
     def grow(self, spec: SyncSpec, rows: int) -> None:
-        with self.lock:
-            self.total += rows
-        self._draw(force=True)
+        if self.display is not None and self.task is not None and rows:
+            total = self.display.tasks[0].total or 0
+            self.display.update(self.task, total=total + rows)
 
     def advance(self, spec: SyncSpec, rows: int) -> None:
-        with self.lock:
-            self.done += rows
-        self._draw()
+        if self.display is not None and self.task is not None:
+            self.display.advance(self.task, rows)
 
     def finish(self, report: SyncReport) -> None:
-        if getattr(self, "label", None):
-            self.done = self.total
-            self._draw(force=True)
-            self.stream.write("\n")
-            self.stream.flush()
-
-    def _draw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < 0.1:
+        """The sync's line stays with its true count; a sync with nothing to send leaves none."""
+        display, task = self.display, self.task
+        if display is None or task is None:
             return
-        self.last = now
-        share = 1.0 if not self.total else min(1.0, self.done / self.total)
-        bar = "#" * int(share * self.width)
-        self.stream.write(f"\r{self.label} [{bar:<{self.width}}] {self.done}/{self.total}")
-        self.stream.flush()
+        nothing = not display.tasks[0].total
+        if not nothing:
+            display.stop_task(task)
+        self._take_down(keep=not nothing)
+
+    def close(self) -> None:
+        """The push is over (or stopped on an error): a line still up (start-up) is erased."""
+        if self.display is not None:
+            self._take_down(keep=False)
+
+    def _take_down(self, keep: bool) -> None:
+        display, task = self.display, self.task
+        assert display is not None and task is not None
+        if not keep:
+            display.remove_task(task)
+        display.refresh()
+        display.live.transient = not keep  # type: ignore[misc]
+        display.stop()
+        self._restore_logging()
+        self.display = self.task = None
+
+    def _reroute_logging(self, original: Any) -> None:
+        """Log lines written while a line is live go above it (rich's stderr proxy), never through it."""
+        if sys.stderr is original:
+            return
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is original:
+                self.rerouted.append((handler, handler.setStream(sys.stderr)))
+
+    def _restore_logging(self) -> None:
+        for handler, stream in self.rerouted:
+            handler.setStream(stream)
+        self.rerouted = []
 
 
 def not_due_text(waiting: Sequence[Any], due: int) -> str:
@@ -84,14 +199,69 @@ def forget_text(plans: Sequence[Any]) -> str:
     return "\n".join(lines)
 
 
-def summary(reports: Sequence[SyncReport]) -> str:
-    header = ("sync", "status", *COLUMNS, "seconds")
-    rows = [header]
-    for r in reports:
-        rows.append((r.spec.label, r.status, *(str(r.counts.get(c, 0)) for c in COLUMNS), f"{r.seconds:.1f}"))
+class LineProgress(Progress):
+    """Not a terminal (a pipe, CI): nothing redrawn, one line per sync when it is over."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+
+    def finish(self, report: SyncReport) -> None:
+        stream = self.stream or sys.stderr
+        if report.changes:
+            counts = report.counts
+            answered = counts["created"] + counts["updated"] + counts["deleted"] + counts["rejected"]
+            rate = f" ({answered / report.seconds:,.0f} rows/s)" if report.seconds > 0 else ""
+            stream.write(f"{report.spec.label}: {report.status}, {answered}/{report.changes} change(s) answered "
+                         f"in {report.seconds:.1f}s{rate}\n")
+        else:
+            stream.write(f"{report.spec.label}: {report.status}, nothing to send\n")
+        stream.flush()
+
+
+def summary(reports: Sequence[SyncReport], width: int = 80, wide: bool = False, wrap: bool = True) -> str:
+    """The table after a push, then a line per message (with ``wrap``, wrapped to ``width``:
+    on a terminal; a pipe keeps one line per message, for grep). The compact table fits
+    ``width`` (a name too long for it goes on a line of its own); the wide one (every count)
+    is used with ``wide`` or when it fits."""
+    table = _table(reports, WIDE, "seconds", lambda r: f"{r.seconds:.1f}")
+    if not wide and max(map(len, table)) > width:
+        table = _table(reports, COMPACT, "secs", lambda r: f"{r.seconds:.1f}")
+        if max(map(len, table)) > width:
+            table = _stacked(reports, COMPACT, "secs", lambda r: f"{r.seconds:.1f}", width)
+    notes = [_wrap(line, width) if wrap else line for line in _notes(reports)]
+    return "\n".join(table + notes)
+
+
+def _table(reports: Sequence[SyncReport], columns: Sequence[str], seconds: str, secs: Callable[[SyncReport], str]) -> list[str]:
+    header = ("sync", "status", *columns, seconds)
+    rows = [header] + [(r.spec.label, r.status, *(str(_count(r, c)) for c in columns), secs(r)) for r in reports]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
+    lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+             for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def _stacked(
+    reports: Sequence[SyncReport], columns: Sequence[str], seconds: str, secs: Callable[[SyncReport], str], width: int,
+) -> list[str]:
+    """The compact table with each sync's name on a line of its own (wrapped when wider than
+    the terminal, never cut), its figures under it."""
+    header = ("status", *columns, seconds)
+    rows = [header] + [(r.status, *(str(_count(r, c)) for c in columns), secs(r)) for r in reports]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        return "  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
+    lines = ["sync", line(header), "  " + "  ".join("-" * w for w in widths)]
+    for report, row in zip(reports, rows[1:]):
+        lines += [*(textwrap.wrap(report.spec.label, width=max(20, width)) or [report.spec.label]), line(row)]
+    return lines
+
+
+def _notes(reports: Sequence[SyncReport]) -> list[str]:
+    lines = []
     for r in reports:
         if r.message:
             lines.append(f"{r.spec.label}: {r.message}")
@@ -101,7 +271,11 @@ def summary(reports: Sequence[SyncReport]) -> str:
             lines.append(f"{r.spec.label}: held back {rows} row(s): {reason}")
         for sample in r.reject_samples:
             lines.append(f"{r.spec.label}: rejected {sample}")
-    return "\n".join(lines)
+    return lines
+
+
+def _wrap(line: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(line, width=max(20, width), subsequent_indent="    ", break_on_hyphens=False)) or line
 
 
 def plan_text(reports: Sequence[SyncReport]) -> str:

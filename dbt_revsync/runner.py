@@ -12,11 +12,27 @@ whole (retries ran out) is left uncommitted; one that failed fatally (401/403) s
 sync after what was already acknowledged is committed. When the connection's circuit
 breaker opens (too many consecutive transient failures), the sync stops sending: the
 rest of its changes are counted as left for the next push and the run says so.
+
+A sync whose every answer so far is the same failure is stopped as misconfigured: every
+request refused a connection, or the first rows all rejected for one reason (see
+``SameFailure``). An interrupted push (``Pusher.stop`` set, on Ctrl-C) sends nothing more,
+commits the batches that come back, and records the run as ``interrupted``.
+
+A finished sync's ``status`` (the runs table, the JSON events and the summary say the same):
+
+- ``success``: every change delivered;
+- ``rejected``: the CRM (or the diff) rejected some rows, every other one was delivered;
+- ``partial``: some rows were left for the next push (retries ran out, the breaker opened);
+- ``failed``: the sync stopped (401/403, a misconfiguration, the warehouse), or nothing at
+  all was delivered;
+- ``interrupted``: the push was interrupted; what was acknowledged is committed;
+- ``held``: failing tests held the whole sync back (it was not pushed).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -42,11 +58,13 @@ MAX_REJECT_REASONS = 10  # distinct reasons a report lists; every reject is in r
 PAGE_ROWS = 2000  # changed rows read from the warehouse per query, then cut into batches
 RUN_ROW_SECONDS = 1.0  # how often a running push rewrites its revsync_runs row
 LEASE_RENEW_SECONDS = 30.0  # how often a push waiting on its batches renews a lease
+STOP_CHECK_SECONDS = 0.2  # how often a push waiting on its batches looks whether it was interrupted
+SAME_REJECTS_TO_STOP = 10  # rows rejected one same way, none delivered: the sync is misconfigured
 
 
 @dataclass
 class SyncReport:
-    """How one sync went; ``status`` is success, partial (rows left for next time) or failed."""
+    """How one sync went; ``status`` is one of ``STATUSES`` (see the module's docstring)."""
 
     spec: SyncSpec
     status: str = "running"
@@ -59,6 +77,8 @@ class SyncReport:
     kept: int = 0  # mirror: records whose rows left the model, left alone (not created by the sync, or still pointed at)
     held: dict[str, int] = field(default_factory=dict)  # reason -> rows held back by a failing test, not sent
     acted: int = 0  # rows of the relation that became a change or a reject
+    changes: int = 0  # changes the diff found (mirror: with the records to delete)
+    done: int = 0  # changes dealt with: sent and answered, rejected unsent, or left
     watermark: str | None = None
     message: str | None = None
     started_at: str = field(default_factory=utc_now)
@@ -86,9 +106,28 @@ class SyncReport:
         return self.status == "success" and self.counts["rejected"] == 0
 
 
-class Progress:
-    """Hooks the command line uses to draw progress; the default draws nothing."""
+STATUSES = ("success", "rejected", "partial", "failed", "interrupted", "held")
 
+
+def settled_status(report: SyncReport) -> str:
+    """The status of a sync that ran to its end: rows left for later make it ``partial``
+    (``failed`` when nothing at all was delivered), rejected rows ``rejected``."""
+    counts = report.counts
+    answered = counts["created"] + counts["updated"] + counts["deleted"] + counts["rejected"]
+    if report.unresolved:
+        return "partial" if answered else "failed"
+    return "rejected" if counts["rejected"] else "success"
+
+
+class Progress:
+    """Hooks the command line uses to draw progress; the default draws nothing.
+
+    ``phase`` says what a sync (None: the push, before any sync) is doing before its changes
+    are known (dbt starting, the diff running in the warehouse); ``start`` gives the number of
+    changes to send (0: nothing to draw); ``close`` comes once, when the push is over."""
+
+    def phase(self, spec: SyncSpec | None, text: str) -> None: ...
+    def close(self) -> None: ...
     def start(self, spec: SyncSpec, total: int) -> None: ...
     def grow(self, spec: SyncSpec, rows: int) -> None: ...
     def advance(self, spec: SyncSpec, rows: int) -> None: ...
@@ -138,13 +177,20 @@ class Pusher:
     samples: int = 3
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     held: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # sync_id -> record key -> reason: not sent
+    stop: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C: send nothing more
 
     def __post_init__(self) -> None:
         self.state = StateStore(self.warehouse)
 
     def push_all(self, specs: Iterable[SyncSpec]) -> list[SyncReport]:
         self.state.ensure()
-        return [self.push(spec) for spec in specs]
+        reports = []
+        for spec in specs:
+            if self.stop.is_set():
+                reports.append(SyncReport(spec, status="interrupted", message="not started: the push was interrupted"))
+                continue
+            reports.append(self.push(spec))
+        return reports
 
     def push(self, spec: SyncSpec) -> SyncReport:
         return SyncRun(self, spec).run()
@@ -175,6 +221,8 @@ class SyncRun:
         self.attempts_before = 0
         self.held: Any = None  # the lowest incremental value of a row not acknowledged
         self.changes: ChangeSet | None = None
+        self.address = ""  # host:port of the destination, for messages
+        self.same = SameFailure()
 
     @property
     def label(self) -> str:
@@ -192,12 +240,14 @@ class SyncRun:
         try:
             destination = pusher.destinations(spec)
             self.target = target_of(spec, destination)
+            self.address = address_of(destination)
             with self.state.lock(spec, holder=f"{pusher.run_id}:{spec.sync_id}"):
                 locked = True
                 try:
                     self._push(destination)
                 except Exception as exc:  # one sync's failure never stops the others
                     self._fail(exc)
+                self._count_unsent()
                 report.seconds = time.monotonic() - started
                 self._close(drop=True)
         except Exception as exc:
@@ -225,9 +275,11 @@ class SyncRun:
         watermark = self.state.last_watermark(spec, self.target) if spec.fetch_mode == "incremental" else None
         changes = ChangeSet(pusher.warehouse, spec, self.target)
         self.changes = changes
+        pusher.progress.phase(spec, "reading changes")
         if not pusher.dry_run:
             self._upgrade_row_hashes(changes)
         stats = changes.build(full_refresh=pusher.full_refresh, watermark=watermark)
+        report.changes = stats.changes
         report.watermark = watermark
         report.counts["read"] = stats.read
         report.counts["unchanged"] = stats.read
@@ -245,6 +297,7 @@ class SyncRun:
         self._send(destination, changes, size)
         if spec.insert_mode == "mirror" and report.status == "running" and self._deletes_are_safe():
             removed = changes.build_removed()
+            report.changes += removed
             pusher.progress.grow(spec, removed)
             self._send(destination, changes, size)
         self._settle(stats.high_water, watermark)
@@ -275,13 +328,13 @@ class SyncRun:
         report, spec = self.report, self.spec
         if report.status != "running":
             return
-        report.status = "partial" if report.unresolved else "success"
+        report.status = settled_status(report)
         if spec.fetch_mode == "incremental":
             report.watermark = str(self.held) if self.held is not None else (high_water or watermark)
         if report.kept:
             logger.warning("%s: %d record(s) whose rows left the model left in the CRM: the sync did not create them "
                            "(or cannot show it did), or a current row points at them", spec.label, report.kept)
-        if report.status == "partial":
+        if report.unresolved:
             http = self.http
             tripped = f"{http.breaker.describe()}; " if http is not None and http.breaker.open else ""
             spent = http.budget_spent if http is not None else None
@@ -297,10 +350,12 @@ class SyncRun:
         limit = max(1, spec.connection.max_concurrency)
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="revsync-send") as pool:
             for batch in self._batches(changes, size):
-                if report.status == "failed":
+                if pusher.stop.is_set():
+                    self._interrupt()
+                if report.status in ("failed", "interrupted"):
                     break
                 if pusher.dry_run:
-                    pusher.progress.advance(spec, len(batch))
+                    self._advance(len(batch))
                     continue
                 if self.http is not None and (self.http.breaker.open or self.http.budget_spent):
                     self._leave(batch)  # the breaker is open or the vendor's budget spent: not sent at all
@@ -367,15 +422,20 @@ class SyncRun:
             rows = [RejectRow(r.key, r.operation, r.code, r.message) for r in rejects]
             self.state.hand_over(spec, self.target, [f.destination_id for f in forgotten if f.origin == "created" and f.destination_id])
             self.state.commit(spec, self.target, pusher.run_id, forgotten, rows, self._progress_row())
-        pusher.progress.advance(spec, len(rejects) + len(forgotten))
+        self._advance(len(rejects) + len(forgotten))
 
     def _drain(self, inflight: dict[Future[BatchResult], list[Change]]) -> None:
         """Commit every batch that has come back, whatever order they were sent in, in one
         transaction: while a commit runs, more batches finish, so commits keep up."""
         done: set[Future[BatchResult]] = set()
+        renewed = time.monotonic()
         while not done:  # a long wait (retries, a bulk job) keeps the sync's lease alive
-            done, _ = wait(inflight, timeout=LEASE_RENEW_SECONDS, return_when=FIRST_COMPLETED)
-            self.state.renew()
+            done, _ = wait(inflight, timeout=STOP_CHECK_SECONDS, return_when=FIRST_COMPLETED)
+            if self.pusher.stop.is_set():
+                self._interrupt()
+            if time.monotonic() - renewed >= LEASE_RENEW_SECONDS:
+                self.state.renew()
+                renewed = time.monotonic()
         batches = [(future, inflight.pop(future)) for future in done]
         sent = {change.key: change for _, batch in batches for change in batch}
         self._commit_result(merged([outcome_of(future, batch) for future, batch in batches]), sent)
@@ -385,7 +445,35 @@ class SyncRun:
         self.report.unresolved += len(batch)
         for change in batch:
             self._hold(change.incremental_value)
-        self.pusher.progress.advance(self.spec, len(batch))
+        self._advance(len(batch))
+
+    def _advance(self, rows: int, shown: int | None = None) -> None:
+        self.report.done += rows
+        self.pusher.progress.advance(self.spec, rows if shown is None else shown)
+
+    def _interrupt(self) -> None:
+        """Ctrl-C: nothing more is sent (the connection's requests not yet on the wire give
+        up); the batches in flight still come back and are committed."""
+        if self.report.status == "interrupted":
+            return
+        if self.http is not None:
+            self.http.stop()
+        if self.report.status == "running":
+            self.report.status = "interrupted"
+
+    def _count_unsent(self) -> None:
+        """A sync stopped early (interrupted, failed): its changes never sent are left for the
+        next push, and its message says how far it got."""
+        report = self.report
+        if report.status not in ("interrupted", "failed") or self.pusher.dry_run:
+            return
+        unsent = max(0, report.changes - report.done - sum(report.held.values()))
+        report.unresolved += unsent
+        if report.status == "interrupted":
+            counts = report.counts
+            answered = counts["created"] + counts["updated"] + counts["deleted"] + counts["rejected"]
+            report.message = (f"interrupted: {answered} of {report.changes} change(s) answered and committed; "
+                              f"the next push sends the other {report.unresolved}")
 
     def _hold(self, value: Any) -> None:
         """Keep the watermark at or below ``value`` (a row that was not acknowledged)."""
@@ -406,7 +494,7 @@ class SyncRun:
         counts["rejected"] += len(result.rejected)
         self._count_requests(result)
         report.unresolved += len(result.unresolved)
-        for reason in result.unresolved[:3]:
+        for reason in result.unresolved[:3] if report.status != "interrupted" else ():
             logger.warning("%s: left for the next push: %s", spec.label, hidden(spec, reason))
         acknowledged = {a.key for a in result.acked}
         for key, change in sent.items():
@@ -424,9 +512,31 @@ class SyncRun:
         )
         if result.fatal:
             report.status, report.message = "failed", hidden(spec, result.fatal)
+        elif report.status in ("running", "interrupted"):
+            self._stop_if_misconfigured(result, rejects)
         acks = [self._state_row(ack, sent.get(ack.key)) for ack in result.acked]
         self.state.commit(spec, self.target, pusher.run_id, acks, rejects, self._progress_row())
-        pusher.progress.advance(spec, len(result.acked) + len(result.rejected) + len(result.unresolved))
+        answered = len(result.acked) + len(result.rejected)
+        # interrupted: the progress shows what was answered, never rows merely given up on
+        self._advance(answered + len(result.unresolved), answered if report.status == "interrupted" else None)
+
+    def _stop_if_misconfigured(self, result: BatchResult, rejects: list[RejectRow]) -> None:
+        """Every answer so far the same failure: stop the sync, and say it is the configuration."""
+        self.same.add(len(result.acked), [f"{r.error_code}: {r.error_message}" for r in rejects], result.unresolved)
+        verdict = self.same.verdict(self.report.changes)
+        if verdict is None or self.report.status != "running":
+            return
+        report, spec = self.report, self.spec
+        if verdict.refused:
+            where = ("is the sandbox (or the server meant to be there) running?" if is_loopback_address(self.address)
+                     else "is the host right, and reachable from here?")
+            text = f"every request to {self.address} was refused: {where} check base_url of connection '{spec.connection.name}'"
+        else:
+            text = (f"all {verdict.rows} row(s) answered so far were rejected by {self.address or spec.connection.name} "
+                    f"the same way ({verdict.reason}): a configuration problem (the object, a mapped field or the "
+                    "account), not bad rows; the sync stopped, check its fields and object")
+        report.status, report.config_error, report.message = "failed", True, hidden(spec, text)
+        logger.warning("%s: %s", spec.label, report.message)
 
     def _state_row(self, ack: Ack, change: Change | None) -> StateRow:
         """What the state remembers of an acknowledged record. ``created`` only when the CRM
@@ -499,10 +609,66 @@ class SyncRun:
         except WarehouseError as exc:
             report.status, report.message = "failed", hidden(self.spec, str(exc))
         events.emit(
-            "sync_finished", f"{self.label}: {report.status}", logging.WARNING if report.status == "failed" else logging.INFO,
+            "sync_finished", f"{self.label}: {report.status}",
+            logging.WARNING if report.status in ("failed", "interrupted") else logging.INFO,
             sync_id=self.spec.sync_id, sync=self.label, run_id=self.pusher.run_id, status=report.status, **report.counts,
             unresolved=report.unresolved, seconds=round(report.seconds, 3), reason=report.message,
         )
+
+
+@dataclass(frozen=True)
+class SameFailureVerdict:
+    refused: bool  # every request was refused a connection
+    reason: str
+    rows: int
+
+
+class SameFailure:
+    """Whether every answer of a sync so far is one same failure: no row acknowledged, and
+    either every row left because its request was refused a connection (one batch whose
+    retries all were refused is enough), or at least ``SAME_REJECTS_TO_STOP`` rows (every row
+    of a smaller sync, two at least) rejected with one same code and message."""
+
+    def __init__(self) -> None:
+        self.acked = 0
+        self.reasons: set[str] = set()
+        self.rejected = 0
+        self.refused = 0
+        self.other = 0
+
+    def add(self, acked: int, reject_reasons: list[str], unresolved: list[str]) -> None:
+        self.acked += acked
+        self.rejected += len(reject_reasons)
+        self.reasons.update(reject_reasons)
+        for reason in unresolved:
+            if "connection refused" in reason:
+                self.refused += 1
+            else:
+                self.other += 1
+
+    def verdict(self, changes: int) -> SameFailureVerdict | None:
+        if self.acked or self.other:
+            return None
+        if self.refused and not self.rejected:
+            return SameFailureVerdict(True, "connection refused", self.refused)
+        if not self.refused and len(self.reasons) == 1 and self.rejected >= max(2, min(SAME_REJECTS_TO_STOP, changes)):
+            return SameFailureVerdict(False, next(iter(self.reasons)), self.rejected)
+        return None
+
+
+def address_of(destination: Destination) -> str:
+    """``host:port`` of a destination's API root (the default port of its scheme when none)."""
+    try:
+        parts = urlsplit(destination.root)
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    except (NotImplementedError, ValueError, AttributeError):
+        return ""
+    return f"{parts.hostname}:{port}" if parts.hostname else ""
+
+
+def is_loopback_address(address: str) -> bool:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def hidden(spec: SyncSpec, text: str) -> str:

@@ -35,7 +35,8 @@
 {%- endmacro %}
 
 
-{#- When each sync last finished a run with status success (its start time). -#}
+{#- When each sync last finished a run that delivered every row it did not reject (status
+    success or rejected; its start time). -#}
 {% macro revsync_last_success_sql(schema_relation) -%}
   {{ return(adapter.dispatch('revsync_last_success_sql', 'dbt_revsync')(schema_relation)) }}
 {%- endmacro %}
@@ -43,6 +44,6 @@
 {% macro default__revsync_last_success_sql(schema_relation) -%}
   select sync_id, max(started_at) as last_success
   from {{ schema_relation }}.revsync_runs
-  where status = 'success'
+  where status in ('success', 'rejected')
   group by sync_id
 {%- endmacro %}

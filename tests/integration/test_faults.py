@@ -223,7 +223,7 @@ def test_the_breaker_stops_a_sync_the_crm_keeps_failing_and_the_next_push_resume
     assert result.code == 1
     assert "consecutive failed requests" in result.out and "next push" in result.out
     history = runs(project)
-    assert [r["status"] for r in history] == ["partial"] * 3
+    assert [r["status"] for r in history] == ["failed"] * 3  # nothing at all delivered: not "partial"
     assert all("not delivered" in r["message"] for r in history)
     # Each sync stops after the breaker's 10 consecutive failures (plus what was in flight).
     assert all(r["requests"] <= 10 + 2 for r in history), [r["requests"] for r in history]

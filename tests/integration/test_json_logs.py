@@ -41,7 +41,7 @@ def test_json_log_events_for_start_batch_reject_retry_and_finish(project: Projec
     batches = [e for e in out if e["event"] == "batch_done"]
     assert sum(b["created"] for b in batches) == 2 and all(b["requests"] >= 1 for b in batches)
     finished = out[-1]
-    assert (finished["status"], finished["created"], finished["rejected"], finished["read"]) == ("success", 2, 1, 3)
+    assert (finished["status"], finished["created"], finished["rejected"], finished["read"]) == ("rejected", 2, 1, 3)
     assert len({e["run_id"] for e in out if "run_id" in e}) == 1
     assert FRESHSALES_KEY not in result.out + result.err
 

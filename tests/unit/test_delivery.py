@@ -299,3 +299,30 @@ def test_a_window_spent_beyond_the_retry_budget_stops_without_sending() -> None:
     with pytest.raises(BudgetSpent, match="1 requests per hour is spent"):
         http.request("GET", URL)
     assert len(script.calls) == 1 and sleeps == []
+
+
+def test_a_stopped_client_sends_nothing_more_and_gives_up_a_retry_wait_at_once() -> None:
+    import threading
+    import time
+
+    script = Script(TransportError("connection refused"))
+    http = HttpClient(transport=script, policy=RetryPolicy(max_attempts=4, max_seconds=60, base=30, cap=30), seed=7)
+    threading.Timer(0.3, http.stop).start()
+    started = time.monotonic()
+    with pytest.raises(TransientDestinationError, match="not sent: the push was interrupted"):
+        http.request("GET", URL)  # the first try fails, its 30 s retry wait is cut short by stop()
+    assert time.monotonic() - started < 2 and http.attempts == 1
+    with pytest.raises(TransientDestinationError, match="interrupted"):
+        http.request("GET", URL)
+    assert http.attempts == 1
+
+
+def test_a_refused_connection_is_named_without_the_url() -> None:
+    import requests
+
+    from dbt_revsync.delivery import RequestsTransport
+
+    with pytest.raises(TransportError) as caught:
+        RequestsTransport(1)("GET", "http://127.0.0.1:1/x?token=secret", {}, None, 2.0)
+    assert str(caught.value) == "connection refused"
+    assert requests  # the default transport's own library

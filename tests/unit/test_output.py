@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from dbt_revsync import output
+import dataclasses
+import io
+import re
+
+import pytest
+from rich.console import Console
+
+from dbt_revsync import cli, output, runner
 from dbt_revsync.runner import SyncReport
-from tests.unit.test_plan import spec
+from tests.unit.test_plan import NODE, spec
 
 
 def test_rejects_are_summarised_once_per_reason_with_their_count() -> None:
@@ -34,3 +41,150 @@ def test_held_syncs_and_held_rows_are_said_with_their_reason() -> None:
     assert "held" in output.plan_text([held]).splitlines()[0]
     status = output.status_text([], {}, [{"sync_id": "model.p.a:fs.x", "invocation_id": "inv1", "held_at": None, "reason": "not pushed: failed_test:t"}])
     assert status.splitlines() == ["model.p.a:fs.x", "  held since - (dbt invocation inv1): not pushed: failed_test:t"]
+
+
+# ---- the summary's width ------------------------------------------------------------------
+
+def report(name: str = "m", status: str = "success", **counts: int) -> SyncReport:
+    made = SyncReport(dataclasses.replace(spec(), node=dataclasses.replace(NODE, name=name)), status=status)
+    made.counts.update(counts)
+    made.seconds = 12.3
+    return made
+
+
+def test_the_summary_fits_80_columns_and_keeps_every_name_whole() -> None:
+    short = report(created=123456, read=123456, requests=1235)
+    long = report("a_model_with_a_name_so_long_it_can_never_fit_in_an_eighty_column_terminal_at_all", "partial", created=3)
+    long.unresolved, long.message = 7, "circuit breaker open after 10 consecutive failed requests (last: POST /x answered 503); " * 2
+    for reports in ([short], [short, long]):
+        text = output.summary(reports, width=80)
+        assert max(map(len, text.splitlines())) <= 80, text
+        assert "read" not in text.splitlines()[0]  # the compact table
+    text = output.summary([short, long], width=80)
+    name = long.spec.node.name
+    assert f"\n{name}\n-> fs.sales_accounts\n  partial " in text  # the name wraps, whole, on lines of its own
+    assert "consecutive failed requests" in text.replace("\n    ", " ")
+
+
+def test_the_wide_table_when_asked_or_when_it_fits() -> None:
+    reports = [report(created=5, read=9, unchanged=4, requests=5)]
+    assert output.summary(reports, width=80).splitlines()[0].split() == ["sync", "status", *output.COMPACT, "secs"]
+    wide = ["sync", "status", *output.WIDE, "seconds"]
+    assert output.summary(reports, width=80, wide=True).splitlines()[0].split() == wide
+    assert output.summary(reports, width=200).splitlines()[0].split() == wide
+    message = report(status="failed")
+    message.message = "x " * 100
+    assert len(output.summary([message], width=200, wrap=False).splitlines()[-1]) == len(f"{message.spec.label}: {message.message}")
+
+
+# ---- progress -------------------------------------------------------------------------------
+
+def terminal(width: int = 80) -> tuple[io.StringIO, output.TerminalProgress]:
+    stream = io.StringIO()
+    return stream, output.TerminalProgress(Console(file=stream, width=width, force_terminal=True, color_system=None))
+
+
+def drawn(stream: io.StringIO) -> list[str]:
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", stream.getvalue())
+    return [line for line in re.split(r"[\r\n]", plain) if line.strip()]
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_a_progress_line_never_is_wider_than_the_terminal_and_cuts_the_label(width: int) -> None:
+    stream, progress = terminal(width)
+    long = report("a_model_with_a_name_so_long_it_can_never_fit_in_an_eighty_column_terminal_at_all")
+    progress.phase(long.spec, "reading changes")
+    progress.start(long.spec, 123456)
+    progress.advance(long.spec, 1000)
+    long.status = "interrupted"
+    progress.finish(long)
+    lines = drawn(stream)
+    assert lines and all(len(line) <= width for line in lines)
+    assert any("reading changes" in line for line in lines)
+    assert "…" in lines[-1] and "1000/123456" in lines[-1]  # the true count, never drawn as full
+
+
+def test_a_sync_with_nothing_to_send_leaves_no_line() -> None:
+    stream, progress = terminal()
+    idle = report()
+    progress.phase(idle.spec, "reading changes")
+    progress.start(idle.spec, 0)
+    progress.finish(idle)
+    assert "0/0" not in stream.getvalue()
+    assert "reading changes" in stream.getvalue()
+    left_on_screen = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", stream.getvalue().split("\x1b[2K")[-1])
+    assert left_on_screen.strip() == ""  # the phase line was erased
+
+
+def test_off_a_terminal_one_line_per_sync_and_no_redraw() -> None:
+    stream = io.StringIO()
+    progress = output.LineProgress(stream)
+    busy, idle = report(created=3, rejected=1), report()
+    busy.changes, busy.seconds = 5, 2.0
+    for made in (busy, idle):
+        progress.phase(made.spec, "reading changes")
+        progress.start(made.spec, made.changes)
+        progress.advance(made.spec, made.changes)
+        progress.finish(made)
+    assert stream.getvalue().splitlines() == [f"{busy.spec.label}: success, 4/5 change(s) answered in 2.0s (2 rows/s)",
+                                              f"{idle.spec.label}: success, nothing to send"]
+
+
+# ---- statuses and exit codes ------------------------------------------------------------------
+
+def test_a_status_says_what_happened_to_the_rows() -> None:
+    assert runner.settled_status(report(created=100)) == "success"
+    assert runner.settled_status(report(rejected=100)) == "rejected"
+    assert runner.settled_status(report(created=1, rejected=100)) == "rejected"
+    left = report()
+    left.unresolved = 101
+    assert runner.settled_status(left) == "failed"  # nothing at all delivered is not "partial"
+    left.counts["created"] = 1
+    assert runner.settled_status(left) == "partial"
+
+
+@pytest.mark.parametrize("statuses, code", [
+    (["success"], 0), (["success", "rejected"], 1), (["partial"], 1), (["failed", "success"], 1),
+    (["success", "interrupted"], 130), (["held"], 1),
+])
+def test_the_exit_code_follows_the_statuses(statuses: list[str], code: int) -> None:
+    assert cli.push_exit_code([report(status=s, rejected=int(s == "rejected")) for s in statuses]) == code
+
+
+def test_one_same_failure_everywhere_is_a_configuration_problem() -> None:
+    refused = runner.SameFailure()
+    refused.add(0, [], ["POST /x got no answer (connection refused) after 6 attempts"] * 4)
+    assert refused.verdict(101) == runner.SameFailureVerdict(True, "connection refused", 4)
+    refused.add(1, [], [])
+    assert refused.verdict(101) is None  # one row delivered: not the configuration
+    rejected = runner.SameFailure()
+    rejected.add(0, ["400: unknown field cf_x"] * 9, [])
+    assert rejected.verdict(100) is None
+    rejected.add(0, ["400: unknown field cf_x"], [])
+    assert rejected.verdict(100) == runner.SameFailureVerdict(False, "400: unknown field cf_x", 10)
+    assert rejected.verdict(3) is not None
+    mixed = runner.SameFailure()
+    mixed.add(0, ["400: bad email a", "400: bad email b"] * 10, [])
+    assert mixed.verdict(100) is None
+    single = runner.SameFailure()
+    single.add(0, ["400: unknown field cf_x"], [])
+    assert single.verdict(1) is None  # one bad row is a bad row
+    assert runner.is_loopback_address("127.0.0.1:8081") and not runner.is_loopback_address("api.example.com:443")
+
+
+def test_the_start_up_shows_a_line_that_the_first_sync_takes_over_or_close_erases() -> None:
+    stream, progress = terminal()
+    progress.phase(None, "reading the dbt project")
+    busy = report()
+    progress.phase(busy.spec, "reading changes")
+    progress.start(busy.spec, 3)
+    progress.advance(busy.spec, 3)
+    progress.finish(busy)
+    progress.close()
+    lines = drawn(stream)
+    assert any("dbt-revsync" in line and "reading the dbt project" in line for line in lines)
+    assert "3/3" in lines[-1] and busy.spec.label in lines[-1]
+    stream, progress = terminal()
+    progress.phase(None, "reading the dbt project")
+    progress.close()  # nothing to push, or an error: the start-up line goes
+    assert re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", stream.getvalue().split("\x1b[2K")[-1]).strip() == ""
