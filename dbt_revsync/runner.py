@@ -58,6 +58,7 @@ MAX_REJECT_REASONS = 10  # distinct reasons a report lists; every reject is in r
 PAGE_ROWS = 2000  # changed rows read from the warehouse per query, then cut into batches
 RUN_ROW_SECONDS = 1.0  # how often a running push rewrites its revsync_runs row
 LEASE_RENEW_SECONDS = 30.0  # how often a push waiting on its batches renews a lease
+MAX_LEFT_REASONS = 3  # distinct reasons for leaving rows a sync logs
 STOP_CHECK_SECONDS = 0.2  # how often a push waiting on its batches looks whether it was interrupted
 SAME_REJECTS_TO_STOP = 10  # rows rejected one same way, none delivered: the sync is misconfigured
 
@@ -223,6 +224,7 @@ class SyncRun:
         self.changes: ChangeSet | None = None
         self.address = ""  # host:port of the destination, for messages
         self.same = SameFailure()
+        self.told: set[str] = set()  # the reasons for leaving rows already logged: each once
 
     @property
     def label(self) -> str:
@@ -494,8 +496,7 @@ class SyncRun:
         counts["rejected"] += len(result.rejected)
         self._count_requests(result)
         report.unresolved += len(result.unresolved)
-        for reason in result.unresolved[:3] if report.status != "interrupted" else ():
-            logger.warning("%s: left for the next push: %s", spec.label, hidden(spec, reason))
+        self._tell_left(result)
         acknowledged = {a.key for a in result.acked}
         for key, change in sent.items():
             if key not in acknowledged:  # rejected, left, or in neither list: read again next push
@@ -559,6 +560,16 @@ class SyncRun:
             self.report.counts["requests"] += result.requests
         else:
             self.report.counts["requests"] = self.http.attempts - self.attempts_before
+
+    def _tell_left(self, result: BatchResult) -> None:
+        """Why rows were left for the next push: each reason once a sync, and at most three
+        (a spent budget or an open breaker leaves every later row for the same reason)."""
+        if self.report.status == "interrupted":
+            return
+        for key_and_reason, reason in zip(result.unresolved, result.left_reasons):
+            if reason not in self.told and len(self.told) < MAX_LEFT_REASONS:
+                self.told.add(reason)
+                logger.warning("%s: left for the next push: %s", self.label, hidden(self.spec, key_and_reason))
 
     def _emit_rejects(self, rejects: Iterable[RejectRow]) -> None:
         spec = self.spec

@@ -88,7 +88,8 @@ class BatchResult:
     acked: list[Ack] = field(default_factory=list)
     rejected: list[Reject] = field(default_factory=list)
     requests: int = 0
-    unresolved: list[str] = field(default_factory=list)  # why records were left for next time
+    unresolved: list[str] = field(default_factory=list)  # why records were left for next time ("key: reason")
+    left_reasons: list[str] = field(default_factory=list)  # the same reasons, without the keys
     fatal: str | None = None
     _left: set[str] = field(default_factory=set, repr=False, compare=False)  # keys of the records left
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -118,6 +119,7 @@ class BatchResult:
         """Neither acknowledged nor rejected: the record is sent again by the next push."""
         with self._lock:
             self.unresolved.append(f"{change.key}: {reason}")
+            self.left_reasons.append(str(reason))
             self._left.add(change.key)
 
     def error(self, change: Change, code: Any, message: str) -> None:
@@ -151,6 +153,7 @@ class BatchResult:
             self.rejected.extend(other.rejected)
             self.requests += other.requests
             self.unresolved.extend(other.unresolved)
+            self.left_reasons.extend(other.left_reasons)
             self._left |= other._left
             self.fatal = self.fatal or other.fatal
 
