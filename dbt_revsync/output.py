@@ -54,8 +54,9 @@ class _Count(ProgressColumn):
 
 
 class _Rate(ProgressColumn):
-    """Rows a second over the last seconds; the phase (``reading changes``) before the
-    number of changes is known."""
+    """Rows a second since the sync started sending (changes come back a batch at a time, in
+    bursts, so a rate over the last moments swings wildly); the phase (``reading changes``)
+    before the number of changes is known."""
 
     def __init__(self) -> None:
         super().__init__(table_column=Column(no_wrap=True, justify="right", min_width=len("12,345 rows/s")))
@@ -63,10 +64,10 @@ class _Rate(ProgressColumn):
     def render(self, task: Task) -> Text:
         if task.total is None:
             return Text(str(task.fields.get("phase") or ""), style="progress.description")
-        speed = task.finished_speed or task.speed
-        if speed is None:
+        elapsed = task.elapsed
+        if not elapsed or not task.completed:
             return Text("")
-        return Text(f"{speed:,.0f} rows/s", style="progress.data.speed")
+        return Text(f"{task.completed / elapsed:,.0f} rows/s", style="progress.data.speed")
 
 
 class _Eta(ProgressColumn):
