@@ -517,7 +517,8 @@ class HttpClient:
     windows: Mapping[str, tuple[Window, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.limiter = RateLimiter(self.rate_limit, clock=self.clock, sleep=self.sleep)
+        self.stopped = threading.Event()
+        self.limiter = RateLimiter(self.rate_limit, clock=self.clock, sleep=self._pause)
         self.window_limiters = {
             family: tuple(WindowLimiter(w, clock=self.clock, sleep=self.sleep) for w in windows)
             for family, windows in self.windows.items()
@@ -530,7 +531,6 @@ class HttpClient:
         self._count_lock = threading.Lock()
         self._spent: tuple[float, str] = (float("-inf"), "")  # (until, which limit): see budget_spent
         self._windows_lock = threading.Lock()  # slots are taken in every window at once
-        self.stopped = threading.Event()
 
     def stop(self) -> None:
         """Send nothing more (the push was interrupted): a request not yet on the wire, or
@@ -583,11 +583,20 @@ class HttpClient:
                 "retry", f"retrying {method} {_path(url)} in {wait:.2f}s (attempt {attempt}, {status or 'no answer'})",
                 connection=self.name, method=method, path=_path(url), attempt=attempt, status=status, wait_seconds=round(wait, 3),
             )
-            if self.sleep is time.sleep:
-                self.stopped.wait(wait)  # an interrupted push does not wait out a retry
-            else:
-                self.sleep(wait)
+            self._pause(wait)
         raise AssertionError("unreachable")
+
+    def _pause(self, seconds: float) -> None:
+        """Every wait of the connection (a retry's, the pace's, a window's): an interrupted push
+        waits out none of them; the request waiting gives up, not sent."""
+        if self.stopped.is_set():
+            raise TransientDestinationError("not sent: the push was interrupted")
+        if self.sleep is time.sleep:
+            self.stopped.wait(seconds)
+        else:
+            self.sleep(seconds)
+        if self.stopped.is_set():
+            raise TransientDestinationError("not sent: the push was interrupted")
 
     def _spend_windows(self, family: str, max_wait: float, what: str) -> None:
         """A slot in every window the request counts against (the connection's, its family's),
@@ -615,7 +624,7 @@ class HttpClient:
                     self._spent = (now + wait, limiter.window.describe())
                 wait, _, limiter = max(over, key=lambda item: item[0])
                 raise limiter.spent(what, wait)
-            self.sleep(max(wait for wait, _, _ in waits))
+            self._pause(max(wait for wait, _, _ in waits))
 
     @property
     def budget_spent(self) -> str | None:

@@ -326,3 +326,18 @@ def test_a_refused_connection_is_named_without_the_url() -> None:
         RequestsTransport(1)("GET", "http://127.0.0.1:1/x?token=secret", {}, None, 2.0)
     assert str(caught.value) == "connection refused"
     assert requests  # the default transport's own library
+
+
+def test_an_interrupted_push_waits_out_no_window_and_sends_nothing_more() -> None:
+    """Ctrl-C while a request waits for a spent window's slot: it gives up at once, unsent."""
+    import threading
+    import time as clock
+
+    script = Script((200, {}, b"{}"))
+    http = HttpClient(transport=script, windows={"": (Window(1, 30.0),)}, policy=RetryPolicy(max_attempts=2, max_seconds=60))
+    http.request("GET", URL)
+    threading.Timer(0.2, http.stop).start()
+    began = clock.monotonic()
+    with pytest.raises(TransientDestinationError, match="interrupted"):
+        http.request("GET", URL)
+    assert clock.monotonic() - began < 5 and len(script.calls) == 1
