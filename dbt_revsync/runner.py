@@ -164,7 +164,8 @@ def default_client(spec: SyncSpec, cls: type[Destination]) -> HttpClient:
         breaker=CircuitBreaker(conn.breaker_threshold),
         name=conn.name,
         throttle_hint=cls.throttle_hint,
-        windows=cls.windows(conn),
+        # a pace of the user's own replaces the vendor's published windows (the sandbox, a proxy)
+        windows={} if conn.rate_limit else cls.windows(conn),
     )
 
 
