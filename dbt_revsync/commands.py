@@ -444,11 +444,21 @@ def forget_plan(settings: Settings, selection: Selection, names: Sequence[str] =
 
 
 def _after_forgetting(spec: SyncSpec) -> str:
+    """What the next push of a forgotten sync does: it finds the CRM's records by the keys it
+    matches on (``match_on``, else the upsert key); a row without any of them cannot be found."""
     if spec.insert_mode == "append":
         return "append: its next push creates every row again (duplicates of what it created)"
+    keys = spec.match_keys
+    if spec.match_on:
+        creates = spec.insert_mode in ("upsert", "mirror")
+        by = f"match_on {', then '.join(keys)}" + ("; a row with none of them set is created again" if creates else "")
+    elif keys:
+        by = f"upsert key {keys[0]}"
+    else:
+        return f"{spec.insert_mode}: its next push sends every row with no key to find the CRM's records by"
     if spec.insert_mode == "mirror":
-        return "mirror: its next push relinks by upsert key; records it created count as matched, never deleted"
-    return f"{spec.insert_mode}: its next push sends every row and relinks by upsert key"
+        return f"mirror: its next push relinks by {by}; records it created count as matched, never deleted"
+    return f"{spec.insert_mode}: its next push sends every row and relinks by {by}"
 
 
 def forget(settings: Settings, plans: Sequence[ForgetPlan]) -> None:
