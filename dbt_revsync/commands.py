@@ -184,7 +184,7 @@ def push(
         held_keys, verdicts = _quarantine(warehouse, verdicts)
         held = [v for v in verdicts if v.action == "hold"]
         specs = [s for s in specs if s.sync_id not in {v.spec.sync_id for v in held}]
-        if not specs and not held:
+        if not specs and not held and not due:  # --due lists when each sync is next due instead
             logger.warning("nothing to push: %s", _nothing_reason(manifest, verdicts, artifacts is not None))
         pusher = Pusher(warehouse, progress=progress or Progress(), full_refresh=full_refresh, dry_run=dry_run, samples=samples,
                         held={sync_id: dict.fromkeys(keys, reason) for sync_id, (keys, reason) in held_keys.items()})
