@@ -228,9 +228,12 @@ def run_forget(args: argparse.Namespace) -> int:
         if input("Forget these? [y/N] ").strip().lower() not in ("y", "yes"):
             print("nothing forgotten")
             return EXIT_OK
-    commands.forget(settings, plans)
-    print(f"forgot {len(plans)} sync(s)")
-    return EXIT_OK
+    held = commands.forget(settings, plans)
+    print(f"forgot {len(plans) - len(held)} sync(s)")
+    for plan in held:
+        print(f"{plan.spec.label}: not forgotten: a push of it is running (it holds the sync's lock); "
+              "forget it again when that push ends", file=sys.stderr)
+    return EXIT_FAILED if held else EXIT_OK
 
 
 def run_exposures(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from dbt_revsync.config import (
 from dbt_revsync.destinations.base import Destination
 from dbt_revsync.errors import ConfigError, DestinationError, ManifestError, UsageError, did_you_mean
 from dbt_revsync.runner import DestinationPool, Progress, Pusher, SyncReport
-from dbt_revsync.state import Remembered, StateStore
+from dbt_revsync.state import Remembered, StateStore, SyncLocked
 from dbt_revsync.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
@@ -461,15 +461,21 @@ def _after_forgetting(spec: SyncSpec) -> str:
     return f"{spec.insert_mode}: its next push sends every row and relinks by {by}"
 
 
-def forget(settings: Settings, plans: Sequence[ForgetPlan]) -> None:
-    """Forget each planned sync, each under its own lock."""
+def forget(settings: Settings, plans: Sequence[ForgetPlan]) -> list[ForgetPlan]:
+    """Forget each planned sync, each under its own lock; returns those a running push held
+    (left as they were), having forgotten the others."""
     run_id = f"forget-{time.time_ns()}"
+    held: list[ForgetPlan] = []
     with Warehouse(settings) as warehouse:
         state = StateStore(warehouse)
         state.ensure()
         for plan in plans:
             records = sum(r.records for r in plan.remembered)
-            state.forget(plan.spec, run_id, f"state forgotten: {records} remembered record(s) dropped")
+            try:
+                state.forget(plan.spec, run_id, f"state forgotten: {records} remembered record(s) dropped")
+            except SyncLocked:
+                held.append(plan)
+    return held
 
 
 def _selected_sync_ids(settings: Settings, selection: Selection) -> set[str] | None:
