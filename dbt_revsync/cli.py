@@ -262,6 +262,15 @@ def run_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _answer(question: str) -> str:
+    """A person's answer, lower-cased; end of input (Ctrl-D) answers no."""
+    try:
+        return input(question).strip().lower()
+    except EOFError:
+        print()
+        return ""
+
+
 def run_forget(args: argparse.Namespace) -> int:
     settings = _settings(args)
     plans = commands.forget_plan(settings, _selection(args), args.sync)
@@ -269,12 +278,15 @@ def run_forget(args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError("forget asks before it drops anything: run it on a terminal, or add --yes")
-        if input("Forget these? [y/N] ").strip().lower() not in ("y", "yes"):
+        if _answer("Forget these? [y/N] ") not in ("y", "yes"):
             print("nothing forgotten")
             return EXIT_OK
-    commands.forget(settings, plans)
-    print(f"forgot {len(plans)} sync(s)")
-    return EXIT_OK
+    held = commands.forget(settings, plans)
+    print(f"forgot {len(plans) - len(held)} sync(s)")
+    for plan in held:
+        print(f"{plan.spec.label}: not forgotten: a push of it is running (it holds the sync's lock); "
+              "forget it again when that push ends", file=sys.stderr)
+    return EXIT_FAILED if held else EXIT_OK
 
 
 def run_exposures(args: argparse.Namespace) -> int:

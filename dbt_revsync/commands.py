@@ -28,7 +28,7 @@ from dbt_revsync.config import (
 from dbt_revsync.destinations.base import Destination
 from dbt_revsync.errors import ConfigError, DestinationError, ManifestError, UsageError, did_you_mean
 from dbt_revsync.runner import DestinationPool, Progress, Pusher, SyncReport
-from dbt_revsync.state import Remembered, StateStore
+from dbt_revsync.state import Remembered, StateStore, SyncLocked
 from dbt_revsync.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
@@ -211,7 +211,7 @@ def _push(
         held_keys, verdicts = _quarantine(warehouse, verdicts)
         held = [v for v in verdicts if v.action == "hold"]
         specs = [s for s in specs if s.sync_id not in {v.spec.sync_id for v in held}]
-        if not specs and not held:
+        if not specs and not held and not due:  # --due lists when each sync is next due instead
             logger.warning("nothing to push: %s", _nothing_reason(manifest, verdicts, artifacts is not None))
         pusher = Pusher(warehouse, progress=progress, full_refresh=full_refresh, dry_run=dry_run, samples=samples,
                         held={sync_id: dict.fromkeys(keys, reason) for sync_id, (keys, reason) in held_keys.items()},
@@ -475,22 +475,38 @@ def forget_plan(settings: Settings, selection: Selection, names: Sequence[str] =
 
 
 def _after_forgetting(spec: SyncSpec) -> str:
+    """What the next push of a forgotten sync does: it finds the CRM's records by the keys it
+    matches on (``match_on``, else the upsert key); a row without any of them cannot be found."""
     if spec.insert_mode == "append":
         return "append: its next push creates every row again (duplicates of what it created)"
+    keys = spec.match_keys
+    if spec.match_on:
+        creates = spec.insert_mode in ("upsert", "mirror")
+        by = f"match_on {', then '.join(keys)}" + ("; a row with none of them set is created again" if creates else "")
+    elif keys:
+        by = f"upsert key {keys[0]}"
+    else:
+        return f"{spec.insert_mode}: its next push sends every row with no key to find the CRM's records by"
     if spec.insert_mode == "mirror":
-        return "mirror: its next push relinks by upsert key; records it created count as matched, never deleted"
-    return f"{spec.insert_mode}: its next push sends every row and relinks by upsert key"
+        return f"mirror: its next push relinks by {by}; records it created count as matched, never deleted"
+    return f"{spec.insert_mode}: its next push sends every row and relinks by {by}"
 
 
-def forget(settings: Settings, plans: Sequence[ForgetPlan]) -> None:
-    """Forget each planned sync, each under its own lock."""
+def forget(settings: Settings, plans: Sequence[ForgetPlan]) -> list[ForgetPlan]:
+    """Forget each planned sync, each under its own lock; returns those a running push held
+    (left as they were), having forgotten the others."""
     run_id = f"forget-{time.time_ns()}"
+    held: list[ForgetPlan] = []
     with Warehouse(settings) as warehouse:
         state = StateStore(warehouse)
         state.ensure()
         for plan in plans:
             records = sum(r.records for r in plan.remembered)
-            state.forget(plan.spec, run_id, f"state forgotten: {records} remembered record(s) dropped")
+            try:
+                state.forget(plan.spec, run_id, f"state forgotten: {records} remembered record(s) dropped")
+            except SyncLocked:
+                held.append(plan)
+    return held
 
 
 def _selected_sync_ids(settings: Settings, selection: Selection) -> set[str] | None:

@@ -196,7 +196,7 @@ def forget_text(plans: Sequence[Any]) -> str:
             lines.append(f"  {held.records} record(s) {held.origin} at {held.target}")
         if not plan.remembered:
             lines.append("  nothing remembered")
-        lines.append(f"  {plan.consequence}")
+        lines.extend(textwrap.wrap(plan.consequence, 78, initial_indent="  ", subsequent_indent="    "))
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ naming the file and the key at fault (exit code 2 on the command line).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,10 +63,18 @@ def read_schema(path: str | os.PathLike[str]) -> Any:
 def parse_schema(data: Any, source: str, emulators: Mapping[str, Emulator]) -> tuple[Declaration, ...]:
     """The declarations of a parsed schema file, checked against the emulators served
     (prefix -> emulator): CRM keys and object keys must name one. ConfigError listing every mistake."""
+    found, issues = _parse(data, source, emulators)
+    if issues:
+        raise ConfigError(issues)
+    return found
+
+
+def _parse(data: Any, source: str, emulators: Mapping[str, Emulator]) -> tuple[tuple[Declaration, ...], list[ConfigIssue]]:
+    """The well-formed declarations, and every mistake in the others."""
     if data is None:
-        return ()
+        return (), []
     if not isinstance(data, Mapping):
-        raise ConfigError(ConfigIssue("the schema file must be a mapping: CRM -> object -> list of fields", file=source))
+        return (), [ConfigIssue("the schema file must be a mapping: CRM -> object -> list of fields", file=source)]
     issues: list[ConfigIssue] = []
     found: list[Declaration] = []
     for prefix, objects in data.items():
@@ -79,9 +87,7 @@ def parse_schema(data: Any, source: str, emulators: Mapping[str, Emulator]) -> t
             continue
         for object_name, entries in objects.items():
             found += _object_fields(prefix, emulator, object_name, entries, source, issues)
-    if issues:
-        raise ConfigError(issues)
-    return tuple(found)
+    return tuple(found), issues
 
 
 def _object_fields(prefix: str, emulator: Emulator, object_name: Any, entries: Any, source: str,
@@ -102,9 +108,11 @@ def _object_fields(prefix: str, emulator: Emulator, object_name: Any, entries: A
     return found
 
 
-def apply_schema(declarations: tuple[Declaration, ...], emulators: Mapping[str, Emulator], source: str) -> None:
-    """Hand every declaration to its emulator; ConfigError listing every refusal."""
-    issues = []
+def apply_schema(declarations: tuple[Declaration, ...], emulators: Mapping[str, Emulator], source: str,
+                 earlier: Sequence[ConfigIssue] = ()) -> None:
+    """Hand every declaration to its emulator; ConfigError listing every refusal, after the
+    ``earlier`` mistakes found reading the file (so one run reports them all)."""
+    issues = list(earlier)
     for item in declarations:
         try:
             emulators[item.prefix].declare(item.field)
@@ -123,6 +131,6 @@ def load_schema(spec: SchemaSpec, emulators: Mapping[str, Emulator]) -> tuple[De
         data, source = spec, "<schema>"
     else:
         data, source = read_schema(spec), str(spec)
-    declarations = parse_schema(data, source, emulators)
-    apply_schema(declarations, emulators, source)
+    declarations, issues = _parse(data, source, emulators)
+    apply_schema(declarations, emulators, source, issues)
     return declarations

@@ -621,11 +621,14 @@ class SandboxServer:
 
     def reset(self) -> None:
         """Forget every record, counter, rate-limit history and fault rule; keep limits, keys and
-        declared fields (declared again after the reset). Ids are never given again."""
+        declared fields (declared again after the reset). Ids are never given again. The snapshot
+        is written before this returns, so a sandbox killed right after brings nothing back."""
         for emulator in self._emulators.values():
             emulator.reset()
             emulator.restore_declared()
         self.clear_faults()
+        if self.snapshot is not None:
+            self.snapshot.flush()
 
     def declare_field(self, prefix: str, declared: DeclaredField) -> None:
         """Declare a custom field on a running emulator (SchemaRefused if it refuses)."""

@@ -52,3 +52,25 @@ def test_forget_says_an_append_sync_would_create_again_and_asks_first(project: P
     assert project.revsync("forget", "--select", "accounts", "--sync", "nope", "--yes").code == 2
     assert project.revsync("forget", "--yes").code == 2  # a selection is required
     assert project.state() == before
+
+
+LEASE_MACRO = "{% macro duckdb__revsync_lock_kind() %}{{ return('lease') }}{% endmacro %}\n"
+
+
+@pytest.mark.warehouses("duckdb")  # the lease, on DuckDB as other warehouses keep it
+def test_forget_skips_a_sync_a_push_holds_forgets_the_others_and_says_which(project: Project) -> None:
+    (project.root / "macros").mkdir(exist_ok=True)
+    (project.root / "macros" / "lease.sql").write_text(LEASE_MACRO)
+    project.seed("raw", ["account_id", "name", "email"], [[1, "One", "one@example.com"]])
+    project.model("accounts", "select * from {{ ref('raw') }}", [UPSERT, APPEND])
+    project.build()
+    assert project.push().code == 0
+    held = "model.revsync_test.accounts:to_sales"
+    with project.duckdb() as db:
+        db.execute("insert into revsync.revsync_locks values (?, 'another-push', now(), now() + interval 1 hour)", [held])
+    result = project.revsync("forget", "--select", "accounts", "--yes")
+    assert result.code == 1, result.out + result.err
+    said = result.out + result.err
+    assert "forgot 1 sync(s)" in said and "nothing sent" not in said
+    assert "accounts [to_sales] -> freshsales.sales_accounts: not forgotten" in said
+    assert {row["sync_id"] for row in project.state()} == {held}  # the held sync keeps its state, the other forgot

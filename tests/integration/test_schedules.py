@@ -56,3 +56,13 @@ def test_an_unknown_schedule_is_a_configuration_error(project: Project) -> None:
     result = project.push("--due")
     assert result.code == 2
     assert "config.meta.revsync.schedule" in result.err and "30m, hourly, daily" in result.err
+
+
+def test_push_due_with_nothing_due_lists_when_each_is_due_and_never_says_nothing_was_built(project: Project) -> None:
+    project.seed("raw", ["account_id", "name"], [[1, "One"]])
+    project.model("every_hour", "select account_id, name from {{ ref('raw') }}", block("hourly"))
+    project.build()
+    assert project.push("--due").code == 0
+    again = project.push("--due")
+    assert again.code == 0 and "no sync is due" in again.out
+    assert "was built" not in again.out + again.err and "nothing to push" not in again.out + again.err

@@ -117,3 +117,15 @@ def test_runs_are_deduplicated_on_run_id_not_event_id(tmp_path: Path) -> None:
         assert listener.ledger.waiting() == 2
     finally:
         listener.server.server_close()
+
+
+def test_end_of_input_at_a_question_answers_no(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from dbt_revsync import cli
+
+    def ctrl_d(prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", ctrl_d)
+    assert cli._answer("Forget these? [y/N] ") == ""
+    monkeypatch.setattr("builtins.input", lambda prompt: " Yes ")
+    assert cli._answer("Forget these? [y/N] ") == "yes"

@@ -198,6 +198,16 @@ def test_schema_refusals_by_the_emulator_name_the_key(tmp_path: Path) -> None:
     assert "people[1]" not in text
 
 
+def test_an_unknown_crm_and_a_refused_field_are_reported_together(tmp_path: Path) -> None:
+    path = tmp_path / "sandbox.yml"
+    path.write_text("zoho:\n  people: []\nacme:\n  people:\n    - {name: tier, type: colour}\n")
+    with pytest.raises(ConfigError) as caught:
+        fields_server(schema=str(path))
+    text = str(caught.value)
+    assert "2 configuration errors" in text and "key 'zoho': unknown CRM" in text
+    assert "key 'acme.people[0]': field 'tier' refused by the acme emulator: unknown type 'colour'" in text
+
+
 @pytest.mark.parametrize("content, message", [("a: [unclosed", "not valid YAML"), ("- a\n- b\n", "must be a mapping"),
                                               ("acme: [1]\n", "must be a mapping: object")])
 def test_a_malformed_schema_file_is_a_config_error(tmp_path: Path, content: str, message: str) -> None:

@@ -86,6 +86,15 @@ def test_a_reset_is_kept_too(tmp_path: Path) -> None:
         assert server.state()["freshsales"]["contacts"] == []
 
 
+def test_a_reset_is_in_the_snapshot_when_it_is_answered_so_a_killed_sandbox_brings_nothing_back(tmp_path: Path) -> None:
+    with SandboxServer(emulators=["freshsales"], state_dir=tmp_path) as server:
+        create_contact(server, "a@x.io")
+        assert server.snapshot is not None and server.snapshot.flush()
+        assert requests.post(f"{server.url}/_admin/reset", timeout=5).status_code == 200
+        kept = json.loads((tmp_path / SNAPSHOT_FILE).read_text())  # as SIGKILL would leave it, now
+        assert kept["emulators"]["freshsales"]["records"]["contacts"] == []
+
+
 def test_restored_freshdesk_records_are_searchable_at_once(tmp_path: Path) -> None:
     with SandboxServer(emulators=["freshdesk"], state_dir=tmp_path) as server:
         made = requests.post(f"{server.url}/freshdesk/contacts", auth=FRESHDESK, timeout=5,
