@@ -192,6 +192,11 @@ def interruptible() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _stdout_width() -> int | None:
+    """The terminal's width when stdout is one (output is then wrapped to it); None off one."""
+    return shutil.get_terminal_size((80, 24)).columns if sys.stdout.isatty() else None
+
+
 def run_push(args: argparse.Namespace) -> int:
     waiting: list[commands.NotDue] = []
     with interruptible() as stop:
@@ -207,7 +212,7 @@ def run_push(args: argparse.Namespace) -> int:
             waiting=waiting,
         )
     if args.due and args.log_format != "json":
-        print(output.not_due_text(waiting, due=len(reports)))
+        print(output.not_due_text(waiting, due=len(reports), width=_stdout_width()))
         if not reports:
             return EXIT_OK
     if args.dry_run:
@@ -258,7 +263,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     history = commands.status(_settings(args), max(1, args.limit), max(0, args.rejects), _selection(args))
-    print(output.status_text(history.runs, history.rejects, history.holds))
+    print(output.status_text(history.runs, history.rejects, history.holds, width=_stdout_width()))
     return EXIT_OK
 
 

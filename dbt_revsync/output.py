@@ -175,15 +175,17 @@ class TerminalProgress(Progress):
         self.rerouted = []
 
 
-def not_due_text(waiting: Sequence[Any], due: int) -> str:
-    """What ``push --due`` left alone, and when each sync is next due."""
+def not_due_text(waiting: Sequence[Any], due: int, width: int | None = None) -> str:
+    """What ``push --due`` left alone, and when each sync is next due (with ``width``, a
+    terminal's, each line wrapped to it)."""
     if not waiting:
         return f"{due} sync(s) due" if due else "no sync has a schedule (give a block schedule: 30m, hourly or daily)"
     lines = [f"{due} sync(s) due; not due yet:" if due else "no sync is due; next due:"]
     for item in sorted(waiting, key=lambda w: (w.next_due is None, w.next_due or datetime.min)):
         when = item.next_due.strftime("%Y-%m-%d %H:%M UTC") if item.next_due else "never (no schedule; plain push sends it)"
         schedule = f" ({item.spec.schedule})" if item.spec.schedule else ""
-        lines.append(f"  {item.spec.label}{schedule}: {when}")
+        line = f"  {item.spec.label}{schedule}: {when}"
+        lines.append(_wrap(line, width, "      ") if width else line)
     return "\n".join(lines)
 
 
@@ -275,8 +277,8 @@ def _notes(reports: Sequence[SyncReport]) -> list[str]:
     return lines
 
 
-def _wrap(line: str, width: int) -> str:
-    return "\n".join(textwrap.wrap(line, width=max(20, width), subsequent_indent="    ", break_on_hyphens=False)) or line
+def _wrap(line: str, width: int, indent: str = "    ") -> str:
+    return "\n".join(textwrap.wrap(line, width=max(20, width), subsequent_indent=indent, break_on_hyphens=False)) or line
 
 
 def plan_text(reports: Sequence[SyncReport]) -> str:
@@ -302,9 +304,11 @@ def plan_text(reports: Sequence[SyncReport]) -> str:
 def status_text(
     runs: Sequence[Mapping[str, Any]], rejects: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]],
     holds: Sequence[Mapping[str, Any]] = (),
+    width: int | None = None,
 ) -> str:
     """Per sync, its current hold (what failing tests held back), its last runs (newest first)
-    and the first rejects of each run."""
+    and the first rejects of each run; with ``width`` (a terminal), the messages wrapped to it
+    (off a terminal one line each, for grep)."""
     if not runs and not holds:
         return "no runs yet: nothing was pushed with this state schema"
     header = ("started (UTC)", "seconds", "status", "created", "updated", "deleted", "rejected")
@@ -313,8 +317,9 @@ def status_text(
     for sync_id in dict.fromkeys([*(r["sync_id"] for r in runs), *held]):
         lines.append(sync_id)
         if sync_id in held:
-            lines.append(f"  held since {_when(held[sync_id].get('held_at'))} (dbt invocation {held[sync_id].get('invocation_id') or '-'}): "
-                         f"{held[sync_id].get('reason')}")
+            hold = (f"  held since {_when(held[sync_id].get('held_at'))} (dbt invocation "
+                    f"{held[sync_id].get('invocation_id') or '-'}): {held[sync_id].get('reason')}")
+            lines.append(_wrap(hold, width, "    ") if width else hold)
         if not any(r["sync_id"] == sync_id for r in runs):
             lines.append("")
             continue
@@ -329,7 +334,7 @@ def status_text(
                 notes.append(f"    {_when(run.get('started_at'))} rejected {reject['record_key']}: {reject['error_code']}: {reject['error_message']}")
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         lines += ["  " + "  ".join(c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
-        lines += notes
+        lines += [_wrap(note, width, "      ") for note in notes] if width else notes
         lines.append("")
     return "\n".join(lines).rstrip()
 

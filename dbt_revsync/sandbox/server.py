@@ -35,6 +35,7 @@ import re
 import signal
 import socket
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -971,20 +972,23 @@ def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, emulators: Emula
 
 
 def _banner(server: SandboxServer) -> str:
-    lines = [f"dbt-revsync sandbox listening on {server.url}"]
+    """What the sandbox serves, each CRM on two lines (its path and key, then how to send
+    the key), so the banner fits 80 columns."""
+    lines = [f"dbt-revsync sandbox listening on {server.url}", "  each CRM under its path:"]
     for info in server.describe():
         keys = ", ".join(info["api_keys"]) or "(none needed)"
-        lines.append(f"  {server.url}/{info['prefix']:<14} API key: {keys}   {info['auth']}")
+        lines.append(f"  /{info['prefix']:<14} key {keys}")
+        lines.extend(textwrap.wrap(str(info["auth"]), 78, initial_indent=" " * 18, subsequent_indent=" " * 18))
     declared = sum(len(fields) for fields in server.declared_fields().values())
     if declared:
-        lines.append(f"  {declared} custom field(s) declared: {server.url}/{ADMIN}/fields")
+        lines.append(f"  {declared} custom field(s) declared: /{ADMIN}/fields")
     if server.ledger is not None:
         lines.append(f"  ids kept across restarts in {server.ledger.path}")
     if server.snapshot is not None:
         restored = server.restored
-        lines.append(f"  records kept across restarts in {server.snapshot.path} ({restored.records} record(s) and "
-                     f"{restored.fields} field(s) restored; --fresh starts with none)")
-    lines.append(f"  admin: {server.url}/{ADMIN}/state, /{ADMIN}/stats, /{ADMIN}/faults   (Ctrl-C to stop)")
+        lines.append(f"  records kept in {server.snapshot.path}")
+        lines.append(f"    {restored.records} record(s) and {restored.fields} field(s) restored; --fresh starts with none")
+    lines.append(f"  admin: /{ADMIN}/state, /{ADMIN}/stats, /{ADMIN}/faults   (Ctrl-C to stop)")
     return "\n".join(lines)
 
 

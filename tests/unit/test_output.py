@@ -206,3 +206,18 @@ def test_the_rate_is_rows_over_the_time_since_the_sync_started_not_the_last_burs
     progress.advance(task_id, 300)
     (task,) = progress.tasks
     assert str(_Rate().render(task)) == "60 rows/s"
+
+
+def test_status_messages_fit_a_terminal_and_stay_whole_off_one() -> None:
+    from datetime import datetime
+
+    started = datetime(2026, 5, 1, 12, 0, 2)
+    runs = [{"sync_id": "model.analytics.crm_accounts:freshsales.sales_accounts", "run_id": "r1", "started_at": started,
+             "finished_at": started, "status": "rejected", "created": 3, "updated": 41, "deleted": 0, "rejected": 1}]
+    reject = {"record_key": "10077", "error_code": "400", "error_message": "name is required and cannot be blank " * 3}
+    rejects = {("model.analytics.crm_accounts:freshsales.sales_accounts", "r1"): [reject]}
+    at_80 = output.status_text(runs, rejects, width=80)
+    assert max(map(len, at_80.splitlines())) <= 80
+    assert "rejected 10077: 400: name is required" in at_80
+    piped = output.status_text(runs, rejects)
+    assert any(len(line) > 80 and "rejected 10077" in line for line in piped.splitlines())
