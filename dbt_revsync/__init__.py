@@ -1,3 +1,3 @@
 """dbt-revsync: reverse ETL inside a dbt project."""
 
-__version__ = "0.3.0"  # the one version number: pyproject.toml reads it from here
+__version__ = "0.4.0"  # the one version number: pyproject.toml reads it from here
