@@ -4,7 +4,7 @@ keys a failing test stored, and each sync's current hold (what ``status`` shows)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
