@@ -24,9 +24,23 @@
 
 {% macro default__revsync_key_text(expression) -%}
   {%- set spaced = "replace(replace(replace(cast(" ~ expression ~ " as " ~ dbt.type_string() ~ "), chr(9), ' '), chr(10), ' '), chr(13), ' ')" -%}
-  {%- set text = "trim(both ' ' from " ~ spaced ~ ")" -%}
+  {%- set text = dbt_revsync.revsync_trim(spaced, ' ', 'both') -%}
+  {%- set whole = dbt_revsync.revsync_trim(dbt_revsync.revsync_trim(text, '0', 'trailing'), '.', 'trailing') -%}
   {#- the `like` spares most keys the regular expression -#}
-  nullif(case when {{ text }} like '%.%0' and regexp_replace({{ text }}, '^-?[0-9]+[.]0+$', '') = '' then trim(trailing '.' from trim(trailing '0' from {{ text }})) else {{ text }} end, '')
+  nullif(case when {{ text }} like '%.%0' and regexp_replace({{ text }}, '^-?[0-9]+[.]0+$', '') = '' then {{ whole }} else {{ text }} end, '')
+{%- endmacro %}
+
+{#-
+  `text` without the `characters` (one or a few plain characters, no quote or backslash) at
+  its `side`: both, leading or trailing. The standard `trim(<side> '<characters>' from text)`
+  by default; warehouses without that form have their own version.
+-#}
+{% macro revsync_trim(text, characters, side) -%}
+  {{ return(adapter.dispatch('revsync_trim', 'dbt_revsync')(text, characters, side)) }}
+{%- endmacro %}
+
+{% macro default__revsync_trim(text, characters, side) -%}
+  {{ return("trim(" ~ side ~ " '" ~ characters ~ "' from " ~ text ~ ")") }}
 {%- endmacro %}
 
 
@@ -200,7 +214,7 @@ from (
 {% macro revsync_upsert_expression(upsert_column) -%}
   {%- if not upsert_column -%}{{ return("cast(null as " ~ dbt.type_string() ~ ")") }}{%- endif -%}
   {%- set spaced = "replace(replace(replace(cast(" ~ upsert_column ~ " as " ~ dbt.type_string() ~ "), chr(9), ' '), chr(10), ' '), chr(13), ' ')" -%}
-  {{ return("nullif(lower(trim(both ' ' from " ~ spaced ~ ")), '')") }}
+  {{ return("nullif(lower(" ~ dbt_revsync.revsync_trim(spaced, ' ', 'both') ~ "), '')") }}
 {%- endmacro %}
 
 

@@ -88,11 +88,11 @@
 {%- endmacro %}
 
 
-{#- A literal for a Python value: none, a number, else text. -#}
+{#- A literal for a Python value: none, a number, else text (quoted as `revsync_literal` does). -#}
 {% macro revsync_results_literal(value) -%}
   {%- if value is none -%}{{ return('null') }}
   {%- elif value is number -%}{{ return(value | string) }}
-  {%- else -%}{{ return("'" ~ (value | string | replace("'", "''")) ~ "'") }}
+  {%- else -%}{{ return(dbt_revsync.revsync_literal(value | string)) }}
   {%- endif -%}
 {%- endmacro %}
 
