@@ -26,10 +26,9 @@ from dbt_revsync.destinations.base import BatchResult, Change
 from dbt_revsync.crms.hubspot.connector import HubSpotDestination
 from dbt_revsync.crms.pipedrive.connector import PipedriveDestination
 from dbt_revsync.errors import FatalDestinationError
-from dbt_revsync.sandbox.framework import RollingWindow, SandboxRequest, SandboxResponse, json_response
+from dbt_revsync.sandbox import RollingWindow, SandboxRequest, SandboxResponse, SandboxServer, json_response
 from dbt_revsync.crms.hubspot.emulator import HubSpotEmulator
 from dbt_revsync.crms.pipedrive.emulator import PipedriveEmulator
-from dbt_revsync.sandbox.server import SandboxServer
 from tests.contract.openapi_check import Contract, assert_conforms
 from tests.integration.recording import Exchange, Recorder, recording
 

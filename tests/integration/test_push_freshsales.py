@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from dbt_revsync.crms.freshsales import facts
-from dbt_revsync.sandbox.framework import DeclaredField
+from dbt_revsync.sandbox import DeclaredField
 from tests.integration.conftest import Project
 
 pytestmark = [pytest.mark.integration, pytest.mark.warehouses]

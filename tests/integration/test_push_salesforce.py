@@ -15,7 +15,7 @@ from dbt_revsync.crms.salesforce.emulator import (
     DEFAULT_REFRESH_TOKEN,
     DEFAULT_TOKEN,
 )
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration

@@ -12,12 +12,7 @@ from dbt_revsync.crms.freshsales.connector import FreshsalesDestination, is_uniq
 from dbt_revsync.crms.freshsales.emulator import FreshsalesEmulator
 from dbt_revsync.delivery import BudgetSpent, HttpClient, Window
 from dbt_revsync.destinations.base import Change
-from dbt_revsync.sandbox.framework import (
-    DeclaredField,
-    Limits,
-    SandboxRequest,
-    SchemaRefused,
-)
+from dbt_revsync.sandbox import DeclaredField, Limits, SandboxRequest, SchemaRefused
 
 NODE = NodeRef("model.p.m", "m", "model", "models/schema.yml", None, "main", "m")
 KEY = "sandbox-freshsales-key"

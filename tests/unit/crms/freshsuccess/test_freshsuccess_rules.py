@@ -13,7 +13,7 @@ from dbt_revsync.crms.freshsuccess.connector import FreshsuccessDestination, to_
 from dbt_revsync.crms.freshsuccess.emulator import FreshsuccessEmulator
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations.base import Change
-from dbt_revsync.sandbox.framework import DeclaredField, SandboxRequest, SchemaRefused
+from dbt_revsync.sandbox import DeclaredField, SandboxRequest, SchemaRefused
 
 NODE = NodeRef("model.p.m", "m", "model", "models/schema.yml", None, "main", "m")
 CONN = Connection(name="fs", type="freshsuccess", settings=MappingProxyType({"api_key": "k"}), base_url="http://127.0.0.1:1/x")
