@@ -18,7 +18,7 @@ import pytest
 
 from dbt_revsync import cli
 from dbt_revsync.config import Settings
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from dbt_revsync.testing.dialects import installed
 from dbt_revsync.warehouse import Warehouse
 

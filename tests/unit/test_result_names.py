@@ -124,7 +124,7 @@ def test_no_module_but_the_warehouse_reads_a_cursor_or_result_names() -> None:
     for path in PACKAGE.rglob("*.py"):
         if path.name != "warehouse.py":
             found += [(str(path.relative_to(PACKAGE)), *use) for use in attribute_uses(ast.parse(path.read_text(encoding="utf-8")))]
-    assert found == [("output.py", "description", 40)]  # a progress bar's task, not a cursor
+    assert {(path, attribute) for path, attribute, _ in found} <= {("output.py", "description")}  # a progress bar's task
 
 
 def test_in_the_warehouse_only_run_reads_result_names_and_only_query_and_result_names_call_it() -> None:
