@@ -134,5 +134,5 @@ def statements(r: Rendering) -> dict[str, list[str]]:
                                              sql=str(cases["changes"]).strip())
     bound = r.render("revsync_bound_commit_sql", schema_relation=schema)
     if bound:
-        cases["bound_commit"] = [sql for sql, _ in bound_statements(bound, SYNC_ID, TARGET, "run-1", ACKS, REJECTS, RUN, NOW)]
+        cases["bound_commit"] = bound_statements(bound, SYNC_ID, TARGET, "run-1", ACKS, REJECTS, RUN, NOW)
     return {name: list(flatten(value)) for name, value in cases.items()}

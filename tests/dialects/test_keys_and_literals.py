@@ -52,6 +52,7 @@ ALL = PARSED + RUN_HERE
 def literal_text(sql: str, dialect: str) -> Any:
     """The value of the one literal `sql` is, as sqlglot reads it in `dialect`."""
     tree = sqlglot.parse_one(f"select {sql} as v", read=dialect, error_level=sqlglot.ErrorLevel.RAISE)
+    assert isinstance(tree, exp.Select)
     projection = tree.selects[0].this
     if isinstance(projection, exp.Null):
         return None
@@ -162,7 +163,7 @@ def postgres() -> Any:
     server, _, reason = postgres_status()
     if reason is not None:
         pytest.skip(reason)
-    import psycopg2
+    import psycopg2  # type: ignore[import-untyped]
 
     connection = psycopg2.connect(host=server.host, port=server.port, user=server.user, password=server.password, dbname="postgres")
     connection.autocommit = True
