@@ -84,3 +84,61 @@
 {% macro bigquery__revsync_trim(text, characters, side) -%}
   {{ return(dbt_revsync.revsync_trim_function(text, characters, side)) }}
 {%- endmacro %}
+
+
+{#-
+  The text type of the state tables and of every cast to text (key texts, row hashes): dbt's
+  string type, except on Redshift, where TEXT is VARCHAR(256), counted in bytes: a longer key
+  would be cut (two keys alike in their first 256 bytes read as one), a longer value would
+  hash as its first 256 bytes, and a longer error message would fail the commit.
+-#}
+{% macro revsync_type_string() -%}
+  {{ return(adapter.dispatch('revsync_type_string', 'dbt_revsync')()) }}
+{%- endmacro %}
+
+{% macro default__revsync_type_string() -%}
+  {{ return(dbt.type_string()) }}
+{%- endmacro %}
+
+{% macro redshift__revsync_type_string() -%}
+  {{ return("varchar(65535)") }}
+{%- endmacro %}
+
+{#- The md5 of a text, as hex. dbt's hash casts its argument to dbt's string type first, which
+    on Redshift is VARCHAR(256): a row's values would hash as their first 256 bytes, and a
+    change further on would never be sent. -#}
+{% macro revsync_hash(text) -%}
+  {{ return(adapter.dispatch('revsync_hash', 'dbt_revsync')(text)) }}
+{%- endmacro %}
+
+{% macro default__revsync_hash(text) -%}
+  {{ return(dbt.hash(text)) }}
+{%- endmacro %}
+
+{% macro redshift__revsync_hash(text) -%}
+  {{ return("md5(" ~ text ~ ")") }}
+{%- endmacro %}
+
+
+{#- Databricks has no `update ... from`: the older row hashes are upgraded by a MERGE (Delta). -#}
+{% macro databricks__revsync_upgrade_row_hashes_sql(relation, sync_id, target, key_columns, hash_columns, fingerprint, state_relation) -%}
+merge into {{ state_relation }} s
+using (
+    select __rs_key, min(__rs_hash) as __rs_hash, min(__rs_old) as __rs_old
+    from (
+        select {{ dbt_revsync.revsync_key_expression(key_columns) }} as __rs_key,
+            {{ dbt_revsync.revsync_row_hash(hash_columns, fingerprint) }} as __rs_hash,
+            {{ dbt_revsync.revsync_row_hash_v1(hash_columns, fingerprint) }} as __rs_old
+        from {{ relation }}
+    ) rows_now
+    where __rs_key is not null
+    group by __rs_key
+    having count(*) = 1
+) u
+on s.sync_id = {{ dbt_revsync.revsync_literal(sync_id) }}
+  and s.target = {{ dbt_revsync.revsync_literal(target) }}
+  and s.record_key = u.__rs_key
+  and s.row_hash = u.__rs_old
+  and s.row_hash not like 'h2:%'
+when matched then update set row_hash = u.__rs_hash
+{%- endmacro %}
