@@ -9,7 +9,7 @@ import pytest
 
 from tests.integration.conftest import Project
 
-pytestmark = [pytest.mark.integration, pytest.mark.warehouses]
+pytestmark = [pytest.mark.integration, pytest.mark.warehouses, pytest.mark.spark]
 
 BLOCK = {
     "destination": "freshsales",
