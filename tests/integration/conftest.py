@@ -214,11 +214,12 @@ def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """``@pytest.mark.warehouses`` runs a test once per warehouse (or per one named)."""
+    """``@pytest.mark.warehouses`` runs a test once per warehouse (or per one named);
+    ``@pytest.mark.spark`` adds Spark to a bare ``warehouses`` marker."""
     marker = metafunc.definition.get_closest_marker("warehouses")
     if marker is not None and "warehouse" in metafunc.fixturenames:
         names = list(marker.args) or list(warehouses.WAREHOUSES)
-        if metafunc.definition.get_closest_marker("spark") is not None and warehouses.SPARK not in names:
+        if not marker.args and metafunc.definition.get_closest_marker("spark") is not None:
             names.append(warehouses.SPARK)
         metafunc.parametrize("warehouse", names, indirect=True, ids=names)
 
