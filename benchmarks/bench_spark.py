@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dbt_revsync.sandbox.server import SandboxServer  # noqa: E402
-from tests.integration import warehouses  # noqa: E402
-from tests.integration.conftest import Project  # noqa: E402
+from dbt_revsync.sandbox.server import SandboxServer
+from tests.integration import warehouses
+from tests.integration.conftest import Project
 
 BLOCK = {
     "destination": "freshsales", "object": "sales_accounts", "insert_mode": "upsert", "primary_key": "account_id",

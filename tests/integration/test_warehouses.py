@@ -103,7 +103,7 @@ def test_spark_state_is_appended_to_and_compacted(project: Project, monkeypatch:
     assert project.push().code == 0
     logged = project.query(f"select count(*) as n from {project.state_schema}.revsync_sync_state__log")[0]["n"]
     assert logged == 6 + 2 and len(project.state()) == 6
-    assert project.revsync("forget", "accounts", "--yes").code == 0
+    assert project.revsync("forget", "--select", "accounts", "--yes").code == 0
     assert project.state() == [] and project.query(f"select count(*) as n from {project.state_schema}.revsync_sync_state__log")[0]["n"] == 14
     monkeypatch.setattr(state, "COMPACT_FLOOR", 0)
     assert project.push().code == 0  # compacts first (nothing live), then creates the four records again
