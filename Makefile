@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,dialects,fakesnow]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,dialects,fakesnow,spark]'
 	touch $@
 
 demo: $(VENV)/.installed

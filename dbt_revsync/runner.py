@@ -275,6 +275,7 @@ class SyncRun:
         spec, report, pusher = self.spec, self.report, self.pusher
         if not pusher.dry_run:
             self.state.claim_legacy(spec, self.target)
+            self.state.compact(spec)
         watermark = self.state.last_watermark(spec, self.target) if spec.fetch_mode == "incremental" else None
         changes = ChangeSet(pusher.warehouse, spec, self.target)
         self.changes = changes
@@ -614,12 +615,18 @@ class SyncRun:
             self._count_requests(BatchResult())
         if report.status == "running":
             report.status = "failed"
+        failures: list[WarehouseError] = []
         try:
             self._record(finished=True)
-            if drop and self.changes is not None:
-                self.changes.drop()
         except WarehouseError as exc:
-            report.status, report.message = "failed", hidden(self.spec, str(exc))
+            failures.append(exc)
+        if drop and self.changes is not None:  # dropped even when the runs row could not be written
+            try:
+                self.changes.drop()
+            except WarehouseError as exc:
+                failures.append(exc)
+        if failures:
+            report.status, report.message = "failed", hidden(self.spec, str(failures[0]))
         events.emit(
             "sync_finished", f"{self.label}: {report.status}",
             logging.WARNING if report.status in ("failed", "interrupted") else logging.INFO,

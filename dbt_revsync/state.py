@@ -33,6 +33,8 @@ from dbt_revsync.warehouse import Statement, Warehouse, first_line, utc_now
 
 logger = logging.getLogger(__name__)
 
+COMPACT_RATIO = 4  # an append-only state is rewritten when its logs hold this many times its live rows
+COMPACT_FLOOR = 200  # ... plus this many (a small sync's few rows are not rewritten on every push)
 LEASE_SECONDS = 600  # a lease not renewed for this long is taken to be a dead push's
 RENEW_SECONDS = 60  # how often a running push renews its lease
 
@@ -100,6 +102,23 @@ class StateStore:
         """Rows written before targets were recorded become the current target's."""
         wh = self.warehouse
         wh.execute(wh.render("revsync_claim_legacy_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id, target=target))
+
+    def compact(self, spec: SyncSpec) -> bool:
+        """Where the state is append-only (``revsync_compaction_sql``: Spark), rewrite the sync's
+        logs as their live rows once they hold ``COMPACT_RATIO`` times as many (plus
+        ``COMPACT_FLOOR``); whether it did. Runs under the sync's lock, before its diff."""
+        wh = self.warehouse
+        sql = wh.render("revsync_compaction_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id, suffix=spec.short_id)
+        if not sql:
+            return False
+        _, rows = wh.query(sql["measure"])
+        logged, live = (int(v or 0) for v in rows[0][:2])
+        if logged <= COMPACT_RATIO * live + COMPACT_FLOOR:
+            return False
+        logger.info("%s: compacting the state's logs (%d rows, %d live)", spec.label, logged, live)
+        for statement in sql["compact"]:
+            wh.execute(str(statement))
+        return True
 
     def has_state(self) -> bool:
         return self.warehouse.has_table("revsync_runs")

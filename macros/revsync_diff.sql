@@ -178,7 +178,7 @@ from (
                 {{ key_expr }} as __rs_key,
                 {{ dbt_revsync.revsync_row_hash(hash_columns, fingerprint) }} as __rs_hash,
                 {{ upsert_expr }} as __rs_upsert,
-                {% if incremental_column %}{{ incremental_column }}{% else %}null{% endif %} as __rs_inc
+                {% if incremental_column %}{{ incremental_column }}{% else %}cast(null as {{ dbt.type_string() }}){% endif %} as __rs_inc
                 {%- for column in columns %},
                 {{ column }} as c{{ loop.index0 }}
                 {%- endfor %}

@@ -1,6 +1,6 @@
-"""Real parts: a dbt project on disk built by the real `dbt` (DuckDB, or PostgreSQL for tests
-marked ``@pytest.mark.warehouses``: see warehouses.py), the sandbox on loopback, and
-`dbt-revsync` run through its own command line."""
+"""Real parts: a dbt project on disk built by the real `dbt` (DuckDB, or PostgreSQL and Spark
+for tests marked ``@pytest.mark.warehouses`` / ``@pytest.mark.spark``: see warehouses.py), the
+sandbox on loopback, and `dbt-revsync` run through its own command line."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,8 @@ class Result:
 
 class Project:
     """A throw-away dbt project with helpers to write models, build and push. ``warehouse``:
-    duckdb (a file in the project) or postgres (``database``, made for this project)."""
+    duckdb (a file in the project), postgres (``database``, made for this project) or spark
+    (``database``: the project's schema; its state schema is ``<database>_state``)."""
 
     def __init__(self, root: Path, sandbox: SandboxServer, warehouse: str = warehouses.DEFAULT_WAREHOUSE, database: str | None = None) -> None:
         self.root = root
@@ -46,6 +48,7 @@ class Project:
         self.warehouse = warehouse
         profile, profile_env = warehouses.profile_text(warehouse, root, database)
         self.env = {**profile_env, "FRESHSALES_API_KEY": FRESHSALES_KEY}
+        self.state_schema = profile_env.get("DBT_REVSYNC_STATE_SCHEMA", "revsync")
         (root / "models").mkdir(parents=True)
         (root / "seeds").mkdir()
         self.seed_types: dict[str, dict[str, str]] = {}
@@ -104,6 +107,11 @@ class Project:
         self._dump(self.root / "models" / "schema.yml", {"version": 2, "models": list(self.models.values())})
 
     def dbt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        if self.warehouse == warehouses.SPARK:
+            result = self._dbt_in_process(args)
+            if check:
+                assert result.returncode == 0, result.stdout[-6000:]
+            return result
         result = subprocess.run(
             [DBT, *args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)],
             cwd=self.root,
@@ -115,6 +123,17 @@ class Project:
         if check:
             assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         return result
+
+    def _dbt_in_process(self, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+        """dbt in this process, through dbtRunner (Spark: the one JVM holds the metastore)."""
+        from dbt.cli.main import dbtRunner
+
+        argv = [*args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)]
+        out = io.StringIO()
+        with _env(self.env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            result = dbtRunner().invoke(argv)
+        code = 0 if result.success else (1 if result.result is not None else 2)
+        return subprocess.CompletedProcess([DBT, *argv], code, out.getvalue() + (f"\n{result.exception}" if result.exception else ""), "")
 
     def build(self) -> None:
         self.dbt("build")
@@ -129,7 +148,8 @@ class Project:
         return self.revsync("push", *args)
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        with _env(self.env), Warehouse(Settings(project_dir=self.root, profiles_dir=self.root)) as warehouse:
+        settings = Settings(project_dir=self.root, profiles_dir=self.root, state_schema=self.state_schema)
+        with _env(self.env), Warehouse(settings) as warehouse:
             return warehouse.select(sql)
 
     @contextlib.contextmanager
@@ -144,13 +164,14 @@ class Project:
             db.close()
 
     def state(self) -> list[dict[str, Any]]:
-        return self.query("select * from revsync.revsync_sync_state order by sync_id, record_key")
+        return self.query(f"select * from {self.state_schema}.revsync_sync_state order by sync_id, record_key")
 
     def runs(self) -> list[dict[str, Any]]:
-        return self.query("select * from revsync.revsync_runs order by started_at")
+        return self.query(f"select * from {self.state_schema}.revsync_runs order by started_at")
 
     def rejects(self) -> list[dict[str, Any]]:
-        return self.query('select * from revsync.revsync_rejects order by "at", record_key')
+        at = "`at`" if self.warehouse == warehouses.SPARK else '"at"'
+        return self.query(f"select * from {self.state_schema}.revsync_rejects order by {at}, record_key")
 
     def _dump(self, path: Path, data: Any) -> None:
         path.write_text(_yaml_text(data))
@@ -193,10 +214,13 @@ def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """``@pytest.mark.warehouses`` runs a test once per warehouse (or per one named)."""
+    """``@pytest.mark.warehouses`` runs a test once per warehouse (or per one named);
+    ``@pytest.mark.spark`` adds Spark to a bare ``warehouses`` marker."""
     marker = metafunc.definition.get_closest_marker("warehouses")
     if marker is not None and "warehouse" in metafunc.fixturenames:
         names = list(marker.args) or list(warehouses.WAREHOUSES)
+        if not marker.args and metafunc.definition.get_closest_marker("spark") is not None:
+            names.append(warehouses.SPARK)
         metafunc.parametrize("warehouse", names, indirect=True, ids=names)
 
 
@@ -211,11 +235,29 @@ def warehouse(request: pytest.FixtureRequest) -> str:
             if warehouses.in_ci():
                 pytest.fail(f"CI=true and {reason}", pytrace=False)
             pytest.skip(reason)
+    if name == warehouses.SPARK:
+        reason = warehouses.spark_missing()
+        if reason is not None:
+            if warehouses.in_ci():
+                pytest.fail(f"CI=true and {reason}", pytrace=False)
+            pytest.skip(reason)
+        request.getfixturevalue("spark_session")
     return name
+
+
+@pytest.fixture(scope="session")
+def spark_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One warm SparkSession for the whole test process (see warehouses.py)."""
+    session = warehouses.spark_session(tmp_path_factory.mktemp("spark"))
+    yield session
+    session.stop()
 
 
 @pytest.fixture
 def project(tmp_path: Path, sandbox: SandboxServer, warehouse: str) -> Iterator[Project]:
+    if warehouse == warehouses.SPARK:
+        yield Project(tmp_path / "project", sandbox, warehouse, f"rs_{uuid.uuid4().hex[:10]}")
+        return
     if warehouse != "postgres":
         yield Project(tmp_path / "project", sandbox, warehouse)
         return

@@ -9,7 +9,7 @@ import requests
 
 from tests.integration.conftest import FRESHSALES_KEY, Project
 
-pytestmark = [pytest.mark.integration, pytest.mark.warehouses]
+pytestmark = [pytest.mark.integration, pytest.mark.warehouses, pytest.mark.spark]
 
 BASE = {"destination": "freshsales", "object": "sales_accounts", "primary_key": "account_id"}
 FIELDS = {"name": "name", "city": "city", "custom_field.cf_account_id": "account_id"}
