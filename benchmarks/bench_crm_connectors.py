@@ -19,10 +19,11 @@ import time
 from typing import Any
 
 from dbt_revsync import matching
-from dbt_revsync.config import FieldMap, NodeRef, SyncSpec, parse_connection
+from dbt_revsync.model import Change, FieldMap, NodeRef, SyncSpec
+from dbt_revsync.config import parse_connection
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations import destination_class
-from dbt_revsync.destinations.base import Change, Destination
+from dbt_revsync.destinations.base import Destination
 from dbt_revsync.sandbox.server import SandboxServer
 
 NODE = NodeRef("model.bench.crm", "crm", "model", "models/schema.yml", None, "main", "crm")

@@ -11,7 +11,8 @@ from typing import Any
 
 from dbt_revsync import builds
 from dbt_revsync.errors import WarehouseError
-from dbt_revsync.warehouse import Warehouse, utc_now
+from dbt_revsync.warehouse import Warehouse
+from dbt_revsync.model import utc_now
 
 RESULTS_TABLE = "revsync_build_results"
 

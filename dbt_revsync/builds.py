@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dbt_revsync.config import SyncSpec
+from dbt_revsync.model import SyncSpec
 
 BUILDING_COMMANDS = ("build", "run", "seed", "snapshot", "retry")
 BUILT_STATUSES = ("success", "warn")  # what a node's own result says when dbt built it

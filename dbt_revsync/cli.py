@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 
 from dbt_revsync import __version__, commands, events, logs, output, runner
-from dbt_revsync.config import Settings
+from dbt_revsync.model import Settings, SyncReport
 from dbt_revsync.errors import ConfigError, ManifestError, RevsyncError, UsageError
 from dbt_revsync.project import Artifacts
 
@@ -157,14 +157,14 @@ def _progress(args: argparse.Namespace) -> runner.Progress | None:
     return output.TerminalProgress() if sys.stderr.isatty() else output.LineProgress()
 
 
-def _summary(args: argparse.Namespace, reports: Sequence[runner.SyncReport]) -> str:
+def _summary(args: argparse.Namespace, reports: Sequence[SyncReport]) -> str:
     """The summary, fitted to the terminal; a pipe has no width to fit (unless COLUMNS says
     one): one line per sync with every count, and one line per message."""
     width = shutil.get_terminal_size((0, 0)).columns or output.NO_WIDTH
     return output.summary(reports, width=width, wide=getattr(args, "wide", False), wrap=sys.stdout.isatty())
 
 
-def _print_reports(args: argparse.Namespace, reports: Sequence[runner.SyncReport]) -> None:
+def _print_reports(args: argparse.Namespace, reports: Sequence[SyncReport]) -> None:
     """The summary table; under ``--log-format json`` stdout carries the events alone."""
     if args.log_format != "json":
         print(_summary(args, reports), flush=True)
@@ -222,7 +222,7 @@ def run_push(args: argparse.Namespace) -> int:
     return push_exit_code(reports)
 
 
-def push_exit_code(reports: Sequence[runner.SyncReport]) -> int:
+def push_exit_code(reports: Sequence[SyncReport]) -> int:
     """0 when every sync is ``success`` with no held row; 130 when one was interrupted; 2 when
     a sync failed on its configuration (a field only the CRM could refuse, every request
     refused or rejected the same way) and no other sync sent anything; 1 otherwise."""
@@ -303,7 +303,7 @@ def run_exposures(args: argparse.Namespace) -> int:
 
 
 def run_listen(args: argparse.Namespace) -> int:
-    def show(run_id: str, reports: list[runner.SyncReport]) -> None:
+    def show(run_id: str, reports: list[SyncReport]) -> None:
         if args.log_format != "json":
             print(f"dbt Cloud run {run_id}:\n{_summary(args, reports)}", flush=True)
 

@@ -17,17 +17,16 @@ from dbt_revsync import build_state, builds, dbt_cloud, dbt_invoke, events, expo
 from dbt_revsync.config import (
     ColumnUse,
     ConfigIssue,
-    Settings,
-    SyncSpec,
     check_columns,
     find_connections_file,
     load_connections,
     parse_sync_blocks,
     raise_if,
 )
+from dbt_revsync.model import Settings, SyncReport, SyncSpec
 from dbt_revsync.destinations.base import Destination
 from dbt_revsync.errors import ConfigError, DestinationError, ManifestError, UsageError, did_you_mean
-from dbt_revsync.runner import DestinationPool, Progress, Pusher, SyncReport
+from dbt_revsync.runner import DestinationPool, Progress, Pusher
 from dbt_revsync.state import Remembered, StateStore, SyncLocked
 from dbt_revsync.warehouse import Warehouse
 

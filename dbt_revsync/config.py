@@ -8,13 +8,11 @@ once (exit status 2) before any request is sent. Nothing here does I/O but readi
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -26,6 +24,7 @@ from ruamel.yaml.error import YAMLError
 from dbt_revsync import logs
 from dbt_revsync.delivery import header_value_problem, is_loopback
 from dbt_revsync.errors import ConfigError, ConfigIssue, did_you_mean
+from dbt_revsync.model import Connection, FieldMap, NodeRef, SyncSpec
 
 INSERT_MODES = ("append", "update", "upsert", "delete", "mirror")
 FETCH_MODES = ("full", "incremental")
@@ -67,27 +66,6 @@ _ANY_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 
 
 # --------------------------------------------------------------------------- connections
-
-
-@dataclass(frozen=True)
-class Connection:
-    """One entry of ``revsync.yml``, its ``env_var`` calls rendered."""
-
-    name: str
-    type: str
-    settings: Mapping[str, Any]
-    base_url: str | None = None
-    rate_limit: float | None = None  # requests per second; None: the vendor's default
-    max_concurrency: int = 4
-    timeout: float = 30.0
-    max_retries: int = 5  # retries of one request after its first try
-    max_retry_time: float = 120.0  # seconds one request may spend retrying
-    breaker_threshold: int = 10  # consecutive transient failures that stop a sync's sending
-    file: str = ""
-    secrets: frozenset[str] = frozenset()
-
-    def setting(self, key: str, default: Any = None) -> Any:
-        return self.settings.get(key, default)
 
 
 def render_env_vars(value: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
@@ -336,37 +314,6 @@ def check_base_url(url: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class FieldMap:
-    """``path`` is the destination field (dots mean nested objects); ``column`` the model's."""
-
-    path: str
-    column: str
-    on_update: str = "always"  # if_empty: never overwrite a value the record already holds
-    list_format: str | None = None  # text | tags; None: the value travels as it is
-
-    @cached_property  # read for every field of every row sent
-    def parts(self) -> tuple[str, ...]:
-        return tuple(self.path.split("."))
-
-
-@dataclass(frozen=True)
-class NodeRef:
-    """What a sync needs to know of the dbt node that carries it."""
-
-    unique_id: str
-    name: str
-    resource_type: str
-    yaml_file: str
-    database: str | None
-    schema: str
-    identifier: str
-    meta_path: str = "config.meta"  # where the block was found, for messages
-    package_name: str = ""
-    depends_on: tuple[str, ...] = ()
-    materialized: str = ""  # dbt's materialization (ephemeral models have no relation)
-
-
-@dataclass(frozen=True)
 class ColumnUse:
     """A model column a block reads, at a key: checked against the relation even when the
     block has other mistakes, so every mistake is reported in one go."""
@@ -375,82 +322,6 @@ class ColumnUse:
     key: str
     column: str
     where: str = ""  # the model and the block's name; default: the model
-
-
-@dataclass(frozen=True)
-class SyncSpec:
-    """One ``revsync`` block of one node: everything a push of it needs."""
-
-    sync_id: str
-    node: NodeRef
-    connection: Connection
-    object: str
-    insert_mode: str
-    primary_key: tuple[str, ...]
-    fields: tuple[FieldMap, ...]
-    upsert_key: str | None = None
-    fetch_mode: str = "full"
-    incremental_key: str | None = None
-    nulls: str = "skip"
-    batch_size: int | None = None
-    name: str | None = None
-    key_path: str = ""  # e.g. config.meta.revsync[1]
-    schedule: str | None = None  # 30m | hourly | daily: what `push --due` honours
-    owner: tuple[tuple[str, str], ...] = ()  # (("name", ..), ("email", ..)) for exposures
-    match_on: tuple[str, ...] = ()  # destination fields, tried in order, that find a record
-    gate: str = "model"  # none | model | upstream: whose failing tests hold the sync back
-    quarantine: str = "none"  # tests: a failing test holds back only the rows it stored
-
-    @property
-    def label(self) -> str:
-        suffix = f" [{self.name}]" if self.name else ""
-        return f"{self.node.name}{suffix} -> {self.connection.name}.{self.object}"
-
-    @cached_property
-    def columns(self) -> tuple[str, ...]:
-        """Model columns the sync reads, each once, in a stable order."""
-        seen: dict[str, None] = {}
-        for column in (*self.primary_key, *(f.column for f in self.fields)):
-            seen.setdefault(column, None)
-        if self.incremental_key:
-            seen.setdefault(self.incremental_key, None)
-        return tuple(seen)
-
-    @cached_property  # read for every row sent
-    def upsert_field(self) -> FieldMap | None:
-        """The mapped field that carries the upsert key's value."""
-        return self.field_for(self.upsert_key) if self.upsert_key else None
-
-    def field_for(self, name: str) -> FieldMap | None:
-        """The mapped field named ``name``: its whole path, else its last part."""
-        exact = [f for f in self.fields if f.path == name]
-        tail = [f for f in self.fields if f.parts[-1] == name]
-        found = exact or tail
-        return found[0] if found else None
-
-    @property
-    def match_keys(self) -> tuple[str, ...]:
-        """The destination fields that find an existing record, in order: ``match_on``,
-        else the upsert key."""
-        return self.match_on or ((self.upsert_key,) if self.upsert_key else ())
-
-    @property
-    def if_empty_fields(self) -> tuple[FieldMap, ...]:
-        return tuple(f for f in self.fields if f.on_update == "if_empty")
-
-    @property
-    def fingerprint(self) -> str:
-        """Changes whenever what a row turns into changes, so a new mapping resends rows."""
-        fields = [(f.path, f.column) + ((f.on_update, f.list_format) if (f.on_update, f.list_format) != ("always", None) else ()) for f in self.fields]
-        text = repr((self.object, self.insert_mode, self.upsert_key, self.nulls, fields) + ((self.match_on,) if self.match_on else ()))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    @property
-    def short_id(self) -> str:
-        return hashlib.sha256(self.sync_id.encode()).hexdigest()[:12]
-
-    def effective_batch_size(self, maximum: int) -> int:
-        return min(self.batch_size or maximum, maximum)
 
 
 def parse_sync_blocks(
@@ -735,15 +606,3 @@ def raise_if(issues: list[ConfigIssue]) -> None:
         raise ConfigError(issues)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Command-line and environment settings shared by every command."""
-
-    project_dir: Path
-    profiles_dir: Path | None = None
-    target: str | None = None
-    vars: str | None = None
-    connections_file: str | None = None
-    state_schema: str = "revsync"
-    threads: int | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)

@@ -10,7 +10,7 @@ import io
 import json
 from collections.abc import Sequence
 
-from dbt_revsync.config import Settings
+from dbt_revsync.model import Settings
 from dbt_revsync.errors import ManifestError, UsageError
 
 RESOURCE_TYPES = ("model", "seed", "snapshot", "source")

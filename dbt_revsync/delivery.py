@@ -61,6 +61,7 @@ from urllib3.util import Retry
 
 from dbt_revsync import events, logs
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+from dbt_revsync.model import RETRY_CODES
 
 logger = logging.getLogger(__name__)
 
@@ -75,12 +76,6 @@ class Outcome(Enum):
 RETRY_STATUSES = frozenset({408, 423, 425, 429})
 FATAL_STATUSES = frozenset({401, 403})
 REDIRECTS = frozenset({301, 302, 303, 305, 307, 308})
-# Error codes that mean "not now" whatever the status: a vendor's own limit or lock codes
-# (Salesforce REQUEST_LIMIT_EXCEEDED on a 403, UNABLE_TO_LOCK_ROW in a batch answer, ...).
-RETRY_CODES = frozenset({
-    "REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "TOO_MANY_REQUESTS",
-    "RATE_LIMIT_EXCEEDED", "RATELIMIT_EXCEEDED", "TEMPORARILY_UNAVAILABLE",
-})
 _CODE_TOKENS = re.compile(r"\b[A-Z][A-Z_]{4,}\b")  # codes are upper case: prose never matches
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from dbt_revsync.config import SyncSpec
+from dbt_revsync.model import SyncSpec
 
 HEADER = "# Written by `dbt-revsync exposures`: one exposure per sync. Regenerate it rather than edit it.\n"
 

@@ -16,8 +16,8 @@ from rich.progress import Progress as RichProgress
 from rich.table import Column
 from rich.text import Text
 
-from dbt_revsync.config import SyncSpec
-from dbt_revsync.runner import Progress, SyncReport
+from dbt_revsync.model import SyncReport, SyncSpec
+from dbt_revsync.runner import Progress
 
 COLUMNS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
 WIDE = ("read", "created", "updated", "deleted", "unchanged", "rejected", "left", "requests")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbt_revsync.config import NodeRef
+from dbt_revsync.model import NodeRef
 from dbt_revsync.errors import ConfigIssue, ManifestError
 
 # dbt 1.6 writes manifest v10, 1.7 v11, 1.8 to 1.11 v12; run_results v4 to v6 over the same span.

@@ -42,72 +42,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dbt_revsync import events, logs, matching, plan
-from dbt_revsync.config import SyncSpec
+from dbt_revsync.model import Ack, BatchResult, Change, PlannedReject, SyncReport, SyncSpec, utc_now
 from dbt_revsync.delivery import CircuitBreaker, HttpClient, RetryPolicy
 from dbt_revsync.destinations import destination_class
 from dbt_revsync.changes import ChangeSet
-from dbt_revsync.destinations.base import Ack, BatchResult, Change, Destination
+from dbt_revsync.destinations.base import Destination
 from dbt_revsync.errors import ConfigError, FatalDestinationError, RevsyncError, TransientDestinationError, WarehouseError
-from dbt_revsync.events import COUNTS
 from dbt_revsync.state import RejectRow, StateRow, StateStore
-from dbt_revsync.warehouse import Warehouse, utc_now
+from dbt_revsync.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
 
-MAX_REJECT_REASONS = 10  # distinct reasons a report lists; every reject is in revsync_rejects
 PAGE_ROWS = 2000  # changed rows read from the warehouse per query, then cut into batches
 RUN_ROW_SECONDS = 1.0  # how often a running push rewrites its revsync_runs row
 LEASE_RENEW_SECONDS = 30.0  # how often a push waiting on its batches renews a lease
 MAX_LEFT_REASONS = 3  # distinct reasons for leaving rows a sync logs
 STOP_CHECK_SECONDS = 0.2  # how often a push waiting on its batches looks whether it was interrupted
 SAME_REJECTS_TO_STOP = 10  # rows rejected one same way, none delivered: the sync is misconfigured
-
-
-@dataclass
-class SyncReport:
-    """How one sync went; ``status`` is one of ``STATUSES`` (see the module's docstring)."""
-
-    spec: SyncSpec
-    status: str = "running"
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
-    planned: dict[str, int] = field(default_factory=dict)  # op -> rows, for plan/dry runs
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    reject_reasons: dict[str, list[Any]] = field(default_factory=dict)  # reason -> [rows, first key]
-    unresolved: int = 0
-    config_error: bool = False  # the sync failed on its configuration (as the CRM revealed it)
-    kept: int = 0  # mirror: records whose rows left the model, left alone (not created by the sync, or still pointed at)
-    held: dict[str, int] = field(default_factory=dict)  # reason -> rows held back by a failing test, not sent
-    acted: int = 0  # rows of the relation that became a change or a reject
-    changes: int = 0  # changes the diff found (mirror: with the records to delete)
-    done: int = 0  # changes dealt with: sent and answered, rejected unsent, or left
-    watermark: str | None = None
-    message: str | None = None
-    started_at: str = field(default_factory=utc_now)
-    seconds: float = 0.0
-    run_row_at: float = float("-inf")  # when the runs row was last written (monotonic)
-
-    @property
-    def reject_samples(self) -> list[str]:
-        """One line per distinct reject reason: the first key, how many more, the reason."""
-        return [
-            f"{key}{f' and {rows - 1} more' if rows > 1 else ''}: {reason}"
-            for reason, (rows, key) in self.reject_reasons.items()
-        ]
-
-    def note_rejects(self, rejects: Iterable[tuple[str | None, str]]) -> None:
-        reasons = self.reject_reasons
-        for key, reason in rejects:
-            if reason in reasons:
-                reasons[reason][0] += 1
-            elif len(reasons) < MAX_REJECT_REASONS:
-                reasons[reason] = [1, key]
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "success" and self.counts["rejected"] == 0
-
-
-STATUSES = ("success", "rejected", "partial", "failed", "interrupted", "held")
 
 
 def settled_status(report: SyncReport) -> str:
@@ -376,7 +327,7 @@ class SyncRun:
         pending: list[Change] = []
         held = self.pusher.held.get(spec.sync_id) or {}
         for page in changes.pages(max(size, PAGE_ROWS)):
-            planned_rejects: list[plan.PlannedReject] = []
+            planned_rejects: list[PlannedReject] = []
             forgotten: list[StateRow] = []
             for row in page:
                 if held and row.key is not None and row.key in held and row.status not in ("forget", "handover", "removed"):
@@ -395,7 +346,7 @@ class SyncRun:
                     report.counts["unchanged"] = report.counts["read"] - report.acted
                 if decided is None:
                     continue
-                if isinstance(decided, plan.PlannedReject):
+                if isinstance(decided, PlannedReject):
                     planned_rejects.append(decided)
                     self._hold(row.incremental_value)
                 else:
@@ -411,7 +362,7 @@ class SyncRun:
         if pending:
             yield pending
 
-    def _commit_planned(self, rejects: list[plan.PlannedReject], forgotten: list[StateRow]) -> None:
+    def _commit_planned(self, rejects: list[PlannedReject], forgotten: list[StateRow]) -> None:
         """Rejects the diff found, and state rows of records left alone, committed unsent."""
         spec, report, pusher = self.spec, self.report, self.pusher
         self._emit_rejects(RejectRow(r.key, r.operation, r.code, r.message) for r in rejects)

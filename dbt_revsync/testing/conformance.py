@@ -56,26 +56,12 @@ from typing import Any, ClassVar
 import pytest
 
 from dbt_revsync import logs, matching, plan
-from dbt_revsync.changes import ChangeRow
-from dbt_revsync.config import (
-    Connection,
-    FieldMap,
-    NodeRef,
-    SyncSpec,
-    _capability_issues,
-    parse_connection,
-)
+from dbt_revsync.model import Ack, BatchResult, Change, ChangeRow, Connection, FieldMap, NodeRef, Reject, SyncSpec
+from dbt_revsync.config import _capability_issues, parse_connection
 from dbt_revsync.crms import crm as crm_record
 from dbt_revsync.crms import destination_class, emulator_class
 from dbt_revsync.delivery import RetryPolicy
-from dbt_revsync.destinations.base import (
-    Ack,
-    BatchResult,
-    Change,
-    Destination,
-    PerRecordDestination,
-    Reject,
-)
+from dbt_revsync.destinations.base import Destination, PerRecordDestination
 from dbt_revsync.errors import FatalDestinationError, RevsyncError
 from dbt_revsync.runner import default_client, hidden
 from dbt_revsync.sandbox.framework import Emulator, SandboxRequest, SandboxResponse

@@ -20,9 +20,9 @@ import pytest
 import requests
 
 from dbt_revsync import matching
-from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec, parse_connection
+from dbt_revsync.model import BatchResult, Change, Connection, FieldMap, NodeRef, SyncSpec
+from dbt_revsync.config import parse_connection
 from dbt_revsync.delivery import HttpClient, RetryPolicy
-from dbt_revsync.destinations.base import BatchResult, Change
 from dbt_revsync.crms.hubspot.connector import HubSpotDestination
 from dbt_revsync.crms.pipedrive.connector import PipedriveDestination
 from dbt_revsync.errors import FatalDestinationError

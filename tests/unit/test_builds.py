@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from dbt_revsync import builds, project
-from dbt_revsync.config import Connection, NodeRef, SyncSpec
+from dbt_revsync.model import Connection, NodeRef, SyncSpec
 from dbt_revsync.errors import ManifestError
 
 T0 = datetime(2030, 1, 1, 12, 0, 0)

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
+from dbt_revsync.model import NodeRef
 from dbt_revsync.config import (
-    NodeRef,
     check_base_url,
     check_columns,
     find_connections_file,
@@ -177,7 +177,7 @@ def test_breaker_threshold_is_a_connection_setting_of_at_least_one() -> None:
 
 
 def test_the_connection_settings_reach_its_http_client() -> None:
-    from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
+    from dbt_revsync.model import Connection, FieldMap, NodeRef, SyncSpec
     from dbt_revsync.destinations import destination_class
     from dbt_revsync.runner import default_client
 

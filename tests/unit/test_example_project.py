@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from dbt_revsync.config import NodeRef, load_connections, parse_sync_blocks
+from dbt_revsync.model import NodeRef
+from dbt_revsync.config import load_connections, parse_sync_blocks
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example_project"
 

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from dbt_revsync.commands import ForgetPlan, _after_forgetting
-from dbt_revsync.config import NodeRef, load_connections, parse_sync_blocks
+from dbt_revsync.model import NodeRef
+from dbt_revsync.config import load_connections, parse_sync_blocks
 from dbt_revsync.output import forget_text
 
 NODE = NodeRef("model.p.people", "people", "model", "models/schema.yml", "db", "main", "people")

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from dbt_revsync import cli, output, runner
-from dbt_revsync.runner import SyncReport
+from dbt_revsync.model import SyncReport
 from tests.unit.test_plan import NODE, spec
 
 

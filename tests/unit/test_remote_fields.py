@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from dbt_revsync.commands import check_remote_fields
-from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
+from dbt_revsync.model import Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations.base import Destination
 from dbt_revsync.crms.freshsales.connector import FreshsalesDestination

@@ -11,14 +11,13 @@ import pytest
 import requests
 
 from dbt_revsync import matching, plan
-from dbt_revsync.config import NodeRef, SyncSpec, load_connections, parse_sync_blocks
+from dbt_revsync.model import Change, ChangeRow, NodeRef, SyncSpec
+from dbt_revsync.config import load_connections, parse_sync_blocks
 from dbt_revsync.delivery import HttpClient
-from dbt_revsync.destinations.base import Change
 from dbt_revsync.crms.freshdesk.connector import FreshdeskDestination
 from dbt_revsync.crms.http.connector import json_path
 from dbt_revsync.crms.freshdesk.emulator import DEFAULT_API_KEY, FreshdeskEmulator
 from dbt_revsync.sandbox.server import SandboxServer
-from dbt_revsync.changes import ChangeRow
 
 NODE = NodeRef("model.p.people", "people", "model", "models/schema.yml", "db", "main", "people")
 YAML = """connections:

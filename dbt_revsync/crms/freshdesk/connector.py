@@ -50,12 +50,11 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from dbt_revsync.config import KEYED_MODES, Connection, SyncSpec
+from dbt_revsync.config import KEYED_MODES
+from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 from dbt_revsync.crms.freshdesk import facts
 from dbt_revsync.delivery import Reply, Window
 from dbt_revsync.destinations.base import (
-    BatchResult,
-    Change,
     Found,
     PerRecordDestination,
     RecordRejected,

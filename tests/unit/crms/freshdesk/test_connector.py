@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from dbt_revsync import matching
-from dbt_revsync.config import Connection, NodeRef, load_connections, parse_sync_blocks
+from dbt_revsync.model import BatchResult, Change, Connection, NodeRef
+from dbt_revsync.config import load_connections, parse_sync_blocks
 from dbt_revsync.crms.freshdesk import facts
 from dbt_revsync.crms.freshdesk.connector import FreshdeskDestination
 from dbt_revsync.crms.freshdesk.emulator import DEFAULT_API_KEY, FreshdeskEmulator
 from dbt_revsync.delivery import HttpClient, Window
-from dbt_revsync.destinations.base import BatchResult, Change
 from dbt_revsync.sandbox.server import SandboxServer
 
 NODE = NodeRef("model.p.people", "people", "model", "models/schema.yml", "db", "main", "people")

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from dbt_revsync.config import FieldMap, NodeRef, SyncSpec, parse_connection
+from dbt_revsync.model import FieldMap, NodeRef, SyncSpec
+from dbt_revsync.config import parse_connection
 from dbt_revsync.crms.pipedrive import facts
 from dbt_revsync.crms.pipedrive.connector import PipedriveDestination
 from dbt_revsync.delivery import HttpClient, Window
