@@ -8,24 +8,26 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from dbt_revsync import build_state, builds, dbt_cloud, dbt_invoke, events, exposures, listen_ledger, logs, project, schedule, webhook
-from dbt_revsync.config import (
-    ColumnUse,
+from dbt_revsync.blocks import ColumnUse, check_columns, parse_sync_blocks
+from dbt_revsync.connections import find_connections_file, load_connections
+from dbt_revsync.destinations import catalog
+from dbt_revsync.destinations.base import Destination
+from dbt_revsync.errors import (
+    ConfigError,
     ConfigIssue,
-    check_columns,
-    find_connections_file,
-    load_connections,
-    parse_sync_blocks,
+    DestinationError,
+    ManifestError,
+    UsageError,
+    did_you_mean,
     raise_if,
 )
 from dbt_revsync.model import Settings, SyncReport, SyncSpec
-from dbt_revsync.destinations.base import Destination
-from dbt_revsync.errors import ConfigError, DestinationError, ManifestError, UsageError, did_you_mean
 from dbt_revsync.runner import DestinationPool, Progress, Pusher
 from dbt_revsync.state import Remembered, StateStore, SyncLocked
 from dbt_revsync.warehouse import Warehouse
@@ -101,14 +103,14 @@ def parse_nodes(
     """The nodes' blocks as syncs, checked against the connections file (no warehouse)."""
     issues = list(issues or ())
     path = find_connections_file(settings.connections_file, settings.project_dir, os.environ)
-    connections, connection_issues = load_connections(path)
+    connections, connection_issues = load_connections(path, destinations=catalog())
     logs.REDACTOR.add(secret for conn in connections.values() for secret in conn.secrets)
     issues.extend(_used_connection_issues(nodes, connection_issues))
-    broken = {issue.where.split("'")[1] for issue in connection_issues if issue.where.count("'") >= 2}
+    broken = {issue.connection for issue in connection_issues if issue.connection}
     specs: list[SyncSpec] = []
     uses: list[ColumnUse] = []
     for node in nodes:
-        found, node_issues, node_uses = parse_sync_blocks(node.ref, node.block, connections, broken)
+        found, node_issues, node_uses = parse_sync_blocks(node.ref, node.block, connections, broken, destinations=catalog())
         specs.extend(found)
         issues.extend(node_issues)
         uses.extend(node_uses)
@@ -121,7 +123,7 @@ def _used_connection_issues(nodes: Sequence[project.SyncNode], issues: list[Conf
     for node in nodes:
         blocks = node.block if isinstance(node.block, list) else [node.block]
         used.update(str(b.get("destination")) for b in blocks if isinstance(b, dict))
-    return [i for i in issues if not i.where or any(i.where == f"connection '{name}'" for name in used)]
+    return [i for i in issues if not i.where or i.connection in used]
 
 
 def check_relations(uses: Sequence[ColumnUse], warehouse: Warehouse) -> list[ConfigIssue]:
