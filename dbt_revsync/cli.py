@@ -26,9 +26,9 @@ from importlib import metadata
 from pathlib import Path
 
 from dbt_revsync import __version__, commands, events, logs, output, runner
-from dbt_revsync.model import Settings, SyncReport
+from dbt_revsync.dbt.artifacts import Artifacts
 from dbt_revsync.errors import ConfigError, ManifestError, RevsyncError, UsageError
-from dbt_revsync.project import Artifacts
+from dbt_revsync.model import Settings, SyncReport
 
 logger = logging.getLogger(__name__)
 

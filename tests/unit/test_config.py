@@ -8,10 +8,10 @@ import pytest
 from dbt_revsync.blocks import check_columns, parse_sync_blocks
 from dbt_revsync.commands import parse_nodes
 from dbt_revsync.connections import check_base_url, find_connections_file, load_connections, render_env_vars
+from dbt_revsync.dbt.artifacts import SyncNode
 from dbt_revsync.destinations import catalog
 from dbt_revsync.errors import ConfigError
 from dbt_revsync.model import NodeRef, Settings
-from dbt_revsync.project import SyncNode
 
 NODE = NodeRef("model.p.accounts", "accounts", "model", "models/schema.yml", "db", "main", "accounts")
 

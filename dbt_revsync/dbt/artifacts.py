@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbt_revsync.model import NodeRef
+from dbt_revsync.dbt.builds import BUILDING_COMMANDS
 from dbt_revsync.errors import ConfigIssue, ManifestError
+from dbt_revsync.model import NodeRef
 
 # dbt 1.6 writes manifest v10, 1.7 v11, 1.8 to 1.11 v12; run_results v4 to v6 over the same span.
 # dbt Fusion writes manifest v20, whose nodes carry what dbt-revsync reads as v12 does: read as v12.
@@ -149,8 +150,6 @@ def _node_ref(node: Mapping[str, Any], meta_path: str) -> NodeRef:
 def building_run_results(run_results: Mapping[str, Any], origin: str) -> Mapping[str, Any]:
     """``run_results`` if a command that builds wrote it: ``dbt test``, ``dbt docs generate``
     or ``dbt compile`` write one too, which says nothing of what was built."""
-    from dbt_revsync.builds import BUILDING_COMMANDS
-
     which = str((run_results.get("args") or {}).get("which") or "")
     if which not in BUILDING_COMMANDS:
         shown = f"`dbt {'docs generate' if which == 'generate' else which}`" if which else "a dbt command that does not say which"

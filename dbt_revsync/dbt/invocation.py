@@ -10,8 +10,8 @@ import io
 import json
 from collections.abc import Sequence
 
-from dbt_revsync.model import Settings
 from dbt_revsync.errors import ManifestError, UsageError
+from dbt_revsync.model import Settings
 
 RESOURCE_TYPES = ("model", "seed", "snapshot", "source")
 

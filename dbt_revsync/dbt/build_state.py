@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dbt_revsync import builds
+from dbt_revsync.dbt import builds
 from dbt_revsync.errors import WarehouseError
-from dbt_revsync.warehouse import Warehouse
 from dbt_revsync.model import utc_now
+from dbt_revsync.warehouse import Warehouse
 
 RESULTS_TABLE = "revsync_build_results"
 

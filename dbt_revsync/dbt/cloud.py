@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbt_revsync import logs
+from dbt_revsync.dbt.artifacts import Artifacts
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.errors import ConfigError, ConfigIssue, DestinationError, ManifestError
-from dbt_revsync.project import Artifacts
 
 logger = logging.getLogger(__name__)
 
