@@ -28,7 +28,7 @@ from pathlib import Path
 from dbt_revsync import __version__, commands, events, logs, output, runner
 from dbt_revsync.dbt.artifacts import Artifacts
 from dbt_revsync.errors import ConfigError, ManifestError, RevsyncError, UsageError
-from dbt_revsync.model import Settings, SyncReport
+from dbt_revsync.model import Settings, SyncReport, SyncStatus
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def push_exit_code(reports: Sequence[SyncReport]) -> int:
     refused or rejected the same way) and no other sync sent anything; 1 otherwise."""
     if all(r.ok and not r.held for r in reports):
         return EXIT_OK
-    if any(r.status == "interrupted" for r in reports):
+    if any(r.status == SyncStatus.INTERRUPTED for r in reports):
         return EXIT_INTERRUPTED
     if any(r.config_error for r in reports) and not any(r.counts["requests"] and not r.config_error for r in reports):
         return EXIT_USAGE
@@ -246,7 +246,7 @@ def _cloud_artifacts(args: argparse.Namespace) -> Artifacts | None:
 def run_plan(args: argparse.Namespace) -> int:
     reports = commands.push(_settings(args), _selection(args), full_refresh=args.full_refresh, dry_run=True, samples=args.samples)
     print(output.plan_text(reports))
-    return EXIT_FAILED if any(r.status == "failed" for r in reports) else EXIT_OK
+    return EXIT_FAILED if any(r.status == SyncStatus.FAILED for r in reports) else EXIT_OK
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -374,7 +374,7 @@ def run_run(args: argparse.Namespace) -> int:
             _settings(args), args.dbt_args, target_path=args.target_path, progress=_progress(args), stop=stop
         )
     _print_reports(args, reports)
-    if any(r.status == "interrupted" for r in reports):
+    if any(r.status == SyncStatus.INTERRUPTED for r in reports):
         return EXIT_INTERRUPTED
     return EXIT_OK if dbt_ok and all(r.ok for r in reports) else EXIT_FAILED
 

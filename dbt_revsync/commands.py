@@ -29,7 +29,7 @@ from dbt_revsync.errors import (
     did_you_mean,
     raise_if,
 )
-from dbt_revsync.model import Settings, SyncReport, SyncSpec
+from dbt_revsync.model import Settings, SyncReport, SyncSpec, SyncStatus
 from dbt_revsync.runner import DestinationPool, Progress, Pusher
 from dbt_revsync.state import Remembered, StateStore, SyncLocked
 from dbt_revsync.warehouse import Warehouse
@@ -274,19 +274,19 @@ def _held_report(verdict: builds.Verdict) -> SyncReport:
     spec = verdict.spec
     events.emit("sync_held", f"{spec.label}: held back: {verdict.reason}", logging.WARNING, sync_id=spec.sync_id, sync=spec.label,
                 invocation_id=verdict.invocation_id, reason=verdict.reason)
-    return SyncReport(spec, status="held", message=f"not pushed: {verdict.reason}")
+    return SyncReport(spec, status=SyncStatus.HELD, message=f"not pushed: {verdict.reason}")
 
 
 def _record_holds(warehouse: Warehouse, reports: Sequence[SyncReport], verdicts: Sequence[builds.Verdict]) -> None:
     """Each pushed or held sync's hold, for ``status``: what was held back and why."""
     invocations = {v.spec.sync_id: v.invocation_id for v in verdicts}
-    if any(r.status == "held" or r.held for r in reports):
+    if any(r.status == SyncStatus.HELD or r.held for r in reports):
         build_state.ensure_tables(warehouse)
     elif not build_state.has_holds_table(warehouse):
         return
     for report in reports:
         sync_id = report.spec.sync_id
-        if report.status == "held":
+        if report.status == SyncStatus.HELD:
             build_state.set_hold(warehouse, sync_id, invocations.get(sync_id), report.message)
         elif report.held:
             reason = ", ".join(f"{rows} row(s) held back: {why}" for why, rows in report.held.items())

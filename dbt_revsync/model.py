@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -348,17 +349,32 @@ class PlannedReject:
 
 
 
+class SyncStatus(StrEnum):
+    """Where a sync stands (``runner``'s docstring says what each finished status means).
+
+    The members are their own text, so the runs table, the JSON events and the summary
+    read exactly what they did as plain strings."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    REJECTED = "rejected"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    HELD = "held"
+
+
 @dataclass
 class SyncReport:
-    """How one sync went; ``status`` is one of ``STATUSES`` (see the module's docstring)."""
+    """How one sync went; ``status`` is a ``SyncStatus``."""
 
     spec: SyncSpec
-    status: str = "running"
+    status: SyncStatus = SyncStatus.RUNNING
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
     planned: dict[str, int] = field(default_factory=dict)  # op -> rows, for plan/dry runs
     samples: list[dict[str, Any]] = field(default_factory=list)
     reject_reasons: dict[str, list[Any]] = field(default_factory=dict)  # reason -> [rows, first key]
-    unresolved: int = 0
+    left: int = 0  # rows left for the next push (not answered, not sent)
     config_error: bool = False  # the sync failed on its configuration (as the CRM revealed it)
     kept: int = 0  # mirror: records whose rows left the model, left alone (not created by the sync, or still pointed at)
     held: dict[str, int] = field(default_factory=dict)  # reason -> rows held back by a failing test, not sent
@@ -389,8 +405,4 @@ class SyncReport:
 
     @property
     def ok(self) -> bool:
-        return self.status == "success" and self.counts["rejected"] == 0
-
-
-STATUSES = ("success", "rejected", "partial", "failed", "interrupted", "held")
-
+        return self.status == SyncStatus.SUCCESS and self.counts["rejected"] == 0
