@@ -15,6 +15,8 @@ from typing import Any
 from dbt_revsync.model import ChangeRow, SyncSpec
 from dbt_revsync.warehouse import Warehouse
 
+__all__ = ["META_COLUMNS", "ChangeSet", "DiffStats"]
+
 META_COLUMNS = ("__rs_seq", "__rs_status", "__rs_remote_id", "__rs_key", "__rs_hash", "__rs_upsert", "__rs_inc", "__rs_origin")
 
 

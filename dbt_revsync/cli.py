@@ -30,6 +30,27 @@ from dbt_revsync.dbt.artifacts import Artifacts
 from dbt_revsync.errors import ConfigError, ManifestError, RevsyncError, UsageError
 from dbt_revsync.model import Settings, SyncReport, SyncStatus
 
+__all__ = [
+    "HANDLERS",
+    "RUN_OWN",
+    "RUN_SHARED",
+    "build_parser",
+    "interruptible",
+    "main",
+    "push_exit_code",
+    "run_exposures",
+    "run_forget",
+    "run_listen",
+    "run_plan",
+    "run_push",
+    "run_run",
+    "run_sandbox",
+    "run_status",
+    "run_validate",
+    "split_run_args",
+    "version_text",
+]
+
 logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

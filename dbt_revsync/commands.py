@@ -34,6 +34,35 @@ from dbt_revsync.runner import DestinationPool, Progress, Pusher
 from dbt_revsync.state import Remembered, StateStore, SyncLocked
 from dbt_revsync.warehouse import Warehouse
 
+__all__ = [
+    "LISTEN_JOURNAL",
+    "MAX_LISTED",
+    "WEBHOOK_SECRET_ENV",
+    "ForgetPlan",
+    "ListenOptions",
+    "NotDue",
+    "RunHistory",
+    "Selection",
+    "check_relations",
+    "check_remote_fields",
+    "cloud_artifacts",
+    "current_manifest",
+    "due_specs",
+    "ensure_project",
+    "forget",
+    "forget_plan",
+    "listener",
+    "load_specs",
+    "no_sync_reason",
+    "parse_nodes",
+    "push",
+    "run_then_push",
+    "status",
+    "target_dir",
+    "validate",
+    "write_exposures",
+]
+
 logger = logging.getLogger(__name__)
 
 

@@ -63,6 +63,36 @@ from dbt_revsync import events, logs
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 from dbt_revsync.model import RETRY_CODES
 
+__all__ = [
+    "FATAL_STATUSES",
+    "MAX_BODY_BYTES",
+    "RATE_LIMIT_HEADERS",
+    "REDIRECTS",
+    "RETRY_STATUSES",
+    "BudgetSpent",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "HttpClient",
+    "Outcome",
+    "RateLimiter",
+    "Reply",
+    "RequestsTransport",
+    "RetryPolicy",
+    "TlsError",
+    "Transport",
+    "TransportError",
+    "UnsendableError",
+    "Window",
+    "WindowLimiter",
+    "classify",
+    "header_value_problem",
+    "is_loopback",
+    "rate_limit_wait",
+    "record_outcome",
+    "refuse_plain_http",
+    "retry_after",
+]
+
 logger = logging.getLogger(__name__)
 
 

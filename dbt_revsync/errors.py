@@ -19,6 +19,20 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+__all__ = [
+    "ConfigError",
+    "ConfigIssue",
+    "DestinationError",
+    "FatalDestinationError",
+    "ManifestError",
+    "RevsyncError",
+    "TransientDestinationError",
+    "UsageError",
+    "WarehouseError",
+    "did_you_mean",
+    "raise_if",
+]
+
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices`` to a mistyped ``word``, else ``""``.

@@ -20,6 +20,8 @@ from typing import Any
 
 from dbt_revsync.model import COUNTS
 
+__all__ = ["COMMON", "FIELDS", "LOGGER_NAME", "emit"]
+
 LOGGER_NAME = "dbt_revsync.events"
 COMMON = ("ts", "level", "logger", "event", "message")
 FIELDS: dict[str, tuple[str, ...]] = {

@@ -29,6 +29,8 @@ from dbt_revsync.destinations.base import Destination, Found, RecordRejected
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 from dbt_revsync.model import BatchResult, Change, SyncSpec
 
+__all__ = ["EMPTY", "needs_matching", "resolve", "send"]
+
 logger = logging.getLogger(__name__)
 
 EMPTY: tuple[Any, ...] = (None, "", [], {})

@@ -19,6 +19,29 @@ from typing import Any, Protocol, TypeVar
 
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 
+__all__ = [
+    "COUNTS",
+    "MAX_REJECT_REASONS",
+    "OPS",
+    "OUTCOMES",
+    "RETRY_CODES",
+    "Ack",
+    "BatchResult",
+    "Change",
+    "ChangeRow",
+    "Connection",
+    "FieldMap",
+    "NodeRef",
+    "PlannedReject",
+    "Reject",
+    "Settings",
+    "SyncReport",
+    "SyncSpec",
+    "SyncStatus",
+    "is_retry_code",
+    "utc_now",
+]
+
 COUNTS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
 
 

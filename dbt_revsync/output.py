@@ -19,6 +19,22 @@ from rich.text import Text
 from dbt_revsync.model import SyncReport, SyncSpec, SyncStatus
 from dbt_revsync.runner import Progress
 
+__all__ = [
+    "BAR_WIDTH",
+    "COLUMNS",
+    "COMPACT",
+    "MIN_LABEL",
+    "NO_WIDTH",
+    "WIDE",
+    "LineProgress",
+    "TerminalProgress",
+    "forget_text",
+    "not_due_text",
+    "plan_text",
+    "status_text",
+    "summary",
+]
+
 COLUMNS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
 WIDE = ("read", "created", "updated", "deleted", "unchanged", "rejected", "left", "requests")
 COMPACT = ("created", "updated", "deleted", "rejected", "left")

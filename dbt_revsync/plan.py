@@ -26,6 +26,8 @@ from typing import Any
 
 from dbt_revsync.model import Change, ChangeRow, PlannedReject, SyncSpec
 
+__all__ = ["OPERATIONS", "decide", "format_list", "key_text", "payload"]
+
 OPERATIONS: Mapping[tuple[str, str], str] = {
     ("append", "new"): "create",
     ("update", "new"): "update",

@@ -42,14 +42,38 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dbt_revsync import events, logs, matching, plan
-from dbt_revsync.model import Ack, BatchResult, Change, PlannedReject, SyncReport, SyncSpec, SyncStatus, utc_now
+from dbt_revsync.changes import ChangeSet
 from dbt_revsync.delivery import CircuitBreaker, HttpClient, RetryPolicy
 from dbt_revsync.destinations import destination_class
-from dbt_revsync.changes import ChangeSet
 from dbt_revsync.destinations.base import Destination
 from dbt_revsync.errors import ConfigError, FatalDestinationError, RevsyncError, TransientDestinationError, WarehouseError
+from dbt_revsync.model import Ack, BatchResult, Change, PlannedReject, SyncReport, SyncSpec, SyncStatus, utc_now
 from dbt_revsync.state import RejectRow, StateRow, StateStore
 from dbt_revsync.warehouse import Warehouse
+
+__all__ = [
+    "LEASE_RENEW_SECONDS",
+    "MAX_LEFT_REASONS",
+    "PAGE_ROWS",
+    "RUN_ROW_SECONDS",
+    "SAME_REJECTS_TO_STOP",
+    "STOP_CHECK_SECONDS",
+    "DestinationFactory",
+    "DestinationPool",
+    "Progress",
+    "Pusher",
+    "SameFailure",
+    "SameFailureVerdict",
+    "SyncRun",
+    "address_of",
+    "default_client",
+    "hidden",
+    "is_loopback_address",
+    "merged",
+    "outcome_of",
+    "settled_status",
+    "target_of",
+]
 
 logger = logging.getLogger(__name__)
 

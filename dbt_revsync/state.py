@@ -26,9 +26,20 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
-from dbt_revsync.model import COUNTS, SyncSpec, utc_now
 from dbt_revsync.errors import WarehouseError
+from dbt_revsync.model import COUNTS, SyncSpec, utc_now
 from dbt_revsync.warehouse import Statement, Warehouse, first_line
+
+__all__ = [
+    "LEASE_SECONDS",
+    "RENEW_SECONDS",
+    "RejectRow",
+    "Remembered",
+    "StateRow",
+    "StateStore",
+    "SyncLocked",
+    "bound_statements",
+]
 
 logger = logging.getLogger(__name__)
 

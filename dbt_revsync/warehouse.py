@@ -18,8 +18,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dbt_revsync.model import NodeRef, Settings, SyncSpec
 from dbt_revsync.errors import ConfigError, ConfigIssue, WarehouseError
+from dbt_revsync.model import NodeRef, Settings, SyncSpec
+
+__all__ = ["MACRO_BLOCKS", "PACKAGE_NAME", "Statement", "Warehouse", "first_line", "package_root", "refused"]
 
 logger = logging.getLogger(__name__)
 

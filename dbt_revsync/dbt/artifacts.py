@@ -17,6 +17,34 @@ from dbt_revsync.dbt.builds import BUILDING_COMMANDS
 from dbt_revsync.errors import ConfigIssue, ManifestError
 from dbt_revsync.model import NodeRef
 
+__all__ = [
+    "MANIFEST_VERSIONS",
+    "PATH_SETTINGS",
+    "PROJECT_FILES",
+    "READ_PATHS",
+    "RUN_RESULTS_VERSIONS",
+    "SOURCE_SUFFIXES",
+    "SUCCESS_STATUSES",
+    "SYNC_RESOURCE_TYPES",
+    "WRITTEN_BY",
+    "Artifacts",
+    "SyncNode",
+    "building_run_results",
+    "check_artifact",
+    "dag_order",
+    "default_selection",
+    "load_manifest",
+    "load_run_results",
+    "misplaced_blocks",
+    "model_paths",
+    "no_sync_reason",
+    "nodes_by_id",
+    "read_artifact",
+    "stale_inputs",
+    "succeeded_nodes",
+    "sync_nodes",
+]
+
 # dbt 1.6 writes manifest v10, 1.7 v11, 1.8 to 1.11 v12; run_results v4 to v6 over the same span.
 # dbt Fusion writes manifest v20, whose nodes carry what dbt-revsync reads as v12 does: read as v12.
 MANIFEST_VERSIONS = (10, 11, 12, 20)

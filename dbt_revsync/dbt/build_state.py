@@ -14,6 +14,18 @@ from dbt_revsync.errors import WarehouseError
 from dbt_revsync.model import utc_now
 from dbt_revsync.warehouse import Warehouse
 
+__all__ = [
+    "RESULTS_TABLE",
+    "HeldKeys",
+    "current_holds",
+    "ensure_tables",
+    "has_holds_table",
+    "hook_records",
+    "last_pushes",
+    "quarantined_keys",
+    "set_hold",
+]
+
 RESULTS_TABLE = "revsync_build_results"
 
 

@@ -24,6 +24,23 @@ from typing import Any
 
 from dbt_revsync.model import SyncSpec
 
+__all__ = [
+    "BLOCKING_TEST_STATUSES",
+    "BUILDING_COMMANDS",
+    "BUILT_STATUSES",
+    "BUILT_TYPES",
+    "BuildRecord",
+    "NodeBuild",
+    "Quarantine",
+    "Verdict",
+    "judge",
+    "latest_builds",
+    "records_from_rows",
+    "records_from_run_results",
+    "source_tests",
+    "upstream",
+]
+
 BUILDING_COMMANDS = ("build", "run", "seed", "snapshot", "retry")
 BUILT_STATUSES = ("success", "warn")  # what a node's own result says when dbt built it
 BLOCKING_TEST_STATUSES = ("fail", "error")

@@ -29,6 +29,20 @@ from dbt_revsync.dbt.artifacts import Artifacts
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.errors import ConfigError, ConfigIssue, DestinationError, ManifestError
 
+__all__ = [
+    "ACCOUNT_ENV",
+    "BUILDING_COMMANDS",
+    "TOKEN_ENV",
+    "URL_ENV",
+    "CloudAccount",
+    "CloudClient",
+    "RunStep",
+    "check_run_id",
+    "fetch_artifacts",
+    "merge_run_results",
+    "run_steps",
+]
+
 logger = logging.getLogger(__name__)
 
 ACCOUNT_ENV = "DBT_CLOUD_ACCOUNT_ID"

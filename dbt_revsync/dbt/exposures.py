@@ -17,6 +17,8 @@ from ruamel.yaml import YAML
 
 from dbt_revsync.model import SyncSpec
 
+__all__ = ["HEADER", "config_keys", "depends_on", "exposure", "exposure_name", "exposures_yaml", "owner"]
+
 HEADER = "# Written by `dbt-revsync exposures`: one exposure per sync. Regenerate it rather than edit it.\n"
 
 

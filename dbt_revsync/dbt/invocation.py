@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dbt_revsync.errors import ManifestError, UsageError
 from dbt_revsync.model import Settings
 
+__all__ = ["BUILD_COMMANDS", "RESOURCE_TYPES", "invoke", "parse", "selected_unique_ids"]
+
 RESOURCE_TYPES = ("model", "seed", "snapshot", "source")
 
 

@@ -22,9 +22,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 from dbt_revsync.delivery import BudgetSpent, HttpClient, Reply, Window, rate_limit_wait
 from dbt_revsync.errors import ConfigIssue, FatalDestinationError, TransientDestinationError, did_you_mean
+from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
+
+__all__ = [
+    "UNREADABLE",
+    "Destination",
+    "Found",
+    "PerRecordDestination",
+    "RecordRejected",
+    "answer_body",
+    "confirms_without_body",
+    "unconfirmed",
+]
 
 @dataclass(frozen=True)
 class Found:

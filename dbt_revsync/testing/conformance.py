@@ -69,6 +69,8 @@ from dbt_revsync.runner import default_client, hidden
 from dbt_revsync.sandbox.framework import Emulator, SandboxRequest, SandboxResponse
 from dbt_revsync.sandbox.server import SandboxServer
 
+__all__ = ["MAINTENANCE_PAGE", "NODE", "TESTS", "DestinationConformance", "Pushed"]
+
 TESTS = (
     "test_declaration_is_complete",
     "test_create",

@@ -9,6 +9,7 @@ functions included (a function-level import only postpones a cycle); imports und
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -167,3 +168,16 @@ def test_every_module_imports_in_a_fresh_interpreter_in_dependency_order() -> No
     code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
     result = subprocess.run([sys.executable, "-c", code, *order], capture_output=True, text=True, cwd=PACKAGE.parent, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_every_module_outside_the_crm_packages_and_the_sandbox_says_what_it_exports() -> None:
+    for module, path in MODULES.items():
+        if module.startswith((f"{NAME}.crms", f"{NAME}.sandbox")):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        declared = [n for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+                    and "__all__" in ast.unparse(n.targets[0] if isinstance(n, ast.Assign) else n.target)]
+        assert declared, f"{module} has no __all__"
+        names = ast.literal_eval(declared[0].value) if declared[0].value is not None else []
+        if module != f"{NAME}.__main__":  # importing it runs the command line
+            assert set(names) <= set(vars(importlib.import_module(module))), module

@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from dbt_revsync.model import Change, Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.crms.salesforce import facts
 from dbt_revsync.crms.salesforce.connector import SalesforceDestination, lookup_queries
 from dbt_revsync.crms.salesforce.emulator import (
@@ -20,6 +19,7 @@ from dbt_revsync.crms.salesforce.emulator import (
     SalesforceEmulator,
 )
 from dbt_revsync.delivery import HttpClient, RetryPolicy
+from dbt_revsync.model import Change, Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.sandbox.server import SandboxServer
 
 NODE = NodeRef("model.p.accounts", "accounts", "model", "models/schema.yml", None, "main", "accounts")
