@@ -42,7 +42,7 @@ __all__ = [
     "utc_now",
 ]
 
-COUNTS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
+COUNTS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")  # what a sync counts (runs table, events)
 
 
 # Error codes that mean "not now" whatever the status: a vendor's own limit or lock codes
