@@ -19,10 +19,11 @@ import time
 from typing import Any
 
 from dbt_revsync import matching
-from dbt_revsync.config import FieldMap, NodeRef, SyncSpec, parse_connection
+from dbt_revsync.connections import parse_connection
 from dbt_revsync.delivery import HttpClient
-from dbt_revsync.destinations import destination_class
-from dbt_revsync.destinations.base import Change, Destination
+from dbt_revsync.destinations import catalog, destination_class
+from dbt_revsync.destinations.base import Destination
+from dbt_revsync.model import Change, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.sandbox import SandboxServer
 
 NODE = NodeRef("model.bench.crm", "crm", "model", "models/schema.yml", None, "main", "crm")
@@ -37,7 +38,7 @@ SETUPS: dict[str, dict[str, Any]] = {
 def destination(server: SandboxServer, vendor: str) -> tuple[Destination, SyncSpec]:
     setup = SETUPS[vendor]
     name, token = setup["secret"]
-    conn, issues = parse_connection(vendor, {"type": vendor, name: token, "base_url": f"{server.url}/{vendor}"}, "revsync.yml", {})
+    conn, issues = parse_connection(vendor, {"type": vendor, name: token, "base_url": f"{server.url}/{vendor}"}, "revsync.yml", {}, destinations=catalog())
     assert conn is not None and not issues, issues
     cls = destination_class(vendor)
     http = HttpClient(rate_limit=None, max_concurrency=1, secrets=conn.secrets, throttle_hint=cls.throttle_hint)

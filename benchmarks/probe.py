@@ -28,8 +28,10 @@ def main(root: Path, what: str) -> dict[str, Any]:
         return _floor(root)
     figures: dict[str, Any] = {}
     mark = time.perf_counter()
-    from dbt_revsync import commands  # imports dbt_revsync; dbt itself loads on first use
-    from dbt_revsync.config import Settings
+    from dbt_revsync import (
+        commands,  # imports dbt_revsync; dbt itself loads on first use
+    )
+    from dbt_revsync.model import Settings
     from dbt_revsync.runner import Pusher
     from dbt_revsync.warehouse import Warehouse
 

@@ -1,3 +1,5 @@
 """dbt-revsync: reverse ETL inside a dbt project."""
 
+__all__ = ["__version__"]
+
 __version__ = "0.4.0"  # the one version number: pyproject.toml reads it from here

@@ -8,29 +8,16 @@ runner asks for only once the current rows are committed. ``pages`` reads it by 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from dbt_revsync.config import SyncSpec
+from dbt_revsync.model import ChangeRow, SyncSpec
 from dbt_revsync.warehouse import Warehouse
 
+__all__ = ["META_COLUMNS", "ChangeSet", "DiffStats"]
+
 META_COLUMNS = ("__rs_seq", "__rs_status", "__rs_remote_id", "__rs_key", "__rs_hash", "__rs_upsert", "__rs_inc", "__rs_origin")
-
-
-@dataclass(frozen=True)
-class ChangeRow:
-    """One row of the changes table: what the diff decided and the values to map."""
-
-    seq: int
-    status: str
-    remote_id: str | None
-    key: str | None
-    row_hash: str | None
-    upsert_value: str | None  # as the diff compares it: trimmed, lower case
-    incremental_value: Any
-    values: Mapping[str, Any]  # model column -> value
-    origin: str | None = None  # what the state remembers: created | matched
 
 
 @dataclass(frozen=True)

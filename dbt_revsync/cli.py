@@ -26,9 +26,30 @@ from importlib import metadata
 from pathlib import Path
 
 from dbt_revsync import __version__, commands, events, logs, output, runner
-from dbt_revsync.config import Settings
+from dbt_revsync.dbt.artifacts import Artifacts
 from dbt_revsync.errors import ConfigError, ManifestError, RevsyncError, UsageError
-from dbt_revsync.project import Artifacts
+from dbt_revsync.model import Settings, SyncReport, SyncStatus
+
+__all__ = [
+    "HANDLERS",
+    "RUN_OWN",
+    "RUN_SHARED",
+    "build_parser",
+    "interruptible",
+    "main",
+    "push_exit_code",
+    "run_exposures",
+    "run_forget",
+    "run_listen",
+    "run_plan",
+    "run_push",
+    "run_run",
+    "run_sandbox",
+    "run_status",
+    "run_validate",
+    "split_run_args",
+    "version_text",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -157,14 +178,14 @@ def _progress(args: argparse.Namespace) -> runner.Progress | None:
     return output.TerminalProgress() if sys.stderr.isatty() else output.LineProgress()
 
 
-def _summary(args: argparse.Namespace, reports: Sequence[runner.SyncReport]) -> str:
+def _summary(args: argparse.Namespace, reports: Sequence[SyncReport]) -> str:
     """The summary, fitted to the terminal; a pipe has no width to fit (unless COLUMNS says
     one): one line per sync with every count, and one line per message."""
     width = shutil.get_terminal_size((0, 0)).columns or output.NO_WIDTH
     return output.summary(reports, width=width, wide=getattr(args, "wide", False), wrap=sys.stdout.isatty())
 
 
-def _print_reports(args: argparse.Namespace, reports: Sequence[runner.SyncReport]) -> None:
+def _print_reports(args: argparse.Namespace, reports: Sequence[SyncReport]) -> None:
     """The summary table; under ``--log-format json`` stdout carries the events alone."""
     if args.log_format != "json":
         print(_summary(args, reports), flush=True)
@@ -222,13 +243,13 @@ def run_push(args: argparse.Namespace) -> int:
     return push_exit_code(reports)
 
 
-def push_exit_code(reports: Sequence[runner.SyncReport]) -> int:
+def push_exit_code(reports: Sequence[SyncReport]) -> int:
     """0 when every sync is ``success`` with no held row; 130 when one was interrupted; 2 when
     a sync failed on its configuration (a field only the CRM could refuse, every request
     refused or rejected the same way) and no other sync sent anything; 1 otherwise."""
     if all(r.ok and not r.held for r in reports):
         return EXIT_OK
-    if any(r.status == "interrupted" for r in reports):
+    if any(r.status == SyncStatus.INTERRUPTED for r in reports):
         return EXIT_INTERRUPTED
     if any(r.config_error for r in reports) and not any(r.counts["requests"] and not r.config_error for r in reports):
         return EXIT_USAGE
@@ -246,7 +267,7 @@ def _cloud_artifacts(args: argparse.Namespace) -> Artifacts | None:
 def run_plan(args: argparse.Namespace) -> int:
     reports = commands.push(_settings(args), _selection(args), full_refresh=args.full_refresh, dry_run=True, samples=args.samples)
     print(output.plan_text(reports))
-    return EXIT_FAILED if any(r.status == "failed" for r in reports) else EXIT_OK
+    return EXIT_FAILED if any(r.status == SyncStatus.FAILED for r in reports) else EXIT_OK
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -303,7 +324,7 @@ def run_exposures(args: argparse.Namespace) -> int:
 
 
 def run_listen(args: argparse.Namespace) -> int:
-    def show(run_id: str, reports: list[runner.SyncReport]) -> None:
+    def show(run_id: str, reports: list[SyncReport]) -> None:
         if args.log_format != "json":
             print(f"dbt Cloud run {run_id}:\n{_summary(args, reports)}", flush=True)
 
@@ -373,7 +394,7 @@ def run_run(args: argparse.Namespace) -> int:
             _settings(args), args.dbt_args, target_path=args.target_path, progress=_progress(args), stop=stop
         )
     _print_reports(args, reports)
-    if any(r.status == "interrupted" for r in reports):
+    if any(r.status == SyncStatus.INTERRUPTED for r in reports):
         return EXIT_INTERRUPTED
     return EXIT_OK if dbt_ok and all(r.ok for r in reports) else EXIT_FAILED
 

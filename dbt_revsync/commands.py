@@ -8,28 +8,60 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from dbt_revsync import build_state, builds, dbt_cloud, dbt_invoke, events, exposures, listen_ledger, logs, project, schedule, webhook
-from dbt_revsync.config import (
-    ColumnUse,
+from dbt_revsync import events, listen_ledger, logs, schedule, webhook
+from dbt_revsync.blocks import ColumnUse, check_columns, parse_sync_blocks
+from dbt_revsync.connections import find_connections_file, load_connections
+from dbt_revsync.dbt import artifacts as dbt_artifacts
+from dbt_revsync.dbt import build_state, builds, cloud, exposures, invocation
+from dbt_revsync.destinations import catalog
+from dbt_revsync.destinations.base import Destination
+from dbt_revsync.errors import (
+    ConfigError,
     ConfigIssue,
-    Settings,
-    SyncSpec,
-    check_columns,
-    find_connections_file,
-    load_connections,
-    parse_sync_blocks,
+    DestinationError,
+    ManifestError,
+    UsageError,
+    did_you_mean,
     raise_if,
 )
-from dbt_revsync.destinations.base import Destination
-from dbt_revsync.errors import ConfigError, DestinationError, ManifestError, UsageError, did_you_mean
-from dbt_revsync.runner import DestinationPool, Progress, Pusher, SyncReport
+from dbt_revsync.model import Settings, SyncReport, SyncSpec, SyncStatus
+from dbt_revsync.runner import DestinationPool, Progress, Pusher
 from dbt_revsync.state import Remembered, StateStore, SyncLocked
 from dbt_revsync.warehouse import Warehouse
+
+__all__ = [
+    "LISTEN_JOURNAL",
+    "MAX_LISTED",
+    "WEBHOOK_SECRET_ENV",
+    "ForgetPlan",
+    "ListenOptions",
+    "NotDue",
+    "RunHistory",
+    "Selection",
+    "check_relations",
+    "check_remote_fields",
+    "cloud_artifacts",
+    "current_manifest",
+    "due_specs",
+    "ensure_project",
+    "forget",
+    "forget_plan",
+    "listener",
+    "load_specs",
+    "no_sync_reason",
+    "parse_nodes",
+    "push",
+    "run_then_push",
+    "status",
+    "target_dir",
+    "validate",
+    "write_exposures",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,17 +91,17 @@ def current_manifest(settings: Settings) -> dict[str, Any]:
     or YAML, dbt_project.yml, ...) is newer than it: a push never goes by yesterday's config."""
     ensure_project(settings)
     path = target_dir(settings) / "manifest.json"
-    stale = project.stale_inputs(settings.project_dir, path)
+    stale = dbt_artifacts.stale_inputs(settings.project_dir, path)
     if stale:
         first = stale[0].relative_to(settings.project_dir) if stale[0].is_relative_to(settings.project_dir) else stale[0]
         more = f" and {len(stale) - 1} other file(s)" if len(stale) > 1 else ""
         logger.info("%s is older than %s%s: running dbt parse", path, first, more)
-        dbt_invoke.parse(settings)
-    return project.load_manifest(target_dir(settings))
+        invocation.parse(settings)
+    return dbt_artifacts.load_manifest(target_dir(settings))
 
 
 def load_specs(
-    settings: Settings, selection: Selection, artifacts: project.Artifacts | None = None, manifest: Mapping[str, Any] | None = None,
+    settings: Settings, selection: Selection, artifacts: dbt_artifacts.Artifacts | None = None, manifest: Mapping[str, Any] | None = None,
 ) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse]]:
     """The selected syncs, parsed and checked against the connections file (no warehouse).
 
@@ -77,52 +109,52 @@ def load_specs(
     ``--select`` and ``all_syncs``, the nodes the run results say were built (the fallback of
     a push with no hook record).
     """
-    ids = dbt_invoke.selected_unique_ids(settings, selection.select, selection.exclude) if (selection.select or selection.exclude) else None
+    ids = invocation.selected_unique_ids(settings, selection.select, selection.exclude) if (selection.select or selection.exclude) else None
     if manifest is None:
         manifest = artifacts.manifest if artifacts else current_manifest(settings)
-    nodes = project.sync_nodes(manifest)
+    nodes = dbt_artifacts.sync_nodes(manifest)
     if ids is not None:
         nodes = [n for n in nodes if n.ref.unique_id in ids]
     elif not selection.all_syncs:
-        nodes = project.default_selection(nodes, project.succeeded_nodes(_run_results(settings, artifacts)))
-    return parse_nodes(settings, project.dag_order(nodes, manifest), project.misplaced_blocks(manifest))
+        nodes = dbt_artifacts.default_selection(nodes, dbt_artifacts.succeeded_nodes(_run_results(settings, artifacts)))
+    return parse_nodes(settings, dbt_artifacts.dag_order(nodes, manifest), dbt_artifacts.misplaced_blocks(manifest))
 
 
-def _run_results(settings: Settings, artifacts: project.Artifacts | None) -> Mapping[str, Any]:
+def _run_results(settings: Settings, artifacts: dbt_artifacts.Artifacts | None) -> Mapping[str, Any]:
     """The fallback record of what was built: a building invocation's run results."""
     if artifacts and artifacts.run_results:
-        return project.building_run_results(artifacts.run_results, "the run's run_results.json")
+        return dbt_artifacts.building_run_results(artifacts.run_results, "the run's run_results.json")
     path = target_dir(settings) / "run_results.json"
-    return project.building_run_results(project.load_run_results(target_dir(settings)), str(path))
+    return dbt_artifacts.building_run_results(dbt_artifacts.load_run_results(target_dir(settings)), str(path))
 
 
 def parse_nodes(
-    settings: Settings, nodes: Sequence[project.SyncNode], issues: list[ConfigIssue] | None = None
+    settings: Settings, nodes: Sequence[dbt_artifacts.SyncNode], issues: list[ConfigIssue] | None = None
 ) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse]]:
     """The nodes' blocks as syncs, checked against the connections file (no warehouse)."""
     issues = list(issues or ())
     path = find_connections_file(settings.connections_file, settings.project_dir, os.environ)
-    connections, connection_issues = load_connections(path)
+    connections, connection_issues = load_connections(path, destinations=catalog())
     logs.REDACTOR.add(secret for conn in connections.values() for secret in conn.secrets)
     issues.extend(_used_connection_issues(nodes, connection_issues))
-    broken = {issue.where.split("'")[1] for issue in connection_issues if issue.where.count("'") >= 2}
+    broken = {issue.connection for issue in connection_issues if issue.connection}
     specs: list[SyncSpec] = []
     uses: list[ColumnUse] = []
     for node in nodes:
-        found, node_issues, node_uses = parse_sync_blocks(node.ref, node.block, connections, broken)
+        found, node_issues, node_uses = parse_sync_blocks(node.ref, node.block, connections, broken, destinations=catalog())
         specs.extend(found)
         issues.extend(node_issues)
         uses.extend(node_uses)
     return specs, issues, uses
 
 
-def _used_connection_issues(nodes: Sequence[project.SyncNode], issues: list[ConfigIssue]) -> list[ConfigIssue]:
+def _used_connection_issues(nodes: Sequence[dbt_artifacts.SyncNode], issues: list[ConfigIssue]) -> list[ConfigIssue]:
     """Issues of the connections file itself and of the connections the chosen syncs use."""
     used: set[str] = set()
     for node in nodes:
         blocks = node.block if isinstance(node.block, list) else [node.block]
         used.update(str(b.get("destination")) for b in blocks if isinstance(b, dict))
-    return [i for i in issues if not i.where or any(i.where == f"connection '{name}'" for name in used)]
+    return [i for i in issues if not i.where or i.connection in used]
 
 
 def check_relations(uses: Sequence[ColumnUse], warehouse: Warehouse) -> list[ConfigIssue]:
@@ -162,7 +194,7 @@ def push(
     dry_run: bool = False,
     progress: Progress | None = None,
     samples: int = 3,
-    artifacts: project.Artifacts | None = None,
+    artifacts: dbt_artifacts.Artifacts | None = None,
     due: bool = False,
     stop: threading.Event | None = None,
     waiting: list[NotDue] | None = None,
@@ -189,7 +221,7 @@ def _push(
     dry_run: bool,
     progress: Progress,
     samples: int,
-    artifacts: project.Artifacts | None,
+    artifacts: dbt_artifacts.Artifacts | None,
     due: bool,
     stop: threading.Event | None,
     waiting: list[NotDue] | None,
@@ -223,7 +255,7 @@ def _push(
 
 
 def _built_syncs(
-    settings: Settings, manifest: Mapping[str, Any], artifacts: project.Artifacts | None, warehouse: Warehouse,
+    settings: Settings, manifest: Mapping[str, Any], artifacts: dbt_artifacts.Artifacts | None, warehouse: Warehouse,
     since_last_push: bool = True,
 ) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse], list[builds.Verdict]]:
     """A plain push's syncs: those whose node dbt built since their last push (the hook's
@@ -234,12 +266,12 @@ def _built_syncs(
     if records is None:
         records = builds.records_from_run_results(_run_results(settings, artifacts), manifest)
     latest = builds.latest_builds(records)
-    nodes = [n for n in project.sync_nodes(manifest) if n.ref.unique_id in latest or n.ref.resource_type == "source"]
-    specs, issues, uses = parse_nodes(settings, project.dag_order(nodes, manifest), project.misplaced_blocks(manifest))
+    nodes = [n for n in dbt_artifacts.sync_nodes(manifest) if n.ref.unique_id in latest or n.ref.resource_type == "source"]
+    specs, issues, uses = parse_nodes(settings, dbt_artifacts.dag_order(nodes, manifest), dbt_artifacts.misplaced_blocks(manifest))
     since_last_push = since_last_push and from_hook
     last = build_state.last_pushes(warehouse) if since_last_push else {}
     tested_sources = builds.source_tests(records)
-    parents = {uid: list((node.get("depends_on") or {}).get("nodes") or ()) for uid, node in project.nodes_by_id(manifest).items()}
+    parents = {uid: list((node.get("depends_on") or {}).get("nodes") or ()) for uid, node in dbt_artifacts.nodes_by_id(manifest).items()}
     verdicts = [builds.judge(s, latest, tested_sources, parents, last.get(s.sync_id), since_last_push) for s in specs]
     for verdict in verdicts:
         if verdict.action != "skip":
@@ -271,19 +303,19 @@ def _held_report(verdict: builds.Verdict) -> SyncReport:
     spec = verdict.spec
     events.emit("sync_held", f"{spec.label}: held back: {verdict.reason}", logging.WARNING, sync_id=spec.sync_id, sync=spec.label,
                 invocation_id=verdict.invocation_id, reason=verdict.reason)
-    return SyncReport(spec, status="held", message=f"not pushed: {verdict.reason}")
+    return SyncReport(spec, status=SyncStatus.HELD, message=f"not pushed: {verdict.reason}")
 
 
 def _record_holds(warehouse: Warehouse, reports: Sequence[SyncReport], verdicts: Sequence[builds.Verdict]) -> None:
     """Each pushed or held sync's hold, for ``status``: what was held back and why."""
     invocations = {v.spec.sync_id: v.invocation_id for v in verdicts}
-    if any(r.status == "held" or r.held for r in reports):
+    if any(r.status == SyncStatus.HELD or r.held for r in reports):
         build_state.ensure_tables(warehouse)
     elif not build_state.has_holds_table(warehouse):
         return
     for report in reports:
         sync_id = report.spec.sync_id
-        if report.status == "held":
+        if report.status == SyncStatus.HELD:
             build_state.set_hold(warehouse, sync_id, invocations.get(sync_id), report.message)
         elif report.held:
             reason = ", ".join(f"{rows} row(s) held back: {why}" for why, rows in report.held.items())
@@ -293,8 +325,8 @@ def _record_holds(warehouse: Warehouse, reports: Sequence[SyncReport], verdicts:
 
 
 def _nothing_reason(manifest: Mapping[str, Any], verdicts: Sequence[builds.Verdict], from_run: bool) -> str:
-    if not project.sync_nodes(manifest):
-        return project.no_sync_reason(manifest)
+    if not dbt_artifacts.sync_nodes(manifest):
+        return dbt_artifacts.no_sync_reason(manifest)
     if not verdicts:
         return "no node that carries a revsync block was built" + (" by this run" if from_run else " (run `dbt build` first)")
     return (f"dbt built none of the {len(verdicts)} sync(s)' nodes since that sync's last push "
@@ -331,20 +363,20 @@ def run_then_push(
     on are not pushed; the ones it built are, even when others failed.
     """
     started = time.time()
-    dbt_ok = dbt_invoke.invoke(dbt_args)
+    dbt_ok = invocation.invoke(dbt_args)
     target = settings.project_dir / target_path if target_path else target_dir(settings)
     results_file = target / "run_results.json"
     if not results_file.is_file() or results_file.stat().st_mtime < started - 1:
         raise ManifestError(f"dbt wrote no {results_file} in this invocation; nothing pushed")
-    artifacts = project.Artifacts(project.load_manifest(target), project.load_run_results(target))
+    artifacts = dbt_artifacts.Artifacts(dbt_artifacts.load_manifest(target), dbt_artifacts.load_run_results(target))
     return dbt_ok, push(settings, Selection(), progress=progress, artifacts=artifacts, stop=stop)
 
 
 def no_sync_reason(settings: Settings) -> str:
     """Why validate found no sync: the manifest's nodes, or the selection."""
-    manifest = project.load_manifest(target_dir(settings))
-    found = len(project.sync_nodes(manifest))
-    return f"no sync found: none of the manifest's {found} node(s) with a sync is selected" if found else project.no_sync_reason(manifest)
+    manifest = dbt_artifacts.load_manifest(target_dir(settings))
+    found = len(dbt_artifacts.sync_nodes(manifest))
+    return f"no sync found: none of the manifest's {found} node(s) with a sync is selected" if found else dbt_artifacts.no_sync_reason(manifest)
 
 
 def validate(settings: Settings, selection: Selection, remote: bool = False) -> tuple[list[SyncSpec], list[str]]:
@@ -522,12 +554,12 @@ def write_exposures(settings: Settings, path: Path | None = None, selection: Sel
     returns the file and the count."""
     specs, issues, _ = load_specs(settings, Selection(selection.select, selection.exclude, all_syncs=True))
     raise_if(issues)
-    manifest = project.load_manifest(target_dir(settings))
-    path = path or settings.project_dir / project.model_paths(settings.project_dir)[0] / "revsync_exposures.yml"
+    manifest = dbt_artifacts.load_manifest(target_dir(settings))
+    path = path or settings.project_dir / dbt_artifacts.model_paths(settings.project_dir)[0] / "revsync_exposures.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = manifest.get("metadata") or {}
     root, dbt_version = str(metadata.get("project_name") or ""), str(metadata.get("dbt_version") or "")
-    path.write_text(exposures.exposures_yaml(specs, project.nodes_by_id(manifest), root, dbt_version), encoding="utf-8")
+    path.write_text(exposures.exposures_yaml(specs, dbt_artifacts.nodes_by_id(manifest), root, dbt_version), encoding="utf-8")
     return path, len(specs)
 
 
@@ -535,10 +567,10 @@ WEBHOOK_SECRET_ENV = "DBT_CLOUD_WEBHOOK_SECRET"
 LISTEN_JOURNAL = "revsync_listen_journal.jsonl"
 
 
-def cloud_artifacts(run_id: str, step: int | None = None) -> project.Artifacts:
+def cloud_artifacts(run_id: str, step: int | None = None) -> dbt_artifacts.Artifacts:
     """A dbt Cloud run's artifacts (its building steps', or step ``step``'s); the account,
     token and access URL come from the environment."""
-    return dbt_cloud.fetch_artifacts(dbt_cloud.CloudAccount.from_env(os.environ), run_id, step)
+    return cloud.fetch_artifacts(cloud.CloudAccount.from_env(os.environ), run_id, step)
 
 
 @dataclass(frozen=True)
@@ -552,7 +584,7 @@ class ListenOptions:
     push_errored: bool = False
 
 
-def _listen_policy(account: dbt_cloud.CloudAccount, options: ListenOptions) -> webhook.ListenPolicy:
+def _listen_policy(account: cloud.CloudAccount, options: ListenOptions) -> webhook.ListenPolicy:
     issues = [ConfigIssue(f"{flag} takes dbt Cloud ids (numbers), got {value!r}", key=flag)
               for flag, values in (("--job-id", options.job_ids), ("--environment-id", options.environment_ids))
               for value in values if not str(value).strip().isdigit()]
@@ -575,7 +607,7 @@ def listener(
     if not secret:
         raise ConfigError(ConfigIssue(f"environment variable {WEBHOOK_SECRET_ENV} is not set (the webhook's secret token)"))
     logs.REDACTOR.add([secret])
-    account = dbt_cloud.CloudAccount.from_env(os.environ)
+    account = cloud.CloudAccount.from_env(os.environ)
     policy = _listen_policy(account, options)
     ledger = listen_ledger.Ledger(target_dir(settings) / LISTEN_JOURNAL, settings.state_schema)
 
@@ -584,7 +616,7 @@ def listener(
             ledger.record(warehouse)
 
     def push_run(run_id: str) -> bool:
-        reports = push(settings, Selection(), artifacts=dbt_cloud.fetch_artifacts(account, run_id))
+        reports = push(settings, Selection(), artifacts=cloud.fetch_artifacts(account, run_id))
         if on_reports:
             on_reports(run_id, reports)
         return all(r.ok for r in reports)

@@ -61,6 +61,37 @@ from urllib3.util import Retry
 
 from dbt_revsync import events, logs
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+from dbt_revsync.model import RETRY_CODES
+
+__all__ = [
+    "FATAL_STATUSES",
+    "MAX_BODY_BYTES",
+    "RATE_LIMIT_HEADERS",
+    "REDIRECTS",
+    "RETRY_STATUSES",
+    "BudgetSpent",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "HttpClient",
+    "Outcome",
+    "RateLimiter",
+    "Reply",
+    "RequestsTransport",
+    "RetryPolicy",
+    "TlsError",
+    "Transport",
+    "TransportError",
+    "UnsendableError",
+    "Window",
+    "WindowLimiter",
+    "classify",
+    "header_value_problem",
+    "is_loopback",
+    "rate_limit_wait",
+    "record_outcome",
+    "refuse_plain_http",
+    "retry_after",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -75,12 +106,6 @@ class Outcome(Enum):
 RETRY_STATUSES = frozenset({408, 423, 425, 429})
 FATAL_STATUSES = frozenset({401, 403})
 REDIRECTS = frozenset({301, 302, 303, 305, 307, 308})
-# Error codes that mean "not now" whatever the status: a vendor's own limit or lock codes
-# (Salesforce REQUEST_LIMIT_EXCEEDED on a 403, UNABLE_TO_LOCK_ROW in a batch answer, ...).
-RETRY_CODES = frozenset({
-    "REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "TOO_MANY_REQUESTS",
-    "RATE_LIMIT_EXCEEDED", "RATELIMIT_EXCEEDED", "TEMPORARILY_UNAVAILABLE",
-})
 _CODE_TOKENS = re.compile(r"\b[A-Z][A-Z_]{4,}\b")  # codes are upper case: prose never matches
 
 

@@ -19,6 +19,20 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+__all__ = [
+    "ConfigError",
+    "ConfigIssue",
+    "DestinationError",
+    "FatalDestinationError",
+    "ManifestError",
+    "RevsyncError",
+    "TransientDestinationError",
+    "UsageError",
+    "WarehouseError",
+    "did_you_mean",
+    "raise_if",
+]
+
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices`` to a mistyped ``word``, else ``""``.
@@ -49,6 +63,7 @@ class ConfigIssue:
     where: str = ""  # model/connection name
     file: str = ""  # YAML file at fault
     key: str = ""  # dotted key at fault
+    connection: str = ""  # the connection at fault, when the mistake is in one
 
     def __str__(self) -> str:
         place = ", ".join(part for part in (self.where, self.file, self.key and f"key '{self.key}'") if part)
@@ -68,6 +83,12 @@ class ConfigError(RevsyncError):
         count = len(self.issues)
         head = f"{count} configuration error{'s' if count != 1 else ''}:"
         return "\n".join([head, *(f"  - {issue}" for issue in self.issues)])
+
+
+def raise_if(issues: list[ConfigIssue]) -> None:
+    """Raise every issue found as one ``ConfigError``; nothing when there is none."""
+    if issues:
+        raise ConfigError(issues)
 
 
 class ManifestError(RevsyncError):

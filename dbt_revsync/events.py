@@ -18,9 +18,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from dbt_revsync.model import COUNTS
+
+__all__ = ["COMMON", "FIELDS", "LOGGER_NAME", "emit"]
+
 LOGGER_NAME = "dbt_revsync.events"
 COMMON = ("ts", "level", "logger", "event", "message")
-COUNTS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
 FIELDS: dict[str, tuple[str, ...]] = {
     "sync_started": ("sync_id", "sync", "model", "destination", "object", "insert_mode", "fetch_mode", "run_id", "dry_run"),
     "batch_done": ("sync_id", "run_id", "created", "updated", "deleted", "rejected", "unresolved", "requests"),

@@ -24,6 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+__all__ = ["AcceptedRun", "Ledger", "SqlRunner", "utc_now"]
+
 logger = logging.getLogger(__name__)
 
 ACCEPTED, PUSHED, FAILED = "accepted", "pushed", "failed"

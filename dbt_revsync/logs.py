@@ -13,6 +13,8 @@ from urllib.parse import quote, quote_plus
 
 from dbt_revsync.events import LOGGER_NAME
 
+__all__ = ["REDACTED", "REDACTOR", "JsonFormatter", "Redactor", "redact", "secret_forms", "setup"]
+
 REDACTED = "***"
 
 

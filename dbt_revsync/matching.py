@@ -24,9 +24,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from dbt_revsync.config import KEYED_MODES, SyncSpec
-from dbt_revsync.destinations.base import BatchResult, Change, Destination, Found, RecordRejected
+from dbt_revsync.blocks import KEYED_MODES
+from dbt_revsync.destinations.base import Destination, Found, RecordRejected
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+from dbt_revsync.model import BatchResult, Change, SyncSpec
+
+__all__ = ["EMPTY", "needs_matching", "resolve", "send"]
 
 logger = logging.getLogger(__name__)
 

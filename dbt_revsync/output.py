@@ -16,8 +16,24 @@ from rich.progress import Progress as RichProgress
 from rich.table import Column
 from rich.text import Text
 
-from dbt_revsync.config import SyncSpec
-from dbt_revsync.runner import Progress, SyncReport
+from dbt_revsync.model import SyncReport, SyncSpec, SyncStatus
+from dbt_revsync.runner import Progress
+
+__all__ = [
+    "BAR_WIDTH",
+    "COLUMNS",
+    "COMPACT",
+    "MIN_LABEL",
+    "NO_WIDTH",
+    "WIDE",
+    "LineProgress",
+    "TerminalProgress",
+    "forget_text",
+    "not_due_text",
+    "plan_text",
+    "status_text",
+    "summary",
+]
 
 COLUMNS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")
 WIDE = ("read", "created", "updated", "deleted", "unchanged", "rejected", "left", "requests")
@@ -27,7 +43,7 @@ MIN_LABEL = 12  # the narrowest a progress line's label gets before it is cut
 
 
 def _count(report: SyncReport, column: str) -> int:
-    return report.unresolved if column == "left" else report.counts.get(column, 0)
+    return report.left if column == "left" else report.counts.get(column, 0)
 
 
 class _Label(ProgressColumn):
@@ -268,8 +284,8 @@ def _notes(reports: Sequence[SyncReport]) -> list[str]:
     for r in reports:
         if r.message:
             lines.append(f"{r.spec.label}: {r.message}")
-        if r.unresolved and not r.message:
-            lines.append(f"{r.spec.label}: {r.unresolved} row(s) not delivered this time; the next push sends them again")
+        if r.left and not r.message:
+            lines.append(f"{r.spec.label}: {r.left} row(s) not delivered this time; the next push sends them again")
         for reason, rows in r.held.items():
             lines.append(f"{r.spec.label}: held back {rows} row(s): {reason}")
         for sample in r.reject_samples:
@@ -286,7 +302,7 @@ def plan_text(reports: Sequence[SyncReport]) -> str:
     for r in reports:
         ops = ", ".join(f"{op} {n}" for op, n in sorted(r.planned.items())) or "send nothing"
         unchanged = r.counts.get("unchanged", 0)
-        if r.status in ("failed", "held"):
+        if r.status in (SyncStatus.FAILED, SyncStatus.HELD):
             lines.append(f"{r.spec.label}: {r.status}")
         else:
             lines.append(f"{r.spec.label}: read {r.counts.get('read', 0)}, unchanged {unchanged}; would {ops}")

@@ -22,12 +22,11 @@ import math
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from dbt_revsync.config import SyncSpec
-from dbt_revsync.destinations.base import Change
-from dbt_revsync.changes import ChangeRow
+from dbt_revsync.model import Change, ChangeRow, PlannedReject, SyncSpec
+
+__all__ = ["OPERATIONS", "decide", "format_list", "key_text", "payload"]
 
 OPERATIONS: Mapping[tuple[str, str], str] = {
     ("append", "new"): "create",
@@ -40,16 +39,6 @@ OPERATIONS: Mapping[tuple[str, str], str] = {
     ("mirror", "changed"): "upsert",
     ("mirror", "removed"): "delete",
 }
-
-
-@dataclass(frozen=True)
-class PlannedReject:
-    """A row refused before sending, for a reason the diff found."""
-
-    key: str | None
-    operation: str
-    code: str
-    message: str
 
 
 def decide(spec: SyncSpec, row: ChangeRow) -> Change | PlannedReject | None:

@@ -42,19 +42,41 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dbt_revsync import events, logs, matching, plan
-from dbt_revsync.config import SyncSpec
+from dbt_revsync.changes import ChangeSet
 from dbt_revsync.delivery import CircuitBreaker, HttpClient, RetryPolicy
 from dbt_revsync.destinations import destination_class
-from dbt_revsync.changes import ChangeSet
-from dbt_revsync.destinations.base import Ack, BatchResult, Change, Destination
+from dbt_revsync.destinations.base import Destination
 from dbt_revsync.errors import ConfigError, FatalDestinationError, RevsyncError, TransientDestinationError, WarehouseError
-from dbt_revsync.events import COUNTS
+from dbt_revsync.model import Ack, BatchResult, Change, PlannedReject, SyncReport, SyncSpec, SyncStatus, utc_now
 from dbt_revsync.state import RejectRow, StateRow, StateStore
-from dbt_revsync.warehouse import Warehouse, utc_now
+from dbt_revsync.warehouse import Warehouse
+
+__all__ = [
+    "LEASE_RENEW_SECONDS",
+    "MAX_LEFT_REASONS",
+    "PAGE_ROWS",
+    "RUN_ROW_SECONDS",
+    "SAME_REJECTS_TO_STOP",
+    "STOP_CHECK_SECONDS",
+    "DestinationFactory",
+    "DestinationPool",
+    "Progress",
+    "Pusher",
+    "SameFailure",
+    "SameFailureVerdict",
+    "SyncRun",
+    "address_of",
+    "default_client",
+    "hidden",
+    "is_loopback_address",
+    "merged",
+    "outcome_of",
+    "settled_status",
+    "target_of",
+]
 
 logger = logging.getLogger(__name__)
 
-MAX_REJECT_REASONS = 10  # distinct reasons a report lists; every reject is in revsync_rejects
 PAGE_ROWS = 2000  # changed rows read from the warehouse per query, then cut into batches
 RUN_ROW_SECONDS = 1.0  # how often a running push rewrites its revsync_runs row
 LEASE_RENEW_SECONDS = 30.0  # how often a push waiting on its batches renews a lease
@@ -63,61 +85,14 @@ STOP_CHECK_SECONDS = 0.2  # how often a push waiting on its batches looks whethe
 SAME_REJECTS_TO_STOP = 10  # rows rejected one same way, none delivered: the sync is misconfigured
 
 
-@dataclass
-class SyncReport:
-    """How one sync went; ``status`` is one of ``STATUSES`` (see the module's docstring)."""
-
-    spec: SyncSpec
-    status: str = "running"
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
-    planned: dict[str, int] = field(default_factory=dict)  # op -> rows, for plan/dry runs
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    reject_reasons: dict[str, list[Any]] = field(default_factory=dict)  # reason -> [rows, first key]
-    unresolved: int = 0
-    config_error: bool = False  # the sync failed on its configuration (as the CRM revealed it)
-    kept: int = 0  # mirror: records whose rows left the model, left alone (not created by the sync, or still pointed at)
-    held: dict[str, int] = field(default_factory=dict)  # reason -> rows held back by a failing test, not sent
-    acted: int = 0  # rows of the relation that became a change or a reject
-    changes: int = 0  # changes the diff found (mirror: with the records to delete)
-    done: int = 0  # changes dealt with: sent and answered, rejected unsent, or left
-    watermark: str | None = None
-    message: str | None = None
-    started_at: str = field(default_factory=utc_now)
-    seconds: float = 0.0
-    run_row_at: float = float("-inf")  # when the runs row was last written (monotonic)
-
-    @property
-    def reject_samples(self) -> list[str]:
-        """One line per distinct reject reason: the first key, how many more, the reason."""
-        return [
-            f"{key}{f' and {rows - 1} more' if rows > 1 else ''}: {reason}"
-            for reason, (rows, key) in self.reject_reasons.items()
-        ]
-
-    def note_rejects(self, rejects: Iterable[tuple[str | None, str]]) -> None:
-        reasons = self.reject_reasons
-        for key, reason in rejects:
-            if reason in reasons:
-                reasons[reason][0] += 1
-            elif len(reasons) < MAX_REJECT_REASONS:
-                reasons[reason] = [1, key]
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "success" and self.counts["rejected"] == 0
-
-
-STATUSES = ("success", "rejected", "partial", "failed", "interrupted", "held")
-
-
-def settled_status(report: SyncReport) -> str:
+def settled_status(report: SyncReport) -> SyncStatus:
     """The status of a sync that ran to its end: rows left for later make it ``partial``
     (``failed`` when nothing at all was delivered), rejected rows ``rejected``."""
     counts = report.counts
     answered = counts["created"] + counts["updated"] + counts["deleted"] + counts["rejected"]
-    if report.unresolved:
-        return "partial" if answered else "failed"
-    return "rejected" if counts["rejected"] else "success"
+    if report.left:
+        return SyncStatus.PARTIAL if answered else SyncStatus.FAILED
+    return SyncStatus.REJECTED if counts["rejected"] else SyncStatus.SUCCESS
 
 
 class Progress:
@@ -189,7 +164,7 @@ class Pusher:
         reports = []
         for spec in specs:
             if self.stop.is_set():
-                reports.append(SyncReport(spec, status="interrupted", message="not started: the push was interrupted"))
+                reports.append(SyncReport(spec, status=SyncStatus.INTERRUPTED, message="not started: the push was interrupted"))
                 continue
             reports.append(self.push(spec))
         return reports
@@ -267,7 +242,7 @@ class SyncRun:
         else:
             logger.debug("%s: unexpected error", self.label, exc_info=True)
             message = f"unexpected error: {type(exc).__name__}: {exc}"
-        self.report.status, self.report.message = "failed", hidden(self.spec, message)
+        self.report.status, self.report.message = SyncStatus.FAILED, hidden(self.spec, message)
         self.report.config_error = isinstance(exc, ConfigError)
         logger.warning("%s: %s", self.label, self.report.message)
 
@@ -299,7 +274,7 @@ class SyncRun:
             destination.prepare(spec)
         size = destination.batch_size_for(spec, stats.changes)
         self._send(destination, changes, size)
-        if spec.insert_mode == "mirror" and report.status == "running" and self._deletes_are_safe():
+        if spec.insert_mode == "mirror" and report.status == SyncStatus.RUNNING and self._deletes_are_safe():
             removed = changes.build_removed()
             report.changes += removed
             pusher.progress.grow(spec, removed)
@@ -319,7 +294,7 @@ class SyncRun:
         later or held back may be a re-keyed row whose record would look abandoned, and without
         an upsert key a rejected row's record cannot be told from one nobody points at."""
         report, spec = self.report, self.spec
-        waiting = report.unresolved + sum(report.held.values())
+        waiting = report.left + sum(report.held.values())
         if waiting or (report.counts["rejected"] and not spec.upsert_key):
             why = f"{waiting} row(s) not delivered or held back" if waiting else f"{report.counts['rejected']} row(s) rejected"
             logger.warning("%s: mirror deletes nothing this push: %s; the next push that delivers every row does", spec.label, why)
@@ -330,7 +305,7 @@ class SyncRun:
         """The run's status, and for incremental syncs a watermark that never passes a row
         that was not acknowledged (rejected or left for later): those rows are read again."""
         report, spec = self.report, self.spec
-        if report.status != "running":
+        if report.status != SyncStatus.RUNNING:
             return
         report.status = settled_status(report)
         if spec.fetch_mode == "incremental":
@@ -338,12 +313,12 @@ class SyncRun:
         if report.kept:
             logger.warning("%s: %d record(s) whose rows left the model left in the CRM: the sync did not create them "
                            "(or cannot show it did), or a current row points at them", spec.label, report.kept)
-        if report.unresolved:
+        if report.left:
             http = self.http
             tripped = f"{http.breaker.describe()}; " if http is not None and http.breaker.open else ""
             spent = http.budget_spent if http is not None else None
             tripped += f"{spent}, so this push stopped sending; " if spent else ""
-            report.message = hidden(spec, f"{tripped}{report.unresolved} row(s) not delivered this time; the next push sends them again")
+            report.message = hidden(spec, f"{tripped}{report.left} row(s) not delivered this time; the next push sends them again")
             logger.warning("%s: %s", spec.label, report.message)
 
     def _send(self, destination: Destination, changes: ChangeSet, size: int) -> None:
@@ -356,7 +331,7 @@ class SyncRun:
             for batch in self._batches(changes, size):
                 if pusher.stop.is_set():
                     self._interrupt()
-                if report.status in ("failed", "interrupted"):
+                if report.status in (SyncStatus.FAILED, SyncStatus.INTERRUPTED):
                     break
                 if pusher.dry_run:
                     self._advance(len(batch))
@@ -377,7 +352,7 @@ class SyncRun:
         pending: list[Change] = []
         held = self.pusher.held.get(spec.sync_id) or {}
         for page in changes.pages(max(size, PAGE_ROWS)):
-            planned_rejects: list[plan.PlannedReject] = []
+            planned_rejects: list[PlannedReject] = []
             forgotten: list[StateRow] = []
             for row in page:
                 if held and row.key is not None and row.key in held and row.status not in ("forget", "handover", "removed"):
@@ -396,7 +371,7 @@ class SyncRun:
                     report.counts["unchanged"] = report.counts["read"] - report.acted
                 if decided is None:
                     continue
-                if isinstance(decided, plan.PlannedReject):
+                if isinstance(decided, PlannedReject):
                     planned_rejects.append(decided)
                     self._hold(row.incremental_value)
                 else:
@@ -412,7 +387,7 @@ class SyncRun:
         if pending:
             yield pending
 
-    def _commit_planned(self, rejects: list[plan.PlannedReject], forgotten: list[StateRow]) -> None:
+    def _commit_planned(self, rejects: list[PlannedReject], forgotten: list[StateRow]) -> None:
         """Rejects the diff found, and state rows of records left alone, committed unsent."""
         spec, report, pusher = self.spec, self.report, self.pusher
         self._emit_rejects(RejectRow(r.key, r.operation, r.code, r.message) for r in rejects)
@@ -446,7 +421,7 @@ class SyncRun:
 
     def _leave(self, batch: list[Change]) -> None:
         """Not sent at all (the breaker is open, or the vendor's rate budget spent): left for the next push."""
-        self.report.unresolved += len(batch)
+        self.report.left += len(batch)
         for change in batch:
             self._hold(change.incremental_value)
         self._advance(len(batch))
@@ -458,26 +433,26 @@ class SyncRun:
     def _interrupt(self) -> None:
         """Ctrl-C: nothing more is sent (the connection's requests not yet on the wire give
         up); the batches in flight still come back and are committed."""
-        if self.report.status == "interrupted":
+        if self.report.status == SyncStatus.INTERRUPTED:
             return
         if self.http is not None:
             self.http.stop()
-        if self.report.status == "running":
-            self.report.status = "interrupted"
+        if self.report.status == SyncStatus.RUNNING:
+            self.report.status = SyncStatus.INTERRUPTED
 
     def _count_unsent(self) -> None:
         """A sync stopped early (interrupted, failed): its changes never sent are left for the
         next push, and its message says how far it got."""
         report = self.report
-        if report.status not in ("interrupted", "failed") or self.pusher.dry_run:
+        if report.status not in (SyncStatus.INTERRUPTED, SyncStatus.FAILED) or self.pusher.dry_run:
             return
         unsent = max(0, report.changes - report.done - sum(report.held.values()))
-        report.unresolved += unsent
-        if report.status == "interrupted":
+        report.left += unsent
+        if report.status == SyncStatus.INTERRUPTED:
             counts = report.counts
             answered = counts["created"] + counts["updated"] + counts["deleted"] + counts["rejected"]
             report.message = (f"interrupted: {answered} of {report.changes} change(s) answered and committed; "
-                              f"the next push sends the other {report.unresolved}")
+                              f"the next push sends the other {report.left}")
 
     def _hold(self, value: Any) -> None:
         """Keep the watermark at or below ``value`` (a row that was not acknowledged)."""
@@ -497,7 +472,7 @@ class SyncRun:
             counts[ack.outcome] = counts.get(ack.outcome, 0) + 1
         counts["rejected"] += len(result.rejected)
         self._count_requests(result)
-        report.unresolved += len(result.unresolved)
+        report.left += len(result.unresolved)
         self._tell_left(result)
         acknowledged = {a.key for a in result.acked}
         for key, change in sent.items():
@@ -514,20 +489,20 @@ class SyncRun:
             requests=result.requests,
         )
         if result.fatal:
-            report.status, report.message = "failed", hidden(spec, result.fatal)
-        elif report.status in ("running", "interrupted"):
+            report.status, report.message = SyncStatus.FAILED, hidden(spec, result.fatal)
+        elif report.status in (SyncStatus.RUNNING, SyncStatus.INTERRUPTED):
             self._stop_if_misconfigured(result, rejects)
         acks = [self._state_row(ack, sent.get(ack.key)) for ack in result.acked]
         self.state.commit(spec, self.target, pusher.run_id, acks, rejects, self._progress_row())
         answered = len(result.acked) + len(result.rejected)
         # interrupted: the progress shows what was answered, never rows merely given up on
-        self._advance(answered + len(result.unresolved), answered if report.status == "interrupted" else None)
+        self._advance(answered + len(result.unresolved), answered if report.status == SyncStatus.INTERRUPTED else None)
 
     def _stop_if_misconfigured(self, result: BatchResult, rejects: list[RejectRow]) -> None:
         """Every answer so far the same failure: stop the sync, and say it is the configuration."""
         self.same.add(len(result.acked), [f"{r.error_code}: {r.error_message}" for r in rejects], result.unresolved)
         verdict = self.same.verdict(self.report.changes)
-        if verdict is None or self.report.status != "running":
+        if verdict is None or self.report.status != SyncStatus.RUNNING:
             return
         report, spec = self.report, self.spec
         if verdict.refused:
@@ -538,7 +513,7 @@ class SyncRun:
             text = (f"all {verdict.rows} row(s) answered so far were rejected by {self.address or spec.connection.name} "
                     f"the same way ({verdict.reason}): a configuration problem (the object, a mapped field or the "
                     "account), not bad rows; the sync stopped, check its fields and object")
-        report.status, report.config_error, report.message = "failed", True, hidden(spec, text)
+        report.status, report.config_error, report.message = SyncStatus.FAILED, True, hidden(spec, text)
         logger.warning("%s: %s", spec.label, report.message)
 
     def _state_row(self, ack: Ack, change: Change | None) -> StateRow:
@@ -566,7 +541,7 @@ class SyncRun:
     def _tell_left(self, result: BatchResult) -> None:
         """Why rows were left for the next push: each reason once a sync, and at most three
         (a spent budget or an open breaker leaves every later row for the same reason)."""
-        if self.report.status == "interrupted":
+        if self.report.status == SyncStatus.INTERRUPTED:
             return
         for key_and_reason, reason in zip(result.unresolved, result.left_reasons):
             if reason not in self.told and len(self.told) < MAX_LEFT_REASONS:
@@ -596,7 +571,7 @@ class SyncRun:
         report = self.report
         return {
             **report.counts,
-            "status": report.status,
+            "status": str(report.status),
             "started_at": report.started_at,
             "finished_at": utc_now() if finished else None,
             "watermark": report.watermark,
@@ -613,8 +588,8 @@ class SyncRun:
         report = self.report
         if self.http is not None:
             self._count_requests(BatchResult())
-        if report.status == "running":
-            report.status = "failed"
+        if report.status == SyncStatus.RUNNING:
+            report.status = SyncStatus.FAILED
         failures: list[WarehouseError] = []
         try:
             self._record(finished=True)
@@ -626,12 +601,12 @@ class SyncRun:
             except WarehouseError as exc:
                 failures.append(exc)
         if failures:
-            report.status, report.message = "failed", hidden(self.spec, str(failures[0]))
+            report.status, report.message = SyncStatus.FAILED, hidden(self.spec, str(failures[0]))
         events.emit(
             "sync_finished", f"{self.label}: {report.status}",
-            logging.WARNING if report.status in ("failed", "interrupted") else logging.INFO,
-            sync_id=self.spec.sync_id, sync=self.label, run_id=self.pusher.run_id, status=report.status, **report.counts,
-            unresolved=report.unresolved, seconds=round(report.seconds, 3), reason=report.message,
+            logging.WARNING if report.status in (SyncStatus.FAILED, SyncStatus.INTERRUPTED) else logging.INFO,
+            sync_id=self.spec.sync_id, sync=self.label, run_id=self.pusher.run_id, status=str(report.status), **report.counts,
+            unresolved=report.left, seconds=round(report.seconds, 3), reason=report.message,
         )
 
 
@@ -655,11 +630,11 @@ class SameFailure:
         self.refused = 0
         self.other = 0
 
-    def add(self, acked: int, reject_reasons: list[str], unresolved: list[str]) -> None:
+    def add(self, acked: int, reject_reasons: list[str], left: list[str]) -> None:
         self.acked += acked
         self.rejected += len(reject_reasons)
         self.reasons.update(reject_reasons)
-        for reason in unresolved:
+        for reason in left:
             if "connection refused" in reason:
                 self.refused += 1
             else:

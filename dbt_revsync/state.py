@@ -26,10 +26,20 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
-from dbt_revsync.config import SyncSpec
 from dbt_revsync.errors import WarehouseError
-from dbt_revsync.events import COUNTS
-from dbt_revsync.warehouse import Statement, Warehouse, first_line, utc_now
+from dbt_revsync.model import COUNTS, SyncSpec, utc_now
+from dbt_revsync.warehouse import Statement, Warehouse, first_line
+
+__all__ = [
+    "LEASE_SECONDS",
+    "RENEW_SECONDS",
+    "RejectRow",
+    "Remembered",
+    "StateRow",
+    "StateStore",
+    "SyncLocked",
+    "bound_statements",
+]
 
 logger = logging.getLogger(__name__)
 

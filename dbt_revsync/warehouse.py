@@ -15,12 +15,13 @@ import logging
 import os
 from argparse import Namespace
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dbt_revsync.config import NodeRef, Settings, SyncSpec
 from dbt_revsync.errors import ConfigError, ConfigIssue, WarehouseError
+from dbt_revsync.model import NodeRef, Settings, SyncSpec
+
+__all__ = ["MACRO_BLOCKS", "PACKAGE_NAME", "Statement", "Warehouse", "first_line", "package_root", "refused"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +34,6 @@ def package_root() -> Path:
     here = Path(__file__).resolve().parent
     shipped = here / "_dbt_package"
     return shipped if (shipped / "dbt_project.yml").is_file() else here.parent
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 class Warehouse:

@@ -36,6 +36,19 @@ from typing import Any
 
 from dbt_revsync.listen_ledger import AcceptedRun, Ledger
 
+__all__ = [
+    "COMPLETED",
+    "MAX_BODY",
+    "ListenPolicy",
+    "Listener",
+    "Outcome",
+    "RunEvent",
+    "parse_event",
+    "send_json",
+    "signature",
+    "verified",
+]
+
 logger = logging.getLogger(__name__)
 
 COMPLETED = "job.run.completed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from dbt_revsync.crms import destination_class as _destination_class
@@ -19,4 +20,24 @@ def destination_class(type_name: str) -> type[Destination]:
     return _destination_class(type_name)
 
 
-__all__ = ["destination_class", "destination_types"]
+class _Catalog(Mapping[str, "type[Destination]"]):
+    """Connection type -> destination class, each class imported on first use."""
+
+    def __getitem__(self, type_name: str) -> type[Destination]:
+        if type_name not in registry():
+            raise KeyError(type_name)
+        return _destination_class(type_name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(registry())
+
+    def __len__(self) -> int:
+        return len(registry())
+
+
+def catalog() -> Mapping[str, type[Destination]]:
+    """Every registered destination class by connection type: what configuration parsing is handed."""
+    return _Catalog()
+
+
+__all__ = ["catalog", "destination_class", "destination_types"]

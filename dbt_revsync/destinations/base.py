@@ -18,51 +18,24 @@ matched or changed is ``updated``; where an answer cannot tell, ``updated`` (the
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from dbt_revsync.config import Connection, SyncSpec
-from dbt_revsync.delivery import BudgetSpent, HttpClient, Outcome, Reply, Window, rate_limit_wait, record_outcome
+from dbt_revsync.delivery import BudgetSpent, HttpClient, Reply, Window, rate_limit_wait
 from dbt_revsync.errors import ConfigIssue, FatalDestinationError, TransientDestinationError, did_you_mean
+from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 
-OPS = ("create", "update", "upsert", "delete")
-OUTCOMES = ("created", "updated", "deleted")
-
-
-@dataclass(frozen=True)
-class Change:
-    """One row to send. ``fields`` is the nested payload, already mapped and cleaned."""
-
-    op: str
-    key: str
-    fields: Mapping[str, Any]
-    remote_id: str | None = None
-    row_hash: str | None = None
-    upsert_value: Any = None
-    row: Mapping[str, Any] = field(default_factory=dict)  # the model's values (column -> value), for URL templates
-    in_state: bool = True  # the state remembered this key when the push began
-    origin: str | None = None  # what the state remembers of the record: created | matched
-    upsert_text: str | None = None  # the upsert key value as the diff compares it (trimmed, lower case)
-    incremental_value: Any = None  # the row's incremental key value (incremental syncs)
-
-
-@dataclass(frozen=True)
-class Ack:
-    key: str
-    destination_id: str | None
-    outcome: str  # created | updated | deleted
-    row_hash: str | None = None
-
-
-@dataclass(frozen=True)
-class Reject:
-    key: str
-    operation: str
-    code: str
-    message: str
-
+__all__ = [
+    "UNREADABLE",
+    "Destination",
+    "Found",
+    "PerRecordDestination",
+    "RecordRejected",
+    "answer_body",
+    "confirms_without_body",
+    "unconfirmed",
+]
 
 @dataclass(frozen=True)
 class Found:
@@ -79,83 +52,6 @@ class RecordRejected(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message
-
-
-@dataclass
-class BatchResult:
-    """What a batch came to. ``fatal`` set: the sync must stop after committing this."""
-
-    acked: list[Ack] = field(default_factory=list)
-    rejected: list[Reject] = field(default_factory=list)
-    requests: int = 0
-    unresolved: list[str] = field(default_factory=list)  # why records were left for next time ("key: reason")
-    left_reasons: list[str] = field(default_factory=list)  # the same reasons, without the keys
-    fatal: str | None = None
-    _left: set[str] = field(default_factory=set, repr=False, compare=False)  # keys of the records left
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    @property
-    def left(self) -> frozenset[str]:
-        """The keys of the records left for the next push."""
-        with self._lock:
-            return frozenset(self._left)
-
-    def ack(self, change: Change, destination_id: Any, outcome: str) -> None:
-        """``outcome``: created (the CRM made a new record for this change: its id is
-        required), updated (an existing record was matched or changed) or deleted."""
-        if outcome not in OUTCOMES:
-            raise ValueError(f"unknown outcome {outcome!r}")
-        rid = None if destination_id in (None, "") else str(destination_id)
-        if outcome == "created" and rid is None:
-            raise ValueError("a created record is acknowledged with its id")
-        with self._lock:
-            self.acked.append(Ack(change.key, rid, outcome, change.row_hash))
-
-    def reject(self, change: Change, code: Any, message: str) -> None:
-        with self._lock:
-            self.rejected.append(Reject(change.key, change.op, str(code), message))
-
-    def leave(self, change: Change, reason: Any) -> None:
-        """Neither acknowledged nor rejected: the record is sent again by the next push."""
-        with self._lock:
-            self.unresolved.append(f"{change.key}: {reason}")
-            self.left_reasons.append(str(reason))
-            self._left.add(change.key)
-
-    def error(self, change: Change, code: Any, message: str) -> None:
-        """A record's error from a batch answer: rejected, unless its code means "not now"
-        (a lock or limit code, see ``delivery.record_outcome``): then left for next time."""
-        if record_outcome(code) is Outcome.RETRY:
-            self.leave(change, f"{code}: {message}")
-        else:
-            self.reject(change, code, message)
-
-    def cut_short(self, changes: Sequence[Change], exc: TransientDestinationError | FatalDestinationError) -> None:
-        """A batch request failed as a whole: a transient failure leaves every record not yet
-        answered for the next push; a fatal one stops the sync after this batch is committed."""
-        if isinstance(exc, FatalDestinationError):
-            self.fatal = str(exc)
-            return
-        settled = {a.key for a in self.acked} | {r.key for r in self.rejected} | self._left
-        for change in changes:
-            if change.key not in settled:
-                self.leave(change, exc)
-
-    def count(self, reply: Reply) -> Reply:
-        with self._lock:
-            self.requests += reply.attempts
-        return reply
-
-    def absorb(self, other: BatchResult) -> None:
-        """Add another result of the same batch to this one."""
-        with self._lock:
-            self.acked.extend(other.acked)
-            self.rejected.extend(other.rejected)
-            self.requests += other.requests
-            self.unresolved.extend(other.unresolved)
-            self.left_reasons.extend(other.left_reasons)
-            self._left |= other._left
-            self.fatal = self.fatal or other.fatal
 
 
 # ---- reading answers ---------------------------------------------------------------------

@@ -56,29 +56,19 @@ from typing import Any, ClassVar
 import pytest
 
 from dbt_revsync import logs, matching, plan
-from dbt_revsync.changes import ChangeRow
-from dbt_revsync.config import (
-    Connection,
-    FieldMap,
-    NodeRef,
-    SyncSpec,
-    _capability_issues,
-    parse_connection,
-)
+from dbt_revsync.blocks import capability_issues
+from dbt_revsync.connections import parse_connection
 from dbt_revsync.crms import crm as crm_record
 from dbt_revsync.crms import destination_class, emulator_class
 from dbt_revsync.delivery import RetryPolicy
-from dbt_revsync.destinations.base import (
-    Ack,
-    BatchResult,
-    Change,
-    Destination,
-    PerRecordDestination,
-    Reject,
-)
+from dbt_revsync.destinations import catalog
+from dbt_revsync.destinations.base import Destination, PerRecordDestination
 from dbt_revsync.errors import FatalDestinationError, RevsyncError
+from dbt_revsync.model import Ack, BatchResult, Change, ChangeRow, Connection, FieldMap, NodeRef, Reject, SyncSpec
 from dbt_revsync.runner import default_client, hidden
 from dbt_revsync.sandbox import Emulator, SandboxRequest, SandboxResponse, SandboxServer
+
+__all__ = ["MAINTENANCE_PAGE", "NODE", "TESTS", "DestinationConformance", "Pushed"]
 
 TESTS = (
     "test_declaration_is_complete",
@@ -208,7 +198,7 @@ class DestinationConformance:
         """The connection as revsync.yml would declare it, parsed by the product's own parser."""
         raw = {"type": self.crm, **self._credentials(), **self.settings,
                "base_url": f"{self.sandbox.url}/{self.prefix}{self.base_path}", **overrides}
-        conn, issues = parse_connection(self.crm, raw, "revsync.yml", {})
+        conn, issues = parse_connection(self.crm, raw, "revsync.yml", {}, destinations=catalog())
         assert conn is not None and not issues, [str(i) for i in issues]
         return conn
 
@@ -293,7 +283,7 @@ class DestinationConformance:
         cls = destination_class(self.crm)
         conn = Connection(self.crm, self.crm, MappingProxyType(dict(self._credentials())), base_url="http://127.0.0.1:1")
         spec = self.spec(mode, conn)
-        return [message for message, _ in [*_capability_issues(cls, spec), *cls.check_spec(spec)]]
+        return [message for message, _ in [*capability_issues(cls, spec), *cls.check_spec(spec)]]
 
     def sample(self, n: int) -> dict[str, Any]:
         """The ``n``-th of many distinct rows, made from the sample rows: the primary key and

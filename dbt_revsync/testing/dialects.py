@@ -32,8 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbt_revsync.config import Settings
+from dbt_revsync.model import Settings
 from dbt_revsync.warehouse import Warehouse
+
+__all__ = ["ADAPTERS", "Dialect", "Rendering", "installed", "rendering"]
 
 PROJECT_NAME = "revsync_dialects"
 

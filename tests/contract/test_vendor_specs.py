@@ -20,15 +20,29 @@ import pytest
 import requests
 
 from dbt_revsync import matching
-from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec, parse_connection
-from dbt_revsync.delivery import HttpClient, RetryPolicy
-from dbt_revsync.destinations.base import BatchResult, Change
+from dbt_revsync.connections import parse_connection
 from dbt_revsync.crms.hubspot.connector import HubSpotDestination
-from dbt_revsync.crms.pipedrive.connector import PipedriveDestination
-from dbt_revsync.errors import FatalDestinationError
-from dbt_revsync.sandbox import RollingWindow, SandboxRequest, SandboxResponse, SandboxServer, json_response
 from dbt_revsync.crms.hubspot.emulator import HubSpotEmulator
+from dbt_revsync.crms.pipedrive.connector import PipedriveDestination
 from dbt_revsync.crms.pipedrive.emulator import PipedriveEmulator
+from dbt_revsync.delivery import HttpClient, RetryPolicy
+from dbt_revsync.destinations import catalog
+from dbt_revsync.errors import FatalDestinationError
+from dbt_revsync.model import (
+    BatchResult,
+    Change,
+    Connection,
+    FieldMap,
+    NodeRef,
+    SyncSpec,
+)
+from dbt_revsync.sandbox import (
+    RollingWindow,
+    SandboxRequest,
+    SandboxResponse,
+    SandboxServer,
+    json_response,
+)
 from tests.contract.openapi_check import Contract, assert_conforms
 from tests.integration.recording import Exchange, Recorder, recording
 
@@ -46,7 +60,7 @@ def server() -> Iterator[SandboxServer]:
 def connect(server: SandboxServer, vendor: str, token: str) -> Connection:
     secret = "access_token" if vendor == "hubspot" else "api_token"
     raw = {"type": vendor, secret: token, "base_url": f"{server.url}/{vendor}"}
-    conn, issues = parse_connection(vendor, raw, "revsync.yml", {})
+    conn, issues = parse_connection(vendor, raw, "revsync.yml", {}, destinations=catalog())
     assert conn is not None and not issues, issues
     return conn
 

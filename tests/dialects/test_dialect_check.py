@@ -24,10 +24,6 @@ from tests.dialects.conftest import PARSED, adapter_params
 
 # (adapter type, case) -> why it cannot pass yet
 KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("spark", "upgrade_row_hashes"): (
-        "Spark has no UPDATE ... FROM (Databricks has its MERGE version); it runs only on state holding row "
-        "hashes older than h2, which no Spark state has"
-    ),
 }
 
 

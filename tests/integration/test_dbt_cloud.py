@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from dbt_revsync import commands, webhook
-from dbt_revsync.config import Settings
+from dbt_revsync.model import Settings
 from tests.integration.conftest import Project, _env
 from tests.integration.dbt_cloud_standin import CANCELLED, DbtCloudStandIn, Run, dbt_step, job_steps
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from dbt_revsync import commands, plan
-from dbt_revsync.config import Settings, SyncSpec
 from dbt_revsync.changes import ChangeSet
+from dbt_revsync.model import Settings, SyncSpec
 from dbt_revsync.state import StateStore
 from dbt_revsync.warehouse import Warehouse
 from tests.integration.conftest import Project

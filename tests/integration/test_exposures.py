@@ -63,7 +63,7 @@ def test_exposures_file_parses_in_dbt_and_links_every_sync_to_its_node(project: 
 
 
 def test_exposures_honours_select_and_writes_meta_where_the_dbt_version_reads_it(project: Project) -> None:
-    from dbt_revsync import exposures
+    from dbt_revsync.dbt import exposures
 
     project.seed("raw", ["account_id", "name"], [[1, "One"]])
     project.model("accounts", "select * from {{ ref('raw') }}", ACCOUNTS)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from dbt_revsync import cli
-from dbt_revsync.config import Settings
+from dbt_revsync.model import Settings
 from dbt_revsync.sandbox import SandboxServer
 from dbt_revsync.testing.dialects import installed
 from dbt_revsync.warehouse import Warehouse

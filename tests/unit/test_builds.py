@@ -1,5 +1,5 @@
-"""Which syncs a plain push takes, from what dbt built and how its tests went (builds.py),
-and the artifacts' checks that go with it (project.py)."""
+"""Which syncs a plain push takes, from what dbt built and how its tests went (dbt/builds.py),
+and the artifacts' checks that go with it (dbt/artifacts.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from dbt_revsync import builds, project
-from dbt_revsync.config import Connection, NodeRef, SyncSpec
+from dbt_revsync.dbt import artifacts, builds
 from dbt_revsync.errors import ManifestError
+from dbt_revsync.model import Connection, NodeRef, SyncSpec
 
 T0 = datetime(2030, 1, 1, 12, 0, 0)
 
@@ -105,10 +105,10 @@ def test_run_results_read_as_records_with_the_manifests_test_config() -> None:
 def test_run_results_count_only_from_a_command_that_builds(which: str | None, ok: bool) -> None:
     document = {"args": {"which": which} if which else {}, "results": []}
     if ok:
-        assert project.building_run_results(document, "rr") is document
+        assert artifacts.building_run_results(document, "rr") is document
     else:
         with pytest.raises(ManifestError, match="not by a command that builds"):
-            project.building_run_results(document, "rr")
+            artifacts.building_run_results(document, "rr")
 
 
 def test_a_revsync_key_where_it_is_not_read_is_reported_with_its_path() -> None:
@@ -120,16 +120,16 @@ def test_a_revsync_key_where_it_is_not_read_is_reported_with_its_path() -> None:
         "seed.p.s": {"resource_type": "seed", "name": "s", "config": {"column_types": {"revsync": "text"}}},
         "test.p.t": {"resource_type": "test", "name": "t", "config": {"meta": {"revsync": {}}}},
     }}
-    found = sorted((i.where, i.key, i.file) for i in project.misplaced_blocks(manifest))
+    found = sorted((i.where, i.key, i.file) for i in artifacts.misplaced_blocks(manifest))
     assert found == [("model 'off'", "columns.x.meta.revsync", "models/off.yml"), ("model 'off'", "config.revsync", "models/off.yml"),
                      ("test 't'", "config.meta.revsync", "")]
 
 
 def test_missing_artifacts_name_the_command_that_writes_them(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match="run `dbt parse`"):
-        project.load_manifest(tmp_path)
+        artifacts.load_manifest(tmp_path)
     with pytest.raises(ManifestError, match=r"run `dbt build`.*record_results"):
-        project.load_run_results(tmp_path)
+        artifacts.load_run_results(tmp_path)
 
 
 def test_project_files_newer_than_the_manifest_are_found(tmp_path: Path) -> None:
@@ -137,13 +137,13 @@ def test_project_files_newer_than_the_manifest_are_found(tmp_path: Path) -> None
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "a.sql").write_text("select 1")
     manifest = tmp_path / "target" / "manifest.json"
-    assert len(project.stale_inputs(tmp_path, manifest)) == 2  # no manifest: everything is newer
+    assert len(artifacts.stale_inputs(tmp_path, manifest)) == 2  # no manifest: everything is newer
     manifest.parent.mkdir()
     manifest.write_text(json.dumps({}))
     past = time.time() - 60
     for path in (tmp_path / "dbt_project.yml", tmp_path / "mine" / "a.sql"):
         os.utime(path, (past, past))
-    assert project.stale_inputs(tmp_path, manifest) == []
+    assert artifacts.stale_inputs(tmp_path, manifest) == []
     (tmp_path / "mine" / "a.yml").write_text("version: 2")
     (tmp_path / "mine" / "notes.txt").write_text("not a project file")
-    assert project.stale_inputs(tmp_path, manifest) == [tmp_path / "mine" / "a.yml"]
+    assert artifacts.stale_inputs(tmp_path, manifest) == [tmp_path / "mine" / "a.yml"]

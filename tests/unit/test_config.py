@@ -5,16 +5,13 @@ from typing import Any
 
 import pytest
 
-from dbt_revsync.config import (
-    NodeRef,
-    check_base_url,
-    check_columns,
-    find_connections_file,
-    load_connections,
-    parse_sync_blocks,
-    render_env_vars,
-)
+from dbt_revsync.blocks import check_columns, parse_sync_blocks
+from dbt_revsync.commands import parse_nodes
+from dbt_revsync.connections import check_base_url, find_connections_file, load_connections, render_env_vars
+from dbt_revsync.dbt.artifacts import SyncNode
+from dbt_revsync.destinations import catalog
 from dbt_revsync.errors import ConfigError
+from dbt_revsync.model import NodeRef, Settings
 
 NODE = NodeRef("model.p.accounts", "accounts", "model", "models/schema.yml", "db", "main", "accounts")
 
@@ -22,7 +19,7 @@ NODE = NodeRef("model.p.accounts", "accounts", "model", "models/schema.yml", "db
 def connections(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], list[Any]]:
     path = tmp_path / "revsync.yml"
     path.write_text(text)
-    return load_connections(path, env or {})
+    return load_connections(path, env or {}, destinations=catalog())
 
 
 @pytest.mark.parametrize(
@@ -107,7 +104,7 @@ BLOCK = {"destination": "fs", "object": "contacts", "insert_mode": "upsert", "pr
 
 
 def test_block_list_with_names_and_sync_ids(tmp_path: Path) -> None:
-    specs, issues, uses = parse_sync_blocks(NODE, [{**BLOCK, "name": "a"}, {**BLOCK, "name": "b", "insert_mode": "append"}], _conns(tmp_path))
+    specs, issues, uses = parse_sync_blocks(NODE, [{**BLOCK, "name": "a"}, {**BLOCK, "name": "b", "insert_mode": "append"}], _conns(tmp_path), destinations=catalog())
     assert issues == []
     assert [s.sync_id for s in specs] == ["model.p.accounts:a", "model.p.accounts:b"]
     assert specs[0].upsert_field is not None and specs[0].upsert_field.column == "email"
@@ -116,20 +113,20 @@ def test_block_list_with_names_and_sync_ids(tmp_path: Path) -> None:
 
 
 def test_two_unnamed_blocks_to_the_same_place_collide(tmp_path: Path) -> None:
-    _, issues, _ = parse_sync_blocks(NODE, [BLOCK, BLOCK], _conns(tmp_path))
+    _, issues, _ = parse_sync_blocks(NODE, [BLOCK, BLOCK], _conns(tmp_path), destinations=catalog())
     assert any("give each a distinct 'name'" in str(i) and "revsync[1].name" in str(i) for i in issues)
 
 
 def test_defaults_and_composite_keys(tmp_path: Path) -> None:
     block = {"destination": "fs", "object": "deals", "primary_key": ["a", "b"], "fields": {"name": "n"}}
-    (spec,), issues, _ = parse_sync_blocks(NODE, block, _conns(tmp_path))
+    (spec,), issues, _ = parse_sync_blocks(NODE, block, _conns(tmp_path), destinations=catalog())
     assert issues == []
     assert (spec.insert_mode, spec.fetch_mode, spec.nulls, spec.primary_key) == ("append", "full", "skip", ("a", "b"))
     assert spec.effective_batch_size(100) == 100
 
 
 def test_batch_size_is_capped_at_the_destinations_maximum(tmp_path: Path) -> None:
-    (spec,), _, _ = parse_sync_blocks(NODE, {**BLOCK, "batch_size": 5000}, _conns(tmp_path))
+    (spec,), _, _ = parse_sync_blocks(NODE, {**BLOCK, "batch_size": 5000}, _conns(tmp_path), destinations=catalog())
     assert spec.effective_batch_size(100) == 100
 
 
@@ -142,43 +139,43 @@ def test_batch_size_is_capped_at_the_destinations_maximum(tmp_path: Path) -> Non
     ],
 )
 def test_owner_and_schedule(tmp_path: Path, extra: dict[str, Any], owner: Any, schedule: str | None) -> None:
-    (spec,), issues, _ = parse_sync_blocks(NODE, {**BLOCK, **extra}, _conns(tmp_path))
+    (spec,), issues, _ = parse_sync_blocks(NODE, {**BLOCK, **extra}, _conns(tmp_path), destinations=catalog())
     assert issues == [] and spec.owner == owner and spec.schedule == schedule
 
 
 def test_bad_owner_and_schedule_are_reported_at_their_keys(tmp_path: Path) -> None:
-    specs, issues, _ = parse_sync_blocks(NODE, {**BLOCK, "owner": {"team": "x"}, "schedule": "weekly"}, _conns(tmp_path))
+    specs, issues, _ = parse_sync_blocks(NODE, {**BLOCK, "owner": {"team": "x"}, "schedule": "weekly"}, _conns(tmp_path), destinations=catalog())
     assert specs == []
     assert sorted(i.key for i in issues) == ["config.meta.revsync.owner", "config.meta.revsync.schedule"]
 
 
 def test_retry_bounds_are_connection_settings() -> None:
-    from dbt_revsync.config import parse_connection
+    from dbt_revsync.connections import parse_connection
 
     raw = {"type": "freshsales", "api_key": "k" * 8, "base_url": "http://127.0.0.1:1/fs", "max_retries": 0, "max_retry_time": 7.5}
-    conn, issues = parse_connection("fs", raw, "revsync.yml", {})
+    conn, issues = parse_connection("fs", raw, "revsync.yml", {}, destinations=catalog())
     assert issues == [] and conn is not None and (conn.max_retries, conn.max_retry_time) == (0, 7.5)
-    _, issues = parse_connection("fs", {**raw, "max_retries": -1, "max_retry_time": 0}, "revsync.yml", {})
+    _, issues = parse_connection("fs", {**raw, "max_retries": -1, "max_retry_time": 0}, "revsync.yml", {}, destinations=catalog())
     assert sorted(i.key for i in issues) == ["connections.fs.max_retries", "connections.fs.max_retry_time"]
 
 
 def test_breaker_threshold_is_a_connection_setting_of_at_least_one() -> None:
-    from dbt_revsync.config import parse_connection
+    from dbt_revsync.connections import parse_connection
 
     raw = {"type": "freshsales", "api_key": "k" * 8, "base_url": "http://127.0.0.1:1/fs"}
-    conn, issues = parse_connection("fs", raw, "revsync.yml", {})
+    conn, issues = parse_connection("fs", raw, "revsync.yml", {}, destinations=catalog())
     assert issues == [] and conn is not None and conn.breaker_threshold == 10
-    conn, issues = parse_connection("fs", {**raw, "breaker_threshold": 3}, "revsync.yml", {})
+    conn, issues = parse_connection("fs", {**raw, "breaker_threshold": 3}, "revsync.yml", {}, destinations=catalog())
     assert issues == [] and conn is not None and conn.breaker_threshold == 3
-    _, issues = parse_connection("fs", {**raw, "breaker_threshold": 0}, "revsync.yml", {})
+    _, issues = parse_connection("fs", {**raw, "breaker_threshold": 0}, "revsync.yml", {}, destinations=catalog())
     assert [(i.key, i.message) for i in issues] == [("connections.fs.breaker_threshold", "must be from 1 to 10000; got 0")]
-    _, issues = parse_connection("fs", {**raw, "base_url": "http://127.0.0.1.example.com/fs"}, "revsync.yml", {})
+    _, issues = parse_connection("fs", {**raw, "base_url": "http://127.0.0.1.example.com/fs"}, "revsync.yml", {}, destinations=catalog())
     assert [i.key for i in issues] == ["connections.fs.base_url"]
 
 
 def test_the_connection_settings_reach_its_http_client() -> None:
-    from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
     from dbt_revsync.destinations import destination_class
+    from dbt_revsync.model import Connection, FieldMap, NodeRef, SyncSpec
     from dbt_revsync.runner import default_client
 
     conn = Connection("fs", "freshsales", {"api_key": "k", "domain": "d"}, max_retries=2, max_retry_time=9.0, breaker_threshold=3)
@@ -199,17 +196,17 @@ def test_mistyped_names_get_the_closest_right_one(tmp_path: Path) -> None:
     text = "\n".join(map(str, issues))
     assert "(did you mean 'freshsales'?)" in text and "(did you mean 'rate_limit'?)" in text
     block = {**BLOCK, "destination": "fs2", "feilds": {}, "upsert_key": "email", "insert_mode": "upsret"}
-    _, issues, _ = parse_sync_blocks(NODE, block, _conns(tmp_path))
+    _, issues, _ = parse_sync_blocks(NODE, block, _conns(tmp_path), destinations=catalog())
     text = "\n".join(map(str, issues))
     assert "unknown destination 'fs2' (did you mean 'fs'?)" in text
     assert "revsync.feilds': unknown key (did you mean 'fields'?)" in text
     assert "got 'upsret' (did you mean 'upsert'?)" in text
-    _, issues, _ = parse_sync_blocks(NODE, {**BLOCK, "upsert_key": "email"}, _conns(tmp_path))
+    _, issues, _ = parse_sync_blocks(NODE, {**BLOCK, "upsert_key": "email"}, _conns(tmp_path), destinations=catalog())
     assert "(did you mean 'emails'?)" in str(issues[0])
 
 
 def test_a_named_block_is_named_in_its_messages(tmp_path: Path) -> None:
-    _, issues, uses = parse_sync_blocks(NODE, [{**BLOCK, "name": "to_sales", "insert_mode": "nope"}], _conns(tmp_path))
+    _, issues, uses = parse_sync_blocks(NODE, [{**BLOCK, "name": "to_sales", "insert_mode": "nope"}], _conns(tmp_path), destinations=catalog())
     assert str(issues[0]).startswith("model 'accounts', sync 'to_sales', models/schema.yml, key 'config.meta.revsync[0].insert_mode'")
     (issue,) = check_columns([u for u in uses if u.column == "x"], ["id", "email", "y"])
     assert "sync 'to_sales'" in str(issue)
@@ -220,3 +217,15 @@ def test_a_revsync_yaml_beside_the_missing_revsync_yml_is_named(tmp_path: Path, 
     (tmp_path / "revsync.yaml").write_text("connections: {}")
     with pytest.raises(ConfigError, match="found .*revsync.yaml: rename it to revsync.yml"):
         find_connections_file(None, tmp_path, {})
+
+
+def test_a_broken_connection_with_a_quote_in_its_name_is_reported_once(tmp_path: Path) -> None:
+    """Issues carry the connection's name as data: a block pointing at a broken connection is
+    not reported again as an unknown destination, whatever characters the name holds."""
+    (tmp_path / "revsync.yml").write_text("connections:\n  \"o'brien\":\n    type: freshsales\n")
+    _, issues = load_connections(tmp_path / "revsync.yml", {}, destinations=catalog())
+    assert issues and {issue.connection for issue in issues} == {"o'brien"}
+    nodes = [SyncNode(NODE, {**BLOCK, "destination": "o'brien"})]
+    _, found, _ = parse_nodes(Settings(project_dir=tmp_path), nodes)
+    assert found and all(issue.connection == "o'brien" for issue in found)
+    assert not any("unknown destination" in str(issue) for issue in found)

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from dbt_revsync.config import SyncSpec
 from dbt_revsync.crms import emulator_class
 from dbt_revsync.crms.hubspot.connector import HubSpotDestination
-from dbt_revsync.destinations.base import Ack, BatchResult, Change, Destination
+from dbt_revsync.destinations.base import Destination
+from dbt_revsync.model import Ack, BatchResult, Change, SyncSpec
 from dbt_revsync.sandbox import SandboxServer
 from dbt_revsync.testing import TESTS, DestinationConformance
 from tests.conformance.test_hubspot import TestHubSpotConformance as HubSpotSuite

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dbt_revsync.blocks import parse_sync_blocks
 from dbt_revsync.commands import ForgetPlan, _after_forgetting
-from dbt_revsync.config import NodeRef, load_connections, parse_sync_blocks
+from dbt_revsync.connections import load_connections
+from dbt_revsync.destinations import catalog
+from dbt_revsync.model import NodeRef
 from dbt_revsync.output import forget_text
 
 NODE = NodeRef("model.p.people", "people", "model", "models/schema.yml", "db", "main", "people")
@@ -16,9 +19,9 @@ def spec(tmp_path: Path, **block: Any) -> Any:
     path = tmp_path / "revsync.yml"
     path.write_text("connections:\n  fd:\n    type: freshdesk\n    domain: acme\n    api_key: k\n"
                     "  fs:\n    type: freshsales\n    domain: acme.myfreshworks.com\n    api_key: k\n")
-    conns, issues = load_connections(path, {})
+    conns, issues = load_connections(path, {}, destinations=catalog())
     assert issues == []
-    (found,), problems, _ = parse_sync_blocks(NODE, {"primary_key": "pid", "insert_mode": "upsert", **block}, conns)
+    (found,), problems, _ = parse_sync_blocks(NODE, {"primary_key": "pid", "insert_mode": "upsert", **block}, conns, destinations=catalog())
     assert problems == []
     return found
 

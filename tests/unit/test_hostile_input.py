@@ -14,8 +14,9 @@ from urllib.parse import quote
 import pytest
 
 from dbt_revsync import cli, logs
-from dbt_revsync.config import check_base_url, load_connections, parse_connection
+from dbt_revsync.connections import check_base_url, load_connections, parse_connection
 from dbt_revsync.delivery import RateLimiter, RetryPolicy
+from dbt_revsync.destinations import catalog
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 from tests.unit.test_delivery import URL, Clock, Script, client
 
@@ -105,7 +106,7 @@ def test_a_bad_secret_value_is_a_config_error_naming_connection_and_key_never_th
 ) -> None:
     path = tmp_path / "revsync.yml"
     path.write_text("connections:\n  fs:\n    type: freshsales\n    domain: acme\n    api_key: \"{{ env_var('K') }}\"\n", encoding="utf-8")
-    conns, issues = load_connections(path, {"K": value})
+    conns, issues = load_connections(path, {"K": value}, destinations=catalog())
     assert conns == {} and len(issues) == 1
     text = str(issues[0])
     assert "connection 'fs'" in text and "connections.fs.api_key" in text and problem in text
@@ -142,13 +143,13 @@ def test_every_derived_form_of_a_secret_is_redacted() -> None:
 
 def test_secrets_in_an_http_connections_url_are_secrets_in_every_form() -> None:
     raw = {"type": "http", "url": "https://hooks.example.com/hooks/{{ env_var('HOOK') }}/{object}"}
-    conn, issues = parse_connection("hook", raw, "revsync.yml", {"HOOK": "hk/9f3b2c71+d4e8"})
+    conn, issues = parse_connection("hook", raw, "revsync.yml", {"HOOK": "hk/9f3b2c71+d4e8"}, destinations=catalog())
     assert issues == [] and conn is not None
     assert {"hk/9f3b2c71+d4e8", "hk%2F9f3b2c71%2Bd4e8"} <= conn.secrets
 
 
 def test_a_connections_secrets_hold_the_basic_pair_its_destination_sends() -> None:
-    conn, issues = parse_connection("fd", {"type": "freshdesk", "api_key": KEY, "domain": "acme"}, "revsync.yml", {})
+    conn, issues = parse_connection("fd", {"type": "freshdesk", "api_key": KEY, "domain": "acme"}, "revsync.yml", {}, destinations=catalog())
     assert issues == [] and conn is not None
     assert base64.b64encode(f"{KEY}:X".encode()).decode() in conn.secrets
 
@@ -164,14 +165,14 @@ def test_a_connections_secrets_hold_the_basic_pair_its_destination_sends() -> No
 )
 def test_every_number_setting_is_bounded_and_named_when_wrong(key: str, value: Any) -> None:
     raw = {"type": "freshsales", "api_key": KEY, "domain": "acme", key: value}
-    conn, issues = parse_connection("fs", raw, "revsync.yml", {})
+    conn, issues = parse_connection("fs", raw, "revsync.yml", {}, destinations=catalog())
     assert conn is None and [i.key for i in issues] == [f"connections.fs.{key}"]
     assert "connection 'fs'" in str(issues[0])
 
 
 def test_sane_numbers_are_kept() -> None:
     raw = {"type": "freshsales", "api_key": KEY, "domain": "acme", "timeout": "2.5", "max_concurrency": 8.0, "max_retries": 0}
-    conn, issues = parse_connection("fs", raw, "revsync.yml", {})
+    conn, issues = parse_connection("fs", raw, "revsync.yml", {}, destinations=catalog())
     assert issues == [] and conn is not None
     assert (conn.timeout, conn.max_concurrency, conn.max_retries) == (2.5, 8, 0)
     assert isinstance(conn.max_concurrency, int)
@@ -181,7 +182,7 @@ def test_sane_numbers_are_kept() -> None:
 def test_a_connections_file_that_is_not_utf8_is_a_clear_error_naming_the_file(tmp_path: Path, encoding: str) -> None:
     path = tmp_path / "revsync.yml"
     path.write_bytes("connections:\n  fs:\n    type: freshsales\n    api_key: clé-secrète\n".encode(encoding))
-    conns, issues = load_connections(path, {})
+    conns, issues = load_connections(path, {}, destinations=catalog())
     if encoding == "latin-1":
         assert issues and "not UTF-8" in str(issues[0]) and str(path) in str(issues[0])
         return
@@ -191,7 +192,7 @@ def test_a_connections_file_that_is_not_utf8_is_a_clear_error_naming_the_file(tm
 def test_a_utf8_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     path = tmp_path / "revsync.yml"
     path.write_bytes("connections:\n  fs:\n    type: freshsales\n    domain: acme\n    api_key: k1234567\n".encode("utf-8-sig"))
-    conns, issues = load_connections(path, {})
+    conns, issues = load_connections(path, {}, destinations=catalog())
     assert issues == [] and "fs" in conns
 
 

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from dbt_revsync import cli, output, runner
-from dbt_revsync.runner import SyncReport
+from dbt_revsync.model import SyncReport
 from tests.unit.test_plan import NODE, spec
 
 
@@ -55,7 +55,7 @@ def report(name: str = "m", status: str = "success", **counts: int) -> SyncRepor
 def test_the_summary_fits_80_columns_and_keeps_every_name_whole() -> None:
     short = report(created=123456, read=123456, requests=1235)
     long = report("a_model_with_a_name_so_long_it_can_never_fit_in_an_eighty_column_terminal_at_all", "partial", created=3)
-    long.unresolved, long.message = 7, "circuit breaker open after 10 consecutive failed requests (last: POST /x answered 503); " * 2
+    long.left, long.message = 7, "circuit breaker open after 10 consecutive failed requests (last: POST /x answered 503); " * 2
     for reports in ([short], [short, long]):
         text = output.summary(reports, width=80)
         assert max(map(len, text.splitlines())) <= 80, text
@@ -137,7 +137,7 @@ def test_a_status_says_what_happened_to_the_rows() -> None:
     assert runner.settled_status(report(rejected=100)) == "rejected"
     assert runner.settled_status(report(created=1, rejected=100)) == "rejected"
     left = report()
-    left.unresolved = 101
+    left.left = 101
     assert runner.settled_status(left) == "failed"  # nothing at all delivered is not "partial"
     left.counts["created"] = 1
     assert runner.settled_status(left) == "partial"

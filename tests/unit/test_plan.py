@@ -8,9 +8,7 @@ from typing import Any
 import pytest
 
 from dbt_revsync import plan
-from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
-from dbt_revsync.destinations.base import Change
-from dbt_revsync.changes import ChangeRow
+from dbt_revsync.model import Change, ChangeRow, Connection, FieldMap, NodeRef, PlannedReject, SyncSpec
 
 NODE = NodeRef("model.p.m", "m", "model", "models/s.yml", "db", "main", "m")
 CONN = Connection("fs", "freshsales", {"api_key": "k", "domain": "d"})
@@ -52,7 +50,7 @@ def test_a_removed_row_deletes_by_the_remembered_id() -> None:
 )
 def test_diff_rejects_carry_a_code_and_a_reason(status: str, code: str) -> None:
     decided = plan.decide(spec(), row(status))
-    assert isinstance(decided, plan.PlannedReject) and decided.code == code and decided.message
+    assert isinstance(decided, PlannedReject) and decided.code == code and decided.message
 
 
 def test_payload_nests_dotted_paths_and_key_columns_travel_as_key_text() -> None:

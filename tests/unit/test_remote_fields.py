@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from dbt_revsync.commands import check_remote_fields
-from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
+from dbt_revsync.crms.freshsales.connector import FreshsalesDestination
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations.base import Destination
-from dbt_revsync.crms.freshsales.connector import FreshsalesDestination
+from dbt_revsync.model import Connection, FieldMap, NodeRef, SyncSpec
 
 NODE = NodeRef("model.p.accounts", "accounts", "model", "models/schema.yml", "db", "main", "accounts")
 
@@ -43,8 +43,8 @@ def test_freshsales_names_custom_fields_by_their_cf_key() -> None:
 
 
 def test_freshsales_emulator_lists_fields_behind_its_auth_and_reset_forgets_defined_ones() -> None:
-    from dbt_revsync.sandbox import SandboxRequest
     from dbt_revsync.crms.freshsales.emulator import FreshsalesEmulator
+    from dbt_revsync.sandbox import SandboxRequest
 
     emulator = FreshsalesEmulator()
 

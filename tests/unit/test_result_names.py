@@ -12,7 +12,7 @@ from typing import Any
 
 from dbt.adapters.sql.connections import SQLConnectionManager
 
-from dbt_revsync import build_state
+from dbt_revsync.dbt import build_state
 from dbt_revsync.changes import META_COLUMNS, ChangeSet
 from dbt_revsync.state import StateStore
 from dbt_revsync.warehouse import Warehouse, statement_path
@@ -143,4 +143,4 @@ def test_in_the_warehouse_only_run_reads_result_names_and_only_query_and_result_
     assert callers("query") == {"select"}
     # outside the warehouse, raw names are taken only to be quoted back into SQL
     uses = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if ".result_names(" in p.read_text(encoding="utf-8")]
-    assert uses == ["build_state.py"]
+    assert uses == ["dbt/build_state.py"]

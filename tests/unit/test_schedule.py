@@ -31,7 +31,7 @@ def test_naive_times_are_utc_and_every_schedule_has_an_interval() -> None:
     naive = (NOW - timedelta(minutes=31)).replace(tzinfo=None)
     assert is_due("30m", naive, NOW)
     assert is_due("30m", NOW.astimezone(timezone(timedelta(hours=-4))) - timedelta(minutes=31), NOW)
-    from dbt_revsync.config import SCHEDULES
+    from dbt_revsync.blocks import SCHEDULES
 
     assert set(SCHEDULES) == set(INTERVALS)
 

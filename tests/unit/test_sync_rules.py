@@ -11,14 +11,15 @@ import pytest
 import requests
 
 from dbt_revsync import matching, plan
-from dbt_revsync.config import NodeRef, SyncSpec, load_connections, parse_sync_blocks
-from dbt_revsync.delivery import HttpClient
-from dbt_revsync.destinations.base import Change
+from dbt_revsync.blocks import parse_sync_blocks
+from dbt_revsync.connections import load_connections
 from dbt_revsync.crms.freshdesk.connector import FreshdeskDestination
-from dbt_revsync.crms.http.connector import json_path
 from dbt_revsync.crms.freshdesk.emulator import DEFAULT_API_KEY, FreshdeskEmulator
+from dbt_revsync.crms.http.connector import json_path
+from dbt_revsync.delivery import HttpClient
+from dbt_revsync.destinations import catalog
+from dbt_revsync.model import Change, ChangeRow, NodeRef, SyncSpec
 from dbt_revsync.sandbox import SandboxServer
-from dbt_revsync.changes import ChangeRow
 
 NODE = NodeRef("model.p.people", "people", "model", "models/schema.yml", "db", "main", "people")
 YAML = """connections:
@@ -45,14 +46,14 @@ RULES = {
 def conns(tmp_path: Path) -> dict[str, Any]:
     path = tmp_path / "revsync.yml"
     path.write_text(YAML)
-    found, issues = load_connections(path, {"FD_KEY": "fd-secret", "HOOK_TOKEN": "hook-secret"})
+    found, issues = load_connections(path, {"FD_KEY": "fd-secret", "HOOK_TOKEN": "hook-secret"}, destinations=catalog())
     assert issues == []
     return found
 
 
 def parse(conns: dict[str, Any], **changes: Any) -> tuple[list[SyncSpec], list[str]]:
     block = {k: v for k, v in {**RULES, **changes}.items() if v is not None}
-    specs, issues, _ = parse_sync_blocks(NODE, block, conns)
+    specs, issues, _ = parse_sync_blocks(NODE, block, conns, destinations=catalog())
     return specs, [str(issue) for issue in issues]
 
 
@@ -167,7 +168,7 @@ def freshdesk(tmp_path: Path) -> Iterator[tuple[FreshdeskDestination, SandboxSer
     with SandboxServer(emulators=[FreshdeskEmulator()]) as server:
         path = tmp_path / "sandbox.yml"
         path.write_text(f"connections:\n  fd:\n    type: freshdesk\n    api_key: {DEFAULT_API_KEY}\n    base_url: {server.url}/freshdesk\n")
-        found, _ = load_connections(path, {})
+        found, _ = load_connections(path, {}, destinations=catalog())
         yield FreshdeskDestination(found["fd"], HttpClient(max_concurrency=1)), server
 
 
@@ -209,7 +210,7 @@ def test_hubspot_matches_by_search_and_keeps_a_value_the_record_holds(tmp_path: 
     with SandboxServer(emulators=[HubSpotEmulator()]) as server:
         path = tmp_path / "hubspot.yml"
         path.write_text(f"connections:\n  hs:\n    type: hubspot\n    access_token: {DEFAULT_TOKEN}\n    base_url: {server.url}/hubspot\n")
-        found, issues = load_connections(path, {})
+        found, issues = load_connections(path, {}, destinations=catalog())
         assert issues == []
         answer = requests.post(f"{server.url}/hubspot/crm/v3/objects/contacts", timeout=5, headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"},
                                json={"properties": {"email": "ann@x.io", "firstname": "Ann"}})
@@ -217,7 +218,7 @@ def test_hubspot_matches_by_search_and_keeps_a_value_the_record_holds(tmp_path: 
         block = {"destination": "hs", "object": "contacts", "insert_mode": "upsert", "primary_key": "pid",
                  "match_on": ["phone", "email"], "on_update": {"firstname": "if_empty"},
                  "fields": {"email": "email", "firstname": "first", "lastname": "last", "phone": "phone"}}
-        (spec,), issues, _ = parse_sync_blocks(NODE, block, found)
+        (spec,), issues, _ = parse_sync_blocks(NODE, block, found, destinations=catalog())
         assert issues == []
         destination = HubSpotDestination(found["hs"], HttpClient(max_concurrency=1))
         result = matching.send(destination, spec, [Change("upsert", "1", {"email": "ann@x.io", "firstname": "New", "lastname": "Lee"})])
@@ -233,7 +234,7 @@ def test_pipedrive_matches_by_search_and_reads_the_record_for_if_empty(tmp_path:
     with SandboxServer(emulators=[PipedriveEmulator()]) as server:
         path = tmp_path / "pipedrive.yml"
         path.write_text(f"connections:\n  pd:\n    type: pipedrive\n    api_token: {DEFAULT_TOKEN}\n    base_url: {server.url}/pipedrive\n")
-        found, issues = load_connections(path, {})
+        found, issues = load_connections(path, {}, destinations=catalog())
         assert issues == []
         person = {"name": "Ann", "emails": [{"value": "ann@x.io", "primary": True, "label": "work"}],
                   "phones": [{"value": "+1", "primary": True, "label": "work"}]}
@@ -242,7 +243,7 @@ def test_pipedrive_matches_by_search_and_reads_the_record_for_if_empty(tmp_path:
         block = {"destination": "pd", "object": "persons", "insert_mode": "upsert", "primary_key": "pid",
                  "match_on": ["phones", "email"], "on_update": {"phones": "if_empty"},
                  "fields": {"name": "name", "email": "email", "phones": "phone"}}
-        (spec,), issues, _ = parse_sync_blocks(NODE, block, found)
+        (spec,), issues, _ = parse_sync_blocks(NODE, block, found, destinations=catalog())
         assert issues == []
         destination = PipedriveDestination(found["pd"], HttpClient(max_concurrency=1))
         destination.prepare(spec)

@@ -50,12 +50,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from dbt_revsync.config import KEYED_MODES, Connection, SyncSpec
+from dbt_revsync.blocks import KEYED_MODES
 from dbt_revsync.crms.freshdesk import facts
 from dbt_revsync.delivery import Reply, Window
 from dbt_revsync.destinations.base import (
-    BatchResult,
-    Change,
     Found,
     PerRecordDestination,
     RecordRejected,
@@ -63,6 +61,7 @@ from dbt_revsync.destinations.base import (
     unconfirmed,
 )
 from dbt_revsync.errors import DestinationError, TransientDestinationError
+from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 
 OBJECTS = facts.OBJECTS
 PER_PAGE = facts.PER_PAGE_MAX

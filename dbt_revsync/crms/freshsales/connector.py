@@ -29,12 +29,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.crms.freshsales import facts
 from dbt_revsync.delivery import Reply, Window
 from dbt_revsync.destinations.base import (
-    BatchResult,
-    Change,
     Found,
     PerRecordDestination,
     RecordRejected,
@@ -42,6 +39,7 @@ from dbt_revsync.destinations.base import (
     unconfirmed,
 )
 from dbt_revsync.errors import ConfigIssue, DestinationError, TransientDestinationError
+from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 
 WRAPPERS = facts.WRAPPERS
 UPSERTING_MODES = ("upsert", "mirror")  # the modes whose writes go through POST /<resource>/upsert

@@ -37,11 +37,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.crms.freshsuccess import facts
 from dbt_revsync.delivery import Reply
-from dbt_revsync.destinations.base import BatchResult, Change, Destination, unconfirmed
+from dbt_revsync.destinations.base import Destination, unconfirmed
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 from dbt_revsync.plan import key_text
 
 KEYS = facts.KEYS

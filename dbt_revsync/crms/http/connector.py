@@ -41,10 +41,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from dbt_revsync.config import Connection, SyncSpec, check_base_url
+from dbt_revsync.connections import check_base_url
 from dbt_revsync.delivery import Reply
-from dbt_revsync.destinations.base import UNREADABLE, BatchResult, Change, Destination, answer_body, unconfirmed
+from dbt_revsync.destinations.base import UNREADABLE, Destination, answer_body, unconfirmed
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 
 METHODS = ("POST", "PUT", "PATCH")
 BODIES = ("object", "list")

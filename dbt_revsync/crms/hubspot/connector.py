@@ -40,24 +40,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.crms.hubspot import facts
 from dbt_revsync.delivery import HttpClient, Reply, Window
-from dbt_revsync.destinations.base import (
-    BatchResult,
-    Change,
-    Destination,
-    Found,
-    RecordRejected,
-    confirms_without_body,
-    unconfirmed,
-)
-from dbt_revsync.errors import (
-    ConfigIssue,
-    DestinationError,
-    FatalDestinationError,
-    TransientDestinationError,
-)
+from dbt_revsync.destinations.base import Destination, Found, RecordRejected, confirms_without_body, unconfirmed
+from dbt_revsync.errors import ConfigIssue, DestinationError, FatalDestinationError, TransientDestinationError
+from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 
 logger = logging.getLogger(__name__)
 

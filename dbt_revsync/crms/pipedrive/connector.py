@@ -47,18 +47,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.crms.pipedrive import facts
 from dbt_revsync.delivery import HttpClient, Reply, Window
-from dbt_revsync.destinations.base import (
-    BatchResult,
-    Change,
-    Found,
-    PerRecordDestination,
-    RecordRejected,
-    unconfirmed,
-)
+from dbt_revsync.destinations.base import Found, PerRecordDestination, RecordRejected, unconfirmed
 from dbt_revsync.errors import ConfigError, ConfigIssue, TransientDestinationError
+from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 
 logger = logging.getLogger(__name__)
 

@@ -36,10 +36,9 @@ from collections import defaultdict, deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dbt_revsync.config import SyncSpec
 from dbt_revsync.crms.salesforce import facts
-from dbt_revsync.destinations.base import BatchResult, Change
 from dbt_revsync.errors import TransientDestinationError
+from dbt_revsync.model import BatchResult, Change, SyncSpec
 
 if TYPE_CHECKING:
     from dbt_revsync.crms.salesforce.connector import SalesforceDestination

@@ -43,23 +43,12 @@ from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
-from dbt_revsync.config import Connection, SyncSpec
 from dbt_revsync.crms.salesforce import facts
 from dbt_revsync.crms.salesforce.bulk import send_bulk
 from dbt_revsync.delivery import HttpClient, Reply
-from dbt_revsync.destinations.base import (
-    BatchResult,
-    Change,
-    Destination,
-    Found,
-    RecordRejected,
-    unconfirmed,
-)
-from dbt_revsync.errors import (
-    DestinationError,
-    FatalDestinationError,
-    TransientDestinationError,
-)
+from dbt_revsync.destinations.base import Destination, Found, RecordRejected, unconfirmed
+from dbt_revsync.errors import DestinationError, FatalDestinationError, TransientDestinationError
+from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 
 logger = logging.getLogger(__name__)
 

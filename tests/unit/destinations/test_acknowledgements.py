@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations import destination_class
-from dbt_revsync.destinations.base import BatchResult, Change, Reply, answer_body, UNREADABLE
+from dbt_revsync.destinations.base import UNREADABLE, Reply, answer_body
+from dbt_revsync.model import BatchResult, Change, Connection, FieldMap, NodeRef, SyncSpec
 
 NODE = NodeRef("model.p.m", "m", "model", "models/schema.yml", None, "main", "m")
 HTML = "<html><body>Down for maintenance</body></html>"

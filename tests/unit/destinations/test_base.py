@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dbt_revsync.destinations.base import BatchResult, Change
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+from dbt_revsync.model import BatchResult, Change
 
 CHANGES = [Change("upsert", key, {}) for key in ("a", "b", "c", "d")]
 

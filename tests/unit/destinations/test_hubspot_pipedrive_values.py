@@ -93,9 +93,8 @@ def test_hubspot_batch_that_fails_as_a_whole_leaves_each_of_its_records_for_next
     import json
     from types import MappingProxyType
 
-    from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
     from dbt_revsync.delivery import HttpClient, RetryPolicy
-    from dbt_revsync.destinations.base import Change
+    from dbt_revsync.model import Change, Connection, FieldMap, NodeRef, SyncSpec
 
     def answers(method: str, url: str, headers: object, body: bytes | None, timeout: float) -> tuple[int, dict[str, str], bytes]:
         inputs = json.loads(body or b"{}")["inputs"]

@@ -7,13 +7,12 @@ from typing import Any
 
 import pytest
 
-from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
-from dbt_revsync.delivery import HttpClient, Reply
-from dbt_revsync.destinations.base import Change
-from dbt_revsync.errors import DestinationError
 from dbt_revsync.crms.freshsuccess.connector import FreshsuccessDestination, epoch_ms, failures, to_record
-from dbt_revsync.crms.salesforce.connector import SalesforceDestination, error_of, save_error, soql_literal
 from dbt_revsync.crms.salesforce.bulk import BulkJob, cell, flatten, parse_error
+from dbt_revsync.crms.salesforce.connector import SalesforceDestination, error_of, save_error, soql_literal
+from dbt_revsync.delivery import HttpClient, Reply
+from dbt_revsync.errors import DestinationError
+from dbt_revsync.model import Change, Connection, FieldMap, NodeRef, SyncSpec
 
 NODE = NodeRef("model.p.m", "m", "model", "models/schema.yml", None, "main", "m")
 

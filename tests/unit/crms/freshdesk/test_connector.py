@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 from dbt_revsync import matching
-from dbt_revsync.config import Connection, NodeRef, load_connections, parse_sync_blocks
+from dbt_revsync.blocks import parse_sync_blocks
+from dbt_revsync.connections import load_connections
 from dbt_revsync.crms.freshdesk import facts
 from dbt_revsync.crms.freshdesk.connector import FreshdeskDestination
 from dbt_revsync.crms.freshdesk.emulator import DEFAULT_API_KEY, FreshdeskEmulator
 from dbt_revsync.delivery import HttpClient, Window
-from dbt_revsync.destinations.base import BatchResult, Change
+from dbt_revsync.destinations import catalog
+from dbt_revsync.model import BatchResult, Change, Connection, NodeRef
 from dbt_revsync.sandbox import SandboxServer
 
 NODE = NodeRef("model.p.people", "people", "model", "models/schema.yml", "db", "main", "people")
@@ -26,7 +28,7 @@ def connection(tmp_path: Path, **settings: str) -> Connection:
     extra = "".join(f"    {k}: {v}\n" for k, v in settings.items())
     path = tmp_path / "revsync.yml"
     path.write_text(f"connections:\n  fd:\n    type: freshdesk\n    api_key: {DEFAULT_API_KEY}\n{extra}")
-    found, issues = load_connections(path, {})
+    found, issues = load_connections(path, {}, destinations=catalog())
     assert issues == [], issues
     return found["fd"]
 
@@ -34,9 +36,9 @@ def connection(tmp_path: Path, **settings: str) -> Connection:
 def spec_issues(tmp_path: Path, **block: Any) -> list[str]:
     path = tmp_path / "revsync.yml"
     path.write_text(f"connections:\n  fd:\n    type: freshdesk\n    domain: acme\n    api_key: {DEFAULT_API_KEY}\n")
-    conns, _ = load_connections(path, {})
+    conns, _ = load_connections(path, {}, destinations=catalog())
     base = {"destination": "fd", "object": "contacts", "primary_key": "pid", "insert_mode": "upsert"}
-    _, issues, _ = parse_sync_blocks(NODE, {**base, **block}, conns)
+    _, issues, _ = parse_sync_blocks(NODE, {**base, **block}, conns, destinations=catalog())
     return [str(issue) for issue in issues]
 
 
@@ -83,7 +85,7 @@ def test_the_plan_sets_the_minute_limit_and_the_contacts_list_sub_limit(tmp_path
 def test_an_unknown_plan_is_refused_naming_the_allowed_values(tmp_path: Path) -> None:
     path = tmp_path / "revsync.yml"
     path.write_text(f"connections:\n  fd:\n    type: freshdesk\n    api_key: {DEFAULT_API_KEY}\n    domain: acme\n    plan: platinum\n")
-    _, issues = load_connections(path, {})
+    _, issues = load_connections(path, {}, destinations=catalog())
     assert [issue.message for issue in issues] == ["unknown freshdesk plan 'platinum' in 'plan'; expected one of: growth, pro, enterprise, trial"]
 
 
@@ -99,7 +101,7 @@ def test_lookups_wait_for_the_contacts_list_budget_and_every_request_for_the_min
     http = HttpClient(max_concurrency=1, transport=stub, clock=clock, sleep=clock.sleep, windows=FreshdeskDestination.windows(conn))
     destination = FreshdeskDestination(conn, http)
     (spec,) = parse_sync_blocks(NODE, {"destination": "fd", "object": "contacts", "primary_key": "pid", "insert_mode": "upsert",
-                                       "upsert_key": "email", "fields": {"name": "name", "email": "email"}}, {"fd": conn})[0]
+                                       "upsert_key": "email", "fields": {"name": "name", "email": "email"}}, {"fd": conn}, destinations=catalog())[0]
     create = lambda key: destination.send(spec, [Change("create", key, {"name": "n", "email": f"{key}@x.io"})])
     for i in range(20):  # the Growth plan's Contacts List budget, spent without a wait
         destination.find(spec, "email", f"p{i}@x.io", BatchResult())
@@ -124,7 +126,7 @@ def test_filter_api_queries_are_url_encoded_in_the_documented_syntax(tmp_path: P
     stub = Stub()
     destination = FreshdeskDestination(conn, HttpClient(max_concurrency=1, transport=stub))
     (spec,) = parse_sync_blocks(NODE, {"destination": "fd", "object": "contacts", "primary_key": "pid", "insert_mode": "upsert", "match_on": "custom_fields.sfid",
-                                       "fields": {"name": "name", "custom_fields.sfid": "sfid"}}, {"fd": conn})[0]
+                                       "fields": {"name": "name", "custom_fields.sfid": "sfid"}}, {"fd": conn}, destinations=catalog())[0]
     destination.find(spec, "custom_fields.sfid", "a b+c@x&y", BatchResult())
     destination.find(spec, "custom_fields.sfid", 12, BatchResult())
     destination.find(spec, "email", "a+b@x.io", BatchResult())
@@ -140,7 +142,7 @@ def test_a_value_the_query_language_cannot_hold_is_rejected_unsent(tmp_path: Pat
     stub = Stub()
     destination = FreshdeskDestination(conn, HttpClient(max_concurrency=1, transport=stub))
     (spec,) = parse_sync_blocks(NODE, {"destination": "fd", "object": "contacts", "primary_key": "pid", "insert_mode": "upsert", "match_on": "custom_fields.sfid",
-                                       "fields": {"name": "name", "custom_fields.sfid": "sfid"}}, {"fd": conn})[0]
+                                       "fields": {"name": "name", "custom_fields.sfid": "sfid"}}, {"fd": conn}, destinations=catalog())[0]
     result = matching.send(destination, spec, [Change("upsert", "1", {"name": "n", "custom_fields": {"sfid": "O'Brien"}})])
     assert [(r.key, r.code) for r in result.rejected] == [("1", "unsearchable_value")] and stub.urls == []
 
@@ -172,7 +174,7 @@ def lagging(tmp_path: Path) -> Iterator[tuple[FreshdeskDestination, FreshdeskEmu
 def test_no_duplicate_when_the_filter_api_has_not_indexed_a_record_created_in_the_push(tmp_path: Path, lagging: tuple[FreshdeskDestination, FreshdeskEmulator]) -> None:
     destination, emulator = lagging
     (spec,) = parse_sync_blocks(NODE, {"destination": "fd", "object": "contacts", "primary_key": "pid", "insert_mode": "upsert", "match_on": "custom_fields.sfid",
-                                       "fields": {"name": "name", "email": "email", "custom_fields.sfid": "sfid"}}, {"fd": destination.connection})[0]
+                                       "fields": {"name": "name", "email": "email", "custom_fields.sfid": "sfid"}}, {"fd": destination.connection}, destinations=catalog())[0]
     first = matching.send(destination, spec, [Change("upsert", "1", {"name": "Ann", "email": "ann@x.io", "custom_fields": {"sfid": "SF1"}})])
     second = matching.send(destination, spec, [Change("upsert", "2", {"name": "Ann B", "email": "annb@x.io", "custom_fields": {"sfid": "sf1"}})])
     assert [a.outcome for a in first.acked] == ["created"] and [a.outcome for a in second.acked] == ["updated"]
@@ -183,7 +185,7 @@ def test_the_email_list_filter_finds_a_record_at_once_despite_the_lag(tmp_path: 
     destination, emulator = lagging
     emulator.store.insert("contacts", {"name": "Old", "email": "old@x.io", "deleted": False})  # created by someone else
     (spec,) = parse_sync_blocks(NODE, {"destination": "fd", "object": "contacts", "primary_key": "pid", "insert_mode": "upsert", "upsert_key": "email",
-                                       "fields": {"name": "name", "email": "email"}}, {"fd": destination.connection})[0]
+                                       "fields": {"name": "name", "email": "email"}}, {"fd": destination.connection}, destinations=catalog())[0]
     result = matching.send(destination, spec, [Change("upsert", "1", {"name": "New", "email": "OLD@x.io"})])
     assert [a.outcome for a in result.acked] == ["updated"], (result.rejected, result.unresolved)
 
@@ -195,7 +197,7 @@ def trash_spec(destination: FreshdeskDestination, mode: str, **block: Any) -> An
     fields = {"name": "name", "email": "email", "unique_external_id": "pid"}
     keyed = {"upsert_key": "email"} if mode != "append" else {}
     (spec,) = parse_sync_blocks(NODE, {"destination": "fd", "object": "contacts", "primary_key": "pid", "insert_mode": mode,
-                                       "fields": fields, **keyed, **block}, {"fd": destination.connection})[0]
+                                       "fields": fields, **keyed, **block}, {"fd": destination.connection}, destinations=catalog())[0]
     return spec
 
 

@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
-from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.crms.freshsales.connector import FreshsalesDestination, is_unique
 from dbt_revsync.crms.freshsales.emulator import FreshsalesEmulator
 from dbt_revsync.delivery import BudgetSpent, HttpClient, Window
-from dbt_revsync.destinations.base import Change
+from dbt_revsync.model import Change, Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.sandbox import DeclaredField, Limits, SandboxRequest, SchemaRefused
 
 NODE = NodeRef("model.p.m", "m", "model", "models/schema.yml", None, "main", "m")

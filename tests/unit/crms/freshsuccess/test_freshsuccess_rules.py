@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
-from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.crms.freshsuccess import facts
 from dbt_revsync.crms.freshsuccess.connector import FreshsuccessDestination, to_record
 from dbt_revsync.crms.freshsuccess.emulator import FreshsuccessEmulator
 from dbt_revsync.delivery import HttpClient
-from dbt_revsync.destinations.base import Change
+from dbt_revsync.model import Change, Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.sandbox import DeclaredField, SandboxRequest, SchemaRefused
 
 NODE = NodeRef("model.p.m", "m", "model", "models/schema.yml", None, "main", "m")

@@ -12,11 +12,17 @@ import pytest
 
 from dbt_revsync import matching
 from dbt_revsync.commands import check_remote_fields
-from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.crms.hubspot.connector import HubSpotDestination
 from dbt_revsync.crms.hubspot.emulator import DEFAULT_TOKEN, HubSpotEmulator
 from dbt_revsync.delivery import HttpClient, RetryPolicy, Window
-from dbt_revsync.destinations.base import BatchResult, Change
+from dbt_revsync.model import (
+    BatchResult,
+    Change,
+    Connection,
+    FieldMap,
+    NodeRef,
+    SyncSpec,
+)
 from dbt_revsync.sandbox import SandboxServer
 from tests.integration.recording import recording
 

@@ -6,16 +6,18 @@ from typing import Any
 
 import pytest
 
-from dbt_revsync.config import FieldMap, NodeRef, SyncSpec, parse_connection
+from dbt_revsync.connections import parse_connection
 from dbt_revsync.crms.pipedrive import facts
 from dbt_revsync.crms.pipedrive.connector import PipedriveDestination
 from dbt_revsync.delivery import HttpClient, Window
+from dbt_revsync.destinations import catalog
+from dbt_revsync.model import FieldMap, NodeRef, SyncSpec
 
 NODE = NodeRef("model.demo.crm", "crm", "model", "models/schema.yml", None, "main", "crm")
 
 
 def connection() -> Any:
-    conn, issues = parse_connection("pipedrive", {"type": "pipedrive", "api_token": "t"}, "revsync.yml", {})
+    conn, issues = parse_connection("pipedrive", {"type": "pipedrive", "api_token": "t"}, "revsync.yml", {}, destinations=catalog())
     assert conn is not None and not issues, issues
     return conn
 

@@ -9,11 +9,10 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.crms.salesforce.bulk import BulkJob
 from dbt_revsync.crms.salesforce.connector import SalesforceDestination
 from dbt_revsync.delivery import HttpClient, RetryPolicy
-from dbt_revsync.destinations.base import BatchResult, Change
+from dbt_revsync.model import BatchResult, Change, Connection, FieldMap, NodeRef, SyncSpec
 
 NODE = NodeRef("model.p.m", "m", "model", "models/schema.yml", None, "main", "m")
 ROOT = "http://127.0.0.1:1/services/data/v62.0"

@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.crms.salesforce import facts
 from dbt_revsync.crms.salesforce.connector import SalesforceDestination, lookup_queries
 from dbt_revsync.crms.salesforce.emulator import (
@@ -20,7 +19,7 @@ from dbt_revsync.crms.salesforce.emulator import (
     SalesforceEmulator,
 )
 from dbt_revsync.delivery import HttpClient, RetryPolicy
-from dbt_revsync.destinations.base import Change
+from dbt_revsync.model import Change, Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.sandbox import SandboxServer
 
 NODE = NodeRef("model.p.accounts", "accounts", "model", "models/schema.yml", None, "main", "accounts")
@@ -177,6 +176,6 @@ def test_an_upsert_by_record_id_is_a_configuration_error_naming_the_model_and_ke
 
 
 def _result() -> Any:
-    from dbt_revsync.destinations.base import BatchResult
+    from dbt_revsync.model import BatchResult
 
     return BatchResult()
