@@ -112,15 +112,10 @@ def test_the_graph_is_read_from_every_module() -> None:
     assert "dbt_revsync.dbt.builds" in GRAPH["dbt_revsync.dbt.artifacts"]
 
 
-# The one cycle left, inside one CRM package: the Salesforce bulk sender reads the connector's
-# error parser through a function-level import. Its package is to move ``error_of`` where both
-# read it; until then it is the only cycle tolerated, and nothing outside that package may
-# join it.
-TOLERATED = [["dbt_revsync.crms.salesforce.bulk", "dbt_revsync.crms.salesforce.connector"]]
 
 
 def test_the_import_graph_has_no_cycle() -> None:
-    assert [group for group in cycles(GRAPH) if group not in TOLERATED] == []
+    assert cycles(GRAPH) == []
 
 
 def test_a_cycle_would_be_found() -> None:

@@ -236,14 +236,13 @@ class BulkJob:
         return out.getvalue().encode("utf-8")
 
     def _reject_all(self, reply: Any) -> None:
-        from dbt_revsync.crms.salesforce.connector import error_of
         from dbt_revsync.destinations.base import unconfirmed
 
         if reply.ok:  # a 2xx without what the step needs (the job's id): nothing was confirmed
             for change in self.changes:
                 self.result.leave(change, unconfirmed(reply, "the bulk job's answer"))
             return
-        code, message = error_of(reply)
+        code, message = facts.error_of(reply)
         for change in self.changes:
             self.result.reject(change, code, message)
 

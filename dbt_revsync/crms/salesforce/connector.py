@@ -262,7 +262,7 @@ class SalesforceDestination(Destination):
     def _read_saves(self, reply: Reply, changes: list[Change], result: BatchResult, op: str) -> None:
         """An ordered list of SaveResults, one per record; anything else rejects the request's records."""
         if not reply.ok:
-            code, message = error_of(reply)
+            code, message = facts.error_of(reply)
             for change in changes:
                 result.reject(change, code, message)
             return
@@ -316,7 +316,7 @@ class SalesforceDestination(Destination):
             while path:
                 reply = self.call(result, "GET", path)
                 if not reply.ok:
-                    code, message = error_of(reply)
+                    code, message = facts.error_of(reply)
                     raise FatalDestinationError(f"the lookup query by {spec.upsert_key} failed: {code}: {message}")
                 body = reply.json()
                 if not isinstance(body, dict) or not isinstance(body.get("records"), list):
@@ -334,7 +334,7 @@ class SalesforceDestination(Destination):
         reply = self.call(BatchResult(), "GET", f"sobjects/{spec.object}/describe")
         body = reply.json()
         if not reply.ok or not isinstance(body, dict) or not isinstance(body.get("fields"), list):
-            code, message = error_of(reply)
+            code, message = facts.error_of(reply)
             raise DestinationError(f"Salesforce did not describe {spec.object} ({code}): {message}")
         names = set()
         for entry in body["fields"]:
@@ -351,7 +351,7 @@ class SalesforceDestination(Destination):
         soql = f"SELECT {', '.join(wanted)} FROM {spec.object} WHERE {field} = {soql_literal(_text(value))}"
         reply = self.call(result, "GET", f"query?{urlencode({'q': soql})}")
         if not reply.ok:
-            raise RecordRejected(*error_of(reply))
+            raise RecordRejected(*facts.error_of(reply))
         body = reply.json()
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
             raise TransientDestinationError(unconfirmed(reply, "a query answer with records"))
@@ -363,7 +363,7 @@ class SalesforceDestination(Destination):
         if reply.status == 404:
             return None
         if not reply.ok:
-            raise RecordRejected(*error_of(reply))
+            raise RecordRejected(*facts.error_of(reply))
         body = reply.json()
         if not isinstance(body, dict):
             raise TransientDestinationError(unconfirmed(reply, f"record {record_id}"))
@@ -453,12 +453,3 @@ def save_error(save: dict[str, Any]) -> tuple[str, str]:
         message = f"{message} (fields: {', '.join(fields)})"
     extra = [str(e.get("message")) for e in errors[1:] if e.get("message")]
     return str(first.get("statusCode") or "ERROR"), "; ".join([message, *extra])
-
-
-def error_of(reply: Reply) -> tuple[str, str]:
-    """A top-level error: ``[{"message", "errorCode"}]``."""
-    body = reply.json()
-    if isinstance(body, list) and body and isinstance(body[0], dict):
-        first = body[0]
-        return str(first.get("errorCode") or reply.status), str(first.get("message") or reply.text[:300])
-    return str(reply.status), reply.text[:300] or f"HTTP {reply.status}"

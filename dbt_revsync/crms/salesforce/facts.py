@@ -7,6 +7,11 @@ crm-api-notes.md, section "Checked against the vendors".
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dbt_revsync.delivery import Reply
+
 # The API version the connector asks for by default. 67.0 is current (Summer '26); 62.0 is
 # still supported (crm-api-notes.md, "Checked against the vendors").
 API_VERSION = "62.0"
@@ -46,3 +51,12 @@ LIMIT_INFO_HEADER = "Sforce-Limit-Info"
 # remoteaccess_oauth_client_credentials_flow.htm: the client id and secret go in the body, or in an
 # ``Authorization: Basic`` header as RFC 6749 section 2.3.1 allows).
 TOKEN_PATH = "/services/oauth2/token"
+
+
+def error_of(reply: Reply) -> tuple[str, str]:
+    """A top-level error: ``[{"message", "errorCode"}]``."""
+    body = reply.json()
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        first = body[0]
+        return str(first.get("errorCode") or reply.status), str(first.get("message") or reply.text[:300])
+    return str(reply.status), reply.text[:300] or f"HTTP {reply.status}"

@@ -9,7 +9,8 @@ import pytest
 
 from dbt_revsync.crms.freshsuccess.connector import FreshsuccessDestination, epoch_ms, failures, to_record
 from dbt_revsync.crms.salesforce.bulk import BulkJob, cell, flatten, parse_error
-from dbt_revsync.crms.salesforce.connector import SalesforceDestination, error_of, save_error, soql_literal
+from dbt_revsync.crms.salesforce.connector import SalesforceDestination, save_error, soql_literal
+from dbt_revsync.crms.salesforce.facts import error_of
 from dbt_revsync.delivery import HttpClient, Reply
 from dbt_revsync.errors import DestinationError
 from dbt_revsync.model import Change, Connection, FieldMap, NodeRef, SyncSpec
