@@ -192,7 +192,7 @@ class FreshsalesEmulator(Emulator):
 
     def authenticate(self, request: SandboxRequest) -> bool:
         found = _TOKEN.match(request.headers.get("Authorization", ""))
-        return bool(found) and found.group("key") in self.api_keys
+        return found is not None and found.group("key") in self.api_keys
 
     def unauthorized_response(self, request: SandboxRequest) -> SandboxResponse:
         return json_response(401, {"login": "failed", "message": "Incorrect or expired API key"})
@@ -449,6 +449,7 @@ def _normalise_emails(value: Any) -> list[dict[str, Any]]:
 
 
 def _email_entry(item: Any) -> dict[str, Any] | None:
+    value: str | None
     if isinstance(item, str):
         value, primary = item, False
     elif isinstance(item, dict):
