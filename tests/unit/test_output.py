@@ -11,11 +11,11 @@ from rich.console import Console
 
 from dbt_revsync import cli, output, runner
 from dbt_revsync.runner import SyncReport
-from tests.unit.test_plan import NODE, spec
+from tests.factories import NODE, accounts_sync
 
 
 def test_rejects_are_summarised_once_per_reason_with_their_count() -> None:
-    report = SyncReport(spec())
+    report = SyncReport(accounts_sync())
     rejects = [("1", "upsert key is null"), ("2", "upsert key is null"), ("3", "duplicated key"), ("4", "upsert key is null")]
     report.note_rejects(rejects)
     report.counts["rejected"] = len(rejects)
@@ -26,14 +26,14 @@ def test_rejects_are_summarised_once_per_reason_with_their_count() -> None:
 
 
 def test_a_report_lists_a_bounded_number_of_reasons() -> None:
-    report = SyncReport(spec())
-    report.note_rejects(((str(n), f"reason {n}") for n in range(50)))
+    report = SyncReport(accounts_sync())
+    report.note_rejects((str(n), f"reason {n}") for n in range(50))
     assert len(report.reject_samples) == 10
 
 
 def test_held_syncs_and_held_rows_are_said_with_their_reason() -> None:
-    held = SyncReport(spec(), status="held", message="not pushed: failed_test:not_null_a_name")
-    quarantined = SyncReport(spec())
+    held = SyncReport(accounts_sync(), status="held", message="not pushed: failed_test:not_null_a_name")
+    quarantined = SyncReport(accounts_sync())
     quarantined.status, quarantined.held = "success", {"failed_test:not_null_a_region": 2}
     text = output.summary([held, quarantined])
     assert ": not pushed: failed_test:not_null_a_name" in text
@@ -46,7 +46,7 @@ def test_held_syncs_and_held_rows_are_said_with_their_reason() -> None:
 # ---- the summary's width ------------------------------------------------------------------
 
 def report(name: str = "m", status: str = "success", **counts: int) -> SyncReport:
-    made = SyncReport(dataclasses.replace(spec(), node=dataclasses.replace(NODE, name=name)), status=status)
+    made = SyncReport(dataclasses.replace(accounts_sync(), node=dataclasses.replace(NODE, name=name)), status=status)
     made.counts.update(counts)
     made.seconds = 12.3
     return made
