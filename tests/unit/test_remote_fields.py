@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import ClassVar
 
 from dbt_revsync.commands import check_remote_fields
-from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
+from dbt_revsync.config import NodeRef, SyncSpec
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations.base import Destination
 from dbt_revsync.crms.freshsales.connector import FreshsalesDestination
+from tests.factories import connection, sync_spec
 
 NODE = NodeRef("model.p.accounts", "accounts", "model", "models/schema.yml", "db", "main", "accounts")
 
 
 def spec(kind: str, *paths: str) -> SyncSpec:
-    conn = Connection(name=kind, type=kind, settings={})
-    return SyncSpec("s", NODE, conn, "things", "append", ("id",), tuple(FieldMap(p, "c") for p in paths))
+    return sync_spec(connection(kind, base_url=None), "things", "append", {p: "c" for p in paths}, node=NODE)
 
 
 class Silent(Destination):
