@@ -13,7 +13,7 @@ from dbt_revsync.crms.hubspot.connector import HubSpotDestination
 from dbt_revsync.destinations.base import Ack, BatchResult, Change, Destination
 from dbt_revsync.sandbox.server import SandboxServer
 from dbt_revsync.testing import TESTS, DestinationConformance
-from tests.conformance.test_hubspot import TestHubSpotConformance as HubSpotSuite
+from tests.conformance.hubspot_suite import HubSpotConformance as HubSpotSuite
 
 
 def _claims_creations(result: BatchResult) -> BatchResult:
