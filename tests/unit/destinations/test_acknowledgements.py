@@ -211,12 +211,23 @@ def test_salesforce_bulk_reads_sf_created_and_leaves_a_row_without_sf_id() -> No
 
     conn = Connection("salesforce", "salesforce", MappingProxyType(SF), base_url="http://127.0.0.1:1/api")
     spec = SyncSpec("id", NODE, conn, "Account", "upsert", ("id",), tuple(FieldMap(p, c) for p, c in SF_FIELDS.items()), upsert_key="Ext__c")
-    dest = destination_class("salesforce")(conn, HttpClient(transport=Scripted([])))
     outcomes = []
     for op, row in [("upsert", {"sf__Id": "001A", "sf__Created": "true"}), ("upsert", {"sf__Id": "001A", "sf__Created": "false"}),
                     ("upsert", {"sf__Id": "001A"}), ("create", {"sf__Id": "001A", "sf__Created": "true"}), ("create", {"sf__Id": ""})]:
+        header, line = BulkJob(destination_class("salesforce")(conn, HttpClient()), spec, op, [SF_UPSERT], BatchResult()).csv().decode().splitlines()
+        successful = f"{','.join(row)},{header}\n{','.join(row.values())},{line}\n"
+        answers = {"POST jobs/ingest": {"id": "J"}, "PUT jobs/ingest/J/batches": None, "PATCH jobs/ingest/J": {"id": "J"},
+                   "GET jobs/ingest/J": {"id": "J", "state": "JobComplete"}, "GET jobs/ingest/J/successfulResults/": successful,
+                   "GET jobs/ingest/J/failedResults/": f"sf__Id,sf__Error,{header}\n", "GET jobs/ingest/J/unprocessedrecords/": f"{header}\n"}
+
+        def transport(method: str, url: str, headers: object, body: bytes | None, timeout: float) -> tuple[int, dict[str, str], bytes]:
+            answer = answers[f"{method} {url.removeprefix('http://127.0.0.1:1/api/')}"]
+            if isinstance(answer, str):
+                return 200, {"Content-Type": "text/csv"}, answer.encode()
+            return (201, {}, b"") if answer is None else (200, {"Content-Type": "application/json"}, json.dumps(answer).encode())
+
         result = BatchResult()
-        BulkJob(dest, spec, op, [SF_UPSERT], result)._ack(SF_UPSERT, row)  # type: ignore[arg-type]
+        BulkJob(destination_class("salesforce")(conn, HttpClient(transport=transport)), spec, op, [SF_UPSERT], result).run()
         outcomes.append(outcome_of(result)[0])
     assert outcomes == ["created", "updated", "updated", "created", "left"]
 
