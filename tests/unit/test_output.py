@@ -193,19 +193,18 @@ def test_the_start_up_shows_a_line_that_the_first_sync_takes_over_or_close_erase
 def test_the_rate_is_rows_over_the_time_since_the_sync_started_not_the_last_burst() -> None:
     """Batches come back in bursts: 300 rows answered in the last 10 ms of a 5 s sync is 60
     rows a second, not tens of thousands."""
-    from rich.progress import Progress as RichProgress
-
-    from dbt_revsync.output import _Rate
-
     now = [0.0]
-    progress = RichProgress(get_time=lambda: now[0])
-    task_id = progress.add_task("sync", total=400)
+    stream = io.StringIO()
+    progress = output.TerminalProgress(Console(file=stream, width=120, force_terminal=True, color_system=None,
+                                               get_time=lambda: now[0]))
+    busy = report()
+    progress.start(busy.spec, 400)
     now[0] = 4.99
-    progress.advance(task_id, 0)
+    progress.advance(busy.spec, 0)
     now[0] = 5.0
-    progress.advance(task_id, 300)
-    (task,) = progress.tasks
-    assert str(_Rate().render(task)) == "60 rows/s"
+    progress.advance(busy.spec, 300)
+    progress.finish(busy)
+    assert "300/400" in drawn(stream)[-1] and " 60 rows/s" in drawn(stream)[-1], drawn(stream)[-1]
 
 
 def test_status_messages_fit_a_terminal_and_stay_whole_off_one() -> None:

@@ -8,7 +8,7 @@ in order and the one outcome expected for the single change sent.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -206,6 +206,18 @@ def test_salesforce_acknowledges_save_results_and_reads_the_created_flag(change:
     assert run("salesforce", SF, "Account", "upsert", change, answers, SF_FIELDS, "Ext__c") == expected
 
 
+def bulk_job(answers: Mapping[str, Any]) -> Callable[..., tuple[int, dict[str, str], bytes]]:
+    """A transport answering Bulk API 2.0 by "METHOD path": text as CSV, None as an empty 201."""
+
+    def transport(method: str, url: str, headers: object, body: bytes | None, timeout: float) -> tuple[int, dict[str, str], bytes]:
+        answer = answers[f"{method} {url.removeprefix('http://127.0.0.1:1/api/')}"]
+        if isinstance(answer, str):
+            return 200, {"Content-Type": "text/csv"}, answer.encode()
+        return (201, {}, b"") if answer is None else (200, {"Content-Type": "application/json"}, json.dumps(answer).encode())
+
+    return transport
+
+
 def test_salesforce_bulk_reads_sf_created_and_leaves_a_row_without_sf_id() -> None:
     from dbt_revsync.crms.salesforce.bulk import BulkJob
 
@@ -219,15 +231,8 @@ def test_salesforce_bulk_reads_sf_created_and_leaves_a_row_without_sf_id() -> No
         answers = {"POST jobs/ingest": {"id": "J"}, "PUT jobs/ingest/J/batches": None, "PATCH jobs/ingest/J": {"id": "J"},
                    "GET jobs/ingest/J": {"id": "J", "state": "JobComplete"}, "GET jobs/ingest/J/successfulResults/": successful,
                    "GET jobs/ingest/J/failedResults/": f"sf__Id,sf__Error,{header}\n", "GET jobs/ingest/J/unprocessedrecords/": f"{header}\n"}
-
-        def transport(method: str, url: str, headers: object, body: bytes | None, timeout: float) -> tuple[int, dict[str, str], bytes]:
-            answer = answers[f"{method} {url.removeprefix('http://127.0.0.1:1/api/')}"]
-            if isinstance(answer, str):
-                return 200, {"Content-Type": "text/csv"}, answer.encode()
-            return (201, {}, b"") if answer is None else (200, {"Content-Type": "application/json"}, json.dumps(answer).encode())
-
         result = BatchResult()
-        BulkJob(destination_class("salesforce")(conn, HttpClient(transport=transport)), spec, op, [SF_UPSERT], result).run()
+        BulkJob(destination_class("salesforce")(conn, HttpClient(transport=bulk_job(answers))), spec, op, [SF_UPSERT], result).run()
         outcomes.append(outcome_of(result)[0])
     assert outcomes == ["created", "updated", "updated", "created", "left"]
 

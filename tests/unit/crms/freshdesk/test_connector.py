@@ -100,7 +100,10 @@ def test_lookups_wait_for_the_contacts_list_budget_and_every_request_for_the_min
     destination = FreshdeskDestination(conn, http)
     (spec,) = parse_sync_blocks(NODE, {"destination": "fd", "object": "contacts", "primary_key": "pid", "insert_mode": "upsert",
                                        "upsert_key": "email", "fields": {"name": "name", "email": "email"}}, {"fd": conn})[0]
-    create = lambda key: destination.send(spec, [Change("create", key, {"name": "n", "email": f"{key}@x.io"})])
+
+    def create(key: str) -> BatchResult:
+        return destination.send(spec, [Change("create", key, {"name": "n", "email": f"{key}@x.io"})])
+
     for i in range(20):  # the Growth plan's Contacts List budget, spent without a wait
         destination.find(spec, "email", f"p{i}@x.io", BatchResult())
     for i in range(180):  # creates are no look-ups: the minute's 200 requests, no wait
