@@ -53,8 +53,15 @@ def sync_spec(
     """A sync of ``node`` to ``obj`` over ``conn`` in insert mode ``mode``; ``options`` are any
     other ``SyncSpec`` field (``nulls``, ``batch_size``, ``match_on``, ...)."""
     return SyncSpec(
-        sync_id or f"{node.unique_id}:{conn.name}.{obj}", node, conn, obj, mode, primary_key, field_maps(fields),
-        upsert_key=upsert_key, **options,
+        sync_id or f"{node.unique_id}:{conn.name}.{obj}",
+        node,
+        conn,
+        obj,
+        mode,
+        primary_key,
+        field_maps(fields),
+        upsert_key=upsert_key,
+        **options,
     )
 
 

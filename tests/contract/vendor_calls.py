@@ -43,4 +43,3 @@ def call(server: SandboxServer, method: str, path: str, headers: dict[str, str],
 
 def covered(calls: Recorder) -> set[str]:
     return {f"{e.route} {e.response.status}" for e in calls.exchanges}
-

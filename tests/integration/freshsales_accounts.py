@@ -20,11 +20,19 @@ ACCOUNT_BLOCK = {
     "insert_mode": "upsert",
     "primary_key": "account_id",
     "upsert_key": "cf_account_id",
-    "fields": {"name": "name", "website": "website", "city": "city", "number_of_employees": "employees", "custom_field.cf_account_id": "account_id"},
+    "fields": {
+        "name": "name",
+        "website": "website",
+        "city": "city",
+        "number_of_employees": "employees",
+        "custom_field.cf_account_id": "account_id",
+    },
 }
 
 
-def accounts_project(project: Project, block: dict[str, Any] | None = None, rows: list[list[Any]] | None = None) -> None:
+def accounts_project(
+    project: Project, block: dict[str, Any] | None = None, rows: list[list[Any]] | None = None
+) -> None:
     project.seed(
         "raw_accounts",
         ["account_id", "name", "website", "city", "employees"],

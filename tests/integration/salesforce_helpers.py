@@ -35,8 +35,13 @@ def held(project: Project, sobject: str = "Account", key: str = "Ext_Id__c") -> 
 
 
 def sf(project: Project, method: str, path: str, body: Any = None) -> Any:
-    answer = requests.request(method, f"{project.sandbox.url}/salesforce/{V}/{path}", json=body,
-                              headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"}, timeout=10)
+    answer = requests.request(
+        method,
+        f"{project.sandbox.url}/salesforce/{V}/{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"},
+        timeout=10,
+    )
     assert answer.status_code < 300, answer.text
     return answer.json()
 
