@@ -26,8 +26,10 @@ ACCOUNT = {"destination": "salesforce", "object": "Account", "primary_key": "acc
 MODELS = {
     # 450 accounts: 5 has no Name (rejected by Salesforce), 7 is named "Seven"; cities can be overridden.
     "sf_upsert": (
-        "select i::double as account_id, case when i = 5 then null when i = 7 then 'Seven' else 'Account ' || i end as name,"
-        " coalesce(o.city, 'Oslo') as city from range(1, 451) t(i) left join {{ ref('city_overrides') }} o on o.account_id = i",
+        "select i::double as account_id,"
+        " case when i = 5 then null when i = 7 then 'Seven' else 'Account ' || i end as name,"
+        " coalesce(o.city, 'Oslo') as city from range(1, 451) t(i)"
+        " left join {{ ref('city_overrides') }} o on o.account_id = i",
         {"insert_mode": "upsert", "upsert_key": "Ext_Id__c"},
     ),
     "sf_update": ("select * from (values (1, 'One', 'Oslo'), (2, 'Two', 'Rome'), (3, 'Three', 'Lima')) t(account_id, name, city)",

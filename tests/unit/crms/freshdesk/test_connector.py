@@ -82,7 +82,8 @@ def test_the_plan_sets_the_minute_limit_and_the_contacts_list_sub_limit(tmp_path
 
 def test_an_unknown_plan_is_refused_naming_the_allowed_values(tmp_path: Path) -> None:
     path = tmp_path / "revsync.yml"
-    path.write_text(f"connections:\n  fd:\n    type: freshdesk\n    api_key: {DEFAULT_API_KEY}\n    domain: acme\n    plan: platinum\n")
+    path.write_text(f"connections:\n  fd:\n    type: freshdesk\n    api_key: {DEFAULT_API_KEY}\n"
+                    "    domain: acme\n    plan: platinum\n")
     _, issues = load_connections(path, {})
     assert [issue.message for issue in issues] == ["unknown freshdesk plan 'platinum' in 'plan'; expected one of: growth, pro, enterprise, trial"]
 
