@@ -23,7 +23,7 @@ from dbt_revsync.config import FieldMap, NodeRef, SyncSpec, parse_connection
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations import destination_class
 from dbt_revsync.destinations.base import Change, Destination
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 
 NODE = NodeRef("model.bench.crm", "crm", "model", "models/schema.yml", None, "main", "crm")
 SETUPS: dict[str, dict[str, Any]] = {

@@ -224,7 +224,7 @@ def summary_counts(text: str) -> dict[str, int]:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A Markdown table: what the scripts print and what the README shows."""
+    """A Markdown table: what the scripts print and what benchmarks/README.md shows."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
     lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |",

@@ -1,6 +1,6 @@
 """Run every benchmark in turn (`make bench`), each in its own process, printing as it goes.
 
-    python benchmarks/run_all.py            the sizes the README's figures come from
+    python benchmarks/run_all.py            the sizes benchmarks/README.md's figures come from
     python benchmarks/run_all.py --quick    tiny sizes: checks that every script still runs
 
 A benchmark's exit status is non-zero when it lost or duplicated rows or sent requests it

@@ -317,8 +317,7 @@ def run_listen(args: argparse.Namespace) -> int:
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
-    from dbt_revsync.sandbox.framework import Limits
-    from dbt_revsync.sandbox.server import serve
+    from dbt_revsync.sandbox import Limits, serve
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must lie between 0 and 65535 (0: a free port), not {args.port}")

@@ -310,7 +310,7 @@ class NotDue(NamedTuple):
 
 def due_specs(specs: Sequence[SyncSpec], last_successes: Mapping[str, Any]) -> tuple[list[SyncSpec], list[NotDue]]:
     """The syncs whose ``schedule`` says they are due (see schedule.py), and the others."""
-    now = schedule.utc_now()
+    now = schedule.utc_datetime()
     due, later = [], []
     for spec in specs:
         last = last_successes.get(spec.sync_id)

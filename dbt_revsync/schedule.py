@@ -40,7 +40,8 @@ def next_due(schedule: str | None, last_success: datetime | None, now: datetime)
     return _utc(last_success) + interval - slack(interval)
 
 
-def utc_now() -> datetime:
+def utc_datetime() -> datetime:
+    """Now, as an aware UTC datetime (``warehouse.utc_now`` gives the warehouse's timestamp text)."""
     return datetime.now(timezone.utc)
 
 

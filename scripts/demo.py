@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "example_project"

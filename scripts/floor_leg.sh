@@ -53,7 +53,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 
 project, scratch = Path(sys.argv[1]), Path(sys.argv[2])
 bin_dir = Path(sys.executable).parent

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dbt_revsync.destinations.base import Destination
-    from dbt_revsync.sandbox.framework import Emulator
+    from dbt_revsync.sandbox import Emulator
 
 GROUP = "dbt_revsync.crms"
 

@@ -43,6 +43,20 @@ try:
 except ImportError:  # pragma: no cover - Windows: no lock, the ledger still works
     fcntl = None  # type: ignore[assignment]
 
+__all__ = [
+    "BLOCK",
+    "DEFAULT_STATE_DIR",
+    "FLOOR_EPOCH",
+    "LEDGER_FILE",
+    "LOCK_FILE",
+    "IdLedger",
+    "IdReservation",
+    "SandboxStateError",
+    "remove_temporaries",
+    "time_floor",
+    "write_atomically",
+]
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_STATE_DIR = ".revsync-sandbox"
@@ -158,7 +172,7 @@ class IdLedger:
 
 
 class IdReservation:
-    """One emulator's view of the ledger (``framework.IdReservation``)."""
+    """One emulator's view of the ledger (``store.IdReservation``)."""
 
     def __init__(self, ledger: IdLedger, prefix: str) -> None:
         self._ledger, self._prefix = ledger, prefix

@@ -31,7 +31,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from dbt_revsync.errors import ConfigError, ConfigIssue
-from dbt_revsync.sandbox.framework import DeclaredField, Emulator, SchemaRefused
+from dbt_revsync.sandbox.emulator import DeclaredField, Emulator, SchemaRefused
+
+__all__ = ["Declaration", "SchemaSpec", "apply_schema", "load_schema", "parse_schema", "read_schema"]
 
 SchemaSpec = str | os.PathLike[str] | Mapping[str, Any] | None
 

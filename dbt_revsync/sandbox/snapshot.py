@@ -3,7 +3,7 @@
 A warehouse state remembers the records a push created; a sandbox that forgot them on a
 restart would answer the next push's updates and deletes with "not found". So a sandbox with
 a state directory (``dbt-revsync sandbox`` always has one) keeps a **snapshot**: every
-emulator's records (what its :class:`~dbt_revsync.sandbox.framework.RecordStore` holds) and the
+emulator's records (what its :class:`~dbt_revsync.sandbox.store.RecordStore` holds) and the
 fields declared on it, read back when it starts.
 
 - A background thread writes the snapshot at most once a second, and only when a record or a
@@ -31,12 +31,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbt_revsync.sandbox.framework import DeclaredField, Emulator, Record, SchemaRefused
+from dbt_revsync.sandbox.emulator import DeclaredField, Emulator, SchemaRefused
 from dbt_revsync.sandbox.ids import (
     SandboxStateError,
     remove_temporaries,
     write_atomically,
 )
+from dbt_revsync.sandbox.store import Record
+
+__all__ = [
+    "SNAPSHOT_FILE",
+    "EmulatorSection",
+    "Restored",
+    "SnapshotWriter",
+    "read_snapshot",
+    "restore",
+]
 
 logger = logging.getLogger(__name__)
 

@@ -78,8 +78,7 @@ from dbt_revsync.destinations.base import (
 )
 from dbt_revsync.errors import FatalDestinationError, RevsyncError
 from dbt_revsync.runner import default_client, hidden
-from dbt_revsync.sandbox.framework import Emulator, SandboxRequest, SandboxResponse
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import Emulator, SandboxRequest, SandboxResponse, SandboxServer
 
 TESTS = (
     "test_declaration_is_complete",

@@ -11,7 +11,7 @@ import pytest
 
 from dbt_revsync.crms import Crm, destination_class, emulator_class, registry
 from dbt_revsync.destinations.base import Destination
-from dbt_revsync.sandbox.framework import Emulator
+from dbt_revsync.sandbox import Emulator
 from dbt_revsync.testing import DestinationConformance
 
 REPO = Path(__file__).resolve().parents[2]

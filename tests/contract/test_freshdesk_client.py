@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from dbt_revsync.crms.freshdesk.emulator import DEFAULT_API_KEY, FreshdeskEmulator
-from dbt_revsync.sandbox.framework import DeclaredField
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import DeclaredField, SandboxServer
 
 freshdesk_api = pytest.importorskip("freshdesk.v2.api")
 freshdesk_errors = pytest.importorskip("freshdesk.v2.errors")

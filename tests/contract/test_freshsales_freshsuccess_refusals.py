@@ -17,8 +17,7 @@ from dbt_revsync.crms.freshsales.emulator import DEFAULT_API_KEY as FS_KEY
 from dbt_revsync.crms.freshsales.emulator import FreshsalesEmulator
 from dbt_revsync.crms.freshsuccess.emulator import DEFAULT_API_KEY as FSU_KEY
 from dbt_revsync.crms.freshsuccess.emulator import FreshsuccessEmulator
-from dbt_revsync.sandbox.framework import Limits
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import Limits, SandboxServer
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,7 @@ from hubspot.crm.contacts import (
 from hubspot.crm.contacts.exceptions import ApiException
 
 from dbt_revsync.crms.hubspot.emulator import DEFAULT_TOKEN, HubSpotEmulator
-from dbt_revsync.sandbox.framework import DeclaredField
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import DeclaredField, SandboxServer
 
 
 @pytest.fixture

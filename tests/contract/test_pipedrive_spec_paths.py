@@ -16,7 +16,7 @@ import pytest
 from dbt_revsync import matching
 from dbt_revsync.crms.pipedrive.connector import PipedriveDestination
 from dbt_revsync.crms.pipedrive.emulator import PipedriveEmulator
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from tests.contract.openapi_check import Contract, assert_conforms
 from tests.contract.vendor_calls import PIPEDRIVE_TOKEN, call, change, client, connect, covered, outcome
 from tests.factories import sync_spec

@@ -22,7 +22,7 @@ from dbt_revsync.crms.salesforce.emulator import (
     DEFAULT_TOKEN,
     SalesforceEmulator,
 )
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 
 simple_salesforce = pytest.importorskip("simple_salesforce")
 

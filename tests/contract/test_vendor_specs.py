@@ -22,10 +22,9 @@ from dbt_revsync import matching
 from dbt_revsync.crms.hubspot.connector import HubSpotDestination
 from dbt_revsync.crms.pipedrive.connector import PipedriveDestination
 from dbt_revsync.errors import FatalDestinationError
-from dbt_revsync.sandbox.framework import RollingWindow, SandboxRequest, SandboxResponse, json_response
+from dbt_revsync.sandbox import RollingWindow, SandboxRequest, SandboxResponse, SandboxServer, json_response
 from dbt_revsync.crms.hubspot.emulator import HubSpotEmulator
 from dbt_revsync.crms.pipedrive.emulator import PipedriveEmulator
-from dbt_revsync.sandbox.server import SandboxServer
 from tests.contract.openapi_check import Contract, assert_conforms
 from tests.contract.vendor_calls import HUBSPOT_TOKEN, PIPEDRIVE_TOKEN, call, change, client, connect, covered, outcome
 from tests.factories import sync_spec

@@ -10,7 +10,7 @@ import requests
 from dbt_revsync.config import Connection
 from dbt_revsync.delivery import HttpClient, RetryPolicy
 from dbt_revsync.destinations.base import BatchResult, Change
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from tests.factories import parsed_connection
 from tests.integration.recording import Recorder
 

@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 
 from dbt_revsync import cli
 from dbt_revsync.config import Settings
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from dbt_revsync.warehouse import Warehouse
 from tests.integration import warehouses
 

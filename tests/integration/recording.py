@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from dbt_revsync.sandbox.framework import Emulator, SandboxRequest, SandboxResponse
+from dbt_revsync.sandbox import Emulator, SandboxRequest, SandboxResponse
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,7 @@ from typing import Any
 import requests
 
 from dbt_revsync.crms.freshsales.emulator import FreshsalesEmulator
-from dbt_revsync.sandbox.framework import Emulator
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import Emulator, SandboxServer
 from tests.integration.conftest import FRESHSALES_KEY, Project, Result, _env
 
 MODEL = "accounts"

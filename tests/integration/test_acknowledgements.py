@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dbt_revsync.sandbox.framework import DeclaredField
+from dbt_revsync.sandbox import DeclaredField
 from tests.integration.conftest import Project
 from tests.integration.freshsales_accounts import ACCOUNT_BLOCK, accounts_project, records
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration
@@ -59,7 +59,7 @@ def mutate(project: Project, rng: random.Random, step: int, may_delete: bool) ->
 
     Rows are deleted only after a push that ran to the end: a record created by a killed
     push whose row leaves the model before the next push is unknown to the state, so mirror
-    cannot delete it (see README, "Delivery and retries")."""
+    cannot delete it (see docs/how-it-works.md, "Delivery and retries")."""
     with project.duckdb() as db:
         ids = [r[0] for r in db.execute("select account_id from main.src").fetchall()]
         renamed = rng.sample(ids, min(len(ids), rng.randint(3, 8)))

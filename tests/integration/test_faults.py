@@ -23,7 +23,7 @@ import requests
 
 from dbt_revsync.delivery import HttpClient, RetryPolicy
 from dbt_revsync.errors import FatalDestinationError
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from tests.integration.conftest import FRESHSALES_KEY, Project
 
 pytestmark = pytest.mark.integration

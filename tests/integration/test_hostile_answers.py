@@ -19,7 +19,7 @@ import pytest
 
 from dbt_revsync.delivery import HttpClient, RetryPolicy
 from dbt_revsync.errors import TransientDestinationError
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from tests.integration.conftest import FRESHSALES_KEY, Project
 
 pytestmark = pytest.mark.integration

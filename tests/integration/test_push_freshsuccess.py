@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from dbt_revsync.crms.freshsuccess.emulator import DEFAULT_API_KEY
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,7 @@ import pytest
 import requests
 
 from dbt_revsync.crms.pipedrive.emulator import PipedriveEmulator, field_key
-from dbt_revsync.sandbox.framework import RollingWindow
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import RollingWindow, SandboxServer
 from tests.contract.openapi_check import assert_conforms
 from tests.integration.conftest import Project
 from tests.integration.recording import recording

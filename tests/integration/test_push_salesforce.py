@@ -13,7 +13,7 @@ from dbt_revsync.crms.salesforce.emulator import (
     DEFAULT_REFRESH_TOKEN,
     DEFAULT_TOKEN,
 )
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from tests.integration.conftest import Project
 from tests.integration.salesforce_helpers import connect, emulator, held, of, routes, sf
 

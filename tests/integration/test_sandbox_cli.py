@@ -133,7 +133,7 @@ def test_a_field_the_emulator_refuses_exits_2_with_its_reason(tmp_path: Path) ->
 
 PLUGIN = '''
 from dbt_revsync.crms import Crm
-from dbt_revsync.sandbox.framework import DeclaredField, Emulator, SchemaRefused
+from dbt_revsync.sandbox import DeclaredField, Emulator, SchemaRefused
 
 
 class AcmeEmulator(Emulator):

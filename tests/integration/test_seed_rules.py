@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from tests.integration.conftest import FRESHSALES_KEY, Project
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from dbt_revsync.config import SyncSpec
 from dbt_revsync.crms import emulator_class
 from dbt_revsync.crms.hubspot.connector import HubSpotDestination
 from dbt_revsync.destinations.base import Ack, BatchResult, Change, Destination
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from dbt_revsync.testing import TESTS, DestinationConformance
 from tests.conformance.hubspot_suite import HubSpotConformance as HubSpotSuite
 

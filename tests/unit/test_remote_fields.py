@@ -43,7 +43,7 @@ def test_freshsales_names_custom_fields_by_their_cf_key() -> None:
 
 
 def test_freshsales_emulator_lists_fields_behind_its_auth_and_reset_forgets_defined_ones() -> None:
-    from dbt_revsync.sandbox.framework import SandboxRequest
+    from dbt_revsync.sandbox import SandboxRequest
     from dbt_revsync.crms.freshsales.emulator import FreshsalesEmulator
 
     emulator = FreshsalesEmulator()

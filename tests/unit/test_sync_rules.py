@@ -17,7 +17,7 @@ from dbt_revsync.destinations.base import Change
 from dbt_revsync.crms.freshdesk.connector import FreshdeskDestination
 from dbt_revsync.crms.http.connector import json_path
 from dbt_revsync.crms.freshdesk.emulator import DEFAULT_API_KEY, FreshdeskEmulator
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from dbt_revsync.changes import ChangeRow
 
 NODE = NodeRef("model.p.people", "people", "model", "models/schema.yml", "db", "main", "people")

@@ -47,7 +47,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from dbt_revsync.crms.freshdesk import facts
-from dbt_revsync.sandbox.framework import (
+from dbt_revsync.sandbox import (
     Clock,
     DeclaredField,
     Emulator,

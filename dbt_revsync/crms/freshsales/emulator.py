@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from dbt_revsync.crms.freshsales import facts
-from dbt_revsync.sandbox.framework import (
+from dbt_revsync.sandbox import (
     DeclaredField,
     Emulator,
     Limits,

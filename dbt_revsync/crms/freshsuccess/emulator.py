@@ -23,7 +23,7 @@ import base64
 from typing import Any
 
 from dbt_revsync.crms.freshsuccess import facts
-from dbt_revsync.sandbox.framework import (
+from dbt_revsync.sandbox import (
     Emulator,
     Limits,
     Record,

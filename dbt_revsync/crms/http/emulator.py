@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbt_revsync.sandbox.framework import Emulator, SandboxRequest, SandboxResponse, json_response, route
+from dbt_revsync.sandbox import Emulator, SandboxRequest, SandboxResponse, json_response, route
 
 DEFAULT_TOKEN = "sandbox-echo-token"
 

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dbt_revsync.crms.hubspot import facts
-from dbt_revsync.sandbox.framework import (
+from dbt_revsync.sandbox import (
     DeclaredField,
     Emulator,
     Limits,

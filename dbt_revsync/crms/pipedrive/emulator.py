@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbt_revsync.crms.pipedrive import facts, spec_check
-from dbt_revsync.sandbox.framework import (
+from dbt_revsync.sandbox import (
     DeclaredField,
     Emulator,
     Limits,

@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
 from dbt_revsync.crms.salesforce import facts
-from dbt_revsync.sandbox.framework import (
+from dbt_revsync.sandbox import (
     DeclaredField,
     Emulator,
     Limits,

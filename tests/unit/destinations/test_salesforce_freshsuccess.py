@@ -107,7 +107,7 @@ def test_freshsuccess_checks_keys_modes_and_required_fields() -> None:
 
 def test_salesforce_lists_an_objects_fields_from_describe() -> None:
     from dbt_revsync.crms.salesforce.emulator import DEFAULT_TOKEN, SalesforceEmulator
-    from dbt_revsync.sandbox.server import SandboxServer
+    from dbt_revsync.sandbox import SandboxServer
 
     with SandboxServer(emulators=[SalesforceEmulator()]) as server:
         conn = Connection("sf", "salesforce", MappingProxyType({"access_token": DEFAULT_TOKEN}),

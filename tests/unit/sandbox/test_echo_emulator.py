@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from dbt_revsync.crms.http.emulator import DEFAULT_TOKEN, EchoEmulator
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
 

@@ -9,22 +9,26 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from dbt_revsync.sandbox import create_emulators, emulator_names
-from dbt_revsync.sandbox.framework import (
+from dbt_revsync.sandbox import (
     Emulator,
+    FaultRule,
     Headers,
     Limits,
-    RateLimiter,
+    Quota,
     RecordStore,
     RequestRejected,
+    RollingWindow,
     SandboxRequest,
     SandboxResponse,
+    SandboxServer,
     WindowState,
+    create_emulators,
+    emulator_names,
     json_response,
     route,
+    serve,
 )
 from dbt_revsync.crms.freshsales.emulator import DEFAULT_API_KEY, FreshsalesEmulator
-from dbt_revsync.sandbox.server import FaultRule, SandboxServer, serve
 
 AUTH = {"Authorization": f"Token token={DEFAULT_API_KEY}"}
 
@@ -93,6 +97,26 @@ def test_request_parses_json_and_reports_malformed_json() -> None:
     assert broken.method == "POST"
 
 
+
+def test_a_quota_counts_a_request_in_every_window_or_in_none() -> None:
+    now = [1000.0]
+    quota = Quota(Limits(per_minute=5, per_hour=1), clock=lambda: now[0])
+    assert quota.acquire()[0]
+    allowed, windows = quota.acquire()
+    assert not allowed and not any(window.allowed for window in windows)
+    assert {window.name: window.used for window in windows} == {"minute": 1, "hour": 1}  # counted nowhere
+
+
+def test_a_rolling_window_that_does_not_enforce_counts_but_never_refuses() -> None:
+    now = [0.0]
+    window = RollingWindow(1, 10.0, clock=lambda: now[0])
+    assert [window.hit().allowed for _ in range(3)] == [True, True, True]
+    enforced = RollingWindow(1, 10.0, enforce=True, clock=lambda: now[0])
+    assert enforced.hit().allowed and not enforced.hit().allowed
+    now[0] += 10.0
+    state = enforced.hit()
+    assert (state.allowed, state.used, state.remaining, state.reset_after) == (True, 1, 0, 10.0)
+
 def test_record_store_assigns_ids_and_hands_out_copies() -> None:
     store = RecordStore(["things"], first_id=100)
     first = store.insert("things", {"name": "a", "id": 5})
@@ -109,9 +133,9 @@ def test_record_store_assigns_ids_and_hands_out_copies() -> None:
         store.all("nope")
 
 
-def test_rate_limiter_slides_its_windows() -> None:
+def test_quota_slides_its_windows() -> None:
     now = [1000.0]
-    limiter = RateLimiter(Limits(per_minute=2, per_hour=3), clock=lambda: now[0])
+    limiter = Quota(Limits(per_minute=2, per_hour=3), clock=lambda: now[0])
     assert limiter.acquire()[0] and limiter.acquire()[0]
     allowed, windows = limiter.acquire()
     assert not allowed
@@ -384,6 +408,20 @@ def test_unknown_admin_endpoint(server: SandboxServer) -> None:
     assert requests.get(f"{server.url}/_admin/a/b/c", timeout=5).status_code == 404
     assert requests.put(f"{server.url}/_admin/stats", timeout=5).status_code == 404
 
+
+
+def test_admin_endpoints_answer_as_before_through_the_route_table(server: SandboxServer) -> None:
+    def ask(method: str, path: str, client: str = "127.0.0.1") -> tuple[int, object]:
+        answer = server.dispatch(method, path, "", [], b"", client=client)
+        assert answer is not None
+        return answer.status, answer.body
+
+    assert ask("GET", "/_admin")[1] == ask("GET", "/_admin/")[1] == ask("GET", "/_admin/emulators")[1]
+    assert ask("GET", "/_admin//stats") == ask("GET", "/_admin/stats")
+    assert ask("GET", "/_admin/toy") == (200, {"things": []})
+    assert ask("GET", "/_admin/reset")[0] == 404  # no emulator is called "reset"
+    assert ask("POST", "/_admin") == (404, {"error": "no admin endpoint POST /_admin/"})
+    assert ask("GET", "/_admin/stats", client="10.0.0.1")[0] == 403
 
 # -- life cycle ----------------------------------------------------------------------
 

@@ -10,8 +10,7 @@ import pytest
 import requests
 
 from dbt_revsync.crms.freshsales.emulator import DEFAULT_API_KEY, FreshsalesEmulator
-from dbt_revsync.sandbox.framework import DeclaredField
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import DeclaredField, SandboxServer
 
 FIRST_ID = 16000000001
 OFFSET_DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")

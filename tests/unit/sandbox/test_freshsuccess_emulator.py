@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from dbt_revsync.crms.freshsuccess.emulator import DEFAULT_API_KEY, FreshsuccessEmulator
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 
 ACCOUNT = {"account_id": "12345", "name": "Acme", "join_date": 1709251200000}
 

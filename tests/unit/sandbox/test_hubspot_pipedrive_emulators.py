@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbt_revsync.sandbox.framework import RollingWindow, SandboxRequest, SandboxResponse
+from dbt_revsync.sandbox import RollingWindow, SandboxRequest, SandboxResponse
 from dbt_revsync.crms.hubspot.emulator import DEFAULT_TOKEN as HUBSPOT_TOKEN
 from dbt_revsync.crms.hubspot.emulator import HubSpotEmulator
 from dbt_revsync.crms.pipedrive.emulator import DEFAULT_TOKEN as PIPEDRIVE_TOKEN

@@ -11,19 +11,20 @@ import pytest
 import requests
 
 from dbt_revsync.errors import ConfigError, UsageError
-from dbt_revsync.sandbox.framework import (
+from dbt_revsync.sandbox import (
     DeclaredField,
     Emulator,
+    PortUnavailable,
     RecordStore,
     SandboxRequest,
     SandboxResponse,
+    SandboxServer,
     SchemaRefused,
     json_response,
     route,
 )
 from dbt_revsync.sandbox.ids import FLOOR_EPOCH, IdLedger, SandboxStateError, time_floor
 from dbt_revsync.sandbox.schema import load_schema
-from dbt_revsync.sandbox.server import PortUnavailable, SandboxServer
 
 NOW = FLOOR_EPOCH + 1000.0  # the floor is 10 000 ids above first_id at this time
 

@@ -17,7 +17,7 @@ from dbt_revsync.crms.salesforce.emulator import (
     DEFAULT_TOKEN,
     SalesforceEmulator,
 )
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 
 V = "/services/data/v62.0"
 CSV = {"Accept": "text/csv"}  # result sets answer only a request that asks for CSV

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_revsync.sandbox.framework import DeclaredField, RecordStore
+from dbt_revsync.sandbox import DeclaredField, RecordStore, SandboxServer
 from dbt_revsync.sandbox.ids import SandboxStateError
-from dbt_revsync.sandbox.server import SandboxServer
 from dbt_revsync.sandbox.snapshot import SNAPSHOT_FILE, SnapshotWriter
 
 FRESHSALES = {"Authorization": "Token token=sandbox-freshsales-key"}

@@ -17,7 +17,7 @@ from dbt_revsync.crms.freshdesk.connector import FreshdeskDestination
 from dbt_revsync.crms.freshdesk.emulator import DEFAULT_API_KEY, FreshdeskEmulator
 from dbt_revsync.delivery import HttpClient, Window
 from dbt_revsync.destinations.base import BatchResult, Change
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 
 NODE = NodeRef("model.p.people", "people", "model", "models/schema.yml", "db", "main", "people")
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from dbt_revsync.crms.freshdesk.emulator import DEFAULT_API_KEY, FreshdeskEmulator
-from dbt_revsync.sandbox.framework import (
+from dbt_revsync.sandbox import (
     DeclaredField,
     SandboxRequest,
     SandboxResponse,

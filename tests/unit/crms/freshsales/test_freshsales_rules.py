@@ -11,12 +11,7 @@ from dbt_revsync.crms.freshsales.connector import FreshsalesDestination, is_uniq
 from dbt_revsync.crms.freshsales.emulator import FreshsalesEmulator
 from dbt_revsync.delivery import BudgetSpent, HttpClient, Window
 from dbt_revsync.destinations.base import Change
-from dbt_revsync.sandbox.framework import (
-    DeclaredField,
-    Limits,
-    SandboxRequest,
-    SchemaRefused,
-)
+from dbt_revsync.sandbox import DeclaredField, Limits, SandboxRequest, SchemaRefused
 from tests import factories
 
 KEY = "sandbox-freshsales-key"

@@ -12,7 +12,7 @@ from dbt_revsync.crms.freshsuccess.connector import FreshsuccessDestination, to_
 from dbt_revsync.crms.freshsuccess.emulator import FreshsuccessEmulator
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations.base import Change
-from dbt_revsync.sandbox.framework import DeclaredField, SandboxRequest, SchemaRefused
+from dbt_revsync.sandbox import DeclaredField, SandboxRequest, SchemaRefused
 from tests.factories import connection, sync_spec
 
 CONN = connection("freshsuccess", "fs", api_key="k")

@@ -19,7 +19,7 @@ from dbt_revsync.crms.hubspot.connector import HubSpotDestination
 from dbt_revsync.crms.hubspot.emulator import DEFAULT_TOKEN, HubSpotEmulator
 from dbt_revsync.delivery import HttpClient, RetryPolicy, Window
 from dbt_revsync.destinations.base import BatchResult, Change
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 from tests.integration.recording import recording
 
 NODE = NodeRef("model.demo.crm", "crm", "model", "models/schema.yml", None, "main", "crm")
@@ -179,7 +179,7 @@ def test_validate_remote_checks_hubspot_properties(server: SandboxServer) -> Non
 
 
 def test_declared_properties_join_the_properties_api_and_bad_ones_are_refused() -> None:
-    from dbt_revsync.sandbox.framework import DeclaredField, SchemaRefused
+    from dbt_revsync.sandbox import DeclaredField, SchemaRefused
 
     emulator = HubSpotEmulator()
     emulator.declare_field(DeclaredField("companies", "account_key", "string", unique=True))

@@ -10,7 +10,7 @@ import pytest
 
 from dbt_revsync.crms.pipedrive import facts
 from dbt_revsync.crms.pipedrive.emulator import DEFAULT_TOKEN, PipedriveEmulator
-from dbt_revsync.sandbox.framework import (
+from dbt_revsync.sandbox import (
     DeclaredField,
     SandboxRequest,
     SandboxResponse,

@@ -21,7 +21,7 @@ from dbt_revsync.crms.salesforce.emulator import (
 )
 from dbt_revsync.delivery import HttpClient, RetryPolicy
 from dbt_revsync.destinations.base import Change
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import SandboxServer
 
 NODE = NodeRef("model.p.accounts", "accounts", "model", "models/schema.yml", None, "main", "accounts")
 

@@ -17,8 +17,7 @@ from dbt_revsync.crms.salesforce.emulator import (
     DEFAULT_TOKEN,
     SalesforceEmulator,
 )
-from dbt_revsync.sandbox.framework import DeclaredField, SchemaRefused
-from dbt_revsync.sandbox.server import SandboxServer
+from dbt_revsync.sandbox import DeclaredField, SandboxServer, SchemaRefused
 
 V = "/services/data/v62.0"
 CSV = {"Accept": "text/csv"}
