@@ -18,6 +18,7 @@ from dbt_revsync.config import Connection, FieldMap, NodeRef, SyncSpec
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations import destination_class
 from dbt_revsync.destinations.base import BatchResult, Change, Reply, answer_body, UNREADABLE
+from tests.factories import sync_spec
 
 NODE = NodeRef("model.p.m", "m", "model", "models/schema.yml", None, "main", "m")
 HTML = "<html><body>Down for maintenance</body></html>"
@@ -47,7 +48,7 @@ class Scripted:
 def run(kind: str, settings: dict[str, Any], obj: str, mode: str, change: Change, answers: list[tuple[int, Any]],
         fields: dict[str, str], upsert_key: str | None = None) -> tuple[Any, ...]:
     conn = Connection(kind, kind, MappingProxyType(settings), base_url="http://127.0.0.1:1/api")
-    spec = SyncSpec("id", NODE, conn, obj, mode, ("id",), tuple(FieldMap(p, c) for p, c in fields.items()), upsert_key=upsert_key)
+    spec = sync_spec(conn, obj, mode, fields, upsert_key, node=NODE, sync_id="id")
     transport = Scripted(answers)
     dest = destination_class(kind)(conn, HttpClient(transport=transport, sleep=lambda _: None))
     result = dest.send(spec, [change])

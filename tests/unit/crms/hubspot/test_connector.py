@@ -20,6 +20,7 @@ from dbt_revsync.crms.hubspot.emulator import DEFAULT_TOKEN, HubSpotEmulator
 from dbt_revsync.delivery import HttpClient, RetryPolicy, Window
 from dbt_revsync.destinations.base import BatchResult, Change
 from dbt_revsync.sandbox import SandboxServer
+from tests.factories import sync_spec
 from tests.integration.recording import recording
 
 NODE = NodeRef("model.demo.crm", "crm", "model", "models/schema.yml", None, "main", "crm")
@@ -49,8 +50,8 @@ def destination(conn: Connection) -> HubSpotDestination:
 
 def sync(conn: Connection, obj: str, mode: str, fields: dict[str, str], upsert_key: str | None = None, **extra: Any) -> SyncSpec:
     on_update = extra.pop("on_update", {})
-    maps = tuple(FieldMap(path, column, on_update.get(path, "always")) for path, column in fields.items())
-    return SyncSpec(f"s:{obj}:{mode}", NODE, conn, obj, mode, ("id",), maps, upsert_key=upsert_key, **extra)
+    maps = [FieldMap(path, column, on_update.get(path, "always")) for path, column in fields.items()]
+    return sync_spec(conn, obj, mode, maps, upsert_key, node=NODE, sync_id=f"s:{obj}:{mode}", **extra)
 
 
 def create(server: SandboxServer, obj: str, props: dict[str, str]) -> str:
