@@ -13,7 +13,7 @@ run() {
   "$PY" -m "$@" || status=1
 }
 
-run ruff check .
+run ruff check --output-format concise .
 run ruff format --check .
 run mypy dbt_revsync
 exit "$status"
