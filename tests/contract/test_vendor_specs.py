@@ -5,8 +5,8 @@ The connectors are driven directly, through the shared matching step as the runn
 (no dbt: the integration tests do that, and validate their own traffic the same way),
 through every path they have: creates, upserts, updates by id and by key, a remembered
 record that is gone, deletes, partial failures, vendor errors, a 429 and a 401. Then the
-emulators' other endpoints are called as a client would. A coverage check makes sure the routes and statuses that matter were exercised, so the
-test cannot pass by checking nothing.
+emulators' other endpoints are called as a client would. A coverage check makes sure the
+routes and statuses that matter were exercised, so the test cannot pass by checking nothing.
 """
 
 from __future__ import annotations
