@@ -173,12 +173,13 @@ class Warehouse:
         return CallableMacroGenerator(macro, context)
 
     def execute(self, statements: Sequence[Statement] | str) -> None:
-        """Run statements in one transaction; a statement is SQL text, or (SQL, bindings)."""
+        """Run statements in one transaction where the warehouse has them (each on its own
+        elsewhere); a statement is SQL text, or (SQL, bindings)."""
         statements = [statements] if isinstance(statements, str) else list(statements)
         try:
             for statement in statements:
-                self._add_query(statement, auto_begin=True)
-            self.adapter.connections.commit_if_has_connection()
+                self._run(statement, auto_begin=True, fetch=False)
+            self._commit()
         except Exception as exc:
             self._rollback()
             raise refused("the warehouse refused a statement", exc) from None
@@ -186,24 +187,54 @@ class Warehouse:
     def execute_alone(self, statement: Statement) -> None:
         """One statement outside a transaction, where the warehouse commits it on its own."""
         try:
-            self._add_query(statement, auto_begin=False)
+            self._run(statement, auto_begin=False, fetch=False)
         except Exception as exc:
             raise refused("the warehouse refused a statement", exc) from None
 
-    def _add_query(self, statement: Statement, auto_begin: bool) -> None:
-        sql, bindings = statement if isinstance(statement, tuple) else (statement, None)
-        self.adapter.connections.add_query(str(sql), auto_begin=auto_begin, bindings=bindings)
-
     def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """A query's column names, lower-cased (Snowflake answers unquoted names in upper
+        case), and its rows. Every result the package reads by name comes through here."""
+        names, rows = self._query(sql)
+        return [name.lower() for name in names], rows
+
+    def result_names(self, sql: str) -> list[str]:
+        """A query's column names as the warehouse spells them: for quoting them back into SQL."""
+        return self._query(sql)[0]
+
+    def _query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         try:
-            _, cursor = self.adapter.connections.add_query(str(sql), auto_begin=True)
-            rows = cursor.fetchall()
-            names = [d[0] for d in cursor.description or ()]
-            self.adapter.connections.commit_if_has_connection()
+            names, rows = self._run(str(sql), auto_begin=True, fetch=True)
+            self._commit()
         except Exception as exc:
             self._rollback()
             raise refused("the warehouse refused a query", exc) from None
         return names, rows
+
+    def _run(self, statement: Statement, auto_begin: bool, fetch: bool) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run one statement by the path the adapter offers (see ``statement_path``)."""
+        sql, bindings = statement if isinstance(statement, tuple) else (statement, None)
+        connections = self.adapter.connections
+        if statement_path(self.adapter) == "cursor":
+            _, cursor = connections.add_query(str(sql), auto_begin=auto_begin, bindings=bindings)
+            if not fetch:
+                return [], []
+            rows = cursor.fetchall()
+            return [str(d[0]) for d in cursor.description or ()], [tuple(row) for row in rows]
+        if bindings:
+            sql = inline_bindings(str(sql), [self._literal(value) for value in bindings])
+        _, table = connections.execute(str(sql), auto_begin=False, fetch=fetch)
+        if not fetch:
+            return [], []
+        return [str(name) for name in table.column_names], [tuple(row.values()) for row in table.rows]
+
+    def _literal(self, value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, (str, int, type(None))):
+            raise WarehouseError(f"the {self.adapter.type()} adapter binds no parameters, and a {type(value).__name__} has no literal")
+        return str(value) if isinstance(value, int) else str(self.render("revsync_literal", value=value))
+
+    def _commit(self) -> None:
+        if statement_path(self.adapter) == "cursor":
+            self.adapter.connections.commit_if_has_connection()
 
     def _rollback(self) -> None:
         try:
@@ -255,8 +286,55 @@ class Warehouse:
         return found is not None
 
     def select(self, sql: str) -> list[dict[str, Any]]:
+        """Rows as mappings keyed by lower-case column name (see ``query``)."""
         names, rows = self.query(sql)
         return [dict(zip(names, row)) for row in rows]
+
+
+def statement_path(adapter: Any) -> str:
+    """How statements reach this adapter: ``cursor`` where its connection manager is dbt's SQL
+    one (``add_query`` returns a DB-API cursor, bindings travel as parameters, statements run
+    in a transaction where the warehouse has them), else ``execute``: dbt-bigquery's manager
+    has no ``add_query``; each statement is one ``connections.execute`` (one BigQuery job,
+    billed 10 MB at least), its rows read from the table dbt returns, bindings written as
+    literals. Chosen here only; nothing else in the package knows the difference."""
+    from dbt.adapters.sql.connections import SQLConnectionManager
+
+    return "cursor" if isinstance(adapter.connections, SQLConnectionManager) else "execute"
+
+
+def inline_bindings(sql: str, literals: Sequence[str]) -> str:
+    """``sql`` with each parameter marker (``%s`` or ``?``, outside quoted text) replaced by
+    the next literal; the number of markers must be the number of literals."""
+    out: list[str] = []
+    values = iter(literals)
+    used, i, quote = 0, 0, ""
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            out.append(ch)
+            if ch == "\\" and i + 1 < len(sql):
+                out.append(sql[i + 1])
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"`":
+            quote = ch
+            out.append(ch)
+        elif ch == "?" or sql.startswith("%s", i):
+            literal = next(values, None)
+            if literal is None:
+                raise WarehouseError("a statement has more parameter markers than values")
+            out.append(literal)
+            used += 1
+            i += 1 if ch == "?" else 2
+            continue
+        else:
+            out.append(ch)
+        i += 1
+    if used != len(literals):
+        raise WarehouseError("a statement has fewer parameter markers than values")
+    return "".join(out)
 
 
 MACRO_BLOCKS = {"macro", "materialization", "test", "data_test"}  # the blocks dbt's MacroParser reads

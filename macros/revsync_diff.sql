@@ -23,10 +23,24 @@
 {%- endmacro %}
 
 {% macro default__revsync_key_text(expression) -%}
-  {%- set spaced = "replace(replace(replace(cast(" ~ expression ~ " as " ~ dbt.type_string() ~ "), chr(9), ' '), chr(10), ' '), chr(13), ' ')" -%}
-  {%- set text = "trim(both ' ' from " ~ spaced ~ ")" -%}
+  {%- set spaced = "replace(replace(replace(cast(" ~ expression ~ " as " ~ dbt_revsync.revsync_type_string() ~ "), chr(9), ' '), chr(10), ' '), chr(13), ' ')" -%}
+  {%- set text = dbt_revsync.revsync_trim(spaced, ' ', 'both') -%}
+  {%- set whole = dbt_revsync.revsync_trim(dbt_revsync.revsync_trim(text, '0', 'trailing'), '.', 'trailing') -%}
   {#- the `like` spares most keys the regular expression -#}
-  nullif(case when {{ text }} like '%.%0' and regexp_replace({{ text }}, '^-?[0-9]+[.]0+$', '') = '' then trim(trailing '.' from trim(trailing '0' from {{ text }})) else {{ text }} end, '')
+  nullif(case when {{ text }} like '%.%0' and regexp_replace({{ text }}, '^-?[0-9]+[.]0+$', '') = '' then {{ whole }} else {{ text }} end, '')
+{%- endmacro %}
+
+{#-
+  `text` without the `characters` (one or a few plain characters, no quote or backslash) at
+  its `side`: both, leading or trailing. The standard `trim(<side> '<characters>' from text)`
+  by default; warehouses without that form have their own version.
+-#}
+{% macro revsync_trim(text, characters, side) -%}
+  {{ return(adapter.dispatch('revsync_trim', 'dbt_revsync')(text, characters, side)) }}
+{%- endmacro %}
+
+{% macro default__revsync_trim(text, characters, side) -%}
+  {{ return("trim(" ~ side ~ " '" ~ characters ~ "' from " ~ text ~ ")") }}
 {%- endmacro %}
 
 
@@ -53,9 +67,9 @@
   {%- if tokens | length <= 50 -%}
     {%- do body.extend(tokens) -%}
   {%- else -%}
-    {%- for chunk in tokens | batch(50) -%}{%- do body.append(dbt.hash(dbt.concat(chunk))) -%}{%- endfor -%}
+    {%- for chunk in tokens | batch(50) -%}{%- do body.append(dbt_revsync.revsync_hash(dbt.concat(chunk))) -%}{%- endfor -%}
   {%- endif -%}
-  {{ dbt.concat(["'h2:'", dbt.hash(dbt.concat(body))]) }}
+  {{ dbt.concat(["'h2:'", dbt_revsync.revsync_hash(dbt.concat(body))]) }}
 {%- endmacro %}
 
 {#- One value as the row hash encodes it: `n` when null, else `<length>:<text>`. -#}
@@ -64,8 +78,8 @@
 {%- endmacro %}
 
 {% macro default__revsync_hash_token(column) -%}
-  {%- set text = "cast(" ~ column ~ " as " ~ dbt.type_string() ~ ")" -%}
-  coalesce({{ dbt.concat(["cast(length(" ~ text ~ ") as " ~ dbt.type_string() ~ ")", "':'", text]) }}, 'n')
+  {%- set text = "cast(" ~ column ~ " as " ~ dbt_revsync.revsync_type_string() ~ ")" -%}
+  coalesce({{ dbt.concat(["cast(length(" ~ text ~ ") as " ~ dbt_revsync.revsync_type_string() ~ ")", "':'", text]) }}, 'n')
 {%- endmacro %}
 
 
@@ -83,18 +97,18 @@
   {%- set parts = ["'" ~ fingerprint ~ "'"] -%}
   {%- for column in columns -%}
     {%- do parts.append("'|'") -%}
-    {%- do parts.append("coalesce(cast(" ~ column ~ " as " ~ dbt.type_string() ~ "), '<null>')") -%}
+    {%- do parts.append("coalesce(cast(" ~ column ~ " as " ~ dbt_revsync.revsync_type_string() ~ "), '<null>')") -%}
   {%- endfor -%}
   {{ return(parts) }}
 {%- endmacro %}
 
 {% macro default__revsync_row_hash_v1(columns, fingerprint) -%}
-  {{ dbt.hash(dbt.concat(dbt_revsync.revsync_row_hash_v1_parts(columns, fingerprint))) }}
+  {{ dbt_revsync.revsync_hash(dbt.concat(dbt_revsync.revsync_row_hash_v1_parts(columns, fingerprint))) }}
 {%- endmacro %}
 
 {#- DuckDB's concat() of non-null texts is their `||`, with no nesting. -#}
 {% macro duckdb__revsync_row_hash_v1(columns, fingerprint) -%}
-  {{ dbt.hash("concat(" ~ dbt_revsync.revsync_row_hash_v1_parts(columns, fingerprint) | join(", ") ~ ")") }}
+  {{ dbt_revsync.revsync_hash("concat(" ~ dbt_revsync.revsync_row_hash_v1_parts(columns, fingerprint) | join(", ") ~ ")") }}
 {%- endmacro %}
 
 
@@ -198,9 +212,9 @@ from (
 {#- A row's upsert key value as compared: tabs and line breaks as spaces, trimmed of spaces
     (as keys are), lower case; or null. -#}
 {% macro revsync_upsert_expression(upsert_column) -%}
-  {%- if not upsert_column -%}{{ return("cast(null as " ~ dbt.type_string() ~ ")") }}{%- endif -%}
-  {%- set spaced = "replace(replace(replace(cast(" ~ upsert_column ~ " as " ~ dbt.type_string() ~ "), chr(9), ' '), chr(10), ' '), chr(13), ' ')" -%}
-  {{ return("nullif(lower(trim(both ' ' from " ~ spaced ~ ")), '')") }}
+  {%- if not upsert_column -%}{{ return("cast(null as " ~ dbt_revsync.revsync_type_string() ~ ")") }}{%- endif -%}
+  {%- set spaced = "replace(replace(replace(cast(" ~ upsert_column ~ " as " ~ dbt_revsync.revsync_type_string() ~ "), chr(9), ' '), chr(10), ' '), chr(13), ' ')" -%}
+  {{ return("nullif(lower(" ~ dbt_revsync.revsync_trim(spaced, ' ', 'both') ~ "), '')") }}
 {%- endmacro %}
 
 
@@ -255,9 +269,9 @@ select
         {%- endif %}
         else 'removed'
     end as __rs_status,
-    s.destination_id as __rs_remote_id, s.record_key as __rs_key, cast(null as {{ dbt.type_string() }}) as __rs_hash,
-    s.upsert_value as __rs_upsert, cast(null as {{ dbt.type_string() }}) as __rs_inc, s.origin as __rs_origin
-    {%- for column in columns %}, cast(null as {{ dbt.type_string() }}) as c{{ loop.index0 }}{% endfor %}
+    s.destination_id as __rs_remote_id, s.record_key as __rs_key, cast(null as {{ dbt_revsync.revsync_type_string() }}) as __rs_hash,
+    s.upsert_value as __rs_upsert, cast(null as {{ dbt_revsync.revsync_type_string() }}) as __rs_inc, s.origin as __rs_origin
+    {%- for column in columns %}, cast(null as {{ dbt_revsync.revsync_type_string() }}) as c{{ loop.index0 }}{% endfor %}
 from {{ state }} s
 where not exists (select 1 from (select {{ key_expr }} as __rs_key from {{ relation }}) src where src.__rs_key = s.record_key)
 {%- endmacro %}
@@ -383,7 +397,7 @@ having count(*) > 1
 {% macro default__revsync_source_stats_sql(relation, incremental_column, watermark, full_refresh) -%}
 select
     count(*) as rows_read,
-    {% if incremental_column %}cast(max({{ incremental_column }}) as {{ dbt.type_string() }}){% else %}null{% endif %} as high_water
+    {% if incremental_column %}cast(max({{ incremental_column }}) as {{ dbt_revsync.revsync_type_string() }}){% else %}null{% endif %} as high_water
 from {{ relation }}
 {%- if incremental_column and watermark is not none and not full_refresh %}
 where {{ dbt_revsync.revsync_incremental_filter(incremental_column, watermark) }}

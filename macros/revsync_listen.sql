@@ -7,7 +7,7 @@
 -#}
 
 {% macro revsync_listen_relation(schema_name) -%}
-  {{ return(api.Relation.create(database=target.database, schema=schema_name, identifier='revsync_listen_runs')) }}
+  {{ return(api.Relation.create(database=target.get('database'), schema=schema_name, identifier='revsync_listen_runs')) }}
 {%- endmacro %}
 
 
@@ -16,7 +16,7 @@
 {%- endmacro %}
 
 {% macro default__revsync_listen_ddl(schema_name, schema_with_database=true) -%}
-  {%- set text = dbt.type_string() -%}
+  {%- set text = dbt_revsync.revsync_type_string() -%}
   {%- set ts = dbt.type_timestamp() -%}
   {%- set num = dbt.type_bigint() -%}
   {%- set relation = dbt_revsync.revsync_listen_relation(schema_name) -%}
@@ -37,7 +37,8 @@
 
 
 {#- Rows to record: each a mapping with the table's columns. A row whose run_id the table
-    holds already updates its status, error and finished_at; a new one is inserted. -#}
+    holds already updates its status, error and finished_at; a new one is inserted. (The
+    one-row `from` is there for BigQuery, where a select without one takes no `where`.) -#}
 {% macro revsync_listen_record_sql(schema_name, rows) -%}
   {{ return(adapter.dispatch('revsync_listen_record_sql', 'dbt_revsync')(schema_name, rows)) }}
 {%- endmacro %}
@@ -57,6 +58,7 @@
     {%- do statements.append("insert into " ~ relation ~ " (run_id, job_id, environment_id, run_status_code, status, error, accepted_at, finished_at)"
         ~ " select " ~ q.run_id ~ ", " ~ q.job_id ~ ", " ~ q.environment_id ~ ", " ~ code ~ ", " ~ q.status ~ ", " ~ q.error
         ~ ", " ~ accepted ~ ", " ~ finished
+        ~ " from (select 1 as revsync_one) revsync_row"
         ~ " where not exists (select 1 from " ~ relation ~ " where run_id = " ~ q.run_id ~ ")") -%}
     {%- if row.get('status') != 'accepted' -%}
       {%- do statements.append("update " ~ relation ~ " set status = " ~ q.status ~ ", error = " ~ q.error

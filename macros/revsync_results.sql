@@ -23,7 +23,7 @@
   {%- set rows = dbt_revsync.revsync_result_rows(results) -%}
   {%- if rows -%}
     {%- set schema_name = var('revsync_state_schema', env_var('DBT_REVSYNC_STATE_SCHEMA', 'revsync')) -%}
-    {%- set schema_relation = api.Relation.create(database=target.database, schema=schema_name).without_identifier() -%}
+    {%- set schema_relation = api.Relation.create(database=target.get('database'), schema=schema_name).without_identifier() -%}
     {%- do adapter.create_schema(schema_relation) -%}
     {%- for sql in dbt_revsync.revsync_results_ddl(schema_relation) + dbt_revsync.revsync_record_results_sql(schema_relation, rows) -%}
       {#- in a transaction dbt knows of (run_query does not begin one), committed once -#}
@@ -73,7 +73,7 @@
 {%- endmacro %}
 
 {% macro default__revsync_results_ddl(schema_relation) -%}
-  {%- set text = dbt.type_string() -%}
+  {%- set text = dbt_revsync.revsync_type_string() -%}
   {%- set ts = dbt.type_timestamp() -%}
   {%- set num = dbt.type_bigint() -%}
   {{ return([
@@ -88,11 +88,11 @@
 {%- endmacro %}
 
 
-{#- A literal for a Python value: none, a number, else text. -#}
+{#- A literal for a Python value: none, a number, else text (quoted as `revsync_literal` does). -#}
 {% macro revsync_results_literal(value) -%}
   {%- if value is none -%}{{ return('null') }}
   {%- elif value is number -%}{{ return(value | string) }}
-  {%- else -%}{{ return("'" ~ (value | string | replace("'", "''")) ~ "'") }}
+  {%- else -%}{{ return(dbt_revsync.revsync_literal(value | string)) }}
   {%- endif -%}
 {%- endmacro %}
 

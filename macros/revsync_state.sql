@@ -44,7 +44,7 @@
 {% macro revsync_column_type(kind) -%}
   {%- if kind == "timestamp" -%}{{ return(dbt.type_timestamp()) }}
   {%- elif kind == "number" -%}{{ return(dbt.type_bigint()) }}
-  {%- else -%}{{ return(dbt.type_string()) }}{%- endif -%}
+  {%- else -%}{{ return(dbt_revsync.revsync_type_string()) }}{%- endif -%}
 {%- endmacro %}
 
 {#- Statements that keep one state row per (sync, target, record) where the warehouse can
@@ -356,7 +356,7 @@ where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_r
 {#- The bound commit for warehouses with text arrays and `unnest` in the select list. -#}
 {% macro revsync_array_commit_sql(schema_relation, marker, autocommit) -%}
   {%- set p = marker -%}
-  {%- set list = "unnest(cast(" ~ p ~ " as " ~ dbt.type_string() ~ "[]))" -%}
+  {%- set list = "unnest(cast(" ~ p ~ " as " ~ dbt_revsync.revsync_type_string() ~ "[]))" -%}
   {%- set now = "cast(" ~ p ~ " as " ~ dbt.type_timestamp() ~ ")" -%}
   {%- set run_values = [p, p, now, now, p] -%}
   {%- for c in dbt_revsync.revsync_run_counts() -%}{%- do run_values.append(p) -%}{%- endfor -%}

@@ -23,6 +23,10 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("contract/test_freshdesk_client.py", "_api_prefix"): (
         "python-freshdesk's API takes only https://<domain>.freshdesk.com; its base URL is pointed at the sandbox"
     ),
+    ("unit/test_bigquery_path.py", "_query_and_results"): (
+        "dbt-bigquery's connection manager sends every job through it: a fake stands in, so the adapter's own"
+        " execute path runs with no Google account"
+    ),
 }
 
 
