@@ -1,13 +1,14 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   build the example project into DuckDB, start the sandbox, push, show what happened
 #   make test   the whole test suite, on DuckDB and on a throw-away PostgreSQL (what CI runs),
-#               after the dbt-core 1.12 import check and the floor leg (the lowest dbt allowed)
+#               after the lint gates (ruff check, ruff format --check, mypy: scripts/lint.sh),
+#               the dbt-core 1.12 import check and the floor leg (the lowest dbt allowed)
 #   make soak   the model-based test of push sequences, long profile (about an hour)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test soak postgres bench clean dbt-next floor
+.PHONY: demo test lint soak postgres bench clean dbt-next floor
 
 # constraints.txt keeps this project's own install below dbt-core 1.12 (see pyproject.toml).
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -20,6 +21,7 @@ demo: $(VENV)/.installed
 	$(PY) scripts/demo.py
 
 test: $(VENV)/.installed
+	bash scripts/lint.sh $(PY)
 	$(PY) scripts/check_dbt_internals.py
 	bash scripts/floor_leg.sh
 	bash scripts/test_tools.sh
@@ -28,6 +30,10 @@ test: $(VENV)/.installed
 # the model-based test of push sequences, with its long profile (hundreds of random sequences)
 soak: $(VENV)/.installed
 	REVSYNC_SOAK=1 $(PY) -m pytest -q -p no:cacheprovider --hypothesis-show-statistics tests/integration/test_sequences.py -k push_sequences
+
+# ruff check, ruff format --check and mypy dbt_revsync (configured in pyproject.toml)
+lint: $(VENV)/.installed
+	bash scripts/lint.sh $(PY)
 
 postgres:
 	bash scripts/test_postgres.sh start

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     start = parts["wall"] - parts["total_in_process"]
     dbt_open = parts["adapter_setup"] - parts["macros"]
     print(table(["what", "seconds", "ratio"], [
-        ["`dbt-revsync plan`, wall (best of %d)" % len(plans), best.seconds, f"{best.seconds / TARGET_SECONDS:.2f} of the 2 s target"],
+        [f"`dbt-revsync plan`, wall (best of {len(plans)})", best.seconds, f"{best.seconds / TARGET_SECONDS:.2f} of the 2 s target"],
         ["`dbt-revsync plan`, CPU (user + system)", best.cpu, ""],
         ["baseline: dbt's floor, wall (import dbt, profile, adapter; no SQL)", floor["wall"], f"{floor['wall'] / best.seconds:.0%} of the plan"],
         ["baseline: dbt's floor, CPU", floor["cpu"], ""],

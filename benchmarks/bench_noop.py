@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                       float(r["push"]) / float(first["push"]), float(r["scan"]) / float(first["scan"]),
                       rest / (float(first["push"]) - float(first["scan"])), r["peak_mib"]])
     print(table(["rows", "state from", "requests", "push s", "push CPU s", "scan s", "push - scan s", "push x", "scan x", "push - scan x", "push peak MiB"], lines))
-    print("push: `dbt-revsync push` wall time in a fresh process (start, dbt import, adapter set-up, diff SQL, state writes).")
+    print("push: `dbt-revsync push` wall time in a fresh process"
+          " (start, dbt import, adapter set-up, diff SQL, state writes).")
     print("scan: `select count(*), max(<row hash of the mapped columns>)` over the model, same adapter, query time only.")
     print("x columns: ratio to the smallest size in this run.")
     zero = all(r["requests"] == 0 for r in results)

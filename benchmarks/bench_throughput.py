@@ -177,9 +177,11 @@ def report(crm: str, ceiling: dict[str, Any], ours: Outcome, loop: Outcome, dlt:
         [limited.rows, limited.child.seconds, limited.sustained, f"{share:.1%}", limited.held, lost, limited.status.get("429", 0)]]))
     ok_a = share >= 0.95 and lost == 0 and limited.held == limited.rows
     print(f"target (a) >= 95% and 0 lost: {verdict(ok_a)}")
-    print(f"target (b) >= 10x the plain loop: {verdict(ours.per_second >= 10 * loop.per_second)} ({ours.per_second / loop.per_second:.1f}x)")
+    print(f"target (b) >= 10x the plain loop: {verdict(ours.per_second >= 10 * loop.per_second)}"
+          f" ({ours.per_second / loop.per_second:.1f}x)")
     if dlt is not None:
-        print(f"target (b) >= 3x dlt: {verdict(ours.per_second >= 3 * dlt.per_second)} ({ours.per_second / dlt.per_second:.1f}x)")
+        print(f"target (b) >= 3x dlt: {verdict(ours.per_second >= 3 * dlt.per_second)}"
+              f" ({ours.per_second / dlt.per_second:.1f}x)")
     complete = all(o.held == o.rows == o.distinct for o in outcomes) and lost == 0
     return 0 if complete else 1
 

@@ -34,6 +34,7 @@ __all__ = [
     "HANDLERS",
     "RUN_OWN",
     "RUN_SHARED",
+    "ask",
     "build_parser",
     "interruptible",
     "main",
@@ -288,7 +289,7 @@ def run_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _answer(question: str) -> str:
+def ask(question: str) -> str:
     """A person's answer, lower-cased; end of input (Ctrl-D) answers no."""
     try:
         return input(question).strip().lower()
@@ -304,7 +305,7 @@ def run_forget(args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError("forget asks before it drops anything: run it on a terminal, or add --yes")
-        if _answer("Forget these? [y/N] ") not in ("y", "yes"):
+        if ask("Forget these? [y/N] ") not in ("y", "yes"):
             print("nothing forgotten")
             return EXIT_OK
     held = commands.forget(settings, plans)

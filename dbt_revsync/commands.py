@@ -43,6 +43,7 @@ __all__ = [
     "NotDue",
     "RunHistory",
     "Selection",
+    "after_forgetting",
     "check_relations",
     "check_remote_fields",
     "cloud_artifacts",
@@ -503,10 +504,10 @@ def forget_plan(settings: Settings, selection: Selection, names: Sequence[str] =
         raise UsageError("no sync in the selection")
     with Warehouse(settings) as warehouse:
         state = StateStore(warehouse)
-        return [ForgetPlan(spec, state.remembered(spec), _after_forgetting(spec)) for spec in specs]
+        return [ForgetPlan(spec, state.remembered(spec), after_forgetting(spec)) for spec in specs]
 
 
-def _after_forgetting(spec: SyncSpec) -> str:
+def after_forgetting(spec: SyncSpec) -> str:
     """What the next push of a forgotten sync does: it finds the CRM's records by the keys it
     matches on (``match_on``, else the upsert key); a row without any of them cannot be found."""
     if spec.insert_mode == "append":

@@ -172,7 +172,7 @@ class TerminalProgress(Progress):
         if not keep:
             display.remove_task(task)
         display.refresh()
-        display.live.transient = not keep  # type: ignore[misc]
+        display.live.transient = not keep
         display.stop()
         self._restore_logging()
         self.display = self.task = None
@@ -308,8 +308,8 @@ def plan_text(reports: Sequence[SyncReport]) -> str:
             lines.append(f"{r.spec.label}: read {r.counts.get('read', 0)}, unchanged {unchanged}; would {ops}")
         for sample in r.samples:
             lines.append("    " + json.dumps(sample, ensure_ascii=False, default=str))
-        for sample in r.reject_samples:
-            lines.append(f"    would reject {sample}")
+        for reject in r.reject_samples:
+            lines.append(f"    would reject {reject}")
         for reason, rows in r.held.items():
             lines.append(f"    would hold back {rows} row(s): {reason}")
         if r.message:
@@ -339,7 +339,7 @@ def status_text(
         if not any(r["sync_id"] == sync_id for r in runs):
             lines.append("")
             continue
-        rows = [header]
+        rows: list[tuple[str, ...]] = [header]
         notes: list[str] = []
         for run in (r for r in runs if r["sync_id"] == sync_id):
             rows.append((_when(run.get("started_at")), _seconds(run), str(run.get("status")),

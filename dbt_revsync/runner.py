@@ -46,7 +46,13 @@ from dbt_revsync.changes import ChangeSet
 from dbt_revsync.delivery import CircuitBreaker, HttpClient, RetryPolicy
 from dbt_revsync.destinations import destination_class
 from dbt_revsync.destinations.base import Destination
-from dbt_revsync.errors import ConfigError, FatalDestinationError, RevsyncError, TransientDestinationError, WarehouseError
+from dbt_revsync.errors import (
+    ConfigError,
+    FatalDestinationError,
+    RevsyncError,
+    TransientDestinationError,
+    WarehouseError,
+)
 from dbt_revsync.model import Ack, BatchResult, Change, PlannedReject, SyncReport, SyncSpec, SyncStatus, utc_now
 from dbt_revsync.state import RejectRow, StateRow, StateStore
 from dbt_revsync.warehouse import Warehouse

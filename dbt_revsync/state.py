@@ -191,7 +191,7 @@ class StateStore:
         now = datetime.now(timezone.utc)
         expires = now + timedelta(seconds=LEASE_SECONDS)
         fmt = "%Y-%m-%d %H:%M:%S.%f"
-        return self.warehouse.render(  # type: ignore[no-any-return]
+        return self.warehouse.render(
             "revsync_lease_sql", schema_relation=self.warehouse.state_schema, sync_id=spec.sync_id,
             holder=holder, now=now.strftime(fmt), expires=expires.strftime(fmt),
         )

@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         if in_ci:
             print("check_dbt_internals: PyPI is not reachable and CI=true: cannot check dbt-core", args.version, file=sys.stderr)
             return 2
-        print(f"check_dbt_internals: SKIPPED: PyPI is not reachable (no network); {len(imports)} dbt imports not checked against dbt-core {args.version}")
+        print(f"check_dbt_internals: SKIPPED: PyPI is not reachable (no network); {len(imports)} dbt imports"
+              f" not checked against dbt-core {args.version}")
         return 0
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(args.wheel_dir or scratch)
@@ -178,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"check_dbt_internals: {exc}", file=sys.stderr)
             return 2
         problems = list(missing(imports, Wheels([core, adapters])))
-    print(f"check_dbt_internals: {len(imports)} dbt imports of dbt_revsync/ against {core.name} and {adapters.name} ({adapters_spec})")
+    print(f"check_dbt_internals: {len(imports)} dbt imports of dbt_revsync/"
+          f" against {core.name} and {adapters.name} ({adapters_spec})")
     for problem in problems:
         print(f"  MISSING {problem}")
     if problems:

@@ -138,7 +138,8 @@ class Emulator:
     resources: ClassVar[tuple[str, ...]] = ()
     default_api_keys: ClassVar[tuple[str, ...]] = ()
     # The vendor's published limits, applied only when asked for (SandboxServer(limits="vendor")).
-    vendor_limits: ClassVar[Limits] = Limits()
+    # An emulator whose limits depend on the account's plan sets its own on the instance.
+    vendor_limits: Limits = Limits()
     first_id: ClassVar[int] = 1
     auth_hint: ClassVar[str] = ""  # how to send the key, e.g. "Authorization: Token token=<key>"
     routes: ClassVar[tuple[Route, ...]] = ()

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from http.server import ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
 from dbt_revsync.sandbox.admin import ADMIN, AdminApi
 from dbt_revsync.sandbox.emulator import DeclaredField, Emulator
@@ -30,6 +30,9 @@ from dbt_revsync.sandbox.snapshot import (
     restore,
 )
 from dbt_revsync.sandbox.window import Limits
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11; the package supports 3.10
+    from typing_extensions import Self
 
 __all__ = ["EmulatorsSpec", "LimitsSpec", "SandboxServer"]
 

@@ -173,7 +173,7 @@ class DestinationConformance:
     def emulator(self) -> Emulator:
         return self.sandbox.emulator(self.prefix)
 
-    def stored(self) -> list[Mapping[str, Any]]:
+    def stored(self) -> Sequence[Mapping[str, Any]]:
         """The records of the object as the emulator holds them."""
         return self.emulator.records(self.resource or self.object)
 
@@ -582,11 +582,12 @@ class DestinationConformance:
             sent.update(v for k, v in request.query.items() if _CREDENTIAL_HEADER.search(k) and v)
             return handle(request)
 
+        # the instance attribute shadows the class's handler for one push; del restores it
         self.emulator.handle = recording  # type: ignore[method-assign]
         try:
             self.push_rows("append", self.rows[:1])
         finally:
-            del self.emulator.handle  # type: ignore[method-assign]
+            del self.emulator.handle
         return {s for s in sent if len(s) >= 6}
 
 

@@ -62,7 +62,7 @@ class Report:
     problems: list[str] = field(default_factory=list)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _openapi(name: str) -> OpenAPI:
     config = Config(spec_validator_cls=None, extra_media_type_deserializers={"*/*": json.loads})
     path = SPECS / name

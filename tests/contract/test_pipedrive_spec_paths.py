@@ -18,16 +18,8 @@ from dbt_revsync.crms.pipedrive.connector import PipedriveDestination
 from dbt_revsync.crms.pipedrive.emulator import PipedriveEmulator
 from dbt_revsync.sandbox import SandboxServer
 from tests.contract.openapi_check import Contract, assert_conforms
-from tests.contract.test_vendor_specs import (
-    PIPEDRIVE_TOKEN,
-    call,
-    change,
-    client,
-    connect,
-    covered,
-    outcome,
-    spec,
-)
+from tests.contract.vendor_calls import PIPEDRIVE_TOKEN, call, change, client, connect, covered, outcome
+from tests.factories import sync_spec
 from tests.integration.recording import recording
 
 AUTH = {"x-api-token": PIPEDRIVE_TOKEN}
@@ -46,8 +38,8 @@ def test_addresses_searches_and_the_search_limit_conform_to_pipedrives_spec(serv
     emulator.define_field("persons", "Badge", "varchar")
     conn = connect(server, "pipedrive", PIPEDRIVE_TOKEN)
     pipedrive = PipedriveDestination(conn, client(conn))
-    orgs = spec(conn, "organizations", "upsert", {"name": "n", "address": "a"}, "address")
-    people = spec(conn, "persons", "upsert", {"name": "n", "Badge": "b", "postal_address": "p", "phone": "ph"}, "Badge")
+    orgs = sync_spec(conn, "organizations", "upsert", {"name": "n", "address": "a"}, "address")
+    people = sync_spec(conn, "persons", "upsert", {"name": "n", "Badge": "b", "postal_address": "p", "phone": "ph"}, "Badge")
     with recording(emulator) as calls:
         for sync in (orgs, people):
             pipedrive.prepare(sync)

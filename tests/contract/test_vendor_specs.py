@@ -2,11 +2,11 @@
 give, validated against the vendors' published OpenAPI specs (openapi-core).
 
 The connectors are driven directly, through the shared matching step as the runner does
-(no dbt: the integration tests do that, and validate their own traffic the same way), through every path they have: creates, upserts, updates
-by id and by key, a remembered record that is gone, deletes, partial failures, vendor
-errors, a 429 and a 401. Then the emulators' other endpoints are called as a client would.
-A coverage check makes sure the routes and statuses that matter were exercised, so the
-test cannot pass by checking nothing.
+(no dbt: the integration tests do that, and validate their own traffic the same way),
+through every path they have: creates, upserts, updates by id and by key, a remembered
+record that is gone, deletes, partial failures, vendor errors, a 429 and a 401. Then the
+emulators' other endpoints are called as a client would. A coverage check makes sure the
+routes and statuses that matter were exercised, so the test cannot pass by checking nothing.
 """
 
 from __future__ import annotations
@@ -17,25 +17,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 
 from dbt_revsync import matching
-from dbt_revsync.connections import parse_connection
 from dbt_revsync.crms.hubspot.connector import HubSpotDestination
 from dbt_revsync.crms.hubspot.emulator import HubSpotEmulator
 from dbt_revsync.crms.pipedrive.connector import PipedriveDestination
 from dbt_revsync.crms.pipedrive.emulator import PipedriveEmulator
-from dbt_revsync.delivery import HttpClient, RetryPolicy
-from dbt_revsync.destinations import catalog
 from dbt_revsync.errors import FatalDestinationError
-from dbt_revsync.model import (
-    BatchResult,
-    Change,
-    Connection,
-    FieldMap,
-    NodeRef,
-    SyncSpec,
-)
 from dbt_revsync.sandbox import (
     RollingWindow,
     SandboxRequest,
@@ -44,52 +32,15 @@ from dbt_revsync.sandbox import (
     json_response,
 )
 from tests.contract.openapi_check import Contract, assert_conforms
-from tests.integration.recording import Exchange, Recorder, recording
-
-HUBSPOT_TOKEN = "sandbox-hubspot-token"
-PIPEDRIVE_TOKEN = "sandbox-pipedrive-token"
-NODE = NodeRef("model.demo.crm", "crm", "model", "models/schema.yml", None, "main", "crm")
+from tests.contract.vendor_calls import HUBSPOT_TOKEN, PIPEDRIVE_TOKEN, call, change, client, connect, covered, outcome
+from tests.factories import sync_spec
+from tests.integration.recording import Exchange, recording
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
     with SandboxServer(emulators=["hubspot", "pipedrive"]) as running:
         yield running
-
-
-def connect(server: SandboxServer, vendor: str, token: str) -> Connection:
-    secret = "access_token" if vendor == "hubspot" else "api_token"
-    raw = {"type": vendor, secret: token, "base_url": f"{server.url}/{vendor}"}
-    conn, issues = parse_connection(vendor, raw, "revsync.yml", {}, destinations=catalog())
-    assert conn is not None and not issues, issues
-    return conn
-
-
-def client(conn: Connection) -> HttpClient:
-    return HttpClient(max_concurrency=2, secrets=conn.secrets, policy=RetryPolicy(max_attempts=4, base=0.05, cap=0.2))
-
-
-def spec(conn: Connection, obj: str, mode: str, fields: dict[str, str], upsert_key: str | None = None) -> SyncSpec:
-    maps = tuple(FieldMap(path, column) for path, column in fields.items())
-    return SyncSpec(f"{NODE.unique_id}:{obj}:{mode}", NODE, conn, obj, mode, ("id",), maps, upsert_key=upsert_key)
-
-
-def change(op: str, key: str, fields: dict[str, Any], remote_id: str | None = None, upsert: Any = None) -> Change:
-    return Change(op, key, fields, remote_id, f"hash-{key}", upsert)
-
-
-def outcome(result: BatchResult) -> dict[str, str]:
-    found = {a.key: a.outcome for a in result.acked}
-    found.update({r.key: f"rejected:{r.code}" for r in result.rejected})
-    return found
-
-
-def call(server: SandboxServer, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> requests.Response:
-    return requests.request(method, f"{server.url}{path}", headers=headers, timeout=10, **kwargs)
-
-
-def covered(calls: Recorder) -> set[str]:
-    return {f"{e.route} {e.response.status}" for e in calls.exchanges}
 
 
 # ---------------------------------------------------------------------------------- HubSpot
@@ -104,43 +55,43 @@ def test_hubspot_traffic_conforms_to_hubspots_spec(server: SandboxServer) -> Non
     hubspot = HubSpotDestination(conn, client(conn))
     people = {"email": "email", "firstname": "name"}
     with recording(emulator) as calls:
-        created = hubspot.send(spec(conn, "contacts", "append", people), [
+        created = hubspot.send(sync_spec(conn, "contacts", "append", people), [
             change("create", "1", {"email": "ann@example.com", "firstname": "Ann"}),
             change("create", "2", {"email": "ann@example.com", "firstname": "Twin"}),  # 207: the email is taken
         ])
         assert outcome(created) == {"1": "created", "2": "rejected:CONFLICT"}
         ann = created.acked[0].destination_id
-        upserted = hubspot.send(spec(conn, "contacts", "upsert", people, "email"), [
+        upserted = hubspot.send(sync_spec(conn, "contacts", "upsert", people, "email"), [
             change("upsert", "1", {"email": "ann@example.com", "firstname": "Annie"}, remote_id=ann),  # by id: 200
             change("upsert", "3", {"email": "bob@example.com", "firstname": "Bob"}, upsert="bob@example.com"),
             change("upsert", "4", {"email": "nope", "firstname": "Bad"}, upsert="nope"),  # by email: 400 for all, halved
             change("upsert", "5", {"email": "cy@example.com", "firstname": "Cy"}, remote_id="999999", upsert="cy@example.com"),
         ])
         assert outcome(upserted) == {"1": "updated", "3": "created", "4": "rejected:VALIDATION_ERROR", "5": "created"}
-        updated = hubspot.send(spec(conn, "contacts", "update", people, "email"), [
+        updated = hubspot.send(sync_spec(conn, "contacts", "update", people, "email"), [
             change("update", "3", {"firstname": "Bobby"}, upsert="bob@example.com"),
             change("update", "9", {"firstname": "Ghost"}, upsert="ghost@example.com"),  # 207: not found
         ])
         assert outcome(updated) == {"3": "updated", "9": "rejected:OBJECT_NOT_FOUND"}
-        by_id = hubspot.send(spec(conn, "contacts", "update", people, "email"), [change("update", "1", {"firstname": "Ann"}, remote_id=ann)])
+        by_id = hubspot.send(sync_spec(conn, "contacts", "update", people, "email"), [change("update", "1", {"firstname": "Ann"}, remote_id=ann)])
         assert outcome(by_id) == {"1": "updated"}
-        deleted = hubspot.send(spec(conn, "contacts", "delete", {"email": "email"}, "email"), [
+        deleted = hubspot.send(sync_spec(conn, "contacts", "delete", {"email": "email"}, "email"), [
             change("delete", "3", {}, upsert="bob@example.com"),
             change("delete", "8", {}, upsert="gone@example.com"),  # batch/read 207: no such record
         ])
         assert outcome(deleted) == {"3": "deleted", "8": "rejected:no_match"}
-        mirrored = hubspot.send(spec(conn, "contacts", "mirror", people, "email"), [change("delete", "1", {}, remote_id=ann)])
+        mirrored = hubspot.send(sync_spec(conn, "contacts", "mirror", people, "email"), [change("delete", "1", {}, remote_id=ann)])
         assert outcome(mirrored) == {"1": "deleted"}
-        companies = hubspot.send(spec(conn, "companies", "upsert", {"account_key": "k", "name": "n"}, "account_key"), [
+        companies = hubspot.send(sync_spec(conn, "companies", "upsert", {"account_key": "k", "name": "n"}, "account_key"), [
             change("upsert", "c1", {"account_key": "A-1", "name": "Acme", "numberofemployees": 12}, upsert="A-1"),
         ])
         assert outcome(companies) == {"c1": "created"}
-        by_name = dataclasses.replace(spec(conn, "contacts", "upsert", people, "email"), match_on=("firstname",))
+        by_name = dataclasses.replace(sync_spec(conn, "contacts", "upsert", people, "email"), match_on=("firstname",))
         matched = matching.send(hubspot, by_name, [
             change("upsert", "m1", {"email": "cy.new@example.com", "firstname": "Cy"}, upsert="cy.new@example.com"),
         ])  # match_on: found by search, updated by id
         assert outcome(matched) == {"m1": "updated"}
-        deal_sync = spec(conn, "deals", "append", {"dealname": "t", "amount": "a", "closedate": "c"})
+        deal_sync = sync_spec(conn, "deals", "append", {"dealname": "t", "amount": "a", "closedate": "c"})
         hubspot.prepare(deal_sync)  # the properties API: closedate is a datetime, converted to epoch ms
         deals = hubspot.send(deal_sync, [
             change("create", "d1", {"dealname": "Renewal", "amount": 10.5, "closedate": "2024-05-01T12:00:00"}),
@@ -213,9 +164,9 @@ def test_pipedrive_traffic_conforms_to_pipedrives_spec(server: SandboxServer) ->
     emulator.define_field("organizations", "Regions", "set", ["EMEA", "APAC"])
     conn = connect(server, "pipedrive", PIPEDRIVE_TOKEN)
     pipedrive = PipedriveDestination(conn, client(conn))
-    orgs = spec(conn, "organizations", "upsert", {"name": "n", "custom_fields.Account ID": "id", "Regions": "r"}, "Account ID")
-    people = spec(conn, "persons", "upsert", {"name": "n", "email": "e"}, "email")
-    deals = spec(conn, "deals", "append", {"title": "t", "value": "v"})
+    orgs = sync_spec(conn, "organizations", "upsert", {"name": "n", "custom_fields.Account ID": "id", "Regions": "r"}, "Account ID")
+    people = sync_spec(conn, "persons", "upsert", {"name": "n", "email": "e"}, "email")
+    deals = sync_spec(conn, "deals", "append", {"title": "t", "value": "v"})
     with recording(emulator) as calls:
         for sync in (orgs, people, deals):
             pipedrive.prepare(sync)
@@ -239,12 +190,12 @@ def test_pipedrive_traffic_conforms_to_pipedrives_spec(server: SandboxServer) ->
         assert outcome(matched) == {"p1": "updated"}
         deal = matching.send(pipedrive, deals, [change("create", "d1", {"title": "Renewal", "value": 100.5})])
         deal_id = deal.acked[0].destination_id
-        updated = matching.send(pipedrive, spec(conn, "deals", "update", {"title": "t"}, "title"), [
+        updated = matching.send(pipedrive, sync_spec(conn, "deals", "update", {"title": "t"}, "title"), [
             change("update", "d1", {"title": "Renewal 2"}, remote_id=deal_id),
             change("update", "d9", {"title": "Nothing"}, upsert="No such deal"),
         ])
         assert outcome(updated) == {"d1": "updated", "d9": "rejected:no_match"}
-        removed = matching.send(pipedrive, spec(conn, "deals", "delete", {"id": "id"}, "id"), [
+        removed = matching.send(pipedrive, sync_spec(conn, "deals", "delete", {"id": "id"}, "id"), [
             change("delete", "d1", {"id": deal_id}, upsert=deal_id),
             change("delete", "d1-again", {"id": deal_id}, upsert=deal_id),  # 404: already gone
         ])
@@ -280,12 +231,12 @@ def _pipedrive_endpoints(server: SandboxServer, emulator: PipedriveEmulator, acc
 
 def test_a_401_stops_the_sync(server: SandboxServer) -> None:
     conn = connect(server, "hubspot", "not-the-token")
-    result = HubSpotDestination(conn, client(conn)).send(spec(conn, "contacts", "append", {"email": "e"}),
+    result = HubSpotDestination(conn, client(conn)).send(sync_spec(conn, "contacts", "append", {"email": "e"}),
                                                          [change("create", "1", {"email": "a@example.com"})])
     assert result.fatal and "401" in result.fatal and "not-the-token" not in result.fatal
     conn = connect(server, "pipedrive", "not-the-token")
     with pytest.raises(FatalDestinationError, match="401"):  # the field list is read first
-        PipedriveDestination(conn, client(conn)).prepare(spec(conn, "persons", "append", {"name": "n"}))
+        PipedriveDestination(conn, client(conn)).prepare(sync_spec(conn, "persons", "append", {"name": "n"}))
 
 
 # ------------------------------------------------------------------ the check itself can fail

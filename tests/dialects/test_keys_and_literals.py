@@ -182,7 +182,8 @@ def test_keys_and_literals_on_postgres(rendered: Rendering, postgres: Any) -> No
         bound = expression.replace("%", "%%")  # with parameters psycopg2 reads % as a placeholder
         cursor.execute(f"select {bound} from unnest(%s::text[]) as t(v)", (texts,))
         assert dict(zip(texts, (r[0] for r in cursor.fetchall()))) == KEYS
-        cursor.execute(f"select {expression} from (values (10042.0::numeric), (-3.00::numeric), (1.50::numeric), (10010::numeric)) t(v)")
+        cursor.execute(f"select {expression} from"
+                       " (values (10042.0::numeric), (-3.00::numeric), (1.50::numeric), (10010::numeric)) t(v)")
         assert [r[0] for r in cursor.fetchall()] == ["10042", "-3", "1.50", "10010"]
 
 

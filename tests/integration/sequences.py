@@ -188,7 +188,8 @@ class World:
 
     def _write_table(self, rows: dict[int, Row]) -> None:
         with self.project.duckdb() as db:
-            db.execute("create or replace table main.src (account_id integer, alt_id varchar, ext varchar, name varchar, city varchar)")
+            db.execute("create or replace table main.src"
+                       " (account_id integer, alt_id varchar, ext varchar, name varchar, city varchar)")
             if rows:
                 db.executemany("insert into main.src values (?, ?, ?, ?, ?)",
                                [[r.account_id, r.alt_id, r.ext, r.name, r.city] for r in rows.values()])

@@ -10,7 +10,7 @@ import pytest
 
 from dbt_revsync.sandbox import DeclaredField
 from tests.integration.conftest import Project
-from tests.integration.test_push_freshsales import ACCOUNT_BLOCK, accounts_project, records
+from tests.integration.freshsales_accounts import ACCOUNT_BLOCK, accounts_project, records
 
 pytestmark = pytest.mark.integration
 

@@ -55,7 +55,8 @@ def test_plan_exits_1_when_a_sync_fails(project: Project) -> None:
     project.build()
     (project.root / "macros").mkdir(exist_ok=True)
     (project.root / "macros" / "broken.sql").write_text(
-        "{% macro duckdb__revsync_changes_sql(relation, sync_id, target, key_columns, columns, hash_columns, fingerprint, upsert_column, "
+        "{% macro duckdb__revsync_changes_sql(relation, sync_id, target, key_columns, columns, hash_columns, "
+        "fingerprint, upsert_column, "
         "state_relation, full_refresh, incremental_column, watermark) %}"
         "{{ exceptions.raise_compiler_error('diff broken on purpose') }}{% endmacro %}\n"
     )

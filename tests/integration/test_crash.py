@@ -67,7 +67,8 @@ def mutate(project: Project, rng: random.Random, step: int, may_delete: bool) ->
         gone = rng.sample(kept, min(len(kept), rng.randint(1, 4))) if may_delete else []
         top = max(ids, default=0)
         added = list(range(top + 1, top + 1 + rng.randint(2, 6)))
-        db.execute(f"update main.src set name = 'Account {step}.' || account_id where account_id in ({','.join(map(str, renamed))})")
+        db.execute(f"update main.src set name = 'Account {step}.' || account_id"
+                   f" where account_id in ({','.join(map(str, renamed))})")
         if gone:
             db.execute(f"delete from main.src where account_id in ({','.join(map(str, gone))})")
         db.execute(f"insert into main.src select i, 'Account ' || i from unnest([{','.join(map(str, added))}]) t(i)")

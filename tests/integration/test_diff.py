@@ -138,7 +138,8 @@ def test_every_status_follows_the_rules_on_a_model_full_of_repeats(project: Proj
         state.update({repeated: "stale", GONE[0]: "stale", GONE[1]: "stale"})
         table, sync_id = warehouse.state_table("revsync_sync_state"), warehouse.render("revsync_literal", value=spec.sync_id)
         values = ", ".join(f"({sync_id}, '{TARGET}', '{k}', '{h}', 'crm-{k}', 'created', current_timestamp, 'seeded')" for k, h in state.items())
-        warehouse.execute(f"insert into {table} (sync_id, target, record_key, row_hash, destination_id, origin, synced_at, run_id) values {values}")
+        warehouse.execute(f"insert into {table} (sync_id, target, record_key, row_hash, destination_id, origin, synced_at, run_id)"
+                          f" values {values}")
         second = changes(warehouse, spec, include_removed=True)
     assert collections.Counter((c.key, c.status) for c in second) == expected_statuses(rows, state, hashes)
     current = [c for c in second if c.status != "removed"]
@@ -268,7 +269,8 @@ def remember(warehouse: Warehouse, spec: SyncSpec, hashes: dict[str, str]) -> No
     """State as an acknowledged push leaves it: each key with its hash and a destination id."""
     table, sync_id = warehouse.state_table("revsync_sync_state"), warehouse.render("revsync_literal", value=spec.sync_id)
     values = ", ".join(f"({sync_id}, '{TARGET}', '{k}', '{h}', 'crm-{k}', 'created', current_timestamp, 'seeded')" for k, h in hashes.items())
-    warehouse.execute(f"insert into {table} (sync_id, target, record_key, row_hash, destination_id, origin, synced_at, run_id) values {values}")
+    warehouse.execute(f"insert into {table} (sync_id, target, record_key, row_hash, destination_id, origin, synced_at, run_id)"
+                      f" values {values}")
 
 
 @pytest.mark.warehouses

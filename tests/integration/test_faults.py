@@ -123,7 +123,7 @@ def attempts_seen(project: Project) -> int:
 
 def assert_delivered_exactly_once(project: Project, exact_counts: bool) -> None:
     want = model(project)
-    for name, (resource, mode) in SYNCS.items():
+    for name, (resource, _mode) in SYNCS.items():
         records = held(project, resource)
         keys = Counter(r["custom_field"]["cf_account_id"] for r in records)
         assert [k for k, n in keys.items() if n > 1] == [], f"{name}: duplicates"

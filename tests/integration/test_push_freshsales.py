@@ -9,43 +9,9 @@ import pytest
 from dbt_revsync.crms.freshsales import facts
 from dbt_revsync.sandbox import DeclaredField
 from tests.integration.conftest import Project
+from tests.integration.freshsales_accounts import ACCOUNT_BLOCK, ACCOUNTS, accounts_project, records
 
 pytestmark = [pytest.mark.integration, pytest.mark.warehouses]
-
-ACCOUNTS = [
-    [1001.0, "Acme GmbH", "acme.de", "Berlin", 120],
-    [1002.0, "Société Générale Import", "sgi.fr", "Paris", None],
-    [1003.0, "株式会社サンプル", None, "Tokyo", 40],
-    [1004.0, "Nordwind Logistik", "nordwind.de", "  ", 7],
-]
-
-ACCOUNT_BLOCK = {
-    "destination": "freshsales",
-    "object": "sales_accounts",
-    "insert_mode": "upsert",
-    "primary_key": "account_id",
-    "upsert_key": "cf_account_id",
-    "fields": {"name": "name", "website": "website", "city": "city", "number_of_employees": "employees", "custom_field.cf_account_id": "account_id"},
-}
-
-
-def accounts_project(project: Project, block: dict[str, Any] | None = None, rows: list[list[Any]] | None = None) -> None:
-    project.seed(
-        "raw_accounts",
-        ["account_id", "name", "website", "city", "employees"],
-        ACCOUNTS if rows is None else rows,
-        {"account_id": "double precision", "city": "varchar"},
-    )
-    project.model(
-        "crm_accounts",
-        "select account_id, name, website, city, employees from {{ ref('raw_accounts') }}",
-        block or ACCOUNT_BLOCK,
-    )
-
-
-def records(project: Project, resource: str) -> list[dict[str, Any]]:
-    return project.sandbox.emulator("freshsales").records(resource)
-
 
 def requests(project: Project) -> int:
     return project.sandbox.stats()["freshsales"]["requests"]

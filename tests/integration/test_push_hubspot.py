@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from dbt_revsync.sandbox import RollingWindow, SandboxServer
 from dbt_revsync.crms.hubspot.emulator import HubSpotEmulator
+from dbt_revsync.sandbox import RollingWindow, SandboxServer
 from tests.contract.openapi_check import assert_conforms
 from tests.integration.conftest import Project
 from tests.integration.recording import recording

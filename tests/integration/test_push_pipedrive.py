@@ -207,7 +207,8 @@ def test_update_without_a_match_is_rejected_and_vendor_errors_keep_their_message
              "upsert_key": "email", "fields": {"email": "email", "name": "name", "org_id": "org"}}
     requests.post(f"{project.sandbox.url}/pipedrive/persons", json={"name": "Ann", "emails": [{"value": "ann@example.com"}]},
                   headers={"x-api-token": TOKEN}, timeout=10)
-    sql = "select * from (values (1, 'ann@example.com', 'Ann B', 999), (2, 'zed@example.com', 'Zed', null)) t(id, email, name, org)"
+    sql = ("select * from (values (1, 'ann@example.com', 'Ann B', 999), (2, 'zed@example.com', 'Zed', null))"
+           " t(id, email, name, org)")
     project.model("people", sql, block)
     project.build()
     assert project.push().code == 1
@@ -274,7 +275,8 @@ def test_addresses_are_sent_as_objects_and_found_by_search(project: Project) -> 
                         headers={"x-api-token": TOKEN}, timeout=10).json()["data"]
     block = {"destination": "pipedrive", "object": "organizations", "insert_mode": "upsert", "primary_key": "id",
              "upsert_key": "address", "fields": {"name": "name", "address": "address"}}
-    sql = "select * from (values (1, 'Acme', 'Main St 1, Tallinn'), (2, 'Globex', 'Harbour 2, Oslo')) t(id, name, address)"
+    sql = ("select * from (values (1, 'Acme', 'Main St 1, Tallinn'), (2, 'Globex', 'Harbour 2, Oslo'))"
+           " t(id, name, address)")
     project.model("orgs", sql, block)
     project.build()
     with recording(emulator) as calls:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
 from dbt_revsync.crms.salesforce.emulator import (
     DEFAULT_CLIENT_ID,
@@ -17,10 +15,10 @@ from dbt_revsync.crms.salesforce.emulator import (
 )
 from dbt_revsync.sandbox import SandboxServer
 from tests.integration.conftest import Project
+from tests.integration.salesforce_helpers import connect, emulator, held, of, routes, sf
 
 pytestmark = pytest.mark.integration
 
-V = "services/data/v62.0"
 ACCOUNT = {"destination": "salesforce", "object": "Account", "primary_key": "account_id",
            "fields": {"Name": "name", "BillingCity": "city", "Ext_Id__c": "account_id"}}
 
@@ -28,8 +26,10 @@ ACCOUNT = {"destination": "salesforce", "object": "Account", "primary_key": "acc
 MODELS = {
     # 450 accounts: 5 has no Name (rejected by Salesforce), 7 is named "Seven"; cities can be overridden.
     "sf_upsert": (
-        "select i::double as account_id, case when i = 5 then null when i = 7 then 'Seven' else 'Account ' || i end as name,"
-        " coalesce(o.city, 'Oslo') as city from range(1, 451) t(i) left join {{ ref('city_overrides') }} o on o.account_id = i",
+        "select i::double as account_id,"
+        " case when i = 5 then null when i = 7 then 'Seven' else 'Account ' || i end as name,"
+        " coalesce(o.city, 'Oslo') as city from range(1, 451) t(i)"
+        " left join {{ ref('city_overrides') }} o on o.account_id = i",
         {"insert_mode": "upsert", "upsert_key": "Ext_Id__c"},
     ),
     "sf_update": ("select * from (values (1, 'One', 'Oslo'), (2, 'Two', 'Rome'), (3, 'Three', 'Lima')) t(account_id, name, city)",
@@ -89,38 +89,6 @@ def project(built: Project, sandbox: SandboxServer) -> Iterator[Project]:
 
 def push(project: Project, model: str, *args: str) -> int:
     return project.push("--select", model, *args).code
-
-
-def of(rows: list[dict[str, Any]], model: str) -> list[dict[str, Any]]:
-    return [r for r in rows if r["sync_id"].startswith(f"model.revsync_test.{model}:")]
-
-
-def connect(project: Project, **settings: Any) -> None:
-    base = {"type": "salesforce", "base_url": f"{project.sandbox.url}/salesforce/{V}", "max_concurrency": 2}
-    if not settings:
-        settings = {"access_token": "{{ env_var('SF_TOKEN') }}"}
-    project.env["SF_TOKEN"] = DEFAULT_TOKEN
-    project.env["SF_SECRET"] = DEFAULT_CLIENT_SECRET
-    project.connections({"salesforce": {**base, **settings}})
-
-
-def emulator(project: Project) -> Any:
-    return project.sandbox.emulator("salesforce")
-
-
-def held(project: Project, sobject: str = "Account", key: str = "Ext_Id__c") -> dict[str, dict[str, Any]]:
-    return {str(r.get(key)): r for r in emulator(project).records(sobject)}
-
-
-def sf(project: Project, method: str, path: str, body: Any = None) -> Any:
-    answer = requests.request(method, f"{project.sandbox.url}/salesforce/{V}/{path}", json=body,
-                              headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"}, timeout=10)
-    assert answer.status_code < 300, answer.text
-    return answer.json()
-
-
-def routes(project: Project) -> dict[str, int]:
-    return dict(project.sandbox.stats()["salesforce"]["by_route"])
 
 
 def test_upsert_through_collections_with_saveresult_rejects_and_multiple_matches(project: Project) -> None:

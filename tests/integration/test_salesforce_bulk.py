@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.integration.conftest import Project
-from tests.integration.test_push_salesforce import connect, emulator, of, routes, sf
+from tests.integration.salesforce_helpers import connect, emulator, of, routes, sf
 
 pytestmark = pytest.mark.integration
 

@@ -83,7 +83,8 @@ def pushed(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServ
     project.seed("people", HEADER, ROWS, text)
     project.seed("others", ["pid", "name", "email", "job_title"], [["8", "Gil overwrite", "over@x.io", None], ["9", "Hal skip", "skip@x.io", None]], text)
     # Tags arrive as comma-separated text ("a, b") and as a list column (['a', 'b']).
-    sql = "select * replace (replace(tags, '|', ', ') as tags), string_split(replace(tags, '|', ','), ',') as tag_list from {{ ref('people') }}"
+    sql = ("select * replace (replace(tags, '|', ', ') as tags),"
+           " string_split(replace(tags, '|', ','), ',') as tag_list from {{ ref('people') }}")
     project.model("fd_rules", sql, RULES)
     project.model("fd_overwrite", "select * from {{ ref('others') }} where pid = '8'", {**SIMPLE, "nulls": "overwrite"})
     project.model("fd_skip", "select * from {{ ref('others') }} where pid = '9'", SIMPLE)

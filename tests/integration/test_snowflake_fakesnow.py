@@ -79,7 +79,8 @@ def test_dbt_snowflake_builds_pushes_remembers_and_pushes_only_changes(snowflake
     records = snowflake.sandbox.emulator("freshsales").records("sales_accounts")
     assert sorted(r["name"] for r in records) == ["Acme GmbH", "Nordwind"]
 
-    state = snowflake.select("select sync_id, record_key, destination_id, origin from analytics.revsync.revsync_sync_state order by record_key")
+    state = snowflake.select("select sync_id, record_key, destination_id, origin"
+                             " from analytics.revsync.revsync_sync_state order by record_key")
     assert [(r["record_key"], r["origin"]) for r in state] == [("1001", "created"), ("1002", "created")]
     assert {str(r["destination_id"]) for r in state} == {str(r["id"]) for r in records}
 

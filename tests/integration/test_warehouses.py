@@ -4,10 +4,11 @@ per-batch state, and each warehouse's own macros found through adapter.dispatch.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
-from dbt_revsync import runner, state
+from dbt_revsync import state
 from dbt_revsync.errors import WarehouseError
 from tests.integration.conftest import Project
 
@@ -82,14 +83,14 @@ def test_the_scratch_changes_table_is_gone_after_a_push(project: Project) -> Non
 @pytest.mark.warehouses("duckdb")
 def test_the_changes_table_is_dropped_when_the_runs_row_cannot_be_written(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     generated(project, 3)
-    record = runner.SyncRun._record
+    commit = state.StateStore.commit
 
-    def failing(self: runner.SyncRun, finished: bool = False) -> None:
-        if finished:
+    def failing(self: state.StateStore, spec: Any, target: str, run_id: str, acks: Any, rejects: Any, run: Any) -> None:
+        if run and run.get("finished_at"):  # the finished runs row
             raise WarehouseError("the warehouse refused a statement: runs row")
-        record(self, finished)
+        commit(self, spec, target, run_id, acks, rejects, run)
 
-    monkeypatch.setattr(runner.SyncRun, "_record", failing)
+    monkeypatch.setattr(state.StateStore, "commit", failing)
     result = project.push()
     assert result.code == 1 and "runs row" in result.out + result.err
     assert state_tables(project) == expected_tables(project)

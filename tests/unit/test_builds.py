@@ -14,15 +14,15 @@ import pytest
 
 from dbt_revsync.dbt import artifacts, builds
 from dbt_revsync.errors import ManifestError
-from dbt_revsync.model import Connection, NodeRef, SyncSpec
+from dbt_revsync.model import NodeRef, SyncSpec
+from tests.factories import connection, sync_spec
 
 T0 = datetime(2030, 1, 1, 12, 0, 0)
 
 
 def spec(uid: str = "model.p.a", resource_type: str = "model", **extra: Any) -> SyncSpec:
     node = NodeRef(unique_id=uid, name=uid.rsplit(".", 1)[-1], resource_type=resource_type, yaml_file="models/a.yml", database="db", schema="main", identifier="a")
-    conn = Connection(name="fs", type="freshsales", settings={})
-    return SyncSpec(sync_id=f"{uid}:fs.x", node=node, connection=conn, object="x", insert_mode="append", primary_key=("id",), fields=(), **extra)
+    return sync_spec(connection("freshsales", "fs", base_url=None), "x", "append", {}, node=node, **extra)
 
 
 def built(uid: str, status: str = "success", inv: str = "i1", at: datetime = T0) -> builds.BuildRecord:

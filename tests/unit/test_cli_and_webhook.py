@@ -126,6 +126,6 @@ def test_end_of_input_at_a_question_answers_no(monkeypatch: pytest.MonkeyPatch, 
         raise EOFError
 
     monkeypatch.setattr("builtins.input", ctrl_d)
-    assert cli._answer("Forget these? [y/N] ") == ""
+    assert cli.ask("Forget these? [y/N] ") == ""
     monkeypatch.setattr("builtins.input", lambda prompt: " Yes ")
-    assert cli._answer("Forget these? [y/N] ") == "yes"
+    assert cli.ask("Forget these? [y/N] ") == "yes"

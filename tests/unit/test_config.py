@@ -41,7 +41,8 @@ def test_render_env_vars(text: str, env: dict[str, str], rendered: str, missing:
 def test_connection_secrets_are_collected_and_numbers_typed(tmp_path: Path) -> None:
     conns, issues = connections(
         tmp_path,
-        "connections:\n  fs:\n    type: freshsales\n    domain: acme\n    api_key: \"{{ env_var('K') }}\"\n    rate_limit: 2.5\n    max_concurrency: 3\n",
+        "connections:\n  fs:\n    type: freshsales\n    domain: acme\n    api_key: \"{{ env_var('K') }}\"\n"
+        "    rate_limit: 2.5\n    max_concurrency: 3\n",
         {"K": "s3cret-value"},
     )
     assert issues == []
@@ -53,7 +54,8 @@ def test_connection_secrets_are_collected_and_numbers_typed(tmp_path: Path) -> N
 def test_every_connection_mistake_is_reported(tmp_path: Path) -> None:
     _, issues = connections(
         tmp_path,
-        "connections:\n  a:\n    type: nope\n  b:\n    type: freshsales\n    domain: x\n    api_key: \"{{ env_var('MISSING') }}\"\n    timeout: -1\n",
+        "connections:\n  a:\n    type: nope\n  b:\n    type: freshsales\n    domain: x\n"
+        "    api_key: \"{{ env_var('MISSING') }}\"\n    timeout: -1\n",
     )
     text = "\n".join(map(str, issues))
     assert "connection 'a'" in text and "unknown type 'nope'" in text
@@ -192,7 +194,8 @@ def test_a_missing_env_var_for_a_required_secret_is_reported_once(tmp_path: Path
 
 
 def test_mistyped_names_get_the_closest_right_one(tmp_path: Path) -> None:
-    conns, issues = connections(tmp_path, "connections:\n  fs:\n    type: freshsale\n  f2:\n    type: freshsales\n    domain: x\n    api_key: k\n    rate_limt: 3\n")
+    conns, issues = connections(tmp_path, "connections:\n  fs:\n    type: freshsale\n"
+                                          "  f2:\n    type: freshsales\n    domain: x\n    api_key: k\n    rate_limt: 3\n")
     text = "\n".join(map(str, issues))
     assert "(did you mean 'freshsales'?)" in text and "(did you mean 'rate_limit'?)" in text
     block = {**BLOCK, "destination": "fs2", "feilds": {}, "upsert_key": "email", "insert_mode": "upsret"}

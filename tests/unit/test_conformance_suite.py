@@ -13,7 +13,7 @@ from dbt_revsync.destinations.base import Destination
 from dbt_revsync.model import Ack, BatchResult, Change, SyncSpec
 from dbt_revsync.sandbox import SandboxServer
 from dbt_revsync.testing import TESTS, DestinationConformance
-from tests.conformance.test_hubspot import TestHubSpotConformance as HubSpotSuite
+from tests.conformance.hubspot_suite import HubSpotConformance as HubSpotSuite
 
 
 def _claims_creations(result: BatchResult) -> BatchResult:

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from dbt_revsync.delivery import (
+    BudgetSpent,
     CircuitBreaker,
     CircuitOpenError,
     HttpClient,
-    BudgetSpent,
     Outcome,
     RateLimiter,
     RetryPolicy,
@@ -30,6 +30,7 @@ from dbt_revsync.delivery import (
     retry_after,
 )
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
+from tests.unit.http_fakes import URL, Clock, Script, client
 
 CLASSIFICATION = [
     # (status, body, outcome)  status None: no answer at all
@@ -115,48 +116,6 @@ def test_vendor_rate_limit_headers(headers: Mapping[str, str], wait: float | Non
 
 
 # ---- the client, over a scripted transport --------------------------------------------------
-
-
-class Script:
-    """Answers from a list, in order; an exception instance is raised instead of answered."""
-
-    def __init__(self, *answers: Any) -> None:
-        self.answers = list(answers)
-        self.calls: list[tuple[str, str, Mapping[str, str]]] = []
-
-    def __call__(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float) -> Any:
-        self.calls.append((method, url, headers))
-        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        if isinstance(answer, Exception):
-            raise answer
-        status, answer_headers, content = answer
-        return status, answer_headers, content
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def client(script: Script, sleeps: list[float], **options: Any) -> HttpClient:
-    """A client on a fake clock: ``sleeps`` records every wait, and waiting moves the clock."""
-    policy = options.pop("policy", RetryPolicy(max_attempts=4, max_seconds=60))
-    clock = Clock()
-
-    def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        clock.sleep(seconds)
-
-    return HttpClient(transport=script, sleep=sleep, clock=clock, seed=7, policy=policy, **options)
-
-
-URL = "http://127.0.0.1:9/crm/contacts"
 
 
 def test_retries_transient_answers_then_returns_the_reply() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from dbt_revsync.blocks import parse_sync_blocks
-from dbt_revsync.commands import ForgetPlan, _after_forgetting
+from dbt_revsync.commands import ForgetPlan, after_forgetting
 from dbt_revsync.connections import load_connections
 from dbt_revsync.destinations import catalog
 from dbt_revsync.model import NodeRef
@@ -29,16 +29,16 @@ def spec(tmp_path: Path, **block: Any) -> Any:
 def test_forget_names_the_match_keys_a_sync_relinks_by_and_warns_rows_without_them_are_created_again(tmp_path: Path) -> None:
     matched = spec(tmp_path, destination="fd", object="contacts", match_on=["email", "mobile"],
                    fields={"name": "name", "email": "email", "mobile": "mobile"})
-    said = _after_forgetting(matched)
+    said = after_forgetting(matched)
     assert "upsert key" not in said  # Freshdesk has none: it finds contacts by match_on
     assert "email, then mobile" in said and "created again" in said
     upserted = spec(tmp_path, destination="fs", object="contacts", upsert_key="emails",
                     fields={"first_name": "name", "emails": "email"})
-    assert "relinks by upsert key emails" in _after_forgetting(upserted)
+    assert "relinks by upsert key emails" in after_forgetting(upserted)
 
 
 def test_forget_text_fits_80_columns(tmp_path: Path) -> None:
     matched = spec(tmp_path, destination="fd", object="contacts", match_on=["email", "mobile"],
                    fields={"name": "name", "email": "email", "mobile": "mobile"})
-    text = forget_text([ForgetPlan(matched, [], _after_forgetting(matched))])
+    text = forget_text([ForgetPlan(matched, [], after_forgetting(matched))])
     assert max(len(line) for line in text.splitlines()) <= 80, text

@@ -18,7 +18,7 @@ from dbt_revsync.connections import check_base_url, load_connections, parse_conn
 from dbt_revsync.delivery import RateLimiter, RetryPolicy
 from dbt_revsync.destinations import catalog
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
-from tests.unit.test_delivery import URL, Clock, Script, client
+from tests.unit.http_fakes import URL, Clock, Script, client
 
 KEY = "fd-9c1e4f0b7a2d"
 

@@ -11,11 +11,11 @@ from rich.console import Console
 
 from dbt_revsync import cli, output, runner
 from dbt_revsync.model import SyncReport
-from tests.unit.test_plan import NODE, spec
+from tests.factories import NODE, accounts_sync
 
 
 def test_rejects_are_summarised_once_per_reason_with_their_count() -> None:
-    report = SyncReport(spec())
+    report = SyncReport(accounts_sync())
     rejects = [("1", "upsert key is null"), ("2", "upsert key is null"), ("3", "duplicated key"), ("4", "upsert key is null")]
     report.note_rejects(rejects)
     report.counts["rejected"] = len(rejects)
@@ -26,14 +26,14 @@ def test_rejects_are_summarised_once_per_reason_with_their_count() -> None:
 
 
 def test_a_report_lists_a_bounded_number_of_reasons() -> None:
-    report = SyncReport(spec())
-    report.note_rejects(((str(n), f"reason {n}") for n in range(50)))
+    report = SyncReport(accounts_sync())
+    report.note_rejects((str(n), f"reason {n}") for n in range(50))
     assert len(report.reject_samples) == 10
 
 
 def test_held_syncs_and_held_rows_are_said_with_their_reason() -> None:
-    held = SyncReport(spec(), status="held", message="not pushed: failed_test:not_null_a_name")
-    quarantined = SyncReport(spec())
+    held = SyncReport(accounts_sync(), status="held", message="not pushed: failed_test:not_null_a_name")
+    quarantined = SyncReport(accounts_sync())
     quarantined.status, quarantined.held = "success", {"failed_test:not_null_a_region": 2}
     text = output.summary([held, quarantined])
     assert ": not pushed: failed_test:not_null_a_name" in text
@@ -46,7 +46,7 @@ def test_held_syncs_and_held_rows_are_said_with_their_reason() -> None:
 # ---- the summary's width ------------------------------------------------------------------
 
 def report(name: str = "m", status: str = "success", **counts: int) -> SyncReport:
-    made = SyncReport(dataclasses.replace(spec(), node=dataclasses.replace(NODE, name=name)), status=status)
+    made = SyncReport(dataclasses.replace(accounts_sync(), node=dataclasses.replace(NODE, name=name)), status=status)
     made.counts.update(counts)
     made.seconds = 12.3
     return made
@@ -193,19 +193,18 @@ def test_the_start_up_shows_a_line_that_the_first_sync_takes_over_or_close_erase
 def test_the_rate_is_rows_over_the_time_since_the_sync_started_not_the_last_burst() -> None:
     """Batches come back in bursts: 300 rows answered in the last 10 ms of a 5 s sync is 60
     rows a second, not tens of thousands."""
-    from rich.progress import Progress as RichProgress
-
-    from dbt_revsync.output import _Rate
-
     now = [0.0]
-    progress = RichProgress(get_time=lambda: now[0])
-    task_id = progress.add_task("sync", total=400)
+    stream = io.StringIO()
+    progress = output.TerminalProgress(Console(file=stream, width=120, force_terminal=True, color_system=None,
+                                               get_time=lambda: now[0]))
+    busy = report()
+    progress.start(busy.spec, 400)
     now[0] = 4.99
-    progress.advance(task_id, 0)
+    progress.advance(busy.spec, 0)
     now[0] = 5.0
-    progress.advance(task_id, 300)
-    (task,) = progress.tasks
-    assert str(_Rate().render(task)) == "60 rows/s"
+    progress.advance(busy.spec, 300)
+    progress.finish(busy)
+    assert "300/400" in drawn(stream)[-1] and " 60 rows/s" in drawn(stream)[-1], drawn(stream)[-1]
 
 
 def test_status_messages_fit_a_terminal_and_stay_whole_off_one() -> None:

@@ -8,15 +8,8 @@ from typing import Any
 import pytest
 
 from dbt_revsync import plan
-from dbt_revsync.model import Change, ChangeRow, Connection, FieldMap, NodeRef, PlannedReject, SyncSpec
-
-NODE = NodeRef("model.p.m", "m", "model", "models/s.yml", "db", "main", "m")
-CONN = Connection("fs", "freshsales", {"api_key": "k", "domain": "d"})
-
-
-def spec(mode: str = "upsert", nulls: str = "skip", **kw: Any) -> SyncSpec:
-    fields = (FieldMap("name", "name"), FieldMap("custom_field.cf_id", "id"), FieldMap("custom_field.cf_score", "score"))
-    return SyncSpec("s", NODE, CONN, "sales_accounts", mode, ("id",), fields, upsert_key="cf_id", nulls=nulls, **kw)
+from dbt_revsync.model import Change, ChangeRow
+from tests.factories import accounts_sync
 
 
 def row(status: str, **values: Any) -> ChangeRow:
@@ -34,12 +27,12 @@ def row(status: str, **values: Any) -> ChangeRow:
     ],
 )
 def test_insert_mode_table(mode: str, status: str, op: str | None) -> None:
-    decided = plan.decide(spec(mode), row(status))
+    decided = plan.decide(accounts_sync(mode), row(status))
     assert (decided.op if isinstance(decided, Change) else decided) == op
 
 
 def test_a_removed_row_deletes_by_the_remembered_id() -> None:
-    decided = plan.decide(spec("mirror"), row("removed"))
+    decided = plan.decide(accounts_sync("mirror"), row("removed"))
     assert isinstance(decided, Change) and decided.remote_id == "99" and decided.fields == {}
 
 
@@ -49,12 +42,12 @@ def test_a_removed_row_deletes_by_the_remembered_id() -> None:
      ("reject_null_upsert_key", "null_upsert_key"), ("reject_duplicate_upsert_key", "duplicate_upsert_key")],
 )
 def test_diff_rejects_carry_a_code_and_a_reason(status: str, code: str) -> None:
-    decided = plan.decide(spec(), row(status))
-    assert isinstance(decided, PlannedReject) and decided.code == code and decided.message
+    decided = plan.decide(accounts_sync(), row(status))
+    assert isinstance(decided, plan.PlannedReject) and decided.code == code and decided.message
 
 
 def test_payload_nests_dotted_paths_and_key_columns_travel_as_key_text() -> None:
-    decided = plan.decide(spec(), row("new", name="  Acme  ", score=decimal.Decimal("4.50")))
+    decided = plan.decide(accounts_sync(), row("new", name="  Acme  ", score=decimal.Decimal("4.50")))
     assert isinstance(decided, Change)
     assert decided.fields == {"name": "  Acme  ", "custom_field": {"cf_id": "7", "cf_score": 4.5}}  # text as the model holds it
     assert decided.upsert_value == "7"
@@ -62,8 +55,8 @@ def test_payload_nests_dotted_paths_and_key_columns_travel_as_key_text() -> None
 
 def test_nulls_skip_leaves_out_nulls_and_blanks_overwrite_sends_them() -> None:
     values = {"id": 1, "name": "   ", "score": None}
-    assert plan.payload(spec(), values) == {"custom_field": {"cf_id": "1"}}
-    assert plan.payload(spec(nulls="overwrite"), values) == {"name": None, "custom_field": {"cf_id": "1", "cf_score": None}}
+    assert plan.payload(accounts_sync(), values) == {"custom_field": {"cf_id": "1"}}
+    assert plan.payload(accounts_sync(nulls="overwrite"), values) == {"name": None, "custom_field": {"cf_id": "1", "cf_score": None}}
 
 
 @pytest.mark.parametrize(
@@ -94,19 +87,19 @@ def test_key_text_treats_tabs_and_line_breaks_as_spaces_and_trims_nothing_else(v
      (b"\x00\x01", "AAE=")],
 )
 def test_values_become_json(value: Any, cleaned: Any) -> None:
-    assert plan._clean(value) == cleaned
+    assert plan.payload(accounts_sync(nulls="overwrite"), {"id": "1", "name": value})["name"] == cleaned
 
 
 def test_text_values_are_sent_untrimmed_only_keys_are_trimmed() -> None:
     values = {"id": " 1 ", "name": "  Acme  ", "score": "  "}
-    assert plan.payload(spec(), values) == {"name": "  Acme  ", "custom_field": {"cf_id": "1"}}
-    assert plan.payload(spec(nulls="overwrite"), values) == {"name": "  Acme  ", "custom_field": {"cf_id": "1", "cf_score": None}}
+    assert plan.payload(accounts_sync(), values) == {"name": "  Acme  ", "custom_field": {"cf_id": "1"}}
+    assert plan.payload(accounts_sync(nulls="overwrite"), values) == {"name": "  Acme  ", "custom_field": {"cf_id": "1", "cf_score": None}}
 
 
 @pytest.mark.parametrize("empty", [[], [None], ["", "  "], ()])
 def test_nulls_skip_leaves_out_an_empty_list(empty: Any) -> None:
     values = {"id": 1, "name": "N", "score": list(empty)}
-    assert plan.payload(spec(), values) == {"name": "N", "custom_field": {"cf_id": "1"}}
-    assert plan.payload(spec(nulls="overwrite"), values)["custom_field"]["cf_score"] == []
-    assert plan.payload(spec(nulls="skip_until_linked"), values, linked=False) == {"name": "N", "custom_field": {"cf_id": "1"}}
-    assert plan.payload(spec(nulls="skip_until_linked"), values, linked=True)["custom_field"]["cf_score"] == []
+    assert plan.payload(accounts_sync(), values) == {"name": "N", "custom_field": {"cf_id": "1"}}
+    assert plan.payload(accounts_sync(nulls="overwrite"), values)["custom_field"]["cf_score"] == []
+    assert plan.payload(accounts_sync(nulls="skip_until_linked"), values, linked=False) == {"name": "N", "custom_field": {"cf_id": "1"}}
+    assert plan.payload(accounts_sync(nulls="skip_until_linked"), values, linked=True)["custom_field"]["cf_score"] == []

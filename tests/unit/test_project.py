@@ -74,10 +74,12 @@ def test_blocks_found_in_config_meta_then_meta_and_on_sources() -> None:
 
 
 def test_dag_order_puts_parents_first() -> None:
+    synced = {"meta": {"revsync": {}}}
     manifest = {"nodes": {
-        "model.p.contacts": node("model.p.contacts", depends_on={"nodes": ["model.p.accounts"]}),
-        "model.p.accounts": node("model.p.accounts", depends_on={"nodes": ["seed.p.raw"]}),
+        "model.p.contacts": node("model.p.contacts", depends_on={"nodes": ["model.p.accounts"]}, config=synced),
+        "model.p.accounts": node("model.p.accounts", depends_on={"nodes": ["seed.p.raw"]}, config=synced),
         "seed.p.raw": node("seed.p.raw", "seed"),
     }}
-    nodes = [artifacts.SyncNode(artifacts._node_ref(manifest["nodes"][k], "config.meta"), {}) for k in ("model.p.contacts", "model.p.accounts")]
+    nodes = sorted(artifacts.sync_nodes(manifest), key=lambda n: n.ref.name, reverse=True)  # children first
+    assert [n.ref.name for n in nodes] == ["contacts", "accounts"]
     assert [n.ref.name for n in artifacts.dag_order(nodes, manifest)] == ["accounts", "contacts"]

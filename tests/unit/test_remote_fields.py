@@ -8,14 +8,14 @@ from dbt_revsync.commands import check_remote_fields
 from dbt_revsync.crms.freshsales.connector import FreshsalesDestination
 from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations.base import Destination
-from dbt_revsync.model import Connection, FieldMap, NodeRef, SyncSpec
+from dbt_revsync.model import NodeRef, SyncSpec
+from tests.factories import connection, sync_spec
 
 NODE = NodeRef("model.p.accounts", "accounts", "model", "models/schema.yml", "db", "main", "accounts")
 
 
 def spec(kind: str, *paths: str) -> SyncSpec:
-    conn = Connection(name=kind, type=kind, settings={})
-    return SyncSpec("s", NODE, conn, "things", "append", ("id",), tuple(FieldMap(p, "c") for p in paths))
+    return sync_spec(connection(kind, base_url=None), "things", "append", {p: "c" for p in paths}, node=NODE)
 
 
 class Silent(Destination):

@@ -12,8 +12,8 @@ from typing import Any
 
 from dbt.adapters.sql.connections import SQLConnectionManager
 
-from dbt_revsync.dbt import build_state
 from dbt_revsync.changes import META_COLUMNS, ChangeSet
+from dbt_revsync.dbt import build_state
 from dbt_revsync.state import StateStore
 from dbt_revsync.warehouse import Warehouse, statement_path
 

@@ -167,7 +167,8 @@ def test_freshdesk_waits_when_the_minute_budget_is_spent() -> None:
 def freshdesk(tmp_path: Path) -> Iterator[tuple[FreshdeskDestination, SandboxServer]]:
     with SandboxServer(emulators=[FreshdeskEmulator()]) as server:
         path = tmp_path / "sandbox.yml"
-        path.write_text(f"connections:\n  fd:\n    type: freshdesk\n    api_key: {DEFAULT_API_KEY}\n    base_url: {server.url}/freshdesk\n")
+        path.write_text(f"connections:\n  fd:\n    type: freshdesk\n    api_key: {DEFAULT_API_KEY}\n"
+                        f"    base_url: {server.url}/freshdesk\n")
         found, _ = load_connections(path, {}, destinations=catalog())
         yield FreshdeskDestination(found["fd"], HttpClient(max_concurrency=1)), server
 
@@ -209,7 +210,8 @@ def test_hubspot_matches_by_search_and_keeps_a_value_the_record_holds(tmp_path: 
 
     with SandboxServer(emulators=[HubSpotEmulator()]) as server:
         path = tmp_path / "hubspot.yml"
-        path.write_text(f"connections:\n  hs:\n    type: hubspot\n    access_token: {DEFAULT_TOKEN}\n    base_url: {server.url}/hubspot\n")
+        path.write_text(f"connections:\n  hs:\n    type: hubspot\n    access_token: {DEFAULT_TOKEN}\n"
+                        f"    base_url: {server.url}/hubspot\n")
         found, issues = load_connections(path, {}, destinations=catalog())
         assert issues == []
         answer = requests.post(f"{server.url}/hubspot/crm/v3/objects/contacts", timeout=5, headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"},
@@ -233,7 +235,8 @@ def test_pipedrive_matches_by_search_and_reads_the_record_for_if_empty(tmp_path:
 
     with SandboxServer(emulators=[PipedriveEmulator()]) as server:
         path = tmp_path / "pipedrive.yml"
-        path.write_text(f"connections:\n  pd:\n    type: pipedrive\n    api_token: {DEFAULT_TOKEN}\n    base_url: {server.url}/pipedrive\n")
+        path.write_text(f"connections:\n  pd:\n    type: pipedrive\n    api_token: {DEFAULT_TOKEN}\n"
+                        f"    base_url: {server.url}/pipedrive\n")
         found, issues = load_connections(path, {}, destinations=catalog())
         assert issues == []
         person = {"name": "Ann", "emails": [{"value": "ann@x.io", "primary": True, "label": "work"}],

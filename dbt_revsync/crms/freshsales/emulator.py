@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -192,7 +192,7 @@ class FreshsalesEmulator(Emulator):
 
     def authenticate(self, request: SandboxRequest) -> bool:
         found = _TOKEN.match(request.headers.get("Authorization", ""))
-        return bool(found) and found.group("key") in self.api_keys
+        return found is not None and found.group("key") in self.api_keys
 
     def unauthorized_response(self, request: SandboxRequest) -> SandboxResponse:
         return json_response(401, {"login": "failed", "message": "Incorrect or expired API key"})
@@ -305,8 +305,7 @@ class FreshsalesEmulator(Emulator):
             return
         for entry in record.get("emails") or []:
             email = entry["value"]
-            holders = self.store.find(
-                "contacts", lambda other: other["id"] != own_id and email.lower() in _email_values(other))
+            holders = self.store.find("contacts", _another_holder(email, own_id))
             if holders:
                 raise RequestRejected(
                     400, f"Contact with email '{email}' already exists (contact id {holders[0]['id']})")
@@ -449,6 +448,7 @@ def _normalise_emails(value: Any) -> list[dict[str, Any]]:
 
 
 def _email_entry(item: Any) -> dict[str, Any] | None:
+    value: str | None
     if isinstance(item, str):
         value, primary = item, False
     elif isinstance(item, dict):
@@ -489,6 +489,12 @@ def _one_primary(emails: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The first entry marked primary stays primary (the first entry if none is)."""
     primary = next((index for index, entry in enumerate(emails) if entry["is_primary"]), 0)
     return [dict(entry, is_primary=index == primary) for index, entry in enumerate(emails)]
+
+
+def _another_holder(email: str, own_id: int | None) -> Callable[[Record], bool]:
+    """A store filter: a contact other than ``own_id`` that holds ``email`` (case-insensitively)."""
+    wanted = email.lower()
+    return lambda other: other["id"] != own_id and wanted in _email_values(other)
 
 
 def _email_values(record: Record) -> set[str]:

@@ -127,7 +127,7 @@ class FreshsuccessEmulator(Emulator):
 
     # -- reads -------------------------------------------------------------------
     @route("GET", rf"/{_OBJECT}", "{resource}.list")
-    def list(self, request: SandboxRequest, resource: str) -> SandboxResponse:
+    def list_records(self, request: SandboxRequest, resource: str) -> SandboxResponse:
         try:
             page = int(request.query.get("page", 0))
         except ValueError:

@@ -404,7 +404,9 @@ def read_batch(
 
 def _named_by(error: Mapping[str, Any], changes: Iterable[Change], ids: Mapping[str, str] | None) -> list[Change]:
     """The inputs an error entry names in its ``context``: trace ids first, else ids."""
-    context = error.get("context") if isinstance(error.get("context"), dict) else {}
+    context = error.get("context")
+    if not isinstance(context, dict):
+        context = {}
     traces = {str(v) for v in context.get("objectWriteTraceId") or []}
     named = {str(v) for v in context.get("ids") or []}
     return [c for c in changes if c.key in traces or (not traces and ids is not None and ids.get(c.key) in named)]

@@ -680,7 +680,7 @@ def _group_matches(record: Record, group: dict[str, Any]) -> bool:
 def _filter_matches(record: Record, rule: dict[str, Any]) -> bool:
     name, operator = rule.get("propertyName"), rule.get("operator")
     value = record["properties"].get(name)
-    wanted = rule.get("value")
+    wanted: Any = rule.get("value")  # any JSON value: compared as a number when both read as one, else as text
     if operator == "HAS_PROPERTY":
         return value not in (None, "")
     if operator == "NOT_HAS_PROPERTY":

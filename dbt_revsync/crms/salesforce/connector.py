@@ -199,13 +199,12 @@ class SalesforceDestination(Destination):
             self.http.request("POST", self.token_url, data=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
         )
         body = reply.json() if reply.ok else None
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not token:
+        if not isinstance(body, dict) or not body.get("access_token"):
             error = reply.json() if isinstance(reply.json(), dict) else {}
             what = f"{error.get('error', reply.status)}: {error.get('error_description', reply.text[:200])}"
             raise FatalDestinationError(self.http.redact(f"the token request to {urlsplit(self.token_url).path} was refused ({what})"))
         self._instance = _instance_url(body.get("instance_url"), self.token_url) or self._instance
-        return str(token)
+        return str(body["access_token"])
 
     def _track(self, reply: Reply) -> None:
         found = _LIMIT_INFO.search(reply.headers.get("Sforce-Limit-Info", "") or reply.headers.get("sforce-limit-info", ""))
@@ -336,7 +335,7 @@ class SalesforceDestination(Destination):
         if not reply.ok or not isinstance(body, dict) or not isinstance(body.get("fields"), list):
             code, message = facts.error_of(reply)
             raise DestinationError(f"Salesforce did not describe {spec.object} ({code}): {message}")
-        names = set()
+        names: set[str] = set()
         for entry in body["fields"]:
             if isinstance(entry, dict):
                 names.update(str(entry[k]) for k in ("name", "relationshipName") if entry.get(k))

@@ -314,7 +314,7 @@ class SalesforceEmulator(Emulator):
             "groupable": kind not in ("textarea", "double", "currency", "percent"), "calculated": False, "autoNumber": False,
             "caseSensitive": False, "htmlFormatted": False, "nameField": name == "Name", "restrictedPicklist": False,
             "picklistValues": [], "relationshipName": relationship,
-            "referenceTo": [REFERENCE_TO.get(name) or RELATIONSHIPS[(sobject, relationship)][1]] if kind == "reference" else [],
+            "referenceTo": _reference_to(sobject, name, relationship) if kind == "reference" else [],
             "defaultValue": False if kind == "boolean" else None, "inlineHelpText": None,
         }
 
@@ -653,7 +653,7 @@ class SalesforceEmulator(Emulator):
             job.update(state="Failed", errorMessage=f"InvalidBatch : Field name not found : {bad[0]}")
             return
         ext = job.get("externalIdFieldName")
-        values = [dict(zip(header, row)).get(ext) for row in rows[1:]] if op == "upsert" else []
+        values = [dict(zip(header, row)).get(ext) for row in rows[1:]] if op == "upsert" and ext else []
         index = self._index(sobject, ext, values)
         stop, self.bulk_fail_after = self.bulk_fail_after, None
         body = rows[1:]
@@ -843,6 +843,15 @@ class SalesforceEmulator(Emulator):
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
+
+
+def _reference_to(sobject: str, name: str, relationship: str | None) -> list[str]:
+    """describe ``referenceTo`` of a lookup field: the object it points at."""
+    if name in REFERENCE_TO:
+        return [REFERENCE_TO[name]]
+    if relationship is not None:
+        return [RELATIONSHIPS[(sobject, relationship)][1]]
+    return []
 
 
 _SOAP_TYPES = {"boolean": "boolean", "int": "int", "double": "double", "currency": "double", "percent": "double",

@@ -8,7 +8,7 @@ in order and the one outcome expected for the single change sent.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -18,6 +18,7 @@ from dbt_revsync.delivery import HttpClient
 from dbt_revsync.destinations import destination_class
 from dbt_revsync.destinations.base import UNREADABLE, Reply, answer_body
 from dbt_revsync.model import BatchResult, Change, Connection, FieldMap, NodeRef, SyncSpec
+from tests.factories import sync_spec
 
 NODE = NodeRef("model.p.m", "m", "model", "models/schema.yml", None, "main", "m")
 HTML = "<html><body>Down for maintenance</body></html>"
@@ -47,7 +48,7 @@ class Scripted:
 def run(kind: str, settings: dict[str, Any], obj: str, mode: str, change: Change, answers: list[tuple[int, Any]],
         fields: dict[str, str], upsert_key: str | None = None) -> tuple[Any, ...]:
     conn = Connection(kind, kind, MappingProxyType(settings), base_url="http://127.0.0.1:1/api")
-    spec = SyncSpec("id", NODE, conn, obj, mode, ("id",), tuple(FieldMap(p, c) for p, c in fields.items()), upsert_key=upsert_key)
+    spec = sync_spec(conn, obj, mode, fields, upsert_key, node=NODE, sync_id="id")
     transport = Scripted(answers)
     dest = destination_class(kind)(conn, HttpClient(transport=transport, sleep=lambda _: None))
     result = dest.send(spec, [change])
@@ -206,17 +207,33 @@ def test_salesforce_acknowledges_save_results_and_reads_the_created_flag(change:
     assert run("salesforce", SF, "Account", "upsert", change, answers, SF_FIELDS, "Ext__c") == expected
 
 
+def bulk_job(answers: Mapping[str, Any]) -> Callable[..., tuple[int, dict[str, str], bytes]]:
+    """A transport answering Bulk API 2.0 by "METHOD path": text as CSV, None as an empty 201."""
+
+    def transport(method: str, url: str, headers: object, body: bytes | None, timeout: float) -> tuple[int, dict[str, str], bytes]:
+        answer = answers[f"{method} {url.removeprefix('http://127.0.0.1:1/api/')}"]
+        if isinstance(answer, str):
+            return 200, {"Content-Type": "text/csv"}, answer.encode()
+        return (201, {}, b"") if answer is None else (200, {"Content-Type": "application/json"}, json.dumps(answer).encode())
+
+    return transport
+
+
 def test_salesforce_bulk_reads_sf_created_and_leaves_a_row_without_sf_id() -> None:
     from dbt_revsync.crms.salesforce.bulk import BulkJob
 
     conn = Connection("salesforce", "salesforce", MappingProxyType(SF), base_url="http://127.0.0.1:1/api")
     spec = SyncSpec("id", NODE, conn, "Account", "upsert", ("id",), tuple(FieldMap(p, c) for p, c in SF_FIELDS.items()), upsert_key="Ext__c")
-    dest = destination_class("salesforce")(conn, HttpClient(transport=Scripted([])))
     outcomes = []
     for op, row in [("upsert", {"sf__Id": "001A", "sf__Created": "true"}), ("upsert", {"sf__Id": "001A", "sf__Created": "false"}),
                     ("upsert", {"sf__Id": "001A"}), ("create", {"sf__Id": "001A", "sf__Created": "true"}), ("create", {"sf__Id": ""})]:
+        header, line = BulkJob(destination_class("salesforce")(conn, HttpClient()), spec, op, [SF_UPSERT], BatchResult()).csv().decode().splitlines()
+        successful = f"{','.join(row)},{header}\n{','.join(row.values())},{line}\n"
+        answers = {"POST jobs/ingest": {"id": "J"}, "PUT jobs/ingest/J/batches": None, "PATCH jobs/ingest/J": {"id": "J"},
+                   "GET jobs/ingest/J": {"id": "J", "state": "JobComplete"}, "GET jobs/ingest/J/successfulResults/": successful,
+                   "GET jobs/ingest/J/failedResults/": f"sf__Id,sf__Error,{header}\n", "GET jobs/ingest/J/unprocessedrecords/": f"{header}\n"}
         result = BatchResult()
-        BulkJob(dest, spec, op, [SF_UPSERT], result)._ack(SF_UPSERT, row)  # type: ignore[arg-type]
+        BulkJob(destination_class("salesforce")(conn, HttpClient(transport=bulk_job(answers))), spec, op, [SF_UPSERT], result).run()
         outcomes.append(outcome_of(result)[0])
     assert outcomes == ["created", "updated", "updated", "created", "left"]
 

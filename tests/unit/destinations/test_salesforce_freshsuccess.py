@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any
 
 import pytest
 
@@ -13,20 +12,8 @@ from dbt_revsync.crms.salesforce.connector import SalesforceDestination, save_er
 from dbt_revsync.crms.salesforce.facts import error_of
 from dbt_revsync.delivery import HttpClient, Reply
 from dbt_revsync.errors import DestinationError
-from dbt_revsync.model import Change, Connection, FieldMap, NodeRef, SyncSpec
-
-NODE = NodeRef("model.p.m", "m", "model", "models/schema.yml", None, "main", "m")
-
-
-def connection(type_name: str, **settings: Any) -> Connection:
-    return Connection(name=type_name, type=type_name, settings=MappingProxyType(settings), base_url="http://127.0.0.1:1/x")
-
-
-def spec(conn: Connection, obj: str, mode: str = "upsert", upsert_key: str | None = None, fields: dict[str, str] | None = None,
-         batch_size: int | None = None) -> SyncSpec:
-    maps = tuple(FieldMap(p, c) for p, c in (fields or {"Name": "name"}).items())
-    return SyncSpec("id", NODE, conn, obj, mode, ("id",), maps, upsert_key=upsert_key, batch_size=batch_size)
-
+from dbt_revsync.model import Change, Connection
+from tests.factories import connection, sync_spec
 
 # ---- Salesforce ---------------------------------------------------------------------------
 
@@ -34,9 +21,9 @@ def spec(conn: Connection, obj: str, mode: str = "upsert", upsert_key: str | Non
 def test_salesforce_takes_bulk_chunks_only_for_big_pushes() -> None:
     conn = connection("salesforce", access_token="t", bulk_threshold=1000, bulk_batch_size=5000)
     dest = SalesforceDestination(conn, HttpClient())
-    assert dest.batch_size_for(spec(conn, "Account"), 1000) == 200
-    assert dest.batch_size_for(spec(conn, "Account", batch_size=50), 10) == 50
-    assert dest.batch_size_for(spec(conn, "Account"), 1001) == 5000
+    assert dest.batch_size_for(sync_spec(conn, "Account"), 1000) == 200
+    assert dest.batch_size_for(sync_spec(conn, "Account", batch_size=50), 10) == 50
+    assert dest.batch_size_for(sync_spec(conn, "Account"), 1001) == 5000
 
 
 def test_salesforce_connection_needs_a_way_to_a_token() -> None:
@@ -79,7 +66,7 @@ def test_bulk_csv_flattens_relationships_and_marks_nulls() -> None:
     assert [cell({"a": None}, "a"), cell({}, "a"), cell({"a": True}, "a"), cell({"a": ["x", "y"]}, "a")] == ["#N/A", "", "true", "x;y"]
     conn = connection("salesforce", access_token="t")
     changes = [Change("update", "1", {"Name": 'Quote "q", comma'}, "001A"), Change("update", "2", {"BillingCity": "Oslo"}, "001B")]
-    job = BulkJob(SalesforceDestination(conn, HttpClient()), spec(conn, "Account"), "update", changes, None)  # type: ignore[arg-type]
+    job = BulkJob(SalesforceDestination(conn, HttpClient()), sync_spec(conn, "Account"), "update", changes, None)  # type: ignore[arg-type]
     assert job.csv().decode() == 'Id,Name,BillingCity\n001A,"Quote ""q"", comma",\n001B,,Oslo\n'
 
 
@@ -108,13 +95,13 @@ def test_freshsuccess_failures_map_by_index_then_by_key() -> None:
 
 def test_freshsuccess_checks_keys_modes_and_required_fields() -> None:
     conn = connection("freshsuccess", api_key="k")
-    good = spec(conn, "accounts", fields={"account_id": "id", "name": "n", "join_date": "d", "custom_label_dimensions.tier": "t"},
-                upsert_key="account_id")
+    good = sync_spec(conn, "accounts", fields={"account_id": "id", "name": "n", "join_date": "d", "custom_label_dimensions.tier": "t"},
+                     upsert_key="account_id")
     assert FreshsuccessDestination.check_spec(good) == []
-    wrong = spec(conn, "accounts", "update", upsert_key="name", fields={"account_id": "id", "name": "n", "custom_label_dimensions": "x"})
+    wrong = sync_spec(conn, "accounts", "update", upsert_key="name", fields={"account_id": "id", "name": "n", "custom_label_dimensions": "x"})
     messages = [key for _, key in FreshsuccessDestination.check_spec(wrong)]
     assert messages == ["insert_mode", "upsert_key", "fields", "fields.custom_label_dimensions"]
-    assert FreshsuccessDestination.check_spec(spec(conn, "deals")) != []
+    assert FreshsuccessDestination.check_spec(sync_spec(conn, "deals")) != []
 
 
 def test_salesforce_lists_an_objects_fields_from_describe() -> None:
@@ -125,8 +112,8 @@ def test_salesforce_lists_an_objects_fields_from_describe() -> None:
         conn = Connection("sf", "salesforce", MappingProxyType({"access_token": DEFAULT_TOKEN}),
                           base_url=f"{server.url}/salesforce/services/data/v62.0")
         dest = SalesforceDestination(conn, HttpClient())
-        names = dest.list_fields(spec(conn, "Contact"))
+        names = dest.list_fields(sync_spec(conn, "Contact"))
         assert names is not None and {"Id", "LastName", "Email", "AccountId", "Account", "Ext_Id__c"} <= names
         assert "Bogus__c" not in names
         with pytest.raises(DestinationError):
-            dest.list_fields(spec(conn, "Nope"))
+            dest.list_fields(sync_spec(conn, "Nope"))

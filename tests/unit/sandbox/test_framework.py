@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from http.client import HTTPConnection
 import time
 from collections.abc import Iterator
+from http.client import HTTPConnection
 
 import pytest
 import requests
 
+from dbt_revsync.crms.freshsales.emulator import DEFAULT_API_KEY, FreshsalesEmulator
 from dbt_revsync.sandbox import (
     Emulator,
     FaultRule,
@@ -28,7 +29,6 @@ from dbt_revsync.sandbox import (
     route,
     serve,
 )
-from dbt_revsync.crms.freshsales.emulator import DEFAULT_API_KEY, FreshsalesEmulator
 
 AUTH = {"Authorization": f"Token token={DEFAULT_API_KEY}"}
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_revsync.sandbox import Limits, SandboxServer
 from dbt_revsync.crms.freshdesk.emulator import DEFAULT_API_KEY, FreshdeskEmulator
+from dbt_revsync.sandbox import Limits, SandboxServer
 
 
 @pytest.fixture

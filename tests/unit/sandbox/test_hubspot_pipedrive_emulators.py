@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbt_revsync.sandbox import RollingWindow, SandboxRequest, SandboxResponse
 from dbt_revsync.crms.hubspot.emulator import DEFAULT_TOKEN as HUBSPOT_TOKEN
 from dbt_revsync.crms.hubspot.emulator import HubSpotEmulator
 from dbt_revsync.crms.pipedrive.emulator import DEFAULT_TOKEN as PIPEDRIVE_TOKEN
 from dbt_revsync.crms.pipedrive.emulator import PipedriveEmulator
+from dbt_revsync.sandbox import RollingWindow, SandboxRequest, SandboxResponse
 
 
 def hs(emulator: HubSpotEmulator, method: str, path: str, body: Any = None) -> SandboxResponse:

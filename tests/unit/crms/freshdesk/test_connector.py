@@ -84,7 +84,8 @@ def test_the_plan_sets_the_minute_limit_and_the_contacts_list_sub_limit(tmp_path
 
 def test_an_unknown_plan_is_refused_naming_the_allowed_values(tmp_path: Path) -> None:
     path = tmp_path / "revsync.yml"
-    path.write_text(f"connections:\n  fd:\n    type: freshdesk\n    api_key: {DEFAULT_API_KEY}\n    domain: acme\n    plan: platinum\n")
+    path.write_text(f"connections:\n  fd:\n    type: freshdesk\n    api_key: {DEFAULT_API_KEY}\n"
+                    "    domain: acme\n    plan: platinum\n")
     _, issues = load_connections(path, {}, destinations=catalog())
     assert [issue.message for issue in issues] == ["unknown freshdesk plan 'platinum' in 'plan'; expected one of: growth, pro, enterprise, trial"]
 
@@ -102,7 +103,10 @@ def test_lookups_wait_for_the_contacts_list_budget_and_every_request_for_the_min
     destination = FreshdeskDestination(conn, http)
     (spec,) = parse_sync_blocks(NODE, {"destination": "fd", "object": "contacts", "primary_key": "pid", "insert_mode": "upsert",
                                        "upsert_key": "email", "fields": {"name": "name", "email": "email"}}, {"fd": conn}, destinations=catalog())[0]
-    create = lambda key: destination.send(spec, [Change("create", key, {"name": "n", "email": f"{key}@x.io"})])
+
+    def create(key: str) -> BatchResult:
+        return destination.send(spec, [Change("create", key, {"name": "n", "email": f"{key}@x.io"})])
+
     for i in range(20):  # the Growth plan's Contacts List budget, spent without a wait
         destination.find(spec, "email", f"p{i}@x.io", BatchResult())
     for i in range(180):  # creates are no look-ups: the minute's 200 requests, no wait

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -10,21 +9,16 @@ import pytest
 from dbt_revsync.crms.freshsales.connector import FreshsalesDestination, is_unique
 from dbt_revsync.crms.freshsales.emulator import FreshsalesEmulator
 from dbt_revsync.delivery import BudgetSpent, HttpClient, Window
-from dbt_revsync.model import Change, Connection, FieldMap, NodeRef, SyncSpec
+from dbt_revsync.model import Change, SyncSpec
 from dbt_revsync.sandbox import DeclaredField, Limits, SandboxRequest, SchemaRefused
+from tests import factories
 
-NODE = NodeRef("model.p.m", "m", "model", "models/schema.yml", None, "main", "m")
 KEY = "sandbox-freshsales-key"
+FS = factories.connection("freshsales", "fs", api_key="k")
 
 
-def connection(**settings: Any) -> Connection:
-    return Connection(name="fs", type="freshsales", settings=MappingProxyType({"api_key": "k", **settings}),
-                      base_url="http://127.0.0.1:1/x")
-
-
-def spec(obj: str = "sales_accounts", mode: str = "upsert", upsert_key: str | None = "cf_account_id", **settings: Any) -> SyncSpec:
-    maps = (FieldMap("name", "name"), FieldMap("custom_field.cf_account_id", "id"))
-    return SyncSpec("id", NODE, connection(**settings), obj, mode, ("id",), maps, upsert_key=upsert_key)
+def spec(obj: str = "sales_accounts", mode: str = "upsert", upsert_key: str | None = "cf_account_id") -> SyncSpec:
+    return factories.sync_spec(FS, obj, mode, {"name": "name", "custom_field.cf_account_id": "id"}, upsert_key)
 
 
 # ---- pacing by plan -------------------------------------------------------------------------
@@ -32,13 +26,13 @@ def spec(obj: str = "sales_accounts", mode: str = "upsert", upsert_key: str | No
 
 @pytest.mark.parametrize(("plan", "hourly"), [(None, 1000), ("free", 1000), ("growth", 1000), ("pro", 2000), ("enterprise", 5000)])
 def test_windows_follow_the_plan_with_the_strictest_as_default(plan: str | None, hourly: int) -> None:
-    conn = connection(**({"plan": plan} if plan else {}))
+    conn = factories.connection("freshsales", "fs", api_key="k", **({"plan": plan} if plan else {}))
     assert FreshsalesDestination.windows(conn) == {"": (Window(hourly, 3600), Window(400, 60))}
     assert FreshsalesDestination.check_connection(conn) == []
 
 
 def test_an_unknown_plan_is_named_with_the_allowed_values() -> None:
-    problems = FreshsalesDestination.check_connection(connection(plan="Garden"))
+    problems = FreshsalesDestination.check_connection(factories.connection("freshsales", "fs", api_key="k", plan="Garden"))
     wanted = ("'plan' must be one of free, growth, pro, enterprise (the Freshsales plan, which sets the "
               "hourly API limit), got 'Garden'")
     assert problems == [wanted]
@@ -54,7 +48,7 @@ def test_a_spent_hour_leaves_the_rest_of_the_batch_without_sending() -> None:
     now = [0.0]
     http = HttpClient(transport=transport, clock=lambda: now[0], sleep=lambda s: None,
                       windows={"": (Window(2, 3600), Window(400, 60))})
-    destination = FreshsalesDestination(connection(), http)
+    destination = FreshsalesDestination(FS, http)
     changes = [Change("upsert", str(i), {"name": f"n{i}"}, upsert_value=str(i)) for i in range(5)]
     result = destination.send(spec(), changes)
     assert len(sent) == 2 and len(result.acked) == 2
@@ -116,7 +110,7 @@ def fields_answer(*fields: dict[str, Any]) -> Any:
     ([{"name": "cf_account_id", "unique": True}], None),
 ])
 def test_validate_remote_reads_the_unique_marker_of_the_field_list(fields: list[dict[str, Any]], wanted: str | None) -> None:
-    destination = FreshsalesDestination(connection(), HttpClient(transport=fields_answer(*fields)))
+    destination = FreshsalesDestination(FS, HttpClient(transport=fields_answer(*fields)))
     issues = destination.remote_issues(spec())
     if wanted is None:
         assert issues == []
@@ -125,7 +119,7 @@ def test_validate_remote_reads_the_unique_marker_of_the_field_list(fields: list[
 
 
 def test_validate_remote_knows_a_contact_email_by_either_name() -> None:
-    destination = FreshsalesDestination(connection(), HttpClient(transport=fields_answer({"name": "emails", "unique": True})))
+    destination = FreshsalesDestination(FS, HttpClient(transport=fields_answer({"name": "emails", "unique": True})))
     assert destination.remote_issues(spec("contacts", upsert_key="email")) == []
 
 

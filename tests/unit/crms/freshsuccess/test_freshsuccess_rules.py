@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -11,17 +10,16 @@ from dbt_revsync.crms.freshsuccess import facts
 from dbt_revsync.crms.freshsuccess.connector import FreshsuccessDestination, to_record
 from dbt_revsync.crms.freshsuccess.emulator import FreshsuccessEmulator
 from dbt_revsync.delivery import HttpClient
-from dbt_revsync.model import Change, Connection, FieldMap, NodeRef, SyncSpec
+from dbt_revsync.model import Change, SyncSpec
 from dbt_revsync.sandbox import DeclaredField, SandboxRequest, SchemaRefused
+from tests.factories import connection, sync_spec
 
-NODE = NodeRef("model.p.m", "m", "model", "models/schema.yml", None, "main", "m")
-CONN = Connection(name="fs", type="freshsuccess", settings=MappingProxyType({"api_key": "k"}), base_url="http://127.0.0.1:1/x")
+CONN = connection("freshsuccess", "fs", api_key="k")
 FIELDS = {"account_id": "id", "name": "name", "join_date": "joined"}
 
 
 def spec(mode: str, fields: dict[str, str] | None = None) -> SyncSpec:
-    maps = tuple(FieldMap(p, c) for p, c in (fields or FIELDS).items())
-    return SyncSpec("id", NODE, CONN, "accounts", mode, ("id",), maps, upsert_key="account_id")
+    return sync_spec(CONN, "accounts", mode, fields or FIELDS, "account_id")
 
 
 @pytest.mark.parametrize("name", ["inactive_time", "latest_status_date"])

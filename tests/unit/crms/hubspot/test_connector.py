@@ -3,12 +3,14 @@ one regression test per defect found by checking against real HubSpot behaviour.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from types import MappingProxyType
 from typing import Any
 
 import pytest
+import requests
 
 from dbt_revsync import matching
 from dbt_revsync.commands import check_remote_fields
@@ -24,6 +26,7 @@ from dbt_revsync.model import (
     SyncSpec,
 )
 from dbt_revsync.sandbox import SandboxServer
+from tests.factories import sync_spec
 from tests.integration.recording import recording
 
 NODE = NodeRef("model.demo.crm", "crm", "model", "models/schema.yml", None, "main", "crm")
@@ -53,15 +56,16 @@ def destination(conn: Connection) -> HubSpotDestination:
 
 def sync(conn: Connection, obj: str, mode: str, fields: dict[str, str], upsert_key: str | None = None, **extra: Any) -> SyncSpec:
     on_update = extra.pop("on_update", {})
-    maps = tuple(FieldMap(path, column, on_update.get(path, "always")) for path, column in fields.items())
-    return SyncSpec(f"s:{obj}:{mode}", NODE, conn, obj, mode, ("id",), maps, upsert_key=upsert_key, **extra)
+    maps = [FieldMap(path, column, on_update.get(path, "always")) for path, column in fields.items()]
+    return sync_spec(conn, obj, mode, maps, upsert_key, node=NODE, sync_id=f"s:{obj}:{mode}", **extra)
 
 
 def create(server: SandboxServer, obj: str, props: dict[str, str]) -> str:
-    emulator = emulator_of(server)
-    problem, record = emulator._create(obj, props)
-    assert problem is None and record is not None
-    return str(record["id"])
+    """A record made as a HubSpot client would make it (``POST /crm/v3/objects/{obj}``)."""
+    answer = requests.post(f"{server.url}/hubspot/crm/v3/objects/{obj}", json={"properties": props},
+                           headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"}, timeout=10)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
 
 
 def outcome(result: BatchResult) -> dict[str, str]:
@@ -123,11 +127,16 @@ def test_a_date_shaped_text_value_is_sent_as_text_and_a_date_property_as_epoch_m
 
 
 def test_without_the_property_list_values_travel_unconverted(server: SandboxServer, caplog: pytest.LogCaptureFixture) -> None:
-    conn = Connection("hs", "hubspot", MappingProxyType({"access_token": "wrong"}), base_url=f"{server.url}/hubspot")
+    emulator_of(server).define_property("contacts", "signup_date", type="date")
+    server.add_fault("status", status=403, prefix="hubspot", path="/crm/v3/properties/contacts$")  # the list cannot be read
+    conn = connect(server)
     dest = destination(conn)
-    spec = sync(conn, "contacts", "append", {"jobtitle": "j"})
+    spec = sync(conn, "contacts", "append", {"email": "e", "signup_date": "s"})
     dest.prepare(spec)
-    assert dest._types(spec) is None  # 401: the list cannot be read
+    with recording(emulator_of(server)) as calls:
+        dest.send(spec, [Change("create", "1", {"email": "a@x.io", "signup_date": "2024-03-05"})])
+    sent = [e.body for e in calls.exchanges if e.request.method == "POST"]
+    assert "2024-03-05" in json.dumps(sent) and "1709596800000" not in json.dumps(sent), sent
     assert "values are sent unconverted" in caplog.text
 
 

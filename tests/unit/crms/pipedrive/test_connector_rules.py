@@ -2,31 +2,38 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from dbt_revsync.connections import parse_connection
 from dbt_revsync.crms.pipedrive import facts
 from dbt_revsync.crms.pipedrive.connector import PipedriveDestination
 from dbt_revsync.delivery import HttpClient, Window
-from dbt_revsync.destinations import catalog
-from dbt_revsync.model import FieldMap, NodeRef, SyncSpec
+from dbt_revsync.model import BatchResult, Change, NodeRef, SyncSpec
+from tests.factories import parsed_connection, sync_spec
 
 NODE = NodeRef("model.demo.crm", "crm", "model", "models/schema.yml", None, "main", "crm")
-
-
-def connection() -> Any:
-    conn, issues = parse_connection("pipedrive", {"type": "pipedrive", "api_token": "t"}, "revsync.yml", {}, destinations=catalog())
-    assert conn is not None and not issues, issues
-    return conn
+PIPEDRIVE = parsed_connection("pipedrive", api_token="t")
 
 
 def spec(obj: str, fields: dict[str, str], upsert_key: str | None = None, match_on: tuple[str, ...] = (),
          mode: str = "upsert") -> SyncSpec:
-    maps = tuple(FieldMap(path, column) for path, column in fields.items())
-    return SyncSpec(f"{NODE.unique_id}:{obj}", NODE, connection(), obj, mode, ("id",), maps, upsert_key=upsert_key,
-                    match_on=match_on)
+    return sync_spec(PIPEDRIVE, obj, mode, fields, upsert_key, node=NODE, match_on=match_on)
+
+
+def created_body(sync: SyncSpec, fields: dict[str, Any]) -> Any:
+    """The body a create of ``fields`` sends (to a transport that keeps it and answers 201)."""
+    bodies: list[Any] = []
+
+    def transport(method: str, url: str, headers: object, body: bytes | None, timeout: float) -> tuple[int, dict[str, str], bytes]:
+        bodies.append(json.loads(body or b"null"))
+        return 201, {"Content-Type": "application/json"}, b'{"success": true, "data": {"id": 1}}'
+
+    result = BatchResult()
+    PipedriveDestination(sync.connection, HttpClient(transport=transport)).send_one(sync, Change("create", "1", fields), result)
+    assert [a.key for a in result.acked] == ["1"], result
+    return bodies[0]
 
 
 @pytest.mark.parametrize(("obj", "fields", "key"), [
@@ -63,14 +70,13 @@ def test_a_searchable_key_passes_the_check(obj: str, fields: dict[str, str], key
 
 
 def test_searches_are_paced_in_their_own_family_at_10_per_2_seconds() -> None:
-    assert PipedriveDestination.windows(connection()) == {"search": (Window(10, 2.0),)}
+    assert PipedriveDestination.windows(PIPEDRIVE) == {"search": (Window(10, 2.0),)}
 
 
 @pytest.mark.parametrize(("obj", "name"), [("organizations", "address"), ("persons", "postal_address")])
 def test_an_address_is_sent_as_the_object_v2_takes(obj: str, name: str) -> None:
     sync = spec(obj, {"name": "n", name: "a"}, mode="append")
-    destination = PipedriveDestination(sync.connection, HttpClient())
-    assert destination._body(sync, {"name": "Acme", name: "Main St 1"}) == {"name": "Acme", name: {"value": "Main St 1"}}
+    assert created_body(sync, {"name": "Acme", name: "Main St 1"}) == {"name": "Acme", name: {"value": "Main St 1"}}
     given = {"value": "Main St 1", "country": "EE"}
-    assert destination._body(sync, {"name": "Acme", name: given}) == {"name": "Acme", name: given}
-    assert destination._body(sync, {"name": "Acme", name: None}) == {"name": "Acme", name: None}
+    assert created_body(sync, {"name": "Acme", name: given}) == {"name": "Acme", name: given}
+    assert created_body(sync, {"name": "Acme", name: None}) == {"name": "Acme", name: None}

@@ -19,8 +19,9 @@ from dbt_revsync.crms.salesforce.emulator import (
     SalesforceEmulator,
 )
 from dbt_revsync.delivery import HttpClient, RetryPolicy
-from dbt_revsync.model import Change, Connection, FieldMap, NodeRef, SyncSpec
+from dbt_revsync.model import Change, Connection, NodeRef, SyncSpec
 from dbt_revsync.sandbox import SandboxServer
+from tests.factories import sync_spec
 
 NODE = NodeRef("model.p.accounts", "accounts", "model", "models/schema.yml", None, "main", "accounts")
 
@@ -46,8 +47,8 @@ def destination(server: SandboxServer, **settings: Any) -> SalesforceDestination
 
 
 def spec_for(dest: SalesforceDestination, mode: str, upsert_key: str | None = "Ext_Id__c", obj: str = "Account") -> SyncSpec:
-    fields = (FieldMap("Name", "name"), FieldMap("Ext_Id__c", "ext"))
-    return SyncSpec("accounts", NODE, dest.connection, obj, mode, ("id",), fields, upsert_key=upsert_key)
+    fields = {"Name": "name", "Ext_Id__c": "ext"}
+    return sync_spec(dest.connection, obj, mode, fields, upsert_key, node=NODE, sync_id="accounts")
 
 
 def rows(op: str, count: int, ext: bool = True) -> list[Change]:

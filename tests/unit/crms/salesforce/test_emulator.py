@@ -94,7 +94,8 @@ def test_all_or_none_rolls_every_record_back_when_one_fails(sf: Api) -> None:
     assert answer.status_code == 200
     assert first == {"id": None, "success": False, "errors": [{
         "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-        "message": "Record rolled back because not all records were valid and the request was using AllOrNone header",
+        "message": "Record rolled back because not all records were valid"
+                   " and the request was using AllOrNone header",
         "fields": []}]}
     assert second["success"] is False and second["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
     upsert = sf.call("PATCH", "/composite/sobjects/Account/Ext__c", accounts([{"Ext__c": "K", "Name": "Renamed"}, {"Ext__c": "N"}], True))
