@@ -283,7 +283,7 @@ def _parse_block(
         return None, reader.issues, uses
     label = spec_args["name"] or f"{connection.name}.{spec_args['object']}"
     sync_id = f"{node.unique_id}:{label}"
-    spec = SyncSpec(sync_id=sync_id, node=node, connection=connection, key_path=key_path, **spec_args)  # type: ignore[arg-type]
+    spec = SyncSpec(sync_id=sync_id, node=node, connection=connection, key_path=key_path, **spec_args)
     if spec.upsert_key and spec.upsert_field is None:
         hint = did_you_mean(spec.upsert_key, _mapped_names(spec.fields))
         reader.fail("upsert_key", f"{spec.upsert_key!r} is not one of the mapped destination fields{hint}")

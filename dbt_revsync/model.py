@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from enum import StrEnum
+from enum import Enum
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -372,11 +372,12 @@ class PlannedReject:
 
 
 
-class SyncStatus(StrEnum):
+class SyncStatus(str, Enum):
     """Where a sync stands (``runner``'s docstring says what each finished status means).
 
     The members are their own text, so the runs table, the JSON events and the summary
-    read exactly what they did as plain strings."""
+    read exactly what they did as plain strings (``enum.StrEnum`` would say the same, but
+    Python 3.10 has none)."""
 
     RUNNING = "running"
     SUCCESS = "success"
@@ -385,6 +386,12 @@ class SyncStatus(StrEnum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     HELD = "held"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
 
 
 @dataclass
