@@ -62,7 +62,7 @@ STATE_TABLES = ["revsync_locks", "revsync_rejects", "revsync_runs", "revsync_syn
 
 def state_tables(project: Project) -> list[str]:
     if project.warehouse == "spark":
-        return sorted(t["tableName"] for t in project.query(f"show tables in {project.state_schema}"))
+        return sorted(t["tablename"] for t in project.query(f"show tables in {project.state_schema}"))
     tables = project.query(f"select table_name from information_schema.tables where table_schema = '{project.state_schema}'")
     return sorted(t["table_name"] for t in tables)
 
