@@ -2,6 +2,8 @@
 
 from dbt_revsync.crms import Crm
 
+__all__ = ["CRM"]
+
 CRM = Crm(
     name="freshdesk",
     destination="dbt_revsync.crms.freshdesk.connector:FreshdeskDestination",

@@ -63,6 +63,19 @@ from dbt_revsync.destinations.base import (
 from dbt_revsync.errors import DestinationError, TransientDestinationError
 from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 
+__all__ = [
+    "error_of",
+    "FIELD_LISTS",
+    "FreshdeskDestination",
+    "LOOKUP",
+    "lookup_of",
+    "OBJECTS",
+    "PER_PAGE",
+    "search_query",
+    "searchable",
+    "TRASH_SUSPECTED",
+]
+
 OBJECTS = facts.OBJECTS
 PER_PAGE = facts.PER_PAGE_MAX
 FIELD_LISTS = {"contacts": "contact_fields", "companies": "company_fields"}

@@ -63,6 +63,20 @@ from dbt_revsync.sandbox import (
     route,
 )
 
+__all__ = [
+    "COMPANY_FIELDS",
+    "CONTACT_FIELDS",
+    "CONTACT_IDENTIFIERS",
+    "DEFAULT_API_KEY",
+    "FIELDS",
+    "FreshdeskEmulator",
+    "LIST_FILTERS",
+    "parse_query",
+    "Predicate",
+    "STRING_LISTS",
+    "ValidationFailed",
+]
+
 DEFAULT_API_KEY = "sandbox-freshdesk-key"
 
 CONTACT_FIELDS = frozenset({

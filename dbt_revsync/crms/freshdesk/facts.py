@@ -9,6 +9,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = [
+    "CONTACT_STATES",
+    "CUSTOM_TYPES",
+    "DEFAULT_PLAN",
+    "GENERIC_TYPES",
+    "HEADER_REMAINING",
+    "HEADER_TOTAL",
+    "HEADER_USED",
+    "LIST_FILTERS",
+    "MATCH_FILTERS",
+    "MAX_BATCH",
+    "OBJECTS",
+    "PER_PAGE_DEFAULT",
+    "PER_PAGE_MAX",
+    "Plan",
+    "PLAN_SOURCE",
+    "PLANS",
+    "QUERY_MAX",
+    "SEARCH_FIELD_SOURCES",
+    "SEARCH_FIELDS",
+    "SEARCH_NAME_OF",
+    "SEARCH_PAGE",
+    "SEARCH_PAGES",
+    "SEARCHABLE_CUSTOM_TYPES",
+]
+
 OBJECTS = ("contacts", "companies")
 MAX_BATCH = 100  # records per push batch: no bulk write, one request per record
 PER_PAGE_MAX = 100  # developers.freshdesk.com/api "Pagination": per_page at most 100 (default 30)

@@ -2,6 +2,8 @@
 
 from dbt_revsync.crms import Crm
 
+__all__ = ["CRM"]
+
 CRM = Crm(
     name="freshsales",
     destination="dbt_revsync.crms.freshsales.connector:FreshsalesDestination",

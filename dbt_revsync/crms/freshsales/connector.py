@@ -41,6 +41,15 @@ from dbt_revsync.destinations.base import (
 from dbt_revsync.errors import ConfigIssue, DestinationError, TransientDestinationError
 from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 
+__all__ = [
+    "error_of",
+    "FreshsalesDestination",
+    "is_unique",
+    "SEARCH_ATTRIBUTES",
+    "UPSERTING_MODES",
+    "WRAPPERS",
+]
+
 WRAPPERS = facts.WRAPPERS
 UPSERTING_MODES = ("upsert", "mirror")  # the modes whose writes go through POST /<resource>/upsert
 # The attribute filtered search knows a field by, when it is not the field's own name.

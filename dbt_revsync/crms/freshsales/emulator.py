@@ -40,6 +40,16 @@ from dbt_revsync.sandbox import (
     route,
 )
 
+__all__ = [
+    "DEFAULT_API_KEY",
+    "DEFAULT_CUSTOM_FIELDS",
+    "DEFAULT_UNIQUE_FIELDS",
+    "ENTITIES",
+    "FreshsalesEmulator",
+    "STANDARD_FIELDS",
+    "WRAPPERS",
+]
+
 DEFAULT_API_KEY = "sandbox-freshsales-key"
 
 WRAPPERS: dict[str, str] = facts.WRAPPERS

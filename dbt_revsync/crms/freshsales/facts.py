@@ -8,6 +8,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = [
+    "ALWAYS_UNIQUE",
+    "CUSTOM_FIELD_TYPES",
+    "CUSTOM_PREFIX",
+    "DEFAULT_PLAN",
+    "DEFAULT_UNIQUE",
+    "EMAIL_NAMES",
+    "MAX_BATCH",
+    "MAX_UNIQUE",
+    "NEVER_UNIQUE",
+    "PlanLimits",
+    "PLANS",
+    "RATE_HEADERS",
+    "TYPE_ALIASES",
+    "unique_rule",
+    "UNIQUE_TYPES",
+    "WRAPPERS",
+]
+
 # Resources and the key their bodies are wrapped in (developers.freshworks.com/crm/api;
 # freshworks/marketplace-sample-apps; notes "Freshsales").
 WRAPPERS: dict[str, str] = {"contacts": "contact", "sales_accounts": "sales_account", "deals": "deal"}

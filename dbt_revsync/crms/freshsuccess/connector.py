@@ -44,6 +44,21 @@ from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 from dbt_revsync.plan import key_text
 
+__all__ = [
+    "code_of",
+    "DATE_FIELDS",
+    "DIMENSIONS",
+    "epoch_ms",
+    "error_of",
+    "failures",
+    "FreshsuccessDestination",
+    "KEYS",
+    "MAX_ROUNDS",
+    "REQUIRED",
+    "TEXT_IDS",
+    "to_record",
+]
+
 KEYS = facts.KEYS
 REQUIRED = facts.REQUIRED
 TEXT_IDS = facts.TEXT_IDS

@@ -34,6 +34,8 @@ from dbt_revsync.sandbox import (
     route,
 )
 
+__all__ = ["DEFAULT_API_KEY", "DIMENSIONS", "FreshsuccessEmulator", "KEYS", "PAGE_SIZE"]
+
 DEFAULT_API_KEY = "sandbox-freshsuccess-key"
 KEYS = facts.KEYS  # Assumed: contacts are keyed by user_id
 DIMENSIONS = facts.DIMENSIONS

@@ -5,6 +5,18 @@ Source unless said otherwise: developer.freshsuccess.com/api/apidoc.html (notes 
 
 from __future__ import annotations
 
+__all__ = [
+    "DATE_FIELDS",
+    "DELETE_DOCUMENTED",
+    "DIMENSIONS",
+    "KEYS",
+    "MAX_BATCH",
+    "NO_DELETE",
+    "PAGE_SIZE",
+    "REQUIRED",
+    "TEXT_IDS",
+]
+
 # The bulk POST's objects and the key each record is matched on (accounts: documented;
 # account contacts by user_id: assumed, hull-connectors freshsuccess [sec]).
 KEYS: dict[str, str] = {"accounts": "account_id", "account_contacts": "user_id"}

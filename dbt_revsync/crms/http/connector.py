@@ -47,6 +47,17 @@ from dbt_revsync.destinations.base import UNREADABLE, Destination, answer_body, 
 from dbt_revsync.errors import FatalDestinationError, TransientDestinationError
 from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 
+__all__ = [
+    "BODIES",
+    "DEFAULT_SUCCESS",
+    "HttpDestination",
+    "json_path",
+    "MAX_BATCH",
+    "METHODS",
+    "MODES",
+    "PLACEHOLDER",
+]
+
 METHODS = ("POST", "PUT", "PATCH")
 BODIES = ("object", "list")
 MODES = ("append", "upsert")

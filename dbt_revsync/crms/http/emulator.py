@@ -15,6 +15,8 @@ from typing import Any
 
 from dbt_revsync.sandbox import Emulator, SandboxRequest, SandboxResponse, json_response, route
 
+__all__ = ["DEFAULT_TOKEN", "EchoEmulator"]
+
 DEFAULT_TOKEN = "sandbox-echo-token"
 
 

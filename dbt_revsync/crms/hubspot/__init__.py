@@ -2,6 +2,8 @@
 
 from dbt_revsync.crms import Crm
 
+__all__ = ["CRM"]
+
 CRM = Crm(
     name="hubspot",
     destination="dbt_revsync.crms.hubspot.connector:HubSpotDestination",

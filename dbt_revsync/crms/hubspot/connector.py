@@ -46,6 +46,18 @@ from dbt_revsync.destinations.base import Destination, Found, RecordRejected, co
 from dbt_revsync.errors import ConfigIssue, DestinationError, FatalDestinationError, TransientDestinationError
 from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 
+__all__ = [
+    "convertible",
+    "error_of",
+    "HubSpotDestination",
+    "ID_KEYS",
+    "OBJECTS",
+    "properties",
+    "property_value",
+    "PropertyInfo",
+    "read_batch",
+]
+
 logger = logging.getLogger(__name__)
 
 OBJECTS = facts.OBJECTS

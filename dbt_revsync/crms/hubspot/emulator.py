@@ -64,6 +64,21 @@ from dbt_revsync.sandbox import (
     route,
 )
 
+__all__ = [
+    "BATCH_LIMIT",
+    "DAILY_LIMIT",
+    "DEFAULT_TOKEN",
+    "HubSpotEmulator",
+    "LIST_LIMIT",
+    "OBJECTS",
+    "Problem",
+    "Property",
+    "SEARCH_LIMIT",
+    "TYPE_IDS",
+    "WINDOW_LIMIT",
+    "WINDOW_SECONDS",
+]
+
 DEFAULT_TOKEN = "sandbox-hubspot-token"
 OBJECTS = facts.OBJECTS
 BATCH_LIMIT = facts.BATCH_LIMIT

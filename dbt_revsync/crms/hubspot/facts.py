@@ -9,6 +9,34 @@ from __future__ import annotations
 
 import re
 
+__all__ = [
+    "always_returned",
+    "api_path",
+    "API_VERSION",
+    "API_VERSION_DEFAULT",
+    "BATCH_LIMIT",
+    "DAILY_LIMIT",
+    "DATE_TYPES",
+    "DEFAULT_PROPERTIES",
+    "EMAIL_ID_USES",
+    "folds_case",
+    "LIST_LIMIT",
+    "MODIFIED",
+    "non_unique_message",
+    "OBJECT_TYPE_ID",
+    "OBJECTS",
+    "PROPERTY_TYPES",
+    "ROOT",
+    "SEARCH_FILTER_GROUPS",
+    "SEARCH_FILTERS_PER_GROUP",
+    "SEARCH_PAGE_LIMIT",
+    "SEARCH_PER_SECOND",
+    "TYPE_IDS",
+    "upsert_is_all_or_nothing",
+    "WINDOW_LIMIT",
+    "WINDOW_SECONDS",
+]
+
 ROOT = "https://api.hubapi.com"
 OBJECTS = ("contacts", "companies", "deals")
 # HubSpot takes an object's type id wherever it takes its name (the deals spec writes 0-3).

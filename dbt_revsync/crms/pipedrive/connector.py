@@ -53,6 +53,21 @@ from dbt_revsync.destinations.base import Found, PerRecordDestination, RecordRej
 from dbt_revsync.errors import ConfigError, ConfigIssue, TransientDestinationError
 from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 
+__all__ = [
+    "custom_name",
+    "custom_value",
+    "CustomField",
+    "envelope_data",
+    "error_of",
+    "FIELD_LISTS",
+    "LIST_FIELDS",
+    "OPTION_TYPES",
+    "PipedriveDestination",
+    "REQUIRED",
+    "Resolved",
+    "STANDARD",
+]
+
 logger = logging.getLogger(__name__)
 
 FIELD_LISTS = facts.FIELD_LISTS

@@ -49,6 +49,23 @@ from dbt_revsync.sandbox import (
     route,
 )
 
+__all__ = [
+    "COSTS",
+    "DAILY_WRITES",
+    "DEFAULT_TOKEN",
+    "Field",
+    "field_key",
+    "FIELD_LISTS",
+    "MAX_LIMIT",
+    "OBJECTS",
+    "OWNER_IDS",
+    "PipedriveEmulator",
+    "REFERENCES",
+    "REQUIRED",
+    "STANDARD_FIELDS",
+    "WRITABLE",
+]
+
 DEFAULT_TOKEN = "sandbox-pipedrive-token"
 OBJECTS = facts.OBJECTS
 FIELD_LISTS = {name: obj for obj, name in facts.FIELD_LISTS.items()}

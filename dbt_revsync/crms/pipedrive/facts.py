@@ -8,6 +8,20 @@ github.com/juhokoskela/pipedrive-go ``openapi/upstream/v2.yaml``; its request sc
 
 from __future__ import annotations
 
+__all__ = [
+    "ADDRESS_FIELDS",
+    "BURST_WINDOW",
+    "CUSTOM_KEY_LENGTH",
+    "FIELD_LISTS",
+    "FIELD_TYPES",
+    "OBJECTS",
+    "SEARCH_FIELDS",
+    "SEARCH_WINDOW",
+    "SEARCHABLE_BODY_FIELDS",
+    "SEARCHABLE_CUSTOM_TYPES",
+    "searchable_fields_text",
+]
+
 OBJECTS = ("organizations", "persons", "deals")
 # The field list each object's custom fields are read from (v2 spec: GET /organizationFields ...).
 FIELD_LISTS = {"organizations": "organizationFields", "persons": "personFields", "deals": "dealFields"}

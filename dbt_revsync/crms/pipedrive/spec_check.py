@@ -19,6 +19,8 @@ from typing import Any
 
 from dbt_revsync.crms.pipedrive.v2_schemas import SCHEMAS
 
+__all__ = ["body_problems", "operation", "query_problems", "value_problems"]
+
 _INTEGER = re.compile(r"-?\d+")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 

@@ -4,6 +4,8 @@ do not edit): (method, path) -> query parameters and JSON body schema."""
 
 from typing import Any
 
+__all__ = ["SCHEMAS"]
+
 SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {('DELETE', '/deals/{id}'): {'body': None, 'query': {}},
  ('DELETE', '/organizations/{id}'): {'body': None, 'query': {}},
  ('DELETE', '/persons/{id}'): {'body': None, 'query': {}},

@@ -43,6 +43,18 @@ from dbt_revsync.model import BatchResult, Change, SyncSpec
 if TYPE_CHECKING:
     from dbt_revsync.crms.salesforce.connector import SalesforceDestination
 
+__all__ = [
+    "BulkJob",
+    "cell",
+    "checkable",
+    "DONE_STATES",
+    "flatten",
+    "NULL",
+    "OPERATIONS",
+    "parse_error",
+    "send_bulk",
+]
+
 logger = logging.getLogger(__name__)
 
 OPERATIONS = {"create": "insert", "upsert": "upsert", "update": "update", "delete": "delete"}

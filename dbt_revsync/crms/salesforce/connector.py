@@ -50,6 +50,20 @@ from dbt_revsync.destinations.base import Destination, Found, RecordRejected, un
 from dbt_revsync.errors import DestinationError, FatalDestinationError, TransientDestinationError
 from dbt_revsync.model import BatchResult, Change, Connection, SyncSpec
 
+__all__ = [
+    "API_VERSION",
+    "COLLECTION_SIZE",
+    "DEFAULT_BULK_BATCH_SIZE",
+    "DEFAULT_BULK_THRESHOLD",
+    "lookup_queries",
+    "OUTCOMES",
+    "QUERY_CHUNK",
+    "record",
+    "SalesforceDestination",
+    "save_error",
+    "soql_literal",
+]
+
 logger = logging.getLogger(__name__)
 
 API_VERSION = facts.API_VERSION

@@ -55,6 +55,29 @@ from dbt_revsync.sandbox import (
     route,
 )
 
+__all__ = [
+    "COLLECTION_LIMIT",
+    "DAILY_ALLOCATION",
+    "DECLARABLE_TYPES",
+    "DECLARED_CUSTOM_FIELDS",
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "DEFAULT_REFRESH_TOKEN",
+    "DEFAULT_TOKEN",
+    "EMAIL_FIELDS",
+    "failure",
+    "FIELD_TYPES",
+    "ID_LOOKUP",
+    "KEY_PREFIXES",
+    "REFERENCE_TO",
+    "RELATIONSHIPS",
+    "REQUIRED",
+    "ROLLED_BACK",
+    "SalesforceEmulator",
+    "SaveError",
+    "STANDARD_FIELDS",
+]
+
 DEFAULT_TOKEN = "sandbox-salesforce-token"
 DEFAULT_REFRESH_TOKEN = "sandbox-salesforce-refresh-token"
 DEFAULT_CLIENT_ID = "sandbox-salesforce-client-id"

@@ -12,6 +12,21 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from dbt_revsync.delivery import Reply
 
+__all__ = [
+    "API_VERSION",
+    "BULK_DONE_STATES",
+    "BULK_RESULT_SETS",
+    "BULK_RESULTS_MEDIA_TYPE",
+    "COLLECTION_SIZE",
+    "error_of",
+    "LIMIT_INFO_HEADER",
+    "QUERY_PAGE_SIZE",
+    "RECORD_ID_FIELD",
+    "TOKEN_PATH",
+    "URI_AND_HEADERS_MAX",
+    "URI_BUDGET",
+]
+
 # The API version the connector asks for by default. 67.0 is current (Summer '26); 62.0 is
 # still supported (crm-api-notes.md, "Checked against the vendors").
 API_VERSION = "62.0"
