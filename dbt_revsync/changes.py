@@ -8,13 +8,19 @@ runner asks for only once the current rows are committed. ``pages`` reads it by 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from dbt_revsync.config import SyncSpec
+from dbt_revsync.errors import WarehouseError
 from dbt_revsync.warehouse import Warehouse
 
+logger = logging.getLogger(__name__)
+
+# The diff's joins, aggregates and sort (DuckDB: in this process) spill to disk past this.
+DIFF_MEMORY_LIMIT = "100MB"
 META_COLUMNS = ("__rs_seq", "__rs_status", "__rs_remote_id", "__rs_key", "__rs_hash", "__rs_upsert", "__rs_inc", "__rs_origin")
 
 
@@ -69,7 +75,7 @@ class ChangeSet:
             incremental_column=incremental,
             watermark=mark,
         )
-        wh.execute(wh.render("revsync_create_changes_table_sql", relation=self.table, sql=select))
+        self._materialise(select)
         _, rows = wh.query(
             wh.render("revsync_source_stats_sql", relation=relation, incremental_column=incremental, watermark=mark, full_refresh=full_refresh)
         )
@@ -108,8 +114,24 @@ class ChangeSet:
             upsert_column=wh.quoted(spec, upsert.column) if upsert else None,
             state_relation=wh.state_table("revsync_sync_state"),
         )
-        wh.execute(wh.render("revsync_create_changes_table_sql", relation=self.table, sql=select))
+        self._materialise(select)
         return self._count()
+
+    def _materialise(self, select: Any) -> None:
+        """Create the changes table from ``select`` with the engine's memory bounded (where it
+        runs in this process), so the diff spills to disk rather than growing with the rows.
+        Should the engine find the bound too tight, the diff runs again without it."""
+        wh = self.warehouse
+        statements = wh.render("revsync_create_changes_table_sql", relation=self.table, sql=select)
+        try:
+            with wh.bounded_memory(DIFF_MEMORY_LIMIT):
+                wh.execute(statements)
+            return
+        except WarehouseError as exc:
+            if "out of memory" not in str(exc).lower():
+                raise
+            logger.info("%s: the diff needed more than %s; run again without the bound", self.spec.label, DIFF_MEMORY_LIMIT)
+        wh.execute(statements)
 
     def _count(self) -> int:
         _, counted = self.warehouse.query(self.warehouse.render("revsync_count_sql", relation=self.table))
