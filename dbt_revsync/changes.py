@@ -19,8 +19,10 @@ from dbt_revsync.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
 
-# The diff's joins, aggregates and sort (DuckDB: in this process) spill to disk past this.
-DIFF_MEMORY_LIMIT = "100MB"
+# A sync's diff, pages and commits run with the engine's memory bounded where the engine runs in
+# this process (DuckDB): its joins, aggregates and sorts spill to disk rather than grow with the rows.
+SYNC_MEMORY_LIMIT = "100MB"
+UNBOUNDED = "-1"
 META_COLUMNS = ("__rs_seq", "__rs_status", "__rs_remote_id", "__rs_key", "__rs_hash", "__rs_upsert", "__rs_inc", "__rs_origin")
 
 
@@ -118,20 +120,20 @@ class ChangeSet:
         return self._count()
 
     def _materialise(self, select: Any) -> None:
-        """Create the changes table from ``select`` with the engine's memory bounded (where it
-        runs in this process), so the diff spills to disk rather than growing with the rows.
-        Should the engine find the bound too tight, the diff runs again without it."""
+        """Create the changes table from ``select``. A push runs its syncs with the engine's
+        memory bounded (``SYNC_MEMORY_LIMIT``, where the engine runs in this process): should
+        the engine find the bound too tight for the diff, the diff runs again without it."""
         wh = self.warehouse
         statements = wh.render("revsync_create_changes_table_sql", relation=self.table, sql=select)
         try:
-            with wh.bounded_memory(DIFF_MEMORY_LIMIT):
-                wh.execute(statements)
+            wh.execute(statements)
             return
         except WarehouseError as exc:
             if "out of memory" not in str(exc).lower():
                 raise
-            logger.info("%s: the diff needed more than %s; run again without the bound", self.spec.label, DIFF_MEMORY_LIMIT)
-        wh.execute(statements)
+            logger.info("%s: the diff needed more memory than the bound; run again without it", self.spec.label)
+        with wh.bounded_memory(UNBOUNDED):
+            wh.execute(statements)
 
     def _count(self) -> int:
         _, counted = self.warehouse.query(self.warehouse.render("revsync_count_sql", relation=self.table))

@@ -45,7 +45,7 @@ from dbt_revsync import events, logs, matching, plan
 from dbt_revsync.config import SyncSpec
 from dbt_revsync.delivery import CircuitBreaker, HttpClient, RetryPolicy
 from dbt_revsync.destinations import destination_class
-from dbt_revsync.changes import ChangeSet
+from dbt_revsync.changes import SYNC_MEMORY_LIMIT, ChangeSet
 from dbt_revsync.destinations.base import Ack, BatchResult, Change, Destination
 from dbt_revsync.errors import ConfigError, FatalDestinationError, RevsyncError, TransientDestinationError, WarehouseError
 from dbt_revsync.events import COUNTS
@@ -244,7 +244,8 @@ class SyncRun:
             destination = pusher.destinations(spec)
             self.target = target_of(spec, destination)
             self.address = address_of(destination)
-            with self.state.lock(spec, holder=f"{pusher.run_id}:{spec.sync_id}"):
+            with self.state.lock(spec, holder=f"{pusher.run_id}:{spec.sync_id}"), \
+                    pusher.warehouse.bounded_memory(SYNC_MEMORY_LIMIT):
                 locked = True
                 try:
                     self._push(destination)
