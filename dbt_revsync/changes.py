@@ -8,15 +8,23 @@ runner asks for only once the current rows are committed. ``pages`` reads it by 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from dbt_revsync.errors import WarehouseError
 from dbt_revsync.model import ChangeRow, SyncSpec
 from dbt_revsync.warehouse import Warehouse
 
-__all__ = ["META_COLUMNS", "ChangeSet", "DiffStats"]
+__all__ = ["META_COLUMNS", "SYNC_MEMORY_LIMIT", "ChangeSet", "DiffStats"]
 
+logger = logging.getLogger(__name__)
+
+# A sync's diff, pages and commits run with the engine's memory bounded where the engine runs in
+# this process (DuckDB): its joins, aggregates and sorts spill to disk rather than grow with the rows.
+SYNC_MEMORY_LIMIT = "100MB"
+UNBOUNDED = "-1"
 META_COLUMNS = ("__rs_seq", "__rs_status", "__rs_remote_id", "__rs_key", "__rs_hash", "__rs_upsert", "__rs_inc", "__rs_origin")
 
 
@@ -56,7 +64,7 @@ class ChangeSet:
             incremental_column=incremental,
             watermark=mark,
         )
-        wh.execute(wh.render("revsync_create_changes_table_sql", relation=self.table, sql=select))
+        self._materialise(select)
         _, rows = wh.query(
             wh.render("revsync_source_stats_sql", relation=relation, incremental_column=incremental, watermark=mark, full_refresh=full_refresh)
         )
@@ -95,8 +103,24 @@ class ChangeSet:
             upsert_column=wh.quoted(spec, upsert.column) if upsert else None,
             state_relation=wh.state_table("revsync_sync_state"),
         )
-        wh.execute(wh.render("revsync_create_changes_table_sql", relation=self.table, sql=select))
+        self._materialise(select)
         return self._count()
+
+    def _materialise(self, select: Any) -> None:
+        """Create the changes table from ``select``. A push runs its syncs with the engine's
+        memory bounded (``SYNC_MEMORY_LIMIT``, where the engine runs in this process): should
+        the engine find the bound too tight for the diff, the diff runs again without it."""
+        wh = self.warehouse
+        statements = wh.render("revsync_create_changes_table_sql", relation=self.table, sql=select)
+        try:
+            wh.execute(statements)
+            return
+        except WarehouseError as exc:
+            if "out of memory" not in str(exc).lower():
+                raise
+            logger.info("%s: the diff needed more memory than the bound; run again without it", self.spec.label)
+        with wh.bounded_memory(UNBOUNDED):
+            wh.execute(statements)
 
     def _count(self) -> int:
         _, counted = self.warehouse.query(self.warehouse.render("revsync_count_sql", relation=self.table))

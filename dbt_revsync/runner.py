@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dbt_revsync import events, logs, matching, plan
-from dbt_revsync.changes import ChangeSet
+from dbt_revsync.changes import SYNC_MEMORY_LIMIT, ChangeSet
 from dbt_revsync.delivery import CircuitBreaker, HttpClient, RetryPolicy
 from dbt_revsync.destinations import destination_class
 from dbt_revsync.destinations.base import Destination
@@ -225,7 +225,8 @@ class SyncRun:
             destination = pusher.destinations(spec)
             self.target = target_of(spec, destination)
             self.address = address_of(destination)
-            with self.state.lock(spec, holder=f"{pusher.run_id}:{spec.sync_id}"):
+            with self.state.lock(spec, holder=f"{pusher.run_id}:{spec.sync_id}"), \
+                    pusher.warehouse.bounded_memory(SYNC_MEMORY_LIMIT):
                 locked = True
                 try:
                     self._push(destination)
@@ -279,12 +280,12 @@ class SyncRun:
         if not pusher.dry_run:
             destination.prepare(spec)
         size = destination.batch_size_for(spec, stats.changes)
-        self._send(destination, changes, size)
+        self.send(destination, changes, size)
         if spec.insert_mode == "mirror" and report.status == SyncStatus.RUNNING and self._deletes_are_safe():
             removed = changes.build_removed()
             report.changes += removed
             pusher.progress.grow(spec, removed)
-            self._send(destination, changes, size)
+            self.send(destination, changes, size)
         self._settle(stats.high_water, watermark)
 
     def _upgrade_row_hashes(self, changes: ChangeSet) -> None:
@@ -327,7 +328,7 @@ class SyncRun:
             report.message = hidden(spec, f"{tripped}{report.left} row(s) not delivered this time; the next push sends them again")
             logger.warning("%s: %s", spec.label, report.message)
 
-    def _send(self, destination: Destination, changes: ChangeSet, size: int) -> None:
+    def send(self, destination: Destination, changes: ChangeSet, size: int) -> None:
         """Every batch of the change set, on up to ``max_concurrency`` threads, each
         committed as it comes back; returns when all are committed."""
         spec, report, pusher = self.spec, self.report, self.pusher

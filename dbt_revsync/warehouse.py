@@ -14,7 +14,8 @@ import json
 import logging
 import os
 from argparse import Namespace
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +233,25 @@ class Warehouse:
     def _commit(self) -> None:
         if statement_path(self.adapter) == "cursor":
             self.adapter.connections.commit_if_has_connection()
+
+    @contextmanager
+    def bounded_memory(self, limit: str) -> Iterator[bool]:
+        """Run the block with the engine's memory bounded to ``limit`` where the engine runs in
+        this process (``revsync_memory_limit_sql``) and the profile sets no limit of its own;
+        the limit it had is put back afterwards. Yields whether a bound was set."""
+        sql = self.render("revsync_memory_limit_sql", limit=limit)
+        settings = getattr(self.config.credentials, "settings", None) or {}
+        if not sql or "memory_limit" in settings:
+            yield False
+            return
+        rows = self.select(sql["now"])
+        before = str(rows[0]["memory_limit"]) if rows and rows[0]["memory_limit"] else None
+        self.execute_alone(str(sql["bound"]))
+        try:
+            yield True
+        finally:
+            if before is not None:
+                self.execute_alone(str(self.render("revsync_memory_limit_sql", limit=before)["bound"]))
 
     def _rollback(self) -> None:
         try:
