@@ -32,13 +32,21 @@ import requests
 from harness import ACCOUNTS_SQL, PYTHON, UPSERT_BLOCK, BenchProject, Sandbox, machine, table, temp_dir, verdict
 
 STORM = [
-    {"action": "status", "prefix": "freshsales", "method": "POST", "status": 429, "retry_after": 1, "probability": 1 / 9, "seed": 9},
+    {
+        "action": "status",
+        "prefix": "freshsales",
+        "method": "POST",
+        "status": 429,
+        "retry_after": 1,
+        "probability": 1 / 9,
+        "seed": 9,
+    },
     {"action": "status", "prefix": "freshsales", "method": "POST", "status": 500, "probability": 1 / 13, "seed": 13},
 ]
 
 # The former policy, patched into the child for the comparison: every 429 halves the rate,
 # and a hint holds the connection unbounded.
-OLD_POLICY = '''
+OLD_POLICY = """
 from dbt_revsync import delivery
 
 def old_retry_wait(self, status, headers, attempt, sent_at=None):
@@ -57,7 +65,7 @@ def old_retry_wait(self, status, headers, attempt, sent_at=None):
     return hinted + backoff * 0.1
 
 delivery.HttpClient._retry_wait = old_retry_wait
-'''
+"""
 
 
 @dataclass
@@ -76,7 +84,9 @@ class Run:
 
 
 def delivered(sandbox: Sandbox) -> Counter[str]:
-    return Counter(str(r.get("custom_field", {}).get("cf_account_id")) for r in sandbox.records("freshsales", "sales_accounts"))
+    return Counter(
+        str(r.get("custom_field", {}).get("cf_account_id")) for r in sandbox.records("freshsales", "sales_accounts")
+    )
 
 
 def push(name: str, project: BenchProject, sandbox: Sandbox, rows: int, storm: bool, old: bool, limit: float) -> Run:
@@ -85,10 +95,21 @@ def push(name: str, project: BenchProject, sandbox: Sandbox, rows: int, storm: b
     _forget_state(project)
     if storm:
         requests.post(f"{sandbox.url}/_admin/faults", json=STORM, timeout=10).raise_for_status()
-    cli = [PYTHON, "-c", (OLD_POLICY if old else "") + "import sys\nfrom dbt_revsync import cli\nsys.exit(cli.main(sys.argv[1:]))",
-           "push", "--no-progress", "--project-dir", str(project.root), "--profiles-dir", str(project.root)]
+    cli = [
+        PYTHON,
+        "-c",
+        (OLD_POLICY if old else "") + "import sys\nfrom dbt_revsync import cli\nsys.exit(cli.main(sys.argv[1:]))",
+        "push",
+        "--no-progress",
+        "--project-dir",
+        str(project.root),
+        "--profiles-dir",
+        str(project.root),
+    ]
     started = time.perf_counter()
-    child = subprocess.Popen(cli, env=project.env, cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        cli, env=project.env, cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         child.wait(timeout=limit)
         finished = True
@@ -107,7 +128,9 @@ def _forget_state(project: BenchProject) -> None:
 
     db = duckdb.connect(str(project.root / "warehouse.duckdb"))
     try:
-        tables = db.execute("select table_name from information_schema.tables where table_schema = 'revsync'").fetchall()
+        tables = db.execute(
+            "select table_name from information_schema.tables where table_schema = 'revsync'"
+        ).fetchall()
         for (name,) in tables:
             db.execute(f"delete from revsync.{name}")
     finally:
@@ -117,7 +140,9 @@ def _forget_state(project: BenchProject) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=300)
-    parser.add_argument("--old-limit", type=float, default=120.0, help="seconds the old policy may push before it is stopped")
+    parser.add_argument(
+        "--old-limit", type=float, default=120.0, help="seconds the old policy may push before it is stopped"
+    )
     parser.add_argument("--skip-old", action="store_true", help="leave out the old policy's run")
     args = parser.parse_args(argv)
     print(f"429 storm, {args.rows:,} rows, Freshsales upsert, vendor rate 400/min, 4 in flight ({machine()})")
@@ -125,19 +150,48 @@ def main(argv: list[str] | None = None) -> int:
         project = BenchProject(root / "storm", sandbox.url, {"max_concurrency": 4})
         project.model("accounts", ACCOUNTS_SQL, UPSERT_BLOCK)
         project.build(args.rows)
-        runs = [push("baseline, no storm", project, sandbox, args.rows, storm=False, old=False, limit=600),
-                push("storm", project, sandbox, args.rows, storm=True, old=False, limit=600)]
+        runs = [
+            push("baseline, no storm", project, sandbox, args.rows, storm=False, old=False, limit=600),
+            push("storm", project, sandbox, args.rows, storm=True, old=False, limit=600),
+        ]
         if not args.skip_old:
-            runs.append(push("storm, old policy", project, sandbox, args.rows, storm=True, old=True, limit=args.old_limit))
+            runs.append(
+                push("storm, old policy", project, sandbox, args.rows, storm=True, old=True, limit=args.old_limit)
+            )
     return report(runs)
 
 
 def report(runs: list[Run]) -> int:
     base, storm = runs[0], runs[1]
-    print(table(["push", "rows delivered", "of", "finished", "wall s", "delivered rows/s", "share of baseline", "429/500 answered",
-                 "duplicated"], [
-        [r.name, r.delivered, r.rows, "yes" if r.finished else "stopped", r.seconds, r.per_second,
-         f"{r.per_second / base.per_second:.0%}", r.injected, r.duplicated] for r in runs]))
+    print(
+        table(
+            [
+                "push",
+                "rows delivered",
+                "of",
+                "finished",
+                "wall s",
+                "delivered rows/s",
+                "share of baseline",
+                "429/500 answered",
+                "duplicated",
+            ],
+            [
+                [
+                    r.name,
+                    r.delivered,
+                    r.rows,
+                    "yes" if r.finished else "stopped",
+                    r.seconds,
+                    r.per_second,
+                    f"{r.per_second / base.per_second:.0%}",
+                    r.injected,
+                    r.duplicated,
+                ]
+                for r in runs
+            ],
+        )
+    )
     ok = storm.per_second >= 0.5 * base.per_second
     print(f"target storm >= 50% of baseline: {verdict(ok)} ({storm.per_second / base.per_second:.0%})")
     complete = all(r.delivered == r.rows and r.duplicated == 0 for r in runs[:2])

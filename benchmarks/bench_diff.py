@@ -59,29 +59,66 @@ def main(argv: list[str] | None = None) -> int:
     floor_peak = max(p["peak_mib"] for p in floors)
     start = parts["wall"] - parts["total_in_process"]
     dbt_open = parts["adapter_setup"] - parts["macros"]
-    print(table(["what", "seconds", "ratio"], [
-        [f"`dbt-revsync plan`, wall (best of {len(plans)})", best.seconds, f"{best.seconds / TARGET_SECONDS:.2f} of the 2 s target"],
-        ["`dbt-revsync plan`, CPU (user + system)", best.cpu, ""],
-        ["baseline: dbt's floor, wall (import dbt, profile, adapter; no SQL)", floor["wall"], f"{floor['wall'] / best.seconds:.0%} of the plan"],
-        ["baseline: dbt's floor, CPU", floor["cpu"], ""],
-        ["dbt-revsync's own: plan wall - dbt's floor", best.seconds - floor["wall"], f"{(best.seconds - floor['wall']) / best.seconds:.0%} of the plan"],
-        ["plan in parts: interpreter start", start, ""],
-        ["  import dbt_revsync", parts["import"], ""],
-        ["  manifest and sync specs", parts["specs"], ""],
-        ["  dbt: import, flags, project + profile, adapter", dbt_open, f"{floor['total_in_process']:.2f} in the floor's process"],
-        [f"  macros ({parts['macros_from']})", parts["macros"], "from target/manifest.json" if parts["macros_from"] == "manifest" else "parsed by dbt"],
-        ["  diff SQL (changes table, counts)", parts["diff_sql"], f"{parts['diff_sql'] / scan['scan']:.1f}x the bare scan"],
-        ["  page + plan the changed rows", parts["page_and_plan"], ""],
-        ["  close", parts["close"], ""],
-        ["baseline: bare scan + hash of the mapped columns", scan["scan"], "1.0"],
-    ]))
-    print(table(["what", "MiB", "ratio"], [
-        ["`dbt-revsync plan`, peak RSS", peak, f"{peak * 1.048576 / TARGET_MB:.2f} of the 300 MB target"],
-        ["baseline: dbt's floor, peak RSS", floor_peak, f"{floor_peak / peak:.0%} of the plan's"],
-        ["dbt-revsync's own: plan peak - dbt's floor peak", peak - floor_peak, ""],
-        [f"`plan` with the profile's `settings: {{memory_limit: {BOUNDED}}}`", bounded.peak_mib,
-         f"{bounded.peak_mib * 1.048576 / TARGET_MB:.2f} of the target, wall {bounded.seconds:.2f} s"],
-    ]))
+    print(
+        table(
+            ["what", "seconds", "ratio"],
+            [
+                [
+                    f"`dbt-revsync plan`, wall (best of {len(plans)})",
+                    best.seconds,
+                    f"{best.seconds / TARGET_SECONDS:.2f} of the 2 s target",
+                ],
+                ["`dbt-revsync plan`, CPU (user + system)", best.cpu, ""],
+                [
+                    "baseline: dbt's floor, wall (import dbt, profile, adapter; no SQL)",
+                    floor["wall"],
+                    f"{floor['wall'] / best.seconds:.0%} of the plan",
+                ],
+                ["baseline: dbt's floor, CPU", floor["cpu"], ""],
+                [
+                    "dbt-revsync's own: plan wall - dbt's floor",
+                    best.seconds - floor["wall"],
+                    f"{(best.seconds - floor['wall']) / best.seconds:.0%} of the plan",
+                ],
+                ["plan in parts: interpreter start", start, ""],
+                ["  import dbt_revsync", parts["import"], ""],
+                ["  manifest and sync specs", parts["specs"], ""],
+                [
+                    "  dbt: import, flags, project + profile, adapter",
+                    dbt_open,
+                    f"{floor['total_in_process']:.2f} in the floor's process",
+                ],
+                [
+                    f"  macros ({parts['macros_from']})",
+                    parts["macros"],
+                    "from target/manifest.json" if parts["macros_from"] == "manifest" else "parsed by dbt",
+                ],
+                [
+                    "  diff SQL (changes table, counts)",
+                    parts["diff_sql"],
+                    f"{parts['diff_sql'] / scan['scan']:.1f}x the bare scan",
+                ],
+                ["  page + plan the changed rows", parts["page_and_plan"], ""],
+                ["  close", parts["close"], ""],
+                ["baseline: bare scan + hash of the mapped columns", scan["scan"], "1.0"],
+            ],
+        )
+    )
+    print(
+        table(
+            ["what", "MiB", "ratio"],
+            [
+                ["`dbt-revsync plan`, peak RSS", peak, f"{peak * 1.048576 / TARGET_MB:.2f} of the 300 MB target"],
+                ["baseline: dbt's floor, peak RSS", floor_peak, f"{floor_peak / peak:.0%} of the plan's"],
+                ["dbt-revsync's own: plan peak - dbt's floor peak", peak - floor_peak, ""],
+                [
+                    f"`plan` with the profile's `settings: {{memory_limit: {BOUNDED}}}`",
+                    bounded.peak_mib,
+                    f"{bounded.peak_mib * 1.048576 / TARGET_MB:.2f} of the target, wall {bounded.seconds:.2f} s",
+                ],
+            ],
+        )
+    )
     print(f"planned: {parts['planned']}; requests sent: {sent}")
     ok_time, ok_mem = best.seconds <= TARGET_SECONDS, peak * 1.048576 <= TARGET_MB
     print(f"target <= 2 s: {verdict(ok_time)}; target <= 300 MB: {verdict(ok_mem)}")

@@ -52,14 +52,14 @@ select
     timestamp '2024-01-01' + to_seconds(i % 86400) as updated_at
 from range({{ var('rows') }}) t(i)
 """
-CHANGE_SQL = ("update main.accounts set name = name || ' v2', updated_at = timestamp '2025-01-01' "
-              "where id % 100 = 0")
+CHANGE_SQL = "update main.accounts set name = name || ' v2', updated_at = timestamp '2025-01-01' where id % 100 = 0"
 COLUMNS = ("id", "name", "city", "website", "updated_at")
 BATCH = 100
 TOOLS = ("dbt-revsync", "dlt", "drt")
 
 
 # ---- measuring a child process --------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Measured:
@@ -90,8 +90,9 @@ def measure(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path
     """Run ``argv``; wall, CPU (its own and its children's) and the peak RSS of its tree."""
     with tempfile.TemporaryFile() as out:
         started = time.perf_counter()
-        process = subprocess.Popen([str(a) for a in argv], stdout=out, stderr=subprocess.STDOUT,
-                                   env=dict(env) if env else None, cwd=cwd)
+        process = subprocess.Popen(
+            [str(a) for a in argv], stdout=out, stderr=subprocess.STDOUT, env=dict(env) if env else None, cwd=cwd
+        )
         peak = [0]
         done = threading.Event()
 
@@ -109,11 +110,13 @@ def measure(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read().decode(errors="replace")
-    return Measured(process.returncode, text, seconds, usage.ru_utime + usage.ru_stime,
-                    max(peak[0] / 1024, usage.ru_maxrss / 1024))
+    return Measured(
+        process.returncode, text, seconds, usage.ru_utime + usage.ru_stime, max(peak[0] / 1024, usage.ru_maxrss / 1024)
+    )
 
 
 # ---- the endpoint -------------------------------------------------------------------------
+
 
 class Endpoint:
     def __init__(self) -> None:
@@ -128,7 +131,9 @@ class Endpoint:
             return dict(json.loads(answer.read()))
 
     def reset(self) -> None:
-        urllib.request.urlopen(urllib.request.Request(f"{self.url}/_reset", data=b"{}", method="POST"), timeout=10).read()
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.url}/_reset", data=b"{}", method="POST"), timeout=10
+        ).read()
 
     def close(self) -> None:
         self.process.terminate()
@@ -136,6 +141,7 @@ class Endpoint:
 
 
 # ---- the tools ----------------------------------------------------------------------------
+
 
 class Tool:
     """One contender: ``fresh`` forgets its state, ``push`` sends what its user would."""
@@ -170,8 +176,21 @@ class Revsync(Tool):
         shutil.copytree(built, self.project / "target", dirs_exist_ok=True)
 
     def argv(self) -> tuple[list[str], dict[str, str], Path]:
-        return ([PYTHON, "-m", "dbt_revsync", "push", "--no-progress", "--project-dir", str(self.project),
-                 "--profiles-dir", str(self.project)], self.env, self.project)
+        return (
+            [
+                PYTHON,
+                "-m",
+                "dbt_revsync",
+                "push",
+                "--no-progress",
+                "--project-dir",
+                str(self.project),
+                "--profiles-dir",
+                str(self.project),
+            ],
+            self.env,
+            self.project,
+        )
 
 
 class Floor(Revsync):
@@ -210,7 +229,8 @@ class Drt(Tool):
             f'  url: "{endpoint.url}/ingest"\n  method: POST\n'
             '  headers:\n    Content-Type: "application/json"\n'
             "  body_mode: batch\n  batch_template: '{{ rows | tojson_safe }}'\n"
-            f"sync:\n  mode: incremental\n  cursor_field: updated_at\n  batch_size: {BATCH}\n  on_error: skip\n")
+            f"sync:\n  mode: incremental\n  cursor_field: updated_at\n  batch_size: {BATCH}\n  on_error: skip\n"
+        )
         self.home, self.project = home, project
 
     def fresh(self) -> None:
@@ -223,15 +243,24 @@ class Drt(Tool):
 
 def write_dbt_project(root: Path, url: str, mode: str) -> None:
     (root / "models").mkdir(parents=True, exist_ok=True)
-    (root / "dbt_project.yml").write_text("name: revsync_bench\nversion: '1.0'\nconfig-version: 2\nprofile: revsync_bench\n")
+    (root / "dbt_project.yml").write_text(
+        "name: revsync_bench\nversion: '1.0'\nconfig-version: 2\nprofile: revsync_bench\n"
+    )
     (root / "profiles.yml").write_text(
         "revsync_bench:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
-        "      path: \"{{ env_var('REVSYNC_BENCH_DB') }}\"\n      threads: 1\n")
+        "      path: \"{{ env_var('REVSYNC_BENCH_DB') }}\"\n      threads: 1\n"
+    )
     connection = {"type": "http", "url": f"{url}/ingest", "batch": True, "batch_size": BATCH, "rate_limit": 1_000_000}
     (root / "revsync.yml").write_text(json.dumps({"connections": {"endpoint": connection}}, indent=2))
     (root / "models" / "accounts.sql").write_text(MODEL_SQL)
-    block = {"destination": "endpoint", "object": "accounts", "insert_mode": mode, "primary_key": "id",
-             "fields": {c: c for c in COLUMNS}, **({"upsert_key": "id"} if mode == "upsert" else {})}
+    block = {
+        "destination": "endpoint",
+        "object": "accounts",
+        "insert_mode": mode,
+        "primary_key": "id",
+        "fields": {c: c for c in COLUMNS},
+        **({"upsert_key": "id"} if mode == "upsert" else {}),
+    }
     schema = {"version": 2, "models": [{"name": "accounts", "config": {"meta": {"revsync": block}}}]}
     (root / "models" / "schema.yml").write_text(json.dumps(schema, indent=2))
 
@@ -250,6 +279,7 @@ def ensure_drt(venv: Path) -> bool:
 
 # ---- dlt, as its user would write it (run in a child: --as-dlt DB URL WORK) ---------------
 
+
 def as_dlt(db: str, url: str, work: str) -> None:
     import dlt
     import duckdb
@@ -259,7 +289,9 @@ def as_dlt(db: str, url: str, work: str) -> None:
 
     @dlt.destination(batch_size=BATCH, loader_file_format="typed-jsonl", name="endpoint", max_table_nesting=0)
     def endpoint(items: Any, table: Any) -> None:
-        answer = session.post(f"{url}/ingest", json=[{**row, "updated_at": str(row["updated_at"])} for row in items], timeout=30)
+        answer = session.post(
+            f"{url}/ingest", json=[{**row, "updated_at": str(row["updated_at"])} for row in items], timeout=30
+        )
         answer.raise_for_status()
 
     @dlt.resource(name="accounts", write_disposition="append", max_table_nesting=0)
@@ -286,8 +318,23 @@ def build(root: Path, rows: int) -> Path:
     write_dbt_project(project, "http://127.0.0.1:9", "append")
     db = root / "pristine.duckdb"
     env = {**os.environ, "REVSYNC_BENCH_DB": str(db)}
-    done = subprocess.run([DBT, "run", "--vars", json.dumps({"rows": rows}), "--project-dir", str(project),
-                           "--profiles-dir", str(project)], env=env, cwd=project, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [
+            DBT,
+            "run",
+            "--vars",
+            json.dumps({"rows": rows}),
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+        ],
+        env=env,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(done.stdout[-3000:])
     return db
@@ -304,8 +351,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--mode", choices=("append", "upsert"), default="upsert",
-                        help="dbt-revsync's insert mode (append never sends a changed row: the 1%% re-push needs upsert)")
+    parser.add_argument(
+        "--mode",
+        choices=("append", "upsert"),
+        default="upsert",
+        help="dbt-revsync's insert mode (append never sends a changed row: the 1%% re-push needs upsert)",
+    )
     parser.add_argument("--skip", nargs="*", default=[], choices=TOOLS)
     parser.add_argument("--first-only", action="store_true", help="only the first push")
     parser.add_argument("--profile", action="store_true", help="one more first push of dbt-revsync, profiled")
@@ -351,8 +402,11 @@ def main(argv: list[str] | None = None) -> int:
                         raise RuntimeError(f"{name} sent {sent['rows']:,} rows of {rows:,}:\n{result.out[-2000:]}")
                     results[(name, phase)].append(result)
                     requests_sent[(name, phase)].append(sent["requests"])
-                    print(f"  run {run + 1} {name} {phase}: {result.seconds:.1f} s, CPU {result.cpu:.1f} s, "
-                          f"{result.peak_mib:.0f} MiB, {sent['requests']:,} requests, {sent['rows']:,} rows", flush=True)
+                    print(
+                        f"  run {run + 1} {name} {phase}: {result.seconds:.1f} s, CPU {result.cpu:.1f} s, "
+                        f"{result.peak_mib:.0f} MiB, {sent['requests']:,} requests, {sent['rows']:,} rows",
+                        flush=True,
+                    )
                 shutil.rmtree(work, ignore_errors=True)
         report(rows, results, requests_sent)
         if args.profile:
@@ -395,12 +449,37 @@ def report(rows: int, results: Mapping[Phase, list[Measured]], sent: Mapping[Pha
             wall = med(tool, phase, lambda m: m.seconds)
             cpu = med(tool, phase, lambda m: m.cpu)
             rss = med(tool, phase, lambda m: m.peak_mib)
-            lines.append([phase, tool, wall, cpu, rss, rss - floor_rss, rows / wall if phase == "first" else "",
-                          int(median(sent[(tool, phase)])), (cpu - floor_cpu) / rows * 1e6 if phase == "first" else ""])
+            lines.append(
+                [
+                    phase,
+                    tool,
+                    wall,
+                    cpu,
+                    rss,
+                    rss - floor_rss,
+                    rows / wall if phase == "first" else "",
+                    int(median(sent[(tool, phase)])),
+                    (cpu - floor_cpu) / rows * 1e6 if phase == "first" else "",
+                ]
+            )
     lines.append(["-", "dbt floor", floor_wall, floor_cpu, floor_rss, 0.0, "", 0, ""])
     print(f"\nMedians of {len(results.get(('dbt-revsync', 'first'), []))} interleaved runs, {rows:,} rows")
-    print(table(["push", "tool", "wall s", "CPU s", "peak RSS MiB", "RSS - floor MiB", "rows/s", "requests",
-                 "CPU above floor µs/row"], lines))
+    print(
+        table(
+            [
+                "push",
+                "tool",
+                "wall s",
+                "CPU s",
+                "peak RSS MiB",
+                "RSS - floor MiB",
+                "rows/s",
+                "requests",
+                "CPU above floor µs/row",
+            ],
+            lines,
+        )
+    )
     ours = ("dbt-revsync", "first")
     if ours not in results:
         return
@@ -412,7 +491,10 @@ def report(rows: int, results: Mapping[Phase, list[Measured]], sent: Mapping[Pha
     for phase in ("first", "no-op", "1% changed"):
         if ("dbt-revsync", phase) in results:
             over = med("dbt-revsync", phase, lambda m: m.peak_mib) - floor_rss
-            print(f"{phase} push peak RSS above dbt's floor: {over:.0f} MiB (goal <= 100): {'met' if over <= 100 else 'MISSED'}")
+            print(
+                f"{phase} push peak RSS above dbt's floor: {over:.0f} MiB (goal <= 100): "
+                f"{'met' if over <= 100 else 'MISSED'}"
+            )
     for tool in ("dlt", "drt"):
         if (tool, "1% changed") in results and ("dbt-revsync", "1% changed") in results:
             ratio = med("dbt-revsync", "1% changed", lambda m: m.seconds) / med(tool, "1% changed", lambda m: m.seconds)
@@ -425,15 +507,26 @@ def profile(tool: Revsync, rows: int) -> None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     out = tool.root / "profile.txt"
     if Path(spy).exists():
-        done = subprocess.run([spy, "record", "--rate", "200", "--format", "raw", "--output", str(out), "--", *argv],
-                              env=env, cwd=cwd, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [spy, "record", "--rate", "200", "--format", "raw", "--output", str(out), "--", *argv],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode == 0 and out.exists():
             print_collapsed(out.read_text(), rows)
             return
         print(f"py-spy failed ({done.stderr[-500:]}); cProfile instead (main thread only)")
     stats = tool.root / "profile.pstats"
-    subprocess.run([sys.executable, "-m", "cProfile", "-o", str(stats), *argv[1:]], env=env, cwd=cwd, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(stats), *argv[1:]],
+        env=env,
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
     import pstats
 
     pstats.Stats(str(stats)).sort_stats("tottime").print_stats(25)
@@ -457,8 +550,12 @@ def print_collapsed(text: str, rows: int) -> None:
             inclusive[frame] += n
     print(f"\nProfile of a first push of {rows:,} rows (py-spy, every thread, {total:,} samples)")
     print(table(["self %", "function"], [[f"{100 * n / total:.1f}", f] for f, n in own.most_common(20)]))
-    print(table(["inclusive %", "function"], [[f"{100 * n / total:.1f}", f] for f, n in inclusive.most_common(40)
-                                              if "<module>" not in f][:30]))
+    print(
+        table(
+            ["inclusive %", "function"],
+            [[f"{100 * n / total:.1f}", f] for f, n in inclusive.most_common(40) if "<module>" not in f][:30],
+        )
+    )
 
 
 def short(frame: str) -> str:

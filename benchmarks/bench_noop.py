@@ -37,8 +37,16 @@ def measure(rows: int, sandbox: Sandbox) -> dict[str, float | int | str]:
         sent = sandbox.requests_sent() - before
         scan = project.probe("scan")
         assert scan["rows"] == rows
-        return {"rows": rows, "state": how, "requests": sent, "push": push.seconds, "cpu": push.cpu, "scan": scan["scan"],
-                "setup": scan["wall"] - scan["scan"], "peak_mib": push.peak_mib}
+        return {
+            "rows": rows,
+            "state": how,
+            "requests": sent,
+            "push": push.seconds,
+            "cpu": push.cpu,
+            "scan": scan["scan"],
+            "setup": scan["wall"] - scan["scan"],
+            "peak_mib": push.peak_mib,
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,13 +63,46 @@ def main(argv: list[str] | None = None) -> int:
     lines = []
     for r in results:
         rest = float(r["push"]) - float(r["scan"])
-        lines.append([f"{r['rows']:,}", r["state"], r["requests"], r["push"], r["cpu"], r["scan"], rest,
-                      float(r["push"]) / float(first["push"]), float(r["scan"]) / float(first["scan"]),
-                      rest / (float(first["push"]) - float(first["scan"])), r["peak_mib"]])
-    print(table(["rows", "state from", "requests", "push s", "push CPU s", "scan s", "push - scan s", "push x", "scan x", "push - scan x", "push peak MiB"], lines))
-    print("push: `dbt-revsync push` wall time in a fresh process"
-          " (start, dbt import, adapter set-up, diff SQL, state writes).")
-    print("scan: `select count(*), max(<row hash of the mapped columns>)` over the model, same adapter, query time only.")
+        lines.append(
+            [
+                f"{r['rows']:,}",
+                r["state"],
+                r["requests"],
+                r["push"],
+                r["cpu"],
+                r["scan"],
+                rest,
+                float(r["push"]) / float(first["push"]),
+                float(r["scan"]) / float(first["scan"]),
+                rest / (float(first["push"]) - float(first["scan"])),
+                r["peak_mib"],
+            ]
+        )
+    print(
+        table(
+            [
+                "rows",
+                "state from",
+                "requests",
+                "push s",
+                "push CPU s",
+                "scan s",
+                "push - scan s",
+                "push x",
+                "scan x",
+                "push - scan x",
+                "push peak MiB",
+            ],
+            lines,
+        )
+    )
+    print(
+        "push: `dbt-revsync push` wall time in a fresh process"
+        " (start, dbt import, adapter set-up, diff SQL, state writes)."
+    )
+    print(
+        "scan: `select count(*), max(<row hash of the mapped columns>)` over the model, same adapter, query time only."
+    )
     print("x columns: ratio to the smallest size in this run.")
     zero = all(r["requests"] == 0 for r in results)
     print(f"target 0 requests: {verdict(zero)}")

@@ -56,7 +56,9 @@ class PostgresBenchProject(BenchProject):
         (self.root / "macros").mkdir(exist_ok=True)
         (self.root / "macros" / "paging.sql").write_text(DEFAULT_OVERRIDE)
         with (self.root / "dbt_project.yml").open("a") as project:
-            project.write("dispatch:\n  - macro_namespace: dbt_revsync\n    search_order: ['revsync_bench', 'dbt_revsync']\n")
+            project.write(
+                "dispatch:\n  - macro_namespace: dbt_revsync\n    search_order: ['revsync_bench', 'dbt_revsync']\n"
+            )
 
 
 def plan(project: PostgresBenchProject, rows: int) -> Child:
@@ -88,10 +90,20 @@ def main(argv: list[str] | None = None) -> int:
             default = plan(project, args.rows)
     finally:
         server.drop_database(database)
-    print(table(["`dbt-revsync plan`", "wall s", "CPU s", "wall ratio"], [
-        ["shipped postgres__ macro (indexed, unlogged)", shipped.seconds, shipped.cpu, "1.0"],
-        ["default__ macro (plain table)", default.seconds, default.cpu, f"{default.seconds / shipped.seconds:.1f}x"],
-    ]))
+    print(
+        table(
+            ["`dbt-revsync plan`", "wall s", "CPU s", "wall ratio"],
+            [
+                ["shipped postgres__ macro (indexed, unlogged)", shipped.seconds, shipped.cpu, "1.0"],
+                [
+                    "default__ macro (plain table)",
+                    default.seconds,
+                    default.cpu,
+                    f"{default.seconds / shipped.seconds:.1f}x",
+                ],
+            ],
+        )
+    )
     return 0
 
 

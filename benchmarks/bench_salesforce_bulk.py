@@ -23,8 +23,14 @@ SQL = """{{ config(materialized='table') }}
 select i as account_id, 'Account ' || i as name, 'City ' || (i % 997) as city
 from range({{ var('rows') }}) t(i)
 """
-BLOCK = {"destination": "salesforce", "object": "Account", "insert_mode": "upsert", "primary_key": "account_id",
-         "upsert_key": "Ext_Id__c", "fields": {"Name": "name", "BillingCity": "city", "Ext_Id__c": "account_id"}}
+BLOCK = {
+    "destination": "salesforce",
+    "object": "Account",
+    "insert_mode": "upsert",
+    "primary_key": "account_id",
+    "upsert_key": "Ext_Id__c",
+    "fields": {"Name": "name", "BillingCity": "city", "Ext_Id__c": "account_id"},
+}
 
 
 def salesforce_requests(sandbox: Sandbox) -> int:
@@ -35,16 +41,28 @@ def measure(rows: int, bulk: bool, sandbox: Sandbox) -> dict[str, object]:
     sandbox.reset()
     with temp_dir() as root:
         project = BenchProject(root, sandbox.url, "unused")
-        conn = {"type": "salesforce", "access_token": "sandbox-salesforce-token", "max_concurrency": 4,
-                "base_url": f"{sandbox.url}/salesforce/services/data/v62.0", "bulk_poll_seconds": 0.2,
-                "bulk_threshold": 2000 if bulk else 10**9, "bulk_batch_size": 25_000}
+        conn = {
+            "type": "salesforce",
+            "access_token": "sandbox-salesforce-token",
+            "max_concurrency": 4,
+            "base_url": f"{sandbox.url}/salesforce/services/data/v62.0",
+            "bulk_poll_seconds": 0.2,
+            "bulk_threshold": 2000 if bulk else 10**9,
+            "bulk_batch_size": 25_000,
+        }
         (root / "revsync.yml").write_text(json.dumps({"connections": {"salesforce": conn}}))
         project.model("accounts", SQL, BLOCK)
         project.build(rows)
         push = project.revsync("push", "--no-progress")
         sent = salesforce_requests(sandbox)
         shutil.rmtree(root / "target", ignore_errors=True)
-    return {"rows": rows, "path": "bulk" if bulk else "collections", "requests": sent, "push": push.seconds, "cpu": push.cpu}
+    return {
+        "rows": rows,
+        "path": "bulk" if bulk else "collections",
+        "requests": sent,
+        "push": push.seconds,
+        "cpu": push.cpu,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,8 +77,19 @@ def main(argv: list[str] | None = None) -> int:
             ratio = int(plain["requests"]) / max(1, int(bulk["requests"]))
             ok = ok and ratio >= 5
             for r in (plain, bulk):
-                lines.append([f"{rows:,}", r["path"], r["requests"], r["push"], r["cpu"], float(r["push"]) / float(plain["push"])])
-            print(f"  {rows:,} rows done (requests {plain['requests']} vs {bulk['requests']}, x{ratio:.0f})", flush=True)
+                lines.append(
+                    [
+                        f"{rows:,}",
+                        r["path"],
+                        r["requests"],
+                        r["push"],
+                        r["cpu"],
+                        float(r["push"]) / float(plain["push"]),
+                    ]
+                )
+            print(
+                f"  {rows:,} rows done (requests {plain['requests']} vs {bulk['requests']}, x{ratio:.0f})", flush=True
+            )
     print(table(["rows", "path", "requests", "push s", "cpu s", "time vs collections"], lines))
     print(f"bulk needs at least 5x fewer requests: {verdict(ok)}")
     return 0 if ok else 1

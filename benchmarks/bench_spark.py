@@ -27,8 +27,12 @@ from tests.integration import warehouses
 from tests.integration.conftest import Project
 
 BLOCK = {
-    "destination": "freshsales", "object": "sales_accounts", "insert_mode": "upsert", "primary_key": "account_id",
-    "upsert_key": "cf_account_id", "fields": {"name": "name", "city": "city", "custom_field.cf_account_id": "account_id"},
+    "destination": "freshsales",
+    "object": "sales_accounts",
+    "insert_mode": "upsert",
+    "primary_key": "account_id",
+    "upsert_key": "cf_account_id",
+    "fields": {"name": "name", "city": "city", "custom_field.cf_account_id": "account_id"},
 }
 STEPS = ("dbt build", "10-row push", "no-op push")
 
@@ -72,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             for warehouse in results:
                 for step, seconds in once(warehouse, Path(tmp) / f"{warehouse}-{n}", sandbox).items():
                     results[warehouse][step].append(seconds)
-    print(f"Spark (PySpark local[2], {warehouses.SPARK_SHUFFLE_PARTITIONS} shuffle partitions) beside DuckDB; "
-          f"median of {args.repeat}; SparkSession start {start:.1f} s (once per process)")
+    print(
+        f"Spark (PySpark local[2], {warehouses.SPARK_SHUFFLE_PARTITIONS} shuffle partitions) beside DuckDB; "
+        f"median of {args.repeat}; SparkSession start {start:.1f} s (once per process)"
+    )
     print(f"  {'step':<14}{'duckdb s':>10}{'spark s':>10}{'spark/duckdb':>14}")
     for step in STEPS:
         duck, spark = (statistics.median(results[w][step]) for w in ("duckdb", warehouses.SPARK))

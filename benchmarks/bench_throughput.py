@@ -38,10 +38,20 @@ from harness import ACCOUNTS_SQL, PYTHON, BenchProject, Child, Sandbox, machine,
 
 FIELDS = {"name": "account_name", "city": "city", "website": "website"}
 BLOCKS = {
-    "hubspot": {"destination": "hubspot", "object": "companies", "insert_mode": "append", "primary_key": "account_id",
-                "fields": {**FIELDS, "description": "account_id"}},
-    "freshsales": {"destination": "freshsales", "object": "sales_accounts", "insert_mode": "append", "primary_key": "account_id",
-                   "fields": {**FIELDS, "custom_field.cf_account_id": "account_id"}},
+    "hubspot": {
+        "destination": "hubspot",
+        "object": "companies",
+        "insert_mode": "append",
+        "primary_key": "account_id",
+        "fields": {**FIELDS, "description": "account_id"},
+    },
+    "freshsales": {
+        "destination": "freshsales",
+        "object": "sales_accounts",
+        "insert_mode": "append",
+        "primary_key": "account_id",
+        "fields": {**FIELDS, "custom_field.cf_account_id": "account_id"},
+    },
 }
 RESOURCES = {"hubspot": "companies", "freshsales": "sales_accounts"}
 ROWS_PER_REQUEST = {"hubspot": 100, "freshsales": 1}
@@ -129,59 +139,133 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--crm", choices=sorted(BLOCKS), default="hubspot")
-    parser.add_argument("--loop-rows", type=int, default=10_000,
-                        help="rows the plain loop sends (default 10,000: one request a row, sequential, it would "
-                             "take a quarter of an hour for 100,000; its rate is steady, and rates are compared)")
+    parser.add_argument(
+        "--loop-rows",
+        type=int,
+        default=10_000,
+        help="rows the plain loop sends (default 10,000: one request a row, sequential, it would "
+        "take a quarter of an hour for 100,000; its rate is steady, and rates are compared)",
+    )
     parser.add_argument("--concurrency", type=int, default=4, help="max_concurrency of the connection")
-    parser.add_argument("--per-minute", type=int, default=600, help="limit for (a) where the vendor's own is not emulated, requests a minute")
+    parser.add_argument(
+        "--per-minute",
+        type=int,
+        default=600,
+        help="limit for (a) where the vendor's own is not emulated, requests a minute",
+    )
     parser.add_argument("--skip-dlt", action="store_true")
     args = parser.parse_args(argv)
     crm, rows, loop_rows = args.crm, args.rows, min(args.loop_rows, args.rows)
     print(f"Throughput, {rows:,} rows, {crm} create endpoint, {ROWS_PER_REQUEST[crm]} row(s) a request ({machine()})")
     with Sandbox() as sandbox, temp_dir() as root:
         url = f"{sandbox.url}/{crm}"
-        free = BenchProject(root / "free", sandbox.url, {"rate_limit": 1_000_000, "max_concurrency": args.concurrency}, crm)
+        free = BenchProject(
+            root / "free", sandbox.url, {"rate_limit": 1_000_000, "max_concurrency": args.concurrency}, crm
+        )
         free.model("accounts", ACCOUNTS_SQL, BLOCKS[crm])
         free.build(rows)
         db = free.env["REVSYNC_BENCH_DB"]
-        ceiling = json.loads(run_child([PYTHON, CONTENDERS, "ceiling", crm, url, min(rows, 20_000 * ROWS_PER_REQUEST[crm]), 2, 4]).out)
+        ceiling = json.loads(
+            run_child([PYTHON, CONTENDERS, "ceiling", crm, url, min(rows, 20_000 * ROWS_PER_REQUEST[crm]), 2, 4]).out
+        )
         ours = run("dbt-revsync", crm, rows, sandbox, lambda: free.revsync("push", "--no-progress"))
         loop = run("plain requests loop", crm, loop_rows, sandbox, contender("loop", crm, db, url, loop_rows))
-        dlt = None if args.skip_dlt else run("dlt @dlt.destination", crm, rows, sandbox,
-                                              contender("dlt", crm, db, url, rows, 100, root / "dlt"))
+        dlt = (
+            None
+            if args.skip_dlt
+            else run(
+                "dlt @dlt.destination", crm, rows, sandbox, contender("dlt", crm, db, url, rows, 100, root / "dlt")
+            )
+        )
     per_minute = VENDOR_PER_MINUTE.get(crm, args.per_minute)
     with Sandbox(vendor_limits=crm in VENDOR_PER_MINUTE) as sandbox, temp_dir() as root:
         if crm not in VENDOR_PER_MINUTE:
             sandbox.set_limit(crm, per_minute)
-        paced = BenchProject(root / "paced", sandbox.url, {"rate_limit": per_minute / 60, "max_concurrency": args.concurrency}, crm)
+        paced = BenchProject(
+            root / "paced", sandbox.url, {"rate_limit": per_minute / 60, "max_concurrency": args.concurrency}, crm
+        )
         paced.model("accounts", ACCOUNTS_SQL, BLOCKS[crm])
         paced.build(rows)
         limited = run("dbt-revsync, limited", crm, rows, sandbox, lambda: paced.revsync("push", "--no-progress"))
     return report(crm, ceiling, ours, loop, dlt, limited, per_minute)
 
 
-def report(crm: str, ceiling: dict[str, Any], ours: Outcome, loop: Outcome, dlt: Outcome | None,
-           limited: Outcome, per_minute: int) -> int:
+def report(
+    crm: str,
+    ceiling: dict[str, Any],
+    ours: Outcome,
+    loop: Outcome,
+    dlt: Outcome | None,
+    limited: Outcome,
+    per_minute: int,
+) -> int:
     outcomes = [o for o in (ours, loop, dlt) if o is not None]
     print("(b) no limit; rows/s over the whole process (start, read, send); sustained: requests/s while sending")
-    print(table(["contender", "rows", "wall s", "CPU s", "rows/s", "sustained req/s", "held", "lost", "dbt-revsync is"], [
-        [o.name, o.rows, o.child.seconds, o.child.cpu, o.per_second, o.sustained, o.held, o.rows - o.distinct,
-         "" if o is ours else f"{ours.per_second / o.per_second:.1f}x"] for o in outcomes
-    ] + [["sandbox ceiling (light clients)", ceiling["rows"], ceiling["seconds"], "", ceiling["per_second"],
-          ceiling["per_second"] / ROWS_PER_REQUEST[crm], "", "", ""]]))
+    print(
+        table(
+            ["contender", "rows", "wall s", "CPU s", "rows/s", "sustained req/s", "held", "lost", "dbt-revsync is"],
+            [
+                [
+                    o.name,
+                    o.rows,
+                    o.child.seconds,
+                    o.child.cpu,
+                    o.per_second,
+                    o.sustained,
+                    o.held,
+                    o.rows - o.distinct,
+                    "" if o is ours else f"{ours.per_second / o.per_second:.1f}x",
+                ]
+                for o in outcomes
+            ]
+            + [
+                [
+                    "sandbox ceiling (light clients)",
+                    ceiling["rows"],
+                    ceiling["seconds"],
+                    "",
+                    ceiling["per_second"],
+                    ceiling["per_second"] / ROWS_PER_REQUEST[crm],
+                    "",
+                    "",
+                    "",
+                ]
+            ],
+        )
+    )
     allowed = per_minute / 60
     share = limited.sustained / allowed
     lost = limited.rows - limited.distinct
-    print(f"(a) vendor's limit: {per_minute:,} requests a minute ({allowed * ROWS_PER_REQUEST[crm]:,.0f} rows/s allowed)")
-    print(table(["rows", "wall s", "sustained req/s", "share of allowed", "held", "lost", "429s"], [
-        [limited.rows, limited.child.seconds, limited.sustained, f"{share:.1%}", limited.held, lost, limited.status.get("429", 0)]]))
+    print(
+        f"(a) vendor's limit: {per_minute:,} requests a minute ({allowed * ROWS_PER_REQUEST[crm]:,.0f} rows/s allowed)"
+    )
+    print(
+        table(
+            ["rows", "wall s", "sustained req/s", "share of allowed", "held", "lost", "429s"],
+            [
+                [
+                    limited.rows,
+                    limited.child.seconds,
+                    limited.sustained,
+                    f"{share:.1%}",
+                    limited.held,
+                    lost,
+                    limited.status.get("429", 0),
+                ]
+            ],
+        )
+    )
     ok_a = share >= 0.95 and lost == 0 and limited.held == limited.rows
     print(f"target (a) >= 95% and 0 lost: {verdict(ok_a)}")
-    print(f"target (b) >= 10x the plain loop: {verdict(ours.per_second >= 10 * loop.per_second)}"
-          f" ({ours.per_second / loop.per_second:.1f}x)")
+    print(
+        f"target (b) >= 10x the plain loop: {verdict(ours.per_second >= 10 * loop.per_second)}"
+        f" ({ours.per_second / loop.per_second:.1f}x)"
+    )
     if dlt is not None:
-        print(f"target (b) >= 3x dlt: {verdict(ours.per_second >= 3 * dlt.per_second)}"
-              f" ({ours.per_second / dlt.per_second:.1f}x)")
+        print(
+            f"target (b) >= 3x dlt: {verdict(ours.per_second >= 3 * dlt.per_second)}"
+            f" ({ours.per_second / dlt.per_second:.1f}x)"
+        )
     complete = all(o.held == o.rows == o.distinct for o in outcomes) and lost == 0
     return 0 if complete else 1
 

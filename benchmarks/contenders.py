@@ -42,12 +42,30 @@ class Target:
 
     def body(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if self.crm == "hubspot":
-            return {"inputs": [{"properties": {"name": r["name"], "city": r["city"], "website": r["website"],
-                                               "description": str(r["account_id"])},
-                                "associations": [], "objectWriteTraceId": str(r["account_id"])} for r in rows]}
+            return {
+                "inputs": [
+                    {
+                        "properties": {
+                            "name": r["name"],
+                            "city": r["city"],
+                            "website": r["website"],
+                            "description": str(r["account_id"]),
+                        },
+                        "associations": [],
+                        "objectWriteTraceId": str(r["account_id"]),
+                    }
+                    for r in rows
+                ]
+            }
         (row,) = rows
-        return {"sales_account": {"name": row["name"], "city": row["city"], "website": row["website"],
-                                  "custom_field": {"cf_account_id": row["account_id"]}}}
+        return {
+            "sales_account": {
+                "name": row["name"],
+                "city": row["city"],
+                "website": row["website"],
+                "custom_field": {"cf_account_id": row["account_id"]},
+            }
+        }
 
 
 TARGETS = {
@@ -100,7 +118,7 @@ def with_dlt(target: Target, db: str, url: str, limit: int, batch_size: int, wor
         rows = list(items)
         if target.batch > 1:
             for start in range(0, len(rows), target.batch):
-                post(rows[start:start + target.batch])
+                post(rows[start : start + target.batch])
         else:
             for row in rows:
                 post([row])
@@ -132,10 +150,16 @@ def _ceiling_process(args: tuple[str, str, int, int]) -> int:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
         first = index * (rows // threads)
         for start in range(first, first + rows // threads, target.batch):
-            batch = [{"account_id": i, "name": f"Ceiling {i}", "city": "Oslo", "website": "https://x.example"}
-                     for i in range(start, start + target.batch)]
-            connection.request("POST", f"{parts.path}{target.path}", body=json.dumps(target.body(batch)).encode(),
-                               headers=target.headers())
+            batch = [
+                {"account_id": i, "name": f"Ceiling {i}", "city": "Oslo", "website": "https://x.example"}
+                for i in range(start, start + target.batch)
+            ]
+            connection.request(
+                "POST",
+                f"{parts.path}{target.path}",
+                body=json.dumps(target.body(batch)).encode(),
+                headers=target.headers(),
+            )
             answer = connection.getresponse()
             answer.read()
             done[index] += target.batch if answer.status < 300 else 0

@@ -45,7 +45,12 @@ UPSERT_BLOCK = {
     "insert_mode": "upsert",
     "primary_key": "account_id",
     "upsert_key": "cf_account_id",
-    "fields": {"name": "account_name", "city": "city", "website": "website", "custom_field.cf_account_id": "account_id"},
+    "fields": {
+        "name": "account_name",
+        "city": "city",
+        "website": "website",
+        "custom_field.cf_account_id": "account_id",
+    },
 }
 
 
@@ -70,14 +75,22 @@ def run_child(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Pa
     inflate the peak."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        process = subprocess.Popen([str(a) for a in argv], stdout=out, stderr=err, env=dict(env) if env else None, cwd=cwd)
+        process = subprocess.Popen(
+            [str(a) for a in argv], stdout=out, stderr=err, env=dict(env) if env else None, cwd=cwd
+        )
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Child(process.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"),
-                     seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+        return Child(
+            process.returncode,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+            seconds,
+            usage.ru_utime + usage.ru_stime,
+            usage.ru_maxrss / 1024,
+        )
 
 
 def free_port() -> int:
@@ -105,7 +118,9 @@ class Sandbox:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the sandbox stopped: {self.process.stdout.read().decode() if self.process.stdout else ''}")
+                raise RuntimeError(
+                    f"the sandbox stopped: {self.process.stdout.read().decode() if self.process.stdout else ''}"
+                )
             try:
                 requests.get(f"{self.url}/_admin/stats", timeout=1)
                 return
@@ -155,15 +170,23 @@ class Sandbox:
 class BenchProject:
     """A dbt-duckdb project in a temporary directory, with one model and its sync block."""
 
-    def __init__(self, root: Path, sandbox_url: str, connection: Mapping[str, Any] | None = None, crm: str = "freshsales") -> None:
+    def __init__(
+        self, root: Path, sandbox_url: str, connection: Mapping[str, Any] | None = None, crm: str = "freshsales"
+    ) -> None:
         self.root = root
         self.env = {**os.environ, "REVSYNC_BENCH_DB": str(root / "warehouse.duckdb"), "REVSYNC_BENCH_KEY": KEYS[crm]}
         (root / "models").mkdir(parents=True, exist_ok=True)
         (root / "dbt_project.yml").write_text(
-            "name: revsync_bench\nversion: '1.0'\nconfig-version: 2\nprofile: revsync_bench\n")
+            "name: revsync_bench\nversion: '1.0'\nconfig-version: 2\nprofile: revsync_bench\n"
+        )
         self.profile()
         secret = "api_key" if crm == "freshsales" else "access_token"
-        conn = {"type": crm, secret: "{{ env_var('REVSYNC_BENCH_KEY') }}", "base_url": f"{sandbox_url}/{crm}", **(connection or {})}
+        conn = {
+            "type": crm,
+            secret: "{{ env_var('REVSYNC_BENCH_KEY') }}",
+            "base_url": f"{sandbox_url}/{crm}",
+            **(connection or {}),
+        }
         (root / "revsync.yml").write_text(json.dumps({"connections": {crm: conn}}, indent=2))
 
     def profile(self, duckdb_settings: Mapping[str, str] | None = None) -> None:
@@ -172,7 +195,8 @@ class BenchProject:
         (self.root / "profiles.yml").write_text(
             "revsync_bench:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
             "      path: \"{{ env_var('REVSYNC_BENCH_DB') }}\"\n      threads: 1\n"
-            + (f"      settings:\n{settings}" if settings else ""))
+            + (f"      settings:\n{settings}" if settings else "")
+        )
 
     def model(self, name: str, sql: str, block: Mapping[str, Any]) -> None:
         (self.root / "models" / f"{name}.sql").write_text(sql)
@@ -180,7 +204,9 @@ class BenchProject:
         (self.root / "models" / "schema.yml").write_text(json.dumps(schema, indent=2))
 
     def dbt(self, *args: str) -> Child:
-        child = run_child([DBT, *args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)], self.env, self.root)
+        child = run_child(
+            [DBT, *args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)], self.env, self.root
+        )
         if child.code != 0:
             raise RuntimeError(f"dbt {' '.join(args)} failed:\n{child.out[-3000:]}{child.err[-3000:]}")
         return child
@@ -192,7 +218,9 @@ class BenchProject:
         argv = [PYTHON, "-m", "dbt_revsync", *args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)]
         child = run_child(argv, self.env, self.root)
         if check and child.code != 0:
-            raise RuntimeError(f"dbt-revsync {' '.join(args)} exited {child.code}:\n{child.out[-3000:]}{child.err[-3000:]}")
+            raise RuntimeError(
+                f"dbt-revsync {' '.join(args)} exited {child.code}:\n{child.out[-3000:]}{child.err[-3000:]}"
+            )
         return child
 
     def probe(self, *args: str) -> dict[str, Any]:
@@ -220,15 +248,20 @@ def temp_dir(keep: bool = False) -> Iterator[Path]:
 
 def summary_counts(text: str) -> dict[str, int]:
     """The numbers of dbt-revsync's summary line for a sync (created, updated, ...)."""
-    return {name: int(value) for value, name in re.findall(r"(\d+) (created|updated|deleted|unchanged|rejected|requests)", text)}
+    return {
+        name: int(value)
+        for value, name in re.findall(r"(\d+) (created|updated|deleted|unchanged|rejected|requests)", text)
+    }
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A Markdown table: what the scripts print and what benchmarks/README.md shows."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |",
-             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines = [
+        "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
     lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
     return "\n".join(lines)
 

@@ -130,8 +130,12 @@ def _plan(warehouse: Any, specs: list[Any], pusher_class: Any) -> dict[str, Any]
         ChangeSet.build = build  # type: ignore[method-assign]
     total = time.perf_counter() - mark
     planned = {op: n for r in reports for op, n in r.planned.items()}
-    return {"diff_sql": timed.get("diff_sql", 0.0), "page_and_plan": total - timed.get("diff_sql", 0.0),
-            "planned": planned, "read": sum(r.counts["read"] for r in reports)}
+    return {
+        "diff_sql": timed.get("diff_sql", 0.0),
+        "page_and_plan": total - timed.get("diff_sql", 0.0),
+        "planned": planned,
+        "read": sum(r.counts["read"] for r in reports),
+    }
 
 
 def _scan(warehouse: Any, spec: Any) -> dict[str, Any]:
@@ -157,12 +161,15 @@ def _seed(warehouse: Any, spec: Any) -> dict[str, Any]:
     changes, state = change_set.table, warehouse.state_table("revsync_sync_state")
     sync_id = warehouse.render("revsync_literal", value=spec.sync_id)
     target_literal = warehouse.render("revsync_literal", value=target)
-    warehouse.execute([
-        f"delete from {state} where sync_id = {sync_id}",
-        f"insert into {state} (sync_id, target, record_key, row_hash, destination_id, origin, synced_at, run_id) "
-        f"select {sync_id}, {target_literal}, __rs_key, __rs_hash, cast(__rs_seq as varchar), 'created', current_timestamp, 'seeded' "
-        f"from {changes} where __rs_status = 'new'",
-    ])
+    warehouse.execute(
+        [
+            f"delete from {state} where sync_id = {sync_id}",
+            f"insert into {state} (sync_id, target, record_key, row_hash, destination_id, origin, synced_at, run_id) "
+            f"select {sync_id}, {target_literal}, __rs_key, __rs_hash, cast(__rs_seq as varchar), 'created', "
+            "current_timestamp, 'seeded' "
+            f"from {changes} where __rs_status = 'new'",
+        ]
+    )
     change_set.drop()
     _, rows = warehouse.query(f"select count(*) from {state} where sync_id = {sync_id}")
     return {"seeded": int(rows[0][0]), "seed_seconds": time.perf_counter() - mark}

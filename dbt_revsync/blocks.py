@@ -133,11 +133,18 @@ class _BlockReader:
         self.issues: list[ConfigIssue] = []
         name = block.get("name")
         # a named block is named in every message; its key path still locates it in the file
-        self.where = f"{_where(node)}, sync {name.strip()!r}" if isinstance(name, str) and name.strip() else _where(node)
+        self.where = (
+            f"{_where(node)}, sync {name.strip()!r}" if isinstance(name, str) and name.strip() else _where(node)
+        )
 
     def fail(self, key: str, message: str) -> None:
         self.issues.append(
-            ConfigIssue(message, where=self.where, file=self.node.yaml_file, key=f"{self.key_path}.{key}" if key else self.key_path)
+            ConfigIssue(
+                message,
+                where=self.where,
+                file=self.node.yaml_file,
+                key=f"{self.key_path}.{key}" if key else self.key_path,
+            )
         )
 
     def text(self, key: str, required: bool = False, default: str | None = None) -> str | None:
@@ -198,10 +205,16 @@ class _BlockReader:
             return ()
         if isinstance(value, str) and value.strip():
             return (("email" if "@" in value else "name", value.strip()),)
-        if isinstance(value, dict) and value and set(value) <= {"name", "email"} and all(isinstance(v, str) and v.strip() for v in value.values()):
+        if (
+            isinstance(value, dict)
+            and value
+            and set(value) <= {"name", "email"}
+            and all(isinstance(v, str) and v.strip() for v in value.values())
+        ):
             return tuple(sorted((str(k), str(v).strip()) for k, v in value.items()))
         self.fail("owner", "expected an email, a name, or a mapping with 'name' and/or 'email'")
         return ()
+
     def paths(self, key: str) -> tuple[str, ...]:
         """A destination field or a list of them (``match_on``); empty when absent."""
         value = self.block.get(key)
@@ -248,7 +261,11 @@ def _parse_block(
     destinations: Mapping[str, type[Destination]],
 ) -> tuple[SyncSpec | None, list[ConfigIssue], list[ColumnUse]]:
     if not isinstance(block, dict):
-        return None, [ConfigIssue("a revsync block must be a mapping", where=_where(node), file=node.yaml_file, key=key_path)], []
+        return (
+            None,
+            [ConfigIssue("a revsync block must be a mapping", where=_where(node), file=node.yaml_file, key=key_path)],
+            [],
+        )
     reader = _BlockReader(node, block, key_path)
     for key in block:
         if key not in BLOCK_KEYS:
@@ -302,7 +319,9 @@ def _field_options(reader: _BlockReader, fields: tuple[FieldMap, ...]) -> tuple[
     options: dict[str, dict[str, str]] = {}
     for key, attribute, choices in (("on_update", "on_update", ON_UPDATE), ("lists", "list_format", LIST_FORMATS)):
         for path, choice in reader.per_field(key, choices).items():
-            target = next((f for f in fields if f.path == path), None) or next((f for f in fields if f.parts[-1] == path), None)
+            target = next((f for f in fields if f.path == path), None) or next(
+                (f for f in fields if f.parts[-1] == path), None
+            )
             if target is None:
                 hint = did_you_mean(path, _mapped_names(fields))
                 reader.fail(f"{key}.{path}", f"{path!r} is not one of the mapped destination fields{hint}")
@@ -319,11 +338,21 @@ def capability_issues(cls: Any, spec: SyncSpec) -> list[tuple[str, str]]:
     """Options that need a destination to find or read records, on one that cannot."""
     issues = []
     if spec.match_on and not cls.supports("find"):
-        issues.append((f"a {cls.type_name} destination cannot search records, so match_on is not available", "match_on"))
+        issues.append(
+            (f"a {cls.type_name} destination cannot search records, so match_on is not available", "match_on")
+        )
     elif spec.insert_mode in KEYED_MODES and not cls.native_upsert and not cls.supports("find"):
-        issues.append((f"a {cls.type_name} destination cannot search records, so insert_mode {spec.insert_mode} is not available", "insert_mode"))
+        issues.append(
+            (
+                f"a {cls.type_name} destination cannot search records, so insert_mode {spec.insert_mode} is not "
+                "available",
+                "insert_mode",
+            )
+        )
     if spec.if_empty_fields and not cls.supports("fetch"):
-        issues.append((f"a {cls.type_name} destination cannot read a record, so on_update if_empty is not available", "on_update"))
+        issues.append(
+            (f"a {cls.type_name} destination cannot read a record, so on_update if_empty is not available", "on_update")
+        )
     return issues
 
 
@@ -356,7 +385,8 @@ def check_columns(uses: Iterable[ColumnUse], available: Iterable[str]) -> list[C
     have = {column.lower() for column in columns}
     return [
         ConfigIssue(
-            f"column {use.column!r} is not in {use.node.schema}.{use.node.identifier}{did_you_mean(use.column, columns)}",
+            f"column {use.column!r} is not in "
+            f"{use.node.schema}.{use.node.identifier}{did_you_mean(use.column, columns)}",
             where=use.where or _where(use.node),
             file=use.node.yaml_file,
             key=use.key,

@@ -25,7 +25,16 @@ logger = logging.getLogger(__name__)
 # this process (DuckDB): its joins, aggregates and sorts spill to disk rather than grow with the rows.
 SYNC_MEMORY_LIMIT = "100MB"
 UNBOUNDED = "-1"
-META_COLUMNS = ("__rs_seq", "__rs_status", "__rs_remote_id", "__rs_key", "__rs_hash", "__rs_upsert", "__rs_inc", "__rs_origin")
+META_COLUMNS = (
+    "__rs_seq",
+    "__rs_status",
+    "__rs_remote_id",
+    "__rs_key",
+    "__rs_hash",
+    "__rs_upsert",
+    "__rs_inc",
+    "__rs_origin",
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,9 @@ class ChangeSet:
         """Materialise the sync's changes in the warehouse; return what was read."""
         wh, spec = self.warehouse, self.spec
         relation = wh.relation(spec.node)
-        incremental = wh.quoted(spec, spec.incremental_key) if spec.fetch_mode == "incremental" and spec.incremental_key else None
+        incremental = (
+            wh.quoted(spec, spec.incremental_key) if spec.fetch_mode == "incremental" and spec.incremental_key else None
+        )
         mark = self._watermark_literal(watermark) if incremental else None
         upsert = spec.upsert_field
         select = wh.render(
@@ -66,7 +77,13 @@ class ChangeSet:
         )
         self._materialise(select)
         _, rows = wh.query(
-            wh.render("revsync_source_stats_sql", relation=relation, incremental_column=incremental, watermark=mark, full_refresh=full_refresh)
+            wh.render(
+                "revsync_source_stats_sql",
+                relation=relation,
+                incremental_column=incremental,
+                watermark=mark,
+                full_refresh=full_refresh,
+            )
         )
         read, high_water = rows[0]
         return DiffStats(read=int(read or 0), high_water=high_water, changes=self._count())
@@ -76,17 +93,35 @@ class ChangeSet:
         sent), and retire the rest; how many the state held. A no-op once none is left."""
         wh, spec = self.warehouse, self.spec
         state = wh.state_table("revsync_sync_state")
-        _, rows = wh.query(wh.render("revsync_older_row_hashes_sql", sync_id=spec.sync_id, target=self.target, state_relation=state))
+        _, rows = wh.query(
+            wh.render("revsync_older_row_hashes_sql", sync_id=spec.sync_id, target=self.target, state_relation=state)
+        )
         older = int(rows[0][0] or 0)
         if older:
-            wh.execute([
-                str(wh.render(
-                    "revsync_upgrade_row_hashes_sql", relation=wh.relation(spec.node), sync_id=spec.sync_id, target=self.target,
-                    key_columns=[wh.quoted(spec, c) for c in spec.primary_key],
-                    hash_columns=[wh.quoted(spec, f.column) for f in spec.fields], fingerprint=spec.fingerprint, state_relation=state,
-                )),
-                str(wh.render("revsync_retire_row_hashes_sql", sync_id=spec.sync_id, target=self.target, state_relation=state)),
-            ])
+            wh.execute(
+                [
+                    str(
+                        wh.render(
+                            "revsync_upgrade_row_hashes_sql",
+                            relation=wh.relation(spec.node),
+                            sync_id=spec.sync_id,
+                            target=self.target,
+                            key_columns=[wh.quoted(spec, c) for c in spec.primary_key],
+                            hash_columns=[wh.quoted(spec, f.column) for f in spec.fields],
+                            fingerprint=spec.fingerprint,
+                            state_relation=state,
+                        )
+                    ),
+                    str(
+                        wh.render(
+                            "revsync_retire_row_hashes_sql",
+                            sync_id=spec.sync_id,
+                            target=self.target,
+                            state_relation=state,
+                        )
+                    ),
+                ]
+            )
         return older
 
     def build_removed(self) -> int:
@@ -130,14 +165,22 @@ class ChangeSet:
         if watermark is None:
             return None
         spec = self.spec
-        return str(self.warehouse.render("revsync_typed_literal", value=watermark, data_type=self.warehouse.column_type(spec, spec.incremental_key or "")))
+        return str(
+            self.warehouse.render(
+                "revsync_typed_literal",
+                value=watermark,
+                data_type=self.warehouse.column_type(spec, spec.incremental_key or ""),
+            )
+        )
 
     def pages(self, page_size: int) -> Iterator[list[ChangeRow]]:
         """The changes table, a page at a time, in sequence order."""
         wh = self.warehouse
         after = 0
         while True:
-            names, rows = wh.query(wh.render("revsync_changes_page_sql", changes_relation=self.table, after_seq=after, limit=page_size))
+            names, rows = wh.query(
+                wh.render("revsync_changes_page_sql", changes_relation=self.table, after_seq=after, limit=page_size)
+            )
             if not rows:
                 return
             read = _change_reader(names, self.spec.columns)

@@ -86,11 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--dry-run", action="store_true", help="work out the changes, send nothing")
     push.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     push.add_argument("--wide", action="store_true", help="the summary with every count, however wide the terminal")
-    push.add_argument("--dbt-cloud-run", default=None, metavar="RUN_ID",
-                      help="push what this dbt Cloud run built: the run results of its build/run/seed/snapshot steps "
-                           "(DBT_CLOUD_ACCOUNT_ID, DBT_CLOUD_API_TOKEN, DBT_CLOUD_API_URL)")
-    push.add_argument("--dbt-cloud-step", type=int, default=None, metavar="N",
-                      help="with --dbt-cloud-run: take the artifacts of step N of the run alone (the first step is 1)")
+    push.add_argument(
+        "--dbt-cloud-run",
+        default=None,
+        metavar="RUN_ID",
+        help="push what this dbt Cloud run built: the run results of its build/run/seed/snapshot steps "
+        "(DBT_CLOUD_ACCOUNT_ID, DBT_CLOUD_API_TOKEN, DBT_CLOUD_API_URL)",
+    )
+    push.add_argument(
+        "--dbt-cloud-step",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --dbt-cloud-run: take the artifacts of step N of the run alone (the first step is 1)",
+    )
     push.add_argument("--due", action="store_true", help="push every sync whose schedule says it is due (and no other)")
     plan = sub.add_parser("plan", help="print what push would do; send nothing")
     _dbt_options(plan)
@@ -98,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--samples", type=int, default=3, help="sample payloads per sync")
     validate = sub.add_parser("validate", help="check every sync's config against the manifest")
     _dbt_options(validate)
-    validate.add_argument("--remote", action="store_true", help="also check each mapped field against the destination's field list")
+    validate.add_argument(
+        "--remote", action="store_true", help="also check each mapped field against the destination's field list"
+    )
     run = sub.add_parser(
         "run",
         help="run dbt (build/run/seed/snapshot), then push what it built",
@@ -110,40 +121,71 @@ def build_parser() -> argparse.ArgumentParser:
     _dbt_options(status)
     status.add_argument("--limit", type=int, default=5, help="runs shown per sync")
     status.add_argument("--rejects", type=int, default=3, help="reject messages shown per run")
-    forget = sub.add_parser("forget", help="forget what the state remembers of the selected syncs (asks first)",
-                            description="Drop the selected syncs' remembered records, rejects and watermarks: their "
-                                        "next push reads every row as new and links to records by upsert key. "
-                                        "The runs stay, as history.")
+    forget = sub.add_parser(
+        "forget",
+        help="forget what the state remembers of the selected syncs (asks first)",
+        description="Drop the selected syncs' remembered records, rejects and watermarks: their "
+        "next push reads every row as new and links to records by upsert key. "
+        "The runs stay, as history.",
+    )
     _dbt_options(forget)
-    forget.add_argument("--sync", action="append", default=[], metavar="NAME", help="only the block with this name: (repeat for more)")
+    forget.add_argument(
+        "--sync", action="append", default=[], metavar="NAME", help="only the block with this name: (repeat for more)"
+    )
     forget.add_argument("--yes", action="store_true", help="do not ask (needed when not on a terminal)")
     expo = sub.add_parser("exposures", help="write a dbt exposures YAML: one exposure per sync, for dbt docs")
     _dbt_options(expo)
-    expo.add_argument("--output", "-o", default=None, help="file to write (default: <first model path>/revsync_exposures.yml)")
+    expo.add_argument(
+        "--output", "-o", default=None, help="file to write (default: <first model path>/revsync_exposures.yml)"
+    )
     listen = sub.add_parser("listen", help="receive dbt Cloud job-run webhooks and push what each run built")
     _dbt_options(listen)
     listen.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     listen.add_argument("--port", type=int, default=8080)
-    listen.add_argument("--job-id", action="append", default=[], metavar="ID",
-                        help="push the runs of this dbt Cloud job (repeat for more); --job-id and/or --environment-id is required")
-    listen.add_argument("--environment-id", action="append", default=[], metavar="ID",
-                        help="push the runs of jobs in this dbt Cloud environment (repeat for more)")
-    listen.add_argument("--push-errored", action="store_true",
-                        help="also push the nodes an errored run built (runStatusCode 20); cancelled runs never are")
+    listen.add_argument(
+        "--job-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="push the runs of this dbt Cloud job (repeat for more); --job-id and/or --environment-id is required",
+    )
+    listen.add_argument(
+        "--environment-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="push the runs of jobs in this dbt Cloud environment (repeat for more)",
+    )
+    listen.add_argument(
+        "--push-errored",
+        action="store_true",
+        help="also push the nodes an errored run built (runStatusCode 20); cancelled runs never are",
+    )
     sandbox = sub.add_parser("sandbox", help="serve the local CRM emulator")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765, help="port to listen on (0: a free port, printed)")
     sandbox.add_argument("--per-minute", type=int, default=None, help="requests a minute per CRM before 429")
     sandbox.add_argument("--per-hour", type=int, default=None, help="requests an hour per CRM before 429")
     sandbox.add_argument("--vendor-limits", action="store_true", help="each CRM's published rate limits, enforced")
-    sandbox.add_argument("--schema", default=None, metavar="FILE",
-                         help="YAML file declaring custom fields per CRM and object (see docs/sandbox.md)")
-    sandbox.add_argument("--state-dir", default=".revsync-sandbox", metavar="DIR",
-                         help="where ids and records are kept, so a restarted sandbox still has its records and never "
-                              "gives an id twice (default: .revsync-sandbox under the current directory)")
-    sandbox.add_argument("--fresh", action="store_true",
-                         help="start with no records and no declared fields from the state directory's snapshot "
-                              "(ids still never repeat)")
+    sandbox.add_argument(
+        "--schema",
+        default=None,
+        metavar="FILE",
+        help="YAML file declaring custom fields per CRM and object (see docs/sandbox.md)",
+    )
+    sandbox.add_argument(
+        "--state-dir",
+        default=".revsync-sandbox",
+        metavar="DIR",
+        help="where ids and records are kept, so a restarted sandbox still has its records and never "
+        "gives an id twice (default: .revsync-sandbox under the current directory)",
+    )
+    sandbox.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start with no records and no declared fields from the state directory's snapshot "
+        "(ids still never repeat)",
+    )
     return parser
 
 
@@ -204,8 +246,11 @@ def interruptible() -> Iterator[threading.Event]:
     def first(signum: int, frame: object) -> None:
         stop.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        print("\ninterrupted: sending stops; what was acknowledged is being committed (Ctrl-C again to quit at once)",
-              file=sys.stderr, flush=True)
+        print(
+            "\ninterrupted: sending stops; what was acknowledged is being committed (Ctrl-C again to quit at once)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     previous = signal.signal(signal.SIGINT, first)
     try:
@@ -266,7 +311,9 @@ def _cloud_artifacts(args: argparse.Namespace) -> Artifacts | None:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    reports = commands.push(_settings(args), _selection(args), full_refresh=args.full_refresh, dry_run=True, samples=args.samples)
+    reports = commands.push(
+        _settings(args), _selection(args), full_refresh=args.full_refresh, dry_run=True, samples=args.samples
+    )
     print(output.plan_text(reports))
     return EXIT_FAILED if any(r.status == SyncStatus.FAILED for r in reports) else EXIT_OK
 
@@ -311,8 +358,11 @@ def run_forget(args: argparse.Namespace) -> int:
     held = commands.forget(settings, plans)
     print(f"forgot {len(plans) - len(held)} sync(s)")
     for plan in held:
-        print(f"{plan.spec.label}: not forgotten: a push of it is running (it holds the sync's lock); "
-              "forget it again when that push ends", file=sys.stderr)
+        print(
+            f"{plan.spec.label}: not forgotten: a push of it is running (it holds the sync's lock); "
+            "forget it again when that push ends",
+            file=sys.stderr,
+        )
     return EXIT_FAILED if held else EXIT_OK
 
 
@@ -329,7 +379,9 @@ def run_listen(args: argparse.Namespace) -> int:
         if args.log_format != "json":
             print(f"dbt Cloud run {run_id}:\n{_summary(args, reports)}", flush=True)
 
-    options = commands.ListenOptions(args.host, args.port, tuple(args.job_id), tuple(args.environment_id), args.push_errored)
+    options = commands.ListenOptions(
+        args.host, args.port, tuple(args.job_id), tuple(args.environment_id), args.push_errored
+    )
     server = commands.listener(_settings(args), options, show)
     if args.log_format != "json":
         print(f"listening for dbt Cloud webhooks on {server.url}", flush=True)
@@ -344,26 +396,49 @@ def run_sandbox(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must lie between 0 and 65535 (0: a free port), not {args.port}")
     limits = Limits(per_minute=args.per_minute, per_hour=args.per_hour) if args.per_minute or args.per_hour else None
-    serve(args.host, args.port, limits="vendor" if args.vendor_limits else limits, schema=args.schema,
-          state_dir=Path(args.state_dir).resolve(), fresh=args.fresh)
+    serve(
+        args.host,
+        args.port,
+        limits="vendor" if args.vendor_limits else limits,
+        schema=args.schema,
+        state_dir=Path(args.state_dir).resolve(),
+        fresh=args.fresh,
+    )
     return EXIT_OK
 
 
 # `run`: dbt's own options that dbt-revsync also reads (they still go to dbt), and options
 # only dbt-revsync reads (taken out before dbt sees the arguments).
-RUN_SHARED = {"--project-dir": "project_dir", "--profiles-dir": "profiles_dir", "--target": "target", "-t": "target",
-              "--vars": "vars", "--threads": "threads", "--target-path": "target_path",
-              "--log-format": "log_format", "--log-level": "log_level"}
+RUN_SHARED = {
+    "--project-dir": "project_dir",
+    "--profiles-dir": "profiles_dir",
+    "--target": "target",
+    "-t": "target",
+    "--vars": "vars",
+    "--threads": "threads",
+    "--target-path": "target_path",
+    "--log-format": "log_format",
+    "--log-level": "log_level",
+}
 RUN_OWN = {"--connections-file": "connections_file", "--state-schema": "state_schema"}
 
 
 def split_run_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     """dbt-revsync's settings and dbt's arguments, from ``dbt-revsync run <arguments>``."""
     ns = argparse.Namespace(
-        project_dir=os.environ.get("DBT_PROJECT_DIR", "."), profiles_dir=os.environ.get("DBT_PROFILES_DIR"),
-        target=os.environ.get("DBT_TARGET"), vars=None, threads=None, target_path=None, log_format="text",
-        log_level="warning", connections_file=None, state_schema=os.environ.get("DBT_REVSYNC_STATE_SCHEMA", "revsync"),
-        no_progress=False, select=[], exclude=[],
+        project_dir=os.environ.get("DBT_PROJECT_DIR", "."),
+        profiles_dir=os.environ.get("DBT_PROFILES_DIR"),
+        target=os.environ.get("DBT_TARGET"),
+        vars=None,
+        threads=None,
+        target_path=None,
+        log_format="text",
+        log_level="warning",
+        connections_file=None,
+        state_schema=os.environ.get("DBT_REVSYNC_STATE_SCHEMA", "revsync"),
+        no_progress=False,
+        select=[],
+        exclude=[],
     )
     dbt_args: list[str] = []
     items = list(argv)
@@ -400,7 +475,17 @@ def run_run(args: argparse.Namespace) -> int:
     return EXIT_OK if dbt_ok and all(r.ok for r in reports) else EXIT_FAILED
 
 
-HANDLERS = {"push": run_push, "run": run_run, "plan": run_plan, "validate": run_validate, "status": run_status, "forget": run_forget, "exposures": run_exposures, "listen": run_listen, "sandbox": run_sandbox}
+HANDLERS = {
+    "push": run_push,
+    "run": run_run,
+    "plan": run_plan,
+    "validate": run_validate,
+    "status": run_status,
+    "forget": run_forget,
+    "exposures": run_exposures,
+    "listen": run_listen,
+    "sandbox": run_sandbox,
+}
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -94,7 +94,9 @@ def current_manifest(settings: Settings) -> dict[str, Any]:
     path = target_dir(settings) / "manifest.json"
     stale = dbt_artifacts.stale_inputs(settings.project_dir, path)
     if stale:
-        first = stale[0].relative_to(settings.project_dir) if stale[0].is_relative_to(settings.project_dir) else stale[0]
+        first = (
+            stale[0].relative_to(settings.project_dir) if stale[0].is_relative_to(settings.project_dir) else stale[0]
+        )
         more = f" and {len(stale) - 1} other file(s)" if len(stale) > 1 else ""
         logger.info("%s is older than %s%s: running dbt parse", path, first, more)
         invocation.parse(settings)
@@ -102,7 +104,10 @@ def current_manifest(settings: Settings) -> dict[str, Any]:
 
 
 def load_specs(
-    settings: Settings, selection: Selection, artifacts: dbt_artifacts.Artifacts | None = None, manifest: Mapping[str, Any] | None = None,
+    settings: Settings,
+    selection: Selection,
+    artifacts: dbt_artifacts.Artifacts | None = None,
+    manifest: Mapping[str, Any] | None = None,
 ) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse]]:
     """The selected syncs, parsed and checked against the connections file (no warehouse).
 
@@ -110,7 +115,11 @@ def load_specs(
     ``--select`` and ``all_syncs``, the nodes the run results say were built (the fallback of
     a push with no hook record).
     """
-    ids = invocation.selected_unique_ids(settings, selection.select, selection.exclude) if (selection.select or selection.exclude) else None
+    ids = (
+        invocation.selected_unique_ids(settings, selection.select, selection.exclude)
+        if (selection.select or selection.exclude)
+        else None
+    )
     if manifest is None:
         manifest = artifacts.manifest if artifacts else current_manifest(settings)
     nodes = dbt_artifacts.sync_nodes(manifest)
@@ -142,7 +151,9 @@ def parse_nodes(
     specs: list[SyncSpec] = []
     uses: list[ColumnUse] = []
     for node in nodes:
-        found, node_issues, node_uses = parse_sync_blocks(node.ref, node.block, connections, broken, destinations=catalog())
+        found, node_issues, node_uses = parse_sync_blocks(
+            node.ref, node.block, connections, broken, destinations=catalog()
+        )
         specs.extend(found)
         issues.extend(node_issues)
         uses.extend(node_uses)
@@ -167,11 +178,15 @@ def check_relations(uses: Sequence[ColumnUse], warehouse: Warehouse) -> list[Con
     for node_uses in by_node.values():
         node = node_uses[0].node
         if node.materialized == "ephemeral":
-            issues.append(ConfigIssue(
-                f"{node.name} is an ephemeral model: it has no relation in the warehouse to read; "
-                "materialize it as a view or a table to sync it",
-                where=f"{node.resource_type} '{node.name}'", file=node.yaml_file, key="config.materialized",
-            ))
+            issues.append(
+                ConfigIssue(
+                    f"{node.name} is an ephemeral model: it has no relation in the warehouse to read; "
+                    "materialize it as a view or a table to sync it",
+                    where=f"{node.resource_type} '{node.name}'",
+                    file=node.yaml_file,
+                    key="config.materialized",
+                )
+            )
             continue
         columns = warehouse.columns(node)
         if columns is None:
@@ -208,8 +223,18 @@ def push(
     progress = progress or Progress()
     progress.phase(None, "reading the dbt project")
     try:
-        return _push(settings, selection, full_refresh=full_refresh, dry_run=dry_run, progress=progress, samples=samples,
-                     artifacts=artifacts, due=due, stop=stop, waiting=waiting)
+        return _push(
+            settings,
+            selection,
+            full_refresh=full_refresh,
+            dry_run=dry_run,
+            progress=progress,
+            samples=samples,
+            artifacts=artifacts,
+            due=due,
+            stop=stop,
+            waiting=waiting,
+        )
     finally:
         progress.close()
 
@@ -234,7 +259,9 @@ def _push(
     with Warehouse(settings) as warehouse:
         verdicts: list[builds.Verdict] = []
         if not explicit:
-            specs, issues, uses, verdicts = _built_syncs(settings, manifest, artifacts, warehouse, since_last_push=not full_refresh)
+            specs, issues, uses, verdicts = _built_syncs(
+                settings, manifest, artifacts, warehouse, since_last_push=not full_refresh
+            )
         issues.extend(check_relations(uses, warehouse))
         raise_if(issues)
         if due:
@@ -246,9 +273,15 @@ def _push(
         specs = [s for s in specs if s.sync_id not in {v.spec.sync_id for v in held}]
         if not specs and not held and not due:  # --due lists when each sync is next due instead
             logger.warning("nothing to push: %s", _nothing_reason(manifest, verdicts, artifacts is not None))
-        pusher = Pusher(warehouse, progress=progress, full_refresh=full_refresh, dry_run=dry_run, samples=samples,
-                        held={sync_id: dict.fromkeys(keys, reason) for sync_id, (keys, reason) in held_keys.items()},
-                        stop=stop or threading.Event())
+        pusher = Pusher(
+            warehouse,
+            progress=progress,
+            full_refresh=full_refresh,
+            dry_run=dry_run,
+            samples=samples,
+            held={sync_id: dict.fromkeys(keys, reason) for sync_id, (keys, reason) in held_keys.items()},
+            stop=stop or threading.Event(),
+        )
         reports = [_held_report(v) for v in held] + pusher.push_all(specs)
         if not dry_run:
             _record_holds(warehouse, reports, verdicts)
@@ -256,7 +289,10 @@ def _push(
 
 
 def _built_syncs(
-    settings: Settings, manifest: Mapping[str, Any], artifacts: dbt_artifacts.Artifacts | None, warehouse: Warehouse,
+    settings: Settings,
+    manifest: Mapping[str, Any],
+    artifacts: dbt_artifacts.Artifacts | None,
+    warehouse: Warehouse,
     since_last_push: bool = True,
 ) -> tuple[list[SyncSpec], list[ConfigIssue], list[ColumnUse], list[builds.Verdict]]:
     """A plain push's syncs: those whose node dbt built since their last push (the hook's
@@ -267,22 +303,38 @@ def _built_syncs(
     if records is None:
         records = builds.records_from_run_results(_run_results(settings, artifacts), manifest)
     latest = builds.latest_builds(records)
-    nodes = [n for n in dbt_artifacts.sync_nodes(manifest) if n.ref.unique_id in latest or n.ref.resource_type == "source"]
-    specs, issues, uses = parse_nodes(settings, dbt_artifacts.dag_order(nodes, manifest), dbt_artifacts.misplaced_blocks(manifest))
+    nodes = [
+        n for n in dbt_artifacts.sync_nodes(manifest) if n.ref.unique_id in latest or n.ref.resource_type == "source"
+    ]
+    specs, issues, uses = parse_nodes(
+        settings, dbt_artifacts.dag_order(nodes, manifest), dbt_artifacts.misplaced_blocks(manifest)
+    )
     since_last_push = since_last_push and from_hook
     last = build_state.last_pushes(warehouse) if since_last_push else {}
     tested_sources = builds.source_tests(records)
-    parents = {uid: list((node.get("depends_on") or {}).get("nodes") or ()) for uid, node in dbt_artifacts.nodes_by_id(manifest).items()}
+    parents = {
+        uid: list((node.get("depends_on") or {}).get("nodes") or ())
+        for uid, node in dbt_artifacts.nodes_by_id(manifest).items()
+    }
     verdicts = [builds.judge(s, latest, tested_sources, parents, last.get(s.sync_id), since_last_push) for s in specs]
     for verdict in verdicts:
         if verdict.action != "skip":
-            logger.info("%s: %s%s", verdict.spec.label, verdict.action, f" ({verdict.reason})" if verdict.reason else "")
+            logger.info(
+                "%s: %s%s", verdict.spec.label, verdict.action, f" ({verdict.reason})" if verdict.reason else ""
+            )
     # the relations of syncs not taken are not checked (a node dbt failed on may have none)
     idle = {v.spec.node.unique_id for v in verdicts} - {v.spec.node.unique_id for v in verdicts if v.action == "take"}
-    return [v.spec for v in verdicts if v.action == "take"], issues, [u for u in uses if u.node.unique_id not in idle], verdicts
+    return (
+        [v.spec for v in verdicts if v.action == "take"],
+        issues,
+        [u for u in uses if u.node.unique_id not in idle],
+        verdicts,
+    )
 
 
-def _quarantine(warehouse: Warehouse, verdicts: list[builds.Verdict]) -> tuple[dict[str, tuple[frozenset[str], str]], list[builds.Verdict]]:
+def _quarantine(
+    warehouse: Warehouse, verdicts: list[builds.Verdict]
+) -> tuple[dict[str, tuple[frozenset[str], str]], list[builds.Verdict]]:
     """The keys each quarantined sync holds back (sync_id -> keys, reason); a quarantine that
     cannot name its rows holds the whole sync instead."""
     held: dict[str, tuple[frozenset[str], str]] = {}
@@ -291,7 +343,9 @@ def _quarantine(warehouse: Warehouse, verdicts: list[builds.Verdict]) -> tuple[d
         for quarantine in verdict.quarantines:
             found = build_state.quarantined_keys(warehouse, quarantine.relation, verdict.spec.primary_key)
             if found.problem:
-                verdict = builds.Verdict(verdict.spec, "hold", f"{quarantine.reason} ({found.problem})", verdict.invocation_id)
+                verdict = builds.Verdict(
+                    verdict.spec, "hold", f"{quarantine.reason} ({found.problem})", verdict.invocation_id
+                )
                 held.pop(verdict.spec.sync_id, None)
                 break
             keys, reasons = held.get(verdict.spec.sync_id, (frozenset(), ""))
@@ -302,8 +356,15 @@ def _quarantine(warehouse: Warehouse, verdicts: list[builds.Verdict]) -> tuple[d
 
 def _held_report(verdict: builds.Verdict) -> SyncReport:
     spec = verdict.spec
-    events.emit("sync_held", f"{spec.label}: held back: {verdict.reason}", logging.WARNING, sync_id=spec.sync_id, sync=spec.label,
-                invocation_id=verdict.invocation_id, reason=verdict.reason)
+    events.emit(
+        "sync_held",
+        f"{spec.label}: held back: {verdict.reason}",
+        logging.WARNING,
+        sync_id=spec.sync_id,
+        sync=spec.label,
+        invocation_id=verdict.invocation_id,
+        reason=verdict.reason,
+    )
     return SyncReport(spec, status=SyncStatus.HELD, message=f"not pushed: {verdict.reason}")
 
 
@@ -329,9 +390,13 @@ def _nothing_reason(manifest: Mapping[str, Any], verdicts: Sequence[builds.Verdi
     if not dbt_artifacts.sync_nodes(manifest):
         return dbt_artifacts.no_sync_reason(manifest)
     if not verdicts:
-        return "no node that carries a revsync block was built" + (" by this run" if from_run else " (run `dbt build` first)")
-    return (f"dbt built none of the {len(verdicts)} sync(s)' nodes since that sync's last push "
-            "(build with dbt first, or push --select or --full-refresh to push anyway)")
+        return "no node that carries a revsync block was built" + (
+            " by this run" if from_run else " (run `dbt build` first)"
+        )
+    return (
+        f"dbt built none of the {len(verdicts)} sync(s)' nodes since that sync's last push "
+        "(build with dbt first, or push --select or --full-refresh to push anyway)"
+    )
 
 
 class NotDue(NamedTuple):
@@ -355,7 +420,11 @@ def due_specs(specs: Sequence[SyncSpec], last_successes: Mapping[str, Any]) -> t
 
 
 def run_then_push(
-    settings: Settings, dbt_args: Sequence[str], *, target_path: str | None = None, progress: Progress | None = None,
+    settings: Settings,
+    dbt_args: Sequence[str],
+    *,
+    target_path: str | None = None,
+    progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> tuple[bool, list[SyncReport]]:
     """``dbt <dbt_args>``, then a push of exactly the nodes that invocation built.
@@ -377,7 +446,11 @@ def no_sync_reason(settings: Settings) -> str:
     """Why validate found no sync: the manifest's nodes, or the selection."""
     manifest = dbt_artifacts.load_manifest(target_dir(settings))
     found = len(dbt_artifacts.sync_nodes(manifest))
-    return f"no sync found: none of the manifest's {found} node(s) with a sync is selected" if found else dbt_artifacts.no_sync_reason(manifest)
+    return (
+        f"no sync found: none of the manifest's {found} node(s) with a sync is selected"
+        if found
+        else dbt_artifacts.no_sync_reason(manifest)
+    )
 
 
 def validate(settings: Settings, selection: Selection, remote: bool = False) -> tuple[list[SyncSpec], list[str]]:
@@ -426,14 +499,18 @@ def check_remote_fields(
         names = listed[where]
         if names is None:
             if type(destination).remote_issues is Destination.remote_issues:
-                notes.append(f"{spec.label}: not checked remotely: {spec.connection.type} destinations cannot list their fields")
+                notes.append(
+                    f"{spec.label}: not checked remotely: {spec.connection.type} destinations cannot list their fields"
+                )
             elif not own:
                 notes.append(f"{spec.label}: checked against {spec.connection.name}.{spec.object}")
             continue
         missing = [f for f in spec.fields if destination.field_name(f.path) not in names]
         issues.extend(_missing_field(spec, destination.field_name(f.path), f.path, names) for f in missing)
         if not missing:
-            notes.append(f"{spec.label}: {len(spec.fields)} mapped field(s) exist in {spec.connection.name}.{spec.object}")
+            notes.append(
+                f"{spec.label}: {len(spec.fields)} mapped field(s) exist in {spec.connection.name}.{spec.object}"
+            )
     return issues, notes
 
 
@@ -441,17 +518,25 @@ def _unreachable(spec: SyncSpec, destination: Destination, exc: DestinationError
     host = urlsplit(destination.root).netloc or destination.root
     return ConfigIssue(
         f"{spec.connection.type} at {host} did not answer as expected: {exc} (check base_url and the credentials)",
-        where=f"connection '{spec.connection.name}'", file=spec.connection.file,
-        key=f"connections.{spec.connection.name}.base_url" if spec.connection.base_url else f"connections.{spec.connection.name}",
+        where=f"connection '{spec.connection.name}'",
+        file=spec.connection.file,
+        key=f"connections.{spec.connection.name}.base_url"
+        if spec.connection.base_url
+        else f"connections.{spec.connection.name}",
     )
 
 
 def _missing_field(spec: SyncSpec, name: str, path: str, names: set[str]) -> ConfigIssue:
     shown = sorted(names)
-    listing = ", ".join(shown[:MAX_LISTED]) + (f" and {len(shown) - MAX_LISTED} more" if len(shown) > MAX_LISTED else "")
+    listing = ", ".join(shown[:MAX_LISTED]) + (
+        f" and {len(shown) - MAX_LISTED} more" if len(shown) > MAX_LISTED else ""
+    )
     return ConfigIssue(
-        f"{name!r} is not a field of {spec.connection.type} {spec.object}{did_you_mean(name, names)}; it has: {listing}",
-        where=f"{spec.node.resource_type} '{spec.node.name}'", file=spec.node.yaml_file, key=f"{spec.key_path}.fields.{path}",
+        f"{name!r} is not a field of {spec.connection.type} {spec.object}{did_you_mean(name, names)}; it has: "
+        f"{listing}",
+        where=f"{spec.node.resource_type} '{spec.node.name}'",
+        file=spec.node.yaml_file,
+        key=f"{spec.key_path}.fields.{path}",
     )
 
 
@@ -464,7 +549,9 @@ class RunHistory:
     holds: list[dict[str, Any]] = field(default_factory=list)  # each sync's current hold (tests failed)
 
 
-def status(settings: Settings, per_sync: int = 5, rejects_per_run: int = 3, selection: Selection = Selection()) -> RunHistory:
+def status(
+    settings: Settings, per_sync: int = 5, rejects_per_run: int = 3, selection: Selection = Selection()
+) -> RunHistory:
     """The recent runs; with ``--select``/``--exclude``, of the selected nodes' syncs alone."""
     ensure_project(settings)
     wanted = _selected_sync_ids(settings, selection)
@@ -550,7 +637,9 @@ def _selected_sync_ids(settings: Settings, selection: Selection) -> set[str] | N
     return {spec.sync_id for spec in specs}
 
 
-def write_exposures(settings: Settings, path: Path | None = None, selection: Selection = Selection()) -> tuple[Path, int]:
+def write_exposures(
+    settings: Settings, path: Path | None = None, selection: Selection = Selection()
+) -> tuple[Path, int]:
     """Write one exposure per sync of the manifest (with a selection, of the selected nodes);
     returns the file and the count."""
     specs, issues, _ = load_specs(settings, Selection(selection.select, selection.exclude, all_syncs=True))
@@ -560,7 +649,9 @@ def write_exposures(settings: Settings, path: Path | None = None, selection: Sel
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = manifest.get("metadata") or {}
     root, dbt_version = str(metadata.get("project_name") or ""), str(metadata.get("dbt_version") or "")
-    path.write_text(exposures.exposures_yaml(specs, dbt_artifacts.nodes_by_id(manifest), root, dbt_version), encoding="utf-8")
+    path.write_text(
+        exposures.exposures_yaml(specs, dbt_artifacts.nodes_by_id(manifest), root, dbt_version), encoding="utf-8"
+    )
     return path, len(specs)
 
 
@@ -586,16 +677,26 @@ class ListenOptions:
 
 
 def _listen_policy(account: cloud.CloudAccount, options: ListenOptions) -> webhook.ListenPolicy:
-    issues = [ConfigIssue(f"{flag} takes dbt Cloud ids (numbers), got {value!r}", key=flag)
-              for flag, values in (("--job-id", options.job_ids), ("--environment-id", options.environment_ids))
-              for value in values if not str(value).strip().isdigit()]
+    issues = [
+        ConfigIssue(f"{flag} takes dbt Cloud ids (numbers), got {value!r}", key=flag)
+        for flag, values in (("--job-id", options.job_ids), ("--environment-id", options.environment_ids))
+        for value in values
+        if not str(value).strip().isdigit()
+    ]
     if not options.job_ids and not options.environment_ids:
-        issues.append(ConfigIssue(
-            "listen needs --job-id and/or --environment-id: a dbt Cloud webhook sends every job's runs "
-            "(CI jobs' included), and only the runs of the jobs and environments named are pushed"))
+        issues.append(
+            ConfigIssue(
+                "listen needs --job-id and/or --environment-id: a dbt Cloud webhook sends every job's runs "
+                "(CI jobs' included), and only the runs of the jobs and environments named are pushed"
+            )
+        )
     raise_if(issues)
-    return webhook.ListenPolicy(account.account_id, frozenset(j.strip() for j in options.job_ids),
-                                frozenset(e.strip() for e in options.environment_ids), options.push_errored)
+    return webhook.ListenPolicy(
+        account.account_id,
+        frozenset(j.strip() for j in options.job_ids),
+        frozenset(e.strip() for e in options.environment_ids),
+        options.push_errored,
+    )
 
 
 def listener(
@@ -606,7 +707,9 @@ def listener(
     The runs it accepted and did not push before it last stopped are queued again here."""
     secret = os.environ.get(WEBHOOK_SECRET_ENV, "")
     if not secret:
-        raise ConfigError(ConfigIssue(f"environment variable {WEBHOOK_SECRET_ENV} is not set (the webhook's secret token)"))
+        raise ConfigError(
+            ConfigIssue(f"environment variable {WEBHOOK_SECRET_ENV} is not set (the webhook's secret token)")
+        )
     logs.REDACTOR.add([secret])
     account = cloud.CloudAccount.from_env(os.environ)
     policy = _listen_policy(account, options)
@@ -633,5 +736,7 @@ def listener(
         server.server.server_close()
         raise
     if again:
-        logger.warning("dbt Cloud runs accepted before and not pushed yet, queued again: %s", ", ".join(r.run_id for r in again))
+        logger.warning(
+            "dbt Cloud runs accepted before and not pushed yet, queued again: %s", ", ".join(r.run_id for r in again)
+        )
     return server

@@ -45,7 +45,16 @@ __all__ = [
 
 Destinations = Mapping[str, "type[Destination]"]  # connection type -> its destination class
 
-CONNECTION_KEYS = ("type", "base_url", "rate_limit", "max_concurrency", "timeout", "max_retries", "max_retry_time", "breaker_threshold")
+CONNECTION_KEYS = (
+    "type",
+    "base_url",
+    "rate_limit",
+    "max_concurrency",
+    "timeout",
+    "max_retries",
+    "max_retry_time",
+    "breaker_threshold",
+)
 CONNECTIONS_ENV = "DBT_REVSYNC_CONNECTIONS"
 URL_KEYS = ("url", "base_url")  # settings that hold a URL (a token may ride in its path or query)
 _SECRET_WORDS = re.compile(r"(key|token|secret|password)", re.IGNORECASE)
@@ -104,8 +113,12 @@ def load_connections(
     try:
         data = YAML(typ="safe").load(path.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError:
-        return {}, [ConfigIssue("cannot read connections file: it is not UTF-8 text (saved as UTF-16?); save it as UTF-8",
-                                file=str(path))]
+        return {}, [
+            ConfigIssue(
+                "cannot read connections file: it is not UTF-8 text (saved as UTF-16?); save it as UTF-8",
+                file=str(path),
+            )
+        ]
     except (OSError, YAMLError) as exc:
         return {}, [ConfigIssue(f"cannot read connections file: {exc}", file=str(path))]
     if not isinstance(data, dict) or not isinstance(data.get("connections"), dict):
@@ -156,7 +169,9 @@ def parse_connection(
     for key in rendered:
         if key not in allowed:
             hint = did_you_mean(key, allowed)
-            issues.append(issue(f"unknown key for a {ctype} connection{hint}; allowed: {', '.join(sorted(allowed))}", key))
+            issues.append(
+                issue(f"unknown key for a {ctype} connection{hint}; allowed: {', '.join(sorted(allowed))}", key)
+            )
     for key in cls.required_settings:
         reported = any(found.key == f"connections.{name}.{key}" for found in issues)  # e.g. its env_var is not set
         if rendered.get(key) in (None, "") and not reported:
@@ -190,8 +205,11 @@ def _secret_leaves(raw: Any, rendered: Any, environ: Mapping[str, str]) -> set[s
     each text rendered from an environment variable, and the variables' values."""
     if isinstance(rendered, (str, int, float)) and not isinstance(raw, (dict, list)):
         return {str(rendered)} if str(rendered) else set()
-    pairs = zip(raw.values(), rendered.values()) if isinstance(raw, dict) and isinstance(rendered, dict) else (
-        zip(raw, rendered) if isinstance(raw, list) and isinstance(rendered, list) else ())
+    pairs = (
+        zip(raw.values(), rendered.values())
+        if isinstance(raw, dict) and isinstance(rendered, dict)
+        else (zip(raw, rendered) if isinstance(raw, list) and isinstance(rendered, list) else ())
+    )
     found: set[str] = set()
     for raw_item, item in pairs:
         if isinstance(raw_item, str) and _ENV_VAR.search(raw_item):
@@ -255,8 +273,14 @@ def _connection_numbers(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[tu
             what = "a whole number" if kind is int else "a number"
             issues.append((key, f"expected {what}, got {_shown(value)}"))
         elif number < low or (number == low and not low_ok) or number > high:
-            issues.append((key, f"must be from {low:g} to {high:g}; got {_shown(value)}" if low_ok
-                           else f"must be greater than {low:g} and at most {high:g}; got {_shown(value)}"))
+            issues.append(
+                (
+                    key,
+                    f"must be from {low:g} to {high:g}; got {_shown(value)}"
+                    if low_ok
+                    else f"must be greater than {low:g} and at most {high:g}; got {_shown(value)}",
+                )
+            )
         else:
             out[key] = kind(number)
     return out, issues

@@ -177,7 +177,9 @@ class UnsendableError(TransportError):
 
 Transport = Callable[[str, str, Mapping[str, str], bytes | None, float], tuple[int, Mapping[str, str], bytes]]
 
-MAX_BODY_BYTES = 64 * 1024 * 1024  # an answer larger than this (decoded) is not read whole: a Bulk API job's results fit
+MAX_BODY_BYTES = (
+    64 * 1024 * 1024
+)  # an answer larger than this (decoded) is not read whole: a Bulk API job's results fit
 _READ_SIZE = 64 * 1024
 # What a broken answer can raise while it is read: a reset, a truncated chunk, bad gzip, a
 # malformed status line or header, a read timeout.
@@ -206,7 +208,13 @@ class RequestsTransport:
         deadline = time.monotonic() + timeout
         try:
             response = self.session.request(
-                method, url, headers=dict(headers), data=body, timeout=timeout, verify=True, allow_redirects=False,
+                method,
+                url,
+                headers=dict(headers),
+                data=body,
+                timeout=timeout,
+                verify=True,
+                allow_redirects=False,
                 stream=True,
             )
         except requests.exceptions.SSLError:
@@ -247,7 +255,9 @@ class RequestsTransport:
 def _shrink_read_timeout(raw: Any, remaining: float) -> None:
     """Bound the next socket read by what is left of the deadline (best effort: the
     connection's socket may already be gone, or wrapped by TLS)."""
-    sock = getattr(getattr(raw, "_connection", None), "sock", None) or getattr(getattr(raw, "connection", None), "sock", None)
+    sock = getattr(getattr(raw, "_connection", None), "sock", None) or getattr(
+        getattr(raw, "connection", None), "sock", None
+    )
     if sock is not None:
         try:
             sock.settimeout(max(remaining, 0.01))
@@ -258,7 +268,11 @@ def _shrink_read_timeout(raw: Any, remaining: float) -> None:
 def _no_answer(exc: BaseException) -> str:
     """Why no answer came, in words that never carry the URL: ``connection refused`` (nothing
     listens at that host and port), else the exception's type."""
-    return "connection refused" if "Connection refused" in str(exc) or "ConnectionRefused" in repr(exc) else type(exc).__name__
+    return (
+        "connection refused"
+        if "Connection refused" in str(exc) or "ConnectionRefused" in repr(exc)
+        else type(exc).__name__
+    )
 
 
 def _unsendable(exc: BaseException) -> str:
@@ -286,7 +300,12 @@ class RateLimiter:
     of 429s on concurrent requests halves the rate once, not once each.
     """
 
-    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        rate: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.target = rate
         self.rate = rate
         self.capacity = max(1.0, rate or 1.0)
@@ -369,7 +388,9 @@ class WindowLimiter:
     more fits in ``window.seconds``. Callers spend the slot when they send, retries included,
     as the vendor counts them."""
 
-    def __init__(self, window: Window, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, window: Window, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.window = window
         self.sent: deque[float] = deque()
         self.clock, self.sleep = clock, sleep
@@ -382,7 +403,9 @@ class WindowLimiter:
         return 0.0 if len(self.sent) < self.window.requests else self.sent[0] + self.window.seconds - now
 
     def spent(self, what: str, wait: float) -> BudgetSpent:
-        return BudgetSpent(f"{what}: the vendor's limit of {self.window.describe()} is spent for the next {wait:.0f} s", wait)
+        return BudgetSpent(
+            f"{what}: the vendor's limit of {self.window.describe()} is spent for the next {wait:.0f} s", wait
+        )
 
     def acquire(self, max_wait: float, what: str) -> None:
         """Take a slot, waiting at most ``max_wait`` seconds in all (slots other threads take
@@ -579,15 +602,23 @@ class HttpClient:
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(dict(params), doseq=True)}"
         body = jsonlib.dumps(json, ensure_ascii=False).encode() if json is not None else data
-        sent_headers = {"Accept": "application/json", **({"Content-Type": "application/json"} if json is not None else {}), **(headers or {})}
+        sent_headers = {
+            "Accept": "application/json",
+            **({"Content-Type": "application/json"} if json is not None else {}),
+            **(headers or {}),
+        }
         self._check_headers(method, url, sent_headers)
         started = self.clock()
         for attempt in range(1, self.policy.max_attempts + 1):
             if self.stopped.is_set():
-                raise TransientDestinationError(self.redact(f"{method} {_path(url)} not sent: the push was interrupted"))
+                raise TransientDestinationError(
+                    self.redact(f"{method} {_path(url)} not sent: the push was interrupted")
+                )
             if self.breaker.open:
                 raise CircuitOpenError(self.redact(f"{method} {_path(url)} not sent: {self.breaker.describe()}"))
-            self._spend_windows(family, max(0.0, self.policy.max_seconds - (self.clock() - started)), f"{method} {_path(url)}")
+            self._spend_windows(
+                family, max(0.0, self.policy.max_seconds - (self.clock() - started)), f"{method} {_path(url)}"
+            )
             sent_at = self.clock()
             status, reply_headers, content = self._once(method, url, sent_headers, body)
             outcome = classify(status, content)
@@ -597,7 +628,9 @@ class HttpClient:
                 self._hold_for_hint(reply_headers)
                 return Reply(status or 0, reply_headers, content, attempt)
             if outcome is Outcome.FATAL:
-                raise FatalDestinationError(self.redact(f"{method} {_path(url)} {_fatal_reason(status, content)}"), status)
+                raise FatalDestinationError(
+                    self.redact(f"{method} {_path(url)} {_fatal_reason(status, content)}"), status
+                )
             what = f"answered {status}" if status else f"got no answer ({content.decode(errors='replace')})"
             self.breaker.failure(self.redact(f"{method} {_path(url)} {what}"))
             wait = self._retry_wait(status, reply_headers, attempt, sent_at)
@@ -605,8 +638,14 @@ class HttpClient:
             if attempt == self.policy.max_attempts or spent + wait > self.policy.max_seconds or self.breaker.open:
                 raise TransientDestinationError(self.redact(f"{method} {_path(url)} {what} after {attempt} attempts"))
             events.emit(
-                "retry", f"retrying {method} {_path(url)} in {wait:.2f}s (attempt {attempt}, {status or 'no answer'})",
-                connection=self.name, method=method, path=_path(url), attempt=attempt, status=status, wait_seconds=round(wait, 3),
+                "retry",
+                f"retrying {method} {_path(url)} in {wait:.2f}s (attempt {attempt}, {status or 'no answer'})",
+                connection=self.name,
+                method=method,
+                path=_path(url),
+                attempt=attempt,
+                status=status,
+                wait_seconds=round(wait, 3),
             )
             self._pause(wait)
         raise AssertionError("unreachable")
@@ -628,7 +667,9 @@ class HttpClient:
         taken in all of them at once and only when it fits in all: a request that is not sent
         spends no slot, and each window records the moment the request goes out. Waits at
         most ``max_wait`` seconds in all; BudgetSpent past that."""
-        limiters = [(name, limiter) for name in dict.fromkeys(("", family)) for limiter in self.window_limiters.get(name, ())]
+        limiters = [
+            (name, limiter) for name in dict.fromkeys(("", family)) for limiter in self.window_limiters.get(name, ())
+        ]
         if not limiters:
             return
         deadline = self.clock() + max_wait
@@ -659,7 +700,9 @@ class HttpClient:
         left = until - self.clock()
         return f"the vendor's limit of {what} is spent for the next {left:.0f} s" if left > 0 else None
 
-    def _once(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> tuple[int | None, Mapping[str, str], bytes]:
+    def _once(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> tuple[int | None, Mapping[str, str], bytes]:
         self.limiter.acquire()
         with self.slots:
             if self.stopped.is_set():  # interrupted while waiting for its turn: never put on the wire
@@ -674,7 +717,9 @@ class HttpClient:
             except TransportError as exc:
                 return None, {}, str(exc).encode()
 
-    def _retry_wait(self, status: int | None, headers: Mapping[str, str], attempt: int, sent_at: float | None = None) -> float:
+    def _retry_wait(
+        self, status: int | None, headers: Mapping[str, str], attempt: int, sent_at: float | None = None
+    ) -> float:
         """Full-jitter backoff, or the vendor's own wait (held for the whole connection, at
         most the retry budget: a vendor asking for hours never stalls the connection that long).
 

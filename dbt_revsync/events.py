@@ -25,7 +25,17 @@ __all__ = ["COMMON", "FIELDS", "LOGGER_NAME", "emit"]
 LOGGER_NAME = "dbt_revsync.events"
 COMMON = ("ts", "level", "logger", "event", "message")
 FIELDS: dict[str, tuple[str, ...]] = {
-    "sync_started": ("sync_id", "sync", "model", "destination", "object", "insert_mode", "fetch_mode", "run_id", "dry_run"),
+    "sync_started": (
+        "sync_id",
+        "sync",
+        "model",
+        "destination",
+        "object",
+        "insert_mode",
+        "fetch_mode",
+        "run_id",
+        "dry_run",
+    ),
     "batch_done": ("sync_id", "run_id", "created", "updated", "deleted", "rejected", "unresolved", "requests"),
     "reject": ("sync_id", "run_id", "record_key", "operation", "error_code", "error_message"),
     "retry": ("connection", "method", "path", "attempt", "status", "wait_seconds"),

@@ -58,9 +58,13 @@ class AcceptedRun:
     def from_row(cls, row: Mapping[str, Any]) -> AcceptedRun:
         code = row.get("run_status_code")
         return cls(
-            run_id=str(row["run_id"]), job_id=str(row.get("job_id") or ""), environment_id=str(row.get("environment_id") or ""),
-            run_status_code=int(code) if code is not None else None, accepted_at=str(row.get("accepted_at") or ""),
-            status=str(row.get("status") or ACCEPTED), error=row.get("error"),
+            run_id=str(row["run_id"]),
+            job_id=str(row.get("job_id") or ""),
+            environment_id=str(row.get("environment_id") or ""),
+            run_status_code=int(code) if code is not None else None,
+            accepted_at=str(row.get("accepted_at") or ""),
+            status=str(row.get("status") or ACCEPTED),
+            error=row.get("error"),
             finished_at=str(row["finished_at"]) if row.get("finished_at") is not None else None,
         )
 
@@ -99,7 +103,11 @@ class Ledger:
 
     def finish(self, run: AcceptedRun, ok: bool, error: str | None = None) -> None:
         with self.ready:
-            self._append(replace(run, status=PUSHED if ok else FAILED, error=(error or None) and error[:2000], finished_at=utc_now()))
+            self._append(
+                replace(
+                    run, status=PUSHED if ok else FAILED, error=(error or None) and error[:2000], finished_at=utc_now()
+                )
+            )
 
     def _append(self, run: AcceptedRun) -> None:
         self.journal.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +125,7 @@ class Ledger:
             rows = [json.loads(line) for line in lines]
             warehouse.execute(warehouse.render("revsync_listen_record_sql", schema_name=self.schema, rows=rows))
             with self.ready:
-                rest = self._journal_lines()[len(lines):]
+                rest = self._journal_lines()[len(lines) :]
                 scratch = self.journal.with_suffix(".tmp")
                 scratch.write_text("".join(line + "\n" for line in rest), encoding="utf-8")
                 os.replace(scratch, self.journal)

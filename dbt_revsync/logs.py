@@ -75,8 +75,17 @@ def secret_forms(secret: str) -> set[str]:
         return set()
     forms = {secret}
     for value in {secret, secret.strip()} - {""}:
-        forms.update({value, quote(value, safe=""), quote(value), quote_plus(value), json.dumps(value)[1:-1],
-                      repr(value)[1:-1], value.encode("unicode_escape").decode("ascii")})
+        forms.update(
+            {
+                value,
+                quote(value, safe=""),
+                quote(value),
+                quote_plus(value),
+                json.dumps(value)[1:-1],
+                repr(value)[1:-1],
+                value.encode("unicode_escape").decode("ascii"),
+            }
+        )
         for pattern in _BASIC_PAIRS:
             for encode in (base64.b64encode, base64.urlsafe_b64encode):
                 encoded = encode(pattern.format(value).encode("utf-8")).decode("ascii")

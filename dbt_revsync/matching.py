@@ -108,7 +108,9 @@ def _link(destination: Destination, spec: SyncSpec, change: Change, result: Batc
     return None
 
 
-def _keep_if_empty(destination: Destination, spec: SyncSpec, change: Change, found: Found, result: BatchResult) -> dict[str, Any] | None:
+def _keep_if_empty(
+    destination: Destination, spec: SyncSpec, change: Change, found: Found, result: BatchResult
+) -> dict[str, Any] | None:
     """The change's fields without the ``if_empty`` ones the record already has a value for;
     None when the record no longer exists."""
     guarded = [f for f in spec.if_empty_fields if _field_value(change.fields, spec, f.path, exact=True) is not _MISSING]

@@ -42,15 +42,30 @@ __all__ = [
     "utc_now",
 ]
 
-COUNTS = ("read", "created", "updated", "deleted", "unchanged", "rejected", "requests")  # what a sync counts (runs table, events)
+COUNTS = (
+    "read",
+    "created",
+    "updated",
+    "deleted",
+    "unchanged",
+    "rejected",
+    "requests",
+)  # what a sync counts (runs table, events)
 
 
 # Error codes that mean "not now" whatever the status: a vendor's own limit or lock codes
 # (Salesforce REQUEST_LIMIT_EXCEEDED on a 403, UNABLE_TO_LOCK_ROW in a batch answer, ...).
-RETRY_CODES = frozenset({
-    "REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "TOO_MANY_REQUESTS",
-    "RATE_LIMIT_EXCEEDED", "RATELIMIT_EXCEEDED", "TEMPORARILY_UNAVAILABLE",
-})
+RETRY_CODES = frozenset(
+    {
+        "REQUEST_LIMIT_EXCEEDED",
+        "UNABLE_TO_LOCK_ROW",
+        "SERVER_UNAVAILABLE",
+        "TOO_MANY_REQUESTS",
+        "RATE_LIMIT_EXCEEDED",
+        "RATELIMIT_EXCEEDED",
+        "TEMPORARILY_UNAVAILABLE",
+    }
+)
 
 
 MAX_REJECT_REASONS = 10  # distinct reasons a report lists; every reject is in revsync_rejects
@@ -194,8 +209,15 @@ class SyncSpec:
     @property
     def fingerprint(self) -> str:
         """Changes whenever what a row turns into changes, so a new mapping resends rows."""
-        fields = [(f.path, f.column) + ((f.on_update, f.list_format) if (f.on_update, f.list_format) != ("always", None) else ()) for f in self.fields]
-        text = repr((self.object, self.insert_mode, self.upsert_key, self.nulls, fields) + ((self.match_on,) if self.match_on else ()))
+        fields = [
+            (f.path, f.column)
+            + ((f.on_update, f.list_format) if (f.on_update, f.list_format) != ("always", None) else ())
+            for f in self.fields
+        ]
+        text = repr(
+            (self.object, self.insert_mode, self.upsert_key, self.nulls, fields)
+            + ((self.match_on,) if self.match_on else ())
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
@@ -218,7 +240,6 @@ class Settings:
     state_schema: str = "revsync"
     threads: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
-
 
 
 # --------------------------------------------------------------------------- rows and batches
@@ -340,7 +361,6 @@ class BatchResult:
             self.fatal = self.fatal or other.fatal
 
 
-
 @dataclass(frozen=True)
 class ChangeRow:
     """One row of the changes table: what the diff decided and the values to map."""
@@ -356,7 +376,6 @@ class ChangeRow:
     origin: str | None = None  # what the state remembers: created | matched
 
 
-
 @dataclass(frozen=True)
 class PlannedReject:
     """A row refused before sending, for a reason the diff found."""
@@ -367,9 +386,7 @@ class PlannedReject:
     message: str
 
 
-
 # --------------------------------------------------------------------------- reports
-
 
 
 class SyncStatus(str, Enum):
@@ -406,7 +423,9 @@ class SyncReport:
     reject_reasons: dict[str, list[Any]] = field(default_factory=dict)  # reason -> [rows, first key]
     left: int = 0  # rows left for the next push (not answered, not sent)
     config_error: bool = False  # the sync failed on its configuration (as the CRM revealed it)
-    kept: int = 0  # mirror: records whose rows left the model, left alone (not created by the sync, or still pointed at)
+    kept: int = (
+        0  # mirror: records whose rows left the model, left alone (not created by the sync, or still pointed at)
+    )
     held: dict[str, int] = field(default_factory=dict)  # reason -> rows held back by a failing test, not sent
     acted: int = 0  # rows of the relation that became a change or a reject
     changes: int = 0  # changes the diff found (mirror: with the records to delete)

@@ -123,8 +123,16 @@ class TerminalProgress(Progress):
             return
         bar = BAR_WIDTH if self.console.width >= 100 else BAR_WIDTH // 2 if self.console.width < 70 else 12
         self.display = RichProgress(
-            _Label(), BarColumn(bar_width=bar), _Count(), _Rate(), TimeElapsedColumn(), _Eta(),
-            console=self.console, refresh_per_second=8, speed_estimate_period=10.0, expand=True,
+            _Label(),
+            BarColumn(bar_width=bar),
+            _Count(),
+            _Rate(),
+            TimeElapsedColumn(),
+            _Eta(),
+            console=self.console,
+            refresh_per_second=8,
+            speed_estimate_period=10.0,
+            expand=True,
         )
         original = sys.stderr
         self.display.start()
@@ -198,7 +206,11 @@ def not_due_text(waiting: Sequence[Any], due: int, width: int | None = None) -> 
         return f"{due} sync(s) due" if due else "no sync has a schedule (give a block schedule: 30m, hourly or daily)"
     lines = [f"{due} sync(s) due; not due yet:" if due else "no sync is due; next due:"]
     for item in sorted(waiting, key=lambda w: (w.next_due is None, w.next_due or datetime.min)):
-        when = item.next_due.strftime("%Y-%m-%d %H:%M UTC") if item.next_due else "never (no schedule; plain push sends it)"
+        when = (
+            item.next_due.strftime("%Y-%m-%d %H:%M UTC")
+            if item.next_due
+            else "never (no schedule; plain push sends it)"
+        )
         schedule = f" ({item.spec.schedule})" if item.spec.schedule else ""
         line = f"  {item.spec.label}{schedule}: {when}"
         lines.append(_wrap(line, width, "      ") if width else line)
@@ -230,8 +242,10 @@ class LineProgress(Progress):
             counts = report.counts
             answered = counts["created"] + counts["updated"] + counts["deleted"] + counts["rejected"]
             rate = f" ({answered / report.seconds:,.0f} rows/s)" if report.seconds > 0 else ""
-            stream.write(f"{report.spec.label}: {report.status}, {answered}/{report.changes} change(s) answered "
-                         f"in {report.seconds:.1f}s{rate}\n")
+            stream.write(
+                f"{report.spec.label}: {report.status}, {answered}/{report.changes} change(s) answered "
+                f"in {report.seconds:.1f}s{rate}\n"
+            )
         else:
             stream.write(f"{report.spec.label}: {report.status}, nothing to send\n")
         stream.flush()
@@ -251,18 +265,26 @@ def summary(reports: Sequence[SyncReport], width: int = 80, wide: bool = False, 
     return "\n".join(table + notes)
 
 
-def _table(reports: Sequence[SyncReport], columns: Sequence[str], seconds: str, secs: Callable[[SyncReport], str]) -> list[str]:
+def _table(
+    reports: Sequence[SyncReport], columns: Sequence[str], seconds: str, secs: Callable[[SyncReport], str]
+) -> list[str]:
     header = ("sync", "status", *columns, seconds)
     rows = [header] + [(r.spec.label, r.status, *(str(_count(r, c)) for c in columns), secs(r)) for r in reports]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
-             for row in rows]
+    lines = [
+        "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        for row in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return lines
 
 
 def _stacked(
-    reports: Sequence[SyncReport], columns: Sequence[str], seconds: str, secs: Callable[[SyncReport], str], width: int,
+    reports: Sequence[SyncReport],
+    columns: Sequence[str],
+    seconds: str,
+    secs: Callable[[SyncReport], str],
+    width: int,
 ) -> list[str]:
     """The compact table with each sync's name on a line of its own (wrapped when wider than
     the terminal, never cut), its figures under it."""
@@ -294,7 +316,9 @@ def _notes(reports: Sequence[SyncReport]) -> list[str]:
 
 
 def _wrap(line: str, width: int, indent: str = "    ") -> str:
-    return "\n".join(textwrap.wrap(line, width=max(20, width), subsequent_indent=indent, break_on_hyphens=False)) or line
+    return (
+        "\n".join(textwrap.wrap(line, width=max(20, width), subsequent_indent=indent, break_on_hyphens=False)) or line
+    )
 
 
 def plan_text(reports: Sequence[SyncReport]) -> str:
@@ -318,7 +342,8 @@ def plan_text(reports: Sequence[SyncReport]) -> str:
 
 
 def status_text(
-    runs: Sequence[Mapping[str, Any]], rejects: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]],
+    runs: Sequence[Mapping[str, Any]],
+    rejects: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]],
     holds: Sequence[Mapping[str, Any]] = (),
     width: int | None = None,
 ) -> str:
@@ -333,8 +358,10 @@ def status_text(
     for sync_id in dict.fromkeys([*(r["sync_id"] for r in runs), *held]):
         lines.append(sync_id)
         if sync_id in held:
-            hold = (f"  held since {_when(held[sync_id].get('held_at'))} (dbt invocation "
-                    f"{held[sync_id].get('invocation_id') or '-'}): {held[sync_id].get('reason')}")
+            hold = (
+                f"  held since {_when(held[sync_id].get('held_at'))} (dbt invocation "
+                f"{held[sync_id].get('invocation_id') or '-'}): {held[sync_id].get('reason')}"
+            )
             lines.append(_wrap(hold, width, "    ") if width else hold)
         if not any(r["sync_id"] == sync_id for r in runs):
             lines.append("")
@@ -342,14 +369,26 @@ def status_text(
         rows: list[tuple[str, ...]] = [header]
         notes: list[str] = []
         for run in (r for r in runs if r["sync_id"] == sync_id):
-            rows.append((_when(run.get("started_at")), _seconds(run), str(run.get("status")),
-                         *(str(run.get(c) or 0) for c in ("created", "updated", "deleted", "rejected"))))
+            rows.append(
+                (
+                    _when(run.get("started_at")),
+                    _seconds(run),
+                    str(run.get("status")),
+                    *(str(run.get(c) or 0) for c in ("created", "updated", "deleted", "rejected")),
+                )
+            )
             if run.get("message"):
                 notes.append(f"    {_when(run.get('started_at'))}: {run['message']}")
             for reject in rejects.get((sync_id, run["run_id"]), ()):
-                notes.append(f"    {_when(run.get('started_at'))} rejected {reject['record_key']}: {reject['error_code']}: {reject['error_message']}")
+                notes.append(
+                    f"    {_when(run.get('started_at'))} rejected {reject['record_key']}: "
+                    f"{reject['error_code']}: {reject['error_message']}"
+                )
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        lines += ["  " + "  ".join(c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
+        lines += [
+            "  " + "  ".join(c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+            for row in rows
+        ]
         lines += [_wrap(note, width, "      ") for note in notes] if width else notes
         lines.append("")
     return "\n".join(lines).rstrip()

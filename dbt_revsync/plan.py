@@ -54,8 +54,17 @@ def decide(spec: SyncSpec, row: ChangeRow) -> Change | PlannedReject | None:
     upsert = spec.upsert_field
     upsert_value = _value(spec, upsert.column, row.values) if upsert else None
     return Change(
-        op, str(row.key), fields, row.remote_id, row.row_hash, upsert_value, row=row.values, in_state=row.status != "new",
-        origin=row.origin, upsert_text=row.upsert_value, incremental_value=row.incremental_value,
+        op,
+        str(row.key),
+        fields,
+        row.remote_id,
+        row.row_hash,
+        upsert_value,
+        row=row.values,
+        in_state=row.status != "new",
+        origin=row.origin,
+        upsert_text=row.upsert_value,
+        incremental_value=row.incremental_value,
     )
 
 
@@ -65,7 +74,10 @@ def _reject(spec: SyncSpec, row: ChangeRow) -> PlannedReject:
     upsert = spec.upsert_field
     reasons = {
         "reject_null_key": ("null_primary_key", f"primary key ({keys}) is null or blank"),
-        "reject_duplicate_key": ("duplicate_primary_key", f"primary key ({keys}) value {row.key!r} is on more than one row"),
+        "reject_duplicate_key": (
+            "duplicate_primary_key",
+            f"primary key ({keys}) value {row.key!r} is on more than one row",
+        ),
         "reject_null_upsert_key": (
             "null_upsert_key",
             f"upsert key {spec.upsert_key} (column {upsert.column if upsert else '?'}) is null or blank",

@@ -170,7 +170,9 @@ class Pusher:
         reports = []
         for spec in specs:
             if self.stop.is_set():
-                reports.append(SyncReport(spec, status=SyncStatus.INTERRUPTED, message="not started: the push was interrupted"))
+                reports.append(
+                    SyncReport(spec, status=SyncStatus.INTERRUPTED, message="not started: the push was interrupted")
+                )
                 continue
             reports.append(self.push(spec))
         return reports
@@ -216,17 +218,27 @@ class SyncRun:
         spec, report, pusher = self.spec, self.report, self.pusher
         started = time.monotonic()
         events.emit(
-            "sync_started", f"{spec.label}: started", sync_id=spec.sync_id, sync=spec.label, model=spec.node.name,
-            destination=spec.connection.name, object=spec.object, insert_mode=spec.insert_mode,
-            fetch_mode=spec.fetch_mode, run_id=pusher.run_id, dry_run=pusher.dry_run,
+            "sync_started",
+            f"{spec.label}: started",
+            sync_id=spec.sync_id,
+            sync=spec.label,
+            model=spec.node.name,
+            destination=spec.connection.name,
+            object=spec.object,
+            insert_mode=spec.insert_mode,
+            fetch_mode=spec.fetch_mode,
+            run_id=pusher.run_id,
+            dry_run=pusher.dry_run,
         )
         locked = False
         try:
             destination = pusher.destinations(spec)
             self.target = target_of(spec, destination)
             self.address = address_of(destination)
-            with self.state.lock(spec, holder=f"{pusher.run_id}:{spec.sync_id}"), \
-                    pusher.warehouse.bounded_memory(SYNC_MEMORY_LIMIT):
+            with (
+                self.state.lock(spec, holder=f"{pusher.run_id}:{spec.sync_id}"),
+                pusher.warehouse.bounded_memory(SYNC_MEMORY_LIMIT),
+            ):
                 locked = True
                 try:
                     self._push(destination)
@@ -270,7 +282,9 @@ class SyncRun:
         report.counts["read"] = stats.read
         report.counts["unchanged"] = stats.read
         if pusher.full_refresh and spec.insert_mode == "append":
-            logger.warning("%s: append never creates a record twice: --full-refresh sends nothing already created", spec.label)
+            logger.warning(
+                "%s: append never creates a record twice: --full-refresh sends nothing already created", spec.label
+            )
         self._record()
         pusher.progress.start(spec, stats.changes)
         http = getattr(destination, "http", None)
@@ -303,8 +317,14 @@ class SyncRun:
         report, spec = self.report, self.spec
         waiting = report.left + sum(report.held.values())
         if waiting or (report.counts["rejected"] and not spec.upsert_key):
-            why = f"{waiting} row(s) not delivered or held back" if waiting else f"{report.counts['rejected']} row(s) rejected"
-            logger.warning("%s: mirror deletes nothing this push: %s; the next push that delivers every row does", spec.label, why)
+            why = (
+                f"{waiting} row(s) not delivered or held back"
+                if waiting
+                else f"{report.counts['rejected']} row(s) rejected"
+            )
+            logger.warning(
+                "%s: mirror deletes nothing this push: %s; the next push that delivers every row does", spec.label, why
+            )
             return False
         return True
 
@@ -318,14 +338,20 @@ class SyncRun:
         if spec.fetch_mode == "incremental":
             report.watermark = str(self.held) if self.held is not None else (high_water or watermark)
         if report.kept:
-            logger.warning("%s: %d record(s) whose rows left the model left in the CRM: the sync did not create them "
-                           "(or cannot show it did), or a current row points at them", spec.label, report.kept)
+            logger.warning(
+                "%s: %d record(s) whose rows left the model left in the CRM: the sync did not create them "
+                "(or cannot show it did), or a current row points at them",
+                spec.label,
+                report.kept,
+            )
         if report.left:
             http = self.http
             tripped = f"{http.breaker.describe()}; " if http is not None and http.breaker.open else ""
             spent = http.budget_spent if http is not None else None
             tripped += f"{spent}, so this push stopped sending; " if spent else ""
-            report.message = hidden(spec, f"{tripped}{report.left} row(s) not delivered this time; the next push sends them again")
+            report.message = hidden(
+                spec, f"{tripped}{report.left} row(s) not delivered this time; the next push sends them again"
+            )
             logger.warning("%s: %s", spec.label, report.message)
 
     def send(self, destination: Destination, changes: ChangeSet, size: int) -> None:
@@ -362,14 +388,21 @@ class SyncRun:
             planned_rejects: list[PlannedReject] = []
             forgotten: list[StateRow] = []
             for row in page:
-                if held and row.key is not None and row.key in held and row.status not in ("forget", "handover", "removed"):
+                if (
+                    held
+                    and row.key is not None
+                    and row.key in held
+                    and row.status not in ("forget", "handover", "removed")
+                ):
                     report.held[held[row.key]] = report.held.get(held[row.key], 0) + 1
                     report.acted += 1
                     report.counts["unchanged"] = report.counts["read"] - report.acted
                     self._hold(row.incremental_value)
                     continue
                 if row.status in ("forget", "handover"):
-                    forgotten.append(StateRow(str(row.key), None, row.remote_id, row.origin, row.upsert_value, False, True))
+                    forgotten.append(
+                        StateRow(str(row.key), None, row.remote_id, row.origin, row.upsert_value, False, True)
+                    )
                     report.kept += row.status == "forget"
                     continue
                 decided = plan.decide(spec, row)
@@ -406,7 +439,9 @@ class SyncRun:
         report.note_rejects((r.key, r.message) for r in rejects)
         if not pusher.dry_run:
             rows = [RejectRow(r.key, r.operation, r.code, r.message) for r in rejects]
-            self.state.hand_over(spec, self.target, [f.destination_id for f in forgotten if f.origin == "created" and f.destination_id])
+            self.state.hand_over(
+                spec, self.target, [f.destination_id for f in forgotten if f.origin == "created" and f.destination_id]
+            )
             self.state.commit(spec, self.target, pusher.run_id, forgotten, rows, self._progress_row())
         self._advance(len(rejects) + len(forgotten))
 
@@ -458,8 +493,10 @@ class SyncRun:
         if report.status == SyncStatus.INTERRUPTED:
             counts = report.counts
             answered = counts["created"] + counts["updated"] + counts["deleted"] + counts["rejected"]
-            report.message = (f"interrupted: {answered} of {report.changes} change(s) answered and committed; "
-                              f"the next push sends the other {report.left}")
+            report.message = (
+                f"interrupted: {answered} of {report.changes} change(s) answered and committed; "
+                f"the next push sends the other {report.left}"
+            )
 
     def _hold(self, value: Any) -> None:
         """Keep the watermark at or below ``value`` (a row that was not acknowledged)."""
@@ -490,9 +527,15 @@ class SyncRun:
         self._emit_rejects(rejects)
         outcomes = [a.outcome for a in result.acked]
         events.emit(
-            "batch_done", f"{spec.label}: batch of {len(outcomes) + len(result.rejected) + len(result.unresolved)} done",
-            sync_id=spec.sync_id, run_id=pusher.run_id, created=outcomes.count("created"), updated=outcomes.count("updated"),
-            deleted=outcomes.count("deleted"), rejected=len(result.rejected), unresolved=len(result.unresolved),
+            "batch_done",
+            f"{spec.label}: batch of {len(outcomes) + len(result.rejected) + len(result.unresolved)} done",
+            sync_id=spec.sync_id,
+            run_id=pusher.run_id,
+            created=outcomes.count("created"),
+            updated=outcomes.count("updated"),
+            deleted=outcomes.count("deleted"),
+            rejected=len(result.rejected),
+            unresolved=len(result.unresolved),
             requests=result.requests,
         )
         if result.fatal:
@@ -513,13 +556,21 @@ class SyncRun:
             return
         report, spec = self.report, self.spec
         if verdict.refused:
-            where = ("is the sandbox (or the server meant to be there) running?" if is_loopback_address(self.address)
-                     else "is the host right, and reachable from here?")
-            text = f"every request to {self.address} was refused: {where} check base_url of connection '{spec.connection.name}'"
+            where = (
+                "is the sandbox (or the server meant to be there) running?"
+                if is_loopback_address(self.address)
+                else "is the host right, and reachable from here?"
+            )
+            text = (
+                f"every request to {self.address} was refused: {where} "
+                f"check base_url of connection '{spec.connection.name}'"
+            )
         else:
-            text = (f"all {verdict.rows} row(s) answered so far were rejected by {self.address or spec.connection.name} "
-                    f"the same way ({verdict.reason}): a configuration problem (the object, a mapped field or the "
-                    "account), not bad rows; the sync stopped, check its fields and object")
+            text = (
+                f"all {verdict.rows} row(s) answered so far were rejected by {self.address or spec.connection.name} "
+                f"the same way ({verdict.reason}): a configuration problem (the object, a mapped field or the "
+                "account), not bad rows; the sync stopped, check its fields and object"
+            )
         report.status, report.config_error, report.message = SyncStatus.FAILED, True, hidden(spec, text)
         logger.warning("%s: %s", spec.label, report.message)
 
@@ -559,8 +610,13 @@ class SyncRun:
         spec = self.spec
         for r in rejects:
             events.emit(
-                "reject", f"{spec.label}: rejected {r.record_key}: {r.error_code}: {r.error_message}", sync_id=spec.sync_id,
-                run_id=self.pusher.run_id, record_key=r.record_key, operation=r.operation, error_code=r.error_code,
+                "reject",
+                f"{spec.label}: rejected {r.record_key}: {r.error_code}: {r.error_message}",
+                sync_id=spec.sync_id,
+                run_id=self.pusher.run_id,
+                record_key=r.record_key,
+                operation=r.operation,
+                error_code=r.error_code,
                 error_message=r.error_message,
             )
 
@@ -610,10 +666,17 @@ class SyncRun:
         if failures:
             report.status, report.message = SyncStatus.FAILED, hidden(self.spec, str(failures[0]))
         events.emit(
-            "sync_finished", f"{self.label}: {report.status}",
+            "sync_finished",
+            f"{self.label}: {report.status}",
             logging.WARNING if report.status in (SyncStatus.FAILED, SyncStatus.INTERRUPTED) else logging.INFO,
-            sync_id=self.spec.sync_id, sync=self.label, run_id=self.pusher.run_id, status=str(report.status), **report.counts,
-            unresolved=report.left, seconds=round(report.seconds, 3), reason=report.message,
+            sync_id=self.spec.sync_id,
+            sync=self.label,
+            run_id=self.pusher.run_id,
+            status=str(report.status),
+            **report.counts,
+            unresolved=report.left,
+            seconds=round(report.seconds, 3),
+            reason=report.message,
         )
 
 

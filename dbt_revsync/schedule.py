@@ -14,7 +14,11 @@ from datetime import datetime, timedelta, timezone
 
 __all__ = ["INTERVALS", "MAX_SLACK", "is_due", "next_due", "slack", "utc_datetime"]
 
-INTERVALS: dict[str, timedelta] = {"30m": timedelta(minutes=30), "hourly": timedelta(hours=1), "daily": timedelta(days=1)}
+INTERVALS: dict[str, timedelta] = {
+    "30m": timedelta(minutes=30),
+    "hourly": timedelta(hours=1),
+    "daily": timedelta(days=1),
+}
 MAX_SLACK = timedelta(minutes=5)
 
 

@@ -103,7 +103,13 @@ class StateStore:
             for column, kind in columns:
                 if column.lower() not in present:
                     logger.info("adding column %s to %s", column, table)
-                    wh.execute(str(wh.render("revsync_add_column_sql", relation=wh.state_table(table), column=column, kind=kind)))
+                    wh.execute(
+                        str(
+                            wh.render(
+                                "revsync_add_column_sql", relation=wh.state_table(table), column=column, kind=kind
+                            )
+                        )
+                    )
         unique = wh.render("revsync_state_unique_sql", schema_relation=wh.state_schema)
         if unique:
             wh.execute(unique)
@@ -111,14 +117,18 @@ class StateStore:
     def claim_legacy(self, spec: SyncSpec, target: str) -> None:
         """Rows written before targets were recorded become the current target's."""
         wh = self.warehouse
-        wh.execute(wh.render("revsync_claim_legacy_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id, target=target))
+        wh.execute(
+            wh.render("revsync_claim_legacy_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id, target=target)
+        )
 
     def compact(self, spec: SyncSpec) -> bool:
         """Where the state is append-only (``revsync_compaction_sql``: Spark), rewrite the sync's
         logs as their live rows once they hold ``COMPACT_RATIO`` times as many (plus
         ``COMPACT_FLOOR``); whether it did. Runs under the sync's lock, before its diff."""
         wh = self.warehouse
-        sql = wh.render("revsync_compaction_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id, suffix=spec.short_id)
+        sql = wh.render(
+            "revsync_compaction_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id, suffix=spec.short_id
+        )
         if not sql:
             return False
         _, rows = wh.query(sql["measure"])
@@ -173,7 +183,8 @@ class StateStore:
             wh.execute(str(sql["release"]))
             since = f" since {first[1]}" if first else ""
             raise SyncLocked(
-                f"another push of {spec.label} is running (its lease in revsync_locks{since} expires {first[2] if first else '?'});"
+                f"another push of {spec.label} is running (its lease in revsync_locks{since} expires "
+                f"{first[2] if first else '?'});"
                 " nothing sent"
             )
         self._renewed = time.monotonic()
@@ -192,8 +203,12 @@ class StateStore:
         expires = now + timedelta(seconds=LEASE_SECONDS)
         fmt = "%Y-%m-%d %H:%M:%S.%f"
         return self.warehouse.render(
-            "revsync_lease_sql", schema_relation=self.warehouse.state_schema, sync_id=spec.sync_id,
-            holder=holder, now=now.strftime(fmt), expires=expires.strftime(fmt),
+            "revsync_lease_sql",
+            schema_relation=self.warehouse.state_schema,
+            sync_id=spec.sync_id,
+            holder=holder,
+            now=now.strftime(fmt),
+            expires=expires.strftime(fmt),
         )
 
     def renew(self) -> None:
@@ -206,12 +221,25 @@ class StateStore:
     # ---- reading and writing ---------------------------------------------------------------
     def last_watermark(self, spec: SyncSpec, target: str) -> str | None:
         wh = self.warehouse
-        _, rows = wh.query(wh.render("revsync_last_watermark_sql", runs_relation=wh.state_table("revsync_runs"),
-                                     sync_id=spec.sync_id, target=target))
+        _, rows = wh.query(
+            wh.render(
+                "revsync_last_watermark_sql",
+                runs_relation=wh.state_table("revsync_runs"),
+                sync_id=spec.sync_id,
+                target=target,
+            )
+        )
         return rows[0][0] if rows else None
 
-    def commit(self, spec: SyncSpec, target: str, run_id: str, acks: Sequence[StateRow], rejects: Sequence[RejectRow],
-               run: Mapping[str, Any] | None) -> None:
+    def commit(
+        self,
+        spec: SyncSpec,
+        target: str,
+        run_id: str,
+        acks: Sequence[StateRow],
+        rejects: Sequence[RejectRow],
+        run: Mapping[str, Any] | None,
+    ) -> None:
         """One transaction: the batch's acknowledged records, its rejects, the run's counts.
 
         Where the warehouse binds parameters (``revsync_bound_commit_sql``) the values travel
@@ -228,8 +256,15 @@ class StateStore:
                 wh.execute(statements)
             return
         statements = wh.render(
-            "revsync_commit_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id, target=target, run_id=run_id,
-            acks=list(acks), rejects=list(rejects), run=dict(run or {}), now=utc_now(),
+            "revsync_commit_sql",
+            schema_relation=wh.state_schema,
+            sync_id=spec.sync_id,
+            target=target,
+            run_id=run_id,
+            acks=list(acks),
+            rejects=list(rejects),
+            run=dict(run or {}),
+            now=utc_now(),
         )
         if statements:
             wh.execute(statements)
@@ -238,12 +273,23 @@ class StateStore:
         """The rows holding these ids inherit the origin ``created`` (see revsync_removed_sql)."""
         if destination_ids:
             wh = self.warehouse
-            wh.execute(str(wh.render("revsync_handover_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id,
-                                     target=target, destination_ids=list(destination_ids))))
+            wh.execute(
+                str(
+                    wh.render(
+                        "revsync_handover_sql",
+                        schema_relation=wh.state_schema,
+                        sync_id=spec.sync_id,
+                        target=target,
+                        destination_ids=list(destination_ids),
+                    )
+                )
+            )
 
     def _bound_commit(self) -> Mapping[str, Any] | None:
         if self._bound is False:
-            self._bound = self.warehouse.render("revsync_bound_commit_sql", schema_relation=self.warehouse.state_schema) or None
+            self._bound = (
+                self.warehouse.render("revsync_bound_commit_sql", schema_relation=self.warehouse.state_schema) or None
+            )
         return self._bound  # type: ignore[return-value]
 
     # ---- forgetting a sync ----------------------------------------------------------------
@@ -261,8 +307,12 @@ class StateStore:
         with self.lock(spec, holder=f"{run_id}:{spec.sync_id}"):
             now = utc_now()
             run = {"started_at": now, "finished_at": now, "status": "forgotten", "message": message}
-            statements = [*wh.render("revsync_forget_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id),
-                          *wh.render("revsync_run_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id, run_id=run_id, run=run)]
+            statements = [
+                *wh.render("revsync_forget_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id),
+                *wh.render(
+                    "revsync_run_sql", schema_relation=wh.state_schema, sync_id=spec.sync_id, run_id=run_id, run=run
+                ),
+            ]
             wh.execute([str(statement) for statement in statements])
 
     # ---- reading back (status, push --due) -------------------------------------------------
@@ -277,7 +327,11 @@ class StateStore:
         if not run_ids:
             return []
         wh = self.warehouse
-        return wh.select(wh.render("revsync_first_rejects_sql", schema_relation=wh.state_schema, run_ids=list(run_ids), per_run=per_run))
+        return wh.select(
+            wh.render(
+                "revsync_first_rejects_sql", schema_relation=wh.state_schema, run_ids=list(run_ids), per_run=per_run
+            )
+        )
 
     def last_successes(self) -> dict[str, Any]:
         """sync_id -> when its last successful run started."""
@@ -289,8 +343,14 @@ class StateStore:
 
 
 def bound_statements(
-    sql: Mapping[str, str], sync_id: str, target: str, run_id: str, acks: Sequence[StateRow], rejects: Sequence[RejectRow],
-    run: Mapping[str, Any] | None, now: str,
+    sql: Mapping[str, str],
+    sync_id: str,
+    target: str,
+    run_id: str,
+    acks: Sequence[StateRow],
+    rejects: Sequence[RejectRow],
+    run: Mapping[str, Any] | None,
+    now: str,
 ) -> list[Statement]:
     """The bound commit's statements with their parameters, in the order the macro documents.
 
@@ -303,7 +363,10 @@ def bound_statements(
         statements.append((sql["forget"], [sync_id, target, forget]))
     kept = [a for a in acks if a.keep]
     if kept:
-        columns = [[_text(getattr(a, name)) for a in kept] for name in ("record_key", "row_hash", "destination_id", "origin", "upsert_value")]
+        columns = [
+            [_text(getattr(a, name)) for a in kept]
+            for name in ("record_key", "row_hash", "destination_id", "origin", "upsert_value")
+        ]
         statements.append((sql["remember"], [sync_id, target, *columns, now, run_id]))
     settled = [a.record_key for a in acks] + [r.record_key for r in rejects if r.record_key is not None]
     if settled:
@@ -316,8 +379,20 @@ def bound_statements(
     if run:
         statements.append((sql["forget_run"], [sync_id, run_id]))
         values = [run.get("started_at"), run.get("finished_at"), run.get("status")]
-        statements.append((sql["remember_run"], [run_id, sync_id, *values, *(int(run.get(c) or 0) for c in COUNTS),
-                                                 run.get("watermark"), run.get("message"), run.get("target")]))
+        statements.append(
+            (
+                sql["remember_run"],
+                [
+                    run_id,
+                    sync_id,
+                    *values,
+                    *(int(run.get(c) or 0) for c in COUNTS),
+                    run.get("watermark"),
+                    run.get("message"),
+                    run.get("target"),
+                ],
+            )
+        )
     return statements
 
 

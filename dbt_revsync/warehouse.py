@@ -76,7 +76,9 @@ class Warehouse:
         set_invocation_context(os.environ)
         args = Namespace(
             project_dir=str(self.settings.project_dir),
-            profiles_dir=str(self.settings.profiles_dir) if self.settings.profiles_dir else _default_profiles_dir(self.settings.project_dir),
+            profiles_dir=str(self.settings.profiles_dir)
+            if self.settings.profiles_dir
+            else _default_profiles_dir(self.settings.project_dir),
             target=self.settings.target,
             vars=_parse_vars(self.settings.vars),
             profile=None,
@@ -117,7 +119,9 @@ class Warehouse:
             from dbt.parser.manifest import ManifestLoader
 
             self.macros_from = "parsed"
-            return ManifestLoader.load_macros(self.config, self.adapter.connections.set_query_header, base_macros_only=False)
+            return ManifestLoader.load_macros(
+                self.config, self.adapter.connections.set_query_header, base_macros_only=False
+            )
         from dbt.contracts.graph.manifest import MacroManifest
 
         if shipped:
@@ -227,7 +231,9 @@ class Warehouse:
 
     def _literal(self, value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, (str, int, type(None))):
-            raise WarehouseError(f"the {self.adapter.type()} adapter binds no parameters, and a {type(value).__name__} has no literal")
+            raise WarehouseError(
+                f"the {self.adapter.type()} adapter binds no parameters, and a {type(value).__name__} has no literal"
+            )
         return str(value) if isinstance(value, int) else str(self.render("revsync_literal", value=value))
 
     def _commit(self) -> None:
@@ -265,10 +271,14 @@ class Warehouse:
 
     @property
     def state_schema(self) -> Any:
-        return self.adapter.Relation.create(database=self.config.credentials.database, schema=self.settings.state_schema).without_identifier()
+        return self.adapter.Relation.create(
+            database=self.config.credentials.database, schema=self.settings.state_schema
+        ).without_identifier()
 
     def state_table(self, name: str) -> Any:
-        return self.adapter.Relation.create(database=self.config.credentials.database, schema=self.settings.state_schema, identifier=name)
+        return self.adapter.Relation.create(
+            database=self.config.credentials.database, schema=self.settings.state_schema, identifier=name
+        )
 
     def columns(self, node: NodeRef) -> list[tuple[str, str]] | None:
         """(name, type) of a node's relation, or None when it does not exist."""
@@ -371,7 +381,12 @@ def _recorded_macros(manifest_path: Path, projects: Sequence[Any], adapter_type:
         document = json.loads(manifest_path.read_bytes())
         metadata, entries = document["metadata"], document["macros"]
         if metadata.get("dbt_version") != dbt_version or metadata.get("adapter_type") != adapter_type:
-            logger.debug("%s: written by dbt %s for %s; parsing the macros", manifest_path, metadata.get("dbt_version"), metadata.get("adapter_type"))
+            logger.debug(
+                "%s: written by dbt %s for %s; parsing the macros",
+                manifest_path,
+                metadata.get("dbt_version"),
+                metadata.get("adapter_type"),
+            )
             return None
         by_file: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for entry in entries.values():
@@ -381,9 +396,15 @@ def _recorded_macros(manifest_path: Path, projects: Sequence[Any], adapter_type:
             for path in filesystem_search(project, project.macro_paths, ".sql"):
                 recorded = by_file.get((project.project_name, path.original_file_path), [])
                 text = load_file_contents(path.absolute_path, strip=True)
-                blocks = [b.full_block for b in extract_toplevel_blocks(text, allowed_blocks=MACRO_BLOCKS, collect_raw_data=False) if isinstance(b, BlockTag)]
+                blocks = [
+                    b.full_block
+                    for b in extract_toplevel_blocks(text, allowed_blocks=MACRO_BLOCKS, collect_raw_data=False)
+                    if isinstance(b, BlockTag)
+                ]
                 if sorted(str(b) for b in blocks) != sorted(str(e["macro_sql"]) for e in recorded):
-                    logger.debug("%s changed since %s was written; parsing the macros", path.absolute_path, manifest_path)
+                    logger.debug(
+                        "%s changed since %s was written; parsing the macros", path.absolute_path, manifest_path
+                    )
                     return None
                 for entry in recorded:
                     macros[entry["unique_id"]] = Macro.from_dict(entry)

@@ -151,8 +151,14 @@ class Listener:
     """
 
     def __init__(
-        self, secret: str, policy: ListenPolicy, ledger: Ledger, push_run: Callable[[str], bool],
-        record: Callable[[], None] = lambda: None, host: str = "127.0.0.1", port: int = 8080,
+        self,
+        secret: str,
+        policy: ListenPolicy,
+        ledger: Ledger,
+        push_run: Callable[[str], bool],
+        record: Callable[[], None] = lambda: None,
+        host: str = "127.0.0.1",
+        port: int = 8080,
     ) -> None:
         if not secret:
             raise ValueError("a webhook secret is required")
@@ -210,7 +216,9 @@ class Listener:
             return 503, {"error": "cannot record the run now"}
         if not taken:
             return 200, {"duplicate": event.run_id, "event_id": event.event_id}
-        logger.info("dbt Cloud run %s of job %s completed (%s): push queued", event.run_id, event.job_id, event.run_status)
+        logger.info(
+            "dbt Cloud run %s of job %s completed (%s): push queued", event.run_id, event.job_id, event.run_status
+        )
         return 202, {"accepted": event.run_id}
 
     def _work(self) -> None:
@@ -253,7 +261,9 @@ def _handler(listener: Listener) -> type[BaseHTTPRequestHandler]:
             send_json(self, *listener.accept(body, self.headers.get("Authorization")))
 
         def do_GET(self) -> None:  # noqa: N802
-            send_json(self, 200, {"listening": True, "pushed": len(listener.outcomes), "waiting": listener.ledger.waiting()})
+            send_json(
+                self, 200, {"listening": True, "pushed": len(listener.outcomes), "waiting": listener.ledger.waiting()}
+            )
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
             logger.debug("listen: " + format, *args)

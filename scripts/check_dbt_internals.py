@@ -55,7 +55,9 @@ def dbt_imports(package: Path) -> list[DbtImport]:
             if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("dbt."):
                 found.extend(DbtImport(str(node.module), alias.name, where) for alias in node.names)
             elif isinstance(node, ast.Import):
-                found.extend(DbtImport(alias.name, None, where) for alias in node.names if alias.name.startswith("dbt."))
+                found.extend(
+                    DbtImport(alias.name, None, where) for alias in node.names if alias.name.startswith("dbt.")
+                )
     return found
 
 
@@ -117,13 +119,30 @@ def missing(imports: Iterable[DbtImport], wheels: Wheels) -> Iterator[str]:
         source = wheels.source(item.module)
         if source is None and not (item.name is None and wheels.is_package(item.module)):
             yield f"{item.where}: {item}: module {item.module} is not in the wheel"
-        elif item.name is not None and item.name not in top_level_names(source or "") and not wheels.is_package(f"{item.module}.{item.name}"):
+        elif (
+            item.name is not None
+            and item.name not in top_level_names(source or "")
+            and not wheels.is_package(f"{item.module}.{item.name}")
+        ):
             yield f"{item.where}: {item}: {item.module} has no {item.name}"
 
 
 def _pip_download(requirement: str, into: Path) -> Path:
-    command = [sys.executable, "-m", "pip", "download", "--isolated", "--no-deps", "--only-binary=:all:",
-               "--index-url", INDEX, "--dest", str(into), "--quiet", requirement]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--isolated",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--index-url",
+        INDEX,
+        "--dest",
+        str(into),
+        "--quiet",
+        requirement,
+    ]
     if os.environ.get("PIP_CERT"):
         command[4:4] = ["--cert", os.environ["PIP_CERT"]]
     before = set(into.glob("*.whl"))
@@ -132,7 +151,9 @@ def _pip_download(requirement: str, into: Path) -> Path:
         raise RuntimeError(f"pip download {requirement} failed: {result.stderr.strip()[-600:]}")
     new = set(into.glob("*.whl")) - before
     distribution = re.split(r"[<>=!~ ]", requirement, maxsplit=1)[0].replace("-", "_").lower()
-    return next(iter(new)) if new else max(p for p in into.glob("*.whl") if p.name.lower().startswith(distribution + "-"))
+    return (
+        next(iter(new)) if new else max(p for p in into.glob("*.whl") if p.name.lower().startswith(distribution + "-"))
+    )
 
 
 def adapters_requirement(core_wheel: Path) -> str:
@@ -156,17 +177,27 @@ def network_reachable(url: str = f"{INDEX}/dbt-core/", timeout: float = 10.0) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", default="1.12.*", help="the dbt-core version to check against (pip syntax after ==)")
-    parser.add_argument("--wheel-dir", default=None, help="keep the downloaded wheels here (default: a temporary folder)")
+    parser.add_argument(
+        "--version", default="1.12.*", help="the dbt-core version to check against (pip syntax after ==)"
+    )
+    parser.add_argument(
+        "--wheel-dir", default=None, help="keep the downloaded wheels here (default: a temporary folder)"
+    )
     args = parser.parse_args(argv)
     in_ci = os.environ.get("CI", "").lower() == "true"
     imports = dbt_imports(ROOT / "dbt_revsync")
     if not network_reachable():
         if in_ci:
-            print("check_dbt_internals: PyPI is not reachable and CI=true: cannot check dbt-core", args.version, file=sys.stderr)
+            print(
+                "check_dbt_internals: PyPI is not reachable and CI=true: cannot check dbt-core",
+                args.version,
+                file=sys.stderr,
+            )
             return 2
-        print(f"check_dbt_internals: SKIPPED: PyPI is not reachable (no network); {len(imports)} dbt imports"
-              f" not checked against dbt-core {args.version}")
+        print(
+            f"check_dbt_internals: SKIPPED: PyPI is not reachable (no network); {len(imports)} dbt imports"
+            f" not checked against dbt-core {args.version}"
+        )
         return 0
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(args.wheel_dir or scratch)
@@ -179,8 +210,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"check_dbt_internals: {exc}", file=sys.stderr)
             return 2
         problems = list(missing(imports, Wheels([core, adapters])))
-    print(f"check_dbt_internals: {len(imports)} dbt imports of dbt_revsync/"
-          f" against {core.name} and {adapters.name} ({adapters_spec})")
+    print(
+        f"check_dbt_internals: {len(imports)} dbt imports of dbt_revsync/"
+        f" against {core.name} and {adapters.name} ({adapters_spec})"
+    )
     for problem in problems:
         print(f"  MISSING {problem}")
     if problems:

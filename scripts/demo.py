@@ -32,7 +32,15 @@ def main() -> int:
     with SandboxServer() as sandbox:
         env = {**os.environ, "REVSYNC_EXAMPLE_DB": str(database), "REVSYNC_SANDBOX_URL": sandbox.url}
         print(f"sandbox listening on {sandbox.url} (Freshsales at {sandbox.url}/freshsales)")
-        if run("build the example project into DuckDB", str(BIN / "dbt"), "build", "--profiles-dir", ".", "--quiet", env=env):
+        if run(
+            "build the example project into DuckDB",
+            str(BIN / "dbt"),
+            "build",
+            "--profiles-dir",
+            ".",
+            "--quiet",
+            env=env,
+        ):
             return 1
         run("what a push would do", str(BIN / "dbt-revsync"), "plan", "--samples", "1", env=env)
         code = run("first push: every row travels", str(BIN / "dbt-revsync"), "push", env=env)

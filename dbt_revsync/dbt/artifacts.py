@@ -67,7 +67,7 @@ class SyncNode:
 WRITTEN_BY = {
     "manifest": "`dbt parse` (or any dbt command that reads the project)",
     "run-results": "`dbt build` (or `dbt run`, `dbt seed`, `dbt snapshot`), or add the post-run hook "
-    "`on-run-end: \"{{ dbt_revsync.record_results(results) }}\"`",
+    '`on-run-end: "{{ dbt_revsync.record_results(results) }}"`',
 }
 
 
@@ -180,11 +180,15 @@ def building_run_results(run_results: Mapping[str, Any], origin: str) -> Mapping
     or ``dbt compile`` write one too, which says nothing of what was built."""
     which = str((run_results.get("args") or {}).get("which") or "")
     if which not in BUILDING_COMMANDS:
-        shown = f"`dbt {'docs generate' if which == 'generate' else which}`" if which else "a dbt command that does not say which"
+        shown = (
+            f"`dbt {'docs generate' if which == 'generate' else which}`"
+            if which
+            else "a dbt command that does not say which"
+        )
         raise ManifestError(
             f"{origin} was written by {shown}, not by a command that builds ({', '.join(BUILDING_COMMANDS)}): "
             "it does not say what was built. Run `dbt build` again, pass --select, or add the post-run hook "
-            "`on-run-end: \"{{ dbt_revsync.record_results(results) }}\"` so push reads what each build recorded"
+            '`on-run-end: "{{ dbt_revsync.record_results(results) }}"` so push reads what each build recorded'
         )
     return run_results
 
@@ -199,9 +203,14 @@ def misplaced_blocks(manifest: Mapping[str, Any]) -> list[ConfigIssue]:
                 continue
             where = f"{node.get('resource_type')} '{node.get('name')}'"
             file = str(node.get("patch_path") or node.get("original_file_path") or "").split("://", 1)[-1]
-            hint = "a sync block goes under config.meta.revsync" if node.get("resource_type") in SYNC_RESOURCE_TYPES else (
-                f"a {node.get('resource_type')} cannot carry a sync; put it on a model, seed, snapshot or source")
-            issues.append(ConfigIssue(f"dbt-revsync does not read a 'revsync' key here: {hint}", where=where, file=file, key=path))
+            hint = (
+                "a sync block goes under config.meta.revsync"
+                if node.get("resource_type") in SYNC_RESOURCE_TYPES
+                else (f"a {node.get('resource_type')} cannot carry a sync; put it on a model, seed, snapshot or source")
+            )
+            issues.append(
+                ConfigIssue(f"dbt-revsync does not read a 'revsync' key here: {hint}", where=where, file=file, key=path)
+            )
     return issues
 
 
@@ -260,8 +269,12 @@ def nodes_by_id(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 PROJECT_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "selectors.yml")
 PATH_SETTINGS = {  # dbt_project.yml setting -> dbt's default
-    "model-paths": ["models"], "seed-paths": ["seeds"], "snapshot-paths": ["snapshots"], "macro-paths": ["macros"],
-    "test-paths": ["tests"], "analysis-paths": ["analyses"],
+    "model-paths": ["models"],
+    "seed-paths": ["seeds"],
+    "snapshot-paths": ["snapshots"],
+    "macro-paths": ["macros"],
+    "test-paths": ["tests"],
+    "analysis-paths": ["analyses"],
 }
 SOURCE_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".py", ".md")
 

@@ -37,7 +37,9 @@ def hook_records(warehouse: Warehouse) -> list[builds.BuildRecord] | None:
     """What the hook recorded; None when it never ran against this state schema."""
     if not _exists(warehouse, RESULTS_TABLE):
         return None
-    return builds.records_from_rows(warehouse.select(warehouse.render("revsync_build_results_sql", schema_relation=warehouse.state_schema)))
+    return builds.records_from_rows(
+        warehouse.select(warehouse.render("revsync_build_results_sql", schema_relation=warehouse.state_schema))
+    )
 
 
 def last_pushes(warehouse: Warehouse) -> dict[str, datetime]:
@@ -66,7 +68,9 @@ def quarantined_keys(warehouse: Warehouse, relation: str, primary_key: Sequence[
     missing = [column for column in primary_key if column.lower() not in actual]
     if missing:
         return HeldKeys(problem=f"its stored failures lack the primary key column(s) {', '.join(missing)}")
-    sql = warehouse.render("revsync_failed_keys_sql", relation=relation, key_columns=[actual[c.lower()] for c in primary_key])
+    sql = warehouse.render(
+        "revsync_failed_keys_sql", relation=relation, key_columns=[actual[c.lower()] for c in primary_key]
+    )
     return HeldKeys(frozenset(str(row["record_key"]) for row in warehouse.select(sql) if row["record_key"] is not None))
 
 
@@ -75,12 +79,21 @@ def ensure_tables(warehouse: Warehouse) -> None:
     warehouse.execute(warehouse.render("revsync_results_ddl", schema_relation=warehouse.state_schema))
 
 
-def set_hold(warehouse: Warehouse, sync_id: str, invocation_id: str | None, reason: str | None, rows: int | None = None) -> None:
+def set_hold(
+    warehouse: Warehouse, sync_id: str, invocation_id: str | None, reason: str | None, rows: int | None = None
+) -> None:
     """Record a sync's hold (or clear it with ``reason`` None)."""
-    warehouse.execute(warehouse.render(
-        "revsync_hold_sql", schema_relation=warehouse.state_schema, sync_id=sync_id, invocation_id=invocation_id,
-        reason=reason, held_rows=rows, now=utc_now(),
-    ))
+    warehouse.execute(
+        warehouse.render(
+            "revsync_hold_sql",
+            schema_relation=warehouse.state_schema,
+            sync_id=sync_id,
+            invocation_id=invocation_id,
+            reason=reason,
+            held_rows=rows,
+            now=utc_now(),
+        )
+    )
 
 
 def has_holds_table(warehouse: Warehouse) -> bool:

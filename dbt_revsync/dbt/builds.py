@@ -126,8 +126,14 @@ def records_from_run_results(run_results: Mapping[str, Any], manifest: Mapping[s
         node = nodes.get(uid) or {}
         kind = str(node.get("resource_type") or uid.split(".", 1)[0])
         status = str(result.get("status"))
-        base: dict[str, Any] = {"invocation_id": invocation, "command": str(args.get("which") or ""), "recorded_at": None, "unique_id": uid,
-                "resource_type": kind, "status": status}
+        base: dict[str, Any] = {
+            "invocation_id": invocation,
+            "command": str(args.get("which") or ""),
+            "recorded_at": None,
+            "unique_id": uid,
+            "resource_type": kind,
+            "status": status,
+        }
         if kind in BUILT_TYPES:
             records.append(BuildRecord(**base))
         elif kind == "test":
@@ -137,11 +143,16 @@ def records_from_run_results(run_results: Mapping[str, Any], manifest: Mapping[s
             stored = node.get("relation_name") if config.get("store_failures") else None
             failures = result.get("failures")
             for target in targets:
-                records.append(BuildRecord(
-                    **base, attached_to=str(target), test_name=str(node.get("name") or uid),
-                    severity=str(config.get("severity") or "error").lower(),
-                    failures=failures if isinstance(failures, int) else None, failures_relation=stored,
-                ))
+                records.append(
+                    BuildRecord(
+                        **base,
+                        attached_to=str(target),
+                        test_name=str(node.get("name") or uid),
+                        severity=str(config.get("severity") or "error").lower(),
+                        failures=failures if isinstance(failures, int) else None,
+                        failures_relation=stored,
+                    )
+                )
     return records
 
 
@@ -213,10 +224,17 @@ def judge(
         if build is None:
             return Verdict(spec, "skip", "not built by any recorded dbt invocation")
         invocation = build.record.invocation_id
-        if since_last_push and last_push is not None and build.record.recorded_at is not None and build.record.recorded_at <= last_push:
+        if (
+            since_last_push
+            and last_push is not None
+            and build.record.recorded_at is not None
+            and build.record.recorded_at <= last_push
+        ):
             return Verdict(spec, "skip", "not built since its last push", invocation)
         if not build.built:
-            return Verdict(spec, "hold", f"model_{build.record.status}: dbt {build.record.command} did not build it", invocation)
+            return Verdict(
+                spec, "hold", f"model_{build.record.status}: dbt {build.record.command} did not build it", invocation
+            )
         own = build.tests
     if spec.gate == "none":
         return Verdict(spec, "take", invocation_id=invocation)

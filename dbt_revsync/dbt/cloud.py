@@ -67,13 +67,21 @@ class CloudAccount:
             for name, why in (
                 (ACCOUNT_ENV, "needed to read dbt Cloud runs"),
                 (TOKEN_ENV, "needed to read dbt Cloud runs"),
-                (URL_ENV, "your account's access URL from dbt Cloud's Account settings, e.g. https://ab123.us1.dbt.com"),
+                (
+                    URL_ENV,
+                    "your account's access URL from dbt Cloud's Account settings, e.g. https://ab123.us1.dbt.com",
+                ),
             )
             if not (environ.get(name) or "").strip()
         ]
         url = (environ.get(URL_ENV) or "").strip().rstrip("/")
         if url and not re.match(r"^https?://[^/\s]+$", url):
-            issues.append(ConfigIssue(f"{URL_ENV} must be an access URL such as https://ab123.us1.dbt.com (scheme and host only), got {url!r}"))
+            issues.append(
+                ConfigIssue(
+                    f"{URL_ENV} must be an access URL such as https://ab123.us1.dbt.com (scheme and host only), "
+                    f"got {url!r}"
+                )
+            )
         if issues:
             raise ConfigError(issues)
         account = cls(environ[ACCOUNT_ENV].strip(), environ[TOKEN_ENV].strip(), url)
@@ -117,7 +125,13 @@ def run_steps(document: Any) -> list[RunStep]:
     for step in steps or ():
         if isinstance(step, dict) and str(step.get("index", "")).isdigit():
             status = step.get("status")
-            found.append(RunStep(int(str(step["index"])), str(step.get("name") or ""), int(str(status)) if str(status).isdigit() else None))
+            found.append(
+                RunStep(
+                    int(str(step["index"])),
+                    str(step.get("name") or ""),
+                    int(str(status)) if str(status).isdigit() else None,
+                )
+            )
     return sorted(found, key=lambda s: s.index)
 
 
@@ -138,28 +152,39 @@ class CloudClient:
 
     def __init__(self, account: CloudAccount, http: HttpClient | None = None) -> None:
         self.account = account
-        self.http = http or HttpClient(max_concurrency=1, timeout=120.0, secrets=frozenset({account.token}), name="dbt-cloud")
+        self.http = http or HttpClient(
+            max_concurrency=1, timeout=120.0, secrets=frozenset({account.token}), name="dbt-cloud"
+        )
 
     def _get(self, url: str, what: str, run_id: str, params: Mapping[str, Any] | None = None) -> Any:
         try:
-            reply = self.http.request("GET", url, params=params, headers={"Authorization": f"Token {self.account.token}"})
+            reply = self.http.request(
+                "GET", url, params=params, headers={"Authorization": f"Token {self.account.token}"}
+            )
         except DestinationError as exc:
             raise ManifestError(f"dbt Cloud refused {what} of run {run_id}: {exc}") from None
         if not reply.ok:
             hint = " (the run may still be in progress, or produced no such file)" if reply.status == 404 else ""
-            raise ManifestError(f"dbt Cloud answered {reply.status} for {what} of run {run_id}{hint}: {self.http.redact(reply.text[:300])}")
+            raise ManifestError(
+                f"dbt Cloud answered {reply.status} for {what} of run {run_id}{hint}: "
+                f"{self.http.redact(reply.text[:300])}"
+            )
         document = reply.json()
         if document is None:
             raise ManifestError(f"dbt Cloud answered {what} of run {run_id} with no JSON document")
         return document
 
     def steps(self, run_id: str) -> list[RunStep]:
-        document = self._get(self.account.run_url(run_id), "the steps", run_id, {"include_related": json.dumps(["run_steps"])})
+        document = self._get(
+            self.account.run_url(run_id), "the steps", run_id, {"include_related": json.dumps(["run_steps"])}
+        )
         return run_steps(document)
 
     def artifact(self, run_id: str, name: str, step: int | None) -> Any:
         what = f"{name} of step {step}" if step is not None else name
-        return self._get(self.account.artifact_url(run_id, name), what, run_id, {"step": step} if step is not None else None)
+        return self._get(
+            self.account.artifact_url(run_id, name), what, run_id, {"step": step} if step is not None else None
+        )
 
     def artifacts(self, run_id: str, step: int | None = None) -> Artifacts:
         """The manifest and run results of run ``run_id``: of its building steps taken
@@ -167,7 +192,11 @@ class CloudClient:
         run_id = check_run_id(run_id)
         origin = f"dbt Cloud run {run_id}"
         if step is not None:
-            return Artifacts.from_documents(self.artifact(run_id, "manifest.json", step), self.artifact(run_id, "run_results.json", step), f"{origin} step {step}")
+            return Artifacts.from_documents(
+                self.artifact(run_id, "manifest.json", step),
+                self.artifact(run_id, "run_results.json", step),
+                f"{origin} step {step}",
+            )
         building = [s for s in self.steps(run_id) if s.builds]
         if not building:
             raise ManifestError(f"{origin} has no step that builds (dbt build, run, seed or snapshot): nothing to push")
@@ -178,10 +207,17 @@ class CloudClient:
             except ManifestError as exc:  # a step that failed before writing its results
                 logger.warning("%s: step %s (%s) has no run results, left out: %s", origin, s.index, s.name, exc)
         if not results:
-            raise ManifestError(f"{origin}: none of its building steps ({', '.join(str(s.index) for s in building)}) has run results")
+            raise ManifestError(
+                f"{origin}: none of its building steps ({', '.join(str(s.index) for s in building)}) has run results"
+            )
         last = results[-1][0].index
         manifest = self.artifact(run_id, "manifest.json", last)
-        logger.info("%s: run results of steps %s, manifest of step %s", origin, ", ".join(str(s.index) for s, _ in results), last)
+        logger.info(
+            "%s: run results of steps %s, manifest of step %s",
+            origin,
+            ", ".join(str(s.index) for s, _ in results),
+            last,
+        )
         return Artifacts.from_documents(manifest, merge_run_results([document for _, document in results]), origin)
 
 
@@ -191,6 +227,8 @@ def check_run_id(run_id: str) -> str:
     return str(run_id).strip()
 
 
-def fetch_artifacts(account: CloudAccount, run_id: str, step: int | None = None, http: HttpClient | None = None) -> Artifacts:
+def fetch_artifacts(
+    account: CloudAccount, run_id: str, step: int | None = None, http: HttpClient | None = None
+) -> Artifacts:
     """The manifest and run results of what dbt Cloud run ``run_id`` built (see the module)."""
     return CloudClient(account, http).artifacts(run_id, step)

@@ -32,7 +32,9 @@ def depends_on(spec: SyncSpec, node: Mapping[str, Any], root_package: str) -> st
     if spec.node.resource_type == "source":
         return f"source('{node.get('source_name')}', '{node.get('name')}')"
     package = spec.node.package_name
-    return f"ref('{package}', '{spec.node.name}')" if package and package != root_package else f"ref('{spec.node.name}')"
+    return (
+        f"ref('{package}', '{spec.node.name}')" if package and package != root_package else f"ref('{spec.node.name}')"
+    )
 
 
 def owner(spec: SyncSpec, node: Mapping[str, Any]) -> dict[str, str]:
@@ -56,8 +58,14 @@ def config_keys(dbt_version: str) -> bool:
 
 
 def exposure(spec: SyncSpec, node: Mapping[str, Any], root_package: str = "", dbt_version: str = "") -> dict[str, Any]:
-    revsync = {"sync_id": spec.sync_id, "destination": spec.connection.name, "destination_type": spec.connection.type,
-               "object": spec.object, "insert_mode": spec.insert_mode, "fetch_mode": spec.fetch_mode}
+    revsync = {
+        "sync_id": spec.sync_id,
+        "destination": spec.connection.name,
+        "destination_type": spec.connection.type,
+        "object": spec.object,
+        "insert_mode": spec.insert_mode,
+        "fetch_mode": spec.fetch_mode,
+    }
     if spec.schedule:
         revsync["schedule"] = spec.schedule
     fields = ", ".join(f"{f.path} <- {f.column}" for f in spec.fields)
@@ -76,11 +84,16 @@ def exposure(spec: SyncSpec, node: Mapping[str, Any], root_package: str = "", db
     return {**item, "config": tagged} if config_keys(dbt_version) else {**item, **tagged}
 
 
-def exposures_yaml(specs: Sequence[SyncSpec], nodes: Mapping[str, Mapping[str, Any]], root_package: str, dbt_version: str = "") -> str:
+def exposures_yaml(
+    specs: Sequence[SyncSpec], nodes: Mapping[str, Mapping[str, Any]], root_package: str, dbt_version: str = ""
+) -> str:
     """The YAML file: ``nodes`` maps a unique id to its manifest entry; ``root_package`` is
     the project's own name (its models are ``ref``'d by name alone); ``dbt_version`` is the
     manifest's (``metadata.dbt_version``)."""
-    items = sorted((exposure(spec, nodes.get(spec.node.unique_id, {}), root_package, dbt_version) for spec in specs), key=lambda e: e["name"])
+    items = sorted(
+        (exposure(spec, nodes.get(spec.node.unique_id, {}), root_package, dbt_version) for spec in specs),
+        key=lambda e: e["name"],
+    )
     yaml = YAML()
     yaml.default_flow_style = False
     yaml.width = 4096

@@ -33,7 +33,16 @@ def selected_unique_ids(settings: Settings, select: Sequence[str], exclude: Sequ
     """Resolve dbt selector syntax with dbt's own ``ls``."""
     from dbt.cli.main import dbtRunner
 
-    args = ["ls", *_common_args(settings), "--resource-types", *RESOURCE_TYPES, "--output", "json", "--output-keys", "unique_id"]
+    args = [
+        "ls",
+        *_common_args(settings),
+        "--resource-types",
+        *RESOURCE_TYPES,
+        "--output",
+        "json",
+        "--output-keys",
+        "unique_id",
+    ]
     if select:
         args += ["--select", *select]
     if exclude:

@@ -37,6 +37,7 @@ __all__ = [
     "unconfirmed",
 ]
 
+
 @dataclass(frozen=True)
 class Found:
     """A record a destination found by a field's value; ``record`` when the answer held it."""
@@ -80,7 +81,9 @@ def unconfirmed(reply: Reply, expected: str) -> str:
     if body is None:
         what = "an empty body"
     elif body is UNREADABLE:
-        what = f"a body that is not JSON ({content_type.split(';')[0] or 'no content type'}: {reply.text[:80].strip()!r})"
+        what = (
+            f"a body that is not JSON ({content_type.split(';')[0] or 'no content type'}: {reply.text[:80].strip()!r})"
+        )
     else:
         what = f"a JSON body without it ({reply.text[:80].strip()!r})"
     return f"answered {reply.status} with {what}, not {expected}: not acknowledged, sent again next push"
@@ -118,7 +121,12 @@ class Destination:
         """Problems with a sync block for this destination, as (message, key)."""
         if cls.objects is not None and spec.object not in cls.objects:
             hint = did_you_mean(spec.object, cls.objects)
-            return [(f"unknown {cls.type_name} object {spec.object!r}{hint}; expected one of: {', '.join(cls.objects)}", "object")]
+            return [
+                (
+                    f"unknown {cls.type_name} object {spec.object!r}{hint}; expected one of: {', '.join(cls.objects)}",
+                    "object",
+                )
+            ]
         return []
 
     @classmethod

@@ -120,12 +120,22 @@ class AdminApi:
         items = body if isinstance(body, list) else [body]
         wanted: list[tuple[str, DeclaredField]] = []
         for index, item in enumerate(items):
-            if not isinstance(item, dict) or not isinstance(item.get("prefix"), str) or not isinstance(item.get("object"), str):
-                raise ValueError(f"field {index}: send {{\"prefix\", \"object\", \"name\", \"type\", \"unique\"}}")
+            if (
+                not isinstance(item, dict)
+                or not isinstance(item.get("prefix"), str)
+                or not isinstance(item.get("object"), str)
+            ):
+                raise ValueError(f'field {index}: send {{"prefix", "object", "name", "type", "unique"}}')
             self.server.emulator(item["prefix"])
             try:
-                wanted.append((item["prefix"], DeclaredField.from_mapping(
-                    item["object"], {k: v for k, v in item.items() if k not in ("prefix", "object")})))
+                wanted.append(
+                    (
+                        item["prefix"],
+                        DeclaredField.from_mapping(
+                            item["object"], {k: v for k, v in item.items() if k not in ("prefix", "object")}
+                        ),
+                    )
+                )
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"field {index}: {exc}") from None
         for prefix, declared in wanted:  # SchemaRefused (a ValueError): 400, the fields before it stay declared

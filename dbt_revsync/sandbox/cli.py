@@ -24,15 +24,24 @@ logger = logging.getLogger(__name__)
 DEFAULT_PORT = 8765
 
 
-def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, emulators: EmulatorsSpec = None,
-          limits: LimitsSpec = None, out: TextIO | None = None, schema: SchemaSpec = None,
-          state_dir: str | os.PathLike[str] | None = None, fresh: bool = False) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    *,
+    emulators: EmulatorsSpec = None,
+    limits: LimitsSpec = None,
+    out: TextIO | None = None,
+    schema: SchemaSpec = None,
+    state_dir: str | os.PathLike[str] | None = None,
+    fresh: bool = False,
+) -> None:
     """Serve until Ctrl-C (or SIGTERM), printing the URL, the emulators and their keys.
     A busy port raises PortUnavailable, a bad schema file ConfigError (a UsageError /
     ConfigError: exit code 2 on the command line), before anything is served."""
     out = out or sys.stdout
-    server = SandboxServer(host, port, emulators=emulators, limits=limits, schema=schema, state_dir=state_dir,
-                           fresh=fresh)
+    server = SandboxServer(
+        host, port, emulators=emulators, limits=limits, schema=schema, state_dir=state_dir, fresh=fresh
+    )
     try:
         server.bind()
     except PortUnavailable:
@@ -68,7 +77,9 @@ def _banner(server: SandboxServer) -> str:
     if server.snapshot is not None:
         restored = server.restored
         lines.append(f"  records kept in {server.snapshot.path}")
-        lines.append(f"    {restored.records} record(s) and {restored.fields} field(s) restored; --fresh starts with none")
+        lines.append(
+            f"    {restored.records} record(s) and {restored.fields} field(s) restored; --fresh starts with none"
+        )
     lines.append(f"  admin: /{ADMIN}/state, /{ADMIN}/stats, /{ADMIN}/faults   (Ctrl-C to stop)")
     return "\n".join(lines)
 

@@ -148,8 +148,9 @@ class Emulator:
         super().__init_subclass__(**kwargs)
         cls.routes = tuple(collect_routes(cls))
 
-    def __init__(self, *, api_keys: Iterable[str] | None = None, limits: Limits | None = None,
-                 clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self, *, api_keys: Iterable[str] | None = None, limits: Limits | None = None, clock: Clock = time.monotonic
+    ) -> None:
         self.api_keys: tuple[str, ...] = tuple(api_keys) if api_keys is not None else self.default_api_keys
         self.store = RecordStore(self.resources, first_id=self.first_id)
         self.limiter = Quota(limits, clock=clock)
@@ -266,8 +267,9 @@ class Emulator:
         if declared in self._declared:
             return
         if declared.object not in self.resources:
-            raise SchemaRefused(f"the {self.prefix} emulator has no object {declared.object!r}; "
-                                f"it has {', '.join(self.resources)}")
+            raise SchemaRefused(
+                f"the {self.prefix} emulator has no object {declared.object!r}; it has {', '.join(self.resources)}"
+            )
         self.declare_field(declared)
         self._declared = [d for d in self._declared if (d.object, d.name) != (declared.object, declared.name)]
         self._declared.append(declared)

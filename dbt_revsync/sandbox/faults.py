@@ -100,7 +100,9 @@ class FaultRule:
 
     def _validate(self) -> None:
         if self.action not in FAULT_ACTIONS + HOSTILE_ACTIONS:
-            raise ValueError(f"unknown fault action {self.action!r}; use one of {', '.join(FAULT_ACTIONS + HOSTILE_ACTIONS)}")
+            raise ValueError(
+                f"unknown fault action {self.action!r}; use one of {', '.join(FAULT_ACTIONS + HOSTILE_ACTIONS)}"
+            )
         validate_hostile(self)
         if not isinstance(self.status, int) or not 100 <= self.status <= 599:
             raise ValueError(f"status must be an HTTP status code, not {self.status!r}")
@@ -244,7 +246,9 @@ def alter_answer(rule: FaultRule, response: SandboxResponse) -> SandboxResponse:
         if rule.body is None:
             altered = SandboxResponse(status=rule.status, raw=b"")
         elif isinstance(rule.body, str):
-            altered = SandboxResponse(status=rule.status, raw=rule.body.encode(), headers={"Content-Type": "text/plain"})
+            altered = SandboxResponse(
+                status=rule.status, raw=rule.body.encode(), headers={"Content-Type": "text/plain"}
+            )
         else:
             altered = json_response(rule.status, rule.body)
         altered.headers.update(rule.headers)
@@ -265,8 +269,11 @@ def _strip_keys(node: Any, keys: frozenset[str]) -> Any:
 
 def _status_answer(emulator: Emulator, rule: FaultRule) -> SandboxResponse:
     if rule.body is not None:
-        response = (SandboxResponse(status=rule.status, raw=rule.body.encode(), headers={"Content-Type": "text/plain"})
-                    if isinstance(rule.body, str) else json_response(rule.status, rule.body))
+        response = (
+            SandboxResponse(status=rule.status, raw=rule.body.encode(), headers={"Content-Type": "text/plain"})
+            if isinstance(rule.body, str)
+            else json_response(rule.status, rule.body)
+        )
     elif rule.status == 429:
         response = emulator.rate_limited_response([])
     else:

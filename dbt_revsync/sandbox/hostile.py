@@ -17,8 +17,15 @@ from dbt_revsync.sandbox.messages import SandboxRequest, SandboxResponse, json_r
 if TYPE_CHECKING:
     from dbt_revsync.sandbox.faults import FaultRule
 
-__all__ = ["HOSTILE_ACTIONS", "MAX_HUGE_BYTES", "MAX_TRICKLE_SECONDS", "HostileAnswer", "header_number",
-           "hostile_answer", "validate_hostile"]
+__all__ = [
+    "HOSTILE_ACTIONS",
+    "MAX_HUGE_BYTES",
+    "MAX_TRICKLE_SECONDS",
+    "HostileAnswer",
+    "header_number",
+    "hostile_answer",
+    "validate_hostile",
+]
 
 HOSTILE_ACTIONS = ("trickle", "truncate", "bad_gzip", "huge", "echo_auth")
 MAX_TRICKLE_SECONDS = 60.0
@@ -59,7 +66,7 @@ class HostileAnswer(SandboxResponse):
         step = -(-len(payload) // pieces)
         for start in range(0, len(payload), step):
             time.sleep(self.seconds / pieces)
-            handler.wfile.write(payload[start:start + step])
+            handler.wfile.write(payload[start : start + step])
             handler.wfile.flush()
 
     def _write_truncate(self, handler: BaseHTTPRequestHandler, payload: bytes) -> None:
@@ -91,12 +98,16 @@ def hostile_answer(emulator: Emulator, rule: FaultRule, request: SandboxRequest)
     if rule.action == "echo_auth":
         return _echo_auth(emulator, rule, request)
     if rule.action == "huge":
-        answer = SandboxResponse(status=rule.status if rule.status != 503 else 200, headers={"Content-Type": "application/json"})
+        answer = SandboxResponse(
+            status=rule.status if rule.status != 503 else 200, headers={"Content-Type": "application/json"}
+        )
     else:
         answer = emulator.handle(request)
         if answer is None:
             return None
-    hostile = HostileAnswer(status=answer.status, body=answer.body, raw=answer.raw, headers=dict(answer.headers), route="fault")
+    hostile = HostileAnswer(
+        status=answer.status, body=answer.body, raw=answer.raw, headers=dict(answer.headers), route="fault"
+    )
     hostile.mode, hostile.seconds, hostile.size = rule.action, rule.seconds, rule.size
     return hostile
 
@@ -112,8 +123,13 @@ def _echo_auth(emulator: Emulator, rule: FaultRule, request: SandboxRequest) -> 
         except ValueError:
             decoded = ""
     query = "&".join(f"{k}={v}" for k, v in request.query.items())
-    body = {"errors": {"code": "invalid_value", "message": f"request {request.method} {request.path}?{query} "
-                       f"was refused for credentials {auth!r} ({decoded})"}}
+    body = {
+        "errors": {
+            "code": "invalid_value",
+            "message": f"request {request.method} {request.path}?{query} "
+            f"was refused for credentials {auth!r} ({decoded})",
+        }
+    }
     response = json_response(rule.status, body)
     response.headers.update(rule.headers)
     response.route = "fault"

@@ -30,8 +30,15 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 class Dispatcher(Protocol):
     """What answers the requests the HTTP side reads."""
 
-    def dispatch(self, method: str, path: str, query: str, headers: Iterable[tuple[str, str]], body: bytes,
-                 client: str = "127.0.0.1") -> SandboxResponse | None:
+    def dispatch(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        client: str = "127.0.0.1",
+    ) -> SandboxResponse | None:
         """Answer one HTTP request; None means: close the connection without answering."""
         ...
 
@@ -111,8 +118,13 @@ class _Handler(BaseHTTPRequestHandler):
         target = urlsplit(self.path)
         try:
             response = self.server.sandbox.dispatch(
-                self.command, unquote(target.path), target.query, self.headers.items(), body,
-                client=self.client_address[0])
+                self.command,
+                unquote(target.path),
+                target.query,
+                self.headers.items(),
+                body,
+                client=self.client_address[0],
+            )
         except Exception:
             logger.exception("sandbox failed on %s %s", self.command, self.path)
             response = json_response(500, {"error": "internal sandbox error"})
@@ -175,8 +187,10 @@ def is_loopback(address: str) -> bool:
 
 def _bind_problem(host: str, port: int, exc: OSError) -> str:
     if exc.errno == errno.EADDRINUSE:
-        return (f"port {port} on {host} is already in use: stop what listens there, or pick another --port "
-                "(--port 0 picks a free one)")
+        return (
+            f"port {port} on {host} is already in use: stop what listens there, or pick another --port "
+            "(--port 0 picks a free one)"
+        )
     if exc.errno == errno.EACCES:
         return f"not allowed to listen on port {port} on {host}: pick a port above 1023, or --port 0"
     return f"cannot listen on {host}:{port}: {exc.strerror or exc}"

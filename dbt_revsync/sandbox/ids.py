@@ -140,7 +140,9 @@ class IdLedger:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self._lock_file = open(self.state_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 (held open)
         except OSError as exc:
-            raise SandboxStateError(f"sandbox state directory {self.state_dir}: cannot use it: {exc.strerror or exc}") from None
+            raise SandboxStateError(
+                f"sandbox state directory {self.state_dir}: cannot use it: {exc.strerror or exc}"
+            ) from None
         if fcntl is None:
             return
         try:
@@ -149,7 +151,8 @@ class IdLedger:
             self.close()
             raise SandboxStateError(
                 f"sandbox state directory {self.state_dir} is in use by another sandbox; stop it, or give this "
-                "one its own --state-dir") from None
+                "one its own --state-dir"
+            ) from None
 
     def _read(self) -> dict[str, dict[str, int]]:
         try:
@@ -161,8 +164,9 @@ class IdLedger:
         try:
             data = json.loads(text)
         except ValueError as exc:
-            raise SandboxStateError(f"{self.path}: not valid JSON ({exc}); restore it, or delete it to start "
-                                    "ids from the time floor") from None
+            raise SandboxStateError(
+                f"{self.path}: not valid JSON ({exc}); restore it, or delete it to start ids from the time floor"
+            ) from None
         return _ceilings_of(data, self.path)
 
     def _write(self) -> None:

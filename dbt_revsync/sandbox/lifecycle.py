@@ -57,9 +57,16 @@ class SandboxServer:
     directory, start with no records and no fields from the snapshot (ids still never repeat).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, emulators: EmulatorsSpec = None,
-                 limits: LimitsSpec = None, schema: SchemaSpec = None,
-                 state_dir: str | os.PathLike[str] | None = None, fresh: bool = False) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        emulators: EmulatorsSpec = None,
+        limits: LimitsSpec = None,
+        schema: SchemaSpec = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        fresh: bool = False,
+    ) -> None:
         self.host = host
         self.port = port
         self._emulators = _build_emulators(emulators)
@@ -149,8 +156,9 @@ class SandboxServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property
@@ -258,8 +266,15 @@ class SandboxServer:
 
     # -- dispatch ---------------------------------------------------------------
 
-    def dispatch(self, method: str, path: str, query: str, headers: Iterable[tuple[str, str]], body: bytes,
-                 client: str = "127.0.0.1") -> SandboxResponse | None:
+    def dispatch(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        client: str = "127.0.0.1",
+    ) -> SandboxResponse | None:
         """Answer one HTTP request; None means: close the connection without answering."""
         head, _, rest = path.lstrip("/").partition("/")
         request = SandboxRequest.from_http(method, "/" + rest, query, headers, body)
@@ -269,8 +284,9 @@ class SandboxServer:
             return json_response(200, {"service": "dbt-revsync sandbox", "emulators": self.describe()})
         emulator = self._emulators.get(head)
         if emulator is None:
-            return json_response(404, {"error": f"no emulator under /{head}",
-                                       "emulators": [f"/{name}" for name in self._emulators]})
+            return json_response(
+                404, {"error": f"no emulator under /{head}", "emulators": [f"/{name}" for name in self._emulators]}
+            )
         return self._through_faults(head, emulator, request)
 
     def _through_faults(self, prefix: str, emulator: Emulator, request: SandboxRequest) -> SandboxResponse | None:

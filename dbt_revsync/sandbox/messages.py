@@ -75,13 +75,15 @@ class SandboxRequest:
         return bool(self.body.strip())
 
     @classmethod
-    def from_http(cls, method: str, path: str, query_string: str, headers: Iterable[tuple[str, str]],
-                  body: bytes) -> SandboxRequest:
+    def from_http(
+        cls, method: str, path: str, query_string: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> SandboxRequest:
         """Build a request from the pieces an HTTP server has at hand."""
         query_all = parse_qs(query_string, keep_blank_values=True)
         query = {key: values[0] for key, values in query_all.items()}
-        return cls(method=method, path=path or "/", query=query, headers=Headers(headers), body=body,
-                   query_all=query_all)
+        return cls(
+            method=method, path=path or "/", query=query, headers=Headers(headers), body=body, query_all=query_all
+        )
 
 
 @dataclass

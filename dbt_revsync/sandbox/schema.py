@@ -53,7 +53,9 @@ def read_schema(path: str | os.PathLike[str]) -> Any:
     try:
         text = Path(path).read_bytes().decode("utf-8-sig")
     except OSError as exc:
-        raise ConfigError(ConfigIssue(f"cannot read the sandbox schema file: {exc.strerror or exc}", file=source)) from None
+        raise ConfigError(
+            ConfigIssue(f"cannot read the sandbox schema file: {exc.strerror or exc}", file=source)
+        ) from None
     except UnicodeDecodeError:
         raise ConfigError(ConfigIssue("the sandbox schema file is not UTF-8 text", file=source)) from None
     try:
@@ -71,7 +73,9 @@ def parse_schema(data: Any, source: str, emulators: Mapping[str, Emulator]) -> t
     return found
 
 
-def _parse(data: Any, source: str, emulators: Mapping[str, Emulator]) -> tuple[tuple[Declaration, ...], list[ConfigIssue]]:
+def _parse(
+    data: Any, source: str, emulators: Mapping[str, Emulator]
+) -> tuple[tuple[Declaration, ...], list[ConfigIssue]]:
     """The well-formed declarations, and every mistake in the others."""
     if data is None:
         return (), []
@@ -82,7 +86,9 @@ def _parse(data: Any, source: str, emulators: Mapping[str, Emulator]) -> tuple[t
     for prefix, objects in data.items():
         emulator = emulators.get(prefix) if isinstance(prefix, str) else None
         if emulator is None:
-            issues.append(ConfigIssue(f"unknown CRM; the sandbox serves {', '.join(emulators)}", file=source, key=str(prefix)))
+            issues.append(
+                ConfigIssue(f"unknown CRM; the sandbox serves {', '.join(emulators)}", file=source, key=str(prefix))
+            )
             continue
         if not isinstance(objects, Mapping):
             issues.append(ConfigIssue("must be a mapping: object -> list of fields", file=source, key=prefix))
@@ -92,11 +98,14 @@ def _parse(data: Any, source: str, emulators: Mapping[str, Emulator]) -> tuple[t
     return tuple(found), issues
 
 
-def _object_fields(prefix: str, emulator: Emulator, object_name: Any, entries: Any, source: str,
-                   issues: list[ConfigIssue]) -> list[Declaration]:
+def _object_fields(
+    prefix: str, emulator: Emulator, object_name: Any, entries: Any, source: str, issues: list[ConfigIssue]
+) -> list[Declaration]:
     key = f"{prefix}.{object_name}"
     if object_name not in emulator.resources:
-        issues.append(ConfigIssue(f"unknown object; {prefix} has {', '.join(emulator.resources)}", file=source, key=key))
+        issues.append(
+            ConfigIssue(f"unknown object; {prefix} has {', '.join(emulator.resources)}", file=source, key=key)
+        )
         return []
     if not isinstance(entries, list):
         issues.append(ConfigIssue("must be a list of fields ({name, type, unique})", file=source, key=key))
@@ -110,8 +119,12 @@ def _object_fields(prefix: str, emulator: Emulator, object_name: Any, entries: A
     return found
 
 
-def apply_schema(declarations: tuple[Declaration, ...], emulators: Mapping[str, Emulator], source: str,
-                 earlier: Sequence[ConfigIssue] = ()) -> None:
+def apply_schema(
+    declarations: tuple[Declaration, ...],
+    emulators: Mapping[str, Emulator],
+    source: str,
+    earlier: Sequence[ConfigIssue] = (),
+) -> None:
     """Hand every declaration to its emulator; ConfigError listing every refusal, after the
     ``earlier`` mistakes found reading the file (so one run reports them all)."""
     issues = list(earlier)
@@ -119,8 +132,11 @@ def apply_schema(declarations: tuple[Declaration, ...], emulators: Mapping[str, 
         try:
             emulators[item.prefix].declare(item.field)
         except SchemaRefused as exc:
-            issues.append(ConfigIssue(f"field {item.field.name!r} refused by the {item.prefix} emulator: {exc}",
-                                      file=source, key=item.key))
+            issues.append(
+                ConfigIssue(
+                    f"field {item.field.name!r} refused by the {item.prefix} emulator: {exc}", file=source, key=item.key
+                )
+            )
     if issues:
         raise ConfigError(issues)
 

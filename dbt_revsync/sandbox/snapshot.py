@@ -132,8 +132,9 @@ def _check_records(path: Path, key: str, kept: Any) -> None:
 
 
 def _damaged(path: Path, problem: str) -> SandboxStateError:
-    return SandboxStateError(f"{path}: {problem}; restore it, start with --fresh to begin with no records "
-                             "(ids are kept), or delete it")
+    return SandboxStateError(
+        f"{path}: {problem}; restore it, start with --fresh to begin with no records (ids are kept), or delete it"
+    )
 
 
 def restore(emulators: Mapping[str, Emulator], sections: Mapping[str, EmulatorSection]) -> Restored:
@@ -151,8 +152,9 @@ def restore(emulators: Mapping[str, Emulator], sections: Mapping[str, EmulatorSe
         fields += _declare(prefix, emulator, section.declared)
         known = {resource: kept for resource, kept in section.records.items() if resource in emulator.resources}
         for resource in sorted(set(section.records) - set(known)):
-            logger.warning("the snapshot's %s records of %s are dropped: the emulator has no such object now",
-                           resource, prefix)
+            logger.warning(
+                "the snapshot's %s records of %s are dropped: the emulator has no such object now", resource, prefix
+            )
         emulator.restore_records(known)
         records += sum(len(kept) for kept in known.values())
     return Restored(records=records, fields=fields)
@@ -167,8 +169,9 @@ def _declare(prefix: str, emulator: Emulator, declared: tuple[DeclaredField, ...
             emulator.declare(item)
             count += 1
         except SchemaRefused as exc:
-            logger.warning("the snapshot's field %s.%s.%s is no longer accepted, skipped: %s",
-                           prefix, item.object, item.name, exc)
+            logger.warning(
+                "the snapshot's field %s.%s.%s is no longer accepted, skipped: %s", prefix, item.object, item.name, exc
+            )
     return count
 
 
@@ -176,8 +179,13 @@ class SnapshotWriter:
     """Writes the snapshot of ``emulators`` to ``path`` from a daemon thread, at most once every
     ``interval`` seconds and only after a change; :meth:`close` writes it a last time."""
 
-    def __init__(self, path: Path, emulators: Mapping[str, Emulator], carried: Mapping[str, Any] | None = None,
-                 interval: float = INTERVAL) -> None:
+    def __init__(
+        self,
+        path: Path,
+        emulators: Mapping[str, Emulator],
+        carried: Mapping[str, Any] | None = None,
+        interval: float = INTERVAL,
+    ) -> None:
         self.path = path
         self.interval = interval
         self._emulators = dict(emulators)
@@ -227,11 +235,14 @@ class SnapshotWriter:
         token = self._token()
         if token == self._written and not force:
             return False
-        parts = [f"{json.dumps(prefix)}:{self._section_text(prefix, emulator)}"
-                 for prefix, emulator in self._emulators.items()]
+        parts = [
+            f"{json.dumps(prefix)}:{self._section_text(prefix, emulator)}"
+            for prefix, emulator in self._emulators.items()
+        ]
         parts += [f"{json.dumps(prefix)}:{text}" for prefix, text in self._carried.items()]
-        write_atomically(self.path, f'{{"version":{VERSION},"emulators":{{' + ",\n".join(parts) + "}}\n",
-                         prefix=TEMPORARY_PREFIX)
+        write_atomically(
+            self.path, f'{{"version":{VERSION},"emulators":{{' + ",\n".join(parts) + "}}\n", prefix=TEMPORARY_PREFIX
+        )
         self._written = token
         self._last_problem = ""
         self.writes += 1
@@ -239,8 +250,10 @@ class SnapshotWriter:
 
     def _token(self) -> tuple[Any, ...]:
         """What the snapshot depends on: each object's version and each emulator's declared fields."""
-        return tuple((prefix, emulator.declared_fields, tuple(emulator.store.version(r) for r in emulator.store.resources))
-                     for prefix, emulator in self._emulators.items())
+        return tuple(
+            (prefix, emulator.declared_fields, tuple(emulator.store.version(r) for r in emulator.store.resources))
+            for prefix, emulator in self._emulators.items()
+        )
 
     def _section_text(self, prefix: str, emulator: Emulator) -> str:
         records = []

@@ -72,8 +72,9 @@ class RollingWindow:
     window nobody enforces must not slow a client down.
     """
 
-    def __init__(self, limit: int, seconds: float, enforce: bool = False, clock: Clock = time.monotonic,
-                 name: str = "") -> None:
+    def __init__(
+        self, limit: int, seconds: float, enforce: bool = False, clock: Clock = time.monotonic, name: str = ""
+    ) -> None:
         self.limit, self.seconds, self.enforce, self.name = limit, seconds, enforce, name
         self._clock = clock
         self._lock = threading.Lock()
@@ -97,8 +98,14 @@ class RollingWindow:
 
     def _state(self, now: float, allowed: bool) -> WindowState:
         reset_after = max(self._seen[0] + self.seconds - now, 0.0) if self._seen else 0.0
-        return WindowState(name=self.name, seconds=self.seconds, limit=self.limit, used=len(self._seen),
-                           reset_after=reset_after, allowed=allowed)
+        return WindowState(
+            name=self.name,
+            seconds=self.seconds,
+            limit=self.limit,
+            used=len(self._seen),
+            reset_after=reset_after,
+            allowed=allowed,
+        )
 
 
 def hit_together(windows: Sequence[RollingWindow], now: float) -> list[WindowState]:

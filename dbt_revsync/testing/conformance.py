@@ -196,8 +196,13 @@ class DestinationConformance:
 
     def connection(self, **overrides: Any) -> Connection:
         """The connection as revsync.yml would declare it, parsed by the product's own parser."""
-        raw = {"type": self.crm, **self._credentials(), **self.settings,
-               "base_url": f"{self.sandbox.url}/{self.prefix}{self.base_path}", **overrides}
+        raw = {
+            "type": self.crm,
+            **self._credentials(),
+            **self.settings,
+            "base_url": f"{self.sandbox.url}/{self.prefix}{self.base_path}",
+            **overrides,
+        }
         conn, issues = parse_connection(self.crm, raw, "revsync.yml", {}, destinations=catalog())
         assert conn is not None and not issues, [str(i) for i in issues]
         return conn
@@ -205,8 +210,13 @@ class DestinationConformance:
     def spec(self, mode: str, connection: Connection | None = None) -> SyncSpec:
         keyed = mode != "append"
         return SyncSpec(
-            f"{NODE.unique_id}:{self.object}:{mode}", NODE, connection or self.connection(), self.object, mode,
-            (self.primary_key,), tuple(FieldMap(path, column) for path, column in self.fields.items()),
+            f"{NODE.unique_id}:{self.object}:{mode}",
+            NODE,
+            connection or self.connection(),
+            self.object,
+            mode,
+            (self.primary_key,),
+            tuple(FieldMap(path, column) for path, column in self.fields.items()),
             upsert_key=self.upsert_key if keyed else None,
         )
 
@@ -214,19 +224,32 @@ class DestinationConformance:
         """The destination as the runner makes it: its own client, retries made fast, no steady pace."""
         cls = destination_class(self.crm)
         client = default_client(spec, cls)
-        client = replace(client, rate_limit=None, policy=RetryPolicy(max_attempts=4, max_seconds=15, base=0.02, cap=0.1))
+        client = replace(
+            client, rate_limit=None, policy=RetryPolicy(max_attempts=4, max_seconds=15, base=0.02, cap=0.1)
+        )
         return cls(spec.connection, client)
 
-    def change(self, spec: SyncSpec, row: Mapping[str, Any], status: str = "new", remote_id: str | None = None,
-               origin: str | None = None) -> Change:
+    def change(
+        self,
+        spec: SyncSpec,
+        row: Mapping[str, Any],
+        status: str = "new",
+        remote_id: str | None = None,
+        origin: str | None = None,
+    ) -> Change:
         """The change the runner makes of a diff row (``new``, ``changed`` or ``removed``)."""
         upsert = spec.upsert_field
         values = {column: row.get(column) for column in spec.columns}
         diff_row = ChangeRow(
-            seq=0, status=status, remote_id=remote_id, key=plan.key_text(row[self.primary_key]),
+            seq=0,
+            status=status,
+            remote_id=remote_id,
+            key=plan.key_text(row[self.primary_key]),
             row_hash=f"h{abs(hash(tuple(sorted(map(str, values.items())))))}",
             upsert_value=(plan.key_text(values.get(upsert.column)) or "").lower() or None if upsert else None,
-            incremental_value=None, values=values, origin=origin,
+            incremental_value=None,
+            values=values,
+            origin=origin,
         )
         decided = plan.decide(spec, diff_row)
         assert isinstance(decided, Change), f"{spec.insert_mode}: the diff row {diff_row} makes no change ({decided})"
@@ -250,7 +273,9 @@ class DestinationConformance:
     def seed(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
         """Records put in the CRM beforehand (by another sync's append); key -> id."""
         pushed = self.push_rows("append", rows)
-        assert set(pushed.acked) == {self.key(r) for r in rows}, f"could not seed the CRM: {pushed.outcomes()} {pushed.unresolved}"
+        assert set(pushed.acked) == {self.key(r) for r in rows}, (
+            f"could not seed the CRM: {pushed.outcomes()} {pushed.unresolved}"
+        )
         return {key: str(id_) for key, id_ in pushed.ids().items()}
 
     # ---- helpers -----------------------------------------------------------------------
@@ -281,7 +306,9 @@ class DestinationConformance:
         if mode != "append" and not self.upsert_key:
             return [f"no upsert_key declared for {mode}"]
         cls = destination_class(self.crm)
-        conn = Connection(self.crm, self.crm, MappingProxyType(dict(self._credentials())), base_url="http://127.0.0.1:1")
+        conn = Connection(
+            self.crm, self.crm, MappingProxyType(dict(self._credentials())), base_url="http://127.0.0.1:1"
+        )
         spec = self.spec(mode, conn)
         return [message for message, _ in [*capability_issues(cls, spec), *cls.check_spec(spec)]]
 
@@ -320,7 +347,9 @@ class DestinationConformance:
         for path, column in self.fields.items():
             if column in self.changed or (every_field and row.get(column) is not None):
                 held = self.stored_value(record, path)
-                assert self.same_value(held, row[column]), f"record {record_id}: {path} holds {held!r}, not {row[column]!r}"
+                assert self.same_value(held, row[column]), (
+                    f"record {record_id}: {path} holds {held!r}, not {row[column]!r}"
+                )
 
     def _credentials(self) -> Mapping[str, str]:
         if self.credentials is not None:
@@ -351,7 +380,9 @@ class DestinationConformance:
         unknown = sorted(set(self.unsupported) - set(TESTS))
         assert not unknown, f"unsupported names no test of the suite: {unknown}; the tests are {', '.join(TESTS)}"
         assert all(str(reason).strip() for reason in self.unsupported.values()), "every unsupported test needs a reason"
-        assert len(self.rows) >= 3 and all(self.primary_key in row for row in self.rows), "three rows, each with its primary key"
+        assert len(self.rows) >= 3 and all(self.primary_key in row for row in self.rows), (
+            "three rows, each with its primary key"
+        )
         assert len({self.key(row) for row in self.rows}) == len(self.rows), "the sample rows' keys are distinct"
         if self.upsert_key:
             assert self.spec("upsert").upsert_field is not None, f"upsert_key {self.upsert_key!r} is not a mapped field"
@@ -409,13 +440,19 @@ class DestinationConformance:
         ids = self.seed(self.rows[:2])
         spec = self.spec("update")
         by_key, by_id = self.updated_row(self.rows[0]), self.updated_row(self.rows[1])
-        pushed = self.push(spec, [
-            self.change(spec, by_key),
-            self.change(spec, by_id, "changed", remote_id=ids[self.key(by_id)], origin="created"),
-            self.change(spec, self.rows[2]),  # matches nothing
-        ])
+        pushed = self.push(
+            spec,
+            [
+                self.change(spec, by_key),
+                self.change(spec, by_id, "changed", remote_id=ids[self.key(by_id)], origin="created"),
+                self.change(spec, self.rows[2]),  # matches nothing
+            ],
+        )
         assert pushed.fatal is None and not pushed.unresolved, pushed
-        assert {k: a.outcome for k, a in pushed.acked.items()} == {self.key(by_key): "updated", self.key(by_id): "updated"}, pushed
+        assert {k: a.outcome for k, a in pushed.acked.items()} == {
+            self.key(by_key): "updated",
+            self.key(by_id): "updated",
+        }, pushed
         assert set(pushed.rejected) == {self.key(self.rows[2])}, pushed
         assert pushed.rejected[self.key(self.rows[2])].message, "a reject says why"
         assert len(self.stored()) == 2, "an update created a record"
@@ -439,7 +476,8 @@ class DestinationConformance:
         pushed = self.push(spec, [self.change(spec, theirs), self.change(spec, own)])
         assert set(pushed.acked) == {self.key(theirs), self.key(own)}, pushed
         assert pushed.acked[self.key(theirs)].outcome == "updated", (
-            "a record the sync did not create was acknowledged 'created': mirror would delete it")
+            "a record the sync did not create was acknowledged 'created': mirror would delete it"
+        )
         assert pushed.acked[self.key(theirs)].destination_id == foreign
         own_id = pushed.acked[self.key(own)].destination_id
         removed = self.push(spec, [self.change(spec, own, "removed", remote_id=own_id, origin="created")])
@@ -449,7 +487,9 @@ class DestinationConformance:
     def test_partial_batch_failure(self) -> None:
         self.require("test_partial_batch_failure", self.partial_mode)
         if self.bad_row is None:
-            pytest.fail("declare bad_row (a row the CRM rejects), or unsupported['test_partial_batch_failure'] with a reason")
+            pytest.fail(
+                "declare bad_row (a row the CRM rejects), or unsupported['test_partial_batch_failure'] with a reason"
+            )
         spec = self.spec(self.partial_mode)
         good = [self.rows[0], self.rows[1]]
         batch = [self.change(spec, good[0]), self.change(spec, self.bad_row), self.change(spec, good[1])]
@@ -468,14 +508,18 @@ class DestinationConformance:
         self.require("test_a_full_batch", "append")
         cls = destination_class(self.crm)
         if issubclass(cls, PerRecordDestination):
-            pytest.skip(f"{self.crm} sends one request per record: a full batch is {cls.max_batch_size} single requests")
+            pytest.skip(
+                f"{self.crm} sends one request per record: a full batch is {cls.max_batch_size} single requests"
+            )
         rows = [self.sample(n) for n in range(cls.max_batch_size)]
         created = self.push_rows("append", rows)
         assert len(created.acked) == len(rows) and not created.rejected and not created.unresolved, created.outcomes()
         assert len(self.stored()) == len(rows)
         if self.can("upsert"):
             again = self.push_rows("upsert", [self.updated_row(row) for row in rows])
-            assert {a.outcome for a in again.acked.values()} == {"updated"} and len(again.acked) == len(rows), again.unresolved[:3]
+            assert {a.outcome for a in again.acked.values()} == {"updated"} and len(again.acked) == len(rows), (
+                again.unresolved[:3]
+            )
             assert len(self.stored()) == len(rows), "an upsert of a full batch made duplicates"
 
     def test_401_is_fatal(self) -> None:
@@ -486,7 +530,9 @@ class DestinationConformance:
             pushed = self.push_rows(mode, self.rows[:2])
             assert pushed.fatal, f"{mode}: a 401 did not stop the sync: {pushed.outcomes()} {pushed.unresolved}"
             assert not pushed.acked, f"{mode}: acknowledged under a 401"
-            assert pushed.raised in (None, FatalDestinationError.__name__), f"{mode}: a 401 raised {pushed.raised}, not a fatal error"
+            assert pushed.raised in (None, FatalDestinationError.__name__), (
+                f"{mode}: a 401 raised {pushed.raised}, not a fatal error"
+            )
             assert "401" in pushed.fatal or "nauthori" in pushed.fatal, pushed.fatal
         assert self.stored() == []
         self.sandbox.clear_faults()

@@ -109,37 +109,183 @@ LOCATIONS = [
 ]
 
 NAME_HEADS = [
-    "Acme", "Bluefin", "Cedar", "Driftwood", "Ember", "Fjord", "Granite", "Harbor",
-    "Indigo", "Juniper", "Kestrel", "Lumen", "Meridian", "Northstar", "Orchid", "Pinnacle",
-    "Quarry", "Redwood", "Summit", "Tidal", "Umber", "Vantage", "Willow", "Xenon", "Yarrow",
-    "Zephyr", "Alder", "Beacon", "Cobalt", "Delta", "Everest", "Falcon", "Glacier", "Helix",
-    "Ironbark", "Jasper", "Keystone", "Lighthouse", "Monarch", "Nimbus", "Obsidian",
-    "Polaris", "Quartz", "Riverbend", "Sequoia", "Thistle", "Upland", "Verdant",
+    "Acme",
+    "Bluefin",
+    "Cedar",
+    "Driftwood",
+    "Ember",
+    "Fjord",
+    "Granite",
+    "Harbor",
+    "Indigo",
+    "Juniper",
+    "Kestrel",
+    "Lumen",
+    "Meridian",
+    "Northstar",
+    "Orchid",
+    "Pinnacle",
+    "Quarry",
+    "Redwood",
+    "Summit",
+    "Tidal",
+    "Umber",
+    "Vantage",
+    "Willow",
+    "Xenon",
+    "Yarrow",
+    "Zephyr",
+    "Alder",
+    "Beacon",
+    "Cobalt",
+    "Delta",
+    "Everest",
+    "Falcon",
+    "Glacier",
+    "Helix",
+    "Ironbark",
+    "Jasper",
+    "Keystone",
+    "Lighthouse",
+    "Monarch",
+    "Nimbus",
+    "Obsidian",
+    "Polaris",
+    "Quartz",
+    "Riverbend",
+    "Sequoia",
+    "Thistle",
+    "Upland",
+    "Verdant",
 ]
 NAME_TAILS = [
-    "Analytics", "Logistics", "Foods", "Robotics", "Health", "Software", "Energy", "Freight",
-    "Textiles", "Capital", "Labs", "Systems", "Media", "Pharma", "Builders", "Outfitters",
-    "Dynamics", "Networks", "Solar", "Insurance",
+    "Analytics",
+    "Logistics",
+    "Foods",
+    "Robotics",
+    "Health",
+    "Software",
+    "Energy",
+    "Freight",
+    "Textiles",
+    "Capital",
+    "Labs",
+    "Systems",
+    "Media",
+    "Pharma",
+    "Builders",
+    "Outfitters",
+    "Dynamics",
+    "Networks",
+    "Solar",
+    "Insurance",
 ]
 INDUSTRIES = [
-    "Software", "Logistics", "Manufacturing", "Retail", "Healthcare", "Financial Services",
-    "Food & Beverage", "Energy", "Media", "Education", "Construction", "Telecommunications",
+    "Software",
+    "Logistics",
+    "Manufacturing",
+    "Retail",
+    "Healthcare",
+    "Financial Services",
+    "Food & Beverage",
+    "Energy",
+    "Media",
+    "Education",
+    "Construction",
+    "Telecommunications",
 ]
 PLANS = ["starter", "growth", "enterprise"]
 
 FIRST_NAMES = [
-    "José", "Zoë", "François", "Søren", "Łukasz", "Ngozi", "Siobhán", "Jürgen", "Chloé",
-    "Björn", "Ana María", "Mateus", "Renée", "Anaïs", "Dvořák", "Émile", "Inés", "Maël",
-    "Priya", "Wei", "Olumide", "Hannah", "Liam", "Sofia", "Noah", "Aisha", "Mikko", "Giulia",
-    "Tomás", "Fatima", "Lars", "Yusuf", "Chiara", "Oğuz", "Agnieszka", "Kenji", "Mei",
-    "Dmitri", "Ewa", "Rafael", "Sarah", "David", "Emma", "Lucas", "Mia", "Ethan", "Olivia",
+    "José",
+    "Zoë",
+    "François",
+    "Søren",
+    "Łukasz",
+    "Ngozi",
+    "Siobhán",
+    "Jürgen",
+    "Chloé",
+    "Björn",
+    "Ana María",
+    "Mateus",
+    "Renée",
+    "Anaïs",
+    "Dvořák",
+    "Émile",
+    "Inés",
+    "Maël",
+    "Priya",
+    "Wei",
+    "Olumide",
+    "Hannah",
+    "Liam",
+    "Sofia",
+    "Noah",
+    "Aisha",
+    "Mikko",
+    "Giulia",
+    "Tomás",
+    "Fatima",
+    "Lars",
+    "Yusuf",
+    "Chiara",
+    "Oğuz",
+    "Agnieszka",
+    "Kenji",
+    "Mei",
+    "Dmitri",
+    "Ewa",
+    "Rafael",
+    "Sarah",
+    "David",
+    "Emma",
+    "Lucas",
+    "Mia",
+    "Ethan",
+    "Olivia",
 ]
 LAST_NAMES = [
-    "Müller", "García Márquez", "O'Neill", "Nguyễn", "Đặng", "Kowalczyk", "van der Berg",
-    "Øvergaard", "Ibáñez", "Schäfer", "Lefèvre", "Şahin", "Novák", "Björklund", "Smith",
-    "Johnson", "Okafor", "Patel", "Rossi", "Silva", "Tanaka", "Kim", "Chen", "Haddad",
-    "Fernández", "Dubois", "Jensen", "Virtanen", "Costa", "Ivanova", "Cohen", "Walker",
-    "Brown", "Lopez", "Wilson", "Martin", "Anderson", "Taylor", "Moore", "Clark",
+    "Müller",
+    "García Márquez",
+    "O'Neill",
+    "Nguyễn",
+    "Đặng",
+    "Kowalczyk",
+    "van der Berg",
+    "Øvergaard",
+    "Ibáñez",
+    "Schäfer",
+    "Lefèvre",
+    "Şahin",
+    "Novák",
+    "Björklund",
+    "Smith",
+    "Johnson",
+    "Okafor",
+    "Patel",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+    "Kim",
+    "Chen",
+    "Haddad",
+    "Fernández",
+    "Dubois",
+    "Jensen",
+    "Virtanen",
+    "Costa",
+    "Ivanova",
+    "Cohen",
+    "Walker",
+    "Brown",
+    "Lopez",
+    "Wilson",
+    "Martin",
+    "Anderson",
+    "Taylor",
+    "Moore",
+    "Clark",
 ]
 # Names written only in a non-Latin script, with the romanisation used for the mailbox.
 CJK_PEOPLE = [
@@ -150,18 +296,27 @@ CJK_PEOPLE = [
     ("由紀", "鈴木", "yuki.suzuki"),
 ]
 JOB_TITLES = [
-    "Head of Operations", "VP Sales", "Procurement Manager", "CFO", "CTO", "Data Analyst",
-    "Office Manager", "Marketing Director", "Customer Success Lead", "Founder & CEO",
-    "IT Administrator", "Accounts Payable Clerk", "Product Manager", "Buyer",
+    "Head of Operations",
+    "VP Sales",
+    "Procurement Manager",
+    "CFO",
+    "CTO",
+    "Data Analyst",
+    "Office Manager",
+    "Marketing Director",
+    "Customer Success Lead",
+    "Founder & CEO",
+    "IT Administrator",
+    "Accounts Payable Clerk",
+    "Product Manager",
+    "Buyer",
 ]
-LIFECYCLE = ["Lead", "lead", "MQL", " MQL", "SQL", "Opportunity", "Customer", "customer ",
-             "CUSTOMER", "Churned"]
+LIFECYCLE = ["Lead", "lead", "MQL", " MQL", "SQL", "Opportunity", "Customer", "customer ", "CUSTOMER", "Churned"]
 FREE_MAIL = ["gmail.com", "outlook.com", "yahoo.com", "gmx.de", "proton.me"]
 
 # The one address two contacts share, once case and spaces are ignored.
 SHARED_INBOX_ACCOUNT = "Nordwind Logistik GmbH"
-SHARED_INBOX_VARIANTS = ("Accounts.Payable@Nordwind-Logistik.de",
-                         "  accounts.payable@nordwind-logistik.de ")
+SHARED_INBOX_VARIANTS = ("Accounts.Payable@Nordwind-Logistik.de", "  accounts.payable@nordwind-logistik.de ")
 
 
 def ascii_fold(text: str) -> str:
@@ -223,12 +378,11 @@ def build_accounts(rng: random.Random) -> list[dict]:
         industry = rng.choice(INDUSTRIES)
         r = rng.random()
         if r < 0.08:
-            industry = ""          # empty in the CSV: null in the warehouse
+            industry = ""  # empty in the CSV: null in the warehouse
         elif r < 0.10:
-            industry = "  "        # whitespace-only: blank after trimming
+            industry = "  "  # whitespace-only: blank after trimming
 
-        employees = str(rng.choice([5, 12, 25, 48, 80, 150, 320, 750, 1200, 4800, 12000])
-                        + rng.randrange(0, 5))
+        employees = str(rng.choice([5, 12, 25, 48, 80, 150, 320, 750, 1200, 4800, 12000]) + rng.randrange(0, 5))
         if rng.random() < 0.09:
             employees = ""
 
@@ -247,23 +401,25 @@ def build_accounts(rng: random.Random) -> list[dict]:
 
         created = random_moment(rng, EPOCH, datetime(2024, 12, 31))
         updated = random_moment(rng, created, NOW)
-        accounts.append({
-            "account_id": f"{float(account_id):.1f}",   # 10042.0: the id went through a float
-            "company_name": raw_name,
-            "domain": domain,
-            "industry": industry,
-            "city": city,
-            "country": country,
-            "employees": employees,
-            "annual_revenue": revenue,
-            "plan": plan,
-            "created_at": ts(created),
-            "updated_at": ts(updated),
-            # not written: used to build contacts
-            "_id": account_id,
-            "_name": name,
-            "_domain": domain.lower(),
-        })
+        accounts.append(
+            {
+                "account_id": f"{float(account_id):.1f}",  # 10042.0: the id went through a float
+                "company_name": raw_name,
+                "domain": domain,
+                "industry": industry,
+                "city": city,
+                "country": country,
+                "employees": employees,
+                "annual_revenue": revenue,
+                "plan": plan,
+                "created_at": ts(created),
+                "updated_at": ts(updated),
+                # not written: used to build contacts
+                "_id": account_id,
+                "_name": name,
+                "_domain": domain.lower(),
+            }
+        )
     return accounts
 
 
@@ -304,7 +460,7 @@ def build_contacts(rng: random.Random, accounts: list[dict]) -> list[dict]:
         r = rng.random()
         if r < 0.12:
             local, _, dom = email.partition("@")
-            email = f"{local.title()}@{dom.title()}"        # Jose.Garcia@Acme.Com
+            email = f"{local.title()}@{dom.title()}"  # Jose.Garcia@Acme.Com
         elif r < 0.17:
             email = email.upper()
         r = rng.random()
@@ -314,9 +470,9 @@ def build_contacts(rng: random.Random, accounts: list[dict]) -> list[dict]:
             email = f"{email}  "
 
         if i in null_email_at:
-            email = ""           # empty in the CSV: null
+            email = ""  # empty in the CSV: null
         elif i in blank_email_at:
-            email = "   "        # whitespace-only: null after cleaning
+            email = "   "  # whitespace-only: null after cleaning
         elif i == shared_at[0]:
             email = SHARED_INBOX_VARIANTS[0]
         elif i == shared_at[1]:
@@ -324,9 +480,9 @@ def build_contacts(rng: random.Random, accounts: list[dict]) -> list[dict]:
 
         r = rng.random()
         if r < 0.04:
-            last = ""            # null
+            last = ""  # null
         elif r < 0.06:
-            last = " "           # blank
+            last = " "  # blank
         if rng.random() < 0.05:
             first = f" {first}"
 
@@ -335,11 +491,11 @@ def build_contacts(rng: random.Random, accounts: list[dict]) -> list[dict]:
         if i in shared_at:
             account_ref = str(account["_id"])
         elif r < 0.03:
-            account_ref = ""                              # contact not linked to an account
+            account_ref = ""  # contact not linked to an account
         elif r < 0.33:
             account_ref = f"{float(account['_id']):.1f}"  # 10042.0
         elif r < 0.38:
-            account_ref = f" {account['_id']} "           # padded
+            account_ref = f" {account['_id']} "  # padded
         else:
             account_ref = str(account["_id"])
 
@@ -365,25 +521,28 @@ def build_contacts(rng: random.Random, accounts: list[dict]) -> list[dict]:
             raw_contact_id = f" {contact_id} "
 
         updated = random_moment(rng, datetime(2023, 1, 1), NOW)
-        contacts.append({
-            "contact_id": raw_contact_id,
-            "account_id": account_ref,
-            "first_name": first,
-            "last_name": last,
-            "email": email,
-            "mobile": mobile,
-            "job_title": job_title,
-            "lifecycle_stage": rng.choice(LIFECYCLE),
-            "updated_at": ts(updated),
-        })
+        contacts.append(
+            {
+                "contact_id": raw_contact_id,
+                "account_id": account_ref,
+                "first_name": first,
+                "last_name": last,
+                "email": email,
+                "mobile": mobile,
+                "job_title": job_title,
+                "lifecycle_stage": rng.choice(LIFECYCLE),
+                "updated_at": ts(updated),
+            }
+        )
     return contacts
 
 
 def render(rows: list[dict]) -> str:
     columns = [c for c in rows[0] if not c.startswith("_")]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore",
-                            lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer = csv.DictWriter(
+        buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n", quoting=csv.QUOTE_MINIMAL
+    )
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
@@ -391,8 +550,9 @@ def render(rows: list[dict]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 if the committed CSVs differ from what would be written")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the committed CSVs differ from what would be written"
+    )
     args = parser.parse_args()
 
     rng = random.Random(SEED)

@@ -31,14 +31,20 @@ class TestFreshdeskConformance(DestinationConformance):
         {"id": 3, "name": "Zoë Ångström", "email": "cy@example.com"},
     ]
     changed: ClassVar[dict[str, Any]] = {"name": "Annie"}
-    bad_row: ClassVar[dict[str, Any]] = {"id": 4, "name": "Nobody", "email": None}  # a contact needs an email, phone, mobile or other id
+    bad_row: ClassVar[dict[str, Any]] = {
+        "id": 4,
+        "name": "Nobody",
+        "email": None,
+    }  # a contact needs an email, phone, mobile or other id
 
     def stored(self) -> list[Mapping[str, Any]]:
         return [r for r in super().stored() if not r.get("deleted")]
 
     def admin(self, method: str, path: str) -> requests.Response:
         """A request as someone using Freshdesk makes it, beside the sync."""
-        return requests.request(method, f"{self.sandbox.url}/{self.prefix}/{path}", auth=(DEFAULT_API_KEY, "X"), timeout=10)
+        return requests.request(
+            method, f"{self.sandbox.url}/{self.prefix}/{path}", auth=(DEFAULT_API_KEY, "X"), timeout=10
+        )
 
     def delete_in_crm(self, row: Mapping[str, Any], record_id: str) -> None:
         assert self.admin("DELETE", f"contacts/{record_id}").status_code == 204  # to the trash

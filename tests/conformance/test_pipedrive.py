@@ -23,7 +23,12 @@ class TestPipedriveConformance(DestinationConformance):
         {"id": 3, "name": "Zoë Ångström", "email": "cy@example.com"},
     ]
     changed: ClassVar[dict[str, Any]] = {"name": "Annie"}
-    bad_row: ClassVar[dict[str, Any]] = {"id": 4, "name": "Dee", "email": "dee@example.com", "org": 999}  # no such organization
+    bad_row: ClassVar[dict[str, Any]] = {
+        "id": 4,
+        "name": "Dee",
+        "email": "dee@example.com",
+        "org": 999,
+    }  # no such organization
 
     def stored_value(self, record: Mapping[str, Any], path: str) -> Any:
         if path == "email":

@@ -49,7 +49,11 @@ def test_a_registered_crm_runs_the_conformance_suite(record: Crm) -> None:
     path = Path(__file__).with_name(f"test_{record.name}.py")
     assert path.is_file(), f"{record.name}: no conformance module tests/conformance/{path.name}"
     module = importlib.import_module(f"{__package__}.test_{record.name}")
-    suites = [value for value in vars(module).values()
-              if inspect.isclass(value) and issubclass(value, DestinationConformance) and value is not DestinationConformance]
+    suites = [
+        value
+        for value in vars(module).values()
+        if inspect.isclass(value) and issubclass(value, DestinationConformance) and value is not DestinationConformance
+    ]
     assert [suite.crm for suite in suites if suite.__module__ == module.__name__] == [record.name], (
-        f"{path.name} subclasses DestinationConformance once, for {record.name}")
+        f"{path.name} subclasses DestinationConformance once, for {record.name}"
+    )

@@ -114,8 +114,13 @@ class Contract:
         spec, host, path = self.spec_for(request.path)
         where = f"{self.vendor} {request.method} {request.path} -> {response.status}"
         mock_request = MockRequest(
-            host, request.method.lower(), path, args=dict(request.query), headers=dict(request.headers.items()),
-            data=request.body or None, content_type=request.headers.get("Content-Type", "application/json").split(";")[0],
+            host,
+            request.method.lower(),
+            path,
+            args=dict(request.query),
+            headers=dict(request.headers.items()),
+            data=request.body or None,
+            content_type=request.headers.get("Content-Type", "application/json").split(";")[0],
         )
         if response.status != 401:  # the spec describes authenticated calls; a 401 is our own test of auth
             try:
@@ -123,8 +128,12 @@ class Contract:
             except Exception as exc:  # openapi-core raises one of many validation errors
                 report.problems.append(f"request {where}: {_why(exc)}")
         payload, headers = response.encode()
-        mock_response = MockResponse(payload, status_code=response.status, headers=headers,
-                                     content_type=headers.get("Content-Type", "application/json").split(";")[0])
+        mock_response = MockResponse(
+            payload,
+            status_code=response.status,
+            headers=headers,
+            content_type=headers.get("Content-Type", "application/json").split(";")[0],
+        )
         try:
             spec.validate_response(mock_request, mock_response)
         except ResponseNotFound:

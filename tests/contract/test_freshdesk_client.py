@@ -35,8 +35,13 @@ def test_contacts_create_get_update_list_and_filter(client: object) -> None:
     api.contacts.create_contact(name="Bob", email="bob@x.io")
     assert [c.name for c in api.contacts.list_contacts()] == ["Ann", "Bob"]
     assert [c.name for c in api.contacts.list_contacts(email="bob@x.io")] == ["Bob"]
-    assert [c.name for c in api.contacts.list_contacts(state="unverified", _updated_since="2000-01-01T00:00:00Z")] == ["Ann", "Bob"]
-    assert [c.name for c in api.contacts.filter_contacts("tag:'vip' OR (cf_tier:'gold' AND created_at:>'2000-01-01')")] == ["Ann"]
+    assert [c.name for c in api.contacts.list_contacts(state="unverified", _updated_since="2000-01-01T00:00:00Z")] == [
+        "Ann",
+        "Bob",
+    ]
+    assert [
+        c.name for c in api.contacts.filter_contacts("tag:'vip' OR (cf_tier:'gold' AND created_at:>'2000-01-01')")
+    ] == ["Ann"]
     api.contacts.soft_delete_contact(ann.id)
     assert [c.name for c in api.contacts.list_contacts(state="deleted")] == ["Ann"]
 
@@ -54,13 +59,16 @@ def test_companies_create_get_update_list_and_filter(client: object) -> None:
         api.companies.get_company(acme.id)
 
 
-@pytest.mark.parametrize("refused", [
-    lambda api: api.contacts.list_contacts(unique_external_id="E1"),  # an undocumented list filter
-    lambda api: api.contacts.filter_contacts("name:'Ann'"),  # not a searchable field
-    lambda api: api.contacts.filter_contacts("tag:>'vip'"),  # :> on text
-    lambda api: api.contacts.create_contact(name="Ann", email="not-an-email"),
-    lambda api: api.contacts.create_contact(name="Ann", email="a@x.io", custom_fields={"cf_nope": "x"}),
-])
+@pytest.mark.parametrize(
+    "refused",
+    [
+        lambda api: api.contacts.list_contacts(unique_external_id="E1"),  # an undocumented list filter
+        lambda api: api.contacts.filter_contacts("name:'Ann'"),  # not a searchable field
+        lambda api: api.contacts.filter_contacts("tag:>'vip'"),  # :> on text
+        lambda api: api.contacts.create_contact(name="Ann", email="not-an-email"),
+        lambda api: api.contacts.create_contact(name="Ann", email="a@x.io", custom_fields={"cf_nope": "x"}),
+    ],
+)
 def test_spec_invalid_requests_are_refused_as_freshdesk_refuses_them(client: object, refused: object) -> None:
     with pytest.raises(freshdesk_errors.FreshdeskBadRequest, match=r"^Validation failed: \[\{'field'"):
         refused(client)

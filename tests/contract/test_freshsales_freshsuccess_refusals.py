@@ -32,10 +32,18 @@ def fresh(server: SandboxServer) -> None:
     server.set_limits(None)
 
 
-def fs(server: SandboxServer, method: str, path: str, body: Any = None, key: str = FS_KEY, raw: bytes | None = None) -> requests.Response:
+def fs(
+    server: SandboxServer, method: str, path: str, body: Any = None, key: str = FS_KEY, raw: bytes | None = None
+) -> requests.Response:
     headers = {"Authorization": f"Token token={key}", "Content-Type": "application/json"}
-    return requests.request(method, f"{server.url}/freshsales{path}", json=body if raw is None else None, data=raw,
-                            headers=headers, timeout=10)
+    return requests.request(
+        method,
+        f"{server.url}/freshsales{path}",
+        json=body if raw is None else None,
+        data=raw,
+        headers=headers,
+        timeout=10,
+    )
 
 
 def fs_error(answer: requests.Response) -> tuple[int, str]:
@@ -52,13 +60,18 @@ def test_freshsales_refuses_a_wrong_key_with_401(server: SandboxServer) -> None:
     assert answer.status_code == 401 and answer.json()["login"] == "failed"
 
 
-@pytest.mark.parametrize(("resource", "identifier"), [
-    ("sales_accounts", {"cf_plan": "gold"}),  # a custom field not marked unique
-    ("contacts", {"first_name": "Ann"}),  # a standard field never unique
-    ("contacts", {"mobile_number": "+1 555"}),  # not unique by default since 2021-05-25
-    ("deals", {"name": "Deal"}),  # deals have no default unique field
-])
-def test_freshsales_refuses_an_upsert_by_a_field_not_marked_unique(server: SandboxServer, resource: str, identifier: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("resource", "identifier"),
+    [
+        ("sales_accounts", {"cf_plan": "gold"}),  # a custom field not marked unique
+        ("contacts", {"first_name": "Ann"}),  # a standard field never unique
+        ("contacts", {"mobile_number": "+1 555"}),  # not unique by default since 2021-05-25
+        ("deals", {"name": "Deal"}),  # deals have no default unique field
+    ],
+)
+def test_freshsales_refuses_an_upsert_by_a_field_not_marked_unique(
+    server: SandboxServer, resource: str, identifier: dict[str, str]
+) -> None:
     wrapper = {"contacts": "contact", "sales_accounts": "sales_account", "deals": "deal"}[resource]
     answer = fs(server, "POST", f"/{resource}/upsert", {"unique_identifier": identifier, wrapper: {"name": "X"}})
     status, message = fs_error(answer)
@@ -66,15 +79,32 @@ def test_freshsales_refuses_an_upsert_by_a_field_not_marked_unique(server: Sandb
     assert server.emulator("freshsales").records(resource) == []
 
 
-@pytest.mark.parametrize(("method", "path", "body", "raw", "status", "words"), [
-    ("POST", "/sales_accounts", {"name": "bare"}, None, 400, "sales_account"),  # the record must be wrapped
-    ("POST", "/sales_accounts", None, b"{not json", 400, "Malformed JSON"),
-    ("POST", "/sales_accounts", {"sales_account": {"website": "x"}}, None, 400, "name is required"),
-    ("POST", "/sales_accounts/upsert", {"unique_identifier": {}, "sales_account": {"name": "a"}}, None, 400, "unique_identifier"),
-    ("POST", "/filtered_search/contact", {"filter_rule": [{"attribute": "x", "operator": "contains", "value": 1}]}, None, 400, "operator"),
-    ("GET", "/contacts/999", None, None, 404, "not found"),
-    ("GET", "/leads/1", None, None, 404, "Route not found"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "raw", "status", "words"),
+    [
+        ("POST", "/sales_accounts", {"name": "bare"}, None, 400, "sales_account"),  # the record must be wrapped
+        ("POST", "/sales_accounts", None, b"{not json", 400, "Malformed JSON"),
+        ("POST", "/sales_accounts", {"sales_account": {"website": "x"}}, None, 400, "name is required"),
+        (
+            "POST",
+            "/sales_accounts/upsert",
+            {"unique_identifier": {}, "sales_account": {"name": "a"}},
+            None,
+            400,
+            "unique_identifier",
+        ),
+        (
+            "POST",
+            "/filtered_search/contact",
+            {"filter_rule": [{"attribute": "x", "operator": "contains", "value": 1}]},
+            None,
+            400,
+            "operator",
+        ),
+        ("GET", "/contacts/999", None, None, 404, "not found"),
+        ("GET", "/leads/1", None, None, 404, "Route not found"),
+    ],
+)
 def test_freshsales_refuses_malformed_requests_with_its_error_body(
     server: SandboxServer, method: str, path: str, body: Any, raw: bytes | None, status: int, words: str
 ) -> None:
@@ -93,7 +123,9 @@ def test_freshsales_answers_429_past_the_plans_hour_without_rate_headers(server:
     answers = [fs(server, "GET", "/settings/deals/fields") for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert fs_error(answers[2])[0] == 429
-    assert not [h for h in answers[2].headers if "ratelimit" in h.lower() or h.lower() == "retry-after"]  # none documented
+    assert not [
+        h for h in answers[2].headers if "ratelimit" in h.lower() or h.lower() == "retry-after"
+    ]  # none documented
 
 
 def test_freshsales_vendor_limits_follow_the_plan(server: SandboxServer) -> None:
@@ -122,10 +154,17 @@ def test_freshsuccess_refuses_a_body_without_records(server: SandboxServer) -> N
 
 
 def test_freshsuccess_fails_a_record_missing_required_fields_alone(server: SandboxServer) -> None:
-    answer = fsu(server, "POST", "/accounts", {"records": [{"account_id": "a", "name": "A", "join_date": 0}, {"account_id": "b"}]})
+    answer = fsu(
+        server,
+        "POST",
+        "/accounts",
+        {"records": [{"account_id": "a", "name": "A", "join_date": 0}, {"account_id": "b"}]},
+    )
     body = answer.json()
     assert answer.status_code == 200 and body["status_is_ok"] is True
-    assert [(f["record"], f["message"].startswith("Missing/invalid required field(s)")) for f in body["failed_results"]] == [(1, True)]
+    assert [
+        (f["record"], f["message"].startswith("Missing/invalid required field(s)")) for f in body["failed_results"]
+    ] == [(1, True)]
 
 
 def test_freshsuccess_refuses_a_batch_with_a_contact_of_an_unknown_account_whole(server: SandboxServer) -> None:

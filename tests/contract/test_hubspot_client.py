@@ -32,19 +32,42 @@ def client() -> Iterator[tuple[object, HubSpotEmulator]]:
 def test_the_client_creates_upserts_searches_and_reads_contacts(client: tuple[object, HubSpotEmulator]) -> None:
     api, _ = client
     contacts = api.crm.contacts  # type: ignore[attr-defined]
-    made = contacts.basic_api.create(SimplePublicObjectInputForCreate(properties={"email": "Ann@X.io", "firstname": "Ann"}, associations=[]))
+    made = contacts.basic_api.create(
+        SimplePublicObjectInputForCreate(properties={"email": "Ann@X.io", "firstname": "Ann"}, associations=[])
+    )
     assert made.id and made.properties["email"] == "ann@x.io"
-    upserted = contacts.batch_api.upsert(BatchInputSimplePublicObjectBatchInputUpsert(inputs=[
-        {"id": "ann@x.io", "idProperty": "email", "properties": {"lastname": "Lee"}},
-        {"id": "bob@x.io", "idProperty": "email", "properties": {"firstname": "Bob"}},
-    ]))
-    assert sorted((r.properties.get("email"), r.new) for r in upserted.results) == [("ann@x.io", False), ("bob@x.io", True)]
-    found = contacts.search_api.do_search(PublicObjectSearchRequest(
-        filter_groups=[{"filters": [{"propertyName": "email", "operator": "EQ", "value": "ann@x.io"}]}],
-        properties=["lastname"], limit=10, after="0", sorts=[]))
-    assert found.total == 1 and set(found.results[0].properties) == {"lastname", "hs_object_id", "createdate", "lastmodifieddate"}
-    read = contacts.batch_api.read(BatchReadInputSimplePublicObjectId(
-        id_property="email", inputs=[{"id": "bob@x.io"}], properties=["firstname"], properties_with_history=[]))
+    upserted = contacts.batch_api.upsert(
+        BatchInputSimplePublicObjectBatchInputUpsert(
+            inputs=[
+                {"id": "ann@x.io", "idProperty": "email", "properties": {"lastname": "Lee"}},
+                {"id": "bob@x.io", "idProperty": "email", "properties": {"firstname": "Bob"}},
+            ]
+        )
+    )
+    assert sorted((r.properties.get("email"), r.new) for r in upserted.results) == [
+        ("ann@x.io", False),
+        ("bob@x.io", True),
+    ]
+    found = contacts.search_api.do_search(
+        PublicObjectSearchRequest(
+            filter_groups=[{"filters": [{"propertyName": "email", "operator": "EQ", "value": "ann@x.io"}]}],
+            properties=["lastname"],
+            limit=10,
+            after="0",
+            sorts=[],
+        )
+    )
+    assert found.total == 1 and set(found.results[0].properties) == {
+        "lastname",
+        "hs_object_id",
+        "createdate",
+        "lastmodifieddate",
+    }
+    read = contacts.batch_api.read(
+        BatchReadInputSimplePublicObjectId(
+            id_property="email", inputs=[{"id": "bob@x.io"}], properties=["firstname"], properties_with_history=[]
+        )
+    )
     assert read.results[0].properties["firstname"] == "Bob" and "email" not in read.results[0].properties
     one = contacts.basic_api.get_by_id(made.id, properties=["firstname"])
     assert one.properties["firstname"] == "Ann"
@@ -65,6 +88,9 @@ def test_the_client_sees_hubspots_refusal_of_an_update_by_email(client: tuple[ob
     from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInput
 
     with pytest.raises(ApiException) as refused:
-        contacts.batch_api.update(BatchInputSimplePublicObjectBatchInput(inputs=[
-            {"id": "ann@x.io", "idProperty": "email", "properties": {"firstname": "A"}}]))
+        contacts.batch_api.update(
+            BatchInputSimplePublicObjectBatchInput(
+                inputs=[{"id": "ann@x.io", "idProperty": "email", "properties": {"firstname": "A"}}]
+            )
+        )
     assert refused.value.status == 400 and "non-unique 0-1 property" in str(refused.value.body)

@@ -39,24 +39,45 @@ def test_addresses_searches_and_the_search_limit_conform_to_pipedrives_spec(serv
     conn = connect(server, "pipedrive", PIPEDRIVE_TOKEN)
     pipedrive = PipedriveDestination(conn, client(conn))
     orgs = sync_spec(conn, "organizations", "upsert", {"name": "n", "address": "a"}, "address")
-    people = sync_spec(conn, "persons", "upsert", {"name": "n", "Badge": "b", "postal_address": "p", "phone": "ph"}, "Badge")
+    people = sync_spec(
+        conn, "persons", "upsert", {"name": "n", "Badge": "b", "postal_address": "p", "phone": "ph"}, "Badge"
+    )
     with recording(emulator) as calls:
         for sync in (orgs, people):
             pipedrive.prepare(sync)
-        first = matching.send(pipedrive, orgs, [change("upsert", "o1", {"name": "Acme", "address": "Main St 1"}, upsert="Main St 1")])
-        again = matching.send(pipedrive, orgs, [change("upsert", "o1", {"name": "Acme Inc", "address": "Main St 1"}, upsert="Main St 1")])
+        first = matching.send(
+            pipedrive, orgs, [change("upsert", "o1", {"name": "Acme", "address": "Main St 1"}, upsert="Main St 1")]
+        )
+        again = matching.send(
+            pipedrive, orgs, [change("upsert", "o1", {"name": "Acme Inc", "address": "Main St 1"}, upsert="Main St 1")]
+        )
         assert (outcome(first), outcome(again)) == ({"o1": "created"}, {"o1": "updated"})
-        person = {"name": "Ann", "Badge": "B-7", "postal_address": {"value": "Harbour 2", "country": "NO"}, "phone": "+3721"}
-        assert outcome(matching.send(pipedrive, people, [change("upsert", "p1", person, upsert="B-7")])) == {"p1": "created"}
-        assert outcome(matching.send(pipedrive, people, [change("upsert", "p1", person, upsert="B-7")])) == {"p1": "updated"}
+        person = {
+            "name": "Ann",
+            "Badge": "B-7",
+            "postal_address": {"value": "Harbour 2", "country": "NO"},
+            "phone": "+3721",
+        }
+        assert outcome(matching.send(pipedrive, people, [change("upsert", "p1", person, upsert="B-7")])) == {
+            "p1": "created"
+        }
+        assert outcome(matching.send(pipedrive, people, [change("upsert", "p1", person, upsert="B-7")])) == {
+            "p1": "updated"
+        }
         for _ in range(11):  # the 11th search in 2 s is over Pipedrive's search limit
             last = call(server, "GET", "/pipedrive/deals/search", AUTH, params={"term": "x", "fields": "title"})
         assert last.status_code == 429
     report = assert_conforms("pipedrive", calls.exchanges)
     assert report.checked == len(calls.exchanges)
-    assert {"GET organizations.search 200", "GET persons.search 200", "POST organizations.create 200",
-            "PATCH organizations.update 200", "POST persons.create 200", "PATCH persons.update 200",
-            "GET deals.search 429"} <= covered(calls)
+    assert {
+        "GET organizations.search 200",
+        "GET persons.search 200",
+        "POST organizations.create 200",
+        "PATCH organizations.update 200",
+        "POST persons.create 200",
+        "PATCH persons.update 200",
+        "GET deals.search 429",
+    } <= covered(calls)
     sent = [e.body for e in calls.exchanges if e.request.method in ("POST", "PATCH")]
     assert {"name": "Acme", "address": {"value": "Main St 1"}} in sent
 
@@ -85,8 +106,14 @@ def test_a_request_the_spec_refuses_is_refused_as_pipedrive_does(server: Sandbox
     call(server, "POST", "/pipedrive/organizations", AUTH, json={"name": "Existing"})
     method, path, query, body = REFUSED[case]
     with recording(emulator) as calls:
-        answer = call(server, method, f"/pipedrive{path}", {**AUTH, "Content-Type": "application/json"}, params=query,
-                      data=json.dumps(body) if body is not None else None)
+        answer = call(
+            server,
+            method,
+            f"/pipedrive{path}",
+            {**AUTH, "Content-Type": "application/json"},
+            params=query,
+            data=json.dumps(body) if body is not None else None,
+        )
     assert answer.status_code == 400, answer.text
     assert answer.json()["success"] is False and answer.json()["error"].startswith("Validation failed")
     report = Contract("pipedrive").check(calls.exchanges)
@@ -95,12 +122,16 @@ def test_a_request_the_spec_refuses_is_refused_as_pipedrive_does(server: Sandbox
     assert not [p for p in report.problems if p.startswith("answer")], report.problems
 
 
-@pytest.mark.parametrize(("query", "words"), [
-    ({"term": "ann", "exactmatch": "true"}, "unknown query parameter 'exactmatch'"),
-    ({"term": "ann", "exact_match": "yes"}, "exact_match must be true or false"),
-])
-def test_the_emulator_is_stricter_than_the_spec_where_the_spec_is_loose(server: SandboxServer, query: dict[str, str],
-                                                                        words: str) -> None:
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ({"term": "ann", "exactmatch": "true"}, "unknown query parameter 'exactmatch'"),
+        ({"term": "ann", "exact_match": "yes"}, "exact_match must be true or false"),
+    ],
+)
+def test_the_emulator_is_stricter_than_the_spec_where_the_spec_is_loose(
+    server: SandboxServer, query: dict[str, str], words: str
+) -> None:
     """The spec does not forbid extra parameters, and openapi-core reads ``yes`` as a boolean;
     the emulator refuses both (the stricter reading: a misspelt ``exact_match`` would otherwise
     be ignored, and Pipedrive documents only ``true``/``false``)."""

@@ -38,7 +38,11 @@ class LoopbackSession(requests.Session):
         self.seen: list[tuple[str, str]] = []
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        target = str(url).replace("https://acme.my.salesforce.com", f"{self.sandbox}/salesforce").replace("https://", "http://", 1)
+        target = (
+            str(url)
+            .replace("https://acme.my.salesforce.com", f"{self.sandbox}/salesforce")
+            .replace("https://", "http://", 1)
+        )
         self.seen.append((str(method), target))
         return super().request(method, target, *args, **kwargs)
 
@@ -52,7 +56,9 @@ def server() -> Iterator[SandboxServer]:
 @pytest.fixture
 def sf(server: SandboxServer) -> Any:
     instance = server.url.split("://", 1)[1] + "/salesforce"
-    return simple_salesforce.Salesforce(instance=instance, session_id=DEFAULT_TOKEN, version=VERSION, session=LoopbackSession(server))
+    return simple_salesforce.Salesforce(
+        instance=instance, session_id=DEFAULT_TOKEN, version=VERSION, session=LoopbackSession(server)
+    )
 
 
 def emulator(server: SandboxServer) -> SalesforceEmulator:
@@ -63,8 +69,13 @@ def emulator(server: SandboxServer) -> SalesforceEmulator:
 
 def test_simple_salesforce_logs_in_by_client_credentials_and_follows_the_instance_url(server: SandboxServer) -> None:
     session = LoopbackSession(server)
-    sf = simple_salesforce.Salesforce(consumer_key=DEFAULT_CLIENT_ID, consumer_secret=DEFAULT_CLIENT_SECRET, domain="acme.my",
-                                      version=VERSION, session=session)
+    sf = simple_salesforce.Salesforce(
+        consumer_key=DEFAULT_CLIENT_ID,
+        consumer_secret=DEFAULT_CLIENT_SECRET,
+        domain="acme.my",
+        version=VERSION,
+        session=session,
+    )
     assert sf.sf_instance == server.url.split("://", 1)[1] + "/salesforce"
     assert sf.Contact.create({"LastName": "Lovelace"})["success"] is True
     assert session.seen[0] == ("POST", f"{server.url}/salesforce/services/oauth2/token")
@@ -119,7 +130,9 @@ def test_simple_salesforce_bulk2_insert_and_results(server: SandboxServer, sf: A
     assert failed[0]["sf__Error"].startswith("REQUIRED_FIELD_MISSING") and unprocessed == []
 
 
-def test_simple_salesforce_bulk2_reports_a_job_that_failed_after_committing_rows(server: SandboxServer, sf: Any) -> None:
+def test_simple_salesforce_bulk2_reports_a_job_that_failed_after_committing_rows(
+    server: SandboxServer, sf: Any
+) -> None:
     emulator(server).bulk_fail_after = 2
     with pytest.raises(simple_salesforce.exceptions.SalesforceOperationError):
         sf.bulk2.Contact.insert(records=[{"LastName": f"B{i}"} for i in range(4)], wait=0.01)

@@ -18,7 +18,12 @@ def adapter_params(types: list[str]) -> list[object]:
     how to install it (the `dialects` extra)."""
     present = set(installed(types))
     return [
-        pytest.param(t, marks=() if t in present else pytest.mark.skip(reason=f"dbt-{t} not installed: pip install -e '.[dialects]'"))
+        pytest.param(
+            t,
+            marks=()
+            if t in present
+            else pytest.mark.skip(reason=f"dbt-{t} not installed: pip install -e '.[dialects]'"),
+        )
         for t in types
     ]
 

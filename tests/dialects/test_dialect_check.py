@@ -23,8 +23,7 @@ from tests.dialects.catalogue import statements
 from tests.dialects.conftest import PARSED, adapter_params
 
 # (adapter type, case) -> why it cannot pass yet
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 def _update_from(tree: Any) -> str | None:
@@ -69,12 +68,49 @@ def check(sql: str, dialect: str) -> None:
 
 
 CASE_NAMES = [
-    "state_ddl", "add_column", "state_unique", "claim_legacy", "advisory_lock", "lease", "last_watermark", "commit",
-    "commit_acks_only", "commit_rejects_only", "handover", "remembered", "forget", "run", "recent_runs", "first_rejects",
-    "first_rejects_none", "last_success", "changes", "changes_full_refresh", "changes_two_keys", "source_stats",
-    "source_stats_full", "older_row_hashes", "upgrade_row_hashes", "retire_row_hashes", "removed", "count", "changes_page",
-    "drop_table", "results_ddl", "record_results", "build_results", "failed_keys", "failed_keys_two", "hold", "unhold",
-    "holds", "listen_ddl", "listen_record", "listen_runs", "changes_create_table", "bound_commit",
+    "state_ddl",
+    "add_column",
+    "state_unique",
+    "claim_legacy",
+    "advisory_lock",
+    "lease",
+    "last_watermark",
+    "commit",
+    "commit_acks_only",
+    "commit_rejects_only",
+    "handover",
+    "remembered",
+    "forget",
+    "run",
+    "recent_runs",
+    "first_rejects",
+    "first_rejects_none",
+    "last_success",
+    "changes",
+    "changes_full_refresh",
+    "changes_two_keys",
+    "source_stats",
+    "source_stats_full",
+    "older_row_hashes",
+    "upgrade_row_hashes",
+    "retire_row_hashes",
+    "removed",
+    "count",
+    "changes_page",
+    "drop_table",
+    "results_ddl",
+    "record_results",
+    "build_results",
+    "failed_keys",
+    "failed_keys_two",
+    "hold",
+    "unhold",
+    "holds",
+    "listen_ddl",
+    "listen_record",
+    "listen_runs",
+    "changes_create_table",
+    "bound_commit",
 ]
 
 

@@ -56,7 +56,9 @@ def literal_text(sql: str, dialect: str) -> Any:
     projection = tree.selects[0].this
     if isinstance(projection, exp.Null):
         return None
-    assert isinstance(projection, exp.Literal) and projection.is_string, f"{dialect}: {sql!r} is not one text literal: {projection!r}"
+    assert isinstance(projection, exp.Literal) and projection.is_string, (
+        f"{dialect}: {sql!r} is not one text literal: {projection!r}"
+    )
     return projection.this
 
 
@@ -65,7 +67,9 @@ class TestLiterals:
     def test_each_literal_reads_back_as_its_value(self, rendered: Rendering) -> None:
         for value in NASTY:
             sql = str(rendered.render("revsync_literal", value=value))
-            assert literal_text(sql, rendered.sqlglot_dialect) == value, f"{rendered.adapter_type}: {value!r} written as {sql}"
+            assert literal_text(sql, rendered.sqlglot_dialect) == value, (
+                f"{rendered.adapter_type}: {value!r} written as {sql}"
+            )
 
     def test_literals_quote_as_literal_does(self, rendered: Rendering) -> None:
         many = rendered.render("revsync_literals", values=[*NASTY, None])
@@ -74,7 +78,9 @@ class TestLiterals:
     def test_results_hook_literals_read_back(self, rendered: Rendering) -> None:
         for value in NASTY:
             sql = str(rendered.render("revsync_results_literal", value=value))
-            assert literal_text(sql, rendered.sqlglot_dialect) == value, f"{rendered.adapter_type}: {value!r} written as {sql}"
+            assert literal_text(sql, rendered.sqlglot_dialect) == value, (
+                f"{rendered.adapter_type}: {value!r} written as {sql}"
+            )
         assert rendered.render("revsync_results_literal", value=None) == "null"
         assert rendered.render("revsync_results_literal", value=3) == "3"
 
@@ -121,10 +127,15 @@ KEYS = {
 def test_key_text_has_no_backslash_and_parses(rendered: Rendering) -> None:
     """No warehouse reads a backslash in the key expression: `'\\.'` became `.` and `'\\1'` `1`
     on Spark, and every key collapsed to `1`."""
-    for name, args in (("revsync_key_text", {"expression": "k"}), ("revsync_upsert_expression", {"upsert_column": "k"})):
+    for name, args in (
+        ("revsync_key_text", {"expression": "k"}),
+        ("revsync_upsert_expression", {"upsert_column": "k"}),
+    ):
         sql = str(rendered.render(name, **args)).strip()
         assert "\\" not in sql, f"{rendered.adapter_type}: {sql}"
-        sqlglot.parse_one(f"select {sql} as key_text from t", read=rendered.sqlglot_dialect, error_level=sqlglot.ErrorLevel.RAISE)
+        sqlglot.parse_one(
+            f"select {sql} as key_text from t", read=rendered.sqlglot_dialect, error_level=sqlglot.ErrorLevel.RAISE
+        )
 
 
 @pytest.mark.parametrize("rendered", adapter_params(["duckdb"]), indirect=True)
@@ -136,13 +147,25 @@ def test_key_text_on_duckdb(rendered: Rendering) -> None:
     with duckdb.connect() as connection:
         rows = connection.execute(f"select {expression} from unnest(?) as t(v)", [texts]).fetchall()
         assert dict(zip(texts, (r[0] for r in rows))) == KEYS
-        typed = ["cast(10042.0 as decimal(12, 2))", "cast(-3.00 as decimal(5, 2))", "cast(1.50 as decimal(5, 2))",
-                 "cast(10010 as double)", "cast(10042.0 as double)", "cast(10020 as bigint)"]
-        numbers = [connection.execute(f"select {expression} from (select {value} as v) t").fetchone()[0] for value in typed]  # type: ignore[index]
+        typed = [
+            "cast(10042.0 as decimal(12, 2))",
+            "cast(-3.00 as decimal(5, 2))",
+            "cast(1.50 as decimal(5, 2))",
+            "cast(10010 as double)",
+            "cast(10042.0 as double)",
+            "cast(10020 as bigint)",
+        ]
+        numbers = [
+            connection.execute(f"select {expression} from (select {value} as v) t").fetchone()[0] for value in typed
+        ]  # type: ignore[index]
     assert numbers == ["10042", "-3", "1.50", "10010", "10042", "10020"]
     for text in texts:  # Python's key text agrees with the warehouse's
         assert key_text(text) == KEYS[text]
-    assert [key_text(decimal.Decimal("10042.00")), key_text(-3.0), key_text(decimal.Decimal("1.50"))] == ["10042", "-3", "1.50"]
+    assert [key_text(decimal.Decimal("10042.00")), key_text(-3.0), key_text(decimal.Decimal("1.50"))] == [
+        "10042",
+        "-3",
+        "1.50",
+    ]
 
 
 @pytest.mark.parametrize("rendered", adapter_params(["duckdb"]), indirect=True)
@@ -165,7 +188,9 @@ def postgres() -> Any:
         pytest.skip(reason)
     import psycopg2  # type: ignore[import-untyped]
 
-    connection = psycopg2.connect(host=server.host, port=server.port, user=server.user, password=server.password, dbname="postgres")
+    connection = psycopg2.connect(
+        host=server.host, port=server.port, user=server.user, password=server.password, dbname="postgres"
+    )
     connection.autocommit = True
     yield connection
     connection.close()
@@ -176,14 +201,18 @@ def test_keys_and_literals_on_postgres(rendered: Rendering, postgres: Any) -> No
     expression = str(rendered.render("revsync_key_text", expression="v")).strip()
     with postgres.cursor() as cursor:
         for value in NASTY:
-            cursor.execute(f"select {rendered.render('revsync_literal', value=value)}")  # no parameters: % stays as it is
+            cursor.execute(
+                f"select {rendered.render('revsync_literal', value=value)}"
+            )  # no parameters: % stays as it is
             assert cursor.fetchone() == (value,)
         texts = list(KEYS)
         bound = expression.replace("%", "%%")  # with parameters psycopg2 reads % as a placeholder
         cursor.execute(f"select {bound} from unnest(%s::text[]) as t(v)", (texts,))
         assert dict(zip(texts, (r[0] for r in cursor.fetchall()))) == KEYS
-        cursor.execute(f"select {expression} from"
-                       " (values (10042.0::numeric), (-3.00::numeric), (1.50::numeric), (10010::numeric)) t(v)")
+        cursor.execute(
+            f"select {expression} from"
+            " (values (10042.0::numeric), (-3.00::numeric), (1.50::numeric), (10010::numeric)) t(v)"
+        )
         assert [r[0] for r in cursor.fetchall()] == ["10042", "-3", "1.50", "10010"]
 
 

@@ -42,7 +42,13 @@ class Project:
     duckdb (a file in the project), postgres (``database``, made for this project) or spark
     (``database``: the project's schema; its state schema is ``<database>_state``)."""
 
-    def __init__(self, root: Path, sandbox: SandboxServer, warehouse: str = warehouses.DEFAULT_WAREHOUSE, database: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        sandbox: SandboxServer,
+        warehouse: str = warehouses.DEFAULT_WAREHOUSE,
+        database: str | None = None,
+    ) -> None:
         self.root = root
         self.sandbox = sandbox
         self.warehouse = warehouse
@@ -70,7 +76,9 @@ class Project:
     def connections(self, connections: Mapping[str, Any]) -> None:
         self._dump(self.root / "revsync.yml", {"connections": dict(connections)})
 
-    def seed(self, name: str, header: list[str], rows: list[list[Any]], column_types: Mapping[str, str] | None = None) -> None:
+    def seed(
+        self, name: str, header: list[str], rows: list[list[Any]], column_types: Mapping[str, str] | None = None
+    ) -> None:
         lines = [",".join(header)] + [",".join("" if v is None else str(v) for v in row) for row in rows]
         (self.root / "seeds" / f"{name}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
         if column_types:
@@ -79,7 +87,13 @@ class Project:
 
     def _write_project(self) -> None:
         seeds = {"revsync_test": {n: {"+column_types": t} for n, t in self.seed_types.items()}}
-        project = {"name": "revsync_test", "version": "1.0", "config-version": 2, "profile": "revsync_test", "seeds": seeds}
+        project = {
+            "name": "revsync_test",
+            "version": "1.0",
+            "config-version": 2,
+            "profile": "revsync_test",
+            "seeds": seeds,
+        }
         if self.hooked:
             project["on-run-end"] = "{{ dbt_revsync.record_results(results) }}"
         self._dump(self.root / "dbt_project.yml", project)
@@ -91,7 +105,14 @@ class Project:
         self._write_project()
         self.dbt("deps")
 
-    def model(self, name: str, sql: str, block: Any = None, meta_place: str = "config", columns: list[dict[str, Any]] | None = None) -> None:
+    def model(
+        self,
+        name: str,
+        sql: str,
+        block: Any = None,
+        meta_place: str = "config",
+        columns: list[dict[str, Any]] | None = None,
+    ) -> None:
         (self.root / "models" / f"{name}.sql").write_text(sql)
         entry: dict[str, Any] = {"name": name}
         if columns:
@@ -133,7 +154,9 @@ class Project:
         with _env(self.env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             result = dbtRunner().invoke(argv)
         code = 0 if result.success else (1 if result.result is not None else 2)
-        return subprocess.CompletedProcess([DBT, *argv], code, out.getvalue() + (f"\n{result.exception}" if result.exception else ""), "")
+        return subprocess.CompletedProcess(
+            [DBT, *argv], code, out.getvalue() + (f"\n{result.exception}" if result.exception else ""), ""
+        )
 
     def build(self) -> None:
         self.dbt("build")

@@ -46,7 +46,12 @@ def dbt_step(command: str, artifacts: Path | None = None, status: int = SUCCESS)
 
 def job_steps(*commands: Step) -> list[Step]:
     """A job run's steps: the three dbt Cloud always runs first, then the job's commands."""
-    return [Step("Clone git repository"), Step("Create profile from connection Warehouse"), dbt_step("dbt deps"), *commands]
+    return [
+        Step("Clone git repository"),
+        Step("Create profile from connection Warehouse"),
+        dbt_step("dbt deps"),
+        *commands,
+    ]
 
 
 def not_found(message: str) -> tuple[int, Any]:
@@ -101,12 +106,17 @@ class DbtCloudStandIn:
             return not_found("The requested resource was not found.")
         run = self.runs[match["run"]]
         data: dict[str, Any] = {
-            "id": int(match["run"]), "account_id": int(self.account_id), "job_definition_id": int(run.job_id),
-            "environment_id": int(run.environment_id), "status": run.status, **run.extra,
+            "id": int(match["run"]),
+            "account_id": int(self.account_id),
+            "job_definition_id": int(run.job_id),
+            "environment_id": int(run.environment_id),
+            "status": run.status,
+            **run.extra,
         }
         if "run_steps" in "".join(query.get("include_related", [])):
             data["run_steps"] = [
-                {"index": i, "name": step.name, "status": step.status, "run_id": int(match["run"])} for i, step in enumerate(run.steps, start=1)
+                {"index": i, "name": step.name, "status": step.status, "run_id": int(match["run"])}
+                for i, step in enumerate(run.steps, start=1)
             ]
         return 200, {"status": {"code": 200, "is_success": True}, "data": data}
 

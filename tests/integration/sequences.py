@@ -85,8 +85,12 @@ class Config:
 
     def block(self) -> dict[str, Any]:
         return {
-            "name": SYNC_NAME, "destination": self.destination, "object": self.object,
-            "insert_mode": self.insert_mode, "primary_key": self.primary_key, "upsert_key": UPSERT_KEY,
+            "name": SYNC_NAME,
+            "destination": self.destination,
+            "object": self.object,
+            "insert_mode": self.insert_mode,
+            "primary_key": self.primary_key,
+            "upsert_key": UPSERT_KEY,
             "batch_size": BATCH_SIZE,
             "fields": {LABEL_FIELD[self.object]: "name", "city": "city", f"custom_field.{UPSERT_KEY}": "ext"},
         }
@@ -160,13 +164,20 @@ class World:
     def _connection(self, name: str, max_concurrency: int) -> dict[str, Any]:
         server, prefix = self.where(name)
         return {
-            "type": "freshsales", "api_key": "{{ env_var('" + ENV_NAMES[name] + "') }}",
-            "base_url": f"{server.url}/{prefix}", "max_concurrency": max_concurrency, "rate_limit": 500,
-            "timeout": 1.0, "max_retries": 3, "max_retry_time": 4,
+            "type": "freshsales",
+            "api_key": "{{ env_var('" + ENV_NAMES[name] + "') }}",
+            "base_url": f"{server.url}/{prefix}",
+            "max_concurrency": max_concurrency,
+            "rate_limit": 500,
+            "timeout": 1.0,
+            "max_retries": 3,
+            "max_retry_time": 4,
         }
 
     def where(self, connection: str) -> tuple[SandboxServer, str]:
-        return {"crm_a": (self.main, "freshsales"), "crm_b": (self.main, "fs_b"), "crm_c": (self.other, "freshsales")}[connection]
+        return {"crm_a": (self.main, "freshsales"), "crm_b": (self.main, "fs_b"), "crm_c": (self.other, "freshsales")}[
+            connection
+        ]
 
     def emulator(self, connection: str) -> Emulator:
         server, prefix = self.where(connection)
@@ -188,11 +199,15 @@ class World:
 
     def _write_table(self, rows: dict[int, Row]) -> None:
         with self.project.duckdb() as db:
-            db.execute("create or replace table main.src"
-                       " (account_id integer, alt_id varchar, ext varchar, name varchar, city varchar)")
+            db.execute(
+                "create or replace table main.src"
+                " (account_id integer, alt_id varchar, ext varchar, name varchar, city varchar)"
+            )
             if rows:
-                db.executemany("insert into main.src values (?, ?, ?, ?, ?)",
-                               [[r.account_id, r.alt_id, r.ext, r.name, r.city] for r in rows.values()])
+                db.executemany(
+                    "insert into main.src values (?, ?, ?, ?, ?)",
+                    [[r.account_id, r.alt_id, r.ext, r.name, r.city] for r in rows.values()],
+                )
 
     # -- the model's rows ------------------------------------------------------------------------
     def put_rows(self, rows: dict[int, Row]) -> None:
@@ -237,8 +252,12 @@ class World:
         """A record made through the CRM's own HTTP API, as a person (or another tool) would."""
         server, prefix = self.where(target.connection)
         body = {WRAPPER[target.object]: {LABEL_FIELD[target.object]: name, "custom_field": {UPSERT_KEY: ext}}}
-        answer = requests.post(f"{server.url}/{prefix}/{target.object}", json=body, timeout=10,
-                               headers={"Authorization": f"Token token={KEYS[target.connection]}"})
+        answer = requests.post(
+            f"{server.url}/{prefix}/{target.object}",
+            json=body,
+            timeout=10,
+            headers={"Authorization": f"Token token={KEYS[target.connection]}"},
+        )
         answer.raise_for_status()
         record = PersonRecord(target, int(answer.json()[WRAPPER[target.object]]["id"]), ext)
         self.known.people.append(record)
@@ -262,12 +281,27 @@ class World:
             self.known.appended.add(self.known.config.target)
 
     def _command(self) -> list[str]:
-        return [sys.executable, "-m", "dbt_revsync", "push", "--no-progress",
-                "--project-dir", str(self.project.root), "--profiles-dir", str(self.project.root)]
+        return [
+            sys.executable,
+            "-m",
+            "dbt_revsync",
+            "push",
+            "--no-progress",
+            "--project-dir",
+            str(self.project.root),
+            "--profiles-dir",
+            str(self.project.root),
+        ]
 
     def start_push(self) -> subprocess.Popen[str]:
-        return subprocess.Popen(self._command(), cwd=self.project.root, env={**os.environ, **self.project.env},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            self._command(),
+            cwd=self.project.root,
+            env={**os.environ, **self.project.env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def _collect(self, process: subprocess.Popen[str]) -> int:
         out, err = process.communicate(timeout=120)
@@ -289,7 +323,11 @@ class World:
         process = self.start_push()
         try:
             deadline = time.monotonic() + 60
-            while process.poll() is None and stats.snapshot()["requests"] - start < after_requests and time.monotonic() < deadline:
+            while (
+                process.poll() is None
+                and stats.snapshot()["requests"] - start < after_requests
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.002)
             killed = process.poll() is None
             if killed:
@@ -324,9 +362,13 @@ class World:
         every state row is its own; only the current target's rows (its connection and object)
         are read."""
         with self.project.duckdb(read_only=True) as db:
-            columns = {str(r[0]) for r in db.execute(
-                "select column_name from information_schema.columns where table_schema = 'revsync' "
-                "and table_name = 'revsync_sync_state'").fetchall()}
+            columns = {
+                str(r[0])
+                for r in db.execute(
+                    "select column_name from information_schema.columns where table_schema = 'revsync' "
+                    "and table_name = 'revsync_sync_state'"
+                ).fetchall()
+            }
             if not columns:
                 return {}
             where, values = [], []
@@ -356,8 +398,10 @@ def check_people(world: World) -> None:
         record = held.get(person.id)
         assert record is not None, f"{person.target}: the person-made record {person.id} ({person.ext}) was deleted"
         now = (record.get("custom_field") or {}).get(UPSERT_KEY)
-        assert now == person.ext, (f"{person.target}: the person-made record {person.id} was overwritten: "
-                                   f"its {UPSERT_KEY} {person.ext!r} became {now!r}")
+        assert now == person.ext, (
+            f"{person.target}: the person-made record {person.id} was overwritten: "
+            f"its {UPSERT_KEY} {person.ext!r} became {now!r}"
+        )
 
 
 def check_unique_keys(world: World) -> None:
@@ -388,9 +432,15 @@ def check_state(world: World) -> None:
             continue
         for remote in sorted(remotes):
             if held.get(remote) != row.ext:
-                what = f"record {remote} holds {UPSERT_KEY} {held[remote]!r}" if remote in held else f"it has no record {remote}"
-                raise StateDisagrees(f"the state remembers {remote} for row {config.primary_key}={key} ({row.ext}), "
-                                     f"but in {config.target} {what}")
+                what = (
+                    f"record {remote} holds {UPSERT_KEY} {held[remote]!r}"
+                    if remote in held
+                    else f"it has no record {remote}"
+                )
+                raise StateDisagrees(
+                    f"the state remembers {remote} for row {config.primary_key}={key} ({row.ext}), "
+                    f"but in {config.target} {what}"
+                )
 
 
 class RecordLost(AssertionError):
@@ -456,9 +506,14 @@ Snapshot = dict[Target, dict[int, tuple[Any, ...]]]
 def snapshot_others(world: World) -> Snapshot:
     """Every record of every target but the sync's own, as (key, label, city)."""
     current = world.known.config.target
-    return {t: {int(r["id"]): ((r.get("custom_field") or {}).get(UPSERT_KEY), r.get(LABEL_FIELD[t.object]), r.get("city"))
-                for r in world.records(t)}
-            for t in all_targets() if t != current}
+    return {
+        t: {
+            int(r["id"]): ((r.get("custom_field") or {}).get(UPSERT_KEY), r.get(LABEL_FIELD[t.object]), r.get("city"))
+            for r in world.records(t)
+        }
+        for t in all_targets()
+        if t != current
+    }
 
 
 def check_others_untouched(world: World, before: Snapshot) -> None:
@@ -470,7 +525,8 @@ def check_others_untouched(world: World, before: Snapshot) -> None:
             changed = sorted(i for i in set(now) | set(records) if now.get(i) != records.get(i))
             raise ForeignRecordTouched(
                 f"a push to {world.known.config.target} changed {target}: records {changed[:5]} "
-                f"were {[records.get(i) for i in changed[:5]]}, now {[now.get(i) for i in changed[:5]]}")
+                f"were {[records.get(i) for i in changed[:5]]}, now {[now.get(i) for i in changed[:5]]}"
+            )
 
 
 def check_no_secret(world: World) -> None:
@@ -495,8 +551,11 @@ def check_always(world: World) -> None:
 
 def servers() -> tuple[SandboxServer, SandboxServer]:
     """Two sandbox servers: two Freshsales accounts on one (two prefixes), one on the other."""
-    main = SandboxServer(emulators={"freshsales": FreshsalesEmulator(api_keys=(KEYS["crm_a"],)),
-                                    "fs_b": FreshsalesEmulator(api_keys=(KEYS["crm_b"],))})
+    main = SandboxServer(
+        emulators={
+            "freshsales": FreshsalesEmulator(api_keys=(KEYS["crm_a"],)),
+            "fs_b": FreshsalesEmulator(api_keys=(KEYS["crm_b"],)),
+        }
+    )
     other = SandboxServer(emulators={"freshsales": FreshsalesEmulator(api_keys=(KEYS["crm_c"],))})
     return main.start(), other.start()
-

@@ -24,23 +24,41 @@ def of(rows: list[dict[str, Any]], model: str) -> list[dict[str, Any]]:
 
 def use_hubspot(project: Project) -> None:
     project.env["HUBSPOT_TOKEN"] = HUBSPOT_TOKEN
-    project.connections({
-        "freshsales": project.freshsales_connection(),
-        "hubspot": {"type": "hubspot", "access_token": "{{ env_var('HUBSPOT_TOKEN') }}", "base_url": f"{project.sandbox.url}/hubspot"},
-    })
+    project.connections(
+        {
+            "freshsales": project.freshsales_connection(),
+            "hubspot": {
+                "type": "hubspot",
+                "access_token": "{{ env_var('HUBSPOT_TOKEN') }}",
+                "base_url": f"{project.sandbox.url}/hubspot",
+            },
+        }
+    )
 
 
 def contacts_model(project: Project, name: str, sql: str) -> None:
-    block = {"destination": "hubspot", "object": "contacts", "insert_mode": "upsert", "primary_key": "person_id",
-             "upsert_key": "email", "fields": {"email": "email", "firstname": "first_name"}}
+    block = {
+        "destination": "hubspot",
+        "object": "contacts",
+        "insert_mode": "upsert",
+        "primary_key": "person_id",
+        "upsert_key": "email",
+        "fields": {"email": "email", "firstname": "first_name"},
+    }
     project.model(name, sql, block)
 
 
 def test_a_200_maintenance_page_acknowledges_nothing_and_the_next_push_syncs(project: Project) -> None:
     accounts_project(project)
     project.build()
-    project.sandbox.add_fault("status", status=200, body=MAINTENANCE, headers={"Content-Type": "text/html"},
-                              prefix="freshsales", path="/upsert$")
+    project.sandbox.add_fault(
+        "status",
+        status=200,
+        body=MAINTENANCE,
+        headers={"Content-Type": "text/html"},
+        prefix="freshsales",
+        path="/upsert$",
+    )
     project.push()
     assert project.state() == [] and records(project, "sales_accounts") == []
     project.sandbox.clear_faults()
@@ -49,7 +67,9 @@ def test_a_200_maintenance_page_acknowledges_nothing_and_the_next_push_syncs(pro
     assert project.runs()[-1]["created"] == 4
 
 
-def test_an_upsert_answered_201_with_an_empty_body_is_not_acknowledged_and_is_matched_next_push(project: Project) -> None:
+def test_an_upsert_answered_201_with_an_empty_body_is_not_acknowledged_and_is_matched_next_push(
+    project: Project,
+) -> None:
     accounts_project(project)
     project.build()
     project.sandbox.add_fault("apply_then_answer", status=201, prefix="freshsales", path="/upsert$")
@@ -81,10 +101,20 @@ def test_a_hubspot_date_that_is_no_date_rejects_its_row_and_never_stops_the_push
     A text property's date-looking value travels as the text it is."""
     use_hubspot(project)
     project.sandbox.emulator("hubspot").declare(DeclaredField("contacts", "renewal_date", "date"))
-    block = {"destination": "hubspot", "object": "contacts", "insert_mode": "upsert", "primary_key": "person_id",
-             "upsert_key": "email", "fields": {"email": "email", "firstname": "first_name", "renewal_date": "renewal"}}
-    project.model("hs_people", "select * from (values (1, 'ann@example.com', 'Ann', '2023-02-29'), "
-                               "(2, 'bob@example.com', '2024-01-05', '2024-03-01')) as t(person_id, email, first_name, renewal)", block)
+    block = {
+        "destination": "hubspot",
+        "object": "contacts",
+        "insert_mode": "upsert",
+        "primary_key": "person_id",
+        "upsert_key": "email",
+        "fields": {"email": "email", "firstname": "first_name", "renewal_date": "renewal"},
+    }
+    project.model(
+        "hs_people",
+        "select * from (values (1, 'ann@example.com', 'Ann', '2023-02-29'), "
+        "(2, 'bob@example.com', '2024-01-05', '2024-03-01')) as t(person_id, email, first_name, renewal)",
+        block,
+    )
     accounts_project(project)
     project.build()
     result = project.push()
@@ -104,7 +134,9 @@ def test_nulls_skip_never_blanks_a_field_with_an_empty_list(project: Project) ->
     contacts_model(project, "hs_people", "select 1 as person_id, 'ann@example.com' as email, ['Ann'] as first_name")
     project.build()
     assert project.push("--select", "hs_people").code == 0
-    contacts_model(project, "hs_people", "select 1 as person_id, 'ann@example.com' as email, []::varchar[] as first_name")
+    contacts_model(
+        project, "hs_people", "select 1 as person_id, 'ann@example.com' as email, []::varchar[] as first_name"
+    )
     project.build()
     assert project.push("--select", "hs_people").code == 0
     (held,) = project.sandbox.emulator("hubspot").records("contacts")

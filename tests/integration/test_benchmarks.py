@@ -34,7 +34,13 @@ def test_benchmark_runs_in_its_tiny_mode(script: str) -> None:
     options = list(run_all.QUICK[script])
     if script == "bench_throughput.py" and importlib.util.find_spec("dlt") is None:
         options.append("--skip-dlt")  # dlt comes with the `bench` extra only
-    result = subprocess.run([sys.executable, str(BENCHMARKS / script), *options], cwd=BENCHMARKS,
-                            capture_output=True, text=True, timeout=900, check=False)
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *options],
+        cwd=BENCHMARKS,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert EXPECTED[script] in result.stdout, result.stdout[-3000:]

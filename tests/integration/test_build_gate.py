@@ -15,7 +15,12 @@ from tests.integration.conftest import Project
 
 pytestmark = [pytest.mark.integration]
 
-BLOCK: dict[str, Any] = {"destination": "freshsales", "object": "sales_accounts", "primary_key": "account_id", "fields": {"name": "name"}}
+BLOCK: dict[str, Any] = {
+    "destination": "freshsales",
+    "object": "sales_accounts",
+    "primary_key": "account_id",
+    "fields": {"name": "name"},
+}
 ROWS = [[1, "One", "eu"], [2, "Two", "us"], [3, "Three", "eu"]]
 NO_REGION = [4, "Four", None]  # fails the model's not_null test on region
 
@@ -122,14 +127,21 @@ def test_gate_upstream_holds_a_sync_when_an_upstream_models_test_failed(project:
 @pytest.mark.warehouses
 def test_quarantine_holds_back_only_the_rows_a_failing_test_stored(project: Project) -> None:
     project.install_hook()
-    accounts(project, [*ROWS, NO_REGION, [5, "Five", None]], block={**BLOCK, "quarantine": "tests"}, store_failures=True)
+    accounts(
+        project, [*ROWS, NO_REGION, [5, "Five", None]], block={**BLOCK, "quarantine": "tests"}, store_failures=True
+    )
     project.dbt("build", check=False)
     result = project.push()
     assert result.code == 1, result.out + result.err
     assert names(project) == ["One", "Three", "Two"]
     assert "held back 2 row(s): failed_test:not_null_accounts_region" in result.out
     assert "2 row(s) held back: failed_test:not_null_accounts_region" in project.revsync("status").out
-    accounts(project, [*ROWS, [4, "Four", "eu"], [5, "Five", "us"]], block={**BLOCK, "quarantine": "tests"}, store_failures=True)
+    accounts(
+        project,
+        [*ROWS, [4, "Four", "eu"], [5, "Five", "us"]],
+        block={**BLOCK, "quarantine": "tests"},
+        store_failures=True,
+    )
     project.build()
     assert project.push().code == 0
     assert names(project) == ["Five", "Four", "One", "Three", "Two"]
@@ -160,10 +172,14 @@ def test_the_hook_needs_no_run_results_and_a_push_takes_a_build_once(project: Pr
 def test_validate_and_push_read_the_project_as_it_is_not_a_stale_manifest(project: Project) -> None:
     accounts(project, ROWS)
     before = project.revsync("validate")  # never parsed: dbt-revsync parses, then finds the relation missing
-    assert before.code == 2 and "does not exist in the warehouse" in before.err and "0 sync(s)" not in before.out, before.out + before.err
+    assert before.code == 2 and "does not exist in the warehouse" in before.err and "0 sync(s)" not in before.out, (
+        before.out + before.err
+    )
     project.build()
     assert project.revsync("validate").code == 0
-    project.model("accounts", "select * from {{ ref('raw') }}", {**BLOCK, "destination": "nowhere"}, columns=not_null_region())
+    project.model(
+        "accounts", "select * from {{ ref('raw') }}", {**BLOCK, "destination": "nowhere"}, columns=not_null_region()
+    )
     result = project.revsync("validate")  # the YAML changed since dbt last wrote the manifest
     assert result.code == 2 and "unknown destination 'nowhere'" in result.err, result.out + result.err
     assert project.push().code == 2
@@ -176,7 +192,11 @@ def test_a_revsync_key_where_it_is_not_read_is_an_error_naming_node_and_path(pro
     project.build()
     result = project.revsync("validate")
     assert result.code == 2, result.out + result.err
-    assert "model 'misplaced'" in result.err and "key 'config.revsync'" in result.err and "config.meta.revsync" in result.err
+    assert (
+        "model 'misplaced'" in result.err
+        and "key 'config.revsync'" in result.err
+        and "config.meta.revsync" in result.err
+    )
 
 
 def test_no_sync_found_is_a_warning_with_its_reason_and_hints_name_the_command(project: Project, tmp_path: Any) -> None:
@@ -184,7 +204,9 @@ def test_no_sync_found_is_a_warning_with_its_reason_and_hints_name_the_command(p
     project.model("plain", "select * from {{ ref('raw') }}")
     project.dbt("parse")
     result = project.revsync("validate")
-    assert result.code == 0 and "warning: no sync found" in result.err and "1 model(s)" in result.err, result.out + result.err
+    assert result.code == 0 and "warning: no sync found" in result.err and "1 model(s)" in result.err, (
+        result.out + result.err
+    )
     pushed = project.push()  # dbt parse writes no run_results.json: the hint names what does
     assert pushed.code == 2 and "run `dbt build`" in pushed.err and "record_results" in pushed.err, pushed.err
     err = io.StringIO()

@@ -25,13 +25,17 @@ def free_port() -> int:
 
 def test_sandbox_command_serves_with_limits_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    process = subprocess.Popen([CLI, "sandbox", "--port", str(port), "--per-minute", "2"], stdout=subprocess.PIPE, text=True,
-                               cwd=tmp_path)
+    process = subprocess.Popen(
+        [CLI, "sandbox", "--port", str(port), "--per-minute", "2"], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
     try:
         assert f"http://127.0.0.1:{port}" in (process.stdout.readline() if process.stdout else "")
         url = f"http://127.0.0.1:{port}/freshsales/sales_accounts"
         headers = {"Authorization": "Token token=sandbox-freshsales-key"}
-        statuses = [requests.post(url, json={"sales_account": {"name": "A"}}, headers=headers, timeout=5).status_code for _ in range(3)]
+        statuses = [
+            requests.post(url, json={"sales_account": {"name": "A"}}, headers=headers, timeout=5).status_code
+            for _ in range(3)
+        ]
         assert statuses == [200, 200, 429]
         assert requests.get(url, headers={"Authorization": "Token token=wrong"}, timeout=5).status_code == 401
     finally:
@@ -50,7 +54,12 @@ def test_usage_errors_exit_2_without_a_traceback() -> None:
 
 def test_plan_exits_1_when_a_sync_fails(project: Project) -> None:
     project.seed("raw", ["account_id", "name"], [[1, "One"]])
-    block = {"destination": "freshsales", "object": "sales_accounts", "primary_key": "account_id", "fields": {"name": "name"}}
+    block = {
+        "destination": "freshsales",
+        "object": "sales_accounts",
+        "primary_key": "account_id",
+        "fields": {"name": "name"},
+    }
     project.model("accounts", "select * from {{ ref('raw') }}", block)
     project.build()
     (project.root / "macros").mkdir(exist_ok=True)

@@ -31,9 +31,15 @@ pytestmark = pytest.mark.integration
 
 SEED = 20261123
 KILLS = 20
-BLOCK = {"destination": "freshsales", "object": "sales_accounts", "insert_mode": "mirror", "primary_key": "account_id",
-         "upsert_key": "cf_account_id", "batch_size": 4,
-         "fields": {"name": "name", "custom_field.cf_account_id": "account_id"}}
+BLOCK = {
+    "destination": "freshsales",
+    "object": "sales_accounts",
+    "insert_mode": "mirror",
+    "primary_key": "account_id",
+    "upsert_key": "cf_account_id",
+    "batch_size": 4,
+    "fields": {"name": "name", "custom_field.cf_account_id": "account_id"},
+}
 
 
 def query(project: Project, sql: str) -> list[tuple[Any, ...]]:
@@ -67,8 +73,10 @@ def mutate(project: Project, rng: random.Random, step: int, may_delete: bool) ->
         gone = rng.sample(kept, min(len(kept), rng.randint(1, 4))) if may_delete else []
         top = max(ids, default=0)
         added = list(range(top + 1, top + 1 + rng.randint(2, 6)))
-        db.execute(f"update main.src set name = 'Account {step}.' || account_id"
-                   f" where account_id in ({','.join(map(str, renamed))})")
+        db.execute(
+            f"update main.src set name = 'Account {step}.' || account_id"
+            f" where account_id in ({','.join(map(str, renamed))})"
+        )
         if gone:
             db.execute(f"delete from main.src where account_id in ({','.join(map(str, gone))})")
         db.execute(f"insert into main.src select i, 'Account ' || i from unnest([{','.join(map(str, added))}]) t(i)")
@@ -76,10 +84,20 @@ def mutate(project: Project, rng: random.Random, step: int, may_delete: bool) ->
 
 
 def start_push(project: Project) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "dbt_revsync", "push", "--no-progress",
-               "--project-dir", str(project.root), "--profiles-dir", str(project.root)]
-    return subprocess.Popen(command, cwd=project.root, env={**os.environ, **project.env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [
+        sys.executable,
+        "-m",
+        "dbt_revsync",
+        "push",
+        "--no-progress",
+        "--project-dir",
+        str(project.root),
+        "--profiles-dir",
+        str(project.root),
+    ]
+    return subprocess.Popen(
+        command, cwd=project.root, env={**os.environ, **project.env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 def crm_requests(project: Project) -> int:

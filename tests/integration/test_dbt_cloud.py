@@ -22,7 +22,12 @@ from tests.integration.dbt_cloud_standin import CANCELLED, DbtCloudStandIn, Run,
 pytestmark = pytest.mark.integration
 
 ACCOUNT, TOKEN, SECRET = "70403", "dbtc_standin-service-token", "webhook-secret-token-0123"
-BLOCK = {"destination": "freshsales", "object": "sales_accounts", "primary_key": "account_id", "fields": {"name": "name"}}
+BLOCK = {
+    "destination": "freshsales",
+    "object": "sales_accounts",
+    "primary_key": "account_id",
+    "fields": {"name": "name"},
+}
 
 
 @pytest.fixture
@@ -38,7 +43,9 @@ def cloud(project: Project) -> Iterator[DbtCloudStandIn]:
     for name in ("manifest.json", "run_results.json"):
         shutil.copy(project.root / "target" / name, run_dir / name)
     (project.root / "target" / "run_results.json").unlink()
-    project.env.update({"DBT_CLOUD_ACCOUNT_ID": ACCOUNT, "DBT_CLOUD_API_TOKEN": TOKEN, "DBT_CLOUD_WEBHOOK_SECRET": SECRET})
+    project.env.update(
+        {"DBT_CLOUD_ACCOUNT_ID": ACCOUNT, "DBT_CLOUD_API_TOKEN": TOKEN, "DBT_CLOUD_WEBHOOK_SECRET": SECRET}
+    )
     with DbtCloudStandIn(ACCOUNT, TOKEN) as standin:
         standin.add_run("4242", run_dir)  # steps 1-3 (clone, profile, deps), then 4: `dbt build`
         project.env["DBT_CLOUD_API_URL"] = standin.url
@@ -87,7 +94,9 @@ def copy_target(project: Project, name: str) -> Path:
     return folder
 
 
-def test_push_takes_the_run_results_of_every_building_step_not_the_last_steps(project: Project, cloud: DbtCloudStandIn) -> None:
+def test_push_takes_the_run_results_of_every_building_step_not_the_last_steps(
+    project: Project, cloud: DbtCloudStandIn
+) -> None:
     """A job `dbt seed`, `dbt run -s pushed`, `dbt test`: the last step's run results name
     tests alone; what the run built is in steps 4 and 5."""
     project.models["pushed"]["columns"] = [{"name": "account_id", "data_tests": ["not_null"]}]
@@ -98,7 +107,9 @@ def test_push_takes_the_run_results_of_every_building_step_not_the_last_steps(pr
     run_step = copy_target(project, "step_run")
     project.dbt("test")
     test_step = copy_target(project, "step_test")
-    steps = job_steps(dbt_step("dbt seed", seed_step), dbt_step("dbt run --select pushed", run_step), dbt_step("dbt test", test_step))
+    steps = job_steps(
+        dbt_step("dbt seed", seed_step), dbt_step("dbt run --select pushed", run_step), dbt_step("dbt test", test_step)
+    )
     cloud.add_run("5000", Run(steps))
     only_tests = project.push("--dbt-cloud-run", "5000", "--dbt-cloud-step", "6")
     assert only_tests.code == 2 and "written by `dbt test`" in only_tests.err  # step 6 built nothing
@@ -110,7 +121,9 @@ def test_push_takes_the_run_results_of_every_building_step_not_the_last_steps(pr
     assert read == ["run_results.json?step=4", "run_results.json?step=5", "manifest.json?step=5"]
 
 
-def test_a_building_step_that_wrote_no_run_results_is_left_out(project: Project, cloud: DbtCloudStandIn, tmp_path: Path) -> None:
+def test_a_building_step_that_wrote_no_run_results_is_left_out(
+    project: Project, cloud: DbtCloudStandIn, tmp_path: Path
+) -> None:
     run_dir = project.root.parent / "cloud_run_4242"
     cloud.add_run("5001", Run(job_steps(dbt_step("dbt build", run_dir), dbt_step("dbt run --select broken", None, 20))))
     result = project.push("--dbt-cloud-run", "5001")
@@ -121,18 +134,35 @@ def test_a_building_step_that_wrote_no_run_results_is_left_out(project: Project,
     assert nothing.code == 2 and "has no step that builds" in nothing.err
 
 
-def event(event_type: str, run_id: str, event_id: str, *, job: str = "123", code: int = 10, status: str = "Success") -> bytes:
+def event(
+    event_type: str, run_id: str, event_id: str, *, job: str = "123", code: int = 10, status: str = "Success"
+) -> bytes:
     payload = {
-        "accountId": int(ACCOUNT), "webhooksID": "wsu_revsync", "eventId": event_id, "timestamp": "2026-01-31T19:29:35.789265936Z",
-        "eventType": event_type, "webhookName": "revsync",
-        "data": {"jobId": job, "jobName": "Daily build", "runId": run_id, "environmentId": "1234",
-                 "environmentName": "Production", "runStatus": status, "runStatusCode": code, "runStatusMessage": "None"},
+        "accountId": int(ACCOUNT),
+        "webhooksID": "wsu_revsync",
+        "eventId": event_id,
+        "timestamp": "2026-01-31T19:29:35.789265936Z",
+        "eventType": event_type,
+        "webhookName": "revsync",
+        "data": {
+            "jobId": job,
+            "jobName": "Daily build",
+            "runId": run_id,
+            "environmentId": "1234",
+            "environmentName": "Production",
+            "runStatus": status,
+            "runStatusCode": code,
+            "runStatusMessage": "None",
+        },
     }
     return json.dumps(payload).encode()
 
 
 def post(url: str, body: bytes, authorization: str | None) -> requests.Response:
-    headers = {"Content-Type": "application/json", **({"Authorization": authorization} if authorization is not None else {})}
+    headers = {
+        "Content-Type": "application/json",
+        **({"Authorization": authorization} if authorization is not None else {}),
+    }
     return requests.post(url, data=body, headers=headers, timeout=10)
 
 
@@ -151,14 +181,18 @@ PRODUCTION = commands.ListenOptions(host="127.0.0.1", port=0, job_ids=("123",))
 
 
 def listen_runs(project: Project) -> list[tuple[str, str]]:
-    return [(r["run_id"], r["status"]) for r in project.query("select * from revsync.revsync_listen_runs order by run_id")]
+    return [
+        (r["run_id"], r["status"]) for r in project.query("select * from revsync.revsync_listen_runs order by run_id")
+    ]
 
 
 def test_listen_verifies_the_signature_and_pushes_what_the_run_built(project: Project, cloud: DbtCloudStandIn) -> None:
     settings = Settings(project_dir=project.root, profiles_dir=project.root)
     seen: list[tuple[str, Any]] = []
     with _env(project.env):
-        listener = commands.listener(settings, PRODUCTION, lambda run_id, reports: seen.append((run_id, reports))).start()
+        listener = commands.listener(
+            settings, PRODUCTION, lambda run_id, reports: seen.append((run_id, reports))
+        ).start()
         try:
             body = event("job.run.completed", "4242", "wev_good")
             # A missing signature, a wrong one, and one over other bytes: 401, and nothing runs.
@@ -203,7 +237,9 @@ def test_the_ci_jobs_webhook_and_a_cancelled_run_push_nothing(project: Project, 
         try:
             ci = signed(listener, event("job.run.completed", "4242", "wev_ci", job="777"))
             assert ci.status_code == 200 and ci.json()["ignored"] == "job 777 is not in the job allowlist"
-            cancelled = signed(listener, event("job.run.completed", "4242", "wev_cancel", code=CANCELLED, status="Cancelled"))
+            cancelled = signed(
+                listener, event("job.run.completed", "4242", "wev_cancel", code=CANCELLED, status="Cancelled")
+            )
             assert cancelled.status_code == 200 and "Cancelled is not pushed" in cancelled.json()["ignored"]
             errored = signed(listener, event("job.run.completed", "4242", "wev_err", code=20, status="Errored"))
             assert errored.status_code == 200 and "Errored is not pushed" in errored.json()["ignored"]
@@ -266,7 +302,9 @@ def test_listen_needs_its_secret_and_an_allowlist(project: Project, cloud: DbtCl
     assert result.code == 2 and "DBT_CLOUD_WEBHOOK_SECRET is not set" in result.err
 
 
-def test_listen_command_serves_refuses_unsigned_posts_and_stops_on_sigterm(project: Project, cloud: DbtCloudStandIn) -> None:
+def test_listen_command_serves_refuses_unsigned_posts_and_stops_on_sigterm(
+    project: Project, cloud: DbtCloudStandIn
+) -> None:
     import os
     import socket
     import subprocess
@@ -283,7 +321,9 @@ def test_listen_command_serves_refuses_unsigned_posts_and_stops_on_sigterm(proje
         assert f"http://127.0.0.1:{port}" in (process.stdout.readline() if process.stdout else "")
         body = event("job.run.completed", "1", "wev_x")
         assert post(f"http://127.0.0.1:{port}/", body, "not-a-signature").status_code == 401
-        busy = subprocess.run([cli, "listen", "--port", str(port), *where], capture_output=True, text=True, env=env, check=False)
+        busy = subprocess.run(
+            [cli, "listen", "--port", str(port), *where], capture_output=True, text=True, env=env, check=False
+        )
         assert busy.returncode == 2 and "cannot listen" in busy.stderr and "Traceback" not in busy.stderr
     finally:
         process.terminate()

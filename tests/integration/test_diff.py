@@ -61,7 +61,9 @@ def upsert_text(value: str | None) -> str | None:
     return (value or "").strip().lower() or None
 
 
-def expected_statuses(rows: list[list[Any]], state: dict[str, str], hashes: dict[str, str]) -> collections.Counter[tuple[str | None, str]]:
+def expected_statuses(
+    rows: list[list[Any]], state: dict[str, str], hashes: dict[str, str]
+) -> collections.Counter[tuple[str | None, str]]:
     """The design's rules, one row at a time. ``state``: key -> remembered hash; ``hashes``:
     key -> the row's hash (for keys on one row only)."""
     keys = collections.Counter(key_text(r[0]) for r in rows)
@@ -119,9 +121,13 @@ def open_project(project: Project, monkeypatch: pytest.MonkeyPatch) -> tuple[Set
 
 
 @pytest.mark.warehouses
-def test_every_status_follows_the_rules_on_a_model_full_of_repeats(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_status_follows_the_rules_on_a_model_full_of_repeats(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rows = trouble_rows()
-    project.seed("raw", ["account_id", "ref", "name"], rows, {"account_id": "varchar", "ref": "varchar", "name": "varchar"})
+    project.seed(
+        "raw", ["account_id", "ref", "name"], rows, {"account_id": "varchar", "ref": "varchar", "name": "varchar"}
+    )
     project.model("accounts", "select * from {{ ref('raw') }}", BLOCK)
     project.build()
     settings, spec = open_project(project, monkeypatch)
@@ -136,10 +142,18 @@ def test_every_status_follows_the_rules_on_a_model_full_of_repeats(project: Proj
         state = {k: (h if int(k) % 3 == 0 else "stale") for k, h in hashes.items() if int(k) % 3 != 2}
         repeated = next(c.key for c in first if c.status == "reject_duplicate_key")
         state.update({repeated: "stale", GONE[0]: "stale", GONE[1]: "stale"})
-        table, sync_id = warehouse.state_table("revsync_sync_state"), warehouse.render("revsync_literal", value=spec.sync_id)
-        values = ", ".join(f"({sync_id}, '{TARGET}', '{k}', '{h}', 'crm-{k}', 'created', current_timestamp, 'seeded')" for k, h in state.items())
-        warehouse.execute(f"insert into {table} (sync_id, target, record_key, row_hash, destination_id, origin, synced_at, run_id)"
-                          f" values {values}")
+        table, sync_id = (
+            warehouse.state_table("revsync_sync_state"),
+            warehouse.render("revsync_literal", value=spec.sync_id),
+        )
+        values = ", ".join(
+            f"({sync_id}, '{TARGET}', '{k}', '{h}', 'crm-{k}', 'created', current_timestamp, 'seeded')"
+            for k, h in state.items()
+        )
+        warehouse.execute(
+            f"insert into {table} (sync_id, target, record_key, row_hash, destination_id, origin, synced_at, run_id)"
+            f" values {values}"
+        )
         second = changes(warehouse, spec, include_removed=True)
     assert collections.Counter((c.key, c.status) for c in second) == expected_statuses(rows, state, hashes)
     current = [c for c in second if c.status != "removed"]
@@ -150,7 +164,9 @@ def test_every_status_follows_the_rules_on_a_model_full_of_repeats(project: Proj
     assert all(c.remote_id is None and c.values["name"] for c in second if c.status == "new")
 
 
-def test_macros_come_from_the_manifest_while_it_matches_the_macro_files(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_macros_come_from_the_manifest_while_it_matches_the_macro_files(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (project.root / "macros").mkdir()
     greeting = project.root / "macros" / "greeting.sql"
     greeting.write_text("{% macro revsync_test_greeting() %}hello{% endmacro %}\n")
@@ -203,11 +219,54 @@ def test_a_project_override_added_after_the_last_parse_wins(project: Project, mo
 # ---- key text, row hash, incremental reads -------------------------------------------------
 
 NASTY_KEYS = [
-    "A1", " A1 ", "\tA1", "A1\t", "\r\nA1\r\n", "A1\n", "\rA1", " \t\r\n A1 \n\t ", "A\tB", "A\r\nB", "A \t B",
-    "10042.0", " 10042.0\t", "\n10042.00\r", "-3.00", "-0.0", "0.0", "007", "007.0", "1.5", "1.50", "v1.0", "3.", ".0",
-    "+3.0", "1e5", "1.0.0", "1,0", "O'Brien", "''", '"quoted"', "back\\slash", "trailing\\", "\\", "\\t", "\\1",
-    "\u00a0A1\u00a0", "\u2003A1", "A1\u3000", "\u200bA1", "\x0bA1\x0c", "\u0661\u0662.0", "Ünïcødé 名前", "%_", "",
-    " ", "\t\r\n", "\t \t",
+    "A1",
+    " A1 ",
+    "\tA1",
+    "A1\t",
+    "\r\nA1\r\n",
+    "A1\n",
+    "\rA1",
+    " \t\r\n A1 \n\t ",
+    "A\tB",
+    "A\r\nB",
+    "A \t B",
+    "10042.0",
+    " 10042.0\t",
+    "\n10042.00\r",
+    "-3.00",
+    "-0.0",
+    "0.0",
+    "007",
+    "007.0",
+    "1.5",
+    "1.50",
+    "v1.0",
+    "3.",
+    ".0",
+    "+3.0",
+    "1e5",
+    "1.0.0",
+    "1,0",
+    "O'Brien",
+    "''",
+    '"quoted"',
+    "back\\slash",
+    "trailing\\",
+    "\\",
+    "\\t",
+    "\\1",
+    "\u00a0A1\u00a0",
+    "\u2003A1",
+    "A1\u3000",
+    "\u200bA1",
+    "\x0bA1\x0c",
+    "\u0661\u0662.0",
+    "Ünïcødé 名前",
+    "%_",
+    "",
+    " ",
+    "\t\r\n",
+    "\t \t",
 ]
 
 
@@ -225,8 +284,15 @@ def sql_text(value: str) -> str:
 def test_key_text_is_the_same_in_the_diff_sql_and_in_python(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the diff remembers a row by and what the payload carries as its key are one text."""
     project.model("accounts", "select 1 as account_id", None)
-    typed = ["cast(10042.0 as double precision)", "cast(-3.00 as decimal(10, 2))", "cast(12.5 as double precision)",
-             "cast(7 as integer)", "cast(10.10 as decimal(10, 2))", "cast(0 as decimal(10, 3))", "cast(null as varchar)"]
+    typed = [
+        "cast(10042.0 as double precision)",
+        "cast(-3.00 as decimal(10, 2))",
+        "cast(12.5 as double precision)",
+        "cast(7 as integer)",
+        "cast(10.10 as decimal(10, 2))",
+        "cast(0 as decimal(10, 3))",
+        "cast(null as varchar)",
+    ]
     values = ", ".join(f"({i}, {sql_text(v)})" for i, v in enumerate(NASTY_KEYS))
     with open_warehouse(project, monkeypatch) as warehouse:
         key = warehouse.render("revsync_key_text", expression="v")
@@ -239,14 +305,28 @@ def test_key_text_is_the_same_in_the_diff_sql_and_in_python(project: Project, mo
     assert [found[i][0] for i in range(len(NASTY_KEYS))] == NASTY_KEYS  # the values arrived intact
     assert [found[i][1] for i in sorted(found)] == [plan.key_text(found[i][0]) for i in sorted(found)]
     spelled = dict(zip(NASTY_KEYS, (found[i][1] for i in range(len(NASTY_KEYS)))))
-    assert {spelled[k] for k in ("A1", " A1 ", "\tA1", "A1\t", "\r\nA1\r\n", "A1\n", "\rA1", " \t\r\n A1 \n\t ")} == {"A1"}
-    assert (spelled["\n10042.00\r"], spelled["-3.00"], spelled["007"], spelled["007.0"], spelled["v1.0"]) == ("10042", "-3", "007", "007", "v1.0")
-    assert spelled["\u00a0A1\u00a0"] == "\u00a0A1\u00a0" and spelled["trailing\\"] == "trailing\\" and spelled["\t\r\n"] is None
+    assert {spelled[k] for k in ("A1", " A1 ", "\tA1", "A1\t", "\r\nA1\r\n", "A1\n", "\rA1", " \t\r\n A1 \n\t ")} == {
+        "A1"
+    }
+    assert (spelled["\n10042.00\r"], spelled["-3.00"], spelled["007"], spelled["007.0"], spelled["v1.0"]) == (
+        "10042",
+        "-3",
+        "007",
+        "007",
+        "v1.0",
+    )
+    assert (
+        spelled["\u00a0A1\u00a0"] == "\u00a0A1\u00a0"
+        and spelled["trailing\\"] == "trailing\\"
+        and spelled["\t\r\n"] is None
+    )
     assert [found[len(NASTY_KEYS) + n][1] for n in range(3)] == ["10042", "-3", "12.5"]
 
 
 @pytest.mark.warehouses
-def test_keys_differing_only_by_tabs_or_line_breaks_are_one_key(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keys_differing_only_by_tabs_or_line_breaks_are_one_key(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two rows whose payloads would carry one key never both travel (mirror would delete the record)."""
     tab, crlf = "chr(9)", "chr(13) || chr(10)"
     project.model(
@@ -264,20 +344,31 @@ def test_keys_differing_only_by_tabs_or_line_breaks_are_one_key(project: Project
     assert found == {("A1", "reject_duplicate_key"): 2, ("B2", "reject_duplicate_key"): 2, ("C3", "new"): 1}
 
 
-
 def remember(warehouse: Warehouse, spec: SyncSpec, hashes: dict[str, str]) -> None:
     """State as an acknowledged push leaves it: each key with its hash and a destination id."""
-    table, sync_id = warehouse.state_table("revsync_sync_state"), warehouse.render("revsync_literal", value=spec.sync_id)
-    values = ", ".join(f"({sync_id}, '{TARGET}', '{k}', '{h}', 'crm-{k}', 'created', current_timestamp, 'seeded')" for k, h in hashes.items())
-    warehouse.execute(f"insert into {table} (sync_id, target, record_key, row_hash, destination_id, origin, synced_at, run_id)"
-                      f" values {values}")
+    table, sync_id = (
+        warehouse.state_table("revsync_sync_state"),
+        warehouse.render("revsync_literal", value=spec.sync_id),
+    )
+    values = ", ".join(
+        f"({sync_id}, '{TARGET}', '{k}', '{h}', 'crm-{k}', 'created', current_timestamp, 'seeded')"
+        for k, h in hashes.items()
+    )
+    warehouse.execute(
+        f"insert into {table} (sync_id, target, record_key, row_hash, destination_id, origin, synced_at, run_id)"
+        f" values {values}"
+    )
 
 
 @pytest.mark.warehouses
-def test_values_moving_across_a_separator_or_spelling_null_change_the_row_hash(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_values_moving_across_a_separator_or_spelling_null_change_the_row_hash(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     block = {**BLOCK, "fields": {**BLOCK["fields"], "first_name": "first", "last_name": "last"}}
-    model = ("select '1' as account_id, 'R1' as ref, 'One' as name, {a} as first, {b} as last "
-             "union all select '2', 'R2', 'Two', {c}, 'x' union all select '3', 'R3', 'Three', '', {d}")
+    model = (
+        "select '1' as account_id, 'R1' as ref, 'One' as name, {a} as first, {b} as last "
+        "union all select '2', 'R2', 'Two', {c}, 'x' union all select '3', 'R3', 'Three', '', {d}"
+    )
     project.model("accounts", model.format(a="'Mary|'", b="'Ann'", c="'<null>'", d="cast(null as varchar)"), block)
     project.build()
     settings, spec = open_project(project, monkeypatch)
@@ -291,7 +382,10 @@ def test_values_moving_across_a_separator_or_spelling_null_change_the_row_hash(p
     project.build()
     with Warehouse(settings) as warehouse:
         assert sorted((c.key, c.status) for c in changes(warehouse, spec, include_removed=False)) == [
-            ("1", "changed"), ("2", "changed"), ("3", "changed")]
+            ("1", "changed"),
+            ("2", "changed"),
+            ("3", "changed"),
+        ]
 
 
 @pytest.mark.warehouses
@@ -299,7 +393,9 @@ def test_a_sync_of_800_fields_is_diffed(project: Project, monkeypatch: pytest.Mo
     """No expression nests as deep as the row is wide, and no function takes a field per argument."""
     width = 800
     fields = {**BLOCK["fields"], **{f"custom_field.cf_f{i}": f"f{i}" for i in range(width)}}
-    model = "select {key} as account_id, 'R{key}' as ref, 'N' as name, " + ", ".join(f"'v{i}' as f{i}" for i in range(width - 1))
+    model = "select {key} as account_id, 'R{key}' as ref, 'N' as name, " + ", ".join(
+        f"'v{i}' as f{i}" for i in range(width - 1)
+    )
     rows = [model.format(key=n) + f", {'null' if n == 2 else repr('last')} as f{width - 1}" for n in (1, 2)]
     project.model("accounts", " union all ".join(rows), {**BLOCK, "fields": fields})
     project.build()
@@ -314,7 +410,10 @@ def test_a_sync_of_800_fields_is_diffed(project: Project, monkeypatch: pytest.Mo
         # remembered under some older hash: compared with the older expression, as wide as the row
         table = warehouse.state_table("revsync_sync_state")
         warehouse.execute(f"update {table} set row_hash = 'not-h2-and-stale'")
-        assert sorted((c.key, c.status) for c in changes(warehouse, spec, include_removed=False)) == [("1", "changed"), ("2", "changed")]
+        assert sorted((c.key, c.status) for c in changes(warehouse, spec, include_removed=False)) == [
+            ("1", "changed"),
+            ("2", "changed"),
+        ]
     rows[1] = rows[1].replace("'v5' as f5", "'v5 changed' as f5")
     project.model("accounts", " union all ".join(rows), {**BLOCK, "fields": fields})
     project.build()
@@ -324,8 +423,14 @@ def test_a_sync_of_800_fields_is_diffed(project: Project, monkeypatch: pytest.Mo
         assert [(c.key, c.status) for c in changes(warehouse, spec, include_removed=False)] == [("2", "changed")]
 
 
-PUSHED = {"destination": "freshsales", "object": "sales_accounts", "primary_key": "account_id", "insert_mode": "upsert",
-          "upsert_key": "cf_account_id", "fields": {"name": "name", "city": "city", "custom_field.cf_account_id": "account_id"}}
+PUSHED = {
+    "destination": "freshsales",
+    "object": "sales_accounts",
+    "primary_key": "account_id",
+    "insert_mode": "upsert",
+    "upsert_key": "cf_account_id",
+    "fields": {"name": "name", "city": "city", "custom_field.cf_account_id": "account_id"},
+}
 
 
 def requests_sent(project: Project) -> int:
@@ -333,19 +438,26 @@ def requests_sent(project: Project) -> int:
 
 
 def held_names(project: Project) -> dict[str, str]:
-    return {r["custom_field"]["cf_account_id"]: r["name"] for r in project.sandbox.emulator("freshsales").records("sales_accounts")}
+    return {
+        r["custom_field"]["cf_account_id"]: r["name"]
+        for r in project.sandbox.emulator("freshsales").records("sales_accounts")
+    }
 
 
 def accounts_model(rows: list[tuple[Any, ...]], columns: str = "account_id, name, city") -> str:
     def literal(value: Any) -> str:
         return "cast(null as varchar)" if value is None else sql_text(str(value))
 
-    selects = [f"select {', '.join(f'{literal(v)} as {c.strip()}' for v, c in zip(row, columns.split(',')))}" for row in rows]
+    selects = [
+        f"select {', '.join(f'{literal(v)} as {c.strip()}' for v, c in zip(row, columns.split(',')))}" for row in rows
+    ]
     return " union all ".join(selects)
 
 
 @pytest.mark.warehouses
-def test_rows_remembered_under_the_older_row_hash_are_not_resent_after_upgrading(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rows_remembered_under_the_older_row_hash_are_not_resent_after_upgrading(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rows = [("1", "One", "Oslo"), ("2", "Two", None), ("3", "Three", "Lima"), ("4", "<null>", "|")]
     project.model("accounts", accounts_model(rows), PUSHED)
     project.build()
@@ -355,8 +467,10 @@ def test_rows_remembered_under_the_older_row_hash_are_not_resent_after_upgrading
     parts = [f"'{spec.fingerprint}'"] + [f"'|' || coalesce(cast({f.column} as varchar), '<null>')" for f in spec.fields]
     with open_warehouse(project, monkeypatch) as warehouse:
         table = warehouse.state_table("revsync_sync_state")
-        warehouse.execute(f"update {table} set row_hash = (select md5({' || '.join(parts)}) from main.accounts a "
-                          f"where a.account_id = {table}.record_key)")
+        warehouse.execute(
+            f"update {table} set row_hash = (select md5({' || '.join(parts)}) from main.accounts a "
+            f"where a.account_id = {table}.record_key)"
+        )
     assert not any(r["row_hash"].startswith("h2:") for r in project.state())
     before = requests_sent(project)
     assert project.push().code == 0
@@ -372,7 +486,9 @@ def test_rows_remembered_under_the_older_row_hash_are_not_resent_after_upgrading
 
 
 @pytest.mark.warehouses
-def test_a_changed_row_remembered_under_the_older_row_hash_is_sent(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_changed_row_remembered_under_the_older_row_hash_is_sent(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rows = [("1", "One", "Oslo"), ("2", "Two", None)]
     project.model("accounts", accounts_model(rows), PUSHED)
     project.build()

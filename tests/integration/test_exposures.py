@@ -11,22 +11,55 @@ from tests.integration.conftest import Project, _yaml_text
 
 pytestmark = pytest.mark.integration
 
-ACCOUNTS = {"destination": "freshsales", "object": "sales_accounts", "primary_key": "account_id",
-            "fields": {"name": "name", "custom_field.cf_account_id": "account_id"}}
+ACCOUNTS = {
+    "destination": "freshsales",
+    "object": "sales_accounts",
+    "primary_key": "account_id",
+    "fields": {"name": "name", "custom_field.cf_account_id": "account_id"},
+}
 
 
 def test_exposures_file_parses_in_dbt_and_links_every_sync_to_its_node(project: Project) -> None:
     project.seed("raw", ["account_id", "name"], [[1, "One"]])
-    two_blocks = [{**ACCOUNTS, "name": "main", "schedule": "hourly", "owner": {"name": "Revenue Ops", "email": "revops@example.com"}},
-                  {**ACCOUNTS, "name": "copy", "object": "deals"}]
+    two_blocks = [
+        {
+            **ACCOUNTS,
+            "name": "main",
+            "schedule": "hourly",
+            "owner": {"name": "Revenue Ops", "email": "revops@example.com"},
+        },
+        {**ACCOUNTS, "name": "copy", "object": "deals"},
+    ]
     project.model("accounts", "select * from {{ ref('raw') }}", two_blocks)
     project.models["accounts"]["config"]["meta"]["owner"] = "accounts-owner@example.com"
-    project.model("contacts", "select account_id as contact_id, name from {{ ref('raw') }}",
-                  {"destination": "freshsales", "object": "contacts", "primary_key": "contact_id", "fields": {"first_name": "name"}})
+    project.model(
+        "contacts",
+        "select account_id as contact_id, name from {{ ref('raw') }}",
+        {
+            "destination": "freshsales",
+            "object": "contacts",
+            "primary_key": "contact_id",
+            "fields": {"first_name": "name"},
+        },
+    )
     project.models["contacts"]["config"]["meta"]["owner"] = "data-team@example.com"
-    (project.root / "models" / "schema.yml").write_text(_yaml_text({"version": 2, "models": list(project.models.values())}))
-    (project.root / "models" / "sources.yml").write_text(_yaml_text({"version": 2, "sources": [
-        {"name": "crm", "schema": "main", "tables": [{"name": "raw", "config": {"meta": {"revsync": {**ACCOUNTS, "object": "deals"}}}}]}]}))
+    (project.root / "models" / "schema.yml").write_text(
+        _yaml_text({"version": 2, "models": list(project.models.values())})
+    )
+    (project.root / "models" / "sources.yml").write_text(
+        _yaml_text(
+            {
+                "version": 2,
+                "sources": [
+                    {
+                        "name": "crm",
+                        "schema": "main",
+                        "tables": [{"name": "raw", "config": {"meta": {"revsync": {**ACCOUNTS, "object": "deals"}}}}],
+                    }
+                ],
+            }
+        )
+    )
     project.build()
     result = project.revsync("exposures")
     assert result.code == 0, result.err
@@ -51,9 +84,16 @@ def test_exposures_file_parses_in_dbt_and_links_every_sync_to_its_node(project: 
     assert main["type"] == "application"
     assert main["depends_on"]["nodes"] == ["model.revsync_test.accounts"]
     assert (main["owner"]["name"], main["owner"]["email"]) == ("Revenue Ops", "revops@example.com")
-    assert main["config"]["meta"]["revsync"]["schedule"] == "hourly" and main["label"] == "accounts [main] -> freshsales.sales_accounts"
-    assert found["revsync_contacts_freshsales_contacts"]["owner"]["email"] == "data-team@example.com"  # from the model's meta
-    assert found["revsync_accounts_freshsales_deals_copy"]["owner"]["email"] == "accounts-owner@example.com"  # the block has none
+    assert (
+        main["config"]["meta"]["revsync"]["schedule"] == "hourly"
+        and main["label"] == "accounts [main] -> freshsales.sales_accounts"
+    )
+    assert (
+        found["revsync_contacts_freshsales_contacts"]["owner"]["email"] == "data-team@example.com"
+    )  # from the model's meta
+    assert (
+        found["revsync_accounts_freshsales_deals_copy"]["owner"]["email"] == "accounts-owner@example.com"
+    )  # the block has none
     source = found["revsync_raw_freshsales_deals"]
     assert source["depends_on"]["nodes"] == ["source.revsync_test.crm.raw"]
     assert source["owner"]["name"] == "freshsales"  # nobody named anywhere: the connection
@@ -74,5 +114,9 @@ def test_exposures_honours_select_and_writes_meta_where_the_dbt_version_reads_it
     assert "wrote 1 exposure(s)" in result.out
     written = YAML(typ="safe").load((project.root / "models" / "revsync_exposures.yml").read_text())
     assert [e["name"] for e in written["exposures"]] == ["revsync_deals_freshsales_deals"]
-    assert exposures.config_keys("1.10.0") and exposures.config_keys("2.0.0-preview.45") and not exposures.config_keys("1.9.8")
+    assert (
+        exposures.config_keys("1.10.0")
+        and exposures.config_keys("2.0.0-preview.45")
+        and not exposures.config_keys("1.9.8")
+    )
     assert not exposures.config_keys("")

@@ -43,8 +43,18 @@ def blocks() -> list[dict[str, Any]]:
         fields = {"first_name" if obj == "contacts" else "name": "name", KEY: "account_id"}
         if obj == "sales_accounts":
             fields["city"] = "city"
-        out.append({"name": name, "destination": "freshsales", "object": obj, "insert_mode": mode,
-                    "primary_key": "account_id", "upsert_key": "cf_account_id", "fields": fields, "batch_size": 5})
+        out.append(
+            {
+                "name": name,
+                "destination": "freshsales",
+                "object": obj,
+                "insert_mode": mode,
+                "primary_key": "account_id",
+                "upsert_key": "cf_account_id",
+                "fields": fields,
+                "batch_size": 5,
+            }
+        )
     return out
 
 
@@ -53,8 +63,10 @@ def built(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServe
     """One dbt build: a view over a table the tests change directly (no rebuild needed)."""
     project = Project(tmp_path_factory.mktemp("faults") / "project", sandbox_server, warehouse="duckdb")
     with project.duckdb() as db:
-        db.execute("create table main.src as select i as account_id, 'Account ' || i as name, 'City ' || (i % 7) as city "
-                   f"from range(1, {ROWS + 1}) t(i)")
+        db.execute(
+            "create table main.src as select i as account_id, 'Account ' || i as name, 'City ' || (i % 7) as city "
+            f"from range(1, {ROWS + 1}) t(i)"
+        )
     project.model("accounts", "{{ config(materialized='view') }} select * from main.src", blocks())
     project.build()
     return project
@@ -64,7 +76,12 @@ def built(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServe
 def project(built: Project, sandbox_server: SandboxServer) -> Iterator[Project]:
     sandbox_server.reset()
     with built.duckdb() as db:
-        tables = [r[0] for r in db.execute("select table_name from information_schema.tables where table_schema = 'revsync'").fetchall()]
+        tables = [
+            r[0]
+            for r in db.execute(
+                "select table_name from information_schema.tables where table_schema = 'revsync'"
+            ).fetchall()
+        ]
         for table in tables:
             db.execute(f"delete from revsync.{table}")
         db.execute("delete from main.src")
@@ -78,8 +95,13 @@ def project(built: Project, sandbox_server: SandboxServer) -> Iterator[Project]:
 
 
 def crm(project: Project, method: str, path: str, body: Any = None) -> Any:
-    answer = requests.request(method, f"{project.sandbox.url}/freshsales/{path}", json=body, timeout=10,
-                              headers={"Authorization": f"Token token={FRESHSALES_KEY}"})
+    answer = requests.request(
+        method,
+        f"{project.sandbox.url}/freshsales/{path}",
+        json=body,
+        timeout=10,
+        headers={"Authorization": f"Token token={FRESHSALES_KEY}"},
+    )
     answer.raise_for_status()
     return answer.json()
 
@@ -134,7 +156,10 @@ def assert_delivered_exactly_once(project: Project, exact_counts: bool) -> None:
     for r in state:
         by_sync.setdefault(r["sync_id"], {})[r["record_key"]] = r["destination_id"]
     assert len(by_sync) == 3 and all(set(s) == set(want) for s in by_sync.values())
-    all_ids = {resource: {str(r["id"]): r["custom_field"]["cf_account_id"] for r in held(project, resource)} for resource, _ in SYNCS.values()}
+    all_ids = {
+        resource: {str(r["id"]): r["custom_field"]["cf_account_id"] for r in held(project, resource)}
+        for resource, _ in SYNCS.values()
+    }
     for sync_state in by_sync.values():  # each remembered id is the CRM's record of that very row
         assert any(all(ids.get(rid) == key for key, rid in sync_state.items()) for ids in all_ids.values())
     history = runs(project)
@@ -148,7 +173,10 @@ def assert_delivered_exactly_once(project: Project, exact_counts: bool) -> None:
 
 FAULTS = {
     "429 storm with Retry-After": ([{"action": "status", "status": 429, "retry_after": 1, "times": 8}], True),
-    "bursts of 500, 502, 503": ([{"action": "status", "status": s, "probability": 0.15, "seed": s} for s in (500, 502, 503)], True),
+    "bursts of 500, 502, 503": (
+        [{"action": "status", "status": s, "probability": 0.15, "seed": s} for s in (500, 502, 503)],
+        True,
+    ),
     "connections reset mid-request": ([{"action": "drop", "probability": 0.2, "seed": 3}], True),
     "answers slower than the timeout": ([{"action": "delay", "seconds": 1.6, "times": 4, "method": "POST"}], False),
     "applied, then the connection dropped": ([{"action": "apply_then_drop", "times": 5, "method": "POST"}], False),
@@ -174,7 +202,9 @@ def test_changes_and_mirror_deletes_under_mixed_faults(project: Project) -> None
         db.execute("update main.src set name = name || ' v2' where account_id <= 6")
         db.execute("delete from main.src where account_id > 24")
     for status in (429, 503):
-        project.sandbox.add_fault("status", status=status, retry_after=0.2, probability=0.15, seed=status, prefix="freshsales")
+        project.sandbox.add_fault(
+            "status", status=status, retry_after=0.2, probability=0.15, seed=status, prefix="freshsales"
+        )
     project.sandbox.add_fault("drop", probability=0.1, seed=9, prefix="freshsales")
     codes = push_until_done(project)
     assert codes[-1] == 0, codes
@@ -182,7 +212,10 @@ def test_changes_and_mirror_deletes_under_mixed_faults(project: Project) -> None
     deals = held(project, "deals")
     assert {r["custom_field"]["cf_account_id"]: r["name"] for r in deals} == want  # mirror deleted 25..30
     accounts = held(project, "sales_accounts")
-    assert len(accounts) == ROWS and Counter(r["custom_field"]["cf_account_id"] for r in accounts).most_common(1)[0][1] == 1
+    assert (
+        len(accounts) == ROWS
+        and Counter(r["custom_field"]["cf_account_id"] for r in accounts).most_common(1)[0][1] == 1
+    )
     deleted = sum(r["deleted"] for r in runs(project))
     assert deleted == ROWS - len(want)
 
@@ -196,7 +229,9 @@ def test_batches_acknowledged_out_of_order_are_committed_once(project: Project) 
     assert_delivered_exactly_once(project, exact_counts=True)
     first_batch = {"1", "2", "3", "4", "5"}
     late = max(r["synced_at"] for r in state if r["record_key"] in first_batch)
-    assert any(r["synced_at"] < late for r in state if r["record_key"] not in first_batch), "the delayed batch was not the last"
+    assert any(r["synced_at"] < late for r in state if r["record_key"] not in first_batch), (
+        "the delayed batch was not the last"
+    )
 
 
 def test_a_401_in_the_middle_stops_that_sync_and_the_others_go_on(project: Project) -> None:
@@ -207,7 +242,9 @@ def test_a_401_in_the_middle_stops_that_sync_and_the_others_go_on(project: Proje
     failed = [r for r in history.values() if r["status"] == "failed"]
     assert len(failed) == 1 and "401" in failed[0]["message"]
     assert sorted(r["status"] for r in history.values()) == ["failed", "success", "success"]
-    committed = rows(project, f"select count(*) as n from revsync.revsync_sync_state where sync_id = '{failed[0]['sync_id']}'")[0]["n"]
+    committed = rows(
+        project, f"select count(*) as n from revsync.revsync_sync_state where sync_id = '{failed[0]['sync_id']}'"
+    )[0]["n"]
     assert committed == failed[0]["created"] == len(held(project, "sales_accounts")) <= 12
     project.sandbox.clear_faults()
     assert project.push("--no-progress").code == 0
@@ -242,8 +279,26 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An https server on loopback with a self-signed certificate: nothing trusts it."""
     folder = tmp_path_factory.mktemp("tls")
     key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
 
     class Answer(BaseHTTPRequestHandler):
         def do_GET(self) -> None:

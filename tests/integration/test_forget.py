@@ -8,11 +8,22 @@ from tests.integration.conftest import Project
 
 pytestmark = [pytest.mark.integration, pytest.mark.warehouses]
 
-UPSERT = {"name": "to_sales", "destination": "freshsales", "object": "sales_accounts", "primary_key": "account_id",
-          "insert_mode": "upsert", "upsert_key": "cf_account_id",
-          "fields": {"name": "name", "custom_field.cf_account_id": "account_id"}}
-APPEND = {"name": "to_sales_log", "destination": "freshsales", "object": "contacts", "primary_key": "account_id",
-          "fields": {"first_name": "name", "emails": "email"}}
+UPSERT = {
+    "name": "to_sales",
+    "destination": "freshsales",
+    "object": "sales_accounts",
+    "primary_key": "account_id",
+    "insert_mode": "upsert",
+    "upsert_key": "cf_account_id",
+    "fields": {"name": "name", "custom_field.cf_account_id": "account_id"},
+}
+APPEND = {
+    "name": "to_sales_log",
+    "destination": "freshsales",
+    "object": "contacts",
+    "primary_key": "account_id",
+    "fields": {"first_name": "name", "emails": "email"},
+}
 
 
 def sandbox_accounts(project: Project) -> list[dict[str, object]]:
@@ -67,7 +78,9 @@ def test_forget_skips_a_sync_a_push_holds_forgets_the_others_and_says_which(proj
     assert project.push().code == 0
     held = "model.revsync_test.accounts:to_sales"
     with project.duckdb() as db:
-        db.execute("insert into revsync.revsync_locks values (?, 'another-push', now(), now() + interval 1 hour)", [held])
+        db.execute(
+            "insert into revsync.revsync_locks values (?, 'another-push', now(), now() + interval 1 hour)", [held]
+        )
     result = project.revsync("forget", "--select", "accounts", "--yes")
     assert result.code == 1, result.out + result.err
     said = result.out + result.err

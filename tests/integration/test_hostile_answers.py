@@ -41,12 +41,39 @@ def built(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServe
     project.env.update({"FD_KEY": FD_KEY, "HOOK_SECRET": HOOK, "ECHO_TOKEN": ECHO_TOKEN})
     project.seed("raw", ["account_id", "name"], [[i, f"Account {i}"] for i in range(1, ROWS + 1)])
     sql = "select * from {{ ref('raw') }}"
-    project.model("accounts", sql, {"destination": "freshsales", "object": "sales_accounts", "insert_mode": "upsert",
-                                    "primary_key": "account_id", "upsert_key": "cf_account_id", "fields": FIELDS, "batch_size": 5})
-    project.model("people", sql, {"destination": "freshdesk", "object": "contacts", "primary_key": "account_id",
-                                  "fields": {"name": "name", "unique_external_id": "account_id"}})
-    project.model("hooked", sql, {"destination": "hook", "object": "accounts", "primary_key": "account_id",
-                                  "fields": {"name": "name", "ref": "account_id"}})
+    project.model(
+        "accounts",
+        sql,
+        {
+            "destination": "freshsales",
+            "object": "sales_accounts",
+            "insert_mode": "upsert",
+            "primary_key": "account_id",
+            "upsert_key": "cf_account_id",
+            "fields": FIELDS,
+            "batch_size": 5,
+        },
+    )
+    project.model(
+        "people",
+        sql,
+        {
+            "destination": "freshdesk",
+            "object": "contacts",
+            "primary_key": "account_id",
+            "fields": {"name": "name", "unique_external_id": "account_id"},
+        },
+    )
+    project.model(
+        "hooked",
+        sql,
+        {
+            "destination": "hook",
+            "object": "accounts",
+            "primary_key": "account_id",
+            "fields": {"name": "name", "ref": "account_id"},
+        },
+    )
     write_connections(project)
     project.build()
     yield project
@@ -55,19 +82,34 @@ def built(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServe
 
 def write_connections(project: Project, **freshsales: Any) -> None:
     url = project.sandbox.url
-    project.connections({
-        "freshsales": project.freshsales_connection(**{"timeout": 1.0, "max_retry_time": 20, "rate_limit": 100, **freshsales}),
-        "freshdesk": {"type": "freshdesk", "api_key": "{{ env_var('FD_KEY') }}", "base_url": f"{url}/freshdesk", "max_retry_time": 5},
-        "hook": {"type": "http", "url": f"{url}/echo/hooks/{{{{ env_var('HOOK_SECRET') }}}}/{{object}}",
-                 "headers": {"Authorization": "Bearer {{ env_var('ECHO_TOKEN') }}"}, "max_retry_time": 5},
-    })
+    project.connections(
+        {
+            "freshsales": project.freshsales_connection(
+                **{"timeout": 1.0, "max_retry_time": 20, "rate_limit": 100, **freshsales}
+            ),
+            "freshdesk": {
+                "type": "freshdesk",
+                "api_key": "{{ env_var('FD_KEY') }}",
+                "base_url": f"{url}/freshdesk",
+                "max_retry_time": 5,
+            },
+            "hook": {
+                "type": "http",
+                "url": f"{url}/echo/hooks/{{{{ env_var('HOOK_SECRET') }}}}/{{object}}",
+                "headers": {"Authorization": "Bearer {{ env_var('ECHO_TOKEN') }}"},
+                "max_retry_time": 5,
+            },
+        }
+    )
 
 
 @pytest.fixture
 def project(built: Project, sandbox_server: SandboxServer) -> Iterator[Project]:
     sandbox_server.reset()
     with built.duckdb() as db:
-        for (table,) in db.execute("select table_name from information_schema.tables where table_schema = 'revsync'").fetchall():
+        for (table,) in db.execute(
+            "select table_name from information_schema.tables where table_schema = 'revsync'"
+        ).fetchall():
             db.execute(f"delete from revsync.{table}")
     write_connections(built)
     yield built
@@ -76,7 +118,9 @@ def project(built: Project, sandbox_server: SandboxServer) -> Iterator[Project]:
 
 
 def accounts(project: Project) -> Counter[str]:
-    return Counter(r["custom_field"]["cf_account_id"] for r in project.sandbox.emulator("freshsales").records("sales_accounts"))
+    return Counter(
+        r["custom_field"]["cf_account_id"] for r in project.sandbox.emulator("freshsales").records("sales_accounts")
+    )
 
 
 def timed_push(project: Project, *args: str, limit: float = 60.0) -> tuple[Any, float]:
@@ -101,7 +145,9 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("action", list(BROKEN))
-def test_a_broken_answer_is_a_transient_failure_retried_and_every_row_is_delivered_once(project: Project, action: str) -> None:
+def test_a_broken_answer_is_a_transient_failure_retried_and_every_row_is_delivered_once(
+    project: Project, action: str
+) -> None:
     project.sandbox.add_fault(action, prefix="freshsales", path="/sales_accounts/upsert$", times=2, **BROKEN[action])
     result, took = timed_push(project, "--select", "accounts")
     assert result.code == 0, result.out + result.err
@@ -116,7 +162,9 @@ def test_a_trickling_answer_is_cut_at_the_requests_deadline(sandbox: SandboxServ
     http = HttpClient(timeout=0.6, policy=RetryPolicy(max_attempts=2, max_seconds=5, base=0.01))
     started = time.monotonic()
     with pytest.raises(TransientDestinationError, match="after 2 attempts"):
-        http.request("GET", f"{sandbox.url}/freshsales/contacts/1", headers={"Authorization": f"Token token={FRESHSALES_KEY}"})
+        http.request(
+            "GET", f"{sandbox.url}/freshsales/contacts/1", headers={"Authorization": f"Token token={FRESHSALES_KEY}"}
+        )
     assert time.monotonic() - started < 2.5
 
 
@@ -125,7 +173,9 @@ def test_a_huge_answer_is_never_read_whole(sandbox: SandboxServer) -> None:
     http = HttpClient(timeout=20, policy=RetryPolicy(max_attempts=3, max_seconds=10, base=0.01))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(TransientDestinationError, match="AnswerTooLarge"):
-        http.request("GET", f"{sandbox.url}/freshsales/contacts/1", headers={"Authorization": f"Token token={FRESHSALES_KEY}"})
+        http.request(
+            "GET", f"{sandbox.url}/freshsales/contacts/1", headers={"Authorization": f"Token token={FRESHSALES_KEY}"}
+        )
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mib < 150, grown_mib  # at most the 64 MiB an answer is read up to, not its 200
 
@@ -160,12 +210,17 @@ def test_echoed_basic_credentials_and_url_secrets_reach_no_output_log_or_table(p
     project.sandbox.add_fault("echo_auth", status=400, prefix="freshdesk", path="/contacts", times=4)
     project.sandbox.add_fault("echo_auth", status=400, prefix="echo", times=4)
     project.sandbox.add_fault("echo_auth", status=500, prefix="echo", times=2)
+
     def tables() -> tuple[list[Any], list[Any]]:
         with project.duckdb(read_only=True) as db:
-            return (db.execute("select error_message from revsync.revsync_rejects").fetchall(),
-                    db.execute("select message from revsync.revsync_runs").fetchall())
+            return (
+                db.execute("select error_message from revsync.revsync_rejects").fetchall(),
+                db.execute("select message from revsync.revsync_runs").fetchall(),
+            )
 
-    pushes = [project.push("--no-progress", "--select", "people", "hooked", "--log-format", "json", "--log-level", "debug")]
+    pushes = [
+        project.push("--no-progress", "--select", "people", "hooked", "--log-format", "json", "--log-level", "debug")
+    ]
     rejects, _ = tables()  # the first push's: a record delivered later replaces its reject
     pushes.append(project.push("--no-progress", "--select", "people", "hooked", "--log-level", "debug"))
     joined = "\n".join(p.out + p.err for p in pushes)
@@ -203,10 +258,16 @@ def test_a_bad_secret_value_is_a_config_error_at_validate_and_push(project: Proj
 
 @pytest.mark.parametrize(
     "setting, key",
-    [({"timeout": ".nan"}, "timeout"), ({"timeout": ".inf"}, "timeout"), ({"max_concurrency": 100000000}, "max_concurrency"),
-     ({"base_url": "http://localhost:80@203.0.113.9/freshsales"}, "base_url")],
+    [
+        ({"timeout": ".nan"}, "timeout"),
+        ({"timeout": ".inf"}, "timeout"),
+        ({"max_concurrency": 100000000}, "max_concurrency"),
+        ({"base_url": "http://localhost:80@203.0.113.9/freshsales"}, "base_url"),
+    ],
 )
-def test_an_unbounded_or_disguised_setting_is_a_config_error(project: Project, setting: dict[str, Any], key: str) -> None:
+def test_an_unbounded_or_disguised_setting_is_a_config_error(
+    project: Project, setting: dict[str, Any], key: str
+) -> None:
     text = (project.root / "revsync.yml").read_text()
     name, value = next(iter(setting.items()))
     lines = [line for line in text.splitlines() if not line.strip().startswith(f"{name}:")]

@@ -12,7 +12,12 @@ from tests.integration.conftest import FRESHSALES_KEY, Project
 
 pytestmark = pytest.mark.integration
 
-BLOCK = {"destination": "freshsales", "object": "sales_accounts", "primary_key": "account_id", "fields": {"name": "name"}}
+BLOCK = {
+    "destination": "freshsales",
+    "object": "sales_accounts",
+    "primary_key": "account_id",
+    "fields": {"name": "name"},
+}
 
 
 def lines(out: str) -> list[dict[str, Any]]:

@@ -24,13 +24,17 @@ def write(project: Project, block: dict[str, Any], rows: list[list[Any]], extra_
 
 def crm(project: Project, method: str, path: str, body: Any = None) -> Any:
     url = f"{project.sandbox.url}/freshsales/{path}"
-    answer = requests.request(method, url, json=body, headers={"Authorization": f"Token token={FRESHSALES_KEY}"}, timeout=10)
+    answer = requests.request(
+        method, url, json=body, headers={"Authorization": f"Token token={FRESHSALES_KEY}"}, timeout=10
+    )
     answer.raise_for_status()
     return answer.json()
 
 
 def held(project: Project) -> dict[str, dict[str, Any]]:
-    return {r["custom_field"]["cf_account_id"]: r for r in project.sandbox.emulator("freshsales").records("sales_accounts")}
+    return {
+        r["custom_field"]["cf_account_id"]: r for r in project.sandbox.emulator("freshsales").records("sales_accounts")
+    }
 
 
 def routes(project: Project) -> dict[str, int]:
@@ -56,7 +60,12 @@ def test_append_creates_new_keys_only_and_never_updates(project: Project) -> Non
 
 
 def test_update_changes_existing_records_and_rejects_rows_without_a_match(project: Project) -> None:
-    existing = crm(project, "POST", "sales_accounts", {"sales_account": {"name": "Old One", "custom_field": {"cf_account_id": "1"}}})
+    existing = crm(
+        project,
+        "POST",
+        "sales_accounts",
+        {"sales_account": {"name": "Old One", "custom_field": {"cf_account_id": "1"}}},
+    )
     block = {**BASE, "insert_mode": "update", "upsert_key": "cf_account_id", "fields": FIELDS}
     write(project, block, [[1, "One", "Oslo"], [2, "Two", "Rome"]])
     result = project.push()
@@ -78,7 +87,12 @@ def test_update_changes_existing_records_and_rejects_rows_without_a_match(projec
 
 
 def test_upsert_updates_when_matched_and_creates_otherwise(project: Project) -> None:
-    crm(project, "POST", "sales_accounts", {"sales_account": {"name": "Pre-existing", "custom_field": {"cf_account_id": "1"}}})
+    crm(
+        project,
+        "POST",
+        "sales_accounts",
+        {"sales_account": {"name": "Pre-existing", "custom_field": {"cf_account_id": "1"}}},
+    )
     block = {**BASE, "insert_mode": "upsert", "upsert_key": "cf_account_id", "fields": FIELDS}
     write(project, block, [[1, "One", "Oslo"], [2, "Two", "Rome"]])
     assert project.push().code == 0
@@ -89,10 +103,18 @@ def test_upsert_updates_when_matched_and_creates_otherwise(project: Project) -> 
 
 
 def test_delete_removes_the_records_each_row_names(project: Project) -> None:
-    ids = [crm(project, "POST", "sales_accounts", {"sales_account": {"name": f"Doomed {i}"}})["sales_account"]["id"] for i in range(3)]
+    ids = [
+        crm(project, "POST", "sales_accounts", {"sales_account": {"name": f"Doomed {i}"}})["sales_account"]["id"]
+        for i in range(3)
+    ]
     keep = crm(project, "POST", "sales_accounts", {"sales_account": {"name": "Keep"}})["sales_account"]["id"]
     block = {**BASE, "insert_mode": "delete", "upsert_key": "id", "fields": {"id": "crm_id"}}
-    project.seed("raw", ["account_id", "crm_id"], [[i, crm_id] for i, crm_id in enumerate(ids)] + [[9, 99999999]], {"account_id": "bigint", "crm_id": "bigint"})
+    project.seed(
+        "raw",
+        ["account_id", "crm_id"],
+        [[i, crm_id] for i, crm_id in enumerate(ids)] + [[9, 99999999]],
+        {"account_id": "bigint", "crm_id": "bigint"},
+    )
     project.model("accounts", "select * from {{ ref('raw') }}", block)
     project.build()
     assert project.push().code == 0  # an id the CRM no longer knows is already deleted
@@ -105,7 +127,12 @@ def test_delete_removes_the_records_each_row_names(project: Project) -> None:
 
 
 def test_mirror_deletes_only_what_this_sync_created(project: Project) -> None:
-    other = crm(project, "POST", "sales_accounts", {"sales_account": {"name": "Not ours", "custom_field": {"cf_account_id": "77"}}})
+    other = crm(
+        project,
+        "POST",
+        "sales_accounts",
+        {"sales_account": {"name": "Not ours", "custom_field": {"cf_account_id": "77"}}},
+    )
     block = {**BASE, "insert_mode": "mirror", "upsert_key": "cf_account_id", "fields": FIELDS}
     write(project, block, [[1, "One", "Oslo"], [2, "Two", "Rome"]])
     assert project.push().code == 0
@@ -126,7 +153,14 @@ def test_full_fetch_sends_only_rows_whose_mapped_values_changed(project: Project
 
 
 def test_incremental_reads_only_rows_above_the_watermark(project: Project) -> None:
-    block = {**BASE, "insert_mode": "upsert", "upsert_key": "cf_account_id", "fetch_mode": "incremental", "incremental_key": "updated_at", "fields": FIELDS}
+    block = {
+        **BASE,
+        "insert_mode": "upsert",
+        "upsert_key": "cf_account_id",
+        "fetch_mode": "incremental",
+        "incremental_key": "updated_at",
+        "fields": FIELDS,
+    }
     rows = [[1, "One", "Oslo", "2024-01-01 10:00:00"], [2, "Two", "Rome", "2024-01-02 10:00:00"]]
     write(project, block, rows, ("updated_at",))
     assert project.push().code == 0

@@ -19,14 +19,16 @@ HEADER = ["pid", "name", "email", "mobile"]
 
 def use_freshdesk(project: Project) -> None:
     project.env["FRESHDESK_API_KEY"] = FRESHDESK_KEY
-    project.connections({
-        "freshdesk": {
-            "type": "freshdesk",
-            "api_key": "{{ env_var('FRESHDESK_API_KEY') }}",
-            "base_url": f"{project.sandbox.url}/freshdesk",
-            "max_concurrency": 2,
+    project.connections(
+        {
+            "freshdesk": {
+                "type": "freshdesk",
+                "api_key": "{{ env_var('FRESHDESK_API_KEY') }}",
+                "base_url": f"{project.sandbox.url}/freshdesk",
+                "max_concurrency": 2,
+            }
         }
-    })
+    )
 
 
 def write(project: Project, block: Any, rows: list[list[Any]], header: list[str] = HEADER) -> None:
@@ -37,7 +39,9 @@ def write(project: Project, block: Any, rows: list[list[Any]], header: list[str]
 
 
 def crm(project: Project, method: str, path: str, body: Any = None) -> Any:
-    answer = requests.request(method, f"{project.sandbox.url}/freshdesk/{path}", json=body, auth=(FRESHDESK_KEY, "X"), timeout=10)
+    answer = requests.request(
+        method, f"{project.sandbox.url}/freshdesk/{path}", json=body, auth=(FRESHDESK_KEY, "X"), timeout=10
+    )
     answer.raise_for_status()
     return answer.json() if answer.content else None
 
@@ -57,7 +61,12 @@ def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 def test_append_creates_contacts_and_400s_become_rejects_with_field_and_code(project: Project) -> None:
     crm(project, "POST", "contacts", {"name": "Zed", "email": "zed@x.io"})
-    rows = [["1", "Ann", "ann@x.io", "+4711"], ["2", "Bob", "not-an-email", None], ["3", "Cid", "ZED@x.io", None], ["4", None, "dee@x.io", None]]
+    rows = [
+        ["1", "Ann", "ann@x.io", "+4711"],
+        ["2", "Bob", "not-an-email", None],
+        ["3", "Cid", "ZED@x.io", None],
+        ["4", None, "dee@x.io", None],
+    ]
     rows += [[str(i), f"P{i}", f"p{i}@x.io", None] for i in range(5, 10)]
     write(project, {**CONTACT, "insert_mode": "append", "fields": FIELDS}, rows)
     # A 429 storm with Retry-After: waited out, nothing lost.
@@ -68,9 +77,17 @@ def test_append_creates_contacts_and_400s_become_rejects_with_field_and_code(pro
     assert sorted(held) == ["Ann", "P5", "P6", "P7", "P8", "P9", "Zed"]
     assert project.sandbox.stats()["freshdesk"]["faults"] == {"status": 2}
     assert project.runs()[-1]["requests"] == 9 + 2  # every row once, and the two answered 429
-    assert (held["Ann"]["email"], held["Ann"]["mobile"], held["Ann"]["unique_external_id"]) == ("ann@x.io", "+4711", "1")
+    assert (held["Ann"]["email"], held["Ann"]["mobile"], held["Ann"]["unique_external_id"]) == (
+        "ann@x.io",
+        "+4711",
+        "1",
+    )
     rejects = {r["record_key"]: r for r in project.rejects()}
-    assert {k: r["error_code"] for k, r in rejects.items()} == {"2": "invalid_value", "3": "duplicate_value", "4": "missing_field"}
+    assert {k: r["error_code"] for k, r in rejects.items()} == {
+        "2": "invalid_value",
+        "3": "duplicate_value",
+        "4": "missing_field",
+    }
     assert rejects["3"]["error_message"] == "email: It should be a unique value (duplicate_value)"
     assert rejects["2"]["error_message"].startswith("email: ")
     assert {s["record_key"]: s["destination_id"] for s in project.state()}["1"] == str(held["Ann"]["id"])
@@ -94,8 +111,14 @@ def test_upsert_finds_by_the_key_then_puts_or_posts_and_repush_sends_nothing(pro
 
 def test_update_rejects_rows_with_no_match_and_companies_match_through_search(project: Project) -> None:
     crm(project, "POST", "companies", {"name": "Acme"})
-    block = {"destination": "freshdesk", "object": "companies", "primary_key": "acct", "insert_mode": "update",
-             "upsert_key": "account_no", "fields": {"name": "name", "industry": "industry", "custom_fields.account_no": "acct"}}
+    block = {
+        "destination": "freshdesk",
+        "object": "companies",
+        "primary_key": "acct",
+        "insert_mode": "update",
+        "upsert_key": "account_no",
+        "fields": {"name": "name", "industry": "industry", "custom_fields.account_no": "acct"},
+    }
     use_freshdesk(project)
     project.seed("accts", ["acct", "name", "industry"], [["A-1", "Acme Inc", "Retail"], ["A-2", "Nobody", "Mining"]])
     project.model("fd_companies", "select * from {{ ref('accts') }}", block)
@@ -105,7 +128,12 @@ def test_update_rejects_rows_with_no_match_and_companies_match_through_search(pr
     assert undefined.code == 2 and "'account_no' is not a field of freshdesk companies" in undefined.err
     project.sandbox.emulator("freshdesk").define_custom_field("companies", "account_no")
     assert project.revsync("validate", "--remote").code == 0
-    crm(project, "PUT", f"companies/{project.sandbox.emulator('freshdesk').records('companies')[0]['id']}", {"custom_fields": {"account_no": "A-1"}})
+    crm(
+        project,
+        "PUT",
+        f"companies/{project.sandbox.emulator('freshdesk').records('companies')[0]['id']}",
+        {"custom_fields": {"account_no": "A-1"}},
+    )
     assert project.push().code == 1
     companies = project.sandbox.emulator("freshdesk").records("companies")
     assert [(c["name"], c["industry"]) for c in companies] == [("Acme Inc", "Retail")]
@@ -135,7 +163,11 @@ def test_mirror_soft_deletes_what_left_the_model_and_delete_mode_deletes_by_id(p
 def test_a_match_key_freshdesk_cannot_look_up_is_a_config_error(project: Project) -> None:
     use_freshdesk(project)
     project.seed("people", HEADER, [["1", "Ann", "ann@x.io", None]], {"pid": "varchar", "mobile": "varchar"})
-    project.model("fd_contacts", "select * from {{ ref('people') }}", {**CONTACT, "insert_mode": "upsert", "upsert_key": "unique_external_id", "fields": FIELDS})
+    project.model(
+        "fd_contacts",
+        "select * from {{ ref('people') }}",
+        {**CONTACT, "insert_mode": "upsert", "upsert_key": "unique_external_id", "fields": FIELDS},
+    )
     checked = project.revsync("validate")
     assert checked.code == 2 and "Freshdesk cannot look contacts up by 'unique_external_id'" in checked.err
 
@@ -157,7 +189,12 @@ def test_mirror_restores_a_contact_it_trashed_when_its_row_returns(project: Proj
     held = contacts(project)
     assert sorted(held) == ["Ann B", "Bob"] and held["Ann B"]["id"] == ann and held["Ann B"]["mobile"] == "+4711"
     assert len(project.sandbox.emulator("freshdesk").records("contacts")) == 2, "no new contact"
-    assert delta(before, routes(project)) == {"GET contacts.list": 2, "POST contacts.create": 1, "PUT contacts.restore": 1, "PUT contacts.update": 1}
+    assert delta(before, routes(project)) == {
+        "GET contacts.list": 2,
+        "POST contacts.create": 1,
+        "PUT contacts.restore": 1,
+        "PUT contacts.update": 1,
+    }
     run = project.runs()[-1]
     assert (run["created"], run["updated"]) == (0, 1)
     assert {s["record_key"]: s["destination_id"] for s in project.state()}["1"] == str(ann)

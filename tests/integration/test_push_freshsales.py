@@ -13,6 +13,7 @@ from tests.integration.freshsales_accounts import ACCOUNT_BLOCK, ACCOUNTS, accou
 
 pytestmark = [pytest.mark.integration, pytest.mark.warehouses]
 
+
 def requests(project: Project) -> int:
     return project.sandbox.stats()["freshsales"]["requests"]
 
@@ -90,7 +91,13 @@ def test_full_refresh_resends_every_row(project: Project) -> None:
 
 
 def test_key_hygiene_rejects_null_and_duplicated_keys_and_never_sends_them(project: Project) -> None:
-    rows = [[" 77 ", "Seventy-seven"], ["77", "Duplicate of 77"], [None, "No key"], ["12345.0", "Float key"], ["abc", "Text"]]
+    rows = [
+        [" 77 ", "Seventy-seven"],
+        ["77", "Duplicate of 77"],
+        [None, "No key"],
+        ["12345.0", "Float key"],
+        ["abc", "Text"],
+    ]
     project.seed("raw", ["account_id", "name"], rows, {"account_id": "varchar"})
     block = {**ACCOUNT_BLOCK, "fields": {"name": "name", "custom_field.cf_account_id": "account_id"}}
     project.model("crm_accounts", "select * from {{ ref('raw') }}", block)
@@ -109,19 +116,45 @@ def test_key_hygiene_rejects_null_and_duplicated_keys_and_never_sends_them(proje
 @pytest.mark.parametrize("place", ["config", "meta"])
 def test_blocks_work_on_seeds_sources_snapshots_and_the_older_meta_place(project: Project, place: str) -> None:
     project.seed("people", ["pid", "name", "mail"], [[1, "Ann", "ann@x.io"], [2, "Bob", "bob@x.io"]])
-    contact = {"destination": "freshsales", "object": "contacts", "insert_mode": "upsert", "primary_key": "pid", "upsert_key": "emails"}
+    contact = {
+        "destination": "freshsales",
+        "object": "contacts",
+        "insert_mode": "upsert",
+        "primary_key": "pid",
+        "upsert_key": "emails",
+    }
     seed_block = {**contact, "fields": {"first_name": "name", "emails": "mail"}}
     meta_key = {"config": {"meta": {"revsync": seed_block}}} if place == "config" else {"meta": {"revsync": seed_block}}
     (project.root / "seeds" / "schema.yml").write_text(_yaml({"version": 2, "seeds": [{"name": "people", **meta_key}]}))
     source_block = {**ACCOUNT_BLOCK, "fields": {"name": "name", "custom_field.cf_account_id": "account_id"}}
     (project.root / "models" / "sources.yml").write_text(
-        _yaml({"version": 2, "sources": [{"name": "crm", "schema": "main", "tables": [{"name": "raw_accts", "meta": {"revsync": source_block}}]}]})
+        _yaml(
+            {
+                "version": 2,
+                "sources": [
+                    {
+                        "name": "crm",
+                        "schema": "main",
+                        "tables": [{"name": "raw_accts", "meta": {"revsync": source_block}}],
+                    }
+                ],
+            }
+        )
     )
     project.model("raw_accts", "select 5 as account_id, 'Source Co' as name")
     (project.root / "snapshots").mkdir()
     (project.root / "snapshots" / "snap.sql").write_text(
         "{% snapshot snap %}{{ config(target_schema='snapshots', unique_key='id', strategy='check', check_cols='all', "
-        "meta={'revsync': " + repr({**ACCOUNT_BLOCK, "name": "snap", "primary_key": "id", "fields": {"name": "name", "custom_field.cf_account_id": "id"}}) + "}) }}"
+        "meta={'revsync': "
+        + repr(
+            {
+                **ACCOUNT_BLOCK,
+                "name": "snap",
+                "primary_key": "id",
+                "fields": {"name": "name", "custom_field.cf_account_id": "id"},
+            }
+        )
+        + "}) }}"
         "select 9 as id, 'Snapshot Co' as name{% endsnapshot %}"
     )
     project.build()
@@ -133,7 +166,11 @@ def test_blocks_work_on_seeds_sources_snapshots_and_the_older_meta_place(project
 
 def test_select_goes_through_dbt_ls_and_default_takes_the_last_runs_successes(project: Project) -> None:
     accounts_project(project)
-    project.model("other", "select 1 as account_id, 'Other' as name", {**ACCOUNT_BLOCK, "fields": {"name": "name", "custom_field.cf_account_id": "account_id"}})
+    project.model(
+        "other",
+        "select 1 as account_id, 'Other' as name",
+        {**ACCOUNT_BLOCK, "fields": {"name": "name", "custom_field.cf_account_id": "account_id"}},
+    )
     project.build()
     result = project.push("--select", "other")
     assert result.code == 0
@@ -141,11 +178,20 @@ def test_select_goes_through_dbt_ls_and_default_takes_the_last_runs_successes(pr
     project.dbt("run", "--select", "crm_accounts")  # the last run built crm_accounts only
     assert project.push().code == 0
     assert len(records(project, "sales_accounts")) == 5
-    assert {r["sync_id"] for r in project.runs()} == {"model.revsync_test.other:freshsales.sales_accounts", "model.revsync_test.crm_accounts:freshsales.sales_accounts"}
+    assert {r["sync_id"] for r in project.runs()} == {
+        "model.revsync_test.other:freshsales.sales_accounts",
+        "model.revsync_test.crm_accounts:freshsales.sales_accounts",
+    }
 
 
 def test_two_blocks_on_one_model_need_names_and_both_push(project: Project) -> None:
-    deal = {"destination": "freshsales", "object": "deals", "insert_mode": "append", "primary_key": "account_id", "fields": {"name": "name"}}
+    deal = {
+        "destination": "freshsales",
+        "object": "deals",
+        "insert_mode": "append",
+        "primary_key": "account_id",
+        "fields": {"name": "name"},
+    }
     accounts_project(project, [{**ACCOUNT_BLOCK, "name": "accounts"}, {**deal, "name": "deals"}])
     project.build()
     assert project.push().code == 0
@@ -158,7 +204,9 @@ def _yaml(data: Any) -> str:
     return _yaml_text(data)
 
 
-def test_a_spent_hourly_budget_ends_the_sync_with_rows_left_and_says_so(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_spent_hourly_budget_ends_the_sync_with_rows_left_and_says_so(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The plan's hourly cap is paced client-side: once it is spent nothing more is sent, the sync
     ends partial with the rest left for the next push, and the message names the spent limit."""
     monkeypatch.setitem(facts.PLANS, "free", facts.PlanLimits(per_hour=3, per_minute=400))
@@ -192,11 +240,17 @@ def test_an_unknown_plan_is_a_configuration_error(project: Project) -> None:
 
 
 def test_upsert_by_a_field_that_can_never_be_unique_is_refused_by_validate(project: Project) -> None:
-    accounts_project(project, {**ACCOUNT_BLOCK, "upsert_key": "owner_id", "fields": {**ACCOUNT_BLOCK["fields"], "owner_id": "employees"}})
+    accounts_project(
+        project,
+        {**ACCOUNT_BLOCK, "upsert_key": "owner_id", "fields": {**ACCOUNT_BLOCK["fields"], "owner_id": "employees"}},
+    )
     project.dbt("parse")
     result = project.revsync("validate")
     assert result.code == 2
-    assert "key 'config.meta.revsync.upsert_key'" in result.err and "Freshsales upserts by a field marked unique" in result.err
+    assert (
+        "key 'config.meta.revsync.upsert_key'" in result.err
+        and "Freshsales upserts by a field marked unique" in result.err
+    )
     assert "'owner_id' is not a text or number field" in result.err
 
 

@@ -17,8 +17,11 @@ from tests.integration.conftest import Project
 pytestmark = pytest.mark.integration
 
 ACCOUNT_FIELDS = {
-    "account_id": "account_id", "name": "name", "join_date": "joined_on",
-    "custom_label_dimensions.tier": "tier", "custom_value_dimensions.arr": "arr",
+    "account_id": "account_id",
+    "name": "name",
+    "join_date": "joined_on",
+    "custom_label_dimensions.tier": "tier",
+    "custom_value_dimensions.arr": "arr",
     "custom_event_dimensions.renewal": "renews_on",
 }
 
@@ -28,35 +31,100 @@ def built(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServe
     """One dbt build for the module; each test pushes its own models with --select."""
     project = Project(Path(tmp_path_factory.mktemp("freshsuccess")) / "project", sandbox_server)
     project.env["FRESHSUCCESS_API_KEY"] = DEFAULT_API_KEY
-    project.connections({"freshsuccess": {"type": "freshsuccess", "api_key": "{{ env_var('FRESHSUCCESS_API_KEY') }}",
-                                          "base_url": f"{sandbox_server.url}/freshsuccess"}})
-    project.seed("raw_accounts", ["account_id", "name", "joined_on", "tier", "arr", "renews_on"], [
-        [12345.0, "Acme", "2024-03-01", "gold", 1200.5, "2025-03-01 12:00:00"],
-        [678.0, "Globex", "2023-11-15", "", 300, ""],
-        [42.0, "No join date", "", "silver", 10, ""],
-    ], {"account_id": "double", "joined_on": "date", "renews_on": "timestamp"})
-    project.seed("raw_contacts", ["user_id", "account_id", "email", "first_name"], [
-        ["u1", 12345.0, "ada@acme.test", "Ada"],
-        ["u2", 999.0, "grace@initech.test", "Grace"],
-        ["u3", 678.0, "alan@globex.test", "Alan"],
-    ], {"account_id": "double"})
-    project.model("fs_accounts", "select * from {{ ref('raw_accounts') }}", {
-        "destination": "freshsuccess", "object": "accounts", "insert_mode": "upsert", "primary_key": "account_id",
-        "upsert_key": "account_id", "fields": ACCOUNT_FIELDS})
-    project.model("fs_contacts", "-- depends_on: {{ ref('fs_accounts') }}\nselect * from {{ ref('raw_contacts') }}", {
-        "destination": "freshsuccess", "object": "account_contacts", "insert_mode": "upsert", "primary_key": "user_id",
-        "upsert_key": "user_id", "fields": {"user_id": "user_id", "account_id": "account_id", "email": "email", "first_name": "first_name"}})
-    project.model("fs_many", "select i as account_id, 'Account ' || i as name, date '2024-01-01' + (i % 365)::int as joined_on"
-                  " from range(1, 2501) t(i)", {
-        "destination": "freshsuccess", "object": "accounts", "insert_mode": "append", "primary_key": "account_id",
-        "fields": {"account_id": "account_id", "name": "name", "join_date": "joined_on"}})
-    project.seed("mirror_accounts", ["account_id", "name", "joined_on"], [["m1", "One", "2024-01-01"], ["m2", "Two", "2024-01-02"]])
-    project.model("fs_mirror", "select * from {{ ref('mirror_accounts') }}", {
-        "destination": "freshsuccess", "object": "accounts", "insert_mode": "mirror", "primary_key": "account_id",
-        "upsert_key": "account_id", "fields": {"account_id": "account_id", "name": "name", "join_date": "joined_on"}})
-    project.model("fs_delete", "select * from (values ('d1'), ('d3')) t(account_id)", {
-        "destination": "freshsuccess", "object": "accounts", "insert_mode": "delete", "primary_key": "account_id",
-        "upsert_key": "account_id", "fields": {"account_id": "account_id"}})
+    project.connections(
+        {
+            "freshsuccess": {
+                "type": "freshsuccess",
+                "api_key": "{{ env_var('FRESHSUCCESS_API_KEY') }}",
+                "base_url": f"{sandbox_server.url}/freshsuccess",
+            }
+        }
+    )
+    project.seed(
+        "raw_accounts",
+        ["account_id", "name", "joined_on", "tier", "arr", "renews_on"],
+        [
+            [12345.0, "Acme", "2024-03-01", "gold", 1200.5, "2025-03-01 12:00:00"],
+            [678.0, "Globex", "2023-11-15", "", 300, ""],
+            [42.0, "No join date", "", "silver", 10, ""],
+        ],
+        {"account_id": "double", "joined_on": "date", "renews_on": "timestamp"},
+    )
+    project.seed(
+        "raw_contacts",
+        ["user_id", "account_id", "email", "first_name"],
+        [
+            ["u1", 12345.0, "ada@acme.test", "Ada"],
+            ["u2", 999.0, "grace@initech.test", "Grace"],
+            ["u3", 678.0, "alan@globex.test", "Alan"],
+        ],
+        {"account_id": "double"},
+    )
+    project.model(
+        "fs_accounts",
+        "select * from {{ ref('raw_accounts') }}",
+        {
+            "destination": "freshsuccess",
+            "object": "accounts",
+            "insert_mode": "upsert",
+            "primary_key": "account_id",
+            "upsert_key": "account_id",
+            "fields": ACCOUNT_FIELDS,
+        },
+    )
+    project.model(
+        "fs_contacts",
+        "-- depends_on: {{ ref('fs_accounts') }}\nselect * from {{ ref('raw_contacts') }}",
+        {
+            "destination": "freshsuccess",
+            "object": "account_contacts",
+            "insert_mode": "upsert",
+            "primary_key": "user_id",
+            "upsert_key": "user_id",
+            "fields": {"user_id": "user_id", "account_id": "account_id", "email": "email", "first_name": "first_name"},
+        },
+    )
+    project.model(
+        "fs_many",
+        "select i as account_id, 'Account ' || i as name, date '2024-01-01' + (i % 365)::int as joined_on"
+        " from range(1, 2501) t(i)",
+        {
+            "destination": "freshsuccess",
+            "object": "accounts",
+            "insert_mode": "append",
+            "primary_key": "account_id",
+            "fields": {"account_id": "account_id", "name": "name", "join_date": "joined_on"},
+        },
+    )
+    project.seed(
+        "mirror_accounts",
+        ["account_id", "name", "joined_on"],
+        [["m1", "One", "2024-01-01"], ["m2", "Two", "2024-01-02"]],
+    )
+    project.model(
+        "fs_mirror",
+        "select * from {{ ref('mirror_accounts') }}",
+        {
+            "destination": "freshsuccess",
+            "object": "accounts",
+            "insert_mode": "mirror",
+            "primary_key": "account_id",
+            "upsert_key": "account_id",
+            "fields": {"account_id": "account_id", "name": "name", "join_date": "joined_on"},
+        },
+    )
+    project.model(
+        "fs_delete",
+        "select * from (values ('d1'), ('d3')) t(account_id)",
+        {
+            "destination": "freshsuccess",
+            "object": "accounts",
+            "insert_mode": "delete",
+            "primary_key": "account_id",
+            "upsert_key": "account_id",
+            "fields": {"account_id": "account_id"},
+        },
+    )
     project.build()
     return project
 
@@ -95,7 +163,9 @@ def test_accounts_go_first_ids_travel_as_text_and_orphan_contacts_wait(project: 
     assert "custom_label_dimensions" not in accounts["678"]  # nulls are skipped
     rejects = {r["record_key"]: r for r in project.rejects()}
     assert (rejects["42"]["error_code"], rejects["42"]["error_message"]) == (
-        "missing_required_field", "Missing/invalid required field(s) for accounts: 'join_date'")
+        "missing_required_field",
+        "Missing/invalid required field(s) for accounts: 'join_date'",
+    )
     assert (rejects["u2"]["error_code"], rejects["u2"]["error_message"]) == ("account_not_found", "Account not found")
     contacts = held(project, "account_contacts", "user_id")
     assert sorted(contacts) == ["u1", "u3"] and contacts["u1"]["account_id"] == "12345"
@@ -110,8 +180,14 @@ def test_accounts_go_first_ids_travel_as_text_and_orphan_contacts_wait(project: 
     assert sorted(contacts) == ["u1", "u2", "u3"] and contacts["u2"]["account_id"] == "999"
     last = {r["sync_id"].split(":")[0]: r for r in project.runs()[-2:]}
     # Freshsuccess's answer does not say inserted or updated: never counted as created.
-    assert (last["model.revsync_test.fs_contacts"]["created"], last["model.revsync_test.fs_contacts"]["updated"]) == (0, 1)
-    assert (last["model.revsync_test.fs_accounts"]["created"], last["model.revsync_test.fs_accounts"]["updated"]) == (0, 1)
+    assert (last["model.revsync_test.fs_contacts"]["created"], last["model.revsync_test.fs_contacts"]["updated"]) == (
+        0,
+        1,
+    )
+    assert (last["model.revsync_test.fs_accounts"]["created"], last["model.revsync_test.fs_accounts"]["updated"]) == (
+        0,
+        1,
+    )
 
 
 def test_append_sends_batches_of_up_to_a_thousand(project: Project) -> None:
@@ -124,7 +200,9 @@ def test_append_sends_batches_of_up_to_a_thousand(project: Project) -> None:
 
 
 @pytest.mark.parametrize("model", ["fs_mirror", "fs_delete"])
-def test_delete_and_mirror_are_configuration_errors_since_no_delete_can_be_confirmed(project: Project, model: str) -> None:
+def test_delete_and_mirror_are_configuration_errors_since_no_delete_can_be_confirmed(
+    project: Project, model: str
+) -> None:
     """Freshsuccess documents no delete path: rather than guess one (and take a 404 for "deleted"),
     a sync that would delete is refused before anything is sent."""
     result = project.push("--select", model)
@@ -133,7 +211,9 @@ def test_delete_and_mirror_are_configuration_errors_since_no_delete_can_be_confi
     assert f"insert_mode {mode} is not available for Freshsuccess" in result.err
     assert "documents no way to delete" in result.err and "key 'config.meta.revsync.insert_mode'" in result.err
     assert project.sandbox.stats()["freshsuccess"]["requests"] == 0
-    answer = requests.delete(f"{project.sandbox.url}/freshsuccess/accounts/m1", params={"api_key": DEFAULT_API_KEY}, timeout=10)
+    answer = requests.delete(
+        f"{project.sandbox.url}/freshsuccess/accounts/m1", params={"api_key": DEFAULT_API_KEY}, timeout=10
+    )
     assert answer.status_code == 404  # the sandbox has no delete route either: none is documented
 
 

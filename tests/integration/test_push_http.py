@@ -16,12 +16,21 @@ pytestmark = pytest.mark.integration
 
 TOKEN = "sandbox-echo-token"
 ROWS = [[1001.0, "Acme", "Berlin"], [1002.0, "Nordwind", None], [1003.0, "Sample", "Tokyo"]]
-BLOCK = {"object": "accounts", "primary_key": "account_id", "fields": {"name": "name", "address.city": "city", "ref": "account_id"}}
+BLOCK = {
+    "object": "accounts",
+    "primary_key": "account_id",
+    "fields": {"name": "name", "address.city": "city", "ref": "account_id"},
+}
 
 
 def connection(url: str, **settings: Any) -> dict[str, Any]:
-    return {"type": "http", "base_url": "{{ env_var('ECHO_URL') }}", "url": url,
-            "headers": {"Authorization": "Bearer {{ env_var('ECHO_TOKEN') }}", "X-Source": "dbt-revsync"}, **settings}
+    return {
+        "type": "http",
+        "base_url": "{{ env_var('ECHO_URL') }}",
+        "url": url,
+        "headers": {"Authorization": "Bearer {{ env_var('ECHO_TOKEN') }}", "X-Source": "dbt-revsync"},
+        **settings,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +38,25 @@ def built(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServe
     sandbox_server.reset()
     project = Project(Path(tmp_path_factory.mktemp("http")) / "project", sandbox_server)
     project.env.update({"ECHO_TOKEN": TOKEN, "ECHO_URL": f"{sandbox_server.url}/echo"})
-    project.connections({
-        "per_row": connection("{object}/{account_id}", method="PUT", id_path="$.id"),
-        "batched": connection("{object}/bulk", batch=True, batch_size=2, body_field="records", id_path="$.results[*].id"),
-        "conflict": connection("{object}?status=409", body="list", success_codes=[200, 201]),
-        "conflict_ok": connection("{object}?status=409", success_codes=[409]),
-    })
+    project.connections(
+        {
+            "per_row": connection("{object}/{account_id}", method="PUT", id_path="$.id"),
+            "batched": connection(
+                "{object}/bulk", batch=True, batch_size=2, body_field="records", id_path="$.results[*].id"
+            ),
+            "conflict": connection("{object}?status=409", body="list", success_codes=[200, 201]),
+            "conflict_ok": connection("{object}?status=409", success_codes=[409]),
+        }
+    )
     project.seed("accounts", ["account_id", "name", "city"], ROWS, {"account_id": "double", "city": "varchar"})
     sql = "select * from {{ ref('accounts') }}"
     project.model("per_row", sql, {**BLOCK, "destination": "per_row", "insert_mode": "upsert", "upsert_key": "ref"})
     project.model("batched", sql, {**BLOCK, "destination": "batched"})
     project.model("conflict", sql + " where account_id = 1001", {**BLOCK, "destination": "conflict"})
     project.model("conflict_ok", sql + " where account_id = 1001", {**BLOCK, "destination": "conflict_ok"})
-    project.model("cannot_match", sql, {**BLOCK, "destination": "per_row", "insert_mode": "upsert", "match_on": ["ref"]})
+    project.model(
+        "cannot_match", sql, {**BLOCK, "destination": "per_row", "insert_mode": "upsert", "match_on": ["ref"]}
+    )
     project.build()
     yield project
     sandbox_server.reset()
@@ -65,9 +80,15 @@ def test_match_on_on_a_destination_that_cannot_search_is_a_config_error(built: P
     assert built.sandbox.stats()["echo"]["requests"] == before
 
 
-def test_one_request_per_row_with_url_placeholders_method_headers_and_id_path(built: Project, pushed: dict[str, Any]) -> None:
+def test_one_request_per_row_with_url_placeholders_method_headers_and_id_path(
+    built: Project, pushed: dict[str, Any]
+) -> None:
     per_row = [r for r in pushed["requests"] if r["path"].startswith("/accounts/10")]
-    assert sorted((r["method"], r["path"]) for r in per_row) == [("PUT", "/accounts/1001"), ("PUT", "/accounts/1002"), ("PUT", "/accounts/1003")]
+    assert sorted((r["method"], r["path"]) for r in per_row) == [
+        ("PUT", "/accounts/1001"),
+        ("PUT", "/accounts/1002"),
+        ("PUT", "/accounts/1003"),
+    ]
     bodies = {r["path"]: r["body"] for r in per_row}
     assert bodies["/accounts/1001"] == {"name": "Acme", "address": {"city": "Berlin"}, "ref": "1001"}
     assert bodies["/accounts/1002"] == {"name": "Nordwind", "ref": "1002"}  # nulls skipped
@@ -83,7 +104,9 @@ def test_batch_mode_sends_lists_and_remembers_one_id_per_row(built: Project, pus
     assert len(set(remembered.values())) == 3 and None not in remembered.values()
 
 
-def test_status_codes_outside_success_codes_reject_and_inside_acknowledge(built: Project, pushed: dict[str, Any]) -> None:
+def test_status_codes_outside_success_codes_reject_and_inside_acknowledge(
+    built: Project, pushed: dict[str, Any]
+) -> None:
     assert pushed["result"].code == 1
     rejects = [r for r in built.rejects() if ".conflict:" in r["sync_id"]]
     assert [(r["record_key"], r["error_code"]) for r in rejects] == [("1001", "409")]

@@ -24,20 +24,36 @@ def conforms_to_the_spec(sandbox: SandboxServer) -> Iterator[None]:
         yield
     assert_conforms("hubspot", traffic.exchanges)
 
+
 TOKEN = "sandbox-hubspot-token"
 
 # object -> (upsert key, model columns, field map, custom properties the portal defines)
 OBJECTS: dict[str, tuple[str, list[str], dict[str, str], dict[str, dict[str, Any]]]] = {
-    "contacts": ("email", ["person_id", "email", "first_name", "stage"],
-                 {"email": "email", "firstname": "first_name", "lifecyclestage": "stage"}, {}),
-    "companies": ("account_key", ["account_id", "account_key", "name", "employees"],
-                  {"account_key": "account_key", "name": "name", "numberofemployees": "employees"},
-                  {"account_key": {"unique": True}}),
-    "deals": ("deal_key", ["deal_id", "deal_key", "title", "amount"],
-              {"deal_key": "deal_key", "dealname": "title", "amount": "amount"}, {"deal_key": {"unique": True}}),
+    "contacts": (
+        "email",
+        ["person_id", "email", "first_name", "stage"],
+        {"email": "email", "firstname": "first_name", "lifecyclestage": "stage"},
+        {},
+    ),
+    "companies": (
+        "account_key",
+        ["account_id", "account_key", "name", "employees"],
+        {"account_key": "account_key", "name": "name", "numberofemployees": "employees"},
+        {"account_key": {"unique": True}},
+    ),
+    "deals": (
+        "deal_key",
+        ["deal_id", "deal_key", "title", "amount"],
+        {"deal_key": "deal_key", "dealname": "title", "amount": "amount"},
+        {"deal_key": {"unique": True}},
+    ),
 }
 ROWS: dict[str, list[list[Any]]] = {
-    "contacts": [[1, "ann@example.com", "Ann", "lead"], [2, "bob@example.com", "Bob", "customer"], [3, "cy@example.com", "Cy", "lead"]],
+    "contacts": [
+        [1, "ann@example.com", "Ann", "lead"],
+        [2, "bob@example.com", "Bob", "customer"],
+        [3, "cy@example.com", "Cy", "lead"],
+    ],
     "companies": [[1, "A-1", "Acme", 10], [2, "A-2", "Globex", 250], [3, "A-3", "Initech", 40]],
     "deals": [[1, "D-1", "Renewal", 1200.5], [2, "D-2", "Upsell", 300], [3, "D-3", "Pilot", 50]],
 }
@@ -45,19 +61,33 @@ ROWS: dict[str, list[list[Any]]] = {
 
 def use_hubspot(project: Project) -> HubSpotEmulator:
     project.env["HUBSPOT_TOKEN"] = TOKEN
-    project.connections({
-        "hubspot": {"type": "hubspot", "access_token": "{{ env_var('HUBSPOT_TOKEN') }}",
-                    "base_url": f"{project.sandbox.url}/hubspot", "max_concurrency": 2},
-    })
+    project.connections(
+        {
+            "hubspot": {
+                "type": "hubspot",
+                "access_token": "{{ env_var('HUBSPOT_TOKEN') }}",
+                "base_url": f"{project.sandbox.url}/hubspot",
+                "max_concurrency": 2,
+            },
+        }
+    )
     emulator = project.sandbox.emulator("hubspot")
     assert isinstance(emulator, HubSpotEmulator)
     return emulator
 
 
-def write(project: Project, obj: str, rows: list[list[Any]], mode: str = "mirror", build: bool = True) -> dict[str, Any]:
+def write(
+    project: Project, obj: str, rows: list[list[Any]], mode: str = "mirror", build: bool = True
+) -> dict[str, Any]:
     key, header, fields, _ = OBJECTS[obj]
-    block = {"destination": "hubspot", "object": obj, "insert_mode": mode, "primary_key": header[0],
-             "upsert_key": key, "fields": fields}
+    block = {
+        "destination": "hubspot",
+        "object": obj,
+        "insert_mode": mode,
+        "primary_key": header[0],
+        "upsert_key": key,
+        "fields": fields,
+    }
     project.seed(f"raw_{obj}", header, rows)
     project.model(f"hs_{obj}", f"select * from {{{{ ref('raw_{obj}') }}}}", block)
     if build:
@@ -68,8 +98,10 @@ def write(project: Project, obj: str, rows: list[list[Any]], mode: str = "mirror
 def held(emulator: HubSpotEmulator, obj: str) -> list[dict[str, str]]:
     """The writable properties of every record, without HubSpot's own."""
     own = ("hs_object_id", "createdate", "hs_lastmodifieddate", "lastmodifieddate")
-    return sorted(({k: v for k, v in r["properties"].items() if k not in own} for r in emulator.records(obj)),
-                  key=lambda p: sorted(p.items()))
+    return sorted(
+        ({k: v for k, v in r["properties"].items() if k not in own} for r in emulator.records(obj)),
+        key=lambda p: sorted(p.items()),
+    )
 
 
 def expected(obj: str, rows: list[list[Any]]) -> list[dict[str, str]]:
@@ -112,7 +144,9 @@ def test_mirror_holds_exactly_the_model_then_patches_and_deletes(project: Projec
         assert project.push().code == 0
     for obj in OBJECTS:
         routes = sorted(e.route for e in calls.exchanges if e.route.split(" ")[1].startswith(f"{obj}."))
-        assert routes == [f"GET {obj}.properties", f"POST {obj}.batch_archive", f"POST {obj}.batch_update"], obj  # types read once
+        assert routes == [f"GET {obj}.properties", f"POST {obj}.batch_archive", f"POST {obj}.batch_update"], (
+            obj
+        )  # types read once
         (update,) = calls.on(f"POST {obj}.batch_update")
         remembered = {s["destination_id"] for s in project.state() if s["record_key"] == "2" and obj in s["sync_id"]}
         assert {i["id"] for i in update.body["inputs"]} == remembered
@@ -123,29 +157,57 @@ def test_mirror_holds_exactly_the_model_then_patches_and_deletes(project: Projec
 
 def test_append_creates_in_batches_of_at_most_100(project: Project) -> None:
     emulator = use_hubspot(project)
-    block = {"destination": "hubspot", "object": "contacts", "insert_mode": "append", "primary_key": "n",
-             "fields": {"email": "email", "firstname": "name"}}
-    project.model("many", "select range as n, 'p' || range || '@example.com' as email, 'P' || range as name from range(250)", block)
+    block = {
+        "destination": "hubspot",
+        "object": "contacts",
+        "insert_mode": "append",
+        "primary_key": "n",
+        "fields": {"email": "email", "firstname": "name"},
+    }
+    project.model(
+        "many",
+        "select range as n, 'p' || range || '@example.com' as email, 'P' || range as name from range(250)",
+        block,
+    )
     project.build()
     with recording(emulator) as calls:
         assert project.push().code == 0
     sizes = [len(e.body["inputs"]) for e in calls.on("POST contacts.batch_create")]
     assert sorted(sizes) == [50, 100, 100]
     assert len(emulator.records("contacts")) == 250
-    assert all(i["objectWriteTraceId"] and i["associations"] == [] for e in calls.on("POST contacts.batch_create") for i in e.body["inputs"])
+    assert all(
+        i["objectWriteTraceId"] and i["associations"] == []
+        for e in calls.on("POST contacts.batch_create")
+        for i in e.body["inputs"]
+    )
 
 
 def test_values_travel_as_hubspot_strings(project: Project) -> None:
     emulator = use_hubspot(project)
     emulator.define_property("contacts", "signup_date", type="date")
-    emulator.define_property("contacts", "interests", type="enumeration", multiple=True, options=("golf", "chess", "tea"))
+    emulator.define_property(
+        "contacts", "interests", type="enumeration", multiple=True, options=("golf", "chess", "tea")
+    )
     emulator.define_property("contacts", "vip", type="bool")
     emulator.define_property("contacts", "score", type="number")
-    block = {"destination": "hubspot", "object": "contacts", "insert_mode": "upsert", "primary_key": "id",
-             "upsert_key": "email", "fields": {"email": "email", "signup_date": "signed_up", "interests": "interests",
-                                               "vip": "vip", "score": "score"}}
-    sql = ("select 1 as id, 'ann@example.com' as email, date '2024-03-05' as signed_up, "
-           "['golf', 'tea'] as interests, true as vip, 12.5 as score")
+    block = {
+        "destination": "hubspot",
+        "object": "contacts",
+        "insert_mode": "upsert",
+        "primary_key": "id",
+        "upsert_key": "email",
+        "fields": {
+            "email": "email",
+            "signup_date": "signed_up",
+            "interests": "interests",
+            "vip": "vip",
+            "score": "score",
+        },
+    }
+    sql = (
+        "select 1 as id, 'ann@example.com' as email, date '2024-03-05' as signed_up, "
+        "['golf', 'tea'] as interests, true as vip, 12.5 as score"
+    )
     project.model("typed", sql, block)
     project.build()
     result = project.push()
@@ -161,11 +223,21 @@ def test_an_email_upsert_commits_the_good_records_rejects_the_bad_and_retries_on
     the bad rows are refused, in the same push."""
     emulator = use_hubspot(project)
     header = ["person_id", "email", "first_name", "stage"]
-    rows = [[1, "ann@example.com", "Ann", "lead"], [2, "not-an-email", "Bob", "lead"],
-            [3, "cy@example.com", "Cy", "sailor"], [4, "dee@example.com", "Dee", "customer"]]
+    rows = [
+        [1, "ann@example.com", "Ann", "lead"],
+        [2, "not-an-email", "Bob", "lead"],
+        [3, "cy@example.com", "Cy", "sailor"],
+        [4, "dee@example.com", "Dee", "customer"],
+    ]
     project.seed("raw_contacts", header, rows)
-    block = {"destination": "hubspot", "object": "contacts", "insert_mode": "upsert", "primary_key": "person_id",
-             "upsert_key": "email", "fields": OBJECTS["contacts"][2]}
+    block = {
+        "destination": "hubspot",
+        "object": "contacts",
+        "insert_mode": "upsert",
+        "primary_key": "person_id",
+        "upsert_key": "email",
+        "fields": OBJECTS["contacts"][2],
+    }
     project.model("hs_contacts", "select * from {{ ref('raw_contacts') }}", block)
     project.build()
     with recording(emulator) as calls:
@@ -198,8 +270,15 @@ def test_update_mode_rejects_rows_hubspot_does_not_know(project: Project) -> Non
     write(project, "contacts", rows[:1], mode="upsert")
     assert project.push().code == 0
     project.seed("raw_contacts", OBJECTS["contacts"][1], [[1, "ann@example.com", "Annie", "lead"], rows[1]])
-    block = {"destination": "hubspot", "object": "contacts", "insert_mode": "update", "primary_key": "person_id",
-             "upsert_key": "email", "fields": OBJECTS["contacts"][2], "name": "updater"}
+    block = {
+        "destination": "hubspot",
+        "object": "contacts",
+        "insert_mode": "update",
+        "primary_key": "person_id",
+        "upsert_key": "email",
+        "fields": OBJECTS["contacts"][2],
+        "name": "updater",
+    }
     project.model("hs_contacts", "select * from {{ ref('raw_contacts') }}", block)
     project.build()
     assert project.push().code == 1
@@ -210,8 +289,13 @@ def test_update_mode_rejects_rows_hubspot_does_not_know(project: Project) -> Non
 
 def test_a_duplicate_email_is_hubspots_conflict(project: Project) -> None:
     emulator = use_hubspot(project)
-    block = {"destination": "hubspot", "object": "contacts", "insert_mode": "append", "primary_key": "n",
-             "fields": {"email": "email"}}
+    block = {
+        "destination": "hubspot",
+        "object": "contacts",
+        "insert_mode": "append",
+        "primary_key": "n",
+        "fields": {"email": "email"},
+    }
     project.model("dupes", "select * from (values (1, 'same@example.com'), (2, 'SAME@example.com')) t(n, email)", block)
     project.build()
     assert project.push().code == 1
@@ -224,8 +308,14 @@ def test_rate_limit_headers_and_429_are_honoured(project: Project) -> None:
     emulator = use_hubspot(project)
     emulator.window = RollingWindow(limit=1, seconds=1.0, enforce=True)
     project.sandbox.add_fault("status", status=429, prefix="hubspot", times=2)
-    block = {"destination": "hubspot", "object": "contacts", "insert_mode": "append", "primary_key": "n",
-             "fields": {"email": "email"}, "batch_size": 1}
+    block = {
+        "destination": "hubspot",
+        "object": "contacts",
+        "insert_mode": "append",
+        "primary_key": "n",
+        "fields": {"email": "email"},
+        "batch_size": 1,
+    }
     project.model("few", "select range as n, 'r' || range || '@example.com' as email from range(3)", block)
     project.build()
     started = time.monotonic()

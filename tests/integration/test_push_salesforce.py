@@ -19,8 +19,12 @@ from tests.integration.salesforce_helpers import connect, emulator, held, of, ro
 
 pytestmark = pytest.mark.integration
 
-ACCOUNT = {"destination": "salesforce", "object": "Account", "primary_key": "account_id",
-           "fields": {"Name": "name", "BillingCity": "city", "Ext_Id__c": "account_id"}}
+ACCOUNT = {
+    "destination": "salesforce",
+    "object": "Account",
+    "primary_key": "account_id",
+    "fields": {"Name": "name", "BillingCity": "city", "Ext_Id__c": "account_id"},
+}
 
 
 MODELS = {
@@ -32,16 +36,30 @@ MODELS = {
         " left join {{ ref('city_overrides') }} o on o.account_id = i",
         {"insert_mode": "upsert", "upsert_key": "Ext_Id__c"},
     ),
-    "sf_update": ("select * from (values (1, 'One', 'Oslo'), (2, 'Two', 'Rome'), (3, 'Three', 'Lima')) t(account_id, name, city)",
-                  {"insert_mode": "update", "upsert_key": "Ext_Id__c"}),
+    "sf_update": (
+        "select * from (values (1, 'One', 'Oslo'), (2, 'Two', 'Rome'), (3, 'Three', 'Lima')) t(account_id, name, city)",
+        {"insert_mode": "update", "upsert_key": "Ext_Id__c"},
+    ),
     "sf_mirror": ("select * from {{ ref('mirror_rows') }}", {"insert_mode": "mirror", "upsert_key": "Ext_Id__c"}),
-    "sf_limit": ("select i as account_id, 'Account ' || i as name, 'Oslo' as city from range(1, 1001) t(i)",
-                 {"insert_mode": "upsert", "upsert_key": "Ext_Id__c"}),
+    "sf_limit": (
+        "select i as account_id, 'Account ' || i as name, 'Oslo' as city from range(1, 1001) t(i)",
+        {"insert_mode": "upsert", "upsert_key": "Ext_Id__c"},
+    ),
     # 300 accounts appended through one Bulk API 2.0 job (bulk_threshold 100), each carrying its External ID.
-    **{name: ("select i as account_id, 'Bulk ' || i as name, 'Oslo' as city from range(1, 301) t(i)",
-              {"insert_mode": "append", "upsert_key": "Ext_Id__c"}) for name in ("sf_bulk_append", "sf_bulk_unread")},
-    **{f"sf_token_{name}": ("select 1 as account_id, 'One' as name, 'Oslo' as city union all select 2, 'Two', 'Rome'",
-                            {"insert_mode": "upsert", "upsert_key": "Ext_Id__c"}) for name in ("refresh", "client", "fatal")},
+    **{
+        name: (
+            "select i as account_id, 'Bulk ' || i as name, 'Oslo' as city from range(1, 301) t(i)",
+            {"insert_mode": "append", "upsert_key": "Ext_Id__c"},
+        )
+        for name in ("sf_bulk_append", "sf_bulk_unread")
+    },
+    **{
+        f"sf_token_{name}": (
+            "select 1 as account_id, 'One' as name, 'Oslo' as city union all select 2, 'Two', 'Rome'",
+            {"insert_mode": "upsert", "upsert_key": "Ext_Id__c"},
+        )
+        for name in ("refresh", "client", "fatal")
+    },
 }
 
 
@@ -51,31 +69,97 @@ def built(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServe
     project = Project(Path(tmp_path_factory.mktemp("salesforce")) / "project", sandbox_server)
     connect(project)
     project.seed("city_overrides", ["account_id", "city"], [[0, "Nowhere"]], {"account_id": "integer"})
-    project.seed("mirror_rows", ["account_id", "name", "city"], [[1, "One", "Oslo"], [2, "Two", "Rome"], [3, "Three", "Lima"]])
-    project.seed("raw_contacts", ["contact_id", "last_name", "email", "account_ext"],
-                 [[1, "Lovelace", "ada@example.com", "A1"], [2, "Hopper", "not-an-email", "A1"], [3, "Turing", "alan@example.com", "A9"]])
+    project.seed(
+        "mirror_rows", ["account_id", "name", "city"], [[1, "One", "Oslo"], [2, "Two", "Rome"], [3, "Three", "Lima"]]
+    )
+    project.seed(
+        "raw_contacts",
+        ["contact_id", "last_name", "email", "account_ext"],
+        [
+            [1, "Lovelace", "ada@example.com", "A1"],
+            [2, "Hopper", "not-an-email", "A1"],
+            [3, "Turing", "alan@example.com", "A9"],
+        ],
+    )
     for name, (sql, block) in MODELS.items():
         project.model(name, sql, {**ACCOUNT, **block})
-    project.model("sf_contacts", "select * from {{ ref('raw_contacts') }}", {
-        "destination": "salesforce", "object": "Contact", "primary_key": "contact_id", "insert_mode": "append",
-        "fields": {"LastName": "last_name", "Email": "email", "Ext_Id__c": "contact_id", "Account.Ext_Id__c": "account_ext"}})
-    project.model("sf_delete", "select * from (values (1, 'D1'), (2, 'D2'), (3, 'D3')) t(account_id, ext)", {
-        "destination": "salesforce", "object": "Account", "primary_key": "account_id", "insert_mode": "delete",
-        "upsert_key": "Ext_Id__c", "fields": {"Ext_Id__c": "ext"}})
-    project.model("sf_match", "select * from (values (1, 'Lovelace', 'ada@example.com', '999'), (2, 'Hopper', 'grace@example.com', '222'))"
-                  " t(contact_id, last_name, email, phone)", {
-        "destination": "salesforce", "object": "Contact", "primary_key": "contact_id", "insert_mode": "upsert",
-        "match_on": ["Email"], "on_update": {"Phone": "if_empty"},
-        "fields": {"LastName": "last_name", "Email": "email", "Phone": "phone"}})
-    project.model("sf_long_keys", "select i as account_id, 'Renamed ' || i as name, lpad(i::varchar, 400, 'k') as ext from range(1, 201) t(i)", {
-        "destination": "salesforce", "object": "Account", "primary_key": "account_id", "insert_mode": "update",
-        "upsert_key": "Ext_Id__c", "fields": {"Name": "name", "Ext_Id__c": "ext"}})
-    project.model("sf_by_id", "select 1 as account_id, 'A' as name, '001000000000001AAA' as sfid", {
-        "destination": "salesforce", "object": "Account", "primary_key": "account_id", "insert_mode": "upsert",
-        "upsert_key": "Id", "fields": {"Name": "name", "Id": "sfid"}})
-    project.model("sf_typo", "select 1 as account_id, 'A' as name", {
-        "destination": "salesforce", "object": "Account", "primary_key": "account_id", "insert_mode": "append",
-        "fields": {"Name": "name", "BilingCity": "name"}})
+    project.model(
+        "sf_contacts",
+        "select * from {{ ref('raw_contacts') }}",
+        {
+            "destination": "salesforce",
+            "object": "Contact",
+            "primary_key": "contact_id",
+            "insert_mode": "append",
+            "fields": {
+                "LastName": "last_name",
+                "Email": "email",
+                "Ext_Id__c": "contact_id",
+                "Account.Ext_Id__c": "account_ext",
+            },
+        },
+    )
+    project.model(
+        "sf_delete",
+        "select * from (values (1, 'D1'), (2, 'D2'), (3, 'D3')) t(account_id, ext)",
+        {
+            "destination": "salesforce",
+            "object": "Account",
+            "primary_key": "account_id",
+            "insert_mode": "delete",
+            "upsert_key": "Ext_Id__c",
+            "fields": {"Ext_Id__c": "ext"},
+        },
+    )
+    project.model(
+        "sf_match",
+        "select * from (values (1, 'Lovelace', 'ada@example.com', '999'), (2, 'Hopper', 'grace@example.com', '222'))"
+        " t(contact_id, last_name, email, phone)",
+        {
+            "destination": "salesforce",
+            "object": "Contact",
+            "primary_key": "contact_id",
+            "insert_mode": "upsert",
+            "match_on": ["Email"],
+            "on_update": {"Phone": "if_empty"},
+            "fields": {"LastName": "last_name", "Email": "email", "Phone": "phone"},
+        },
+    )
+    project.model(
+        "sf_long_keys",
+        "select i as account_id, 'Renamed ' || i as name, lpad(i::varchar, 400, 'k') as ext from range(1, 201) t(i)",
+        {
+            "destination": "salesforce",
+            "object": "Account",
+            "primary_key": "account_id",
+            "insert_mode": "update",
+            "upsert_key": "Ext_Id__c",
+            "fields": {"Name": "name", "Ext_Id__c": "ext"},
+        },
+    )
+    project.model(
+        "sf_by_id",
+        "select 1 as account_id, 'A' as name, '001000000000001AAA' as sfid",
+        {
+            "destination": "salesforce",
+            "object": "Account",
+            "primary_key": "account_id",
+            "insert_mode": "upsert",
+            "upsert_key": "Id",
+            "fields": {"Name": "name", "Id": "sfid"},
+        },
+    )
+    project.model(
+        "sf_typo",
+        "select 1 as account_id, 'A' as name",
+        {
+            "destination": "salesforce",
+            "object": "Account",
+            "primary_key": "account_id",
+            "insert_mode": "append",
+            "fields": {"Name": "name", "BilingCity": "name"},
+        },
+    )
     project.build()
     return project
 
@@ -120,9 +204,13 @@ def test_append_creates_contacts_linked_to_accounts_by_external_id(project: Proj
     assert push(project, "sf_contacts") == 1
     rejects = {r["record_key"]: r for r in of(project.rejects(), "sf_contacts")}
     assert {k: (r["error_code"], r["operation"]) for k, r in rejects.items()} == {
-        "2": ("INVALID_EMAIL_ADDRESS", "create"), "3": ("INVALID_FIELD", "create")}
+        "2": ("INVALID_EMAIL_ADDRESS", "create"),
+        "3": ("INVALID_FIELD", "create"),
+    }
     assert "not-an-email" in rejects["2"]["error_message"]
-    assert rejects["3"]["error_message"] == "Foreign key external ID: A9 not found for field Ext_Id__c in entity Account"
+    assert (
+        rejects["3"]["error_message"] == "Foreign key external ID: A9 not found for field Ext_Id__c in entity Account"
+    )
     contacts = held(project, "Contact")
     assert sorted(contacts) == ["1"] and contacts["1"]["AccountId"] == acme
     assert routes(project) == {"POST collections.create": 1, "POST Account.create": 1}
@@ -133,7 +221,10 @@ def test_update_finds_records_by_external_id_and_rejects_none_or_several(project
     for i in range(2):
         sf(project, "POST", "sobjects/Account", {"Name": f"Twin {i}", "Ext_Id__c": "3"})
     assert push(project, "sf_update") == 1
-    assert {r["record_key"]: r["error_code"] for r in of(project.rejects(), "sf_update")} == {"2": "no_match", "3": "multiple_matches"}
+    assert {r["record_key"]: r["error_code"] for r in of(project.rejects(), "sf_update")} == {
+        "2": "no_match",
+        "3": "multiple_matches",
+    }
     assert held(project)["1"]["Name"] == "One" and held(project)["1"]["Id"] == one
     assert [r["destination_id"] for r in of(project.state(), "sf_update")] == [one]
     assert routes(project)["PATCH collections.update"] == 1 and routes(project)["GET query"] == 1
@@ -149,7 +240,9 @@ def test_mirror_deletes_what_it_created(project: Project) -> None:
 
 
 def test_delete_removes_the_records_named_by_external_id(project: Project) -> None:
-    doomed = [sf(project, "POST", "sobjects/Account", {"Name": f"Doomed {i}", "Ext_Id__c": f"D{i}"})["id"] for i in (1, 2)]
+    doomed = [
+        sf(project, "POST", "sobjects/Account", {"Name": f"Doomed {i}", "Ext_Id__c": f"D{i}"})["id"] for i in (1, 2)
+    ]
     kept = sf(project, "POST", "sobjects/Account", {"Name": "Kept", "Ext_Id__c": "K"})["id"]
     assert push(project, "sf_delete") == 0  # D3 names no record: already gone
     assert [r["Id"] for r in emulator(project).records("Account")] == [kept]
@@ -157,7 +250,12 @@ def test_delete_removes_the_records_named_by_external_id(project: Project) -> No
 
 
 def test_an_expired_token_is_renewed_once_with_the_refresh_token(project: Project) -> None:
-    connect(project, access_token="{{ env_var('SF_TOKEN') }}", refresh_token=DEFAULT_REFRESH_TOKEN, client_id=DEFAULT_CLIENT_ID)
+    connect(
+        project,
+        access_token="{{ env_var('SF_TOKEN') }}",
+        refresh_token=DEFAULT_REFRESH_TOKEN,
+        client_id=DEFAULT_CLIENT_ID,
+    )
     emulator(project).expire_tokens()
     assert push(project, "sf_token_refresh") == 0
     assert sorted(held(project)) == ["1", "2"]
@@ -200,7 +298,9 @@ def test_the_push_stops_cleanly_before_the_daily_allocation_runs_out(project: Pr
 
 
 def test_match_on_finds_contacts_by_email_and_keeps_values_they_hold(project: Project) -> None:
-    ada = sf(project, "POST", "sobjects/Contact", {"LastName": "Byron", "Email": "ada@example.com", "Phone": "111"})["id"]
+    ada = sf(project, "POST", "sobjects/Contact", {"LastName": "Byron", "Email": "ada@example.com", "Phone": "111"})[
+        "id"
+    ]
     assert push(project, "sf_match") == 0
     contacts = held(project, "Contact", "Email")
     assert contacts["ada@example.com"]["Id"] == ada and contacts["ada@example.com"]["LastName"] == "Lovelace"
@@ -218,10 +318,18 @@ def test_validate_remote_checks_fields_against_describe(project: Project) -> Non
 
 
 def bulk(project: Project) -> None:
-    connect(project, access_token="{{ env_var('SF_TOKEN') }}", bulk_threshold=100, bulk_batch_size=1000, bulk_poll_seconds=0.01)
+    connect(
+        project,
+        access_token="{{ env_var('SF_TOKEN') }}",
+        bulk_threshold=100,
+        bulk_batch_size=1000,
+        bulk_poll_seconds=0.01,
+    )
 
 
-def test_a_bulk_job_that_fails_midway_keeps_what_it_created_and_the_next_push_creates_no_duplicate(project: Project) -> None:
+def test_a_bulk_job_that_fails_midway_keeps_what_it_created_and_the_next_push_creates_no_duplicate(
+    project: Project,
+) -> None:
     bulk(project)
     emulator(project).bulk_fail_after = 120  # the job commits 120 rows, then ends Failed
     assert push(project, "sf_bulk_append") == 1  # partial: rows wait for the next push
@@ -234,7 +342,9 @@ def test_a_bulk_job_that_fails_midway_keeps_what_it_created_and_the_next_push_cr
     assert len(of(project.state(), "sf_bulk_append")) == 300
 
 
-def test_an_insert_job_whose_results_cannot_be_read_is_settled_by_external_id_not_created_twice(project: Project) -> None:
+def test_an_insert_job_whose_results_cannot_be_read_is_settled_by_external_id_not_created_twice(
+    project: Project,
+) -> None:
     bulk(project)
     project.sandbox.add_fault("status", prefix="salesforce", path="successfulResults", status=503, times=None)
     try:

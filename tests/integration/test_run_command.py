@@ -8,7 +8,12 @@ from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration
 
-BLOCK = {"destination": "freshsales", "object": "sales_accounts", "primary_key": "account_id", "fields": {"name": "name"}}
+BLOCK = {
+    "destination": "freshsales",
+    "object": "sales_accounts",
+    "primary_key": "account_id",
+    "fields": {"name": "name"},
+}
 
 
 def names(project: Project) -> list[str]:
@@ -26,11 +31,15 @@ def test_run_builds_with_dbt_and_pushes_only_what_that_invocation_built(project:
     assert "first -> freshsales.sales_accounts" in result.out and "second ->" not in result.out
     # A node dbt fails on is not pushed; what it built still is, and the exit status says 1.
     project.model("second", "select account_id, name, no_such_column from {{ ref('raw') }}", BLOCK)
-    project.model("third", "select account_id + 10 as account_id, name || ' (third)' as name from {{ ref('raw') }}", BLOCK)
+    project.model(
+        "third", "select account_id + 10 as account_id, name || ' (third)' as name from {{ ref('raw') }}", BLOCK
+    )
     result = project.revsync("run", "build", "--exclude", "first")
     assert result.code == 1
     assert names(project) == ["One (first)", "One (third)", "Two (first)", "Two (third)"]
-    assert "second -> freshsales.sales_accounts: not pushed: model_error" in result.out  # held, and the summary says why
+    assert (
+        "second -> freshsales.sales_accounts: not pushed: model_error" in result.out
+    )  # held, and the summary says why
 
 
 def test_run_refuses_a_dbt_command_that_builds_nothing_and_a_dbt_that_cannot_start(project: Project) -> None:

@@ -17,12 +17,24 @@ SQL = (
     "select i as account_id, case when i % 1000 = 0 then null else 'Account ' || i end as name,"
     " 'City ' || (i % 97) as city from range(1, {rows} + 1) t(i)"
 )
-BLOCK = {"destination": "salesforce", "object": "Account", "primary_key": "account_id", "insert_mode": "upsert",
-         "upsert_key": "Ext_Id__c", "fields": {"Name": "name", "BillingCity": "city", "Ext_Id__c": "account_id"}}
+BLOCK = {
+    "destination": "salesforce",
+    "object": "Account",
+    "primary_key": "account_id",
+    "insert_mode": "upsert",
+    "upsert_key": "Ext_Id__c",
+    "fields": {"Name": "name", "BillingCity": "city", "Ext_Id__c": "account_id"},
+}
 
 
 def test_fifty_thousand_rows_go_through_bulk_jobs_with_state_and_rejects_right(project: Project) -> None:
-    connect(project, access_token="{{ env_var('SF_TOKEN') }}", bulk_threshold=2000, bulk_batch_size=12500, bulk_poll_seconds=0.05)
+    connect(
+        project,
+        access_token="{{ env_var('SF_TOKEN') }}",
+        bulk_threshold=2000,
+        bulk_batch_size=12500,
+        bulk_poll_seconds=0.05,
+    )
     project.model("sf_bulk", SQL.format(rows=ROWS), BLOCK)
     project.build()
     existing = sf(project, "POST", "sobjects/Account", {"Name": "Old three", "Ext_Id__c": "3"})["id"]
@@ -39,7 +51,9 @@ def test_fifty_thousand_rows_go_through_bulk_jobs_with_state_and_rejects_right(p
     assert sorted(failed, key=int) == ["7", *(str(i) for i in range(1000, ROWS + 1, 1000))]
     assert {r["error_code"] for k, r in failed.items() if k != "7"} == {"REQUIRED_FIELD_MISSING"}
     assert failed["1000"]["error_message"].startswith("Required fields are missing: [Name]")
-    assert failed["7"]["error_code"] == "DUPLICATE_EXTERNAL_ID" and all(t in failed["7"]["error_message"] for t in twins)
+    assert failed["7"]["error_code"] == "DUPLICATE_EXTERNAL_ID" and all(
+        t in failed["7"]["error_message"] for t in twins
+    )
 
     held = {r["Ext_Id__c"]: r for r in emulator(project).records("Account")}
     state = {r["record_key"]: r["destination_id"] for r in of(project.state(), "sf_bulk")}

@@ -8,8 +8,13 @@ from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration
 
-BASE = {"destination": "freshsales", "object": "sales_accounts", "primary_key": "account_id", "insert_mode": "upsert",
-        "upsert_key": "cf_account_id"}
+BASE = {
+    "destination": "freshsales",
+    "object": "sales_accounts",
+    "primary_key": "account_id",
+    "insert_mode": "upsert",
+    "upsert_key": "cf_account_id",
+}
 
 
 def block(schedule: str | None) -> dict[str, object]:
@@ -18,14 +23,25 @@ def block(schedule: str | None) -> dict[str, object]:
 
 
 def pushed(result_out: str) -> list[str]:
-    return sorted(line.split()[0] for line in result_out.splitlines() if " -> freshsales." in line and " success " in line)
+    return sorted(
+        line.split()[0] for line in result_out.splitlines() if " -> freshsales." in line and " success " in line
+    )
 
 
 @pytest.mark.warehouses
 def test_push_due_takes_only_syncs_whose_last_success_is_older_than_their_schedule(project: Project) -> None:
     project.seed("raw", ["account_id", "name"], [[1, "One"]])
-    for name, schedule in (("every_30m", "30m"), ("every_hour", "hourly"), ("every_day", "daily"), ("unscheduled", None)):
-        project.model(name, f"select account_id + {len(name)} * 100 as account_id, name from {{{{ ref('raw') }}}}", block(schedule))
+    for name, schedule in (
+        ("every_30m", "30m"),
+        ("every_hour", "hourly"),
+        ("every_day", "daily"),
+        ("unscheduled", None),
+    ):
+        project.model(
+            name,
+            f"select account_id + {len(name)} * 100 as account_id, name from {{{{ ref('raw') }}}}",
+            block(schedule),
+        )
     project.build()
     first = project.push("--due")
     assert first.code == 0, first.err

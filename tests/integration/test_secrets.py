@@ -43,19 +43,45 @@ def project(tmp_path: Path, sandbox: SandboxServer) -> Iterator[Project]:
     fields = {"name": "name", "custom_field.cf_account_id": "account_id"}
     built.seed("raw", ["account_id", "name"], [[i, f"Account {i}"] for i in range(1, 21)])
     blocks = [
-        {"name": "good", "destination": "freshsales", "object": "sales_accounts", "insert_mode": "upsert",
-         "primary_key": "account_id", "upsert_key": "cf_account_id", "fields": fields, "batch_size": 4},
-        {"name": "revoked", "destination": "revoked", "object": "deals", "insert_mode": "update",
-         "primary_key": "account_id", "upsert_key": "cf_account_id", "fields": fields},
-        {"name": "down", "destination": "down", "object": "contacts", "insert_mode": "upsert",
-         "primary_key": "account_id", "upsert_key": "cf_account_id", "fields": {"first_name": "name", "custom_field.cf_account_id": "account_id"}},
+        {
+            "name": "good",
+            "destination": "freshsales",
+            "object": "sales_accounts",
+            "insert_mode": "upsert",
+            "primary_key": "account_id",
+            "upsert_key": "cf_account_id",
+            "fields": fields,
+            "batch_size": 4,
+        },
+        {
+            "name": "revoked",
+            "destination": "revoked",
+            "object": "deals",
+            "insert_mode": "update",
+            "primary_key": "account_id",
+            "upsert_key": "cf_account_id",
+            "fields": fields,
+        },
+        {
+            "name": "down",
+            "destination": "down",
+            "object": "contacts",
+            "insert_mode": "upsert",
+            "primary_key": "account_id",
+            "upsert_key": "cf_account_id",
+            "fields": {"first_name": "name", "custom_field.cf_account_id": "account_id"},
+        },
     ]
     built.model("accounts", "select * from {{ ref('raw') }}", blocks)
-    built.connections({
-        "freshsales": built.freshsales_connection(timeout=0.5, max_retry_time=5, rate_limit=100),
-        "revoked": built.freshsales_connection(api_key="{{ env_var('REVOKED_KEY') }}"),
-        "down": built.freshsales_connection(base_url=f"http://127.0.0.1:{closed_port()}/freshsales", max_retry_time=3),
-    })
+    built.connections(
+        {
+            "freshsales": built.freshsales_connection(timeout=0.5, max_retry_time=5, rate_limit=100),
+            "revoked": built.freshsales_connection(api_key="{{ env_var('REVOKED_KEY') }}"),
+            "down": built.freshsales_connection(
+                base_url=f"http://127.0.0.1:{closed_port()}/freshsales", max_retry_time=3
+            ),
+        }
+    )
     built.build()
     yield built
     emulator.api_keys = keys
@@ -72,8 +98,13 @@ def inject_every_fault(sandbox: SandboxServer) -> None:
         ("status", {"status": 400, "times": 3, "body": echo}),
     ]:
         sandbox.add_fault(action, prefix="freshsales", path="/sales_accounts/", **options)
-    sandbox.add_fault("status", status=401, prefix="freshsales", path="filtered_search/deal",
-                      body={"message": f"key {WRONG} was revoked"})
+    sandbox.add_fault(
+        "status",
+        status=401,
+        prefix="freshsales",
+        path="filtered_search/deal",
+        body={"message": f"key {WRONG} was revoked"},
+    )
 
 
 def found_in(text: str | bytes) -> list[str]:
@@ -113,9 +144,11 @@ def test_exception_texts_carry_no_secret(sandbox: SandboxServer) -> None:
     errors: list[str] = []
     http = HttpClient(secrets=frozenset(SECRETS), policy=RetryPolicy(max_attempts=2, max_seconds=2))
     sandbox.add_fault("status", status=401, prefix="freshsales", body={"message": f"bad key {SECRET}"}, times=1)
-    for url in (f"{sandbox.url}/freshsales/contacts?api_key={SECRET}",  # a key in the query, as some CRMs take it
-                f"http://127.0.0.1:{closed_port()}/x?api_key={WRONG}",
-                f"http://crm.example.com/x?api_key={SECRET}"):
+    for url in (
+        f"{sandbox.url}/freshsales/contacts?api_key={SECRET}",  # a key in the query, as some CRMs take it
+        f"http://127.0.0.1:{closed_port()}/x?api_key={WRONG}",
+        f"http://crm.example.com/x?api_key={SECRET}",
+    ):
         with pytest.raises(DestinationError) as raised:
             http.request("GET", url, headers={"Authorization": f"Token token={SECRET}"})
         errors.append(str(raised.value))

@@ -53,12 +53,24 @@ RULES = {
     "nulls": "skip_until_linked",
     "lists": {"tags": "tags", "custom_fields.sf_tags": "text"},
     "fields": {
-        "name": "name", "email": "email", "mobile": "mobile", "phone": "phone", "job_title": "job_title",
-        "custom_fields.sfcontactid": "sfid", "tags": "tags", "custom_fields.sf_tags": "tag_list",
+        "name": "name",
+        "email": "email",
+        "mobile": "mobile",
+        "phone": "phone",
+        "job_title": "job_title",
+        "custom_fields.sfcontactid": "sfid",
+        "tags": "tags",
+        "custom_fields.sf_tags": "tag_list",
     },
 }
-SIMPLE = {"destination": "freshdesk", "object": "contacts", "insert_mode": "upsert", "primary_key": "pid",
-          "match_on": "email", "fields": {"name": "name", "email": "email", "job_title": "job_title"}}
+SIMPLE = {
+    "destination": "freshdesk",
+    "object": "contacts",
+    "insert_mode": "upsert",
+    "primary_key": "pid",
+    "match_on": "email",
+    "fields": {"name": "name", "email": "email", "job_title": "job_title"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +81,22 @@ def pushed(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServ
         sandbox_server.emulator("freshdesk").define_custom_field("contacts", name)
     project = Project(Path(tmp_path_factory.mktemp("rules")) / "project", sandbox_server)
     project.env["FRESHDESK_API_KEY"] = FRESHDESK_KEY
-    project.connections({"freshdesk": {"type": "freshdesk", "api_key": "{{ env_var('FRESHDESK_API_KEY') }}",
-                                       "base_url": f"{sandbox_server.url}/freshdesk", "max_concurrency": 1},
-                         "freshsales": project.freshsales_connection(),
-                         "salesforce": {"type": "salesforce", "access_token": "{{ env_var('SF_TOKEN') }}",
-                                        "base_url": f"{sandbox_server.url}/salesforce/services/data/v62.0"}})
+    project.connections(
+        {
+            "freshdesk": {
+                "type": "freshdesk",
+                "api_key": "{{ env_var('FRESHDESK_API_KEY') }}",
+                "base_url": f"{sandbox_server.url}/freshdesk",
+                "max_concurrency": 1,
+            },
+            "freshsales": project.freshsales_connection(),
+            "salesforce": {
+                "type": "salesforce",
+                "access_token": "{{ env_var('SF_TOKEN') }}",
+                "base_url": f"{sandbox_server.url}/salesforce/services/data/v62.0",
+            },
+        }
+    )
     project.env["SF_TOKEN"] = SF_TOKEN
     # The dbt_revsync package, installed as users do, brings the sources over the state tables.
     (project.root / "packages.yml").write_text(f"packages:\n  - local: {REPO_ROOT}\n")
@@ -81,10 +104,17 @@ def pushed(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServ
     ids = {label: crm(sandbox_server, "POST", "contacts", body)["id"] for label, body in EXISTING.items()}
     text = {column: "varchar" for column in HEADER}
     project.seed("people", HEADER, ROWS, text)
-    project.seed("others", ["pid", "name", "email", "job_title"], [["8", "Gil overwrite", "over@x.io", None], ["9", "Hal skip", "skip@x.io", None]], text)
+    project.seed(
+        "others",
+        ["pid", "name", "email", "job_title"],
+        [["8", "Gil overwrite", "over@x.io", None], ["9", "Hal skip", "skip@x.io", None]],
+        text,
+    )
     # Tags arrive as comma-separated text ("a, b") and as a list column (['a', 'b']).
-    sql = ("select * replace (replace(tags, '|', ', ') as tags),"
-           " string_split(replace(tags, '|', ','), ',') as tag_list from {{ ref('people') }}")
+    sql = (
+        "select * replace (replace(tags, '|', ', ') as tags),"
+        " string_split(replace(tags, '|', ','), ',') as tag_list from {{ ref('people') }}"
+    )
     project.model("fd_rules", sql, RULES)
     project.model("fd_overwrite", "select * from {{ ref('others') }} where pid = '8'", {**SIMPLE, "nulls": "overwrite"})
     project.model("fd_skip", "select * from {{ ref('others') }} where pid = '9'", SIMPLE)
@@ -93,13 +123,22 @@ def pushed(tmp_path_factory: pytest.TempPathFactory, sandbox_server: SandboxServ
     after_first = contacts(sandbox_server)
     routes_first = dict(sandbox_server.stats()["freshdesk"]["by_route"])
     second = project.push("--full-refresh")
-    yield {"project": project, "ids": ids, "first": first, "second": second, "after_first": after_first,
-           "after_second": contacts(sandbox_server), "routes_first": routes_first}
+    yield {
+        "project": project,
+        "ids": ids,
+        "first": first,
+        "second": second,
+        "after_first": after_first,
+        "after_second": contacts(sandbox_server),
+        "routes_first": routes_first,
+    }
     sandbox_server.reset()
 
 
 def crm(server: SandboxServer, method: str, path: str, body: Any = None) -> Any:
-    answer = requests.request(method, f"{server.url}/freshdesk/{path}", json=body, auth=(FRESHDESK_KEY, "X"), timeout=10)
+    answer = requests.request(
+        method, f"{server.url}/freshdesk/{path}", json=body, auth=(FRESHDESK_KEY, "X"), timeout=10
+    )
     answer.raise_for_status()
     return answer.json()
 
@@ -185,26 +224,49 @@ def test_remembered_ids_are_a_dbt_source_a_model_carries_into_the_other_crm(push
     """The FDCONTACTID pattern: Freshdesk's ids, read back in dbt, land in Freshsales and in
     Salesforce, where the same rules match an existing contact by email."""
     project, server = pushed["project"], pushed["project"].sandbox
-    existing = requests.post(f"{server.url}/salesforce/services/data/v62.0/sobjects/Contact",
-                             json={"LastName": "Bea", "Email": "keep@x.io", "FDCONTACTID__c": None},
-                             headers={"Authorization": f"Bearer {SF_TOKEN}"}, timeout=10).json()["id"]
+    existing = requests.post(
+        f"{server.url}/salesforce/services/data/v62.0/sobjects/Contact",
+        json={"LastName": "Bea", "Email": "keep@x.io", "FDCONTACTID__c": None},
+        headers={"Authorization": f"Bearer {SF_TOKEN}"},
+        timeout=10,
+    ).json()["id"]
     sql = (
         "select p.pid, p.name, case when p.pid = '2' then 'keep@x.io' else p.email end as email, "
         "s.destination_id as fdcontactid from {{ ref('people') }} p "
         "join {{ source('revsync', 'revsync_sync_state') }} s on s.record_key = p.pid "
         "and s.sync_id = 'model.revsync_test.fd_rules:freshdesk.contacts'"
     )
-    project.model("fs_contacts", sql, {"destination": "freshsales", "object": "contacts", "primary_key": "pid",
-                                       "fields": {"first_name": "name", "custom_field.cf_fdcontactid": "fdcontactid"}})
-    project.model("sf_contacts", sql, {"destination": "salesforce", "object": "Contact", "primary_key": "pid",
-                                       "insert_mode": "upsert", "match_on": ["FDCONTACTID__c", "Email"],
-                                       "on_update": {"Email": "if_empty"}, "nulls": "skip_until_linked",
-                                       "fields": {"LastName": "name", "Email": "email", "FDCONTACTID__c": "fdcontactid"}})
+    project.model(
+        "fs_contacts",
+        sql,
+        {
+            "destination": "freshsales",
+            "object": "contacts",
+            "primary_key": "pid",
+            "fields": {"first_name": "name", "custom_field.cf_fdcontactid": "fdcontactid"},
+        },
+    )
+    project.model(
+        "sf_contacts",
+        sql,
+        {
+            "destination": "salesforce",
+            "object": "Contact",
+            "primary_key": "pid",
+            "insert_mode": "upsert",
+            "match_on": ["FDCONTACTID__c", "Email"],
+            "on_update": {"Email": "if_empty"},
+            "nulls": "skip_until_linked",
+            "fields": {"LastName": "name", "Email": "email", "FDCONTACTID__c": "fdcontactid"},
+        },
+    )
     project.dbt("build", "--select", "fs_contacts", "sf_contacts")
     result = project.push("--select", "fs_contacts", "sf_contacts")
     assert result.code == 0, result.out + result.err
     expected = {row[1]: str(state_ids(pushed)[row[0]]) for row in ROWS if row[0] != "5"}
-    carried = {c["first_name"]: c["custom_field"]["cf_fdcontactid"] for c in server.emulator("freshsales").records("contacts")}
+    carried = {
+        c["first_name"]: c["custom_field"]["cf_fdcontactid"] for c in server.emulator("freshsales").records("contacts")
+    }
     assert carried == expected and len(carried) == 5
     salesforce = {c["LastName"]: c for c in server.emulator("salesforce").records("Contact")}
     assert {name: c["FDCONTACTID__c"] for name, c in salesforce.items()} == expected

@@ -42,15 +42,26 @@ pytestmark = pytest.mark.integration
 SOAK = os.environ.get("REVSYNC_SOAK") == "1"
 
 settings.register_profile(
-    "revsync-ci", max_examples=15, stateful_step_count=12, deadline=None, derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], print_blob=True,
+    "revsync-ci",
+    max_examples=15,
+    stateful_step_count=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
 )
 settings.register_profile(
-    "revsync-soak", max_examples=150, stateful_step_count=25, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], print_blob=True,
+    "revsync-soak",
+    max_examples=150,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
 )
-PROFILE = settings(settings.get_profile("revsync-soak" if SOAK else "revsync-ci"),
-                   **({"max_examples": int(os.environ["REVSYNC_SEQ_EXAMPLES"])} if os.environ.get("REVSYNC_SEQ_EXAMPLES") else {}))
+PROFILE = settings(
+    settings.get_profile("revsync-soak" if SOAK else "revsync-ci"),
+    **({"max_examples": int(os.environ["REVSYNC_SEQ_EXAMPLES"])} if os.environ.get("REVSYNC_SEQ_EXAMPLES") else {}),
+)
 
 FAULTS = {
     "429": {"action": "status", "status": 429, "retry_after": 1, "times": 1},
@@ -244,8 +255,10 @@ def test_push_sequences_keep_the_crm_equal_to_the_model(world: World) -> None:
         run_state_machine_as_test(PushSequences, settings=PROFILE)
     finally:
         counts = PushSequences.counts
-        print(f"\n{counts['examples']} examples, {counts['steps'] - counts['examples']} steps, "
-              f"{time.monotonic() - started:.0f} s")
+        print(
+            f"\n{counts['examples']} examples, {counts['steps'] - counts['examples']} steps, "
+            f"{time.monotonic() - started:.0f} s"
+        )
 
 
 # ---- the machine's minimal counterexamples, replayed ------------------------------------------------
@@ -273,10 +286,16 @@ def test_mirror_keeps_the_record_of_a_row_whose_primary_key_changed(world: World
 def test_mirror_keeps_every_record_when_the_primary_key_changes_in_yaml(world: World) -> None:
     """Finding 1, through YAML: every new key upserts onto its record, every old key then
     deletes it."""
-    replay(world, "mirror", [
-        ("set_primary_key", {"primary_key": "alt_id"}), ("push", {}),
-        ("set_primary_key", {"primary_key": "account_id"}), ("push", {}),
-    ])
+    replay(
+        world,
+        "mirror",
+        [
+            ("set_primary_key", {"primary_key": "alt_id"}),
+            ("push", {}),
+            ("set_primary_key", {"primary_key": "account_id"}),
+            ("push", {}),
+        ],
+    )
 
 
 def test_a_named_sync_moved_to_another_account_sends_every_row_there(world: World) -> None:
@@ -288,17 +307,29 @@ def test_a_named_sync_moved_to_another_account_sends_every_row_there(world: Worl
 def test_a_named_sync_moved_to_another_account_never_overwrites_its_records(world: World) -> None:
     """Finding 3: ids remembered from crm_a are used against crm_c, whose own record with the
     same id (made there by a person) is overwritten."""
-    replay(world, "upsert", [
-        ("person_creates", {"where": Target("crm_c", "sales_accounts"), "same_key": False, "pick": 0}),
-        ("push", {}), ("set_destination", {"destination": "crm_c"}), ("set_insert_mode", {"insert_mode": "mirror"}),
-        ("push", {}),
-    ])
+    replay(
+        world,
+        "upsert",
+        [
+            ("person_creates", {"where": Target("crm_c", "sales_accounts"), "same_key": False, "pick": 0}),
+            ("push", {}),
+            ("set_destination", {"destination": "crm_c"}),
+            ("set_insert_mode", {"insert_mode": "mirror"}),
+            ("push", {}),
+        ],
+    )
 
 
 def test_a_named_sync_moved_to_another_object_never_overwrites_its_records(world: World) -> None:
     """Finding 3: ids remembered for sales accounts are used against contacts, and a contact
     a person made, with the same id, is overwritten."""
-    replay(world, "upsert", [
-        ("person_creates", {"where": Target("crm_a", "contacts"), "same_key": False, "pick": 0}),
-        ("push", {}), ("set_object", {"obj": "contacts"}), ("push", {}),
-    ])
+    replay(
+        world,
+        "upsert",
+        [
+            ("person_creates", {"where": Target("crm_a", "contacts"), "same_key": False, "pick": 0}),
+            ("push", {}),
+            ("set_object", {"obj": "contacts"}),
+            ("push", {}),
+        ],
+    )

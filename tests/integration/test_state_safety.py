@@ -21,7 +21,9 @@ FIELDS = {"name": "name", "custom_field.cf_account_id": "account_id", "custom_fi
 MIRROR = {**ACCOUNTS, "insert_mode": "mirror", "upsert_key": "cf_ref", "fields": FIELDS}
 
 
-def write(project: Project, block: Any, rows: list[list[Any]], header: tuple[str, ...] = ("account_id", "ref", "name")) -> None:
+def write(
+    project: Project, block: Any, rows: list[list[Any]], header: tuple[str, ...] = ("account_id", "ref", "name")
+) -> None:
     project.seed("raw", list(header), rows, {c: "varchar" for c in header})
     project.model("accounts", "select * from {{ ref('raw') }}", block)
     project.build()
@@ -42,8 +44,10 @@ def by_ref(sandbox: SandboxServer) -> dict[str, dict[str, Any]]:
 
 def make_by_hand(sandbox: SandboxServer, name: str, ref: str) -> int:
     answer = requests.post(
-        f"{sandbox.url}/freshsales/sales_accounts", json={"sales_account": {"name": name, "custom_field": {"cf_ref": ref}}},
-        headers={"Authorization": f"Token token={FRESHSALES_KEY}"}, timeout=10,
+        f"{sandbox.url}/freshsales/sales_accounts",
+        json={"sales_account": {"name": name, "custom_field": {"cf_ref": ref}}},
+        headers={"Authorization": f"Token token={FRESHSALES_KEY}"},
+        timeout=10,
     )
     answer.raise_for_status()
     return int(answer.json()["sales_account"]["id"])
@@ -130,10 +134,12 @@ def test_a_named_sync_moved_to_another_object_never_uses_its_remembered_ids(proj
 
 def test_a_named_sync_moved_to_another_connection_starts_afresh(project: Project) -> None:
     with SandboxServer() as production:
-        project.connections({
-            "freshsales": project.freshsales_connection(),
-            "production": {**project.freshsales_connection(), "base_url": f"{production.url}/freshsales"},
-        })
+        project.connections(
+            {
+                "freshsales": project.freshsales_connection(),
+                "production": {**project.freshsales_connection(), "base_url": f"{production.url}/freshsales"},
+            }
+        )
         unrelated = make_by_hand(production, "Somebody else", "other")
         block = {**ACCOUNTS, "name": "crm", "insert_mode": "upsert", "upsert_key": "cf_ref", "fields": FIELDS}
         write(project, block, [["1", "r1", "One"], ["2", "r2", "Two"]])
@@ -162,9 +168,14 @@ def test_the_first_push_after_an_upgrade_claims_the_old_state(project: Project) 
 def test_a_second_push_while_the_duckdb_file_is_in_use_sends_nothing(project: Project) -> None:
     write(project, {**ACCOUNTS, "insert_mode": "append", "fields": FIELDS}, [["1", "r1", "One"]])
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; d = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(60)",
-         project.env["REVSYNC_TEST_DB"]],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; d = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(60)",
+            project.env["REVSYNC_TEST_DB"],
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
@@ -186,9 +197,14 @@ def test_a_lease_held_by_another_push_stops_the_sync_until_it_expires(project: P
     assert project.push("--dry-run").code == 0  # makes the state tables
     sync_id = "model.revsync_test.accounts:freshsales.sales_accounts"
     with project.duckdb() as db:
-        db.execute("insert into revsync.revsync_locks values (?, 'another-push', now(), now() + interval 1 hour)", [sync_id])
+        db.execute(
+            "insert into revsync.revsync_locks values (?, 'another-push', now(), now() + interval 1 hour)", [sync_id]
+        )
     result = project.push()
-    assert result.code == 1 and "another push of accounts -> freshsales.sales_accounts is running" in result.out + result.err
+    assert (
+        result.code == 1
+        and "another push of accounts -> freshsales.sales_accounts is running" in result.out + result.err
+    )
     assert requests_made(project.sandbox) == 0
     with project.duckdb() as db:
         db.execute("update revsync.revsync_locks set expires_at = now() - interval 1 minute")
@@ -200,10 +216,19 @@ def test_a_lease_held_by_another_push_stops_the_sync_until_it_expires(project: P
 
 def test_incremental_watermark_never_passes_a_rejected_row(project: Project) -> None:
     header = ("account_id", "ref", "name", "updated_at")
-    block = {**ACCOUNTS, "insert_mode": "upsert", "upsert_key": "cf_ref", "fields": FIELDS,
-             "fetch_mode": "incremental", "incremental_key": "updated_at"}
-    rows = [["1", "r1", "One", "2024-01-01 10:00:00"], ["2", None, "Two", "2024-01-02 10:00:00"],
-            ["3", "r3", "Three", "2024-01-03 10:00:00"]]
+    block = {
+        **ACCOUNTS,
+        "insert_mode": "upsert",
+        "upsert_key": "cf_ref",
+        "fields": FIELDS,
+        "fetch_mode": "incremental",
+        "incremental_key": "updated_at",
+    }
+    rows = [
+        ["1", "r1", "One", "2024-01-01 10:00:00"],
+        ["2", None, "Two", "2024-01-02 10:00:00"],
+        ["3", "r3", "Three", "2024-01-03 10:00:00"],
+    ]
     write(project, block, rows, header)
     assert project.push().code == 1  # row 2 has no upsert key: rejected
     assert project.runs()[-1]["watermark"].startswith("2024-01-02")
@@ -235,12 +260,23 @@ def test_full_refresh_never_creates_an_append_record_twice(project: Project) -> 
 
 
 def test_a_sync_that_fails_with_a_config_error_does_not_stop_the_others(project: Project) -> None:
-    project.connections({
-        "freshsales": project.freshsales_connection(),
-        "pipedrive": {"type": "pipedrive", "api_token": "sandbox-pipedrive-token", "base_url": f"{project.sandbox.url}/pipedrive"},
-    })
-    broken = {"destination": "pipedrive", "object": "organizations", "insert_mode": "append", "primary_key": "account_id",
-              "fields": {"name": "name", "no_such_custom_field": "ref"}}
+    project.connections(
+        {
+            "freshsales": project.freshsales_connection(),
+            "pipedrive": {
+                "type": "pipedrive",
+                "api_token": "sandbox-pipedrive-token",
+                "base_url": f"{project.sandbox.url}/pipedrive",
+            },
+        }
+    )
+    broken = {
+        "destination": "pipedrive",
+        "object": "organizations",
+        "insert_mode": "append",
+        "primary_key": "account_id",
+        "fields": {"name": "name", "no_such_custom_field": "ref"},
+    }
     good = {**ACCOUNTS, "insert_mode": "append", "fields": FIELDS}
     write(project, [broken, good], [["1", "r1", "One"]])
     result = project.push()
@@ -253,8 +289,11 @@ def test_a_sync_that_fails_with_a_config_error_does_not_stop_the_others(project:
 
 def test_an_ephemeral_model_is_named_as_such(project: Project) -> None:
     project.seed("raw", ["account_id", "ref", "name"], [["1", "r1", "One"]])
-    project.model("accounts", "{{ config(materialized='ephemeral') }} select * from {{ ref('raw') }}",
-                  {**ACCOUNTS, "insert_mode": "append", "fields": FIELDS})
+    project.model(
+        "accounts",
+        "{{ config(materialized='ephemeral') }} select * from {{ ref('raw') }}",
+        {**ACCOUNTS, "insert_mode": "append", "fields": FIELDS},
+    )
     project.build()
     result = project.revsync("validate")
     assert result.code == 2 and "ephemeral" in result.err
@@ -266,8 +305,14 @@ def postgres_connection(project: Project) -> Any:
     from tests.integration.warehouses import PostgresServer
 
     server = PostgresServer.from_env()
-    connection = psycopg2.connect(host=server.host, port=server.port, user=server.user, password=server.password,
-                                  dbname=project.env["REVSYNC_TEST_DB"], connect_timeout=5)
+    connection = psycopg2.connect(
+        host=server.host,
+        port=server.port,
+        user=server.user,
+        password=server.password,
+        dbname=project.env["REVSYNC_TEST_DB"],
+        connect_timeout=5,
+    )
     connection.autocommit = True
     return connection
 
@@ -281,7 +326,10 @@ def test_two_pushes_of_one_sync_at_once_on_postgres_send_once(project: Project, 
         with other.cursor() as cursor:
             cursor.execute("select pg_advisory_lock(hashtextextended(%s, 0))", [f"dbt-revsync:{sync_id}"])
         result = project.push()
-        assert result.code == 1 and "another push of accounts -> freshsales.sales_accounts is running" in result.out + result.err
+        assert (
+            result.code == 1
+            and "another push of accounts -> freshsales.sales_accounts is running" in result.out + result.err
+        )
         assert requests_made(project.sandbox) == 0
     finally:
         other.close()  # the lock ends with the connection, as a killed push's does
@@ -297,7 +345,9 @@ def test_the_state_keeps_one_row_per_sync_and_key_on_postgres(project: Project, 
     try:
         with connection.cursor() as cursor:
             cursor.execute("drop index revsync.revsync_sync_state_unique")
-            cursor.execute("insert into revsync.revsync_sync_state select * from revsync.revsync_sync_state")  # an old duplicate
+            cursor.execute(
+                "insert into revsync.revsync_sync_state select * from revsync.revsync_sync_state"
+            )  # an old duplicate
         assert project.push().code == 0  # the index is made again, the duplicate gone
         with connection.cursor() as cursor:
             cursor.execute("select count(*) from revsync.revsync_sync_state")
@@ -344,26 +394,38 @@ def test_mirror_deletes_nothing_while_a_current_row_is_left_for_later(project: P
     assert sorted(by_ref(project.sandbox)) == ["r1", "r2"]
     project.sandbox.clear_faults()
     assert project.push().code == 0
-    assert sorted(by_ref(project.sandbox)) == ["r1x"]  # r1 and r2 were created by the sync, and nothing points at them now
+    assert sorted(by_ref(project.sandbox)) == [
+        "r1x"
+    ]  # r1 and r2 were created by the sync, and nothing points at them now
 
 
 def test_a_record_matched_in_place_of_a_remembered_one_is_not_the_syncs(project: Project) -> None:
     write(project, MIRROR, [["1", "r1", "One"]])
     assert project.push().code == 0
     created = by_ref(project.sandbox)["r1"]["id"]
-    requests.delete(f"{project.sandbox.url}/freshsales/sales_accounts/{created}",
-                    headers={"Authorization": f"Token token={FRESHSALES_KEY}"}, timeout=10).raise_for_status()
+    requests.delete(
+        f"{project.sandbox.url}/freshsales/sales_accounts/{created}",
+        headers={"Authorization": f"Token token={FRESHSALES_KEY}"},
+        timeout=10,
+    ).raise_for_status()
     by_hand = make_by_hand(project.sandbox, "Made by a person", "r1")
     write(project, MIRROR, [["1", "r1", "One renamed"]])
     assert project.push().code == 0
-    assert {row["record_key"]: (row["destination_id"], row["origin"]) for row in project.state()} == {"1": (str(by_hand), "matched")}
+    assert {row["record_key"]: (row["destination_id"], row["origin"]) for row in project.state()} == {
+        "1": (str(by_hand), "matched")
+    }
     write(project, MIRROR, [["2", "r2", "Two"]])
     assert project.push().code == 0
     assert sorted(by_ref(project.sandbox)) == ["r1", "r2"] and by_ref(project.sandbox)["r1"]["id"] == by_hand
 
 
 def test_mirror_never_deletes_a_record_another_sync_on_the_same_object_remembers(project: Project) -> None:
-    project.seed("raw", ["account_id", "ref", "name"], [["1", "r1", "One"]], {c: "varchar" for c in ("account_id", "ref", "name")})
+    project.seed(
+        "raw",
+        ["account_id", "ref", "name"],
+        [["1", "r1", "One"]],
+        {c: "varchar" for c in ("account_id", "ref", "name")},
+    )
     project.model("accounts", "select * from {{ ref('raw') }}", MIRROR)
     project.model("others", "select * from {{ ref('raw') }}", {**MIRROR, "insert_mode": "upsert"})
     project.build()

@@ -10,7 +10,12 @@ from tests.integration.conftest import Project
 
 pytestmark = [pytest.mark.integration, pytest.mark.warehouses]
 
-BLOCK = {"destination": "freshsales", "object": "sales_accounts", "primary_key": "account_id", "fields": {"name": "name"}}
+BLOCK = {
+    "destination": "freshsales",
+    "object": "sales_accounts",
+    "primary_key": "account_id",
+    "fields": {"name": "name"},
+}
 
 
 @pytest.mark.warehouses
@@ -43,7 +48,9 @@ def test_status_shows_recent_runs_counts_durations_and_first_rejects(project: Pr
 def test_status_honours_select_through_dbt_ls(project: Project) -> None:
     project.seed("raw", ["account_id", "name"], [[1, "One"], [2, "Two"]])
     project.model("accounts", "select * from {{ ref('raw') }}", BLOCK)
-    project.model("partners", "select account_id + 10 as account_id, name from {{ ref('raw') }}", {**BLOCK, "object": "deals"})
+    project.model(
+        "partners", "select account_id + 10 as account_id, name from {{ ref('raw') }}", {**BLOCK, "object": "deals"}
+    )
     project.build()
     assert project.push().code == 0
     everything = project.revsync("status")

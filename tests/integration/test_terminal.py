@@ -25,9 +25,15 @@ from tests.integration.conftest import Project
 
 pytestmark = pytest.mark.integration
 
-BLOCK = {"destination": "freshsales", "object": "sales_accounts", "insert_mode": "upsert", "primary_key": "account_id",
-         "upsert_key": "cf_account_id", "batch_size": 1,
-         "fields": {"name": "name", "custom_field.cf_account_id": "account_id"}}
+BLOCK = {
+    "destination": "freshsales",
+    "object": "sales_accounts",
+    "insert_mode": "upsert",
+    "primary_key": "account_id",
+    "upsert_key": "cf_account_id",
+    "batch_size": 1,
+    "fields": {"name": "name", "custom_field.cf_account_id": "account_id"},
+}
 LONG_MODEL = "accounts_with_a_rather_long_model_name_for_the_terminal"
 BAR = "━"
 
@@ -37,8 +43,17 @@ def accounts(project: Project, rows: int, model: str = "accounts") -> None:
 
 
 def push_command(project: Project, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "dbt_revsync", "push", *extra, "--project-dir", str(project.root),
-            "--profiles-dir", str(project.root)]
+    return [
+        sys.executable,
+        "-m",
+        "dbt_revsync",
+        "push",
+        *extra,
+        "--project-dir",
+        str(project.root),
+        "--profiles-dir",
+        str(project.root),
+    ]
 
 
 def crm_requests(project: Project) -> int:
@@ -46,6 +61,7 @@ def crm_requests(project: Project) -> int:
 
 
 # ---- tmux: the screen of an 80-column terminal ---------------------------------------------
+
 
 def tmux_or_skip() -> str:
     """tmux's path; the project's setup (scripts/test_tools.sh, run by `make test`) installs it."""
@@ -68,15 +84,20 @@ def tmux() -> Iterator[list[str]]:
 
 def screen(tmux: list[str]) -> list[str]:
     """The pane with its history, wrapped lines joined (a line wider than the pane shows as such)."""
-    text = subprocess.run([*tmux, "capture-pane", "-p", "-J", "-S", "-", "-t", "push"], capture_output=True, text=True,
-                          check=True).stdout
+    text = subprocess.run(
+        [*tmux, "capture-pane", "-p", "-J", "-S", "-", "-t", "push"], capture_output=True, text=True, check=True
+    ).stdout
     return [line.rstrip() for line in text.splitlines()]
 
 
 def run_in_tmux(tmux: list[str], project: Project, script: str, done: str, timeout: float = 180) -> list[str]:
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in {**project.env, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}.items())
+    env = " ".join(
+        f"{k}={shlex.quote(v)}" for k, v in {**project.env, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}.items()
+    )
     command = f"cd {shlex.quote(str(project.root))} && export {env} && {script}; echo {done}=$?; sleep 600"
-    subprocess.run([*tmux, "new-session", "-d", "-s", "push", "-x", "80", "-y", "24", "bash", "-c", command], check=True)
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", "push", "-x", "80", "-y", "24", "bash", "-c", command], check=True
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         lines = screen(tmux)
@@ -86,7 +107,9 @@ def run_in_tmux(tmux: list[str], project: Project, script: str, done: str, timeo
     raise AssertionError("the push did not finish in tmux:\n" + "\n".join(screen(tmux)))
 
 
-def test_a_push_in_an_80_column_terminal_fits_it_and_leaves_one_line_per_sync(project: Project, tmux: list[str]) -> None:
+def test_a_push_in_an_80_column_terminal_fits_it_and_leaves_one_line_per_sync(
+    project: Project, tmux: list[str]
+) -> None:
     accounts(project, 40)
     accounts(project, 12, LONG_MODEL)
     project.build()
@@ -110,20 +133,27 @@ def test_a_push_in_an_80_column_terminal_fits_it_and_leaves_one_line_per_sync(pr
     assert any(line.startswith("accounts -> freshsales.sales_accounts") for line in first), shown
     assert any(line.startswith(f"{LONG_MODEL} ->") for line in first), shown
     # the second push changes nothing: no bar at all (no 0/0), only the summary
-    second = lines[next(i for i, line in enumerate(lines) if line.startswith("FIRST=")):]
+    second = lines[next(i for i, line in enumerate(lines) if line.startswith("FIRST=")) :]
     assert not [line for line in second if BAR in line or "0/0" in line], shown
     assert any("success" in line for line in second), shown
 
 
 # ---- Ctrl-C --------------------------------------------------------------------------------
 
+
 def test_ctrl_c_stops_sending_within_a_second_commits_what_came_back_and_exits_130(project: Project) -> None:
     accounts(project, 60)
     project.build()
     project.connections({"freshsales": project.freshsales_connection(max_concurrency=2)})
     project.sandbox.add_fault("delay", seconds=0.25, prefix="freshsales")
-    process = subprocess.Popen(push_command(project), cwd=project.root, env={**os.environ, **project.env},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        push_command(project),
+        cwd=project.root,
+        env={**os.environ, **project.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while crm_requests(project) < 8 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -143,21 +173,30 @@ def test_ctrl_c_stops_sending_within_a_second_commits_what_came_back_and_exits_1
     assert run["status"] == "interrupted" and "interrupted" in (run["message"] or "")
     assert len(committed) == run["created"] < 60  # true counts, all committed
     assert f"interrupted, {run['created']}/60 change(s) answered" in err, err  # true counts, never drawn as full
-    figures = next(line for line in out.splitlines() if line.startswith("accounts -> freshsales.sales_accounts ")).split()
+    figures = next(
+        line for line in out.splitlines() if line.startswith("accounts -> freshsales.sales_accounts ")
+    ).split()
     header = out.splitlines()[0].split()
     row = dict(zip(header[1:], figures[3:]))  # the wide table on a pipe: the name (3 words), then its figures
-    assert (row["status"], row["created"], row["left"]) == ("interrupted", str(run["created"]), str(60 - run["created"])), out
+    assert (row["status"], row["created"], row["left"]) == (
+        "interrupted",
+        str(run["created"]),
+        str(60 - run["created"]),
+    ), out
     status = project.revsync("status")
     assert "interrupted" in status.out, status.out
     # the next push resumes: every row in the CRM once
     project.sandbox.clear_faults()
     again = project.push()
     assert again.code == 0, again.out + again.err
-    names = [r["custom_field"]["cf_account_id"] for r in project.sandbox.emulator("freshsales").records("sales_accounts")]
+    names = [
+        r["custom_field"]["cf_account_id"] for r in project.sandbox.emulator("freshsales").records("sales_accounts")
+    ]
     assert sorted(map(int, names)) == list(range(1, 61))
 
 
 # ---- a sync whose every request fails the same way -----------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -169,8 +208,13 @@ def test_every_request_refused_fails_the_sync_naming_host_and_port(project: Proj
     accounts(project, 101)
     project.build()
     port = free_port()
-    project.connections({"freshsales": project.freshsales_connection(
-        base_url=f"http://127.0.0.1:{port}/freshsales", max_retries=1, max_retry_time=2)})
+    project.connections(
+        {
+            "freshsales": project.freshsales_connection(
+                base_url=f"http://127.0.0.1:{port}/freshsales", max_retries=1, max_retry_time=2
+            )
+        }
+    )
     result = project.push("--no-progress")
     assert result.code == 2, result.out + result.err
     (run,) = project.runs()
@@ -206,8 +250,15 @@ def test_some_rows_rejected_make_the_status_rejected_and_exit_1(project: Project
 def test_a_pipe_gets_one_line_per_sync_and_no_redraws(project: Project, tmp_path: Path) -> None:
     accounts(project, 5)
     project.build()
-    process = subprocess.run(push_command(project), cwd=project.root, env={**os.environ, **project.env},
-                             capture_output=True, text=True, timeout=180, check=False)
+    process = subprocess.run(
+        push_command(project),
+        cwd=project.root,
+        env={**os.environ, **project.env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert process.returncode == 0, process.stdout + process.stderr
     assert "\r" not in process.stderr and "\x1b" not in process.stderr
     assert "accounts -> freshsales.sales_accounts: success, 5/5 change(s) answered in" in process.stderr

@@ -21,7 +21,10 @@ def test_validate_remote_checks_mapped_fields_against_the_freshsales_field_list(
     assert project.sandbox.stats()["freshsales"]["requests"] == 0  # without --remote nothing is asked
     result = project.revsync("validate", "--remote")
     assert result.code == 0, result.err
-    assert "remote  accounts -> freshsales.sales_accounts: 3 mapped field(s) exist in freshsales.sales_accounts" in result.out
+    assert (
+        "remote  accounts -> freshsales.sales_accounts: 3 mapped field(s) exist in freshsales.sales_accounts"
+        in result.out
+    )
     assert project.sandbox.stats()["freshsales"]["by_route"] == {"GET sales_accounts.fields": 1}
 
     bad = {**BLOCK, "fields": {"name": "name", "websit": "site", "custom_field.cf_segment": "account_id"}}
@@ -34,7 +37,11 @@ def test_validate_remote_checks_mapped_fields_against_the_freshsales_field_list(
     assert "key 'config.meta.revsync.fields.custom_field.cf_segment': 'cf_segment' is not a field" in result.err
     project.sandbox.emulator("freshsales").define_custom_field("sales_accounts", "cf_segment")
     result = project.revsync("validate", "--remote")
-    assert result.code == 2 and "1 configuration error:" in result.err and "fields.custom_field.cf_segment" not in result.err
+    assert (
+        result.code == 2
+        and "1 configuration error:" in result.err
+        and "fields.custom_field.cf_segment" not in result.err
+    )
     assert "(did you mean 'website'?); it has: " in result.err and "cf_segment" in result.err  # listed among the fields
 
 

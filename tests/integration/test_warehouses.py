@@ -32,7 +32,8 @@ def generated(project: Project, rows: int, renamed: int = 0) -> None:
     project.model(
         "accounts",
         "select cast(i as bigint) as account_id, "
-        f"case when i <= {renamed} then 'Renamed ' else 'Account ' end || cast(i as {'string' if spark else 'varchar'}) as name "
+        f"case when i <= {renamed} then 'Renamed ' else 'Account ' end || cast(i as "
+        f"{'string' if spark else 'varchar'}) as name "
         f"from {numbers}",
         BLOCK,
     )
@@ -53,7 +54,10 @@ def test_changes_travel_page_by_page_in_small_batches(project: Project) -> None:
     assert project.push().code == 0
     run = project.runs()[-1]
     assert (run["read"], run["updated"], run["unchanged"], run["requests"]) == (23, 7, 16, 7)
-    names = {r["custom_field"]["cf_account_id"]: r["name"] for r in project.sandbox.emulator("freshsales").records("sales_accounts")}
+    names = {
+        r["custom_field"]["cf_account_id"]: r["name"]
+        for r in project.sandbox.emulator("freshsales").records("sales_accounts")
+    }
     assert names["7"] == "Renamed 7" and names["8"] == "Account 8"
 
 
@@ -63,7 +67,9 @@ STATE_TABLES = ["revsync_locks", "revsync_rejects", "revsync_runs", "revsync_syn
 def state_tables(project: Project) -> list[str]:
     if project.warehouse == "spark":
         return sorted(t["tablename"] for t in project.query(f"show tables in {project.state_schema}"))
-    tables = project.query(f"select table_name from information_schema.tables where table_schema = '{project.state_schema}'")
+    tables = project.query(
+        f"select table_name from information_schema.tables where table_schema = '{project.state_schema}'"
+    )
     return sorted(t["table_name"] for t in tables)
 
 
@@ -81,7 +87,9 @@ def test_the_scratch_changes_table_is_gone_after_a_push(project: Project) -> Non
 
 
 @pytest.mark.warehouses("duckdb")
-def test_the_changes_table_is_dropped_when_the_runs_row_cannot_be_written(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_changes_table_is_dropped_when_the_runs_row_cannot_be_written(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     generated(project, 3)
     commit = state.StateStore.commit
 
@@ -105,7 +113,10 @@ def test_spark_state_is_appended_to_and_compacted(project: Project, monkeypatch:
     logged = project.query(f"select count(*) as n from {project.state_schema}.revsync_sync_state__log")[0]["n"]
     assert logged == 6 + 2 and len(project.state()) == 6
     assert project.revsync("forget", "--select", "accounts", "--yes").code == 0
-    assert project.state() == [] and project.query(f"select count(*) as n from {project.state_schema}.revsync_sync_state__log")[0]["n"] == 14
+    assert (
+        project.state() == []
+        and project.query(f"select count(*) as n from {project.state_schema}.revsync_sync_state__log")[0]["n"] == 14
+    )
     monkeypatch.setattr(state, "COMPACT_FLOOR", 0)
     assert project.push().code == 0  # compacts first (nothing live), then creates the four records again
     rows = project.query(f"select * from {project.state_schema}.revsync_sync_state__log")

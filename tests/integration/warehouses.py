@@ -66,7 +66,9 @@ class PostgresServer:
     def _admin(self):  # type: ignore[no-untyped-def]
         import psycopg2
 
-        connection = psycopg2.connect(host=self.host, port=self.port, user=self.user, password=self.password, dbname="postgres", connect_timeout=5)
+        connection = psycopg2.connect(
+            host=self.host, port=self.port, user=self.user, password=self.password, dbname="postgres", connect_timeout=5
+        )
         connection.autocommit = True  # create/drop database cannot run in a transaction
         return connection
 
@@ -104,7 +106,11 @@ def postgres_status() -> tuple[PostgresServer, str | None, str | None]:
         return server, server.version(), None
     except Exception as exc:  # any failure means the same: no PostgreSQL for these tests
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        return server, None, f"PostgreSQL not reachable at {server.address} ({reason}); start one with `scripts/test_postgres.sh start`"
+        return (
+            server,
+            None,
+            f"PostgreSQL not reachable at {server.address} ({reason}); start one with `scripts/test_postgres.sh start`",
+        )
 
 
 def spark_missing() -> str | None:
@@ -130,7 +136,8 @@ def spark_session(root: Path):  # type: ignore[no-untyped-def]
     root.mkdir(parents=True, exist_ok=True)
     metastore = f"jdbc:derby:;databaseName={root / 'metastore_db'};create=true"
     builder = (
-        SparkSession.builder.master("local[2]").appName("dbt-revsync-tests")
+        SparkSession.builder.master("local[2]")
+        .appName("dbt-revsync-tests")
         .config("spark.sql.shuffle.partitions", str(SPARK_SHUFFLE_PARTITIONS))
         .config("spark.default.parallelism", "2")
         .config("spark.sql.warehouse.dir", str(root / "warehouse"))

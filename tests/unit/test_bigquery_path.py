@@ -29,8 +29,17 @@ class Jobs:
     def __call__(self, conn: Any, sql: str, job_params: dict[str, Any], job_id: str, limit: int | None = None) -> Any:
         self.sql.append(sql)
         kind = sql.split()[0].upper()
-        job = SimpleNamespace(statement_type=kind, num_dml_affected_rows=1, destination="tmp", total_bytes_processed=10,
-                              total_bytes_billed=10 << 20, slot_millis=1, location="EU", job_id=job_id, project="p")
+        job = SimpleNamespace(
+            statement_type=kind,
+            num_dml_affected_rows=1,
+            destination="tmp",
+            total_bytes_processed=10,
+            total_bytes_billed=10 << 20,
+            slot_millis=1,
+            location="EU",
+            job_id=job_id,
+            project="p",
+        )
         answer = [dict(zip(self.names, row)) for row in self.rows] if kind == "SELECT" else []
         return job, Answer(answer, self.names)
 
@@ -63,7 +72,10 @@ def test_bigquery_takes_the_execute_path(bigquery: tuple[Rendering, Jobs]) -> No
 def test_a_query_reads_rows_and_lower_case_names_through_execute(bigquery: tuple[Rendering, Jobs]) -> None:
     r, jobs = bigquery
     jobs.names, jobs.rows = ["SYNC_ID", "Records"], [("s", 3), ("t", None)]
-    assert r.warehouse.select("select sync_id, records from x") == [{"sync_id": "s", "records": 3}, {"sync_id": "t", "records": None}]
+    assert r.warehouse.select("select sync_id, records from x") == [
+        {"sync_id": "s", "records": 3},
+        {"sync_id": "t", "records": None},
+    ]
     assert r.warehouse.query("select 1")[0] == ["sync_id", "records"]
 
 
@@ -71,7 +83,10 @@ def test_statements_run_one_job_each_and_bindings_are_written_as_literals(bigque
     r, jobs = bigquery
     jobs.sql.clear()
     r.warehouse.execute(["delete from t where a = 1", ("insert into t values (%s, %s, %s)", ["it's", None, 3])])
-    assert [s.strip() for s in jobs.sql] == ["delete from t where a = 1", f"insert into t values ({r.sql('revsync_literal', value=chr(39).join(['it', 's']))}, null, 3)"]
+    assert [s.strip() for s in jobs.sql] == [
+        "delete from t where a = 1",
+        f"insert into t values ({r.sql('revsync_literal', value=chr(39).join(['it', 's']))}, null, 3)",
+    ]
 
 
 def test_a_batch_costs_three_jobs_and_the_state_merge_runs_first(bigquery: tuple[Rendering, Jobs]) -> None:
@@ -79,14 +94,21 @@ def test_a_batch_costs_three_jobs_and_the_state_merge_runs_first(bigquery: tuple
     jobs.sql.clear()
     spec = SimpleNamespace(sync_id="models.contacts")
     acks = [StateRow(f"k{i}", "h", str(i), "created", None, True, False) for i in range(500)]
-    StateStore(r.warehouse).commit(spec, "tgt", "r1", acks, [RejectRow("bad", "create", "400", "no")], {"status": "running"})  # type: ignore[arg-type]
-    assert [s.split()[0:3] for s in jobs.sql] == [["merge", "into", f"{r.relation('revsync')}.revsync_sync_state"],
-                                                ["merge", "into", f"{r.relation('revsync')}.revsync_rejects"],
-                                                ["merge", "into", f"{r.relation('revsync')}.revsync_runs"]]
+    StateStore(r.warehouse).commit(
+        spec, "tgt", "r1", acks, [RejectRow("bad", "create", "400", "no")], {"status": "running"}
+    )  # type: ignore[arg-type]
+    assert [s.split()[0:3] for s in jobs.sql] == [
+        ["merge", "into", f"{r.relation('revsync')}.revsync_sync_state"],
+        ["merge", "into", f"{r.relation('revsync')}.revsync_rejects"],
+        ["merge", "into", f"{r.relation('revsync')}.revsync_runs"],
+    ]
 
 
 def test_markers_inside_quoted_text_are_not_parameters() -> None:
-    assert inline_bindings("select '?', \"%s\", ? from t where b = %s", ["1", "'x'"]) == "select '?', \"%s\", 1 from t where b = 'x'"
+    assert (
+        inline_bindings("select '?', \"%s\", ? from t where b = %s", ["1", "'x'"])
+        == "select '?', \"%s\", 1 from t where b = 'x'"
+    )
     with pytest.raises(Exception, match="more parameter markers"):
         inline_bindings("select ?, ?", ["1"])
     with pytest.raises(Exception, match="fewer parameter markers"):

@@ -21,7 +21,15 @@ T0 = datetime(2030, 1, 1, 12, 0, 0)
 
 
 def spec(uid: str = "model.p.a", resource_type: str = "model", **extra: Any) -> SyncSpec:
-    node = NodeRef(unique_id=uid, name=uid.rsplit(".", 1)[-1], resource_type=resource_type, yaml_file="models/a.yml", database="db", schema="main", identifier="a")
+    node = NodeRef(
+        unique_id=uid,
+        name=uid.rsplit(".", 1)[-1],
+        resource_type=resource_type,
+        yaml_file="models/a.yml",
+        database="db",
+        schema="main",
+        identifier="a",
+    )
     return sync_spec(connection("freshsales", "fs", base_url=None), "x", "append", {}, node=node, **extra)
 
 
@@ -29,12 +37,26 @@ def built(uid: str, status: str = "success", inv: str = "i1", at: datetime = T0)
     return builds.BuildRecord(inv, "build", at, uid, uid.split(".")[0], status)
 
 
-def outcome(on: str, status: str, severity: str = "error", inv: str = "i1", name: str = "not_null_a_x", stored: str | None = None) -> builds.BuildRecord:
-    return builds.BuildRecord(inv, "build", T0, f"test.p.{name}", "test", status, on, name, severity, 1 if status != "pass" else 0, stored)
+def outcome(
+    on: str,
+    status: str,
+    severity: str = "error",
+    inv: str = "i1",
+    name: str = "not_null_a_x",
+    stored: str | None = None,
+) -> builds.BuildRecord:
+    return builds.BuildRecord(
+        inv, "build", T0, f"test.p.{name}", "test", status, on, name, severity, 1 if status != "pass" else 0, stored
+    )
 
 
-def judge(s: SyncSpec, records: list[builds.BuildRecord], last_push: datetime | None = None, parents: dict[str, list[str]] | None = None,
-          since: bool = True) -> builds.Verdict:
+def judge(
+    s: SyncSpec,
+    records: list[builds.BuildRecord],
+    last_push: datetime | None = None,
+    parents: dict[str, list[str]] | None = None,
+    since: bool = True,
+) -> builds.Verdict:
     return builds.judge(s, builds.latest_builds(records), builds.source_tests(records), parents or {}, last_push, since)
 
 
@@ -89,19 +111,36 @@ def test_sources_are_taken_unless_their_tests_failed() -> None:
 
 
 def test_run_results_read_as_records_with_the_manifests_test_config() -> None:
-    manifest = {"nodes": {
-        "model.p.a": {"resource_type": "model"},
-        "test.p.t": {"resource_type": "test", "name": "t", "attached_node": "model.p.a", "config": {"severity": "warn", "store_failures": True},
-                     "relation_name": '"db"."audit"."t"'},
-    }}
-    run_results = {"args": {"which": "build"}, "metadata": {"invocation_id": "abc"},
-                   "results": [{"unique_id": "model.p.a", "status": "success"}, {"unique_id": "test.p.t", "status": "warn", "failures": 2}]}
+    manifest = {
+        "nodes": {
+            "model.p.a": {"resource_type": "model"},
+            "test.p.t": {
+                "resource_type": "test",
+                "name": "t",
+                "attached_node": "model.p.a",
+                "config": {"severity": "warn", "store_failures": True},
+                "relation_name": '"db"."audit"."t"',
+            },
+        }
+    }
+    run_results = {
+        "args": {"which": "build"},
+        "metadata": {"invocation_id": "abc"},
+        "results": [
+            {"unique_id": "model.p.a", "status": "success"},
+            {"unique_id": "test.p.t", "status": "warn", "failures": 2},
+        ],
+    }
     records = builds.records_from_run_results(run_results, manifest)
-    assert records[1] == builds.BuildRecord("abc", "build", None, "test.p.t", "test", "warn", "model.p.a", "t", "warn", 2, '"db"."audit"."t"')
+    assert records[1] == builds.BuildRecord(
+        "abc", "build", None, "test.p.t", "test", "warn", "model.p.a", "t", "warn", 2, '"db"."audit"."t"'
+    )
     assert judge(spec(), records, since=False).action == "take"
 
 
-@pytest.mark.parametrize("which, ok", [("build", True), ("run", True), ("retry", True), ("test", False), ("generate", False), (None, False)])
+@pytest.mark.parametrize(
+    "which, ok", [("build", True), ("run", True), ("retry", True), ("test", False), ("generate", False), (None, False)]
+)
 def test_run_results_count_only_from_a_command_that_builds(which: str | None, ok: bool) -> None:
     document = {"args": {"which": which} if which else {}, "results": []}
     if ok:
@@ -112,17 +151,33 @@ def test_run_results_count_only_from_a_command_that_builds(which: str | None, ok
 
 
 def test_a_revsync_key_where_it_is_not_read_is_reported_with_its_path() -> None:
-    manifest = {"nodes": {
-        "model.p.ok": {"resource_type": "model", "name": "ok", "config": {"meta": {"revsync": {}}}, "meta": {"revsync": {}},
-                       "unrendered_config": {"meta": {"revsync": {}}}},
-        "model.p.off": {"resource_type": "model", "name": "off", "config": {"revsync": {}}, "unrendered_config": {"revsync": {}},
-                        "patch_path": "p://models/off.yml", "columns": {"x": {"meta": {"revsync": {}}}, "revsync": {"name": "revsync"}}},
-        "seed.p.s": {"resource_type": "seed", "name": "s", "config": {"column_types": {"revsync": "text"}}},
-        "test.p.t": {"resource_type": "test", "name": "t", "config": {"meta": {"revsync": {}}}},
-    }}
+    manifest = {
+        "nodes": {
+            "model.p.ok": {
+                "resource_type": "model",
+                "name": "ok",
+                "config": {"meta": {"revsync": {}}},
+                "meta": {"revsync": {}},
+                "unrendered_config": {"meta": {"revsync": {}}},
+            },
+            "model.p.off": {
+                "resource_type": "model",
+                "name": "off",
+                "config": {"revsync": {}},
+                "unrendered_config": {"revsync": {}},
+                "patch_path": "p://models/off.yml",
+                "columns": {"x": {"meta": {"revsync": {}}}, "revsync": {"name": "revsync"}},
+            },
+            "seed.p.s": {"resource_type": "seed", "name": "s", "config": {"column_types": {"revsync": "text"}}},
+            "test.p.t": {"resource_type": "test", "name": "t", "config": {"meta": {"revsync": {}}}},
+        }
+    }
     found = sorted((i.where, i.key, i.file) for i in artifacts.misplaced_blocks(manifest))
-    assert found == [("model 'off'", "columns.x.meta.revsync", "models/off.yml"), ("model 'off'", "config.revsync", "models/off.yml"),
-                     ("test 't'", "config.meta.revsync", "")]
+    assert found == [
+        ("model 'off'", "columns.x.meta.revsync", "models/off.yml"),
+        ("model 'off'", "config.revsync", "models/off.yml"),
+        ("test 't'", "config.meta.revsync", ""),
+    ]
 
 
 def test_missing_artifacts_name_the_command_that_writes_them(tmp_path: Path) -> None:

@@ -49,8 +49,10 @@ def test_every_dbt_import_of_the_package_is_found_and_a_missing_one_is_named(tmp
 
 
 def test_top_level_names_see_definitions_imports_and_guarded_blocks() -> None:
-    source = ("import os\nfrom x import a as b\nclass C: pass\ndef f(): pass\nN: int = 1\nif os:\n    G = 1\n"
-              "try:\n    from y import T\nexcept ImportError:\n    T = None\n")
+    source = (
+        "import os\nfrom x import a as b\nclass C: pass\ndef f(): pass\nN: int = 1\nif os:\n    G = 1\n"
+        "try:\n    from y import T\nexcept ImportError:\n    T = None\n"
+    )
     assert checker().top_level_names(source) >= {"os", "b", "C", "f", "N", "G", "T"}
 
 

@@ -16,11 +16,38 @@ from dbt_revsync.listen_ledger import Ledger
 
 def test_run_arguments_shared_with_dbt_go_to_both_and_own_ones_stay_home() -> None:
     args, dbt_args = cli.split_run_args(
-        ["build", "-s", "tag:crm", "--project-dir", "/p", "--target=prod", "--connections-file", "c.yml",
-         "--state-schema=rs", "--full-refresh", "--log-format", "json", "--no-progress", "--target-path", "out"]
+        [
+            "build",
+            "-s",
+            "tag:crm",
+            "--project-dir",
+            "/p",
+            "--target=prod",
+            "--connections-file",
+            "c.yml",
+            "--state-schema=rs",
+            "--full-refresh",
+            "--log-format",
+            "json",
+            "--no-progress",
+            "--target-path",
+            "out",
+        ]
     )
-    assert dbt_args == ["build", "-s", "tag:crm", "--project-dir", "/p", "--target", "prod", "--full-refresh",
-                        "--log-format", "json", "--target-path", "out"]
+    assert dbt_args == [
+        "build",
+        "-s",
+        "tag:crm",
+        "--project-dir",
+        "/p",
+        "--target",
+        "prod",
+        "--full-refresh",
+        "--log-format",
+        "json",
+        "--target-path",
+        "out",
+    ]
     assert (args.project_dir, args.target, args.connections_file, args.state_schema) == ("/p", "prod", "c.yml", "rs")
     assert (args.log_format, args.no_progress, args.target_path) == ("json", True, "out")
     with pytest.raises(UsageError, match="needs a value"):
@@ -36,8 +63,17 @@ def test_signature_is_the_hex_hmac_sha256_of_the_raw_body() -> None:
     assert not webhook.verified("s3cret", body + b"\n", expected) and not webhook.verified("other", body, expected)
 
 
-def completed(event_id: str, run_id: str = "7", *, job: str = "1", environment: str = "50", code: int | None = 10,
-              status: str = "Success", event_type: str = "job.run.completed", account: int = 70403) -> bytes:
+def completed(
+    event_id: str,
+    run_id: str = "7",
+    *,
+    job: str = "1",
+    environment: str = "50",
+    code: int | None = 10,
+    status: str = "Success",
+    event_type: str = "job.run.completed",
+    account: int = 70403,
+) -> bytes:
     data = {"runId": run_id, "jobId": job, "environmentId": environment, "runStatus": status}
     if code is not None:
         data["runStatusCode"] = code
@@ -80,7 +116,10 @@ def test_a_ci_jobs_run_is_not_pushed(tmp_path: Path) -> None:
         listener.server.server_close()
     by_environment = listener_at(tmp_path, job_ids=frozenset(), environment_ids=frozenset({"50"}))
     try:
-        assert answer(by_environment, completed("a", "9", job="99", environment="60"))[1]["ignored"] == "environment 60 is not in the environment allowlist"
+        assert (
+            answer(by_environment, completed("a", "9", job="99", environment="60"))[1]["ignored"]
+            == "environment 60 is not in the environment allowlist"
+        )
         assert answer(by_environment, completed("b", "10", job="99", environment="50"))[0] == 202
         other_account = completed("c", "11", account=1)
         assert answer(by_environment, other_account)[1]["ignored"] == "account 1 is not this listener's"
@@ -93,9 +132,17 @@ def test_a_ci_jobs_run_is_not_pushed(tmp_path: Path) -> None:
 def test_a_cancelled_run_is_never_pushed_and_an_errored_one_only_when_asked(tmp_path: Path) -> None:
     listener = listener_at(tmp_path)
     try:
-        assert answer(listener, completed("c", "20", code=30, status="Cancelled"))[1]["ignored"] == "run status Cancelled is not pushed"
-        assert answer(listener, completed("e", "21", code=20, status="Errored"))[1]["ignored"] == "run status Errored is not pushed"
-        assert answer(listener, completed("w", "22", code=None, status="Cancelled"))[0] == 200  # no code: the status word decides
+        assert (
+            answer(listener, completed("c", "20", code=30, status="Cancelled"))[1]["ignored"]
+            == "run status Cancelled is not pushed"
+        )
+        assert (
+            answer(listener, completed("e", "21", code=20, status="Errored"))[1]["ignored"]
+            == "run status Errored is not pushed"
+        )
+        assert (
+            answer(listener, completed("w", "22", code=None, status="Cancelled"))[0] == 200
+        )  # no code: the status word decides
         assert listener.ledger.waiting() == 0
     finally:
         listener.server.server_close()
@@ -119,7 +166,9 @@ def test_runs_are_deduplicated_on_run_id_not_event_id(tmp_path: Path) -> None:
         listener.server.server_close()
 
 
-def test_end_of_input_at_a_question_answers_no(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_end_of_input_at_a_question_answers_no(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from dbt_revsync import cli
 
     def ctrl_d(prompt: str) -> str:

@@ -26,7 +26,7 @@ def connections(tmp_path: Path, text: str, env: dict[str, str] | None = None) ->
     "text, env, rendered, missing",
     [
         ("{{ env_var('A') }}", {"A": "x"}, "x", []),
-        ("{{env_var(\"A\")}}", {"A": "x"}, "x", []),
+        ('{{env_var("A")}}', {"A": "x"}, "x", []),
         ("{{ env_var('A', 'dflt') }}", {}, "dflt", []),
         ("{{ env_var('A', 'dflt') }}", {"A": "set"}, "set", []),
         ("http://{{ env_var('H', 'h') }}:{{ env_var('P', '1') }}/x", {}, "http://h:1/x", []),
@@ -63,7 +63,9 @@ def test_every_connection_mistake_is_reported(tmp_path: Path) -> None:
 
 
 def test_jinja_other_than_env_var_is_refused(tmp_path: Path) -> None:
-    _, issues = connections(tmp_path, "connections:\n  a:\n    type: freshsales\n    domain: x\n    api_key: \"{{ var('k') }}\"\n")
+    _, issues = connections(
+        tmp_path, "connections:\n  a:\n    type: freshsales\n    domain: x\n    api_key: \"{{ var('k') }}\"\n"
+    )
     assert any("only {{ env_var('NAME') }}" in str(i) for i in issues)
 
 
@@ -74,8 +76,15 @@ def test_malformed_file_is_an_issue_not_a_traceback(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "url, ok",
-    [("https://x.example.com/api", True), ("http://127.0.0.1:8765/fs", True), ("http://localhost/x", True), ("http://[::1]:80/x", True),
-     ("http://crm.example.com", False), ("ftp://x", False), ("x.example.com", False)],
+    [
+        ("https://x.example.com/api", True),
+        ("http://127.0.0.1:8765/fs", True),
+        ("http://localhost/x", True),
+        ("http://[::1]:80/x", True),
+        ("http://crm.example.com", False),
+        ("ftp://x", False),
+        ("x.example.com", False),
+    ],
 )
 def test_plain_http_only_to_loopback(url: str, ok: bool) -> None:
     assert (check_base_url(url) == []) is ok
@@ -102,11 +111,23 @@ def _conns(tmp_path: Path) -> dict[str, Any]:
     return conns
 
 
-BLOCK = {"destination": "fs", "object": "contacts", "insert_mode": "upsert", "primary_key": "id", "upsert_key": "emails", "fields": {"emails": "email", "custom_field.cf_x": "x"}}
+BLOCK = {
+    "destination": "fs",
+    "object": "contacts",
+    "insert_mode": "upsert",
+    "primary_key": "id",
+    "upsert_key": "emails",
+    "fields": {"emails": "email", "custom_field.cf_x": "x"},
+}
 
 
 def test_block_list_with_names_and_sync_ids(tmp_path: Path) -> None:
-    specs, issues, uses = parse_sync_blocks(NODE, [{**BLOCK, "name": "a"}, {**BLOCK, "name": "b", "insert_mode": "append"}], _conns(tmp_path), destinations=catalog())
+    specs, issues, uses = parse_sync_blocks(
+        NODE,
+        [{**BLOCK, "name": "a"}, {**BLOCK, "name": "b", "insert_mode": "append"}],
+        _conns(tmp_path),
+        destinations=catalog(),
+    )
     assert issues == []
     assert [s.sync_id for s in specs] == ["model.p.accounts:a", "model.p.accounts:b"]
     assert specs[0].upsert_field is not None and specs[0].upsert_field.column == "email"
@@ -146,7 +167,9 @@ def test_owner_and_schedule(tmp_path: Path, extra: dict[str, Any], owner: Any, s
 
 
 def test_bad_owner_and_schedule_are_reported_at_their_keys(tmp_path: Path) -> None:
-    specs, issues, _ = parse_sync_blocks(NODE, {**BLOCK, "owner": {"team": "x"}, "schedule": "weekly"}, _conns(tmp_path), destinations=catalog())
+    specs, issues, _ = parse_sync_blocks(
+        NODE, {**BLOCK, "owner": {"team": "x"}, "schedule": "weekly"}, _conns(tmp_path), destinations=catalog()
+    )
     assert specs == []
     assert sorted(i.key for i in issues) == ["config.meta.revsync.owner", "config.meta.revsync.schedule"]
 
@@ -154,10 +177,18 @@ def test_bad_owner_and_schedule_are_reported_at_their_keys(tmp_path: Path) -> No
 def test_retry_bounds_are_connection_settings() -> None:
     from dbt_revsync.connections import parse_connection
 
-    raw = {"type": "freshsales", "api_key": "k" * 8, "base_url": "http://127.0.0.1:1/fs", "max_retries": 0, "max_retry_time": 7.5}
+    raw = {
+        "type": "freshsales",
+        "api_key": "k" * 8,
+        "base_url": "http://127.0.0.1:1/fs",
+        "max_retries": 0,
+        "max_retry_time": 7.5,
+    }
     conn, issues = parse_connection("fs", raw, "revsync.yml", {}, destinations=catalog())
     assert issues == [] and conn is not None and (conn.max_retries, conn.max_retry_time) == (0, 7.5)
-    _, issues = parse_connection("fs", {**raw, "max_retries": -1, "max_retry_time": 0}, "revsync.yml", {}, destinations=catalog())
+    _, issues = parse_connection(
+        "fs", {**raw, "max_retries": -1, "max_retry_time": 0}, "revsync.yml", {}, destinations=catalog()
+    )
     assert sorted(i.key for i in issues) == ["connections.fs.max_retries", "connections.fs.max_retry_time"]
 
 
@@ -170,8 +201,12 @@ def test_breaker_threshold_is_a_connection_setting_of_at_least_one() -> None:
     conn, issues = parse_connection("fs", {**raw, "breaker_threshold": 3}, "revsync.yml", {}, destinations=catalog())
     assert issues == [] and conn is not None and conn.breaker_threshold == 3
     _, issues = parse_connection("fs", {**raw, "breaker_threshold": 0}, "revsync.yml", {}, destinations=catalog())
-    assert [(i.key, i.message) for i in issues] == [("connections.fs.breaker_threshold", "must be from 1 to 10000; got 0")]
-    _, issues = parse_connection("fs", {**raw, "base_url": "http://127.0.0.1.example.com/fs"}, "revsync.yml", {}, destinations=catalog())
+    assert [(i.key, i.message) for i in issues] == [
+        ("connections.fs.breaker_threshold", "must be from 1 to 10000; got 0")
+    ]
+    _, issues = parse_connection(
+        "fs", {**raw, "base_url": "http://127.0.0.1.example.com/fs"}, "revsync.yml", {}, destinations=catalog()
+    )
     assert [i.key for i in issues] == ["connections.fs.base_url"]
 
 
@@ -180,7 +215,9 @@ def test_the_connection_settings_reach_its_http_client() -> None:
     from dbt_revsync.model import Connection, FieldMap, NodeRef, SyncSpec
     from dbt_revsync.runner import default_client
 
-    conn = Connection("fs", "freshsales", {"api_key": "k", "domain": "d"}, max_retries=2, max_retry_time=9.0, breaker_threshold=3)
+    conn = Connection(
+        "fs", "freshsales", {"api_key": "k", "domain": "d"}, max_retries=2, max_retry_time=9.0, breaker_threshold=3
+    )
     node = NodeRef("model.p.m", "m", "model", "models/s.yml", "db", "main", "m")
     sync = SyncSpec("s", node, conn, "sales_accounts", "upsert", ("id",), (FieldMap("name", "name"),))
     client = default_client(sync, destination_class("freshsales"))
@@ -188,14 +225,19 @@ def test_the_connection_settings_reach_its_http_client() -> None:
 
 
 def test_a_missing_env_var_for_a_required_secret_is_reported_once(tmp_path: Path) -> None:
-    _, issues = connections(tmp_path, "connections:\n  b:\n    type: freshsales\n    domain: x\n    api_key: \"{{ env_var('MISSING') }}\"\n")
+    _, issues = connections(
+        tmp_path, "connections:\n  b:\n    type: freshsales\n    domain: x\n    api_key: \"{{ env_var('MISSING') }}\"\n"
+    )
     assert [i.key for i in issues] == ["connections.b.api_key"]
     assert "MISSING is not set" in str(issues[0])
 
 
 def test_mistyped_names_get_the_closest_right_one(tmp_path: Path) -> None:
-    conns, issues = connections(tmp_path, "connections:\n  fs:\n    type: freshsale\n"
-                                          "  f2:\n    type: freshsales\n    domain: x\n    api_key: k\n    rate_limt: 3\n")
+    conns, issues = connections(
+        tmp_path,
+        "connections:\n  fs:\n    type: freshsale\n"
+        "  f2:\n    type: freshsales\n    domain: x\n    api_key: k\n    rate_limt: 3\n",
+    )
     text = "\n".join(map(str, issues))
     assert "(did you mean 'freshsales'?)" in text and "(did you mean 'rate_limit'?)" in text
     block = {**BLOCK, "destination": "fs2", "feilds": {}, "upsert_key": "email", "insert_mode": "upsret"}
@@ -209,13 +251,19 @@ def test_mistyped_names_get_the_closest_right_one(tmp_path: Path) -> None:
 
 
 def test_a_named_block_is_named_in_its_messages(tmp_path: Path) -> None:
-    _, issues, uses = parse_sync_blocks(NODE, [{**BLOCK, "name": "to_sales", "insert_mode": "nope"}], _conns(tmp_path), destinations=catalog())
-    assert str(issues[0]).startswith("model 'accounts', sync 'to_sales', models/schema.yml, key 'config.meta.revsync[0].insert_mode'")
+    _, issues, uses = parse_sync_blocks(
+        NODE, [{**BLOCK, "name": "to_sales", "insert_mode": "nope"}], _conns(tmp_path), destinations=catalog()
+    )
+    assert str(issues[0]).startswith(
+        "model 'accounts', sync 'to_sales', models/schema.yml, key 'config.meta.revsync[0].insert_mode'"
+    )
     (issue,) = check_columns([u for u in uses if u.column == "x"], ["id", "email", "y"])
     assert "sync 'to_sales'" in str(issue)
 
 
-def test_a_revsync_yaml_beside_the_missing_revsync_yml_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_revsync_yaml_beside_the_missing_revsync_yml_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "revsync.yaml").write_text("connections: {}")
     with pytest.raises(ConfigError, match="found .*revsync.yaml: rename it to revsync.yml"):
@@ -225,7 +273,7 @@ def test_a_revsync_yaml_beside_the_missing_revsync_yml_is_named(tmp_path: Path, 
 def test_a_broken_connection_with_a_quote_in_its_name_is_reported_once(tmp_path: Path) -> None:
     """Issues carry the connection's name as data: a block pointing at a broken connection is
     not reported again as an unknown destination, whatever characters the name holds."""
-    (tmp_path / "revsync.yml").write_text("connections:\n  \"o'brien\":\n    type: freshsales\n")
+    (tmp_path / "revsync.yml").write_text('connections:\n  "o\'brien":\n    type: freshsales\n')
     _, issues = load_connections(tmp_path / "revsync.yml", {}, destinations=catalog())
     assert issues and {issue.connection for issue in issues} == {"o'brien"}
     nodes = [SyncNode(NODE, {**BLOCK, "destination": "o'brien"})]

@@ -53,12 +53,15 @@ def _run(alter: Callable[[BatchResult], BatchResult], test: str) -> None:
         getattr(suite, test)()
 
 
-@pytest.mark.parametrize(("alter", "test"), [
-    (_claims_creations, "test_mirror"),
-    (_claims_creations, "test_upsert"),
-    (_swallows_fatal, "test_401_is_fatal"),
-    (_acks_what_it_left, "test_2xx_without_the_record_is_not_acknowledged"),
-])
+@pytest.mark.parametrize(
+    ("alter", "test"),
+    [
+        (_claims_creations, "test_mirror"),
+        (_claims_creations, "test_upsert"),
+        (_swallows_fatal, "test_401_is_fatal"),
+        (_acks_what_it_left, "test_2xx_without_the_record_is_not_acknowledged"),
+    ],
+)
 def test_a_connector_breaking_a_rule_fails_the_suite(alter: Callable[[BatchResult], BatchResult], test: str) -> None:
     with pytest.raises(AssertionError):
         _run(alter, test)

@@ -39,12 +39,24 @@ CLASSIFICATION = [
     (202, b'{"job_id": "x"}', Outcome.DONE),
     (204, b"", Outcome.DONE),
     (304, b"", Outcome.DONE),
-    (300, b'["/services/data/v59.0/sobjects/Account/001", "/services/data/v59.0/sobjects/Account/002"]', Outcome.REJECT),
-    (400, b'{"description": "Validation failed", "errors": [{"field": "email", "code": "invalid_value"}]}', Outcome.REJECT),
+    (
+        300,
+        b'["/services/data/v59.0/sobjects/Account/001", "/services/data/v59.0/sobjects/Account/002"]',
+        Outcome.REJECT,
+    ),
+    (
+        400,
+        b'{"description": "Validation failed", "errors": [{"field": "email", "code": "invalid_value"}]}',
+        Outcome.REJECT,
+    ),
     (404, b'{"errors": {"code": 404, "message": "Record not found"}}', Outcome.REJECT),
     (409, b'{"status": "error", "category": "CONFLICT", "message": "Contact already exists"}', Outcome.REJECT),
     (413, b"payload too large", Outcome.REJECT),
-    (422, b'[{"errorCode": "REQUIRED_FIELD_MISSING", "message": "Required fields are missing: [Name]"}]', Outcome.REJECT),
+    (
+        422,
+        b'[{"errorCode": "REQUIRED_FIELD_MISSING", "message": "Required fields are missing: [Name]"}]',
+        Outcome.REJECT,
+    ),
     (400, b'[{"errorCode": "UNABLE_TO_LOCK_ROW", "message": "unable to obtain exclusive access"}]', Outcome.RETRY),
     (401, b'{"errors": {"code": 401, "message": "Login failed"}}', Outcome.FATAL),
     (401, b"", Outcome.FATAL),
@@ -80,8 +92,13 @@ def test_a_limit_word_in_a_successful_body_changes_nothing() -> None:
 
 @pytest.mark.parametrize(
     ("code", "outcome"),
-    [("UNABLE_TO_LOCK_ROW", Outcome.RETRY), ("request_limit_exceeded", Outcome.RETRY), ("DUPLICATE_VALUE", Outcome.REJECT),
-     ("invalid_value", Outcome.REJECT), (400, Outcome.REJECT)],
+    [
+        ("UNABLE_TO_LOCK_ROW", Outcome.RETRY),
+        ("request_limit_exceeded", Outcome.RETRY),
+        ("DUPLICATE_VALUE", Outcome.REJECT),
+        ("invalid_value", Outcome.REJECT),
+        (400, Outcome.REJECT),
+    ],
 )
 def test_a_records_error_in_a_batch_answer(code: Any, outcome: Outcome) -> None:
     assert record_outcome(code) is outcome
@@ -103,8 +120,14 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
         ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1000000060"}, 60.0),  # epoch time
         ({"RateLimit-Remaining": "0", "RateLimit-Reset": "5"}, 5.0),
         ({"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}, 10.0),
-        ({"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
-          "X-HubSpot-RateLimit-Max": "100"}, 0.1),  # a rolling window: one slot's share of it
+        (
+            {
+                "X-HubSpot-RateLimit-Remaining": "0",
+                "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+                "X-HubSpot-RateLimit-Max": "100",
+            },
+            0.1,
+        ),  # a rolling window: one slot's share of it
         ({"X-RateLimit-Remaining": "0"}, 1.0),  # Freshdesk: no reset header
         ({"X-RateLimit-Remaining": "12", "X-RateLimit-Reset": "2"}, None),
         ({"Sforce-Limit-Info": "api-usage=10/100000"}, None),
@@ -244,7 +267,9 @@ def test_a_rolling_window_spaces_requests_of_its_family_only() -> None:
 def test_every_request_counts_against_the_connections_window_retries_included() -> None:
     sleeps: list[float] = []
     script = Script((503, {}, b""), (200, {}, b"{}"))
-    http = client(script, sleeps, windows={"": (Window(2, 60.0),)}, policy=RetryPolicy(max_attempts=4, max_seconds=600, base=0.0))
+    http = client(
+        script, sleeps, windows={"": (Window(2, 60.0),)}, policy=RetryPolicy(max_attempts=4, max_seconds=600, base=0.0)
+    )
     http.request("POST", URL, json={})  # two sends: the 503 and its retry
     http.request("POST", URL, json={}, family="search")
     assert sleeps[-1] == pytest.approx(60.0)
@@ -253,7 +278,9 @@ def test_every_request_counts_against_the_connections_window_retries_included() 
 def test_a_window_spent_beyond_the_retry_budget_stops_without_sending() -> None:
     sleeps: list[float] = []
     script = Script((200, {}, b"{}"))
-    http = client(script, sleeps, windows={"": (Window(1, 3600.0),)}, policy=RetryPolicy(max_attempts=4, max_seconds=120))
+    http = client(
+        script, sleeps, windows={"": (Window(1, 3600.0),)}, policy=RetryPolicy(max_attempts=4, max_seconds=120)
+    )
     http.request("GET", URL)
     with pytest.raises(BudgetSpent, match="1 requests per hour is spent"):
         http.request("GET", URL)
@@ -293,7 +320,9 @@ def test_an_interrupted_push_waits_out_no_window_and_sends_nothing_more() -> Non
     import time as clock
 
     script = Script((200, {}, b"{}"))
-    http = HttpClient(transport=script, windows={"": (Window(1, 30.0),)}, policy=RetryPolicy(max_attempts=2, max_seconds=60))
+    http = HttpClient(
+        transport=script, windows={"": (Window(1, 30.0),)}, policy=RetryPolicy(max_attempts=2, max_seconds=60)
+    )
     http.request("GET", URL)
     threading.Timer(0.2, http.stop).start()
     began = clock.monotonic()

@@ -23,8 +23,15 @@ def test_every_sync_in_the_example_project_passes_its_destinations_checks() -> N
             block = model.get("config", {}).get("meta", {}).get("revsync")
             if block is None:
                 continue
-            node = NodeRef(f"model.revsync_example.{model['name']}", model["name"], "model",
-                           str(yml.relative_to(EXAMPLE)), "db", "main", model["name"])
+            node = NodeRef(
+                f"model.revsync_example.{model['name']}",
+                model["name"],
+                "model",
+                str(yml.relative_to(EXAMPLE)),
+                "db",
+                "main",
+                model["name"],
+            )
             specs, problems, _ = parse_sync_blocks(node, block, connections, destinations=catalog())
             found.extend(str(problem) for problem in problems)
             assert specs or problems

@@ -105,7 +105,10 @@ def test_a_bad_secret_value_is_a_config_error_naming_connection_and_key_never_th
     tmp_path: Path, value: str, problem: str
 ) -> None:
     path = tmp_path / "revsync.yml"
-    path.write_text("connections:\n  fs:\n    type: freshsales\n    domain: acme\n    api_key: \"{{ env_var('K') }}\"\n", encoding="utf-8")
+    path.write_text(
+        "connections:\n  fs:\n    type: freshsales\n    domain: acme\n    api_key: \"{{ env_var('K') }}\"\n",
+        encoding="utf-8",
+    )
     conns, issues = load_connections(path, {"K": value}, destinations=catalog())
     assert conns == {} and len(issues) == 1
     text = str(issues[0])
@@ -113,7 +116,9 @@ def test_a_bad_secret_value_is_a_config_error_naming_connection_and_key_never_th
     assert KEY not in text
 
 
-def test_the_last_resort_error_path_prints_no_secret(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_last_resort_error_path_prints_no_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     logs.REDACTOR.add([KEY])
 
     def crash(args: Any) -> int:
@@ -133,8 +138,10 @@ def test_every_derived_form_of_a_secret_is_redacted() -> None:
     basic_x = base64.b64encode(f"{KEY}:X".encode()).decode()
     basic_api = base64.b64encode(f"api:{KEY}".encode()).decode()
     odd = "s3cr/t+v@lue=9"
-    echoed = (f"Authorization: Basic {basic_x} / Basic {basic_api} / Bearer {KEY} / "
-              f"https://x/hooks/{quote(odd, safe='')}?t={quote(odd)} / repr {odd!r}")
+    echoed = (
+        f"Authorization: Basic {basic_x} / Basic {basic_api} / Bearer {KEY} / "
+        f"https://x/hooks/{quote(odd, safe='')}?t={quote(odd)} / repr {odd!r}"
+    )
     text = logs.redact(echoed, logs.secret_forms(KEY) | logs.secret_forms(odd))
     for form in (KEY, basic_x, basic_api, odd, quote(odd, safe=""), quote(odd)):
         assert form not in text
@@ -149,7 +156,9 @@ def test_secrets_in_an_http_connections_url_are_secrets_in_every_form() -> None:
 
 
 def test_a_connections_secrets_hold_the_basic_pair_its_destination_sends() -> None:
-    conn, issues = parse_connection("fd", {"type": "freshdesk", "api_key": KEY, "domain": "acme"}, "revsync.yml", {}, destinations=catalog())
+    conn, issues = parse_connection(
+        "fd", {"type": "freshdesk", "api_key": KEY, "domain": "acme"}, "revsync.yml", {}, destinations=catalog()
+    )
     assert issues == [] and conn is not None
     assert base64.b64encode(f"{KEY}:X".encode()).decode() in conn.secrets
 
@@ -159,9 +168,19 @@ def test_a_connections_secrets_hold_the_basic_pair_its_destination_sends() -> No
 
 @pytest.mark.parametrize(
     "key, value",
-    [("timeout", math.nan), ("timeout", math.inf), ("timeout", ".nan"), ("timeout", 1e9), ("max_concurrency", 100_000_000),
-     ("max_concurrency", 2.5), ("max_concurrency", True), ("rate_limit", -math.inf), ("max_retry_time", math.inf),
-     ("max_retries", 10**12), ("breaker_threshold", "many")],
+    [
+        ("timeout", math.nan),
+        ("timeout", math.inf),
+        ("timeout", ".nan"),
+        ("timeout", 1e9),
+        ("max_concurrency", 100_000_000),
+        ("max_concurrency", 2.5),
+        ("max_concurrency", True),
+        ("rate_limit", -math.inf),
+        ("max_retry_time", math.inf),
+        ("max_retries", 10**12),
+        ("breaker_threshold", "many"),
+    ],
 )
 def test_every_number_setting_is_bounded_and_named_when_wrong(key: str, value: Any) -> None:
     raw = {"type": "freshsales", "api_key": KEY, "domain": "acme", key: value}
@@ -171,7 +190,14 @@ def test_every_number_setting_is_bounded_and_named_when_wrong(key: str, value: A
 
 
 def test_sane_numbers_are_kept() -> None:
-    raw = {"type": "freshsales", "api_key": KEY, "domain": "acme", "timeout": "2.5", "max_concurrency": 8.0, "max_retries": 0}
+    raw = {
+        "type": "freshsales",
+        "api_key": KEY,
+        "domain": "acme",
+        "timeout": "2.5",
+        "max_concurrency": 8.0,
+        "max_retries": 0,
+    }
     conn, issues = parse_connection("fs", raw, "revsync.yml", {}, destinations=catalog())
     assert issues == [] and conn is not None
     assert (conn.timeout, conn.max_concurrency, conn.max_retries) == (2.5, 8, 0)
@@ -191,15 +217,23 @@ def test_a_connections_file_that_is_not_utf8_is_a_clear_error_naming_the_file(tm
 
 def test_a_utf8_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     path = tmp_path / "revsync.yml"
-    path.write_bytes("connections:\n  fs:\n    type: freshsales\n    domain: acme\n    api_key: k1234567\n".encode("utf-8-sig"))
+    path.write_bytes(
+        "connections:\n  fs:\n    type: freshsales\n    domain: acme\n    api_key: k1234567\n".encode("utf-8-sig")
+    )
     conns, issues = load_connections(path, {}, destinations=catalog())
     assert issues == [] and "fs" in conns
 
 
 @pytest.mark.parametrize(
     "url",
-    ["http://localhost:80@203.0.113.9/", "http://127.0.0.1@evil.example.com/x", "https://user:pass@crm.example.com/api",
-     "http://localhost\\@203.0.113.9/", "http://127.0.0.1:99999/x", "http://127.0.0.1 .evil.com/"],
+    [
+        "http://localhost:80@203.0.113.9/",
+        "http://127.0.0.1@evil.example.com/x",
+        "https://user:pass@crm.example.com/api",
+        "http://localhost\\@203.0.113.9/",
+        "http://127.0.0.1:99999/x",
+        "http://127.0.0.1 .evil.com/",
+    ],
 )
 def test_a_base_url_with_userinfo_or_a_disguised_host_is_refused(url: str) -> None:
     assert check_base_url(url) != []

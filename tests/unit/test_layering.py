@@ -59,7 +59,9 @@ def imports_of(module: str) -> set[str]:
         else:
             base = node.module or ""
             if node.level:
-                base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], *filter(None, [base])])
+                base = ".".join(
+                    [*package.split(".")[: len(package.split(".")) - node.level + 1], *filter(None, [base])]
+                )
             targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
         for target in targets:
             if target == NAME or target.startswith(NAME + "."):
@@ -112,8 +114,6 @@ def test_the_graph_is_read_from_every_module() -> None:
     assert "dbt_revsync.dbt.builds" in GRAPH["dbt_revsync.dbt.artifacts"]
 
 
-
-
 def test_the_import_graph_has_no_cycle() -> None:
     assert cycles(GRAPH) == []
 
@@ -152,8 +152,9 @@ def dependency_order() -> list[str]:
 @pytest.mark.parametrize("module", ["dbt_revsync.model", "dbt_revsync.errors"])
 def test_a_fresh_interpreter_loads_it_alone(module: str) -> None:
     code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.startswith('dbt_revsync')))"
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            cwd=PACKAGE.parent).stdout
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PACKAGE.parent
+    ).stdout
     assert set(eval(loaded)) <= {"dbt_revsync", "dbt_revsync.errors", module}
 
 
@@ -161,15 +162,21 @@ def test_every_module_imports_in_a_fresh_interpreter_in_dependency_order() -> No
     # testing needs pytest; __main__ runs the command line
     order = [m for m in dependency_order() if not m.startswith(f"{NAME}.testing") and m != f"{NAME}.__main__"]
     code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
-    result = subprocess.run([sys.executable, "-c", code, *order], capture_output=True, text=True, cwd=PACKAGE.parent, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code, *order], capture_output=True, text=True, cwd=PACKAGE.parent, check=False
+    )
     assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_every_module_says_what_it_exports() -> None:
     for module, path in MODULES.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        declared = [n for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
-                    and "__all__" in ast.unparse(n.targets[0] if isinstance(n, ast.Assign) else n.target)]
+        declared = [
+            n
+            for n in tree.body
+            if isinstance(n, (ast.Assign, ast.AnnAssign))
+            and "__all__" in ast.unparse(n.targets[0] if isinstance(n, ast.Assign) else n.target)
+        ]
         assert declared, f"{module} has no __all__"
         names = ast.literal_eval(declared[0].value) if declared[0].value is not None else []
         if module != f"{NAME}.__main__":  # importing it runs the command line

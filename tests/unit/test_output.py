@@ -16,7 +16,12 @@ from tests.factories import NODE, accounts_sync
 
 def test_rejects_are_summarised_once_per_reason_with_their_count() -> None:
     report = SyncReport(accounts_sync())
-    rejects = [("1", "upsert key is null"), ("2", "upsert key is null"), ("3", "duplicated key"), ("4", "upsert key is null")]
+    rejects = [
+        ("1", "upsert key is null"),
+        ("2", "upsert key is null"),
+        ("3", "duplicated key"),
+        ("4", "upsert key is null"),
+    ]
     report.note_rejects(rejects)
     report.counts["rejected"] = len(rejects)
     text = output.summary([report])
@@ -39,11 +44,23 @@ def test_held_syncs_and_held_rows_are_said_with_their_reason() -> None:
     assert ": not pushed: failed_test:not_null_a_name" in text
     assert ": held back 2 row(s): failed_test:not_null_a_region" in text
     assert "held" in output.plan_text([held]).splitlines()[0]
-    status = output.status_text([], {}, [{"sync_id": "model.p.a:fs.x", "invocation_id": "inv1", "held_at": None, "reason": "not pushed: failed_test:t"}])
+    status = output.status_text(
+        [],
+        {},
+        [
+            {
+                "sync_id": "model.p.a:fs.x",
+                "invocation_id": "inv1",
+                "held_at": None,
+                "reason": "not pushed: failed_test:t",
+            }
+        ],
+    )
     assert status.splitlines() == ["model.p.a:fs.x", "  held since - (dbt invocation inv1): not pushed: failed_test:t"]
 
 
 # ---- the summary's width ------------------------------------------------------------------
+
 
 def report(name: str = "m", status: str = "success", **counts: int) -> SyncReport:
     made = SyncReport(dataclasses.replace(accounts_sync(), node=dataclasses.replace(NODE, name=name)), status=status)
@@ -54,8 +71,13 @@ def report(name: str = "m", status: str = "success", **counts: int) -> SyncRepor
 
 def test_the_summary_fits_80_columns_and_keeps_every_name_whole() -> None:
     short = report(created=123456, read=123456, requests=1235)
-    long = report("a_model_with_a_name_so_long_it_can_never_fit_in_an_eighty_column_terminal_at_all", "partial", created=3)
-    long.left, long.message = 7, "circuit breaker open after 10 consecutive failed requests (last: POST /x answered 503); " * 2
+    long = report(
+        "a_model_with_a_name_so_long_it_can_never_fit_in_an_eighty_column_terminal_at_all", "partial", created=3
+    )
+    long.left, long.message = (
+        7,
+        "circuit breaker open after 10 consecutive failed requests (last: POST /x answered 503); " * 2,
+    )
     for reports in ([short], [short, long]):
         text = output.summary(reports, width=80)
         assert max(map(len, text.splitlines())) <= 80, text
@@ -74,10 +96,13 @@ def test_the_wide_table_when_asked_or_when_it_fits() -> None:
     assert output.summary(reports, width=200).splitlines()[0].split() == wide
     message = report(status="failed")
     message.message = "x " * 100
-    assert len(output.summary([message], width=200, wrap=False).splitlines()[-1]) == len(f"{message.spec.label}: {message.message}")
+    assert len(output.summary([message], width=200, wrap=False).splitlines()[-1]) == len(
+        f"{message.spec.label}: {message.message}"
+    )
 
 
 # ---- progress -------------------------------------------------------------------------------
+
 
 def terminal(width: int = 80) -> tuple[io.StringIO, output.TerminalProgress]:
     stream = io.StringIO()
@@ -126,11 +151,14 @@ def test_off_a_terminal_one_line_per_sync_and_no_redraw() -> None:
         progress.start(made.spec, made.changes)
         progress.advance(made.spec, made.changes)
         progress.finish(made)
-    assert stream.getvalue().splitlines() == [f"{busy.spec.label}: success, 4/5 change(s) answered in 2.0s (2 rows/s)",
-                                              f"{idle.spec.label}: success, nothing to send"]
+    assert stream.getvalue().splitlines() == [
+        f"{busy.spec.label}: success, 4/5 change(s) answered in 2.0s (2 rows/s)",
+        f"{idle.spec.label}: success, nothing to send",
+    ]
 
 
 # ---- statuses and exit codes ------------------------------------------------------------------
+
 
 def test_a_status_says_what_happened_to_the_rows() -> None:
     assert runner.settled_status(report(created=100)) == "success"
@@ -143,10 +171,17 @@ def test_a_status_says_what_happened_to_the_rows() -> None:
     assert runner.settled_status(left) == "partial"
 
 
-@pytest.mark.parametrize("statuses, code", [
-    (["success"], 0), (["success", "rejected"], 1), (["partial"], 1), (["failed", "success"], 1),
-    (["success", "interrupted"], 130), (["held"], 1),
-])
+@pytest.mark.parametrize(
+    "statuses, code",
+    [
+        (["success"], 0),
+        (["success", "rejected"], 1),
+        (["partial"], 1),
+        (["failed", "success"], 1),
+        (["success", "interrupted"], 130),
+        (["held"], 1),
+    ],
+)
 def test_the_exit_code_follows_the_statuses(statuses: list[str], code: int) -> None:
     assert cli.push_exit_code([report(status=s, rejected=int(s == "rejected")) for s in statuses]) == code
 
@@ -195,8 +230,9 @@ def test_the_rate_is_rows_over_the_time_since_the_sync_started_not_the_last_burs
     rows a second, not tens of thousands."""
     now = [0.0]
     stream = io.StringIO()
-    progress = output.TerminalProgress(Console(file=stream, width=120, force_terminal=True, color_system=None,
-                                               get_time=lambda: now[0]))
+    progress = output.TerminalProgress(
+        Console(file=stream, width=120, force_terminal=True, color_system=None, get_time=lambda: now[0])
+    )
     busy = report()
     progress.start(busy.spec, 400)
     now[0] = 4.99
@@ -211,8 +247,19 @@ def test_status_messages_fit_a_terminal_and_stay_whole_off_one() -> None:
     from datetime import datetime
 
     started = datetime(2026, 5, 1, 12, 0, 2)
-    runs = [{"sync_id": "model.analytics.crm_accounts:freshsales.sales_accounts", "run_id": "r1", "started_at": started,
-             "finished_at": started, "status": "rejected", "created": 3, "updated": 41, "deleted": 0, "rejected": 1}]
+    runs = [
+        {
+            "sync_id": "model.analytics.crm_accounts:freshsales.sales_accounts",
+            "run_id": "r1",
+            "started_at": started,
+            "finished_at": started,
+            "status": "rejected",
+            "created": 3,
+            "updated": 41,
+            "deleted": 0,
+            "rejected": 1,
+        }
+    ]
     reject = {"record_key": "10077", "error_code": "400", "error_message": "name is required and cannot be blank " * 3}
     rejects = {("model.analytics.crm_accounts:freshsales.sales_accounts", "r1"): [reject]}
     at_80 = output.status_text(runs, rejects, width=80)

@@ -11,11 +11,17 @@ from dbt_revsync.errors import ManifestError
 
 
 def write(path: Path, kind: str, version: int, **body: Any) -> Path:
-    path.write_text(json.dumps({"metadata": {"dbt_schema_version": f"https://schemas.getdbt.com/dbt/{kind}/v{version}.json"}, **body}))
+    path.write_text(
+        json.dumps(
+            {"metadata": {"dbt_schema_version": f"https://schemas.getdbt.com/dbt/{kind}/v{version}.json"}, **body}
+        )
+    )
     return path
 
 
-@pytest.mark.parametrize("version, ok", [(10, True), (11, True), (12, True), (20, True), (9, False), (13, False), (21, False)])
+@pytest.mark.parametrize(
+    "version, ok", [(10, True), (11, True), (12, True), (20, True), (9, False), (13, False), (21, False)]
+)
 def test_manifest_versions(tmp_path: Path, version: int, ok: bool) -> None:
     write(tmp_path / "manifest.json", "manifest", version, nodes={})
     if ok:
@@ -26,7 +32,12 @@ def test_manifest_versions(tmp_path: Path, version: int, ok: bool) -> None:
 
 
 def test_run_results_version_and_garbage(tmp_path: Path) -> None:
-    write(tmp_path / "run_results.json", "run-results", 6, results=[{"unique_id": "a", "status": "success"}, {"unique_id": "b", "status": "error"}])
+    write(
+        tmp_path / "run_results.json",
+        "run-results",
+        6,
+        results=[{"unique_id": "a", "status": "success"}, {"unique_id": "b", "status": "error"}],
+    )
     assert artifacts.succeeded_nodes(artifacts.load_run_results(tmp_path)) == {"a"}
     (tmp_path / "run_results.json").write_text("{not json")
     with pytest.raises(ManifestError, match="not readable JSON"):
@@ -37,21 +48,38 @@ def test_run_results_version_and_garbage(tmp_path: Path) -> None:
 
 
 def test_a_node_built_with_warnings_counts_as_built(tmp_path: Path) -> None:
-    results = [{"unique_id": "model.p.warned", "status": "warn"}, {"unique_id": "model.p.built", "status": "success"},
-               {"unique_id": "model.p.failed", "status": "error"}, {"unique_id": "model.p.skipped", "status": "skipped"}]
+    results = [
+        {"unique_id": "model.p.warned", "status": "warn"},
+        {"unique_id": "model.p.built", "status": "success"},
+        {"unique_id": "model.p.failed", "status": "error"},
+        {"unique_id": "model.p.skipped", "status": "skipped"},
+    ]
     write(tmp_path / "run_results.json", "run-results", 6, results=results)
     assert artifacts.succeeded_nodes(artifacts.load_run_results(tmp_path)) == {"model.p.warned", "model.p.built"}
 
 
 def test_dbt_fusion_manifest_v20_is_read_as_v12(tmp_path: Path) -> None:
     block = {"destination": "freshsales", "object": "contacts"}
-    write(tmp_path / "manifest.json", "manifest", 20, nodes={"model.p.m": node("model.p.m", config={"meta": {"revsync": block}})})
+    write(
+        tmp_path / "manifest.json",
+        "manifest",
+        20,
+        nodes={"model.p.m": node("model.p.m", config={"meta": {"revsync": block}})},
+    )
     (found,) = artifacts.sync_nodes(artifacts.load_manifest(tmp_path))
     assert (found.ref.unique_id, found.block) == ("model.p.m", block)
 
 
 def node(uid: str, rtype: str = "model", **extra: Any) -> dict[str, Any]:
-    return {"unique_id": uid, "name": uid.split(".")[-1], "resource_type": rtype, "schema": "main", "database": "db", "alias": uid.split(".")[-1], **extra}
+    return {
+        "unique_id": uid,
+        "name": uid.split(".")[-1],
+        "resource_type": rtype,
+        "schema": "main",
+        "database": "db",
+        "alias": uid.split(".")[-1],
+        **extra,
+    }
 
 
 def test_blocks_found_in_config_meta_then_meta_and_on_sources() -> None:
@@ -62,7 +90,15 @@ def test_blocks_found_in_config_meta_then_meta_and_on_sources() -> None:
             "model.p.c": node("model.p.c"),
             "test.p.t": node("test.p.t", "test", config={"meta": {"revsync": {}}}),
         },
-        "sources": {"source.p.s.t": node("source.p.s.t", "source", identifier="raw_t", meta={"revsync": {"x": 3}}, original_file_path="models/src.yml")},
+        "sources": {
+            "source.p.s.t": node(
+                "source.p.s.t",
+                "source",
+                identifier="raw_t",
+                meta={"revsync": {"x": 3}},
+                original_file_path="models/src.yml",
+            )
+        },
     }
     found = {n.ref.unique_id: n for n in artifacts.sync_nodes(manifest)}
     assert sorted(found) == ["model.p.a", "model.p.b", "source.p.s.t"]
@@ -75,11 +111,13 @@ def test_blocks_found_in_config_meta_then_meta_and_on_sources() -> None:
 
 def test_dag_order_puts_parents_first() -> None:
     synced = {"meta": {"revsync": {}}}
-    manifest = {"nodes": {
-        "model.p.contacts": node("model.p.contacts", depends_on={"nodes": ["model.p.accounts"]}, config=synced),
-        "model.p.accounts": node("model.p.accounts", depends_on={"nodes": ["seed.p.raw"]}, config=synced),
-        "seed.p.raw": node("seed.p.raw", "seed"),
-    }}
+    manifest = {
+        "nodes": {
+            "model.p.contacts": node("model.p.contacts", depends_on={"nodes": ["model.p.accounts"]}, config=synced),
+            "model.p.accounts": node("model.p.accounts", depends_on={"nodes": ["seed.p.raw"]}, config=synced),
+            "seed.p.raw": node("seed.p.raw", "seed"),
+        }
+    }
     nodes = sorted(artifacts.sync_nodes(manifest), key=lambda n: n.ref.name, reverse=True)  # children first
     assert [n.ref.name for n in nodes] == ["contacts", "accounts"]
     assert [n.ref.name for n in artifacts.dag_order(nodes, manifest)] == ["accounts", "contacts"]

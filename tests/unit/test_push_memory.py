@@ -38,8 +38,19 @@ class Pages:
         for number in range(PAGES):
             self.seen.append((live(ChangeRow), live(Change)))
             first = number * page_size
-            yield [ChangeRow(first + i + 1, "new", None, str(first + i), f"h{first + i}", None, None,
-                             {"id": first + i, "name": f"Name {first + i}"}) for i in range(page_size)]
+            yield [
+                ChangeRow(
+                    first + i + 1,
+                    "new",
+                    None,
+                    str(first + i),
+                    f"h{first + i}",
+                    None,
+                    None,
+                    {"id": first + i, "name": f"Name {first + i}"},
+                )
+                for i in range(page_size)
+            ]
 
 
 class Endpoint:
@@ -58,7 +69,9 @@ class CountingState:
     def __init__(self) -> None:
         self.keys: list[str] = []
 
-    def commit(self, spec: Any, target: str, run_id: str, acks: Sequence[Any], rejects: Sequence[Any], run: Any) -> None:
+    def commit(
+        self, spec: Any, target: str, run_id: str, acks: Sequence[Any], rejects: Sequence[Any], run: Any
+    ) -> None:
         self.keys += [a.record_key for a in acks]
 
     def hand_over(self, *args: Any) -> None: ...

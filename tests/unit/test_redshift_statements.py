@@ -59,9 +59,21 @@ def statements(r: Rendering) -> dict[str, list[str]]:
     acks = [StateRow("k1", "h", "7", "created", None, True, True), StateRow("k2", None, "8", None, None, False, False)]
     rejects = [RejectRow("bad", "create", "400", "no"), RejectRow(None, "create", "422", "x")]
     run = {"started_at": NOW, "finished_at": NOW, "status": "ok", "read": 3, "target": "t"}
-    changes = r.render("revsync_changes_sql", relation=model, sync_id="s", target="t", key_columns=key, columns=columns,
-                       hash_columns=columns, fingerprint="f", upsert_column=r.quote("email"), state_relation=state,
-                       full_refresh=False, incremental_column=r.quote("updated_at"), watermark="'2026-01-01'")
+    changes = r.render(
+        "revsync_changes_sql",
+        relation=model,
+        sync_id="s",
+        target="t",
+        key_columns=key,
+        columns=columns,
+        hash_columns=columns,
+        fingerprint="f",
+        upsert_column=r.quote("email"),
+        state_relation=state,
+        full_refresh=False,
+        incremental_column=r.quote("updated_at"),
+        watermark="'2026-01-01'",
+    )
     made = {
         "state_ddl": r.render("revsync_state_ddl", schema_relation=schema),
         "unique": r.render("revsync_state_unique_sql", schema_relation=schema),
@@ -70,20 +82,55 @@ def statements(r: Rendering) -> dict[str, list[str]]:
         "lease": r.render("revsync_lease_sql", schema_relation=schema, sync_id="s", holder="h", now=NOW, expires=NOW),
         "advisory": r.render("revsync_advisory_lock_sql", sync_id="s"),
         "bound": r.render("revsync_bound_commit_sql", schema_relation=schema),
-        "commit": r.render("revsync_commit_sql", schema_relation=schema, sync_id="s", target="t", run_id="r", acks=acks,
-                           rejects=rejects, run=run, now=NOW),
-        "handover": r.render("revsync_handover_sql", schema_relation=schema, sync_id="s", target="t", destination_ids=["7"]),
-        "watermark": r.render("revsync_last_watermark_sql", runs_relation=r.state_table("revsync_runs"), sync_id="s", target="t"),
-        "changes_table": r.render("revsync_create_changes_table_sql", relation=r.state_table("revsync_changes_s"), sql=changes),
-        "removed": r.render("revsync_removed_sql", relation=model, sync_id="s", target="t", key_columns=key, columns=columns,
-                            upsert_column=None, state_relation=state),
-        "stats": r.render("revsync_source_stats_sql", relation=model, incremental_column=None, watermark=None, full_refresh=True),
-        "page": r.render("revsync_changes_page_sql", changes_relation=r.state_table("revsync_changes_s"), after_seq=0, limit=500),
+        "commit": r.render(
+            "revsync_commit_sql",
+            schema_relation=schema,
+            sync_id="s",
+            target="t",
+            run_id="r",
+            acks=acks,
+            rejects=rejects,
+            run=run,
+            now=NOW,
+        ),
+        "handover": r.render(
+            "revsync_handover_sql", schema_relation=schema, sync_id="s", target="t", destination_ids=["7"]
+        ),
+        "watermark": r.render(
+            "revsync_last_watermark_sql", runs_relation=r.state_table("revsync_runs"), sync_id="s", target="t"
+        ),
+        "changes_table": r.render(
+            "revsync_create_changes_table_sql", relation=r.state_table("revsync_changes_s"), sql=changes
+        ),
+        "removed": r.render(
+            "revsync_removed_sql",
+            relation=model,
+            sync_id="s",
+            target="t",
+            key_columns=key,
+            columns=columns,
+            upsert_column=None,
+            state_relation=state,
+        ),
+        "stats": r.render(
+            "revsync_source_stats_sql", relation=model, incremental_column=None, watermark=None, full_refresh=True
+        ),
+        "page": r.render(
+            "revsync_changes_page_sql", changes_relation=r.state_table("revsync_changes_s"), after_seq=0, limit=500
+        ),
         "count": r.render("revsync_count_sql", relation=state),
         "drop": r.render("revsync_drop_table_sql", relation=r.state_table("revsync_changes_s")),
         "older": r.render("revsync_older_row_hashes_sql", sync_id="s", target="t", state_relation=state),
-        "upgrade": r.render("revsync_upgrade_row_hashes_sql", relation=model, sync_id="s", target="t", key_columns=key,
-                            hash_columns=columns, fingerprint="f", state_relation=state),
+        "upgrade": r.render(
+            "revsync_upgrade_row_hashes_sql",
+            relation=model,
+            sync_id="s",
+            target="t",
+            key_columns=key,
+            hash_columns=columns,
+            fingerprint="f",
+            state_relation=state,
+        ),
         "retire": r.render("revsync_retire_row_hashes_sql", sync_id="s", target="t", state_relation=state),
         "remembered": r.render("revsync_remembered_sql", schema_relation=schema, sync_id="s"),
         "forget": r.render("revsync_forget_sql", schema_relation=schema, sync_id="s"),
@@ -104,8 +151,13 @@ def test_redshift_takes_a_lease_and_renders_commits_batch_by_batch(redshift: Ren
 def test_no_statement_uses_what_redshift_lacks_and_every_one_parses_as_redshift(redshift: Rendering) -> None:
     made = statements(redshift)
     assert made["commit"] and made["changes_table"] and made["lease"]
-    found = [(name, what) for name, sqls in made.items() for sql in sqls for what, pattern in POSTGRES_ONLY.items()
-             if re.search(pattern, sql, re.IGNORECASE)]
+    found = [
+        (name, what)
+        for name, sqls in made.items()
+        for sql in sqls
+        for what, pattern in POSTGRES_ONLY.items()
+        if re.search(pattern, sql, re.IGNORECASE)
+    ]
     assert found == []
     for name, sqls in made.items():
         for sql in sqls:

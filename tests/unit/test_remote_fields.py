@@ -30,8 +30,13 @@ class Listing(Destination):
 
 
 def test_a_destination_without_a_field_list_is_named_not_checked() -> None:
-    made = {"silent": Silent(spec("silent").connection, HttpClient()), "listing": Listing(spec("listing").connection, HttpClient())}
-    issues, notes = check_remote_fields([spec("silent", "anything"), spec("listing", "name", "address.city", "nope")], lambda s: made[s.connection.type])
+    made = {
+        "silent": Silent(spec("silent").connection, HttpClient()),
+        "listing": Listing(spec("listing").connection, HttpClient()),
+    }
+    issues, notes = check_remote_fields(
+        [spec("silent", "anything"), spec("listing", "name", "address.city", "nope")], lambda s: made[s.connection.type]
+    )
     assert notes == ["accounts -> silent.things: not checked remotely: silent destinations cannot list their fields"]
     assert [(i.key, i.message.split(" is not")[0]) for i in issues] == [(".fields.nope", "'nope'")]
 
@@ -49,7 +54,9 @@ def test_freshsales_emulator_lists_fields_behind_its_auth_and_reset_forgets_defi
     emulator = FreshsalesEmulator()
 
     def ask(key: str) -> tuple[int, object]:
-        request = SandboxRequest.from_http("GET", "/settings/deals/fields", "", [("Authorization", f"Token token={key}")], b"")
+        request = SandboxRequest.from_http(
+            "GET", "/settings/deals/fields", "", [("Authorization", f"Token token={key}")], b""
+        )
         answer = emulator.handle(request)
         return answer.status, answer.body
 

@@ -42,7 +42,9 @@ class UpperCaseConnections(SQLConnectionManager):
         self.answers = answers
         self.ran: list[str] = []
 
-    def add_query(self, sql: str, auto_begin: bool = True, bindings: Any = None, abridge_sql_log: bool = False, **kw: Any) -> Any:
+    def add_query(
+        self, sql: str, auto_begin: bool = True, bindings: Any = None, abridge_sql_log: bool = False, **kw: Any
+    ) -> Any:
         self.ran.append(sql)
         names, rows = self.answers.get(sql.split()[0], ([], []))
         return None, UpperCaseCursor(names, rows)
@@ -59,7 +61,9 @@ class UpperCaseConnections(SQLConnectionManager):
 def warehouse(answers: dict[str, tuple[list[str], list[tuple[Any, ...]]]]) -> Warehouse:
     wh = Warehouse(SimpleNamespace(state_schema="revsync"))  # type: ignore[arg-type]
     wh.adapter = SimpleNamespace(
-        connections=UpperCaseConnections(answers), get_relation=lambda *a: object(), type=lambda: "fake",
+        connections=UpperCaseConnections(answers),
+        get_relation=lambda *a: object(),
+        type=lambda: "fake",
         Relation=SimpleNamespace(create=lambda **kw: SimpleNamespace(without_identifier=lambda: "revsync", **kw)),
     )
     wh.config = SimpleNamespace(credentials=SimpleNamespace(database="db"))
@@ -94,11 +98,13 @@ def test_changes_pages_read_upper_case_meta_and_value_columns() -> None:
 
 
 def test_state_reads_by_name_see_upper_case_answers() -> None:
-    wh = warehouse({
-        "revsync_remembered_sql": (["target", "origin", "records"], [("crm", "created", 4)]),
-        "revsync_last_success_sql": (["sync_id", "last_success"], [("models.contacts", WHEN)]),
-        "revsync_recent_runs_sql": (["run_id", "rejected"], [("r1", 2)]),
-    })
+    wh = warehouse(
+        {
+            "revsync_remembered_sql": (["target", "origin", "records"], [("crm", "created", 4)]),
+            "revsync_last_success_sql": (["sync_id", "last_success"], [("models.contacts", WHEN)]),
+            "revsync_recent_runs_sql": (["run_id", "rejected"], [("r1", 2)]),
+        }
+    )
     store = StateStore(wh)
     assert [tuple(r) for r in store.remembered(SPEC)] == [("crm", "created", 4)]  # type: ignore[arg-type]
     assert store.last_successes() == {"models.contacts": WHEN}
@@ -116,31 +122,49 @@ CURSOR_ATTRIBUTES = {"description", "fetchall", "fetchone", "fetchmany", "add_qu
 
 
 def attribute_uses(tree: ast.AST) -> list[tuple[str, int]]:
-    return [(node.attr, node.lineno) for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr in CURSOR_ATTRIBUTES]
+    return [
+        (node.attr, node.lineno)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in CURSOR_ATTRIBUTES
+    ]
 
 
 def test_no_module_but_the_warehouse_reads_a_cursor_or_result_names() -> None:
     found = []
     for path in PACKAGE.rglob("*.py"):
         if path.name != "warehouse.py":
-            found += [(str(path.relative_to(PACKAGE)), *use) for use in attribute_uses(ast.parse(path.read_text(encoding="utf-8")))]
-    assert {(path, attribute) for path, attribute, _ in found} <= {("output.py", "description")}  # a progress bar's task
+            found += [
+                (str(path.relative_to(PACKAGE)), *use)
+                for use in attribute_uses(ast.parse(path.read_text(encoding="utf-8")))
+            ]
+    assert {(path, attribute) for path, attribute, _ in found} <= {
+        ("output.py", "description")
+    }  # a progress bar's task
 
 
 def test_in_the_warehouse_only_run_reads_result_names_and_only_query_and_result_names_call_it() -> None:
     tree = ast.parse((PACKAGE / "warehouse.py").read_text(encoding="utf-8"))
     warehouse_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Warehouse")
     methods = {n.name: n for n in warehouse_class.body if isinstance(n, ast.FunctionDef)}
-    readers = {name for name, fn in methods.items() if {a for a, _ in attribute_uses(fn)} & {"description", "column_names", "fetchall"}}
+    readers = {
+        name
+        for name, fn in methods.items()
+        if {a for a, _ in attribute_uses(fn)} & {"description", "column_names", "fetchall"}
+    }
     assert readers == {"_run"}
 
     def callers(target: str) -> set[str]:
-        return {name for name, fn in methods.items()
-                if any(isinstance(n, ast.Attribute) and n.attr == target for n in ast.walk(fn))}
+        return {
+            name
+            for name, fn in methods.items()
+            if any(isinstance(n, ast.Attribute) and n.attr == target for n in ast.walk(fn))
+        }
 
     assert callers("_query") == {"query", "result_names"}
     assert callers("_run") == {"execute", "execute_alone", "_query"}
     assert callers("query") == {"select"}
     # outside the warehouse, raw names are taken only to be quoted back into SQL
-    uses = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if ".result_names(" in p.read_text(encoding="utf-8")]
+    uses = [
+        str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if ".result_names(" in p.read_text(encoding="utf-8")
+    ]
     assert uses == ["dbt/build_state.py"]

@@ -51,12 +51,19 @@ def test_a_request_refused_by_its_family_window_spends_no_slot_of_the_connection
     clock = Clock()
     sent: list[str] = []
 
-    def transport(method: str, url: str, headers: object, body: object, timeout: float) -> tuple[int, dict[str, str], bytes]:
+    def transport(
+        method: str, url: str, headers: object, body: object, timeout: float
+    ) -> tuple[int, dict[str, str], bytes]:
         sent.append(url)
         return 200, {}, b"{}"
 
-    http = HttpClient(transport=transport, clock=clock, sleep=lambda s: None, policy=RetryPolicy(max_attempts=1, max_seconds=60),
-                      windows={"": (Window(2, 3600.0),), "search": (Window(1, 3600.0),)})
+    http = HttpClient(
+        transport=transport,
+        clock=clock,
+        sleep=lambda s: None,
+        policy=RetryPolicy(max_attempts=1, max_seconds=60),
+        windows={"": (Window(2, 3600.0),), "search": (Window(1, 3600.0),)},
+    )
     http.request("GET", "http://127.0.0.1:9/search", family="search")
     with pytest.raises(BudgetSpent):
         http.request("GET", "http://127.0.0.1:9/search", family="search")
@@ -72,15 +79,22 @@ def test_a_slot_is_taken_when_the_request_goes_out_not_before_waiting_on_another
     clock = Clock()
     sends: list[float] = []
 
-    def transport(method: str, url: str, headers: object, body: object, timeout: float) -> tuple[int, dict[str, str], bytes]:
+    def transport(
+        method: str, url: str, headers: object, body: object, timeout: float
+    ) -> tuple[int, dict[str, str], bytes]:
         sends.append(clock.now)
         return 200, {}, b"{}"
 
     def sleep(seconds: float) -> None:
         clock.now += seconds
 
-    http = HttpClient(transport=transport, clock=clock, sleep=sleep, policy=RetryPolicy(max_attempts=1, max_seconds=600),
-                      windows={"": (Window(2, 60.0),), "search": (Window(1, 50.0),)})
+    http = HttpClient(
+        transport=transport,
+        clock=clock,
+        sleep=sleep,
+        policy=RetryPolicy(max_attempts=1, max_seconds=600),
+        windows={"": (Window(2, 60.0),), "search": (Window(1, 50.0),)},
+    )
     http.request("GET", "http://127.0.0.1:9/search", family="search")  # t=0
     http.request("GET", "http://127.0.0.1:9/search", family="search")  # waits for the search window: t=50
     clock.now = 61.0

@@ -36,8 +36,16 @@ def test_naive_times_are_utc_and_every_schedule_has_an_interval() -> None:
     assert set(SCHEDULES) == set(INTERVALS)
 
 
-@pytest.mark.parametrize("schedule, ago", [("30m", timedelta(minutes=5)), ("hourly", timedelta(minutes=10)), ("daily", timedelta(hours=2)),
-                                           ("hourly", timedelta(hours=3)), ("30m", None)])
+@pytest.mark.parametrize(
+    "schedule, ago",
+    [
+        ("30m", timedelta(minutes=5)),
+        ("hourly", timedelta(minutes=10)),
+        ("daily", timedelta(hours=2)),
+        ("hourly", timedelta(hours=3)),
+        ("30m", None),
+    ],
+)
 def test_next_due_is_the_first_moment_is_due_says_yes(schedule: str, ago: timedelta | None) -> None:
     last = None if ago is None else NOW - ago
     when = next_due(schedule, last, NOW)

@@ -35,9 +35,14 @@ YAML = """connections:
       Accept: application/json
 """
 RULES = {
-    "destination": "fd", "object": "contacts", "insert_mode": "upsert", "primary_key": "pid",
-    "match_on": ["custom_fields.sfcontactid", "email"], "on_update": {"email": "if_empty"},
-    "nulls": "skip_until_linked", "lists": {"tags": "tags"},
+    "destination": "fd",
+    "object": "contacts",
+    "insert_mode": "upsert",
+    "primary_key": "pid",
+    "match_on": ["custom_fields.sfcontactid", "email"],
+    "on_update": {"email": "if_empty"},
+    "nulls": "skip_until_linked",
+    "lists": {"tags": "tags"},
     "fields": {"name": "name", "email": "email", "custom_fields.sfcontactid": "sfid", "tags": "tags"},
 }
 
@@ -76,9 +81,17 @@ def test_rules_parse_onto_the_spec_and_its_fields(conns: dict[str, Any]) -> None
         ({"match_on": ["phone"]}, "match_on[0]", "'phone' is not one of the mapped destination fields"),
         ({"upsert_key": "email"}, "match_on", "give match_on or upsert_key, not both"),
         ({"insert_mode": "append"}, "match_on", "append never matches existing records"),
-        ({"match_on": None, "insert_mode": "update"}, "upsert_key", "is required when insert_mode is update (or give match_on)"),
+        (
+            {"match_on": None, "insert_mode": "update"},
+            "upsert_key",
+            "is required when insert_mode is update (or give match_on)",
+        ),
         ({"on_update": {"email": "sometimes"}}, "on_update.email", "must be one of always, if_empty"),
-        ({"on_update": {"mobile": "if_empty"}}, "on_update.mobile", "'mobile' is not one of the mapped destination fields"),
+        (
+            {"on_update": {"mobile": "if_empty"}},
+            "on_update.mobile",
+            "'mobile' is not one of the mapped destination fields",
+        ),
         ({"lists": {"tags": "csv"}}, "lists.tags", "must be one of text, tags"),
         ({"nulls": "sometimes"}, "nulls", "must be one of skip, overwrite, skip_until_linked"),
         ({"match_on": [1]}, "match_on", "expected a destination field or a list of them"),
@@ -92,7 +105,9 @@ def test_rule_mistakes_name_their_key(conns: dict[str, Any], changes: dict[str, 
 
 def test_a_destination_that_cannot_search_or_read_says_so(conns: dict[str, Any]) -> None:
     _, issues = parse(conns, destination="hook", object="people")
-    assert any("key 'config.meta.revsync.match_on'" in i and "a http destination cannot search records" in i for i in issues)
+    assert any(
+        "key 'config.meta.revsync.match_on'" in i and "a http destination cannot search records" in i for i in issues
+    )
     _, issues = parse(conns, destination="hook", object="people", match_on=None, upsert_key="email")
     assert any("key 'config.meta.revsync.on_update'" in i and "cannot read a record" in i for i in issues)
 
@@ -114,8 +129,14 @@ def row(remote_id: str | None, **values: Any) -> ChangeRow:
 
 @pytest.mark.parametrize(
     "nulls, linked, sent",
-    [("skip", False, False), ("skip", True, False), ("overwrite", False, True), ("overwrite", True, True),
-     ("skip_until_linked", False, False), ("skip_until_linked", True, True)],
+    [
+        ("skip", False, False),
+        ("skip", True, False),
+        ("overwrite", False, True),
+        ("overwrite", True, True),
+        ("skip_until_linked", False, False),
+        ("skip_until_linked", True, True),
+    ],
 )
 def test_null_policies(conns: dict[str, Any], nulls: str, linked: bool, sent: bool) -> None:
     (spec,), _ = parse(conns, nulls=nulls)
@@ -128,9 +149,14 @@ def test_null_policies(conns: dict[str, Any], nulls: str, linked: bool, sent: bo
 @pytest.mark.parametrize(
     "value, list_format, expected",
     [
-        (["a", " b", None, ""], "text", "a,b"), ("already, text", "text", "already, text"), ([], "text", None),
-        ("a, b ,,c", "tags", ["a", "b", "c"]), (["x", 3], "tags", ["x", "3"]), ("", "tags", None),
-        (["kept"], None, ["kept"]), (None, "tags", None),
+        (["a", " b", None, ""], "text", "a,b"),
+        ("already, text", "text", "already, text"),
+        ([], "text", None),
+        ("a, b ,,c", "tags", ["a", "b", "c"]),
+        (["x", 3], "tags", ["x", "3"]),
+        ("", "tags", None),
+        (["kept"], None, ["kept"]),
+        (None, "tags", None),
     ],
 )
 def test_list_formats(value: Any, list_format: str | None, expected: Any) -> None:
@@ -140,9 +166,13 @@ def test_list_formats(value: Any, list_format: str | None, expected: Any) -> Non
 @pytest.mark.parametrize(
     "path, document, expected",
     [
-        ("$.id", {"id": 7}, [7]), ("id", {"id": 7}, [7]), ("data.id", {"data": {"id": "x"}}, ["x"]),
-        ("$.results[*].id", {"results": [{"id": 1}, {"id": 2}]}, [1, 2]), ("$[1]", [5, 6], [6]),
-        ("$['odd key']", {"odd key": 1}, [1]), ("$.missing", {}, []),
+        ("$.id", {"id": 7}, [7]),
+        ("id", {"id": 7}, [7]),
+        ("data.id", {"data": {"id": "x"}}, ["x"]),
+        ("$.results[*].id", {"results": [{"id": 1}, {"id": 2}]}, [1, 2]),
+        ("$[1]", [5, 6], [6]),
+        ("$['odd key']", {"odd key": 1}, [1]),
+        ("$.missing", {}, []),
     ],
 )
 def test_json_path(path: str, document: Any, expected: list[Any]) -> None:
@@ -155,7 +185,9 @@ def test_a_bad_json_path_is_refused() -> None:
 
 
 def test_freshdesk_waits_when_the_minute_budget_is_spent() -> None:
-    assert FreshdeskDestination.throttle_hint({"X-RateLimit-Total": "200", "X-RateLimit-Remaining": "0"}) == pytest.approx(0.3)
+    assert FreshdeskDestination.throttle_hint(
+        {"X-RateLimit-Total": "200", "X-RateLimit-Remaining": "0"}
+    ) == pytest.approx(0.3)
     assert FreshdeskDestination.throttle_hint({"X-RateLimit-Total": "200", "X-RateLimit-Remaining": "3"}) is None
     assert FreshdeskDestination.throttle_hint({}) is None
 
@@ -167,8 +199,10 @@ def test_freshdesk_waits_when_the_minute_budget_is_spent() -> None:
 def freshdesk(tmp_path: Path) -> Iterator[tuple[FreshdeskDestination, SandboxServer]]:
     with SandboxServer(emulators=[FreshdeskEmulator()]) as server:
         path = tmp_path / "sandbox.yml"
-        path.write_text(f"connections:\n  fd:\n    type: freshdesk\n    api_key: {DEFAULT_API_KEY}\n"
-                        f"    base_url: {server.url}/freshdesk\n")
+        path.write_text(
+            f"connections:\n  fd:\n    type: freshdesk\n    api_key: {DEFAULT_API_KEY}\n"
+            f"    base_url: {server.url}/freshdesk\n"
+        )
         found, _ = load_connections(path, {}, destinations=catalog())
         yield FreshdeskDestination(found["fd"], HttpClient(max_concurrency=1)), server
 
@@ -179,7 +213,9 @@ def seed_contact(server: SandboxServer, body: dict[str, Any]) -> int:
     return int(answer.json()["id"])
 
 
-def test_nothing_left_to_change_links_without_a_request(conns: dict[str, Any], freshdesk: tuple[FreshdeskDestination, SandboxServer]) -> None:
+def test_nothing_left_to_change_links_without_a_request(
+    conns: dict[str, Any], freshdesk: tuple[FreshdeskDestination, SandboxServer]
+) -> None:
     destination, server = freshdesk
     existing = seed_contact(server, {"name": "Ann", "email": "ann@x.io"})
     (spec,), _ = parse(conns, fields={"name": "name", "email": "email"}, match_on="email", lists=None)
@@ -190,16 +226,28 @@ def test_nothing_left_to_change_links_without_a_request(conns: dict[str, Any], f
     assert "PUT contacts.update" not in server.stats()["freshdesk"]["by_route"]
 
 
-def test_update_with_no_match_and_ambiguous_keys_are_rejects(conns: dict[str, Any], freshdesk: tuple[FreshdeskDestination, SandboxServer]) -> None:
+def test_update_with_no_match_and_ambiguous_keys_are_rejects(
+    conns: dict[str, Any], freshdesk: tuple[FreshdeskDestination, SandboxServer]
+) -> None:
     destination, server = freshdesk
     seed_contact(server, {"name": "A", "mobile": "+1", "email": "a@x.io"})
     seed_contact(server, {"name": "B", "mobile": "+1", "email": "b@x.io"})
-    (spec,), _ = parse(conns, insert_mode="update", match_on=["mobile", "email"], on_update=None, lists=None,
-                       fields={"name": "name", "mobile": "mobile", "email": "email"})
-    result = matching.send(destination, spec, [
-        Change("update", "1", {"name": "x", "mobile": "+1", "email": "a@x.io"}),
-        Change("update", "2", {"name": "y", "mobile": "+2", "email": "nobody@x.io"}),
-    ])
+    (spec,), _ = parse(
+        conns,
+        insert_mode="update",
+        match_on=["mobile", "email"],
+        on_update=None,
+        lists=None,
+        fields={"name": "name", "mobile": "mobile", "email": "email"},
+    )
+    result = matching.send(
+        destination,
+        spec,
+        [
+            Change("update", "1", {"name": "x", "mobile": "+1", "email": "a@x.io"}),
+            Change("update", "2", {"name": "y", "mobile": "+2", "email": "nobody@x.io"}),
+        ],
+    )
     assert [(r.key, r.code) for r in result.rejected] == [("1", "multiple_matches"), ("2", "no_match")]
     assert result.acked == [] and result.requests == 3  # one search for row 1, two for row 2
 
@@ -210,20 +258,34 @@ def test_hubspot_matches_by_search_and_keeps_a_value_the_record_holds(tmp_path: 
 
     with SandboxServer(emulators=[HubSpotEmulator()]) as server:
         path = tmp_path / "hubspot.yml"
-        path.write_text(f"connections:\n  hs:\n    type: hubspot\n    access_token: {DEFAULT_TOKEN}\n"
-                        f"    base_url: {server.url}/hubspot\n")
+        path.write_text(
+            f"connections:\n  hs:\n    type: hubspot\n    access_token: {DEFAULT_TOKEN}\n"
+            f"    base_url: {server.url}/hubspot\n"
+        )
         found, issues = load_connections(path, {}, destinations=catalog())
         assert issues == []
-        answer = requests.post(f"{server.url}/hubspot/crm/v3/objects/contacts", timeout=5, headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"},
-                               json={"properties": {"email": "ann@x.io", "firstname": "Ann"}})
+        answer = requests.post(
+            f"{server.url}/hubspot/crm/v3/objects/contacts",
+            timeout=5,
+            headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"},
+            json={"properties": {"email": "ann@x.io", "firstname": "Ann"}},
+        )
         existing = answer.json()["id"]
-        block = {"destination": "hs", "object": "contacts", "insert_mode": "upsert", "primary_key": "pid",
-                 "match_on": ["phone", "email"], "on_update": {"firstname": "if_empty"},
-                 "fields": {"email": "email", "firstname": "first", "lastname": "last", "phone": "phone"}}
+        block = {
+            "destination": "hs",
+            "object": "contacts",
+            "insert_mode": "upsert",
+            "primary_key": "pid",
+            "match_on": ["phone", "email"],
+            "on_update": {"firstname": "if_empty"},
+            "fields": {"email": "email", "firstname": "first", "lastname": "last", "phone": "phone"},
+        }
         (spec,), issues, _ = parse_sync_blocks(NODE, block, found, destinations=catalog())
         assert issues == []
         destination = HubSpotDestination(found["hs"], HttpClient(max_concurrency=1))
-        result = matching.send(destination, spec, [Change("upsert", "1", {"email": "ann@x.io", "firstname": "New", "lastname": "Lee"})])
+        result = matching.send(
+            destination, spec, [Change("upsert", "1", {"email": "ann@x.io", "firstname": "New", "lastname": "Lee"})]
+        )
         assert [(a.key, a.destination_id, a.outcome) for a in result.acked] == [("1", str(existing), "updated")]
         record = server.emulator("hubspot").records("contacts")[0]["properties"]
         assert (record["firstname"], record["lastname"]) == ("Ann", "Lee")
@@ -235,29 +297,46 @@ def test_pipedrive_matches_by_search_and_reads_the_record_for_if_empty(tmp_path:
 
     with SandboxServer(emulators=[PipedriveEmulator()]) as server:
         path = tmp_path / "pipedrive.yml"
-        path.write_text(f"connections:\n  pd:\n    type: pipedrive\n    api_token: {DEFAULT_TOKEN}\n"
-                        f"    base_url: {server.url}/pipedrive\n")
+        path.write_text(
+            f"connections:\n  pd:\n    type: pipedrive\n    api_token: {DEFAULT_TOKEN}\n"
+            f"    base_url: {server.url}/pipedrive\n"
+        )
         found, issues = load_connections(path, {}, destinations=catalog())
         assert issues == []
-        person = {"name": "Ann", "emails": [{"value": "ann@x.io", "primary": True, "label": "work"}],
-                  "phones": [{"value": "+1", "primary": True, "label": "work"}]}
-        answer = requests.post(f"{server.url}/pipedrive/persons", json=person, headers={"x-api-token": DEFAULT_TOKEN}, timeout=5)
+        person = {
+            "name": "Ann",
+            "emails": [{"value": "ann@x.io", "primary": True, "label": "work"}],
+            "phones": [{"value": "+1", "primary": True, "label": "work"}],
+        }
+        answer = requests.post(
+            f"{server.url}/pipedrive/persons", json=person, headers={"x-api-token": DEFAULT_TOKEN}, timeout=5
+        )
         existing = answer.json()["data"]["id"]
-        block = {"destination": "pd", "object": "persons", "insert_mode": "upsert", "primary_key": "pid",
-                 "match_on": ["phones", "email"], "on_update": {"phones": "if_empty"},
-                 "fields": {"name": "name", "email": "email", "phones": "phone"}}
+        block = {
+            "destination": "pd",
+            "object": "persons",
+            "insert_mode": "upsert",
+            "primary_key": "pid",
+            "match_on": ["phones", "email"],
+            "on_update": {"phones": "if_empty"},
+            "fields": {"name": "name", "email": "email", "phones": "phone"},
+        }
         (spec,), issues, _ = parse_sync_blocks(NODE, block, found, destinations=catalog())
         assert issues == []
         destination = PipedriveDestination(found["pd"], HttpClient(max_concurrency=1))
         destination.prepare(spec)
-        result = matching.send(destination, spec, [Change("upsert", "1", {"name": "Ann Lee", "email": "ann@x.io", "phones": "+2"})])
+        result = matching.send(
+            destination, spec, [Change("upsert", "1", {"name": "Ann Lee", "email": "ann@x.io", "phones": "+2"})]
+        )
         assert [(a.key, a.destination_id, a.outcome) for a in result.acked] == [("1", str(existing), "updated")]
         record = server.emulator("pipedrive").records("persons")[0]
         assert record["name"] == "Ann Lee" and [p["value"] for p in record["phones"]] == ["+1"]
         assert "GET persons.get" in server.stats()["pipedrive"]["by_route"]  # read for if_empty
 
 
-def test_freshdesk_lists_its_fields_for_validate_remote(freshdesk: tuple[FreshdeskDestination, SandboxServer], conns: dict[str, Any]) -> None:
+def test_freshdesk_lists_its_fields_for_validate_remote(
+    freshdesk: tuple[FreshdeskDestination, SandboxServer], conns: dict[str, Any]
+) -> None:
     destination, server = freshdesk
     server.emulator("freshdesk").define_custom_field("contacts", "sfcontactid")
     (spec,), _ = parse(conns)

@@ -142,7 +142,13 @@ class FreshdeskDestination(PerRecordDestination):
             path = field.path if field else key
             if path != "id" and lookup_of(spec.object, path) is None:
                 usable = ", ".join(searchable(spec.object))
-                problems.append((f"Freshdesk cannot look {spec.object} up by {path!r}: use {usable} or a custom field (custom_fields.<name>)", key_name))
+                problems.append(
+                    (
+                        f"Freshdesk cannot look {spec.object} up by {path!r}: use {usable} or a custom field "
+                        "(custom_fields.<name>)",
+                        key_name,
+                    )
+                )
         return problems
 
     @classmethod
@@ -160,11 +166,20 @@ class FreshdeskDestination(PerRecordDestination):
         return 60 / max(total, 1) if remaining <= 0 else None
 
     # ---- requests ----------------------------------------------------------------------
-    def _call(self, result: BatchResult, method: str, path: str, body: Any = None, params: Mapping[str, Any] | None = None,
-              family: str = "") -> Reply:
+    def _call(
+        self,
+        result: BatchResult,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        family: str = "",
+    ) -> Reply:
         token = base64.b64encode(f"{self.connection.setting('api_key')}:X".encode()).decode()
         headers = {"Authorization": f"Basic {token}"}
-        reply = self.http.request(method, f"{self.root}/{path}", json=body, params=params, headers=headers, family=family)
+        reply = self.http.request(
+            method, f"{self.root}/{path}", json=body, params=params, headers=headers, family=family
+        )
         return result.count(reply)
 
     def send_one(self, spec: SyncSpec, change: Change, result: BatchResult) -> None:
@@ -181,10 +196,17 @@ class FreshdeskDestination(PerRecordDestination):
                 result.reject(change, *error_of(reply))
         else:
             reply = self._call(result, "PUT", f"{spec.object}/{change.remote_id}", change.fields)
-            if (spec.object == "contacts" and reply.status in TRASH_SUSPECTED and change.remote_id
-                    and self._in_trash(str(change.remote_id), result) is not None):
+            if (
+                spec.object == "contacts"
+                and reply.status in TRASH_SUSPECTED
+                and change.remote_id
+                and self._in_trash(str(change.remote_id), result) is not None
+            ):
                 self._restore(spec, change, str(change.remote_id), result)
-            elif reply.status == 404 and spec.insert_mode in ("upsert", "mirror"):  # the remembered record is gone: made again
+            elif reply.status == 404 and spec.insert_mode in (
+                "upsert",
+                "mirror",
+            ):  # the remembered record is gone: made again
                 self._create(spec, change, result)
             else:
                 self._read(reply, spec, change, result, "updated")
@@ -217,8 +239,11 @@ class FreshdeskDestination(PerRecordDestination):
             return None
         if any(e.get("code") != "duplicate_value" for e in errors):
             return None
-        named = {str(e["additional_info"]["user_id"]) for e in errors
-                 if isinstance(e.get("additional_info"), dict) and e["additional_info"].get("user_id") is not None}
+        named = {
+            str(e["additional_info"]["user_id"])
+            for e in errors
+            if isinstance(e.get("additional_info"), dict) and e["additional_info"].get("user_id") is not None
+        }
         if len(named) > 1:
             return None
         if named:
@@ -230,18 +255,30 @@ class FreshdeskDestination(PerRecordDestination):
             return None
         return str(candidates[0]["id"])
 
-    def _trash_by_filter(self, change: Change, errors: list[dict[str, Any]], result: BatchResult) -> list[Mapping[str, Any]]:
+    def _trash_by_filter(
+        self, change: Change, errors: list[dict[str, Any]], result: BatchResult
+    ) -> list[Mapping[str, Any]]:
         """The trashed contacts (``state=deleted``) holding the value of the first duplicated
         field a list filter serves (email, mobile, phone)."""
         for error in errors:
             field = str(error.get("field"))
             value = change.fields.get(field)
             if field in facts.MATCH_FILTERS["contacts"] and value not in (None, ""):
-                reply = self._call(result, "GET", "contacts", params={"state": "deleted", field: value, "per_page": PER_PAGE}, family=LOOKUP)
+                reply = self._call(
+                    result,
+                    "GET",
+                    "contacts",
+                    params={"state": "deleted", field: value, "per_page": PER_PAGE},
+                    family=LOOKUP,
+                )
                 records = reply.json() if reply.ok else None
                 if not isinstance(records, list):
                     return []
-                return [r for r in records if isinstance(r, dict) and r.get("id") is not None and r.get("deleted") is not False]
+                return [
+                    r
+                    for r in records
+                    if isinstance(r, dict) and r.get("id") is not None and r.get("deleted") is not False
+                ]
         return []
 
     def _restore(self, spec: SyncSpec, change: Change, record_id: str, result: BatchResult) -> None:
@@ -275,9 +312,15 @@ class FreshdeskDestination(PerRecordDestination):
             raise RecordRejected(*error_of(reply))
         if not isinstance(records, list):
             raise TransientDestinationError(unconfirmed(reply, f"a list of {spec.object}"))
-        found = [Found(str(record["id"]), record) for record in records if isinstance(record, dict) and record.get("id") is not None]
+        found = [
+            Found(str(record["id"]), record)
+            for record in records
+            if isinstance(record, dict) and record.get("id") is not None
+        ]
         known = {match.id for match in found}
-        return found + [Found(record_id) for record_id in self._created_with(spec.object, field, value) if record_id not in known]
+        return found + [
+            Found(record_id) for record_id in self._created_with(spec.object, field, value) if record_id not in known
+        ]
 
     def _remember(self, resource: str, record_id: str, fields: Mapping[str, Any]) -> None:
         with self._created_lock:
@@ -347,7 +390,9 @@ def _holds(record: Mapping[str, Any], fields: Mapping[str, Any], field: str) -> 
 def searchable(resource: str) -> list[str]:
     """The destination fields a look-up can serve, standard ones (custom fields aside)."""
     names = set(facts.MATCH_FILTERS[resource]) | set(facts.SEARCH_FIELDS[resource])
-    return sorted(facts.SEARCH_FIELD_SOURCES.get(name, name) for name in names if name not in ("created_at", "updated_at"))
+    return sorted(
+        facts.SEARCH_FIELD_SOURCES.get(name, name) for name in names if name not in ("created_at", "updated_at")
+    )
 
 
 def lookup_of(resource: str, path: str) -> tuple[str, str] | None:
@@ -377,11 +422,16 @@ def search_query(name: str, value: Any) -> str:
     else:
         text = str(value)
         if "'" in text or '"' in text or "\\" in text:
-            raise RecordRejected("unsearchable_value", f"Freshdesk's filter API cannot search {name} for a value holding a quote or backslash")
+            raise RecordRejected(
+                "unsearchable_value",
+                f"Freshdesk's filter API cannot search {name} for a value holding a quote or backslash",
+            )
         literal = f"'{text}'"
     inner = f"{name}:{literal}"
     if len(inner) > facts.QUERY_MAX:
-        raise RecordRejected("unsearchable_value", f"a search for {name} would exceed Freshdesk's {facts.QUERY_MAX} characters")
+        raise RecordRejected(
+            "unsearchable_value", f"a search for {name} would exceed Freshdesk's {facts.QUERY_MAX} characters"
+        )
     return f'"{inner}"'
 
 

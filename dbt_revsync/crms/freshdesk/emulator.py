@@ -79,15 +79,41 @@ __all__ = [
 
 DEFAULT_API_KEY = "sandbox-freshdesk-key"
 
-CONTACT_FIELDS = frozenset({
-    "name", "email", "phone", "mobile", "twitter_id", "unique_external_id", "other_emails", "company_id",
-    "view_all_tickets", "other_companies", "address", "avatar", "custom_fields", "description", "job_title",
-    "language", "tags", "time_zone",
-})
-COMPANY_FIELDS = frozenset({
-    "name", "description", "domains", "note", "health_score", "account_tier", "renewal_date", "industry",
-    "custom_fields",
-})
+CONTACT_FIELDS = frozenset(
+    {
+        "name",
+        "email",
+        "phone",
+        "mobile",
+        "twitter_id",
+        "unique_external_id",
+        "other_emails",
+        "company_id",
+        "view_all_tickets",
+        "other_companies",
+        "address",
+        "avatar",
+        "custom_fields",
+        "description",
+        "job_title",
+        "language",
+        "tags",
+        "time_zone",
+    }
+)
+COMPANY_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "domains",
+        "note",
+        "health_score",
+        "account_tier",
+        "renewal_date",
+        "industry",
+        "custom_fields",
+    }
+)
 FIELDS = {"contacts": CONTACT_FIELDS, "companies": COMPANY_FIELDS}
 LIST_FILTERS = facts.LIST_FILTERS
 # A contact needs one of these (the notes: "[unc]"; the error names them all).
@@ -130,8 +156,15 @@ class FreshdeskEmulator(Emulator):
     first_id = 43000000001
     auth_hint = "Authorization: Basic base64(<key>:X)"
 
-    def __init__(self, *, plan: str = facts.DEFAULT_PLAN, search_lag: float = 0.0, clock: Clock = time.monotonic,
-                 duplicate_ids: bool = False, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        plan: str = facts.DEFAULT_PLAN,
+        search_lag: float = 0.0,
+        clock: Clock = time.monotonic,
+        duplicate_ids: bool = False,
+        **options: Any,
+    ) -> None:
         super().__init__(clock=clock, **options)
         if plan not in facts.PLANS:
             raise ValueError(f"unknown freshdesk plan {plan!r}; expected one of: {', '.join(facts.PLANS)}")
@@ -143,7 +176,9 @@ class FreshdeskEmulator(Emulator):
         self.clock = clock
         self.custom_fields: dict[str, dict[str, str]] = {resource: {} for resource in self.resources}
         # resource -> id -> [(visible from, the record as indexed, None once gone)]
-        self._index: dict[str, dict[int, list[tuple[float, Record | None]]]] = {resource: {} for resource in self.resources}
+        self._index: dict[str, dict[int, list[tuple[float, Record | None]]]] = {
+            resource: {} for resource in self.resources
+        }
 
     def define_custom_field(self, resource: str, name: str, type: str = "custom_text") -> None:
         """Add a custom field to what ``/contact_fields`` or ``/company_fields`` lists, as an
@@ -156,14 +191,18 @@ class FreshdeskEmulator(Emulator):
         Freshdesk has no unique custom field: ``unique`` is refused."""
         resource = _OBJECT_NAMES.get(declared.object)
         if resource is None:
-            raise SchemaRefused(f"Freshdesk has no object {declared.object!r} with custom fields; expected contacts or companies")
+            raise SchemaRefused(
+                f"Freshdesk has no object {declared.object!r} with custom fields; expected contacts or companies"
+            )
         if not _NAME.match(declared.name):
             raise SchemaRefused(f"{declared.name!r} is not a Freshdesk field name (lower-case letters, digits and _)")
         if declared.name in FIELDS[resource]:
             raise SchemaRefused(f"{declared.name!r} is a standard {resource} field, not a custom one")
         kind = facts.GENERIC_TYPES.get(declared.type, declared.type)
         if kind not in facts.CUSTOM_TYPES:
-            raise SchemaRefused(f"unknown Freshdesk field type {declared.type!r}; expected one of: {', '.join(facts.CUSTOM_TYPES)}")
+            raise SchemaRefused(
+                f"unknown Freshdesk field type {declared.type!r}; expected one of: {', '.join(facts.CUSTOM_TYPES)}"
+            )
         if declared.unique:
             raise SchemaRefused(f"Freshdesk custom fields cannot be unique ({resource}.{declared.name})")
         known = self.custom_fields[resource].get(declared.name)
@@ -197,7 +236,9 @@ class FreshdeskEmulator(Emulator):
         return user in self.api_keys
 
     def unauthorized_response(self, request: SandboxRequest) -> SandboxResponse:
-        return json_response(401, {"code": "invalid_credentials", "message": "You have to be logged in to perform this action."})
+        return json_response(
+            401, {"code": "invalid_credentials", "message": "You have to be logged in to perform this action."}
+        )
 
     def error_response(self, status: int, message: str) -> SandboxResponse:
         # Assumed: errors other than validation carry {"code", "message"}.
@@ -289,7 +330,7 @@ class FreshdeskEmulator(Emulator):
 
     @route("DELETE", r"/contacts/(?P<record_id>[^/]+)/hard_delete", "contacts.hard_delete")
     def hard_delete(self, request: SandboxRequest, record_id: str) -> SandboxResponse:
-        """"Permanently Delete a Contact": a trashed contact, or any contact with ``force=true``
+        """ "Permanently Delete a Contact": a trashed contact, or any contact with ``force=true``
         ("mandatory" for one not soft deleted). Assumed: without it, 400 ``missing_field`` on
         ``force``; a ``force`` other than true/false is 400 ``datatype_mismatch``."""
         existing = self._existing("contacts", record_id, allow_deleted=True)
@@ -297,7 +338,15 @@ class FreshdeskEmulator(Emulator):
         if force not in ("true", "false"):
             raise ValidationFailed([_error("force", "It should be a/an Boolean", "datatype_mismatch")])
         if not existing.get("deleted") and force != "true":
-            raise ValidationFailed([_error("force", "It should be true to permanently delete a contact that is not deleted", "missing_field")])
+            raise ValidationFailed(
+                [
+                    _error(
+                        "force",
+                        "It should be true to permanently delete a contact that is not deleted",
+                        "missing_field",
+                    )
+                ]
+            )
         self.store.delete("contacts", existing["id"])
         self._unindexed("contacts", existing["id"])
         return SandboxResponse(status=204)
@@ -307,14 +356,18 @@ class FreshdeskEmulator(Emulator):
         """The documented list filters only (``facts.LIST_FILTERS``); several are ANDed.
         Assumed: ``state`` gives the contacts in that state only (``deleted``: the trash)."""
         filters = {key: value for key, value in request.query.items() if key not in ("page", "per_page")}
-        errors = [_error(key, "Unexpected/invalid field in request", "invalid_field") for key in filters if key not in LIST_FILTERS[resource]]
+        errors = [
+            _error(key, "Unexpected/invalid field in request", "invalid_field")
+            for key in filters
+            if key not in LIST_FILTERS[resource]
+        ]
         if errors:
             raise ValidationFailed(errors)
         page, per_page = _paging(request.query, _DEFAULT_PER_PAGE, _MAX_PER_PAGE)
         predicate = _list_predicate(filters)
         self._lookup()
         found = self.store.find(resource, predicate)
-        chunk = found[(page - 1) * per_page: page * per_page]
+        chunk = found[(page - 1) * per_page : page * per_page]
         headers = {}
         if page * per_page < len(found):
             query = urlencode({**request.query, "page": page + 1, "per_page": per_page})
@@ -327,12 +380,20 @@ class FreshdeskEmulator(Emulator):
         ones under their names and types. Assumed: each entry's shape beyond ``name``,
         ``label``, ``default``, ``type`` [sec]."""
         resource = "contacts" if kind == "contact" else "companies"
-        standard = [{"name": n, "label": n.replace("_", " ").capitalize(), "default": True, "type": f"default_{n}"}
-                    for n in sorted(FIELDS[resource]) if n != "custom_fields"]
-        custom = [{"name": n, "label": n.removeprefix("cf_").replace("_", " ").capitalize(), "default": False, "type": t}
-                  for n, t in self.custom_fields[resource].items()]
+        standard = [
+            {"name": n, "label": n.replace("_", " ").capitalize(), "default": True, "type": f"default_{n}"}
+            for n in sorted(FIELDS[resource])
+            if n != "custom_fields"
+        ]
+        custom = [
+            {"name": n, "label": n.removeprefix("cf_").replace("_", " ").capitalize(), "default": False, "type": t}
+            for n, t in self.custom_fields[resource].items()
+        ]
         now = _now()
-        fields = [{"id": i + 1, **f, "position": i + 1, "created_at": now, "updated_at": now} for i, f in enumerate(standard + custom)]
+        fields = [
+            {"id": i + 1, **f, "position": i + 1, "created_at": now, "updated_at": now}
+            for i, f in enumerate(standard + custom)
+        ]
         return json_response(200, fields)
 
     @route("GET", rf"/search/{_RESOURCE}", "{resource}.search")
@@ -342,7 +403,9 @@ class FreshdeskEmulator(Emulator):
         not included; a write shows only once indexed (``search_lag``)."""
         unknown = [key for key in request.query if key not in ("query", "page")]
         if unknown:
-            raise ValidationFailed([_error(key, "Unexpected/invalid field in request", "invalid_field") for key in unknown])
+            raise ValidationFailed(
+                [_error(key, "Unexpected/invalid field in request", "invalid_field") for key in unknown]
+            )
         if "query" not in request.query:
             raise ValidationFailed([_error("query", "It should be a/an String", "missing_field")])
         predicate = parse_query(request.query["query"], self._searchable(resource))
@@ -351,7 +414,9 @@ class FreshdeskEmulator(Emulator):
             raise ValidationFailed([_error("page", f"It should be between 1 and {_SEARCH_PAGES}", "invalid_value")])
         self._lookup()
         found = [record for record in self._searchable_records(resource) if predicate(record)]
-        return json_response(200, {"results": found[(page - 1) * _SEARCH_PAGE: page * _SEARCH_PAGE], "total": len(found)})
+        return json_response(
+            200, {"results": found[(page - 1) * _SEARCH_PAGE : page * _SEARCH_PAGE], "total": len(found)}
+        )
 
     # -- the search index ------------------------------------------------------------
 
@@ -376,8 +441,11 @@ class FreshdeskEmulator(Emulator):
     def _searchable(self, resource: str) -> dict[str, str]:
         """Field name -> its type (boolean, number, date, string) for the filter API."""
         kinds = {"custom_number": "number", "custom_checkbox": "boolean", "custom_date": "date"}
-        custom = {name: kinds.get(kind, "string") for name, kind in self.custom_fields[resource].items()
-                  if kind in facts.SEARCHABLE_CUSTOM_TYPES}
+        custom = {
+            name: kinds.get(kind, "string")
+            for name, kind in self.custom_fields[resource].items()
+            if kind in facts.SEARCHABLE_CUSTOM_TYPES
+        }
         return {**facts.SEARCH_FIELDS[resource], **custom}
 
     # -- records -------------------------------------------------------------------
@@ -390,7 +458,11 @@ class FreshdeskEmulator(Emulator):
         return record
 
     def _fields(self, resource: str, body: dict[str, Any]) -> dict[str, Any]:
-        errors = [_error(key, "Unexpected/invalid field in request", "invalid_field") for key in body if key not in FIELDS[resource]]
+        errors = [
+            _error(key, "Unexpected/invalid field in request", "invalid_field")
+            for key in body
+            if key not in FIELDS[resource]
+        ]
         errors += _type_errors(body)
         if isinstance(body.get("custom_fields"), dict):
             errors += _custom_errors(self.custom_fields[resource], body["custom_fields"])
@@ -425,7 +497,9 @@ class FreshdeskEmulator(Emulator):
                 if email in holders:
                     errors.append(self._duplicate("email", holders[email]))
             external = _folded(record.get("unique_external_id"))
-            holder = next((o["id"] for o in others if external and _folded(o.get("unique_external_id")) == external), None)
+            holder = next(
+                (o["id"] for o in others if external and _folded(o.get("unique_external_id")) == external), None
+            )
             if holder is not None:
                 errors.append(self._duplicate("unique_external_id", holder))
         else:
@@ -436,7 +510,12 @@ class FreshdeskEmulator(Emulator):
     def _duplicate(self, field: str, holder: int) -> dict[str, Any]:
         error: dict[str, Any] = {"field": field, "message": "It should be a unique value", "code": "duplicate_value"}
         if self.duplicate_ids:
-            error = {"field": field, "additional_info": {"user_id": holder}, "message": error["message"], "code": error["code"]}
+            error = {
+                "field": field,
+                "additional_info": {"user_id": holder},
+                "message": error["message"],
+                "code": error["code"],
+            }
         return error
 
 
@@ -447,9 +526,22 @@ class FreshdeskEmulator(Emulator):
 
 def _defaults(resource: str) -> Record:
     if resource == "contacts":
-        return {"active": False, "name": None, "email": None, "phone": None, "mobile": None, "twitter_id": None,
-                "unique_external_id": None, "other_emails": [], "company_id": None, "job_title": None,
-                "language": "en", "time_zone": "Eastern Time (US & Canada)", "tags": [], "custom_fields": {}}
+        return {
+            "active": False,
+            "name": None,
+            "email": None,
+            "phone": None,
+            "mobile": None,
+            "twitter_id": None,
+            "unique_external_id": None,
+            "other_emails": [],
+            "company_id": None,
+            "job_title": None,
+            "language": "en",
+            "time_zone": "Eastern Time (US & Canada)",
+            "tags": [],
+            "custom_fields": {},
+        }
     return {"name": None, "description": None, "domains": [], "note": None, "industry": None, "custom_fields": {}}
 
 
@@ -462,13 +554,23 @@ def _type_errors(body: dict[str, Any]) -> list[dict[str, str]]:
             errors.append(_error(key, "It should be a/an key/value pair", "datatype_mismatch"))
         elif key == "company_id" and value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             errors.append(_error(key, "It should be a/an Positive Integer", "datatype_mismatch"))
-        elif key in ("name", "email", "phone", "mobile", "unique_external_id", "twitter_id") and value is not None and not isinstance(value, str):
+        elif (
+            key in ("name", "email", "phone", "mobile", "unique_external_id", "twitter_id")
+            and value is not None
+            and not isinstance(value, str)
+        ):
             errors.append(_error(key, "It should be a/an String", "datatype_mismatch"))
         elif key == "email" and value is not None and not _EMAIL.match(value):
             errors.append(_error(key, "It should be in the 'valid email address' format", "invalid_value"))
     for email in body.get("other_emails") or [] if isinstance(body.get("other_emails"), list) else []:
         if isinstance(email, str) and not _EMAIL.match(email):
-            errors.append(_error("other_emails", "It should contain elements that are in the 'valid email address' format", "invalid_value"))
+            errors.append(
+                _error(
+                    "other_emails",
+                    "It should contain elements that are in the 'valid email address' format",
+                    "invalid_value",
+                )
+            )
     return errors
 
 
@@ -485,8 +587,12 @@ def _custom_errors(declared: dict[str, str], values: dict[str, Any]) -> list[dic
     return errors
 
 
-_TYPE_WORDS = {"custom_number": "Integer", "custom_decimal": "Number", "custom_checkbox": "Boolean",
-               "custom_date": "date in the format YYYY-MM-DD"}
+_TYPE_WORDS = {
+    "custom_number": "Integer",
+    "custom_decimal": "Number",
+    "custom_checkbox": "Boolean",
+    "custom_date": "date in the format YYYY-MM-DD",
+}
 
 
 def _fits(kind: str, value: Any) -> bool:
@@ -530,7 +636,9 @@ def _paging(query: dict[str, str], default: int, maximum: int) -> tuple[int, int
     except ValueError:
         raise ValidationFailed([_error("page", "It should be a/an Positive Integer", "datatype_mismatch")]) from None
     if page < 1 or not 1 <= per_page <= maximum:
-        raise ValidationFailed([_error("per_page", f"It should be a Positive Number less than or equal to {maximum}", "invalid_value")])
+        raise ValidationFailed(
+            [_error("per_page", f"It should be a Positive Number less than or equal to {maximum}", "invalid_value")]
+        )
     return page, per_page
 
 
@@ -575,12 +683,16 @@ def _list_predicate(filters: dict[str, str]) -> Callable[[Record], bool]:
     ``state=deleted`` the trash is left out."""
     state = filters.get("state")
     if state is not None and state not in facts.CONTACT_STATES:
-        raise ValidationFailed([_error("state", f"It should be one of these values: '{','.join(facts.CONTACT_STATES)}'", "invalid_value")])
+        raise ValidationFailed(
+            [_error("state", f"It should be one of these values: '{','.join(facts.CONTACT_STATES)}'", "invalid_value")]
+        )
     since = None
     if "_updated_since" in filters:
         since = _timestamp(filters["_updated_since"])
         if since is None:
-            raise ValidationFailed([_error("_updated_since", "It should be in the 'valid date time' format", "invalid_value")])
+            raise ValidationFailed(
+                [_error("_updated_since", "It should be in the 'valid date time' format", "invalid_value")]
+            )
     if "company_id" in filters and not filters["company_id"].isdigit():
         raise ValidationFailed([_error("company_id", "It should be a/an Positive Integer", "datatype_mismatch")])
     exact = {key: value for key, value in filters.items() if key not in ("state", "_updated_since")}
@@ -613,8 +725,10 @@ def _timestamp(text: str) -> datetime | None:
 # The filter API's query language
 # ---------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"""\s*(?:(?P<open>\()|(?P<close>\))|(?P<string>'[^']*')|(?P<number>-?\d+(?:\.\d+)?)(?![\w.])"""
-                    r"""|(?P<op>:[<>]|:)|(?P<word>[A-Za-z_][A-Za-z0-9_]*))""")
+_TOKEN = re.compile(
+    r"""\s*(?:(?P<open>\()|(?P<close>\))|(?P<string>'[^']*')|(?P<number>-?\d+(?:\.\d+)?)(?![\w.])"""
+    r"""|(?P<op>:[<>]|:)|(?P<word>[A-Za-z_][A-Za-z0-9_]*))"""
+)
 
 Predicate = Callable[[Record], bool]
 
@@ -630,7 +744,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             break
         found = _TOKEN.match(text, position)
         if not found or found.end() == position:
-            raise _invalid(f"Invalid query near {text[position:position + 20]!r}")
+            raise _invalid(f"Invalid query near {text[position : position + 20]!r}")
         kind = found.lastgroup or ""
         tokens.append((kind, found.group(kind)))
         position = found.end()
@@ -673,7 +787,9 @@ class _Parser:
     def take(self, kind: str) -> str:
         found_kind, text = self.peek()
         if found_kind != kind:
-            raise _invalid(f"Expected {kind} in query, found {text!r}" if text else f"Expected {kind} at the end of the query")
+            raise _invalid(
+                f"Expected {kind} in query, found {text!r}" if text else f"Expected {kind} at the end of the query"
+            )
         self.position += 1
         return text
 
@@ -715,6 +831,7 @@ class _Parser:
             return lambda record: _equals(record, name, value)
         if field_type not in ("number", "date"):
             raise _invalid(f"{operator} can only be used with number and date fields, not {name}")
+
         def compare(record: Record) -> bool:
             current = _field(record, name)
             if current in (None, ""):
@@ -724,6 +841,7 @@ class _Parser:
                 return current >= value if operator == ":>" else current <= value
             except TypeError:
                 return False
+
         return compare
 
 
@@ -737,5 +855,10 @@ def _value(name: str, field_type: str, kind: str, text: str) -> Any:
         return text[1:-1]
     if field_type == "string" and kind == "string":
         return text[1:-1]
-    wanted = {"boolean": "true or false", "number": "a number", "date": "a date as 'YYYY-MM-DD'", "string": "a string in single quotes"}
+    wanted = {
+        "boolean": "true or false",
+        "number": "a number",
+        "date": "a date as 'YYYY-MM-DD'",
+        "string": "a string in single quotes",
+    }
     raise _invalid(f"{name} should be {wanted[field_type]}, not {text!r}", field=name)

@@ -84,9 +84,17 @@ CONTACT_STATES = ("blocked", "deleted", "unverified", "verified")
 # their types; custom fields by their name as /contact_fields lists it.
 SEARCH_FIELDS: dict[str, dict[str, str]] = {
     "contacts": {
-        "active": "boolean", "company_id": "number", "created_at": "date", "email": "string",
-        "language": "string", "mobile": "string", "phone": "string", "tag": "string",
-        "time_zone": "string", "twitter_id": "string", "updated_at": "date",
+        "active": "boolean",
+        "company_id": "number",
+        "created_at": "date",
+        "email": "string",
+        "language": "string",
+        "mobile": "string",
+        "phone": "string",
+        "tag": "string",
+        "time_zone": "string",
+        "twitter_id": "string",
+        "updated_at": "date",
     },
     # "Filter Companies" (beta): domain and the dates; custom fields by name.
     "companies": {"domain": "string", "created_at": "date", "updated_at": "date"},
@@ -101,11 +109,27 @@ SEARCH_PAGES = 10
 # "Updates may take a few minutes to get indexed, after which it will be available through API".
 
 # Custom field types a contact or company field may have (/contact_fields "type").
-CUSTOM_TYPES = ("custom_text", "custom_paragraph", "custom_checkbox", "custom_number", "custom_dropdown",
-                "custom_phone_number", "custom_url", "custom_date", "custom_decimal")
+CUSTOM_TYPES = (
+    "custom_text",
+    "custom_paragraph",
+    "custom_checkbox",
+    "custom_number",
+    "custom_dropdown",
+    "custom_phone_number",
+    "custom_url",
+    "custom_date",
+    "custom_decimal",
+)
 # The search API accepts custom fields of these types ("Filter Contacts": number, checkbox,
 # dropdown, text (single line), date).
 SEARCHABLE_CUSTOM_TYPES = ("custom_text", "custom_checkbox", "custom_number", "custom_dropdown", "custom_date")
 # A generic type name (DeclaredField.type) -> Freshdesk's own.
-GENERIC_TYPES = {"string": "custom_text", "text": "custom_text", "number": "custom_number", "integer": "custom_number",
-                 "boolean": "custom_checkbox", "date": "custom_date", "decimal": "custom_decimal"}
+GENERIC_TYPES = {
+    "string": "custom_text",
+    "text": "custom_text",
+    "number": "custom_number",
+    "integer": "custom_number",
+    "boolean": "custom_checkbox",
+    "date": "custom_date",
+    "decimal": "custom_decimal",
+}

@@ -76,8 +76,10 @@ class FreshsalesDestination(PerRecordDestination):
             problems.append("a freshsales connection needs 'domain' (e.g. acme.myfreshworks.com) or 'base_url'")
         plan = connection.setting("plan", facts.DEFAULT_PLAN)
         if plan not in facts.PLANS:
-            problems.append(f"'plan' must be one of {', '.join(facts.PLANS)} (the Freshsales plan, which sets the "
-                            f"hourly API limit), got {plan!r}")
+            problems.append(
+                f"'plan' must be one of {', '.join(facts.PLANS)} (the Freshsales plan, which sets the "
+                f"hourly API limit), got {plan!r}"
+            )
         return problems
 
     @classmethod
@@ -102,11 +104,15 @@ class FreshsalesDestination(PerRecordDestination):
         if "." in name and name not in facts.EMAIL_NAMES:
             problems.append((f"{facts.unique_rule(spec.object)}: {key!r} is a nested path, not a field", "upsert_key"))
         elif name == "id":
-            message = (f"{facts.unique_rule(spec.object)}: the record id is not one; to write by id use "
-                       "insert_mode: update with upsert_key: id")
+            message = (
+                f"{facts.unique_rule(spec.object)}: the record id is not one; to write by id use "
+                "insert_mode: update with upsert_key: id"
+            )
             problems.append((message, "upsert_key"))
         elif name in facts.NEVER_UNIQUE[spec.object]:
-            message = f"{facts.unique_rule(spec.object)}: {name!r} is not a text or number field, so it can never be unique"
+            message = (
+                f"{facts.unique_rule(spec.object)}: {name!r} is not a text or number field, so it can never be unique"
+            )
             problems.append((message, "upsert_key"))
         return problems
 
@@ -143,7 +149,12 @@ class FreshsalesDestination(PerRecordDestination):
         else:  # update without a remembered id: find the one record by the upsert key
             record_id = self._find_one(spec, change, result)
             if record_id is not None:
-                self._read(self._call(result, "PUT", f"{resource}/{record_id}", {wrapper: change.fields}), change, result, "updated")
+                self._read(
+                    self._call(result, "PUT", f"{resource}/{record_id}", {wrapper: change.fields}),
+                    change,
+                    result,
+                    "updated",
+                )
 
     # ---- the object's field list ---------------------------------------------------------
     def list_fields(self, spec: SyncSpec) -> set[str] | None:
@@ -166,11 +177,15 @@ class FreshsalesDestination(PerRecordDestination):
         if any(is_unique(f) for f in listed):
             return []
         why = "is not a field of" if not listed else "is not marked unique in"
-        return [ConfigIssue(
-            f"{facts.unique_rule(spec.object)}: {name!r} {why} {spec.connection.name}.{spec.object} "
-            f"(GET /settings/{spec.object}/fields); mark it unique in Freshsales or upsert by a unique field",
-            where=f"{spec.node.resource_type} '{spec.node.name}'", file=spec.node.yaml_file, key=f"{spec.key_path}.upsert_key",
-        )]
+        return [
+            ConfigIssue(
+                f"{facts.unique_rule(spec.object)}: {name!r} {why} {spec.connection.name}.{spec.object} "
+                f"(GET /settings/{spec.object}/fields); mark it unique in Freshsales or upsert by a unique field",
+                where=f"{spec.node.resource_type} '{spec.node.name}'",
+                file=spec.node.yaml_file,
+                key=f"{spec.key_path}.upsert_key",
+            )
+        ]
 
     def _fields_of(self, resource: str) -> list[dict[str, Any]]:
         """The resource's field list, asked once per connection."""
@@ -213,7 +228,11 @@ class FreshsalesDestination(PerRecordDestination):
         body = reply.json()
         if not isinstance(body, dict) or not isinstance(body.get(spec.object), list):
             raise TransientDestinationError(unconfirmed(reply, f"a search answer listing {spec.object}"))
-        return [Found(str(record["id"]), record) for record in body[spec.object] if isinstance(record, dict) and record.get("id") is not None]
+        return [
+            Found(str(record["id"]), record)
+            for record in body[spec.object]
+            if isinstance(record, dict) and record.get("id") is not None
+        ]
 
     def fetch(self, spec: SyncSpec, record_id: str, result: BatchResult) -> Mapping[str, Any] | None:
         reply = self._call(result, "GET", f"{spec.object}/{record_id}")
@@ -239,7 +258,11 @@ class FreshsalesDestination(PerRecordDestination):
             return None
         if len(matches) != 1:
             what = "no record" if not matches else f"{len(matches)} records"
-            result.reject(change, "no_match" if not matches else "multiple_matches", f"{what} with {spec.upsert_key} = {change.upsert_value!r}")
+            result.reject(
+                change,
+                "no_match" if not matches else "multiple_matches",
+                f"{what} with {spec.upsert_key} = {change.upsert_value!r}",
+            )
             return None
         return matches[0].id
 

@@ -71,18 +71,79 @@ _TOKEN = re.compile(r'^\s*Token\s+token="?(?P<key>[^"\s]+)"?\s*$', re.IGNORECASE
 # fields are listed beside them under their ``cf_`` names; the sandbox account has the
 # ones the example project maps, and ``define_custom_field`` adds more.
 STANDARD_FIELDS: dict[str, tuple[str, ...]] = {
-    "contacts": ("first_name", "last_name", "job_title", "email", "emails", "work_number", "mobile_number",
-                 "address", "city", "state", "zipcode", "country", "sales_accounts", "sales_account_id",
-                 "territory_id", "lead_source_id", "owner_id", "subscription_status", "medium", "campaign_id",
-                 "keyword", "time_zone", "facebook", "twitter", "linkedin", "contact_status_id",
-                 "lifecycle_stage_id", "external_id", "tags"),
-    "sales_accounts": ("name", "address", "city", "state", "zipcode", "country", "industry_type_id",
-                       "business_type_id", "number_of_employees", "annual_revenue", "website", "phone",
-                       "owner_id", "facebook", "twitter", "linkedin", "territory_id", "parent_sales_account_id", "tags"),
-    "deals": ("name", "amount", "base_currency_amount", "expected_close", "closed_date", "probability",
-              "deal_stage_id", "deal_pipeline_id", "deal_reason_id", "deal_type_id", "deal_payment_status_id",
-              "campaign_id", "lead_source_id", "owner_id", "sales_account_id", "contacts_added_list",
-              "territory_id", "currency_id", "tags"),
+    "contacts": (
+        "first_name",
+        "last_name",
+        "job_title",
+        "email",
+        "emails",
+        "work_number",
+        "mobile_number",
+        "address",
+        "city",
+        "state",
+        "zipcode",
+        "country",
+        "sales_accounts",
+        "sales_account_id",
+        "territory_id",
+        "lead_source_id",
+        "owner_id",
+        "subscription_status",
+        "medium",
+        "campaign_id",
+        "keyword",
+        "time_zone",
+        "facebook",
+        "twitter",
+        "linkedin",
+        "contact_status_id",
+        "lifecycle_stage_id",
+        "external_id",
+        "tags",
+    ),
+    "sales_accounts": (
+        "name",
+        "address",
+        "city",
+        "state",
+        "zipcode",
+        "country",
+        "industry_type_id",
+        "business_type_id",
+        "number_of_employees",
+        "annual_revenue",
+        "website",
+        "phone",
+        "owner_id",
+        "facebook",
+        "twitter",
+        "linkedin",
+        "territory_id",
+        "parent_sales_account_id",
+        "tags",
+    ),
+    "deals": (
+        "name",
+        "amount",
+        "base_currency_amount",
+        "expected_close",
+        "closed_date",
+        "probability",
+        "deal_stage_id",
+        "deal_pipeline_id",
+        "deal_reason_id",
+        "deal_type_id",
+        "deal_payment_status_id",
+        "campaign_id",
+        "lead_source_id",
+        "owner_id",
+        "sales_account_id",
+        "contacts_added_list",
+        "territory_id",
+        "currency_id",
+        "tags",
+    ),
 }
 DEFAULT_CUSTOM_FIELDS: dict[str, tuple[str, ...]] = {
     "contacts": ("cf_account_id", "cf_lifecycle", "cf_contact_id", "cf_ref"),
@@ -109,12 +170,21 @@ class FreshsalesEmulator(Emulator):
     resources = tuple(WRAPPERS)
     default_api_keys = (DEFAULT_API_KEY,)
     # Published (facts.PLANS): 400/min, and 1000/h on Free and Growth (the default plan here).
-    vendor_limits = Limits(per_minute=facts.PLANS[facts.DEFAULT_PLAN].per_minute, per_hour=facts.PLANS[facts.DEFAULT_PLAN].per_hour)
+    vendor_limits = Limits(
+        per_minute=facts.PLANS[facts.DEFAULT_PLAN].per_minute, per_hour=facts.PLANS[facts.DEFAULT_PLAN].per_hour
+    )
     first_id = 16000000001
     auth_hint = "Authorization: Token token=<key>"
 
-    def __init__(self, *, api_keys: Iterable[str] | None = None, limits: Limits | None = None,
-                 utc_offset_hours: float = -4.0, plan: str = facts.DEFAULT_PLAN, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        api_keys: Iterable[str] | None = None,
+        limits: Limits | None = None,
+        utc_offset_hours: float = -4.0,
+        plan: str = facts.DEFAULT_PLAN,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(api_keys=api_keys, limits=limits, **kwargs)
         self._zone = timezone(timedelta(hours=utc_offset_hours))
         self.set_plan(plan)
@@ -158,18 +228,24 @@ class FreshsalesEmulator(Emulator):
             self._mark_default(resource, name, declared.unique)
             return
         if not name.startswith(facts.CUSTOM_PREFIX) or len(name) <= len(facts.CUSTOM_PREFIX):
-            raise SchemaRefused(f"a Freshsales custom field's API name starts with {facts.CUSTOM_PREFIX!r}; got {name!r}")
+            raise SchemaRefused(
+                f"a Freshsales custom field's API name starts with {facts.CUSTOM_PREFIX!r}; got {name!r}"
+            )
         kind = facts.TYPE_ALIASES.get(declared.type, declared.type)
         if kind not in facts.CUSTOM_FIELD_TYPES:
-            raise SchemaRefused(f"{resource}.{name}: unknown Freshsales field type {declared.type!r}; "
-                                f"expected one of {', '.join(facts.CUSTOM_FIELD_TYPES)}")
+            raise SchemaRefused(
+                f"{resource}.{name}: unknown Freshsales field type {declared.type!r}; "
+                f"expected one of {', '.join(facts.CUSTOM_FIELD_TYPES)}"
+            )
         if declared.unique:
             if kind not in facts.UNIQUE_TYPES:
                 raise SchemaRefused(f"{resource}.{name}: only text and number fields can be marked unique, not {kind}")
             marked = [n for n in self.unique_fields[resource] if n != name]
             if len(marked) >= facts.MAX_UNIQUE[resource]:
-                raise SchemaRefused(f"{resource}.{name}: at most {facts.MAX_UNIQUE[resource]} unique fields on {resource} "
-                                    f"(already unique: {', '.join(marked)})")
+                raise SchemaRefused(
+                    f"{resource}.{name}: at most {facts.MAX_UNIQUE[resource]} unique fields on {resource} "
+                    f"(already unique: {', '.join(marked)})"
+                )
         self.define_custom_field(resource, name)
         self.field_types[(resource, name)] = kind
         unique = self.unique_fields[resource]
@@ -188,8 +264,10 @@ class FreshsalesEmulator(Emulator):
                 marked.remove(name)
         elif name not in marked:
             if len(marked) >= facts.MAX_UNIQUE[resource]:
-                raise SchemaRefused(f"{resource}.{name}: at most {facts.MAX_UNIQUE[resource]} unique fields on {resource} "
-                                    f"(already unique: {', '.join(marked)})")
+                raise SchemaRefused(
+                    f"{resource}.{name}: at most {facts.MAX_UNIQUE[resource]} unique fields on {resource} "
+                    f"(already unique: {', '.join(marked)})"
+                )
             marked.append(name)
 
     def is_unique(self, resource: str, field_name: str) -> bool:
@@ -270,7 +348,7 @@ class FreshsalesEmulator(Emulator):
         found = self.store.find(resource, lambda record: all(_rule_matches(resource, record, rule) for rule in rules))
         page, per_page = _paging(body, request.query)
         total_pages = math.ceil(len(found) / per_page)
-        chunk = found[(page - 1) * per_page: page * per_page]
+        chunk = found[(page - 1) * per_page : page * per_page]
         return json_response(200, {resource: chunk, "meta": {"total": len(found), "total_pages": total_pages}})
 
     @route("GET", rf"/settings/{_RESOURCE}/fields", "{resource}.fields")
@@ -279,11 +357,26 @@ class FreshsalesEmulator(Emulator):
         Assumed: the shape of each entry beyond ``name``, ``label`` and ``default`` [sec];
         ``unique`` marks the fields upsert may use (the attribute name is not documented)."""
         unique = set(self.unique_fields[resource])
-        standard = [{"name": n, "label": n.replace("_", " ").capitalize(), "default": True, "type": "text", "unique": n in unique}
-                    for n in STANDARD_FIELDS[resource]]
-        custom = [{"name": n, "label": n.removeprefix("cf_").replace("_", " ").capitalize(), "default": False,
-                   "type": self.field_types.get((resource, n), "text"), "unique": n in unique}
-                  for n in self.custom_fields[resource]]
+        standard = [
+            {
+                "name": n,
+                "label": n.replace("_", " ").capitalize(),
+                "default": True,
+                "type": "text",
+                "unique": n in unique,
+            }
+            for n in STANDARD_FIELDS[resource]
+        ]
+        custom = [
+            {
+                "name": n,
+                "label": n.removeprefix("cf_").replace("_", " ").capitalize(),
+                "default": False,
+                "type": self.field_types.get((resource, n), "text"),
+                "unique": n in unique,
+            }
+            for n in self.custom_fields[resource]
+        ]
         return json_response(200, {"fields": [{"id": i + 1, **f} for i, f in enumerate(standard + custom)]})
 
     # -- record life cycle -------------------------------------------------------------
@@ -318,7 +411,8 @@ class FreshsalesEmulator(Emulator):
             holders = self.store.find("contacts", _another_holder(email, own_id))
             if holders:
                 raise RequestRejected(
-                    400, f"Contact with email '{email}' already exists (contact id {holders[0]['id']})")
+                    400, f"Contact with email '{email}' already exists (contact id {holders[0]['id']})"
+                )
 
     def _wrapped(self, status: int, resource: str, record: Record) -> SandboxResponse:
         return json_response(status, {WRAPPERS[resource]: record})

@@ -73,7 +73,11 @@ UNIQUE_TYPES = ("text", "number")
 # Unique by default (article 50000002578): the contact's primary email (may be made non-unique),
 # External ID (cannot be made non-unique), the account's name (may be made non-unique once another
 # field is unique). Mobile is no longer unique by default (accounts created since 2021-05-25).
-DEFAULT_UNIQUE: dict[str, tuple[str, ...]] = {"contacts": ("emails", "external_id"), "sales_accounts": ("name",), "deals": ()}
+DEFAULT_UNIQUE: dict[str, tuple[str, ...]] = {
+    "contacts": ("emails", "external_id"),
+    "sales_accounts": ("name",),
+    "deals": (),
+}
 ALWAYS_UNIQUE: dict[str, tuple[str, ...]] = {"contacts": ("external_id",), "sales_accounts": (), "deals": ()}
 # Names a contact's primary email goes by in a body or a unique_identifier (notes: rudder-transformer
 # sends ``{"emails": ...}``; the create body takes ``email`` or ``emails``).
@@ -82,20 +86,72 @@ EMAIL_NAMES = frozenset({"emails", "email", "contact_email.email"})
 # after the field types of the create calls in developers.freshworks.com/crm/api. An upsert_key
 # among them is a configuration error before anything is asked of Freshsales.
 NEVER_UNIQUE: dict[str, frozenset[str]] = {
-    "contacts": frozenset({"sales_accounts", "sales_account_id", "territory_id", "lead_source_id", "owner_id",
-                           "subscription_status", "campaign_id", "time_zone", "contact_status_id",
-                           "lifecycle_stage_id", "tags", "address", "medium", "keyword"}),
-    "sales_accounts": frozenset({"industry_type_id", "business_type_id", "owner_id", "territory_id",
-                                 "parent_sales_account_id", "tags", "address"}),
-    "deals": frozenset({"expected_close", "closed_date", "deal_stage_id", "deal_pipeline_id", "deal_reason_id",
-                        "deal_type_id", "deal_payment_status_id", "campaign_id", "lead_source_id", "owner_id",
-                        "sales_account_id", "contacts_added_list", "territory_id", "currency_id", "tags"}),
+    "contacts": frozenset(
+        {
+            "sales_accounts",
+            "sales_account_id",
+            "territory_id",
+            "lead_source_id",
+            "owner_id",
+            "subscription_status",
+            "campaign_id",
+            "time_zone",
+            "contact_status_id",
+            "lifecycle_stage_id",
+            "tags",
+            "address",
+            "medium",
+            "keyword",
+        }
+    ),
+    "sales_accounts": frozenset(
+        {
+            "industry_type_id",
+            "business_type_id",
+            "owner_id",
+            "territory_id",
+            "parent_sales_account_id",
+            "tags",
+            "address",
+        }
+    ),
+    "deals": frozenset(
+        {
+            "expected_close",
+            "closed_date",
+            "deal_stage_id",
+            "deal_pipeline_id",
+            "deal_reason_id",
+            "deal_type_id",
+            "deal_payment_status_id",
+            "campaign_id",
+            "lead_source_id",
+            "owner_id",
+            "sales_account_id",
+            "contacts_added_list",
+            "territory_id",
+            "currency_id",
+            "tags",
+        }
+    ),
 }
 
 # Custom field types (Admin Settings > <module> > fields; the fields API's ``type``). Assumed list:
 # the documented field kinds; ``string`` is taken as a name for ``text``.
-CUSTOM_FIELD_TYPES = ("text", "paragraph", "number", "dropdown", "multiselect_dropdown", "checkbox", "radio", "date",
-                      "datetime", "url", "lookup", "auto_number")
+CUSTOM_FIELD_TYPES = (
+    "text",
+    "paragraph",
+    "number",
+    "dropdown",
+    "multiselect_dropdown",
+    "checkbox",
+    "radio",
+    "date",
+    "datetime",
+    "url",
+    "lookup",
+    "auto_number",
+)
 TYPE_ALIASES = {"string": "text", "integer": "number", "float": "number"}
 CUSTOM_PREFIX = "cf_"  # custom fields' API names (notes: ``{"custom_field": {"cf_is_active": true}}``)
 
@@ -103,5 +159,7 @@ CUSTOM_PREFIX = "cf_"  # custom fields' API names (notes: ``{"custom_field": {"c
 def unique_rule(resource: str) -> str:
     """The unique-field rule in one sentence, for messages and docs."""
     defaults = ", ".join(DEFAULT_UNIQUE.get(resource, ())) or "none"
-    return (f"Freshsales upserts by a field marked unique in Admin Settings (text or number; at most "
-            f"{MAX_UNIQUE.get(resource, 2)} unique fields on {resource}; unique by default: {defaults})")
+    return (
+        f"Freshsales upserts by a field marked unique in Admin Settings (text or number; at most "
+        f"{MAX_UNIQUE.get(resource, 2)} unique fields on {resource}; unique by default: {defaults})"
+    )

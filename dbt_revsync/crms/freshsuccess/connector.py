@@ -91,8 +91,10 @@ class FreshsuccessDestination(Destination):
             return problems
         key = KEYS[spec.object]
         if spec.insert_mode in ("delete", "mirror"):
-            message = (f"insert_mode {spec.insert_mode} is not available for Freshsuccess: {facts.NO_DELETE}; "
-                       "use upsert (rows that leave the model stay in Freshsuccess)")
+            message = (
+                f"insert_mode {spec.insert_mode} is not available for Freshsuccess: {facts.NO_DELETE}; "
+                "use upsert (rows that leave the model stay in Freshsuccess)"
+            )
             problems.append((message, "insert_mode"))
             return problems
         if spec.insert_mode == "update":
@@ -131,7 +133,9 @@ class FreshsuccessDestination(Destination):
 
     def _call(self, result: BatchResult, method: str, path: str, body: Any = None) -> Reply:
         auth = base64.b64encode(f"api:{self.connection.setting('api_key')}".encode()).decode()
-        return result.count(self.http.request(method, f"{self.root}/{path}", json=body, headers={"Authorization": f"Basic {auth}"}))
+        return result.count(
+            self.http.request(method, f"{self.root}/{path}", json=body, headers={"Authorization": f"Basic {auth}"})
+        )
 
     def _upsert(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> None:
         pending: list[tuple[Change, dict[str, Any]]] = []
@@ -170,7 +174,11 @@ class FreshsuccessDestination(Destination):
                 return
             if not failed:  # refused whole, naming no record: nothing to retry with
                 for change, _ in rest:
-                    result.reject(change, "batch_refused", "Freshsuccess refused the batch (status_is_ok false) without naming a record")
+                    result.reject(
+                        change,
+                        "batch_refused",
+                        "Freshsuccess refused the batch (status_is_ok false) without naming a record",
+                    )
                 return
             pending = rest
         for change, _ in pending:
@@ -185,7 +193,9 @@ def to_record(obj: str, fields: Mapping[str, Any]) -> tuple[dict[str, Any], str 
     for name, value in fields.items():
         if name in DIMENSIONS and isinstance(value, Mapping):
             event = name == "custom_event_dimensions"
-            record[name] = [{"key": key, "value": _date(f"{name}.{key}", v) if event else v} for key, v in value.items()]
+            record[name] = [
+                {"key": key, "value": _date(f"{name}.{key}", v) if event else v} for key, v in value.items()
+            ]
         elif name in TEXT_IDS:
             record[name] = key_text(value)
         elif name in DATE_FIELDS:
@@ -232,7 +242,9 @@ def failures(failed: list[Any], records: list[dict[str, Any]], key: str) -> dict
         index = entry.get("record")
         if not isinstance(index, int) or not 0 <= index < len(records):
             wanted = entry.get(key) if entry.get(key) is not None else entry.get("account_id")
-            index = next((i for i, r in enumerate(records) if i not in out and r.get(key, r.get("account_id")) == wanted), None)
+            index = next(
+                (i for i, r in enumerate(records) if i not in out and r.get(key, r.get("account_id")) == wanted), None
+            )
         if index is not None:
             out[index] = message
     return out

@@ -88,9 +88,18 @@ class FreshsuccessEmulator(Emulator):
         accounts = {r["account_id"] for r in self.store.all("accounts")} if resource == "account_contacts" else set()
         orphans = [i for i in good if resource == "account_contacts" and records[i]["account_id"] not in accounts]
         if orphans:  # the whole batch is refused: nothing is written
-            failed += [{"message": "Account not found", "account_id": records[i].get("account_id"), **_user(records[i]), "record": i}
-                       for i in orphans]
-            return json_response(200, {"status_is_ok": False, "failed_results": sorted(failed, key=lambda f: f["record"])})
+            failed += [
+                {
+                    "message": "Account not found",
+                    "account_id": records[i].get("account_id"),
+                    **_user(records[i]),
+                    "record": i,
+                }
+                for i in orphans
+            ]
+            return json_response(
+                200, {"status_is_ok": False, "failed_results": sorted(failed, key=lambda f: f["record"])}
+            )
         for index in good:
             self._write(resource, records[index])
         return json_response(200, {"status_is_ok": True, "failed_results": failed})
@@ -105,7 +114,9 @@ class FreshsuccessEmulator(Emulator):
         else:
             bad = [name for name in ("account_id", "user_id") if not isinstance(raw.get(name), str) or not raw[name]]
             if bad:
-                return f"Missing/invalid required field(s) for Account Contacts insert: {', '.join(repr(b) for b in bad)}"
+                return (
+                    f"Missing/invalid required field(s) for Account Contacts insert: {', '.join(repr(b) for b in bad)}"
+                )
         for name in DIMENSIONS:
             if name in raw and not _dimension_list(raw[name]):
                 return f"Invalid {name}: expected a list of {{key, value}}"
@@ -115,7 +126,9 @@ class FreshsuccessEmulator(Emulator):
         key = KEYS[resource]
         found = self.store.find(resource, lambda r: r[key] == raw[key])
         if not found:
-            self.store.insert(resource, {**{k: v for k, v in raw.items() if k != "id"}, "is_active": raw.get("is_active", True)})
+            self.store.insert(
+                resource, {**{k: v for k, v in raw.items() if k != "id"}, "is_active": raw.get("is_active", True)}
+            )
             return
         record = dict(found[0])
         for name, value in raw.items():
@@ -136,7 +149,7 @@ class FreshsuccessEmulator(Emulator):
             raise RequestRejected(400, "page must be an integer") from None
         rows = [_public(r) for r in self.store.all(resource)]
         # Assumed: the list answer names the resource, like the bulk body names records.
-        return json_response(200, {resource: rows[page * PAGE_SIZE:(page + 1) * PAGE_SIZE], "total": len(rows)})
+        return json_response(200, {resource: rows[page * PAGE_SIZE : (page + 1) * PAGE_SIZE], "total": len(rows)})
 
     @route("GET", rf"/{_OBJECT}/(?P<key>[^/]+)", "{resource}.view")
     def view(self, request: SandboxRequest, resource: str, key: str) -> SandboxResponse:
@@ -160,7 +173,9 @@ def _user(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dimension_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(d, dict) and isinstance(d.get("key"), str) and "value" in d for d in value)
+    return isinstance(value, list) and all(
+        isinstance(d, dict) and isinstance(d.get("key"), str) and "value" in d for d in value
+    )
 
 
 def _public(record: Record) -> Record:

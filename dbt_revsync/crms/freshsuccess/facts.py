@@ -20,7 +20,10 @@ __all__ = [
 # The bulk POST's objects and the key each record is matched on (accounts: documented;
 # account contacts by user_id: assumed, hull-connectors freshsuccess [sec]).
 KEYS: dict[str, str] = {"accounts": "account_id", "account_contacts": "user_id"}
-REQUIRED: dict[str, tuple[str, ...]] = {"accounts": ("account_id", "name", "join_date"), "account_contacts": ("account_id", "user_id")}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "accounts": ("account_id", "name", "join_date"),
+    "account_contacts": ("account_id", "user_id"),
+}
 TEXT_IDS = ("account_id", "user_id")  # exact, case-sensitive text (notes: seed document)
 # Dates travel as epoch milliseconds. ``inactive_time`` and ``latest_status_date`` are account
 # dates of the API's account fields beside join_date and renewal_date.
@@ -36,6 +39,8 @@ PAGE_SIZE = 1000  # GET pages from 0, up to 1000 records a page
 # answer is documented for accounts or account contacts. Nothing confirms a delete, so delete and
 # mirror are configuration errors for Freshsuccess.
 DELETE_DOCUMENTED = False
-NO_DELETE = ("Freshsuccess documents no way to delete an account or contact by its key (its API docs say "
-             "only that DELETE 'removes or de-activates' a record, with no path, parameter or answer), so a "
-             "delete could never be confirmed")
+NO_DELETE = (
+    "Freshsuccess documents no way to delete an account or contact by its key (its API docs say "
+    "only that DELETE 'removes or de-activates' a record, with no path, parameter or answer), so a "
+    "delete could never be confirmed"
+)

@@ -69,7 +69,16 @@ MAX_BATCH = 1000
 class HttpDestination(Destination):
     type_name: ClassVar[str] = "http"
     required_settings: ClassVar[tuple[str, ...]] = ("url",)
-    optional_settings: ClassVar[tuple[str, ...]] = ("method", "headers", "body", "body_field", "batch", "batch_size", "success_codes", "id_path")
+    optional_settings: ClassVar[tuple[str, ...]] = (
+        "method",
+        "headers",
+        "body",
+        "body_field",
+        "batch",
+        "batch_size",
+        "success_codes",
+        "id_path",
+    )
     secret_settings: ClassVar[tuple[str, ...]] = ("headers",)
     max_batch_size: ClassVar[int] = MAX_BATCH
 
@@ -114,12 +123,25 @@ class HttpDestination(Destination):
     def check_spec(cls, spec: SyncSpec) -> list[tuple[str, str]]:
         issues = super().check_spec(spec)
         if spec.insert_mode not in MODES:
-            issues.append((f"an http destination sends new and changed rows with one method: insert_mode must be {' or '.join(MODES)}", "insert_mode"))
+            issues.append(
+                (
+                    "an http destination sends new and changed rows with one method: insert_mode must be "
+                    f"{' or '.join(MODES)}",
+                    "insert_mode",
+                )
+            )
         names = set(PLACEHOLDER.findall(str(spec.connection.setting("url")))) - {"object"}
         if names and spec.connection.setting("batch", False):
-            issues.append((f"the connection's url uses {', '.join(sorted(names))}: with batch on only {{object}} can be used", "destination"))
+            issues.append(
+                (
+                    f"the connection's url uses {', '.join(sorted(names))}: with batch on only {{object}} can be used",
+                    "destination",
+                )
+            )
         for name in sorted(names - set(spec.columns)):
-            issues.append((f"the connection's url uses {{{name}}}, which is not the primary key or a mapped column", "fields"))
+            issues.append(
+                (f"the connection's url uses {{{name}}}, which is not the primary key or a mapped column", "fields")
+            )
         return issues
 
     @classmethod
@@ -141,7 +163,11 @@ class HttpDestination(Destination):
 
     def _send_group(self, spec: SyncSpec, group: list[Change], result: BatchResult) -> None:
         setting = self.connection.setting
-        body: Any = [dict(c.fields) for c in group] if self.batch or setting("body", "object") == "list" else dict(group[0].fields)
+        body: Any = (
+            [dict(c.fields) for c in group]
+            if self.batch or setting("body", "object") == "list"
+            else dict(group[0].fields)
+        )
         if setting("body_field"):
             body = {str(setting("body_field")): body}
         headers = {str(k): str(v) for k, v in (setting("headers") or {}).items()}
@@ -159,7 +185,9 @@ class HttpDestination(Destination):
         else:
             message = reply.text[:500] or f"HTTP {reply.status}"
             for change in group:
-                result.reject(change, str(reply.status), f"answered {reply.status}, not one of the success codes: {message}")
+                result.reject(
+                    change, str(reply.status), f"answered {reply.status}, not one of the success codes: {message}"
+                )
 
     def _url(self, spec: SyncSpec, change: Change) -> str:
         template = str(self.connection.setting("url"))

@@ -40,7 +40,9 @@ class EchoEmulator(Emulator):
         if forced:
             return json_response(int(forced), {"error": f"answered {forced} as asked", "received": request.json})
         body = self.json_body(request) if request.has_body else None
-        self.store.insert("requests", {"method": request.method, "path": path, "query": dict(request.query), "body": body})
+        self.store.insert(
+            "requests", {"method": request.method, "path": path, "query": dict(request.query), "body": body}
+        )
         items = _items(body)
         status = 201 if request.method == "POST" else 200
         if items is None:

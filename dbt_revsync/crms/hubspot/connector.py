@@ -103,7 +103,10 @@ class HubSpotDestination(Destination):
     def check_connection(cls, connection: Connection) -> list[str]:
         version = connection.setting("api_version", facts.API_VERSION_DEFAULT)
         if not isinstance(version, str) or not facts.API_VERSION.match(version):
-            return [f"hubspot api_version must be 'v3' or a date-based version such as '2026-03' or '2026-09', not {version!r}"]
+            return [
+                "hubspot api_version must be 'v3' or a date-based version such as '2026-03' or '2026-09', not "
+                f"{version!r}"
+            ]
         return []
 
     @classmethod
@@ -116,7 +119,9 @@ class HubSpotDestination(Destination):
         problems = super().check_spec(spec)
         for field in spec.fields:
             if len(field.parts) > 1:
-                problems.append((f"HubSpot properties are flat: {field.path!r} cannot be a dotted path", f"fields.{field.path}"))
+                problems.append(
+                    (f"HubSpot properties are flat: {field.path!r} cannot be a dotted path", f"fields.{field.path}")
+                )
         return problems
 
     # ---- requests ----------------------------------------------------------------------
@@ -149,8 +154,11 @@ class HubSpotDestination(Destination):
             code, message = error_of(reply)
             raise DestinationError(f"HubSpot did not list the {obj} properties ({code}): {message}")
         return {
-            str(p["name"]): PropertyInfo(str(p["name"]), str(p.get("type") or "string"), p.get("hasUniqueValue") is True)
-            for p in body["results"] if isinstance(p, dict) and p.get("name")
+            str(p["name"]): PropertyInfo(
+                str(p["name"]), str(p.get("type") or "string"), p.get("hasUniqueValue") is True
+            )
+            for p in body["results"]
+            if isinstance(p, dict) and p.get("name")
         }
 
     def _types(self, spec: SyncSpec) -> dict[str, str] | None:
@@ -161,8 +169,11 @@ class HubSpotDestination(Destination):
                     self._schema[spec.object] = self._properties(spec.object)
                 except DestinationError as exc:
                     self._schema[spec.object] = None
-                    logger.warning("%s: HubSpot's property list could not be read (%s): values are sent unconverted",
-                                   spec.label, exc)
+                    logger.warning(
+                        "%s: HubSpot's property list could not be read (%s): values are sent unconverted",
+                        spec.label,
+                        exc,
+                    )
             schema = self._schema.get(spec.object)
         return None if schema is None else {name: info.type for name, info in schema.items()}
 
@@ -182,11 +193,15 @@ class HubSpotDestination(Destination):
             return []  # list_fields reports the same failure
         if info is None or info.unique or facts.folds_case(spec.object, key):
             return []
-        return [ConfigIssue(
-            f"upsert_key {key!r} is not a unique property of HubSpot {spec.object}: HubSpot reads and upserts "
-            "records only by a property with unique values (or a contact's email)",
-            where=f"{spec.node.resource_type} '{spec.node.name}'", file=spec.node.yaml_file, key=f"{spec.key_path}.upsert_key",
-        )]
+        return [
+            ConfigIssue(
+                f"upsert_key {key!r} is not a unique property of HubSpot {spec.object}: HubSpot reads and upserts "
+                "records only by a property with unique values (or a contact's email)",
+                where=f"{spec.node.resource_type} '{spec.node.name}'",
+                file=spec.node.yaml_file,
+                key=f"{spec.key_path}.upsert_key",
+            )
+        ]
 
     # ---- writes ---------------------------------------------------------------------------
     def send(self, spec: SyncSpec, changes: Sequence[Change]) -> BatchResult:
@@ -211,7 +226,10 @@ class HubSpotDestination(Destination):
 
     def _create(self, spec: SyncSpec, changes: list[Change], result: BatchResult) -> None:
         types = self._types(spec)
-        inputs = [{"properties": properties(c.fields, types), "associations": [], "objectWriteTraceId": c.key} for c in changes]
+        inputs = [
+            {"properties": properties(c.fields, types), "associations": [], "objectWriteTraceId": c.key}
+            for c in changes
+        ]
         reply = self._post(result, spec, "create", {"inputs": inputs})
         read_batch(reply, changes, result, "created", lambda c, r: r.get("objectWriteTraceId") == c.key)
 
@@ -219,7 +237,9 @@ class HubSpotDestination(Destination):
         """By HubSpot id; an upsert whose remembered record is gone is upserted instead."""
         types = self._types(spec)
         ids = {c.key: str(c.remote_id or c.upsert_value) for c in changes}
-        inputs = [{"id": ids[c.key], "properties": properties(c.fields, types), "objectWriteTraceId": c.key} for c in changes]
+        inputs = [
+            {"id": ids[c.key], "properties": properties(c.fields, types), "objectWriteTraceId": c.key} for c in changes
+        ]
         reply = self._post(result, spec, "update", {"inputs": inputs})
         gone = [c for c in changes if c.op == "upsert" and c.remote_id and _not_found(reply, ids[c.key])]
         rest = [c for c in changes if c not in gone]
@@ -235,13 +255,22 @@ class HubSpotDestination(Destination):
         key = spec.upsert_key or ""
         types = self._types(spec)
         inputs = [
-            {"id": str(c.upsert_value), "idProperty": key, "properties": properties(c.fields, types), "objectWriteTraceId": c.key}
+            {
+                "id": str(c.upsert_value),
+                "idProperty": key,
+                "properties": properties(c.fields, types),
+                "objectWriteTraceId": c.key,
+            }
             for c in changes
         ]
         reply = self._post(result, spec, "upsert", {"inputs": inputs})
         if len(changes) > 1 and reply.status in (400, 409, 422) and facts.upsert_is_all_or_nothing(spec.object, key):
             half = len(changes) // 2
-            logger.debug("%s: HubSpot refused an email-keyed upsert of %d as a whole: sending it in halves", spec.label, len(changes))
+            logger.debug(
+                "%s: HubSpot refused an email-keyed upsert of %d as a whole: sending it in halves",
+                spec.label,
+                len(changes),
+            )
             self._upsert(spec, changes[:half], result)
             self._upsert(spec, changes[half:], result)
             return
@@ -292,8 +321,13 @@ class HubSpotDestination(Destination):
         except ValueError as exc:
             raise RecordRejected("invalid_value", f"{field}: {exc}") from None
         asked = list(dict.fromkeys([field, *(f.path for f in spec.fields)]))
-        body = {"filterGroups": [{"filters": [{"propertyName": field, "operator": "EQ", "value": wanted}]}],
-                "properties": asked, "sorts": [], "limit": 10, "after": "0"}
+        body = {
+            "filterGroups": [{"filters": [{"propertyName": field, "operator": "EQ", "value": wanted}]}],
+            "properties": asked,
+            "sorts": [],
+            "limit": 10,
+            "after": "0",
+        }
         url = self._url("objects", f"{spec.object}/search")
         reply = result.count(self.http.request("POST", url, json=body, headers=self._auth(), family="search"))
         if not reply.ok:
@@ -319,15 +353,21 @@ class HubSpotDestination(Destination):
     def current_value(self, spec: SyncSpec, record: Mapping[str, Any], path: str) -> Any:
         return (record.get("properties") or {}).get(path)
 
-    def _find_ids(self, spec: SyncSpec, changes: list[Change], result: BatchResult, vendor_codes: bool = False) -> dict[str, str]:
+    def _find_ids(
+        self, spec: SyncSpec, changes: list[Change], result: BatchResult, vendor_codes: bool = False
+    ) -> dict[str, str]:
         """Record ids by a unique property (batch/read); a value with no record is rejected
         (``no_match``; with ``vendor_codes`` HubSpot's own error where its answer names the
         value, as an update by the key always answered). Emails compare case-blind."""
         key = spec.upsert_key or ""
         sent = {c.key: str(c.upsert_value) for c in changes}
         values = {c.key: _folded(spec, key, c.upsert_value) for c in changes}
-        body = {"idProperty": key, "inputs": [{"id": v} for v in dict.fromkeys(sent.values())], "properties": [key],
-                "propertiesWithHistory": []}
+        body = {
+            "idProperty": key,
+            "inputs": [{"id": v} for v in dict.fromkeys(sent.values())],
+            "properties": [key],
+            "propertiesWithHistory": [],
+        }
         reply = self._post(result, spec, "read", body)
         answer = reply.json() if isinstance(reply.json(), dict) else {}
         if not reply.ok:
@@ -339,8 +379,11 @@ class HubSpotDestination(Destination):
             for change in changes:
                 result.leave(change, unconfirmed(reply, "a batch/read answer with results"))
             return {}
-        found = {_folded(spec, key, (r.get("properties") or {}).get(key)): str(r.get("id"))
-                 for r in answer["results"] if isinstance(r, dict) and r.get("id") is not None}
+        found = {
+            _folded(spec, key, (r.get("properties") or {}).get(key)): str(r.get("id"))
+            for r in answer["results"]
+            if isinstance(r, dict) and r.get("id") is not None
+        }
         missing = _missing(answer, spec, key) if vendor_codes else {}
         ids = {}
         for change in changes:
@@ -367,6 +410,7 @@ def _missing(answer: Mapping[str, Any], spec: SyncSpec, key: str) -> dict[str, t
             for value in error["context"].get("ids") or []:
                 named[_folded(spec, key, value)] = (str(error.get("category") or "OBJECT_NOT_FOUND"), _message(error))
     return named
+
 
 # ---- answers --------------------------------------------------------------------------------
 
@@ -427,7 +471,9 @@ def _named_by(error: Mapping[str, Any], changes: Iterable[Change], ids: Mapping[
 def _not_found(reply: Reply, record_id: str) -> bool:
     body = reply.json() if isinstance(reply.json(), dict) else {}
     return any(
-        isinstance(e, dict) and e.get("category") == "OBJECT_NOT_FOUND" and record_id in map(str, (e.get("context") or {}).get("ids") or [])
+        isinstance(e, dict)
+        and e.get("category") == "OBJECT_NOT_FOUND"
+        and record_id in map(str, (e.get("context") or {}).get("ids") or [])
         for e in body.get("errors") or []
     )
 

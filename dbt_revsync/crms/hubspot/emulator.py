@@ -115,20 +115,59 @@ def _defaults() -> dict[str, dict[str, Property]]:
     per_object = {
         # A contact's email is no hasUniqueValue property; HubSpot keeps it unique on its own
         # and takes it as idProperty only to read and upsert (facts.EMAIL_ID_USES).
-        "contacts": [Property("email"), Property("firstname"), Property("lastname"), Property("phone"),
-                     Property("company"), Property("website"), Property("city"), Property("country"), Property("jobtitle"),
-                     Property("lifecyclestage", "enumeration", options=(
-                         "subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer",
-                         "evangelist", "other"))],
-        "companies": [Property("name"), Property("domain"), Property("city"), Property("country"), Property("phone"),
-                      Property("industry"), Property("website"), Property("description"),
-                      Property("numberofemployees", "number"), Property("annualrevenue", "number")],
-        "deals": [Property("dealname"), Property("amount", "number"), Property("closedate", "datetime"),
-                  Property("dealstage"), Property("pipeline"), Property("description")],
+        "contacts": [
+            Property("email"),
+            Property("firstname"),
+            Property("lastname"),
+            Property("phone"),
+            Property("company"),
+            Property("website"),
+            Property("city"),
+            Property("country"),
+            Property("jobtitle"),
+            Property(
+                "lifecyclestage",
+                "enumeration",
+                options=(
+                    "subscriber",
+                    "lead",
+                    "marketingqualifiedlead",
+                    "salesqualifiedlead",
+                    "opportunity",
+                    "customer",
+                    "evangelist",
+                    "other",
+                ),
+            ),
+        ],
+        "companies": [
+            Property("name"),
+            Property("domain"),
+            Property("city"),
+            Property("country"),
+            Property("phone"),
+            Property("industry"),
+            Property("website"),
+            Property("description"),
+            Property("numberofemployees", "number"),
+            Property("annualrevenue", "number"),
+        ],
+        "deals": [
+            Property("dealname"),
+            Property("amount", "number"),
+            Property("closedate", "datetime"),
+            Property("dealstage"),
+            Property("pipeline"),
+            Property("description"),
+        ],
     }
+
     def common(obj: str) -> list[Property]:
-        return [Property("hs_object_id", "number", read_only=True), Property("createdate", "datetime", read_only=True),
-                Property(facts.MODIFIED[obj], "datetime", read_only=True)]
+        return [
+            Property("hs_object_id", "number", read_only=True),
+            Property("createdate", "datetime", read_only=True),
+            Property(facts.MODIFIED[obj], "datetime", read_only=True),
+        ]
 
     return {obj: {p.name: p for p in [*common(obj), *props]} for obj, props in per_object.items()}
 
@@ -153,8 +192,15 @@ class HubSpotEmulator(Emulator):
     first_id = 1001
     auth_hint = "Authorization: Bearer <token>"
 
-    def __init__(self, *, api_keys: Iterable[str] | None = None, limits: Limits | None = None,
-                 window_limit: int = WINDOW_LIMIT, enforce_window: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        api_keys: Iterable[str] | None = None,
+        limits: Limits | None = None,
+        window_limit: int = WINDOW_LIMIT,
+        enforce_window: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(api_keys=api_keys, limits=limits, **kwargs)
         self._window = (window_limit, enforce_window)
         self.window = RollingWindow(window_limit, WINDOW_SECONDS, enforce=enforce_window)
@@ -180,7 +226,9 @@ class HubSpotEmulator(Emulator):
         if obj not in OBJECTS:
             raise SchemaRefused(f"HubSpot has no object {declared.object!r}; expected one of: {', '.join(OBJECTS)}")
         if declared.type not in facts.PROPERTY_TYPES:
-            raise SchemaRefused(f"{declared.type!r} is not a HubSpot property type; expected one of: {', '.join(facts.PROPERTY_TYPES)}")
+            raise SchemaRefused(
+                f"{declared.type!r} is not a HubSpot property type; expected one of: {', '.join(facts.PROPERTY_TYPES)}"
+            )
         if not _NAME.match(declared.name):
             raise SchemaRefused(f"{declared.name!r} is not a HubSpot internal name (lower case letters, digits, _)")
         if declared.name in self.schema[obj]:
@@ -212,25 +260,45 @@ class HubSpotEmulator(Emulator):
         return scheme.lower() == "bearer" and token.strip() in self.api_keys
 
     def unauthorized_response(self, request: SandboxRequest) -> SandboxResponse:
-        return self._error(401, "INVALID_AUTHENTICATION",
-                           "Authentication credentials not found. This API supports OAuth 2.0 authentication.")
+        return self._error(
+            401,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
+        )
 
     def error_response(self, status: int, message: str) -> SandboxResponse:
         category = {404: "OBJECT_NOT_FOUND", 409: "CONFLICT", 429: "RATE_LIMITS"}.get(status, "VALIDATION_ERROR")
         return self._error(status, category, message)
 
     def _error(self, status: int, category: str, message: str, **extra: Any) -> SandboxResponse:
-        body = {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category, **extra}
+        body = {
+            "status": "error",
+            "message": message,
+            "correlationId": str(uuid.uuid4()),
+            "category": category,
+            **extra,
+        }
         return json_response(status, body)
 
     def rate_limited_response(self, windows: list[WindowState]) -> SandboxResponse:
-        return self._error(429, "RATE_LIMITS", "You have reached your ten_secondly_rolling limit.",
-                           errorType="RATE_LIMIT", policyName="TEN_SECONDLY_ROLLING")
+        return self._error(
+            429,
+            "RATE_LIMITS",
+            "You have reached your ten_secondly_rolling limit.",
+            errorType="RATE_LIMIT",
+            policyName="TEN_SECONDLY_ROLLING",
+        )
 
     def search_limited_response(self) -> SandboxResponse:
         """HubSpot's answer past the search limit (its secondly policy)."""
-        return self._error(429, "RATE_LIMITS", "You have reached your secondly limit.", errorType="RATE_LIMIT",
-                           policyName="SECONDLY", groupName="publicapi:private-app-search-secondly")
+        return self._error(
+            429,
+            "RATE_LIMITS",
+            "You have reached your secondly limit.",
+            errorType="RATE_LIMIT",
+            policyName="SECONDLY",
+            groupName="publicapi:private-app-search-secondly",
+        )
 
     def unmatched_response(self, request: SandboxRequest) -> SandboxResponse:
         return self._error(404, "OBJECT_NOT_FOUND", f"Unable to route {request.method} {request.path}")
@@ -251,15 +319,19 @@ class HubSpotEmulator(Emulator):
         if searching:  # search answers carry no rate headers
             return response
         if self.window.enforce:
-            response.headers.update({
-                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window.seconds * 1000)),
-                "X-HubSpot-RateLimit-Max": str(count.limit),
-                "X-HubSpot-RateLimit-Remaining": str(count.remaining),
-            })
-        response.headers.update({
-            "X-HubSpot-RateLimit-Daily": str(DAILY_LIMIT),
-            "X-HubSpot-RateLimit-Daily-Remaining": str(max(DAILY_LIMIT - self.daily_used, 0)),
-        })
+            response.headers.update(
+                {
+                    "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window.seconds * 1000)),
+                    "X-HubSpot-RateLimit-Max": str(count.limit),
+                    "X-HubSpot-RateLimit-Remaining": str(count.remaining),
+                }
+            )
+        response.headers.update(
+            {
+                "X-HubSpot-RateLimit-Daily": str(DAILY_LIMIT),
+                "X-HubSpot-RateLimit-Daily-Remaining": str(max(DAILY_LIMIT - self.daily_used, 0)),
+            }
+        )
         return response
 
     def _call(self, request: SandboxRequest, found_route: Route, params: dict[str, str]) -> SandboxResponse:
@@ -282,7 +354,7 @@ class HubSpotEmulator(Emulator):
         start = _int(request.query.get("after"), 0, None)
         records = list(self.archived[obj].values()) if _archived(request) else self.store.all(obj)
         wanted = _wanted(request.query.get("properties"))
-        chunk = [self._view(obj, r, wanted) for r in records[start:start + limit]]
+        chunk = [self._view(obj, r, wanted) for r in records[start : start + limit]]
         body: dict[str, Any] = {"results": chunk}
         if start + limit < len(records):
             body["paging"] = {"next": {"after": str(start + limit)}}
@@ -408,9 +480,13 @@ class HubSpotEmulator(Emulator):
         wanted = body.get("properties")
         if wanted is not None and (not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted)):
             raise RequestRejected(400, "properties must be a list of property names")
-        found = [r for r in self.store.all(obj) if not groups or any(_group_matches(self._out(obj, r), g) for g in groups)]
-        body_out: dict[str, Any] = {"total": len(found),
-                                    "results": [self._view(obj, r, wanted) for r in found[start:start + limit]]}
+        found = [
+            r for r in self.store.all(obj) if not groups or any(_group_matches(self._out(obj, r), g) for g in groups)
+        ]
+        body_out: dict[str, Any] = {
+            "total": len(found),
+            "results": [self._view(obj, r, wanted) for r in found[start : start + limit]],
+        }
         if start + limit < len(found):
             body_out["paging"] = {"next": {"after": str(start + limit)}}
         return json_response(200, body_out)
@@ -459,13 +535,14 @@ class HubSpotEmulator(Emulator):
             self.store.delete(obj, record["id"])
             self.archived[obj][record["id"]] = {**record, "archived": True, "archivedAt": _now()}
 
-
     def _inputs(self, request: SandboxRequest) -> list[dict[str, Any]]:
         inputs = self.json_object(request).get("inputs")
         if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
             raise RequestRejected(400, "inputs must be a list of objects")
         if len(inputs) > BATCH_LIMIT:
-            raise RequestRejected(400, f"Batch input limit exceeded: {len(inputs)} inputs, at most {BATCH_LIMIT} allowed")
+            raise RequestRejected(
+                400, f"Batch input limit exceeded: {len(inputs)} inputs, at most {BATCH_LIMIT} allowed"
+            )
         return inputs
 
     def _create(self, obj: str, props: dict[str, Any]) -> tuple[Problem | None, Record | None]:
@@ -474,8 +551,15 @@ class HubSpotEmulator(Emulator):
             return problem, None
         now = _now()
         props = _normalised(obj, props)
-        stored = self.store.insert(obj, {"properties": {k: v for k, v in props.items() if v != ""},
-                                         "createdAt": now, "updatedAt": now, "archived": False})
+        stored = self.store.insert(
+            obj,
+            {
+                "properties": {k: v for k, v in props.items() if v != ""},
+                "createdAt": now,
+                "updatedAt": now,
+                "archived": False,
+            },
+        )
         return None, self._out(obj, stored)
 
     def _update(self, obj: str, existing: Record, props: dict[str, Any]) -> tuple[Problem | None, Record | None]:
@@ -489,8 +573,11 @@ class HubSpotEmulator(Emulator):
     def _check(self, obj: str, props: dict[str, Any], own_id: int | None) -> Problem | None:
         details = [d for name, value in props.items() if (d := self._invalid(obj, name, value)) is not None]
         if details:
-            return Problem("VALIDATION_ERROR", "Property values were not valid: " + "; ".join(d["message"] for d in details),
-                           details=details)
+            return Problem(
+                "VALIDATION_ERROR",
+                "Property values were not valid: " + "; ".join(d["message"] for d in details),
+                details=details,
+            )
         for name, value in props.items():
             prop = self.schema[obj][name]
             if (prop.unique or facts.folds_case(obj, name)) and value != "":
@@ -498,8 +585,11 @@ class HubSpotEmulator(Emulator):
                 if holder is not None and holder["id"] != own_id:
                     if obj == "contacts" and name == "email":
                         return Problem("CONFLICT", f"Contact already exists. Existing ID: {holder['id']}", status=409)
-                    return Problem("CONFLICT", f"A {_SINGULAR[obj].lower()} with {name} '{value}' already exists. "
-                                               f"Existing ID: {holder['id']}", status=409)
+                    return Problem(
+                        "CONFLICT",
+                        f"A {_SINGULAR[obj].lower()} with {name} '{value}' already exists. Existing ID: {holder['id']}",
+                        status=409,
+                    )
         return None
 
     def _invalid(self, obj: str, name: str, value: Any) -> dict[str, Any] | None:
@@ -537,16 +627,28 @@ class HubSpotEmulator(Emulator):
     def _existing(self, obj: str, record_id: str, id_property: str | None, archived: bool = False) -> Record:
         record = self._find(obj, record_id, id_property, archived=archived)
         if record is None:
-            raise RequestRejected(404, "Object not found.  objectId are usually numeric.",
-                                  response=self._error(404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric."))
+            raise RequestRejected(
+                404,
+                "Object not found.  objectId are usually numeric.",
+                response=self._error(404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric."),
+            )
         return record
 
     def _out(self, obj: str, record: Record) -> Record:
         """The record with every property it holds (write answers, sandbox inspection)."""
-        props = {**record["properties"], "hs_object_id": str(record["id"]),
-                 "createdate": record["createdAt"], facts.MODIFIED[obj]: record["updatedAt"]}
-        out = {"id": str(record["id"]), "properties": props, "createdAt": record["createdAt"],
-               "updatedAt": record["updatedAt"], "archived": bool(record.get("archived"))}
+        props = {
+            **record["properties"],
+            "hs_object_id": str(record["id"]),
+            "createdate": record["createdAt"],
+            facts.MODIFIED[obj]: record["updatedAt"],
+        }
+        out = {
+            "id": str(record["id"]),
+            "properties": props,
+            "createdAt": record["createdAt"],
+            "updatedAt": record["updatedAt"],
+            "archived": bool(record.get("archived")),
+        }
         if record.get("archivedAt"):
             out["archivedAt"] = record["archivedAt"]
         return out
@@ -559,7 +661,10 @@ class HubSpotEmulator(Emulator):
         known = self.schema[obj]
         props = full["properties"]  # an asked property without a value is left out, as the spec's
         # non-nullable string values require
-        return {**full, "properties": {n: props[n] for n in dict.fromkeys(names) if n in known and props.get(n) is not None}}
+        return {
+            **full,
+            "properties": {n: props[n] for n in dict.fromkeys(names) if n in known and props.get(n) is not None},
+        }
 
     def snapshot(self) -> dict[str, list[Record]]:
         return {obj: [self._out(obj, r) for r in self.store.all(obj)] for obj in OBJECTS}
@@ -587,14 +692,20 @@ def _type_problem(prop: Property, value: str) -> tuple[str, str] | None:
         if prop.type == "date":
             moment = dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.timezone.utc)
             if int(value) % 86_400_000:
-                return (f"{value} is at {moment.hour}:{moment.minute}:{moment.second}.{moment.microsecond // 1000} UTC, "
-                        f'not midnight! (property "{prop.name}")', "INVALID_DATE")
+                return (
+                    f"{value} is at {moment.hour}:{moment.minute}:{moment.second}.{moment.microsecond // 1000} UTC, "
+                    f'not midnight! (property "{prop.name}")',
+                    "INVALID_DATE",
+                )
     elif prop.type == "enumeration" and prop.options is not None:
         chosen = value.split(";") if prop.multiple else [value]
         unknown = [v for v in chosen if v not in prop.options]
         if unknown:
-            return (f'{unknown[0]} was not one of the allowed options: [{", ".join(prop.options)}] (property "{prop.name}")',
-                    "INVALID_OPTION")
+            return (
+                f"{unknown[0]} was not one of the allowed options: [{', '.join(prop.options)}] (property "
+                f'"{prop.name}")',
+                "INVALID_OPTION",
+            )
     return None
 
 
@@ -615,20 +726,39 @@ def _archived(request: SandboxRequest) -> bool:
 def _property_json(obj: str, prop: Property) -> dict[str, Any]:
     """A property as the properties API describes it (the spec's ``Property``)."""
     if prop.type == "bool":
-        options = [{"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
-                   {"label": "No", "value": "false", "displayOrder": 1, "hidden": False}]
+        options = [
+            {"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
+            {"label": "No", "value": "false", "displayOrder": 1, "hidden": False},
+        ]
     else:
-        options = [{"label": o, "value": o, "displayOrder": i, "hidden": False} for i, o in enumerate(prop.options or ())]
+        options = [
+            {"label": o, "value": o, "displayOrder": i, "hidden": False} for i, o in enumerate(prop.options or ())
+        ]
     field_type = "checkbox" if prop.multiple else facts.PROPERTY_TYPES.get(prop.type, "text")
     stamp = "2020-01-01T00:00:00.000Z"
     return {
-        "name": prop.name, "label": prop.name.replace("_", " ").title(), "type": prop.type, "fieldType": field_type,
-        "description": "", "groupName": f"{_SINGULAR[obj].lower()}information", "options": options,
-        "displayOrder": -1, "calculated": False, "externalOptions": False, "hasUniqueValue": prop.unique,
-        "hidden": False, "formField": not prop.read_only, "hubspotDefined": not prop.custom, "archived": False,
-        "createdAt": stamp, "updatedAt": stamp,
-        "modificationMetadata": {"archivable": prop.custom, "readOnlyDefinition": not prop.custom,
-                                 "readOnlyValue": prop.read_only},
+        "name": prop.name,
+        "label": prop.name.replace("_", " ").title(),
+        "type": prop.type,
+        "fieldType": field_type,
+        "description": "",
+        "groupName": f"{_SINGULAR[obj].lower()}information",
+        "options": options,
+        "displayOrder": -1,
+        "calculated": False,
+        "externalOptions": False,
+        "hasUniqueValue": prop.unique,
+        "hidden": False,
+        "formField": not prop.read_only,
+        "hubspotDefined": not prop.custom,
+        "archived": False,
+        "createdAt": stamp,
+        "updatedAt": stamp,
+        "modificationMetadata": {
+            "archivable": prop.custom,
+            "readOnlyDefinition": not prop.custom,
+            "readOnlyValue": prop.read_only,
+        },
     }
 
 
@@ -660,18 +790,30 @@ def _no_duplicates(obj: str, inputs: list[dict[str, Any]]) -> None:
 
 
 def _not_found(obj: str, ids: list[str]) -> Problem:
-    return Problem("OBJECT_NOT_FOUND", f"Could not get some {_SINGULAR[obj].upper()} objects, they may be deleted "
-                                       "or not exist. Check that ids are valid.", status=404)
+    return Problem(
+        "OBJECT_NOT_FOUND",
+        f"Could not get some {_SINGULAR[obj].upper()} objects, they may be deleted "
+        "or not exist. Check that ids are valid.",
+        status=404,
+    )
 
 
-def _standard_error(problem: Problem, item: dict[str, Any], record_id: str | None, ids: list[str] | None = None) -> dict[str, Any]:
+def _standard_error(
+    problem: Problem, item: dict[str, Any], record_id: str | None, ids: list[str] | None = None
+) -> dict[str, Any]:
     context: dict[str, list[str]] = {}
     if ids or record_id is not None:
         context["ids"] = list(ids or [record_id or ""])
     if isinstance(item.get("objectWriteTraceId"), str):
         context["objectWriteTraceId"] = [item["objectWriteTraceId"]]
-    return {"status": "error", "category": problem.category, "message": problem.message, "context": context,
-            "errors": problem.details, "links": {}}
+    return {
+        "status": "error",
+        "category": problem.category,
+        "message": problem.message,
+        "context": context,
+        "errors": problem.details,
+        "links": {},
+    }
 
 
 def _traced(record: Record | None, item: dict[str, Any]) -> Record:
@@ -682,7 +824,13 @@ def _traced(record: Record | None, item: dict[str, Any]) -> Record:
 
 def _batch(results: list[Record], errors: list[dict[str, Any]], ok_status: int = 200) -> SandboxResponse:
     now = _now()
-    body: dict[str, Any] = {"status": "COMPLETE", "results": results, "requestedAt": now, "startedAt": now, "completedAt": now}
+    body: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "requestedAt": now,
+        "startedAt": now,
+        "completedAt": now,
+    }
     if errors:
         body.update(errors=errors, numErrors=len(errors))
     return json_response(207 if errors else ok_status, body)

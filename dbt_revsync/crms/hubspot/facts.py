@@ -78,8 +78,14 @@ def api_path(version: str, api: str, rest: str) -> str:
 
 # Property types (the properties API's ``type``) and the field type each is shown with
 # (https://developers.hubspot.com/docs/guides/api/crm/properties, "Property type and fieldType values").
-PROPERTY_TYPES = {"string": "text", "number": "number", "date": "date", "datetime": "date",
-                  "enumeration": "select", "bool": "booleancheckbox"}
+PROPERTY_TYPES = {
+    "string": "text",
+    "number": "number",
+    "date": "date",
+    "datetime": "date",
+    "enumeration": "select",
+    "bool": "booleancheckbox",
+}
 # Date properties take midnight-UTC epoch milliseconds, date-time ones epoch milliseconds;
 # text properties take text, kept as sent (notes, "Checked against the vendors").
 DATE_TYPES = ("date", "datetime")

@@ -76,13 +76,58 @@ LIST_FIELDS = ("emails", "phones", "im")  # v2 takes a list of {value, primary, 
 # Standard body fields of v2 (the published spec's request bodies), known even when a
 # field list leaves them out.
 STANDARD = {
-    "organizations": {"name", "owner_id", "add_time", "visible_to", "label_ids", "address", "website", "linkedin",
-                      "industry", "annual_revenue", "employee_count"},
-    "persons": {"name", "owner_id", "org_id", "add_time", "emails", "email", "phones", "phone", "visible_to", "label_ids",
-                "postal_address", "notes", "im", "birthday", "job_title", "marketing_status"},
-    "deals": {"title", "owner_id", "person_id", "org_id", "pipeline_id", "stage_id", "value", "currency", "status",
-              "probability", "lost_reason", "visible_to", "close_time", "won_time", "lost_time", "expected_close_date",
-              "label_ids", "is_archived", "archive_time"},
+    "organizations": {
+        "name",
+        "owner_id",
+        "add_time",
+        "visible_to",
+        "label_ids",
+        "address",
+        "website",
+        "linkedin",
+        "industry",
+        "annual_revenue",
+        "employee_count",
+    },
+    "persons": {
+        "name",
+        "owner_id",
+        "org_id",
+        "add_time",
+        "emails",
+        "email",
+        "phones",
+        "phone",
+        "visible_to",
+        "label_ids",
+        "postal_address",
+        "notes",
+        "im",
+        "birthday",
+        "job_title",
+        "marketing_status",
+    },
+    "deals": {
+        "title",
+        "owner_id",
+        "person_id",
+        "org_id",
+        "pipeline_id",
+        "stage_id",
+        "value",
+        "currency",
+        "status",
+        "probability",
+        "lost_reason",
+        "visible_to",
+        "close_time",
+        "won_time",
+        "lost_time",
+        "expected_close_date",
+        "label_ids",
+        "is_archived",
+        "archive_time",
+    },
 }
 OPTION_TYPES = ("enum", "set")
 
@@ -140,16 +185,29 @@ class PipedriveDestination(PerRecordDestination):
         for setting, key in _keys(spec):
             parts = _key_path(spec, key).split(".")
             name = parts[0]
-            if name != "custom_fields" and len(parts) == 1 and name in STANDARD[spec.object] \
-                    and name not in facts.SEARCHABLE_BODY_FIELDS[spec.object]:
+            if (
+                name != "custom_fields"
+                and len(parts) == 1
+                and name in STANDARD[spec.object]
+                and name not in facts.SEARCHABLE_BODY_FIELDS[spec.object]
+            ):
                 problems.append((_unsearchable(spec, key, f"the built-in field {name!r}"), setting))
         return problems
 
     # ---- requests ----------------------------------------------------------------------
-    def _call(self, result: BatchResult | None, method: str, path: str, body: Any = None,
-              params: Mapping[str, Any] | None = None, family: str = "") -> Reply:
+    def _call(
+        self,
+        result: BatchResult | None,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        family: str = "",
+    ) -> Reply:
         headers = {"x-api-token": str(self.connection.setting("api_token"))}
-        reply = self.http.request(method, f"{self.root}/{path}", json=body, params=params, headers=headers, family=family)
+        reply = self.http.request(
+            method, f"{self.root}/{path}", json=body, params=params, headers=headers, family=family
+        )
         return result.count(reply) if result is not None else reply
 
     # ---- custom fields -------------------------------------------------------------------
@@ -181,17 +239,27 @@ class PipedriveDestination(PerRecordDestination):
                 continue
             found = by_name.get(name.strip().lower())
             if found is None:
-                issues.append(ConfigIssue(
-                    f"Pipedrive has no {spec.object[:-1]} field named {name!r} (see /{FIELD_LISTS[spec.object]})",
-                    where=f"{spec.node.resource_type} '{spec.node.name}'", file=spec.node.yaml_file,
-                    key=f"{spec.key_path}.fields.{field.path}"))
+                issues.append(
+                    ConfigIssue(
+                        f"Pipedrive has no {spec.object[:-1]} field named {name!r} (see /{FIELD_LISTS[spec.object]})",
+                        where=f"{spec.node.resource_type} '{spec.node.name}'",
+                        file=spec.node.yaml_file,
+                        key=f"{spec.key_path}.fields.{field.path}",
+                    )
+                )
                 continue
-            options = {str(o.get("label", "")).strip().lower(): int(o["id"]) for o in found.get("options") or [] if "id" in o}
-            custom[name] = CustomField(str(found["field_name"]), str(found["field_code"]), str(found.get("field_type")), options)
+            options = {
+                str(o.get("label", "")).strip().lower(): int(o["id"]) for o in found.get("options") or [] if "id" in o
+            }
+            custom[name] = CustomField(
+                str(found["field_name"]), str(found["field_code"]), str(found.get("field_type")), options
+            )
         issues += self._unsearchable_keys(spec, custom, standard)
         return Resolved(custom), issues
 
-    def _unsearchable_keys(self, spec: SyncSpec, custom: Mapping[str, CustomField], standard: set[str]) -> list[ConfigIssue]:
+    def _unsearchable_keys(
+        self, spec: SyncSpec, custom: Mapping[str, CustomField], standard: set[str]
+    ) -> list[ConfigIssue]:
         """The keys Pipedrive's search cannot reach: a custom field of a type search skips, or
         a standard field (of the field list) that no search ``fields`` value covers."""
         issues = []
@@ -204,8 +272,14 @@ class PipedriveDestination(PerRecordDestination):
                 what = f"the built-in field {_key_path(spec, key)!r}"
             else:
                 continue
-            issues.append(ConfigIssue(_unsearchable(spec, key, what), where=f"{spec.node.resource_type} '{spec.node.name}'",
-                                      file=spec.node.yaml_file, key=f"{spec.key_path}.{setting}"))
+            issues.append(
+                ConfigIssue(
+                    _unsearchable(spec, key, what),
+                    where=f"{spec.node.resource_type} '{spec.node.name}'",
+                    file=spec.node.yaml_file,
+                    key=f"{spec.key_path}.{setting}",
+                )
+            )
         return issues
 
     def _fields_of(self, obj: str) -> list[dict[str, Any]]:
@@ -248,7 +322,11 @@ class PipedriveDestination(PerRecordDestination):
     def _create(self, spec: SyncSpec, change: Change, body: dict[str, Any], result: BatchResult) -> None:
         missing = [name for name in REQUIRED.get(spec.object, ()) if body.get(name) in (None, "")]
         if missing:
-            result.reject(change, "missing_required_field", f"a new {spec.object[:-1]} needs {', '.join(missing)}: the row has none")
+            result.reject(
+                change,
+                "missing_required_field",
+                f"a new {spec.object[:-1]} needs {', '.join(missing)}: the row has none",
+            )
             return
         self._read(self._call(result, "POST", spec.object, body), change, result, "created")
 
@@ -329,7 +407,9 @@ class PipedriveDestination(PerRecordDestination):
                 body[name] = [{"value": value, "primary": True, "label": "work"}]
             elif name in ("email", "phone") and spec.object == "persons":  # v2 takes lists: the one given is primary
                 body[f"{name}s"] = [{"value": value, "primary": True, "label": "work"}] if value else []
-            elif name in facts.ADDRESS_FIELDS.get(spec.object, ()) and value is not None and not isinstance(value, dict):
+            elif (
+                name in facts.ADDRESS_FIELDS.get(spec.object, ()) and value is not None and not isinstance(value, dict)
+            ):
                 body[name] = {"value": _text(value)}  # v2 takes an address object, not text
             else:
                 body[name] = value
@@ -372,7 +452,11 @@ def custom_value(field: CustomField, value: Any) -> Any:
     """An option field's labels become option ids; a multi-option field's empty value is null."""
     if field.field_type not in OPTION_TYPES or value is None:
         return value
-    items = value if isinstance(value, list) else ([v.strip() for v in value.split(",")] if isinstance(value, str) else [value])
+    items = (
+        value
+        if isinstance(value, list)
+        else ([v.strip() for v in value.split(",")] if isinstance(value, str) else [value])
+    )
     ids = []
     for item in items:
         if isinstance(item, int) and not isinstance(item, bool):
@@ -399,9 +483,11 @@ def _key_path(spec: SyncSpec, key: str) -> str:
 
 
 def _unsearchable(spec: SyncSpec, key: str, what: str) -> str:
-    return (f"{spec.node.name}: the key {key!r} is {what}, which Pipedrive's search cannot search, so no record would "
-            f"ever be found and every row would create a duplicate; {spec.object} can be found by "
-            f"{facts.searchable_fields_text(spec.object)}")
+    return (
+        f"{spec.node.name}: the key {key!r} is {what}, which Pipedrive's search cannot search, so no record would "
+        f"ever be found and every row would create a duplicate; {spec.object} can be found by "
+        f"{facts.searchable_fields_text(spec.object)}"
+    )
 
 
 def _item_values(item: Mapping[str, Any], searched: str) -> set[str]:
@@ -424,5 +510,3 @@ def error_of(reply: Reply) -> tuple[str, str]:
         code = body.get("code") or body.get("errorCode") or reply.status
         return str(code), str(body["error"])
     return str(reply.status), reply.text[:500] or f"HTTP {reply.status}"
-
-

@@ -80,22 +80,87 @@ _OBJ = r"/(?P<obj>organizations|persons|deals)"
 # Token cost per call (x-token-cost in the v2 spec).
 COSTS = {"list": 10, "create": 5, "get": 1, "update": 5, "delete": 3, "search": 20, "fields": 10}
 STANDARD_FIELDS = {
-    "organizations": [("Name", "name", "varchar"), ("Owner", "owner_id", "user"), ("Address", "address", "address"),
-                      ("Website", "website", "varchar"), ("Employee count", "employee_count", "int")],
-    "persons": [("Name", "name", "varchar"), ("Owner", "owner_id", "user"), ("Organization", "org_id", "org"),
-                ("Email", "emails", "varchar"), ("Phone", "phones", "phone"), ("Job title", "job_title", "varchar")],
-    "deals": [("Title", "title", "varchar"), ("Owner", "owner_id", "user"), ("Organization", "org_id", "org"),
-              ("Contact person", "person_id", "people"), ("Value", "value", "monetary"), ("Currency", "currency", "varchar"),
-              ("Expected close date", "expected_close_date", "date"), ("Status", "status", "status")],
+    "organizations": [
+        ("Name", "name", "varchar"),
+        ("Owner", "owner_id", "user"),
+        ("Address", "address", "address"),
+        ("Website", "website", "varchar"),
+        ("Employee count", "employee_count", "int"),
+    ],
+    "persons": [
+        ("Name", "name", "varchar"),
+        ("Owner", "owner_id", "user"),
+        ("Organization", "org_id", "org"),
+        ("Email", "emails", "varchar"),
+        ("Phone", "phones", "phone"),
+        ("Job title", "job_title", "varchar"),
+    ],
+    "deals": [
+        ("Title", "title", "varchar"),
+        ("Owner", "owner_id", "user"),
+        ("Organization", "org_id", "org"),
+        ("Contact person", "person_id", "people"),
+        ("Value", "value", "monetary"),
+        ("Currency", "currency", "varchar"),
+        ("Expected close date", "expected_close_date", "date"),
+        ("Status", "status", "status"),
+    ],
 }
 WRITABLE = {
-    "organizations": {"name", "owner_id", "add_time", "visible_to", "label_ids", "address", "website", "linkedin",
-                      "industry", "annual_revenue", "employee_count", "custom_fields"},
-    "persons": {"name", "owner_id", "org_id", "add_time", "emails", "phones", "visible_to", "label_ids", "postal_address",
-                "notes", "im", "birthday", "job_title", "marketing_status", "custom_fields"},
-    "deals": {"title", "owner_id", "person_id", "org_id", "pipeline_id", "stage_id", "value", "currency", "is_deleted",
-              "is_archived", "archive_time", "status", "probability", "lost_reason", "visible_to", "close_time", "won_time",
-              "lost_time", "expected_close_date", "label_ids", "custom_fields"},
+    "organizations": {
+        "name",
+        "owner_id",
+        "add_time",
+        "visible_to",
+        "label_ids",
+        "address",
+        "website",
+        "linkedin",
+        "industry",
+        "annual_revenue",
+        "employee_count",
+        "custom_fields",
+    },
+    "persons": {
+        "name",
+        "owner_id",
+        "org_id",
+        "add_time",
+        "emails",
+        "phones",
+        "visible_to",
+        "label_ids",
+        "postal_address",
+        "notes",
+        "im",
+        "birthday",
+        "job_title",
+        "marketing_status",
+        "custom_fields",
+    },
+    "deals": {
+        "title",
+        "owner_id",
+        "person_id",
+        "org_id",
+        "pipeline_id",
+        "stage_id",
+        "value",
+        "currency",
+        "is_deleted",
+        "is_archived",
+        "archive_time",
+        "status",
+        "probability",
+        "lost_reason",
+        "visible_to",
+        "close_time",
+        "won_time",
+        "lost_time",
+        "expected_close_date",
+        "label_ids",
+        "custom_fields",
+    },
 }
 
 
@@ -108,9 +173,14 @@ class Field:
     options: tuple[tuple[int, str], ...] = ()
 
     def answer(self) -> dict[str, Any]:
-        return {"field_name": self.name, "field_code": self.code, "field_type": self.field_type,
-                "is_custom_field": self.is_custom, "is_optional_response_field": False,
-                "options": [{"id": i, "label": label} for i, label in self.options] if self.options else None}
+        return {
+            "field_name": self.name,
+            "field_code": self.code,
+            "field_type": self.field_type,
+            "is_custom_field": self.is_custom,
+            "is_optional_response_field": False,
+            "options": [{"id": i, "label": label} for i, label in self.options] if self.options else None,
+        }
 
 
 def field_key(obj: str, name: str) -> str:
@@ -128,9 +198,16 @@ class PipedriveEmulator(Emulator):
     first_id = 1
     auth_hint = "x-api-token: <token>"
 
-    def __init__(self, *, api_keys: Iterable[str] | None = None, limits: Limits | None = None,
-                 window_limit: int = WINDOW_LIMIT, enforce_window: bool = False, token_budget: int | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        api_keys: Iterable[str] | None = None,
+        limits: Limits | None = None,
+        window_limit: int = WINDOW_LIMIT,
+        enforce_window: bool = False,
+        token_budget: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(api_keys=api_keys, limits=limits, **kwargs)
         self._window = (window_limit, enforce_window)
         self.window = RollingWindow(window_limit, WINDOW_SECONDS, enforce=enforce_window)
@@ -145,14 +222,19 @@ class PipedriveEmulator(Emulator):
 
     @staticmethod
     def _default_fields() -> dict[str, dict[str, Field]]:
-        return {obj: {code: Field(name, code, kind) for name, code, kind in fields} for obj, fields in STANDARD_FIELDS.items()}
+        return {
+            obj: {code: Field(name, code, kind) for name, code, kind in fields}
+            for obj, fields in STANDARD_FIELDS.items()
+        }
 
     def define_field(self, obj: str, name: str, field_type: str = "varchar", options: Iterable[str] = ()) -> str:
         """Add a custom field; returns its 40-character key. Options get ids from 1."""
         if obj not in OBJECTS:
             raise SchemaRefused(f"Pipedrive has no object {obj!r}; custom fields belong to {', '.join(OBJECTS)}")
         if field_type not in facts.FIELD_TYPES:
-            raise SchemaRefused(f"Pipedrive has no field type {field_type!r}; expected one of {', '.join(facts.FIELD_TYPES)}")
+            raise SchemaRefused(
+                f"Pipedrive has no field type {field_type!r}; expected one of {', '.join(facts.FIELD_TYPES)}"
+            )
         if field_type in ("enum", "set") and not list(options):
             raise SchemaRefused(f"a Pipedrive {field_type} field needs options (POST /{facts.FIELD_LISTS[obj]})")
         if any(f.name.strip().lower() == name.strip().lower() for f in self.fields[obj].values()):
@@ -169,8 +251,10 @@ class PipedriveEmulator(Emulator):
         ``unique`` is refused; option fields (``enum``, ``set``) need options, which a
         declaration does not carry: use ``define_field``."""
         if declared.unique:
-            raise SchemaRefused(f"Pipedrive custom fields cannot be unique ({declared.object}.{declared.name}); "
-                                "drop unique: any searchable field can be an upsert key")
+            raise SchemaRefused(
+                f"Pipedrive custom fields cannot be unique ({declared.object}.{declared.name}); "
+                "drop unique: any searchable field can be an upsert key"
+            )
         self.define_field(declared.object, declared.name, declared.type)
 
     def set_limits(self, limits: Limits) -> None:
@@ -200,7 +284,13 @@ class PipedriveEmulator(Emulator):
         return self._error(status, message, info.get(status, "Please check developers.pipedrive.com"))
 
     def _error(self, status: int, error: str, info: str, code: str | None = None) -> SandboxResponse:
-        body: dict[str, Any] = {"success": False, "error": error, "error_info": info, "data": None, "additional_data": None}
+        body: dict[str, Any] = {
+            "success": False,
+            "error": error,
+            "error_info": info,
+            "data": None,
+            "additional_data": None,
+        }
         if code:
             body["code"] = code
         return json_response(status, body)
@@ -209,7 +299,9 @@ class PipedriveEmulator(Emulator):
         return self._error(429, "Request over limit", "Please slow down: see the x-ratelimit-* headers.")
 
     def unmatched_response(self, request: SandboxRequest) -> SandboxResponse:
-        return self._error(404, f"Unknown method {request.method} {request.path}", "Please check developers.pipedrive.com")
+        return self._error(
+            404, f"Unknown method {request.method} {request.path}", "Please check developers.pipedrive.com"
+        )
 
     def _respond(self, request: SandboxRequest, found: tuple[Route, dict[str, str]] | None) -> SandboxResponse:
         if not self.authenticate(request):
@@ -221,21 +313,27 @@ class PipedriveEmulator(Emulator):
         if not count.allowed or over_budget or (searching and not self.search_window.hit().allowed):
             response, cost = self.rate_limited_response([]), 0
         elif found is not None and (problems := self._spec_problems(request)):
-            response = self._error(400, f"Validation failed: {'; '.join(problems)}", "Please check developers.pipedrive.com")
+            response = self._error(
+                400, f"Validation failed: {'; '.join(problems)}", "Please check developers.pipedrive.com"
+            )
         else:
             response = super()._respond(request, found)
             self.tokens_used += cost
             self.writes += request.method in ("POST", "PUT", "PATCH")
         if self.window.enforce:
-            response.headers.update({
-                "x-ratelimit-limit": str(count.limit),
-                "x-ratelimit-remaining": str(count.remaining),
-                "x-ratelimit-reset": str(max(1, math.ceil(count.reset_after))),
-            })
-        response.headers.update({
-            "x-daily-requests-left": str(max(DAILY_WRITES - self.writes, 0)),
-            "x-token-cost": str(cost),
-        })
+            response.headers.update(
+                {
+                    "x-ratelimit-limit": str(count.limit),
+                    "x-ratelimit-remaining": str(count.remaining),
+                    "x-ratelimit-reset": str(max(1, math.ceil(count.reset_after))),
+                }
+            )
+        response.headers.update(
+            {
+                "x-daily-requests-left": str(max(DAILY_WRITES - self.writes, 0)),
+                "x-token-cost": str(cost),
+            }
+        )
         return response
 
     @staticmethod
@@ -267,7 +365,9 @@ class PipedriveEmulator(Emulator):
         if required and (not isinstance(body.get(required), str) or not body[required].strip()):
             raise RequestRejected(400, f"Validation failed: {required}: Required")
         now = _now()
-        record = self._apply(obj, {"owner_id": OWNER_IDS[0], "add_time": now, "custom_fields": {}, "is_deleted": False}, body)
+        record = self._apply(
+            obj, {"owner_id": OWNER_IDS[0], "add_time": now, "custom_fields": {}, "is_deleted": False}, body
+        )
         record["update_time"] = now
         return self._ok(self._out(obj, self.store.insert(obj, record)))
 
@@ -342,13 +442,20 @@ class PipedriveEmulator(Emulator):
             option_ids = {i for i, _ in field.options}
             if field.field_type == "set" and value is not None:
                 if not isinstance(value, list) or not value:
-                    raise RequestRejected(400, f"Validation failed: custom_fields.{code}: a multiple option field takes a "
-                                               "non-empty list of option ids, or null to clear")
+                    raise RequestRejected(
+                        400,
+                        f"Validation failed: custom_fields.{code}: a multiple option field takes a "
+                        "non-empty list of option ids, or null to clear",
+                    )
                 if any(v not in option_ids for v in value):
                     raise RequestRejected(400, f"Validation failed: custom_fields.{code}: unknown option id in {value}")
             if field.field_type == "enum" and value is not None and value not in option_ids:
                 raise RequestRejected(400, f"Validation failed: custom_fields.{code}: unknown option id {value!r}")
-            if field.field_type in ("int", "double", "monetary") and value is not None and not isinstance(value, (int, float)):
+            if (
+                field.field_type in ("int", "double", "monetary")
+                and value is not None
+                and not isinstance(value, (int, float))
+            ):
                 raise RequestRejected(400, f"Validation failed: custom_fields.{code}: must be a number")
 
     def _apply(self, obj: str, existing: Record, body: dict[str, Any]) -> Record:
@@ -395,18 +502,33 @@ class PipedriveEmulator(Emulator):
         if "phone" in chosen:
             values += [p.get("value") for p in record.get("phones") or []]
         if "custom_fields" in chosen:
-            values += [_address_text(v) if isinstance(v, dict) else v for code, v in (record.get("custom_fields") or {}).items()
-                       if self.fields[obj].get(code) and self.fields[obj][code].field_type in facts.SEARCHABLE_CUSTOM_TYPES]
+            values += [
+                _address_text(v) if isinstance(v, dict) else v
+                for code, v in (record.get("custom_fields") or {}).items()
+                if self.fields[obj].get(code) and self.fields[obj][code].field_type in facts.SEARCHABLE_CUSTOM_TYPES
+            ]
         return [_text(v) for v in values if v is not None]
 
     def _search_item(self, obj: str, record: Record) -> dict[str, Any]:
-        item: dict[str, Any] = {"id": record["id"], "type": obj[:-1], "owner": {"id": record.get("owner_id", OWNER_IDS[0])},
-                                "custom_fields": [_text(_address_text(v) if isinstance(v, dict) else v)
-                                                  for v in (record.get("custom_fields") or {}).values() if v is not None],
-                                "notes": [], "visible_to": record.get("visible_to", 3)}
+        item: dict[str, Any] = {
+            "id": record["id"],
+            "type": obj[:-1],
+            "owner": {"id": record.get("owner_id", OWNER_IDS[0])},
+            "custom_fields": [
+                _text(_address_text(v) if isinstance(v, dict) else v)
+                for v in (record.get("custom_fields") or {}).values()
+                if v is not None
+            ],
+            "notes": [],
+            "visible_to": record.get("visible_to", 3),
+        }
         if obj == "deals":
-            item.update(title=record.get("title") or "", value=record.get("value"), currency=record.get("currency"),
-                        status=record.get("status", "open"))
+            item.update(
+                title=record.get("title") or "",
+                value=record.get("value"),
+                currency=record.get("currency"),
+                status=record.get("status", "open"),
+            )
         else:
             item["name"] = record.get("name") or ""
         if obj == "organizations" and _address_text(record.get("address")) is not None:
@@ -424,7 +546,7 @@ class PipedriveEmulator(Emulator):
         if not 1 <= limit <= MAX_LIMIT:
             raise RequestRejected(400, f"limit must be between 1 and {MAX_LIMIT}")
         start = _decode_cursor(request.query.get("cursor"))
-        chunk = rows[start:start + limit]
+        chunk = rows[start : start + limit]
         next_cursor = _encode_cursor(start + limit) if start + limit < len(rows) else None
         data = {wrap: chunk} if wrap else chunk
         return json_response(200, {"success": True, "data": data, "additional_data": {"next_cursor": next_cursor}})

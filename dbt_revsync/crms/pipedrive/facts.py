@@ -36,7 +36,14 @@ SEARCH_FIELDS = {
 # The body fields a search ``fields`` value covers: a key on one of these can be searched.
 SEARCHABLE_BODY_FIELDS = {
     "organizations": {"name": "name", "address": "address"},
-    "persons": {"name": "name", "email": "email", "emails": "email", "phone": "phone", "phones": "phone", "notes": "notes"},
+    "persons": {
+        "name": "name",
+        "email": "email",
+        "emails": "email",
+        "phone": "phone",
+        "phones": "phone",
+        "notes": "notes",
+    },
     "deals": {"title": "title"},
 }
 # "Only the following custom field types are searchable" (v2 spec, search ``fields``).
@@ -57,8 +64,25 @@ ADDRESS_FIELDS = {"organizations": ("address",), "persons": ("postal_address",)}
 CUSTOM_KEY_LENGTH = 40
 
 # Custom field types (v2 spec, the field_type table of POST /dealFields).
-FIELD_TYPES = ("varchar", "varchar_auto", "text", "double", "monetary", "date", "set", "enum", "user", "org",
-               "people", "phone", "time", "timerange", "daterange", "address", "int")
+FIELD_TYPES = (
+    "varchar",
+    "varchar_auto",
+    "text",
+    "double",
+    "monetary",
+    "date",
+    "set",
+    "enum",
+    "user",
+    "org",
+    "people",
+    "phone",
+    "time",
+    "timerange",
+    "daterange",
+    "address",
+    "int",
+)
 
 
 def searchable_fields_text(obj: str) -> str:

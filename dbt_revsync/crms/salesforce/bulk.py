@@ -78,7 +78,7 @@ def send_bulk(dest: SalesforceDestination, spec: SyncSpec, changes: Sequence[Cha
             continue
         if op == "create" and not checkable(spec, group):
             for start in range(0, len(group), facts.COLLECTION_SIZE):
-                dest.send_collections(spec, group[start:start + facts.COLLECTION_SIZE], result)
+                dest.send_collections(spec, group[start : start + facts.COLLECTION_SIZE], result)
             continue
         BulkJob(dest, spec, op, group, result).run()
 
@@ -95,7 +95,9 @@ def checkable(spec: SyncSpec, changes: Sequence[Change]) -> bool:
 class BulkJob:
     """One ingest job: upload, close, wait, read every result set back."""
 
-    def __init__(self, dest: SalesforceDestination, spec: SyncSpec, op: str, changes: list[Change], result: BatchResult) -> None:
+    def __init__(
+        self, dest: SalesforceDestination, spec: SyncSpec, op: str, changes: list[Change], result: BatchResult
+    ) -> None:
         self.dest, self.spec, self.op, self.changes, self.result = dest, spec, op, changes, result
         self.columns = _columns(spec, op, changes)
 
@@ -103,7 +105,9 @@ class BulkJob:
         job_id = self._open()
         if job_id is None:
             return
-        upload = self.dest.call(self.result, "PUT", f"jobs/ingest/{job_id}/batches", data=self.csv(), content_type="text/csv")
+        upload = self.dest.call(
+            self.result, "PUT", f"jobs/ingest/{job_id}/batches", data=self.csv(), content_type="text/csv"
+        )
         if not upload.ok:
             self._reject_all(upload)
             return
@@ -113,14 +117,27 @@ class BulkJob:
             return
         info = self._wait(job_id)
         if info.get("state") not in DONE_STATES:
-            self._settle_unknown(self.changes, f"bulk job {job_id} did not finish within bulk_timeout (state {info.get('state')})")
+            self._settle_unknown(
+                self.changes, f"bulk job {job_id} did not finish within bulk_timeout (state {info.get('state')})"
+            )
             return
         if info.get("state") != "JobComplete":
-            logger.warning("%s: bulk job %s ended %s: %s", self.spec.label, job_id, info.get("state"), info.get("errorMessage") or "")
+            logger.warning(
+                "%s: bulk job %s ended %s: %s",
+                self.spec.label,
+                job_id,
+                info.get("state"),
+                info.get("errorMessage") or "",
+            )
         self._read_results(job_id, info)
 
     def _open(self) -> str | None:
-        body: dict[str, Any] = {"object": self.spec.object, "operation": OPERATIONS[self.op], "contentType": "CSV", "lineEnding": "LF"}
+        body: dict[str, Any] = {
+            "object": self.spec.object,
+            "operation": OPERATIONS[self.op],
+            "contentType": "CSV",
+            "lineEnding": "LF",
+        }
         if self.op == "upsert":
             body["externalIdFieldName"] = self.spec.upsert_key
         reply = self.dest.call(self.result, "POST", "jobs/ingest", json=body)
@@ -128,7 +145,9 @@ class BulkJob:
         if not isinstance(job, dict) or not job.get("id"):
             self._reject_all(reply)
             return None
-        logger.info("%s: bulk %s job %s for %d rows", self.spec.label, OPERATIONS[self.op], job["id"], len(self.changes))
+        logger.info(
+            "%s: bulk %s job %s for %d rows", self.spec.label, OPERATIONS[self.op], job["id"], len(self.changes)
+        )
         return str(job["id"])
 
     def _wait(self, job_id: str) -> dict[str, Any]:
@@ -165,7 +184,9 @@ class BulkJob:
         unread = []
         for kind in facts.BULK_RESULT_SETS:
             try:
-                reply = self.dest.call(self.result, "GET", f"jobs/ingest/{job_id}/{kind}/", accept=facts.BULK_RESULTS_MEDIA_TYPE)
+                reply = self.dest.call(
+                    self.result, "GET", f"jobs/ingest/{job_id}/{kind}/", accept=facts.BULK_RESULTS_MEDIA_TYPE
+                )
             except TransientDestinationError as exc:  # retries spent: this set stays unread
                 unread.append(f"{kind}: {exc}")
                 continue
@@ -194,7 +215,8 @@ class BulkJob:
         """Rows a job may or may not have committed. Sending an upsert, update or delete again
         is harmless: they are left for the next push. An insert is never sent again blindly:
         its rows are looked up by their External ID; one record found is acknowledged as
-        ``updated`` (the look-up cannot tell this job made it), none is left (nothing was committed), several are rejected."""
+        ``updated`` (the look-up cannot tell this job made it), none is left (nothing was
+        committed), several are rejected."""
         if self.op != "create":
             for change in changes:
                 self.result.leave(change, f"{why}: sent again next push")
@@ -207,10 +229,17 @@ class BulkJob:
             if len(ids) == 1:  # a record that carries the key, perhaps made before this job: matched, not created
                 self.result.ack(change, ids[0], "updated")
             elif not ids:
-                self.result.leave(change, f"{why}; no {self.spec.object} carries {key} = {flatten(change.fields)[key]!r}: sent again next push")
+                self.result.leave(
+                    change,
+                    f"{why}; no {self.spec.object} carries {key} = {flatten(change.fields)[key]!r}: sent again "
+                    "next push",
+                )
             else:
-                self.result.reject(change, "multiple_matches", f"{why}; {len(ids)} records ({', '.join(ids)}) carry {key} = "
-                                   f"{flatten(change.fields)[key]!r}")
+                self.result.reject(
+                    change,
+                    "multiple_matches",
+                    f"{why}; {len(ids)} records ({', '.join(ids)}) carry {key} = {flatten(change.fields)[key]!r}",
+                )
 
     def _ack(self, change: Change, row: Mapping[str, str]) -> None:
         """A successful result row: ``created`` for an insert, or an upsert whose
@@ -295,7 +324,9 @@ def cell(flat: Mapping[str, Any], column: str) -> str:
 
 
 def parse_error(text: str) -> tuple[str, str]:
-    """``sf__Error`` as (statusCode, message); e.g. ``REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --``."""
+    """``sf__Error`` as (statusCode, message).
+
+    e.g. ``REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --``."""
     found = _ERROR.match(text.strip())
     if not found:
         return "BULK_ERROR", text.strip() or "failed"

@@ -79,8 +79,18 @@ OUTCOMES = {"create": "created", "update": "updated", "delete": "deleted"}
 class SalesforceDestination(Destination):
     type_name: ClassVar[str] = "salesforce"
     optional_settings: ClassVar[tuple[str, ...]] = (
-        "my_domain", "api_version", "access_token", "refresh_token", "client_id", "client_secret", "token_url",
-        "bulk_threshold", "bulk_batch_size", "bulk_poll_seconds", "bulk_timeout", "api_reserve",
+        "my_domain",
+        "api_version",
+        "access_token",
+        "refresh_token",
+        "client_id",
+        "client_secret",
+        "token_url",
+        "bulk_threshold",
+        "bulk_batch_size",
+        "bulk_poll_seconds",
+        "bulk_timeout",
+        "api_reserve",
     )
     secret_settings: ClassVar[tuple[str, ...]] = ("access_token", "refresh_token", "client_secret")
     max_batch_size: ClassVar[int] = COLLECTION_SIZE
@@ -98,7 +108,9 @@ class SalesforceDestination(Destination):
     def check_connection(cls, connection: Connection) -> list[str]:
         problems = []
         if not connection.base_url and not connection.setting("my_domain"):
-            problems.append("a salesforce connection needs 'my_domain' (e.g. acme for acme.my.salesforce.com) or 'base_url'")
+            problems.append(
+                "a salesforce connection needs 'my_domain' (e.g. acme for acme.my.salesforce.com) or 'base_url'"
+            )
         if not connection.setting("access_token") and not _grant(connection):
             problems.append(
                 "a salesforce connection needs 'access_token', or 'refresh_token' with 'client_id', "
@@ -116,10 +128,16 @@ class SalesforceDestination(Destination):
             return [(f"{spec.object!r} is not an sObject API name (e.g. Account, Contact, Invoice__c)", "object")]
         if spec.upsert_key and not _NAME.match(spec.upsert_key):
             return [(f"{spec.upsert_key!r} is not a field API name", "upsert_key")]
-        if spec.upsert_key and spec.upsert_key.upper() == facts.RECORD_ID_FIELD.upper() and spec.insert_mode in ("upsert", "mirror"):
+        if (
+            spec.upsert_key
+            and spec.upsert_key.upper() == facts.RECORD_ID_FIELD.upper()
+            and spec.insert_mode in ("upsert", "mirror")
+        ):
             message = (
-                f"model {spec.node.name!r}: insert_mode {spec.insert_mode} cannot use upsert_key {spec.upsert_key!r}: Salesforce "
-                f"upserts {spec.object} by an External ID field only, never by the record Id (use a custom field marked "
+                f"model {spec.node.name!r}: insert_mode {spec.insert_mode} cannot use upsert_key "
+                f"{spec.upsert_key!r}: Salesforce "
+                f"upserts {spec.object} by an External ID field only, never by the record Id (use a custom "
+                "field marked "
                 "External ID, e.g. Ext_Id__c; 'Id' is allowed for update and delete)"
             )
             return [(message, "upsert_key")]
@@ -170,13 +188,25 @@ class SalesforceDestination(Destination):
         return result
 
     # ---- requests -------------------------------------------------------------------------
-    def call(self, result: BatchResult, method: str, path: str, *, json: Any = None,
-             data: bytes | None = None, content_type: str | None = None, accept: str | None = None) -> Reply:
+    def call(
+        self,
+        result: BatchResult,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        content_type: str | None = None,
+        accept: str | None = None,
+    ) -> Reply:
         """One API request: bearer token (renewed once on a 401), usage tracked and guarded."""
         self._guard_allocation()
         token = self._current_token(result)
-        headers = {"Authorization": f"Bearer {token}", **({"Content-Type": content_type} if content_type else {}),
-                   **({"Accept": accept} if accept else {})}
+        headers = {
+            "Authorization": f"Bearer {token}",
+            **({"Content-Type": content_type} if content_type else {}),
+            **({"Accept": accept} if accept else {}),
+        }
         try:
             reply = self.http.request(method, self._url(path), json=json, data=data, headers=headers)
         except FatalDestinationError as exc:
@@ -207,21 +237,29 @@ class SalesforceDestination(Destination):
     def _fetch_token(self, result: BatchResult) -> str:
         grant = _grant(self.connection)
         if grant is None:
-            raise FatalDestinationError("the access token was refused and there is no refresh token or client credentials to renew it")
+            raise FatalDestinationError(
+                "the access token was refused and there is no refresh token or client credentials to renew it"
+            )
         form = urlencode(grant).encode()
         reply = result.count(
-            self.http.request("POST", self.token_url, data=form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+            self.http.request(
+                "POST", self.token_url, data=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+            )
         )
         body = reply.json() if reply.ok else None
         if not isinstance(body, dict) or not body.get("access_token"):
             error = reply.json() if isinstance(reply.json(), dict) else {}
             what = f"{error.get('error', reply.status)}: {error.get('error_description', reply.text[:200])}"
-            raise FatalDestinationError(self.http.redact(f"the token request to {urlsplit(self.token_url).path} was refused ({what})"))
+            raise FatalDestinationError(
+                self.http.redact(f"the token request to {urlsplit(self.token_url).path} was refused ({what})")
+            )
         self._instance = _instance_url(body.get("instance_url"), self.token_url) or self._instance
         return str(body["access_token"])
 
     def _track(self, reply: Reply) -> None:
-        found = _LIMIT_INFO.search(reply.headers.get("Sforce-Limit-Info", "") or reply.headers.get("sforce-limit-info", ""))
+        found = _LIMIT_INFO.search(
+            reply.headers.get("Sforce-Limit-Info", "") or reply.headers.get("sforce-limit-info", "")
+        )
         if found:
             self._usage = (int(found.group(1)), int(found.group(2)))
 
@@ -317,7 +355,11 @@ class SalesforceDestination(Destination):
                     result.ack(change, None, "deleted")  # nothing carries that key: the goal is reached
                 else:
                     what = "no record" if not ids else f"{len(ids)} records ({', '.join(ids)})"
-                    result.reject(change, "no_match" if not ids else "multiple_matches", f"{what} with {spec.upsert_key} = {change.upsert_value!r}")
+                    result.reject(
+                        change,
+                        "no_match" if not ids else "multiple_matches",
+                        f"{what} with {spec.upsert_key} = {change.upsert_value!r}",
+                    )
         return ready
 
     def find_ids(self, spec: SyncSpec, values: list[str], result: BatchResult) -> dict[str, list[str]]:
@@ -424,8 +466,14 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def lookup_queries(query_url: str, sobject: str, field: str, values: Sequence[str],
-                   budget: int = facts.URI_BUDGET, most: int = QUERY_CHUNK) -> list[str]:
+def lookup_queries(
+    query_url: str,
+    sobject: str,
+    field: str,
+    values: Sequence[str],
+    budget: int = facts.URI_BUDGET,
+    most: int = QUERY_CHUNK,
+) -> list[str]:
     """``query?q=SELECT Id, <field> FROM <sobject> WHERE <field> IN (...)`` paths, the values
     split so that each whole URL, encoded as sent, stays within ``budget`` bytes (Salesforce
     answers 414 past 16,384 bytes of URI and headers) and holds at most ``most`` values.

@@ -84,15 +84,38 @@ DEFAULT_CLIENT_ID = "sandbox-salesforce-client-id"
 DEFAULT_CLIENT_SECRET = "sandbox-salesforce-client-secret"
 DAILY_ALLOCATION = 100_000
 COLLECTION_LIMIT = facts.COLLECTION_SIZE
-ROLLED_BACK = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-               "message": "Record rolled back because not all records were valid and the request was using AllOrNone header",
-               "fields": []}
+ROLLED_BACK = {
+    "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    "message": "Record rolled back because not all records were valid and the request was using AllOrNone header",
+    "fields": [],
+}
 # Field types a user may declare (the describe ``type`` values of the REST API's DescribeSObjectResult).
-DECLARABLE_TYPES = ("string", "textarea", "email", "phone", "url", "picklist", "multipicklist", "boolean",
-                    "int", "double", "currency", "percent", "date", "datetime")
+DECLARABLE_TYPES = (
+    "string",
+    "textarea",
+    "email",
+    "phone",
+    "url",
+    "picklist",
+    "multipicklist",
+    "boolean",
+    "int",
+    "double",
+    "currency",
+    "percent",
+    "date",
+    "datetime",
+)
 
 # Standard objects, and one custom object to try custom sObjects with.
-KEY_PREFIXES = {"Account": "001", "Contact": "003", "Opportunity": "006", "Lead": "00Q", "Case": "500", "Invoice__c": "a00"}
+KEY_PREFIXES = {
+    "Account": "001",
+    "Contact": "003",
+    "Opportunity": "006",
+    "Lead": "00Q",
+    "Case": "500",
+    "Invoice__c": "a00",
+}
 REQUIRED = {
     "Account": ("Name",),
     "Contact": ("LastName",),
@@ -102,11 +125,41 @@ REQUIRED = {
     "Invoice__c": ("Name",),
 }
 STANDARD_FIELDS = {
-    "Account": ("Name", "AccountNumber", "Website", "Phone", "Industry", "Type", "Description", "NumberOfEmployees",
-                "AnnualRevenue", "BillingStreet", "BillingCity", "BillingState", "BillingPostalCode", "BillingCountry",
-                "ShippingCity", "ShippingCountry", "OwnerId", "ParentId"),
-    "Contact": ("FirstName", "LastName", "Email", "Phone", "MobilePhone", "Title", "Department", "AccountId",
-                "MailingCity", "MailingCountry", "Description", "OwnerId", "Birthdate"),
+    "Account": (
+        "Name",
+        "AccountNumber",
+        "Website",
+        "Phone",
+        "Industry",
+        "Type",
+        "Description",
+        "NumberOfEmployees",
+        "AnnualRevenue",
+        "BillingStreet",
+        "BillingCity",
+        "BillingState",
+        "BillingPostalCode",
+        "BillingCountry",
+        "ShippingCity",
+        "ShippingCountry",
+        "OwnerId",
+        "ParentId",
+    ),
+    "Contact": (
+        "FirstName",
+        "LastName",
+        "Email",
+        "Phone",
+        "MobilePhone",
+        "Title",
+        "Department",
+        "AccountId",
+        "MailingCity",
+        "MailingCountry",
+        "Description",
+        "OwnerId",
+        "Birthdate",
+    ),
     "Lead": ("FirstName", "LastName", "Company", "Email", "Phone", "Status", "Title", "OwnerId"),
     "Opportunity": ("Name", "StageName", "CloseDate", "Amount", "AccountId", "OwnerId", "Description"),
     "Case": ("Subject", "Status", "Priority", "Origin", "AccountId", "ContactId", "Description", "OwnerId"),
@@ -126,14 +179,36 @@ _READ_ONLY = ("Id", "CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDele
 DECLARED_CUSTOM_FIELDS = ("Ext_Id__c",)
 # describe ``type`` of the standard fields that are not text (the rest are ``string``).
 FIELD_TYPES = {
-    "Id": "id", "CreatedDate": "datetime", "LastModifiedDate": "datetime", "SystemModstamp": "datetime",
-    "IsDeleted": "boolean", "Email": "email", "Phone": "phone", "MobilePhone": "phone", "Website": "url",
-    "Description": "textarea", "NumberOfEmployees": "int", "AnnualRevenue": "currency", "Amount": "currency",
-    "CloseDate": "date", "Birthdate": "date", "StageName": "picklist", "Industry": "picklist", "Type": "picklist",
-    "Status": "picklist", "Priority": "picklist", "Origin": "picklist",
+    "Id": "id",
+    "CreatedDate": "datetime",
+    "LastModifiedDate": "datetime",
+    "SystemModstamp": "datetime",
+    "IsDeleted": "boolean",
+    "Email": "email",
+    "Phone": "phone",
+    "MobilePhone": "phone",
+    "Website": "url",
+    "Description": "textarea",
+    "NumberOfEmployees": "int",
+    "AnnualRevenue": "currency",
+    "Amount": "currency",
+    "CloseDate": "date",
+    "Birthdate": "date",
+    "StageName": "picklist",
+    "Industry": "picklist",
+    "Type": "picklist",
+    "Status": "picklist",
+    "Priority": "picklist",
+    "Origin": "picklist",
 }
 # Standard fields a record can be found by (describe ``idLookup``), besides Id.
-ID_LOOKUP = {"Account": ("Name",), "Contact": ("Email",), "Lead": ("Email",), "Opportunity": ("Name",), "Invoice__c": ("Name",)}
+ID_LOOKUP = {
+    "Account": ("Name",),
+    "Contact": ("Email",),
+    "Lead": ("Email",),
+    "Opportunity": ("Name",),
+    "Invoice__c": ("Name",),
+}
 REFERENCE_TO = {"AccountId": "Account", "ContactId": "Contact", "ParentId": "Account", "OwnerId": "User"}
 _V = r"/services/data/v(?P<version>\d+\.\d)"
 _OBJECT = r"(?P<sobject>[A-Za-z][A-Za-z0-9_]*)"
@@ -171,8 +246,14 @@ class SalesforceEmulator(Emulator):
     vendor_limits = Limits()  # Salesforce meters a daily allocation (Sforce-Limit-Info), not a rate
     auth_hint = "Authorization: Bearer <token>; tokens from /services/oauth2/token"
 
-    def __init__(self, *, api_keys: Iterable[str] | None = None, limits: Limits | None = None,
-                 daily_allocation: int = DAILY_ALLOCATION, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        api_keys: Iterable[str] | None = None,
+        limits: Limits | None = None,
+        daily_allocation: int = DAILY_ALLOCATION,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(api_keys=api_keys, limits=limits, **kwargs)
         self.daily_allocation = daily_allocation
         self.api_usage = 0
@@ -208,7 +289,9 @@ class SalesforceEmulator(Emulator):
         if declared.object not in KEY_PREFIXES:
             raise SchemaRefused(f"salesforce has no object {declared.object!r} here; known: {', '.join(KEY_PREFIXES)}")
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*__c", declared.name):
-            raise SchemaRefused(f"{declared.name!r} is not a custom field API name (letters, digits, single underscores, ending in __c)")
+            raise SchemaRefused(
+                f"{declared.name!r} is not a custom field API name (letters, digits, single underscores, ending in __c)"
+            )
         if declared.type not in DECLARABLE_TYPES:
             raise SchemaRefused(f"field type {declared.type!r} is not one of {', '.join(DECLARABLE_TYPES)}")
         if declared.unique and declared.type not in ("string", "email", "int", "double"):
@@ -231,7 +314,9 @@ class SalesforceEmulator(Emulator):
         return json_response(401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
 
     def error_response(self, status: int, message: str) -> SandboxResponse:
-        code = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 429: "REQUEST_LIMIT_EXCEEDED"}.get(status, "UNKNOWN_EXCEPTION")
+        code = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 429: "REQUEST_LIMIT_EXCEEDED"}.get(
+            status, "UNKNOWN_EXCEPTION"
+        )
         return json_response(status, [{"message": message, "errorCode": code}])
 
     def unmatched_response(self, request: SandboxRequest) -> SandboxResponse:
@@ -249,7 +334,9 @@ class SalesforceEmulator(Emulator):
                 self.api_usage += 1
             usage = f"api-usage={self.api_usage}/{self.daily_allocation}"
         if over:
-            response = json_response(403, [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
+            response = json_response(
+                403, [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+            )
         else:
             response = super()._respond(request, found)
         response.headers["Sforce-Limit-Info"] = usage
@@ -267,33 +354,63 @@ class SalesforceEmulator(Emulator):
         grant = form.get("grant_type")
         client_ok = form.get("client_id") in self.clients
         if grant == "refresh_token":
-            ok = client_ok and form.get("refresh_token") in self.refresh_tokens and (
-                "client_secret" not in form or self.clients[form["client_id"]] == form["client_secret"])
+            ok = (
+                client_ok
+                and form.get("refresh_token") in self.refresh_tokens
+                and ("client_secret" not in form or self.clients[form["client_id"]] == form["client_secret"])
+            )
         elif grant == "client_credentials":
             ok = client_ok and self.clients.get(form.get("client_id", "")) == form.get("client_secret")
         else:
-            return json_response(400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"})
+            return json_response(
+                400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"}
+            )
         if not ok:
             return json_response(400, {"error": "invalid_grant", "error_description": "authentication failure"})
         token = f"00D{secrets.token_hex(8)}!{secrets.token_urlsafe(24)}"
         self.issued.add(token)
-        return json_response(200, {"access_token": token, "instance_url": _instance_url(request, self.prefix), "token_type": "Bearer",
-                                   "issued_at": str(int(datetime.now(timezone.utc).timestamp() * 1000)),
-                                   "id": "https://login.salesforce.com/id/00D/005", "signature": secrets.token_urlsafe(16)})
+        return json_response(
+            200,
+            {
+                "access_token": token,
+                "instance_url": _instance_url(request, self.prefix),
+                "token_type": "Bearer",
+                "issued_at": str(int(datetime.now(timezone.utc).timestamp() * 1000)),
+                "id": "https://login.salesforce.com/id/00D/005",
+                "signature": secrets.token_urlsafe(16),
+            },
+        )
 
     @route("GET", _V + r"/limits", "limits")
     def limits(self, request: SandboxRequest, version: str) -> SandboxResponse:
-        return json_response(200, {"DailyApiRequests": {"Max": self.daily_allocation, "Remaining": self.daily_allocation - self.api_usage}})
+        return json_response(
+            200,
+            {"DailyApiRequests": {"Max": self.daily_allocation, "Remaining": self.daily_allocation - self.api_usage}},
+        )
 
     @route("GET", _V + r"/sobjects", "describe_global")
     def describe_global(self, request: SandboxRequest, version: str) -> SandboxResponse:
         """``GET /sobjects``: the org's objects (DescribeGlobalResult)."""
-        sobjects = [{"name": name, "label": name.removesuffix("__c").replace("_", " "), "keyPrefix": prefix,
-                     "custom": name.endswith("__c"), "createable": True, "updateable": True, "deletable": True,
-                     "queryable": True, "searchable": True, "retrieveable": True, "layoutable": True,
-                     "urls": {"sobject": f"/services/data/v{version}/sobjects/{name}",
-                              "describe": f"/services/data/v{version}/sobjects/{name}/describe"}}
-                    for name, prefix in KEY_PREFIXES.items()]
+        sobjects = [
+            {
+                "name": name,
+                "label": name.removesuffix("__c").replace("_", " "),
+                "keyPrefix": prefix,
+                "custom": name.endswith("__c"),
+                "createable": True,
+                "updateable": True,
+                "deletable": True,
+                "queryable": True,
+                "searchable": True,
+                "retrieveable": True,
+                "layoutable": True,
+                "urls": {
+                    "sobject": f"/services/data/v{version}/sobjects/{name}",
+                    "describe": f"/services/data/v{version}/sobjects/{name}/describe",
+                },
+            }
+            for name, prefix in KEY_PREFIXES.items()
+        ]
         return json_response(200, {"encoding": "UTF-8", "maxBatchSize": COLLECTION_LIMIT, "sobjects": sobjects})
 
     @route("GET", _V + r"/sobjects/" + _OBJECT + r"/describe", "{sobject}.describe")
@@ -304,41 +421,91 @@ class SalesforceEmulator(Emulator):
         self._known(sobject)
         lookups = {lookup: name for (obj, name), (lookup, _) in RELATIONSHIPS.items() if obj == sobject}
         declared = {name: f for (obj, name), f in self.custom_fields.items() if obj == sobject}
-        custom = set(DECLARED_CUSTOM_FIELDS) | set(declared) | {k for r in self.store.all(sobject) for k in r if k.endswith("__c")}
+        custom = (
+            set(DECLARED_CUSTOM_FIELDS)
+            | set(declared)
+            | {k for r in self.store.all(sobject) for k in r if k.endswith("__c")}
+        )
         names = [*_READ_ONLY, *STANDARD_FIELDS[sobject], *sorted(custom)]
         fields = [self._describe_field(sobject, n, lookups.get(n), declared.get(n)) for n in names]
-        return json_response(200, {
-            "name": sobject, "label": sobject.removesuffix("__c").replace("_", " "), "custom": sobject.endswith("__c"),
-            "keyPrefix": KEY_PREFIXES[sobject], "createable": True, "updateable": True, "deletable": True,
-            "queryable": True, "searchable": True, "retrieveable": True, "undeletable": True, "layoutable": True,
-            "childRelationships": [], "recordTypeInfos": [], "fields": fields,
-            "urls": {"sobject": f"/services/data/v{version}/sobjects/{sobject}",
-                     "describe": f"/services/data/v{version}/sobjects/{sobject}/describe",
-                     "rowTemplate": f"/services/data/v{version}/sobjects/{sobject}/{{ID}}"},
-        })
+        return json_response(
+            200,
+            {
+                "name": sobject,
+                "label": sobject.removesuffix("__c").replace("_", " "),
+                "custom": sobject.endswith("__c"),
+                "keyPrefix": KEY_PREFIXES[sobject],
+                "createable": True,
+                "updateable": True,
+                "deletable": True,
+                "queryable": True,
+                "searchable": True,
+                "retrieveable": True,
+                "undeletable": True,
+                "layoutable": True,
+                "childRelationships": [],
+                "recordTypeInfos": [],
+                "fields": fields,
+                "urls": {
+                    "sobject": f"/services/data/v{version}/sobjects/{sobject}",
+                    "describe": f"/services/data/v{version}/sobjects/{sobject}/describe",
+                    "rowTemplate": f"/services/data/v{version}/sobjects/{sobject}/{{ID}}",
+                },
+            },
+        )
 
-    def _describe_field(self, sobject: str, name: str, relationship: str | None, declared: DeclaredField | None) -> dict[str, Any]:
+    def _describe_field(
+        self, sobject: str, name: str, relationship: str | None, declared: DeclaredField | None
+    ) -> dict[str, Any]:
         kind = declared.type if declared else FIELD_TYPES.get(name, "string")
         if name in REFERENCE_TO or relationship:
             kind = "reference"
         writable = name not in _READ_ONLY
         unique = bool(declared and declared.unique)
-        external = unique or (name.endswith("__c") and declared is None)  # Assumed: an undeclared __c field is an External ID
-        lengths = {"id": 18, "reference": 18, "string": 255, "email": 80, "phone": 40, "url": 255, "textarea": 32000, "picklist": 255}
+        external = unique or (
+            name.endswith("__c") and declared is None
+        )  # Assumed: an undeclared __c field is an External ID
+        lengths = {
+            "id": 18,
+            "reference": 18,
+            "string": 255,
+            "email": 80,
+            "phone": 40,
+            "url": 255,
+            "textarea": 32000,
+            "picklist": 255,
+        }
         return {
-            "name": name, "label": name.removesuffix("__c").replace("_", " "), "type": kind,
+            "name": name,
+            "label": name.removesuffix("__c").replace("_", " "),
+            "type": kind,
             "soapType": "tns:ID" if kind in ("id", "reference") else f"xsd:{_SOAP_TYPES.get(kind, 'string')}",
-            "length": lengths.get(kind, 0), "precision": 18 if kind in ("currency", "double", "percent") else 0,
-            "scale": 2 if kind in ("currency", "double", "percent") else 0, "digits": 9 if kind == "int" else 0,
-            "custom": name.endswith("__c"), "externalId": external, "unique": unique,
+            "length": lengths.get(kind, 0),
+            "precision": 18 if kind in ("currency", "double", "percent") else 0,
+            "scale": 2 if kind in ("currency", "double", "percent") else 0,
+            "digits": 9 if kind == "int" else 0,
+            "custom": name.endswith("__c"),
+            "externalId": external,
+            "unique": unique,
             "idLookup": name == "Id" or unique or external or name in ID_LOOKUP.get(sobject, ()),
-            "createable": writable, "updateable": writable, "nillable": writable and name not in REQUIRED[sobject] and kind != "boolean",
-            "defaultedOnCreate": not writable or kind == "boolean", "filterable": True, "sortable": kind != "textarea",
-            "groupable": kind not in ("textarea", "double", "currency", "percent"), "calculated": False, "autoNumber": False,
-            "caseSensitive": False, "htmlFormatted": False, "nameField": name == "Name", "restrictedPicklist": False,
-            "picklistValues": [], "relationshipName": relationship,
+            "createable": writable,
+            "updateable": writable,
+            "nillable": writable and name not in REQUIRED[sobject] and kind != "boolean",
+            "defaultedOnCreate": not writable or kind == "boolean",
+            "filterable": True,
+            "sortable": kind != "textarea",
+            "groupable": kind not in ("textarea", "double", "currency", "percent"),
+            "calculated": False,
+            "autoNumber": False,
+            "caseSensitive": False,
+            "htmlFormatted": False,
+            "nameField": name == "Name",
+            "restrictedPicklist": False,
+            "picklistValues": [],
+            "relationshipName": relationship,
             "referenceTo": _reference_to(sobject, name, relationship) if kind == "reference" else [],
-            "defaultValue": False if kind == "boolean" else None, "inlineHelpText": None,
+            "defaultValue": False if kind == "boolean" else None,
+            "inlineHelpText": None,
         }
 
     # -- single records ----------------------------------------------------------------------
@@ -387,7 +554,9 @@ class SalesforceEmulator(Emulator):
         return SandboxResponse(status=204)
 
     @route("GET", _V + r"/sobjects/" + _OBJECT + r"/(?P<field>\w+)/(?P<value>[^/]+)", "{sobject}.view_by_external_id")
-    def view_by_external_id(self, request: SandboxRequest, version: str, sobject: str, field: str, value: str) -> SandboxResponse:
+    def view_by_external_id(
+        self, request: SandboxRequest, version: str, sobject: str, field: str, value: str
+    ) -> SandboxResponse:
         """``GET /sobjects/<Object>/<ExternalIdField>/<value>``: the record, 404 when none, 300
         with the records' URLs when several carry the value."""
         self._known(sobject)
@@ -400,7 +569,9 @@ class SalesforceEmulator(Emulator):
         return json_response(200, _public(sobject, matches[0]))
 
     @route("PATCH", _V + r"/sobjects/" + _OBJECT + r"/(?P<field>\w+)/(?P<value>[^/]+)", "{sobject}.upsert")
-    def upsert_one(self, request: SandboxRequest, version: str, sobject: str, field: str, value: str) -> SandboxResponse:
+    def upsert_one(
+        self, request: SandboxRequest, version: str, sobject: str, field: str, value: str
+    ) -> SandboxResponse:
         self._known(sobject)
         self._external_id(sobject, field, by_id=True)
         fields = self._fields(sobject, self.json_object(request))
@@ -412,7 +583,9 @@ class SalesforceEmulator(Emulator):
             saved, created = self._upsert(sobject, field, value, fields, matches)
         except SaveError as error:
             return json_response(400, [{"message": error.message, "errorCode": error.code, "fields": error.fields}])
-        return json_response(201 if created else 200, {"id": saved["Id"], "success": True, "errors": [], "created": created})
+        return json_response(
+            201 if created else 200, {"id": saved["Id"], "success": True, "errors": [], "created": created}
+        )
 
     # -- sObject Collections -------------------------------------------------------------
     @route("POST", _V + r"/composite/sobjects", "collections.create")
@@ -424,7 +597,11 @@ class SalesforceEmulator(Emulator):
             for raw in records:
                 sobject = _type_of(raw)
                 self._known(sobject)
-                results.append(self._save(lambda sobject=sobject, raw=raw: self._create(sobject, self._fields(sobject, raw)), created=None))
+                results.append(
+                    self._save(
+                        lambda sobject=sobject, raw=raw: self._create(sobject, self._fields(sobject, raw)), created=None
+                    )
+                )
             return results
 
         return self._all_or_none(all_or_none, run)
@@ -440,8 +617,14 @@ class SalesforceEmulator(Emulator):
                 self._known(sobject)
                 record_id = str(raw.get("id") or raw.get("Id") or "")
                 fields = {k: v for k, v in raw.items() if k not in ("id", "Id")}
-                results.append(self._save(lambda sobject=sobject, record_id=record_id, fields=fields:
-                                          self._update_by_id(sobject, record_id, self._fields(sobject, fields)), created=None))
+                results.append(
+                    self._save(
+                        lambda sobject=sobject, record_id=record_id, fields=fields: self._update_by_id(
+                            sobject, record_id, self._fields(sobject, fields)
+                        ),
+                        created=None,
+                    )
+                )
             return results
 
         return self._all_or_none(all_or_none, run)
@@ -451,8 +634,12 @@ class SalesforceEmulator(Emulator):
         self._known(sobject)
         if field.upper() == facts.RECORD_ID_FIELD.upper():
             # "Only external ids are supported. Don't use record ids." (sObject Collections upsert)
-            raise failure(400, "INVALID_FIELD", f"Field {field} is not an External ID field for {sobject}: "
-                          "upsert through sObject Collections takes an External ID field, never the record Id")
+            raise failure(
+                400,
+                "INVALID_FIELD",
+                f"Field {field} is not an External ID field for {sobject}: "
+                "upsert through sObject Collections takes an External ID field, never the record Id",
+            )
         self._external_id(sobject, field)
         records, all_or_none = self._collection(request)
 
@@ -480,7 +667,10 @@ class SalesforceEmulator(Emulator):
             raise
         if all_or_none and not all(r.get("success") for r in results):
             self._restore(saved)
-            results = [r if not r.get("success") else {"id": None, "success": False, "errors": [dict(ROLLED_BACK)]} for r in results]
+            results = [
+                r if not r.get("success") else {"id": None, "success": False, "errors": [dict(ROLLED_BACK)]}
+                for r in results
+            ]
         return json_response(200, results)
 
     def _checkpoint(self) -> tuple[Any, set[str]]:
@@ -498,7 +688,9 @@ class SalesforceEmulator(Emulator):
         if len(ids) > COLLECTION_LIMIT:
             raise failure(400, "EXCEEDED_ID_LIMIT", f"Exceeded max size limit of {COLLECTION_LIMIT}")
         all_or_none = (request.query.get("allOrNone") or "false").lower() == "true"
-        return self._all_or_none(all_or_none, lambda: [self._save(lambda i=record_id: self._delete(i), created=None) for record_id in ids])
+        return self._all_or_none(
+            all_or_none, lambda: [self._save(lambda i=record_id: self._delete(i), created=None) for record_id in ids]
+        )
 
     def _collection(self, request: SandboxRequest) -> tuple[list[dict[str, Any]], bool]:
         body = self.json_object(request)
@@ -512,10 +704,15 @@ class SalesforceEmulator(Emulator):
             raise failure(400, "JSON_PARSER_ERROR", "allOrNone must be true or false")
         return records, all_or_none
 
-    def _upsert_result(self, sobject: str, field: str, raw: dict[str, Any], index: dict[str, list[str]]) -> dict[str, Any]:
+    def _upsert_result(
+        self, sobject: str, field: str, raw: dict[str, Any], index: dict[str, list[str]]
+    ) -> dict[str, Any]:
         value = raw.get(field)
         if value is None or value == "":
-            return {"success": False, "errors": [SaveError("MISSING_ARGUMENT", f"{field} not specified", [field]).as_dict()]}
+            return {
+                "success": False,
+                "errors": [SaveError("MISSING_ARGUMENT", f"{field} not specified", [field]).as_dict()],
+            }
         fields = self._fields(sobject, raw)
         matches = [self._get(sobject, i) for i in index.get(_text(value), [])]
         try:
@@ -541,7 +738,9 @@ class SalesforceEmulator(Emulator):
         """A SOQL subset: SELECT f1, f2 FROM Object [WHERE f IN ('a', 'b') | WHERE f = 'a']."""
         found = _SOQL.match(request.query.get("q", ""))
         if not found:
-            raise failure(400, "MALFORMED_QUERY", "unexpected token: only SELECT .. FROM .. [WHERE f IN (..)] is emulated")
+            raise failure(
+                400, "MALFORMED_QUERY", "unexpected token: only SELECT .. FROM .. [WHERE f IN (..)] is emulated"
+            )
         sobject = found.group("sobject")
         self._known(sobject)
         fields = [f.strip() for f in found.group("fields").split(",")]
@@ -552,8 +751,13 @@ class SalesforceEmulator(Emulator):
             rows = self.store.find(sobject, lambda r: _text(r.get(where)) in wanted)
         else:
             rows = self.store.all(sobject)
-        records = [{"attributes": {"type": sobject, "url": f"/services/data/v{version}/sobjects/{sobject}/{r['Id']}"},
-                    **{f: _public(sobject, r).get(f) for f in fields}} for r in rows]
+        records = [
+            {
+                "attributes": {"type": sobject, "url": f"/services/data/v{version}/sobjects/{sobject}/{r['Id']}"},
+                **{f: _public(sobject, r).get(f) for f in fields},
+            }
+            for r in rows
+        ]
         locator = f"01g{len(self.cursors) + 1:012d}AAA"
         self.cursors[locator] = records
         return self._page(version, locator, 0)
@@ -561,7 +765,11 @@ class SalesforceEmulator(Emulator):
     @route("GET", _V + r"/query/(?P<locator>01g\w+)-(?P<offset>\d+)", "query.more")
     @route("GET", _V + r"/queryAll/(?P<locator>01g\w+)-(?P<offset>\d+)", "query_all.more")
     def query_more(self, request: SandboxRequest, version: str, locator: str, offset: str) -> SandboxResponse:
-        if locator not in self.cursors or int(offset) > len(self.cursors[locator]) or int(offset) % facts.QUERY_PAGE_SIZE:
+        if (
+            locator not in self.cursors
+            or int(offset) > len(self.cursors[locator])
+            or int(offset) % facts.QUERY_PAGE_SIZE
+        ):
             raise failure(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         return self._page(version, locator, int(offset))
 
@@ -591,11 +799,24 @@ class SalesforceEmulator(Emulator):
         job_id = f"750{len(self.jobs) + 1:012d}AAA"
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         self.jobs[job_id] = {
-            "id": job_id, "operation": operation, "object": sobject, "createdById": "005000000000001AAA",
-            "createdDate": now, "systemModstamp": now, "state": "Open", "externalIdFieldName": body.get("externalIdFieldName"),
-            "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(version),
-            "contentUrl": f"services/data/v{version}/jobs/ingest/{job_id}/batches", "lineEnding": body.get("lineEnding", "LF"),
-            "columnDelimiter": "COMMA", "_csv": b"", "_polls": 0, "_ok": [], "_failed": [],
+            "id": job_id,
+            "operation": operation,
+            "object": sobject,
+            "createdById": "005000000000001AAA",
+            "createdDate": now,
+            "systemModstamp": now,
+            "state": "Open",
+            "externalIdFieldName": body.get("externalIdFieldName"),
+            "concurrencyMode": "Parallel",
+            "contentType": "CSV",
+            "apiVersion": float(version),
+            "contentUrl": f"services/data/v{version}/jobs/ingest/{job_id}/batches",
+            "lineEnding": body.get("lineEnding", "LF"),
+            "columnDelimiter": "COMMA",
+            "_csv": b"",
+            "_polls": 0,
+            "_ok": [],
+            "_failed": [],
         }
         return json_response(200, _job_info(self.jobs[job_id]))
 
@@ -620,7 +841,9 @@ class SalesforceEmulator(Emulator):
         elif state == "Aborted" and job["state"] not in ("JobComplete", "Failed"):
             job["state"] = "Aborted"
         else:
-            raise failure(400, "INVALIDJOBSTATE", f"Cannot change the state of job {job_id} from {job['state']} to {state}")
+            raise failure(
+                400, "INVALIDJOBSTATE", f"Cannot change the state of job {job_id} from {job['state']} to {state}"
+            )
         return json_response(200, _job_info(job))
 
     @route("GET", _V + r"/jobs/ingest/(?P<job_id>\w+)", "bulk.job_info")
@@ -633,8 +856,11 @@ class SalesforceEmulator(Emulator):
             job["state"] = "InProgress"
         return json_response(200, _job_info(job))
 
-    @route("GET", _V + r"/jobs/ingest/(?P<job_id>\w+)/(?P<kind>successfulResults|failedResults|(?i:unprocessedrecords))",
-           "bulk.{kind}")
+    @route(
+        "GET",
+        _V + r"/jobs/ingest/(?P<job_id>\w+)/(?P<kind>successfulResults|failedResults|(?i:unprocessedrecords))",
+        "bulk.{kind}",
+    )
     def results(self, request: SandboxRequest, version: str, job_id: str, kind: str) -> SandboxResponse:
         """A finished job's results, CSV. The docs give "Formats: CSV" and no other; stricter
         reading: a request must ask for CSV (``Accept: text/csv``, as simple-salesforce does), or
@@ -642,7 +868,11 @@ class SalesforceEmulator(Emulator):
         spell it so, simple-salesforce asks for ``unprocessedRecords``)."""
         job = self._job(job_id)
         if not _accepts_csv(request.headers.get("Accept", "")):
-            raise failure(406, "NOT_ACCEPTABLE", f"Results are only available as {facts.BULK_RESULTS_MEDIA_TYPE}: send Accept: text/csv")
+            raise failure(
+                406,
+                "NOT_ACCEPTABLE",
+                f"Results are only available as {facts.BULK_RESULTS_MEDIA_TYPE}: send Accept: text/csv",
+            )
         if job["state"] not in facts.BULK_DONE_STATES:
             raise failure(400, "INVALIDJOBSTATE", f"Job {job_id} is not finished (state {job['state']})")
         header = job.get("_header") or (_csv_rows(job["_csv"]) or [[]])[0]
@@ -655,7 +885,9 @@ class SalesforceEmulator(Emulator):
             extra = ["sf__Id", "sf__Created"] if kind == "successfulResults" else ["sf__Id", "sf__Error"]
             writer.writerow(extra + header)
             writer.writerows(job["_ok"] if kind == "successfulResults" else job["_failed"])
-        return SandboxResponse(status=200, raw=out.getvalue().encode("utf-8"), headers={"Content-Type": "text/csv; charset=UTF-8"})
+        return SandboxResponse(
+            status=200, raw=out.getvalue().encode("utf-8"), headers={"Content-Type": "text/csv; charset=UTF-8"}
+        )
 
     def _job(self, job_id: str) -> dict[str, Any]:
         job = self.jobs.get(job_id)
@@ -683,16 +915,26 @@ class SalesforceEmulator(Emulator):
         done = body if stop is None else body[:stop]
         for row in done:
             self._process_row(job, sobject, op, ext, index, dict(zip(header, row)), row)
-        job["_unprocessed"] = body[len(done):]
+        job["_unprocessed"] = body[len(done) :]
         job["numberRecordsProcessed"] = len(done)
         job["numberRecordsFailed"] = len(job["_failed"])
         if stop is None:
             job["state"] = "JobComplete"
         else:  # the fault knob: committed rows stay committed, the rest were never processed
-            job.update(state="Failed", errorMessage="InternalServerError : the job stopped before every row was processed")
+            job.update(
+                state="Failed", errorMessage="InternalServerError : the job stopped before every row was processed"
+            )
 
-    def _process_row(self, job: dict[str, Any], sobject: str, op: str, ext: str | None, index: dict[str, list[str]],
-                     cells: dict[str, str], row: list[str]) -> None:
+    def _process_row(
+        self,
+        job: dict[str, Any],
+        sobject: str,
+        op: str,
+        ext: str | None,
+        index: dict[str, list[str]],
+        cells: dict[str, str],
+        row: list[str],
+    ) -> None:
         # Bulk CSV: an empty cell leaves the field alone, #N/A blanks it.
         fields: dict[str, Any] = {}
         for name, value in cells.items():
@@ -729,7 +971,9 @@ class SalesforceEmulator(Emulator):
     # -- the records ---------------------------------------------------------------------------
     def _known(self, sobject: str) -> None:
         if sobject not in KEY_PREFIXES:
-            raise failure(404, "NOT_FOUND", f"The requested resource does not exist (sObject type '{sobject}' is not supported)")
+            raise failure(
+                404, "NOT_FOUND", f"The requested resource does not exist (sObject type '{sobject}' is not supported)"
+            )
 
     def _field_known(self, sobject: str, field: str) -> bool:
         return field.endswith("__c") or field in STANDARD_FIELDS[sobject] or field in _READ_ONLY
@@ -739,7 +983,14 @@ class SalesforceEmulator(Emulator):
         ``Id`` where the endpoint takes it (``by_id``). Assumed: an undeclared custom field is
         flagged External ID; a declared one only when declared unique."""
         declared = self.custom_fields.get((sobject, field))
-        if field == "Id" and by_id or declared is None and field.endswith("__c") or declared is not None and declared.unique:
+        if (
+            field == "Id"
+            and by_id
+            or declared is None
+            and field.endswith("__c")
+            or declared is not None
+            and declared.unique
+        ):
             return
         raise failure(400, "INVALID_FIELD", f"Field {field} is not an External ID or Id field for {sobject}")
 
@@ -776,7 +1027,11 @@ class SalesforceEmulator(Emulator):
                 continue
             twin = next((r for r in self._matching(sobject, name, value) if r["Id"] != record.get("Id")), None)
             if twin is not None:
-                raise SaveError("DUPLICATE_VALUE", f"duplicate value found: {name} duplicates value on record with id: {twin['Id']}", [name])
+                raise SaveError(
+                    "DUPLICATE_VALUE",
+                    f"duplicate value found: {name} duplicates value on record with id: {twin['Id']}",
+                    [name],
+                )
 
     def _resolve(self, sobject: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Parents given by external id (``{"Account": {"Ext__c": "1"}}``) become lookup ids."""
@@ -793,7 +1048,11 @@ class SalesforceEmulator(Emulator):
             found = self._matching(parent, field, wanted)
             if len(found) != 1:
                 what = "not found" if not found else "matches more than one record"
-                raise SaveError("INVALID_FIELD", f"Foreign key external ID: {wanted} {what} for field {field} in entity {parent}", [name])
+                raise SaveError(
+                    "INVALID_FIELD",
+                    f"Foreign key external ID: {wanted} {what} for field {field} in entity {parent}",
+                    [name],
+                )
             out[lookup] = found[0]["Id"]
         return out
 
@@ -818,10 +1077,14 @@ class SalesforceEmulator(Emulator):
             raise self._missing(record_id)
         return self._update(sobject, existing, fields)
 
-    def _upsert(self, sobject: str, field: str, value: Any, fields: dict[str, Any], matches: list[Record]) -> tuple[Record, bool]:
+    def _upsert(
+        self, sobject: str, field: str, value: Any, fields: dict[str, Any], matches: list[Record]
+    ) -> tuple[Record, bool]:
         if len(matches) > 1:
             ids = ", ".join(m["Id"] for m in matches)
-            raise SaveError("DUPLICATE_EXTERNAL_ID", f"{field}: more than one record found for external id field: [{ids}]", [field])
+            raise SaveError(
+                "DUPLICATE_EXTERNAL_ID", f"{field}: more than one record found for external id field: [{ids}]", [field]
+            )
         if matches:
             return self._update(sobject, matches[0], fields), False
         return self._create(sobject, {**fields, field: value}), True
@@ -877,14 +1140,23 @@ def _reference_to(sobject: str, name: str, relationship: str | None) -> list[str
     return []
 
 
-_SOAP_TYPES = {"boolean": "boolean", "int": "int", "double": "double", "currency": "double", "percent": "double",
-               "date": "date", "datetime": "dateTime"}
+_SOAP_TYPES = {
+    "boolean": "boolean",
+    "int": "int",
+    "double": "double",
+    "currency": "double",
+    "percent": "double",
+    "date": "date",
+    "datetime": "dateTime",
+}
 
 
 def _request_size(prefix: str, request: SandboxRequest) -> int:
     """Bytes of the request line's URI plus the headers, as sent (the path re-quoted, the query
     form-encoded as requests and urllib encode it)."""
-    uri = len(quote(f"/{prefix}{request.path}")) + (1 + len(urlencode(request.query_all, doseq=True)) if request.query_all else 0)
+    uri = len(quote(f"/{prefix}{request.path}")) + (
+        1 + len(urlencode(request.query_all, doseq=True)) if request.query_all else 0
+    )
     return uri + sum(len(k) + len(v) + 4 for k, v in request.headers.items())
 
 

@@ -38,17 +38,31 @@ def test_a_date_shaped_value_of_a_text_property_travels_as_its_text(text: str, k
     (or one whose type is unknown: the property list could not be read) keeps the text."""
     assert hubspot.property_value(text, kind) == text
     assert hubspot.properties({"code": text, "since": "2024-03-05"}, {"code": kind or "string", "since": "date"}) == {
-        "code": text, "since": "1709596800000"}
+        "code": text,
+        "since": "1709596800000",
+    }
 
 
 def test_hubspot_waits_a_window_only_when_none_is_left() -> None:
-    assert hubspot.HubSpotDestination.throttle_hint({"X-HubSpot-RateLimit-Remaining": "3", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}) is None
-    assert hubspot.HubSpotDestination.throttle_hint({"x-hubspot-ratelimit-remaining": "0", "x-hubspot-ratelimit-interval-milliseconds": "10000"}) == 10.0
+    assert (
+        hubspot.HubSpotDestination.throttle_hint(
+            {"X-HubSpot-RateLimit-Remaining": "3", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}
+        )
+        is None
+    )
+    assert (
+        hubspot.HubSpotDestination.throttle_hint(
+            {"x-hubspot-ratelimit-remaining": "0", "x-hubspot-ratelimit-interval-milliseconds": "10000"}
+        )
+        == 10.0
+    )
     assert hubspot.HubSpotDestination.throttle_hint({}) is None
 
 
 def test_pipedrive_waits_for_the_reset_only_when_none_is_left() -> None:
-    assert pipedrive.PipedriveDestination.throttle_hint({"x-ratelimit-remaining": "5", "x-ratelimit-reset": "2"}) is None
+    assert (
+        pipedrive.PipedriveDestination.throttle_hint({"x-ratelimit-remaining": "5", "x-ratelimit-reset": "2"}) is None
+    )
     assert pipedrive.PipedriveDestination.throttle_hint({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2"}) == 2.0
     assert pipedrive.PipedriveDestination.throttle_hint({}) is None
 
@@ -96,7 +110,9 @@ def test_hubspot_batch_that_fails_as_a_whole_leaves_each_of_its_records_for_next
     from dbt_revsync.delivery import HttpClient, RetryPolicy
     from dbt_revsync.model import Change, Connection, FieldMap, NodeRef, SyncSpec
 
-    def answers(method: str, url: str, headers: object, body: bytes | None, timeout: float) -> tuple[int, dict[str, str], bytes]:
+    def answers(
+        method: str, url: str, headers: object, body: bytes | None, timeout: float
+    ) -> tuple[int, dict[str, str], bytes]:
         inputs = json.loads(body or b"{}")["inputs"]
         if url.endswith("/batch/create"):  # a 207: the first input created, the second not mentioned
             first = {"id": "1", "objectWriteTraceId": inputs[0]["objectWriteTraceId"], "properties": {}}
@@ -106,7 +122,9 @@ def test_hubspot_batch_that_fails_as_a_whole_leaves_each_of_its_records_for_next
     conn = Connection("hs", "hubspot", MappingProxyType({"access_token": "t"}), base_url="http://127.0.0.1:1")
     node = NodeRef("model.p.m", "m", "model", "models/s.yml", None, "main", "m")
     sync = SyncSpec("s", node, conn, "companies", "upsert", ("id",), (FieldMap("name", "name"),), upsert_key="domain")
-    dest = hubspot.HubSpotDestination(conn, HttpClient(transport=answers, sleep=lambda s: None, policy=RetryPolicy(max_attempts=2)))
+    dest = hubspot.HubSpotDestination(
+        conn, HttpClient(transport=answers, sleep=lambda s: None, policy=RetryPolicy(max_attempts=2))
+    )
     created = [Change("create", k, {"name": k}) for k in ("a", "b")]
     upserts = [Change("upsert", k, {"name": k}, upsert_value=f"{k}.example") for k in ("c", "d", "e")]
     result = dest.send(sync, created + upserts)

@@ -25,7 +25,10 @@ def test_an_object_is_echoed_with_an_id_and_kept(server: SandboxServer) -> None:
     created = requests.post(f"{server.url}/echo/accounts", json={"name": "B"}, headers=AUTH, timeout=5)
     assert created.status_code == 201 and created.json()["id"] == 2
     kept = server.emulator("echo").records("requests")
-    assert [(r["method"], r["path"], r["query"]) for r in kept] == [("PUT", "/accounts/7", {"x": "1"}), ("POST", "/accounts", {})]
+    assert [(r["method"], r["path"], r["query"]) for r in kept] == [
+        ("PUT", "/accounts/7", {"x": "1"}),
+        ("POST", "/accounts", {}),
+    ]
 
 
 def test_lists_and_wrapped_lists_get_one_id_per_item(server: SandboxServer) -> None:
@@ -38,5 +41,8 @@ def test_lists_and_wrapped_lists_get_one_id_per_item(server: SandboxServer) -> N
 def test_a_status_can_be_asked_for_and_a_wrong_token_is_refused(server: SandboxServer) -> None:
     asked = requests.post(f"{server.url}/echo/x?status=409", json={"a": 1}, headers=AUTH, timeout=5)
     assert asked.status_code == 409 and server.emulator("echo").records("requests") == []
-    assert requests.post(f"{server.url}/echo/x", json={}, headers={"Authorization": "Bearer nope"}, timeout=5).status_code == 401
+    assert (
+        requests.post(f"{server.url}/echo/x", json={}, headers={"Authorization": "Bearer nope"}, timeout=5).status_code
+        == 401
+    )
     assert requests.post(f"{server.url}/echo/x", json={}, timeout=5).status_code == 401

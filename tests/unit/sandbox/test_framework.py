@@ -97,7 +97,6 @@ def test_request_parses_json_and_reports_malformed_json() -> None:
     assert broken.method == "POST"
 
 
-
 def test_a_quota_counts_a_request_in_every_window_or_in_none() -> None:
     now = [1000.0]
     quota = Quota(Limits(per_minute=5, per_hour=1), clock=lambda: now[0])
@@ -116,6 +115,7 @@ def test_a_rolling_window_that_does_not_enforce_counts_but_never_refuses() -> No
     now[0] += 10.0
     state = enforced.hit()
     assert (state.allowed, state.used, state.remaining, state.reset_after) == (True, 1, 0, 10.0)
+
 
 def test_record_store_assigns_ids_and_hands_out_copies() -> None:
     store = RecordStore(["things"], first_id=100)
@@ -163,7 +163,8 @@ def test_emulator_routes_auth_and_errors_without_http() -> None:
     assert created.status == 201 and created.body["id"] == 1 and created.route == "things.create"
     assert toy.handle(SandboxRequest("GET", "/things/1/", headers=key)).body["name"] == "a"
     assert toy.handle(SandboxRequest("GET", "/things/2", headers=key)).body == {
-        "error": {"code": 404, "message": "no such thing"}}
+        "error": {"code": 404, "message": "no such thing"}
+    }
     assert toy.handle(SandboxRequest("DELETE", "/things/1", headers=key)).route == "unmatched"
     assert toy.handle(SandboxRequest("GET", "/boom", headers=key)).status == 500
     assert toy.handle(SandboxRequest("POST", "/things", headers=key, body=b"[")).status == 400
@@ -200,8 +201,12 @@ def test_keep_alive_reuses_one_connection(server: SandboxServer) -> None:
         first.read()
         sock = connection.sock
         assert not first.will_close and sock is not None
-        connection.request("POST", "/freshsales/contacts", body=b'{"contact": {"email": "k@example.com"}}',
-                           headers={**AUTH, "Content-Type": "application/json"})
+        connection.request(
+            "POST",
+            "/freshsales/contacts",
+            body=b'{"contact": {"email": "k@example.com"}}',
+            headers={**AUTH, "Content-Type": "application/json"},
+        )
         second = connection.getresponse()
         assert second.status == 200 and b"k@example.com" in second.read()
         assert connection.sock is sock
@@ -228,8 +233,9 @@ def test_per_hour_limit_answers_429(server: SandboxServer, http: requests.Sessio
 
 def test_limit_headers_are_an_emulator_hook(server: SandboxServer) -> None:
     server.set_limits("toy", per_minute=2)
-    answers = [requests.get(f"{server.url}/toy/things/1", headers={"X-Api-Key": "toy-key"}, timeout=5)
-               for _ in range(3)]
+    answers = [
+        requests.get(f"{server.url}/toy/things/1", headers={"X-Api-Key": "toy-key"}, timeout=5) for _ in range(3)
+    ]
     assert [answer.headers["X-Limit-minute"] for answer in answers] == ["1", "0", "0"]
     assert answers[2].status_code == 429
 
@@ -243,8 +249,7 @@ def test_server_limits_option_and_vendor_limits() -> None:
         assert default.limits()["freshsales"] == {"per_minute": None, "per_hour": None}
 
 
-def test_stats_count_every_request_that_reached_the_emulator(server: SandboxServer,
-                                                               http: requests.Session) -> None:
+def test_stats_count_every_request_that_reached_the_emulator(server: SandboxServer, http: requests.Session) -> None:
     server.set_limits("freshsales", per_minute=3)
     create_contact(http, server)
     http.get(f"{server.url}/freshsales/contacts/999", timeout=5)
@@ -262,8 +267,9 @@ def test_stats_count_every_request_that_reached_the_emulator(server: SandboxServ
 
 
 def test_status_fault_with_retry_after_then_normal(server: SandboxServer, http: requests.Session) -> None:
-    server.add_fault("status", status=503, retry_after=7, times=2, prefix="freshsales", method="POST",
-                     path=r"/contacts$")
+    server.add_fault(
+        "status", status=503, retry_after=7, times=2, prefix="freshsales", method="POST", path=r"/contacts$"
+    )
     codes = []
     for index in range(3):
         answer = create_contact(http, server, f"f{index}@example.com")
@@ -317,8 +323,10 @@ def test_probability_faults_are_deterministic_with_a_seed() -> None:
     def pattern() -> list[int]:
         with SandboxServer(emulators=["freshsales"]) as running:
             running.add_fault("status", status=502, probability=0.5, seed=42)
-            return [requests.get(f"{running.url}/freshsales/contacts/1", headers=AUTH, timeout=5).status_code
-                    for _ in range(20)]
+            return [
+                requests.get(f"{running.url}/freshsales/contacts/1", headers=AUTH, timeout=5).status_code
+                for _ in range(20)
+            ]
 
     first = pattern()
     assert first == pattern()
@@ -357,8 +365,10 @@ def test_admin_state_stats_and_records(server: SandboxServer, http: requests.Ses
 
 def test_admin_faults_endpoints(server: SandboxServer, http: requests.Session) -> None:
     admin = f"{server.url}/_admin/faults"
-    rules = [{"action": "status", "status": 429, "retry_after": 1, "times": 1},
-             {"action": "status", "status": 500, "method": "DELETE"}]
+    rules = [
+        {"action": "status", "status": 429, "retry_after": 1, "times": 1},
+        {"action": "status", "status": 500, "method": "DELETE"},
+    ]
     added = requests.post(admin, json=rules, timeout=5)
     assert added.status_code == 201 and [rule["id"] for rule in added.json()["faults"]] == [1, 2]
     answer = create_contact(http, server)
@@ -374,8 +384,9 @@ def test_admin_faults_endpoints(server: SandboxServer, http: requests.Session) -
 
 
 def test_admin_limits_endpoint(server: SandboxServer, http: requests.Session) -> None:
-    answer = requests.post(f"{server.url}/_admin/limits",
-                           json={"prefix": "freshsales", "per_minute": 1, "per_hour": None}, timeout=5)
+    answer = requests.post(
+        f"{server.url}/_admin/limits", json={"prefix": "freshsales", "per_minute": 1, "per_hour": None}, timeout=5
+    )
     assert answer.json()["freshsales"] == {"per_minute": 1, "per_hour": None}
     assert [create_contact(http, server, f"l{index}@example.com").status_code for index in range(2)] == [200, 429]
     bad = requests.post(f"{server.url}/_admin/limits", json={"prefix": "nocrm", "per_minute": 1}, timeout=5)
@@ -383,8 +394,9 @@ def test_admin_limits_endpoint(server: SandboxServer, http: requests.Session) ->
     assert requests.post(f"{server.url}/_admin/limits", json={"per_minute": "x"}, timeout=5).status_code == 400
 
 
-def test_admin_reset_forgets_records_stats_faults_but_keeps_limits(server: SandboxServer,
-                                                                   http: requests.Session) -> None:
+def test_admin_reset_forgets_records_stats_faults_but_keeps_limits(
+    server: SandboxServer, http: requests.Session
+) -> None:
     server.set_limits("freshsales", per_minute=2)
     create_contact(http, server)
     create_contact(http, server, "b@example.com")
@@ -400,14 +412,12 @@ def test_admin_reset_forgets_records_stats_faults_but_keeps_limits(server: Sandb
 def test_python_reset(server: SandboxServer, http: requests.Session) -> None:
     create_contact(http, server)
     server.reset()
-    assert server.state() == {"freshsales": {"contacts": [], "sales_accounts": [], "deals": []},
-                              "toy": {"things": []}}
+    assert server.state() == {"freshsales": {"contacts": [], "sales_accounts": [], "deals": []}, "toy": {"things": []}}
 
 
 def test_unknown_admin_endpoint(server: SandboxServer) -> None:
     assert requests.get(f"{server.url}/_admin/a/b/c", timeout=5).status_code == 404
     assert requests.put(f"{server.url}/_admin/stats", timeout=5).status_code == 404
-
 
 
 def test_admin_endpoints_answer_as_before_through_the_route_table(server: SandboxServer) -> None:
@@ -422,6 +432,7 @@ def test_admin_endpoints_answer_as_before_through_the_route_table(server: Sandbo
     assert ask("GET", "/_admin/reset")[0] == 404  # no emulator is called "reset"
     assert ask("POST", "/_admin") == (404, {"error": "no admin endpoint POST /_admin/"})
     assert ask("GET", "/_admin/stats", client="10.0.0.1")[0] == 403
+
 
 # -- life cycle ----------------------------------------------------------------------
 
@@ -443,8 +454,9 @@ def test_url_needs_a_started_server() -> None:
         _ = SandboxServer().url
 
 
-def test_serve_prints_url_and_keys_and_stops_on_interrupt(monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_prints_url_and_keys_and_stops_on_interrupt(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def interrupted(self: SandboxServer) -> None:
         self.bind()
         raise KeyboardInterrupt
@@ -457,10 +469,19 @@ def test_serve_prints_url_and_keys_and_stops_on_interrupt(monkeypatch: pytest.Mo
     assert "Stopping" in printed
 
 
-def test_apply_then_answer_fault_applies_and_answers_what_the_rule_says(server: SandboxServer, http: requests.Session) -> None:
+def test_apply_then_answer_fault_applies_and_answers_what_the_rule_says(
+    server: SandboxServer, http: requests.Session
+) -> None:
     server.add_fault("apply_then_answer", status=201, times=1, prefix="freshsales", method="POST")
-    server.add_fault("apply_then_answer", status=200, body="<html>maintenance</html>", headers={"Content-Type": "text/html"},
-                     times=1, prefix="freshsales", method="POST")
+    server.add_fault(
+        "apply_then_answer",
+        status=200,
+        body="<html>maintenance</html>",
+        headers={"Content-Type": "text/html"},
+        times=1,
+        prefix="freshsales",
+        method="POST",
+    )
     empty = create_contact(http, server, "empty@example.com")
     assert (empty.status_code, empty.content) == (201, b"")
     page = create_contact(http, server, "page@example.com")

@@ -49,7 +49,11 @@ def test_basic_auth_with_the_key_as_user_name(api: Api, server: SandboxServer) -
 
 
 def test_create_view_update_and_soft_delete_a_contact(api: Api) -> None:
-    created = api.call("POST", "/contacts", {"name": "Ann", "email": "ann@x.io", "tags": ["vip"], "custom_fields": {"sfcontactid": "003A"}})
+    created = api.call(
+        "POST",
+        "/contacts",
+        {"name": "Ann", "email": "ann@x.io", "tags": ["vip"], "custom_fields": {"sfcontactid": "003A"}},
+    )
     assert created.status_code == 201
     contact = created.json()
     assert contact["id"] == 43000000001 and contact["tags"] == ["vip"] and contact["created_at"].endswith("Z")
@@ -68,19 +72,35 @@ def test_validation_errors_name_field_and_code(api: Api) -> None:
     assert errors(api.call("POST", "/contacts", {"name": "No way to reach"})) == [("requester_id", "missing_field")]
     assert errors(api.call("POST", "/contacts", {"email": "a@x.io"})) == [("name", "missing_field")]
     assert errors(api.call("POST", "/contacts", {"name": "A", "email": "nope"})) == [("email", "invalid_value")]
-    assert errors(api.call("POST", "/contacts", {"name": "A", "email": "a@x.io", "colour": "red"})) == [("colour", "invalid_field")]
+    assert errors(api.call("POST", "/contacts", {"name": "A", "email": "a@x.io", "colour": "red"})) == [
+        ("colour", "invalid_field")
+    ]
     assert errors(api.call("POST", "/contacts", {"name": "A", "mobile": 4711})) == [("mobile", "datatype_mismatch")]
-    assert errors(api.call("POST", "/contacts", {"name": "A", "email": "a@x.io", "tags": "vip"})) == [("tags", "datatype_mismatch")]
-    assert errors(api.call("POST", "/contacts", {"name": "A", "email": "a@x.io", "company_id": 99})) == [("company_id", "invalid_value")]
+    assert errors(api.call("POST", "/contacts", {"name": "A", "email": "a@x.io", "tags": "vip"})) == [
+        ("tags", "datatype_mismatch")
+    ]
+    assert errors(api.call("POST", "/contacts", {"name": "A", "email": "a@x.io", "company_id": 99})) == [
+        ("company_id", "invalid_value")
+    ]
 
 
 def test_emails_external_ids_and_company_names_are_unique(api: Api) -> None:
     """A value another record holds is a 409 Conflict ("Create a Contact with an email that is
     already associated with an existing user")."""
-    api.call("POST", "/contacts", {"name": "Ann", "email": "ann@x.io", "other_emails": ["ann@home.io"], "unique_external_id": "E1"})
-    assert errors(api.call("POST", "/contacts", {"name": "B", "email": "ANN@x.io"}), 409) == [("email", "duplicate_value")]
-    assert errors(api.call("POST", "/contacts", {"name": "B", "email": "ann@home.io"}), 409) == [("email", "duplicate_value")]
-    assert errors(api.call("POST", "/contacts", {"name": "B", "unique_external_id": "E1"}), 409) == [("unique_external_id", "duplicate_value")]
+    api.call(
+        "POST",
+        "/contacts",
+        {"name": "Ann", "email": "ann@x.io", "other_emails": ["ann@home.io"], "unique_external_id": "E1"},
+    )
+    assert errors(api.call("POST", "/contacts", {"name": "B", "email": "ANN@x.io"}), 409) == [
+        ("email", "duplicate_value")
+    ]
+    assert errors(api.call("POST", "/contacts", {"name": "B", "email": "ann@home.io"}), 409) == [
+        ("email", "duplicate_value")
+    ]
+    assert errors(api.call("POST", "/contacts", {"name": "B", "unique_external_id": "E1"}), 409) == [
+        ("unique_external_id", "duplicate_value")
+    ]
     assert api.call("POST", "/companies", {"name": "Acme"}).status_code == 201
     assert errors(api.call("POST", "/companies", {"name": "acme"}), 409) == [("name", "duplicate_value")]
 
@@ -114,7 +134,9 @@ def test_per_minute_limit_headers_and_retry_after() -> None:
         api = Api(f"{running.url}/freshdesk")
         first, second, third = (api.call("GET", "/contacts") for _ in range(3))
         assert (first.headers["X-Ratelimit-Total"], first.headers["X-RateLimit-Remaining"]) == ("2", "1")
-        assert second.headers["X-RateLimit-Remaining"] == "0" and second.headers["X-RateLimit-Used-CurrentRequest"] == "1"
+        assert (
+            second.headers["X-RateLimit-Remaining"] == "0" and second.headers["X-RateLimit-Used-CurrentRequest"] == "1"
+        )
         assert third.status_code == 429
         assert 1 <= int(third.headers["Retry-After"]) <= 60 and third.headers["X-RateLimit-Used-CurrentRequest"] == "0"
 

@@ -42,8 +42,9 @@ class Api:
     def create(self, resource: str, wrapper: str, fields: dict[str, Any]) -> requests.Response:
         return self.call("POST", f"/{resource}", {wrapper: fields})
 
-    def upsert(self, resource: str, wrapper: str, identifier: dict[str, Any],
-               fields: dict[str, Any]) -> requests.Response:
+    def upsert(
+        self, resource: str, wrapper: str, identifier: dict[str, Any], fields: dict[str, Any]
+    ) -> requests.Response:
         return self.call("POST", f"/{resource}/upsert", {"unique_identifier": identifier, wrapper: fields})
 
     def search(self, entity: str, attribute: str, value: Any, **paging: Any) -> requests.Response:
@@ -76,8 +77,10 @@ def test_a_wrong_or_missing_key_answers_401(server: SandboxServer, header: str |
 def test_accepted_keys_are_configurable() -> None:
     with SandboxServer(emulators=[FreshsalesEmulator(api_keys=["k1", "k2"])]) as running:
         url = f"{running.url}/freshsales/deals/1"
-        codes = [requests.get(url, headers={"Authorization": f"Token token={key}"}, timeout=5).status_code
-                 for key in ("k1", "k2", DEFAULT_API_KEY)]
+        codes = [
+            requests.get(url, headers={"Authorization": f"Token token={key}"}, timeout=5).status_code
+            for key in ("k1", "k2", DEFAULT_API_KEY)
+        ]
     assert codes == [404, 404, 401]
 
 
@@ -85,8 +88,11 @@ def test_accepted_keys_are_configurable() -> None:
 
 
 def test_create_view_update_delete_a_sales_account(api: Api) -> None:
-    created = api.create("sales_accounts", "sales_account",
-                         {"name": "Acme", "website": "acme.test", "custom_field": {"cf_tier": "gold", "cf_x": 1}})
+    created = api.create(
+        "sales_accounts",
+        "sales_account",
+        {"name": "Acme", "website": "acme.test", "custom_field": {"cf_tier": "gold", "cf_x": 1}},
+    )
     assert created.status_code == 200
     record = created.json()["sales_account"]
     assert record["id"] == FIRST_ID and record["name"] == "Acme"
@@ -95,9 +101,18 @@ def test_create_view_update_delete_a_sales_account(api: Api) -> None:
     viewed = api.call("GET", f"/sales_accounts/{FIRST_ID}")
     assert viewed.status_code == 200 and viewed.json() == {"sales_account": record}
 
-    updated = api.call("PUT", f"/sales_accounts/{FIRST_ID}",
-                       {"sales_account": {"website": "acme.example", "custom_field": {"cf_tier": "platinum"},
-                                          "id": 5, "created_at": "nope"}})
+    updated = api.call(
+        "PUT",
+        f"/sales_accounts/{FIRST_ID}",
+        {
+            "sales_account": {
+                "website": "acme.example",
+                "custom_field": {"cf_tier": "platinum"},
+                "id": 5,
+                "created_at": "nope",
+            }
+        },
+    )
     assert updated.status_code == 200
     changed = updated.json()["sales_account"]
     assert changed["website"] == "acme.example" and changed["name"] == "Acme"
@@ -138,8 +153,9 @@ def test_name_is_required(api: Api, resource: str, wrapper: str) -> None:
 
 
 def test_malformed_json_and_missing_wrapper_answer_400(api: Api, server: SandboxServer) -> None:
-    malformed = api.session.post(f"{api.root}/contacts", data=b'{"contact": ', timeout=5,
-                                 headers={"Content-Type": "application/json"})
+    malformed = api.session.post(
+        f"{api.root}/contacts", data=b'{"contact": ', timeout=5, headers={"Content-Type": "application/json"}
+    )
     assert malformed.status_code == 400 and malformed.json()["errors"]["code"] == 400
     assert api.call("POST", "/contacts", {"first_name": "bare"}).status_code == 400
     assert api.call("POST", "/contacts", {"contact": "nope"}).status_code == 400
@@ -151,17 +167,28 @@ def test_malformed_json_and_missing_wrapper_answer_400(api: Api, server: Sandbox
 # -- contact emails ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fields,expected", [
-    ({"emails": "one@example.com"}, [("one@example.com", True)]),
-    ({"emails": ["one@example.com", "two@example.com"]}, [("one@example.com", True), ("two@example.com", False)]),
-    ({"emails": [{"value": "one@example.com", "is_primary": False},
-                 {"value": "two@example.com", "is_primary": True}]},
-     [("one@example.com", False), ("two@example.com", True)]),
-    ({"email": "solo@example.com"}, [("solo@example.com", True)]),
-    ({"emails": ["one@example.com", "two@example.com"], "email": "two@example.com"},
-     [("two@example.com", True), ("one@example.com", False)]),
-    ({"emails": ["one@example.com", "ONE@example.com"]}, [("one@example.com", True)]),
-])
+@pytest.mark.parametrize(
+    "fields,expected",
+    [
+        ({"emails": "one@example.com"}, [("one@example.com", True)]),
+        ({"emails": ["one@example.com", "two@example.com"]}, [("one@example.com", True), ("two@example.com", False)]),
+        (
+            {
+                "emails": [
+                    {"value": "one@example.com", "is_primary": False},
+                    {"value": "two@example.com", "is_primary": True},
+                ]
+            },
+            [("one@example.com", False), ("two@example.com", True)],
+        ),
+        ({"email": "solo@example.com"}, [("solo@example.com", True)]),
+        (
+            {"emails": ["one@example.com", "two@example.com"], "email": "two@example.com"},
+            [("two@example.com", True), ("one@example.com", False)],
+        ),
+        ({"emails": ["one@example.com", "ONE@example.com"]}, [("one@example.com", True)]),
+    ],
+)
 def test_emails_are_normalised(api: Api, fields: dict[str, Any], expected: list[tuple[str, bool]]) -> None:
     contact = api.create("contacts", "contact", fields).json()["contact"]
     assert [(entry["value"], entry["is_primary"]) for entry in contact["emails"]] == expected
@@ -209,8 +236,11 @@ def test_upsert_creates_then_updates_one_record(api: Api, server: SandboxServer)
 def test_upsert_by_emails_matches_any_email_ignoring_case(api: Api, server: SandboxServer) -> None:
     created = api.upsert("contacts", "contact", {"emails": "pat@example.com"}, {"first_name": "Pat"})
     assert created.status_code == 201 and created.json()["contact"]["email"] == "pat@example.com"
-    api.call("PUT", f"/contacts/{created.json()['contact']['id']}",
-              {"contact": {"emails": ["pat@example.com", "p.alt@example.com"]}})
+    api.call(
+        "PUT",
+        f"/contacts/{created.json()['contact']['id']}",
+        {"contact": {"emails": ["pat@example.com", "p.alt@example.com"]}},
+    )
     updated = api.upsert("contacts", "contact", {"emails": "P.ALT@example.com"}, {"last_name": "Lee"})
     assert updated.status_code == 200
     assert [(contact["first_name"], contact["last_name"]) for contact in contacts(server)] == [("Pat", "Lee")]
@@ -221,8 +251,9 @@ def test_upsert_by_custom_field(api: Api, server: SandboxServer) -> None:
     created = api.upsert("sales_accounts", "sales_account", identifier, {"name": "Acme"})
     assert created.status_code == 201
     assert created.json()["sales_account"]["custom_field"] == {"cf_account_id": "A-1"}
-    updated = api.upsert("sales_accounts", "sales_account", identifier,
-                         {"name": "Acme Inc", "custom_field": {"cf_tier": "gold"}})
+    updated = api.upsert(
+        "sales_accounts", "sales_account", identifier, {"name": "Acme Inc", "custom_field": {"cf_tier": "gold"}}
+    )
     assert updated.status_code == 200
     records = server.emulator("freshsales").records("sales_accounts")
     assert len(records) == 1
@@ -238,8 +269,9 @@ def test_upsert_refuses_duplicate_email_on_create(api: Api) -> None:
 
 @pytest.mark.parametrize("identifier", [{}, {"name": "a", "website": "b"}, {"name": ""}, "name", None])
 def test_upsert_needs_exactly_one_identifier(api: Api, identifier: Any) -> None:
-    answer = api.call("POST", "/sales_accounts/upsert",
-                      {"unique_identifier": identifier, "sales_account": {"name": "a"}})
+    answer = api.call(
+        "POST", "/sales_accounts/upsert", {"unique_identifier": identifier, "sales_account": {"name": "a"}}
+    )
     assert answer.status_code == 400 and "unique_identifier" in answer.json()["errors"]["message"]
 
 
@@ -260,8 +292,9 @@ def test_filtered_search_by_contact_email(api: Api) -> None:
 
 def test_filtered_search_by_field_and_custom_field(api: Api) -> None:
     for index in range(5):
-        api.create("sales_accounts", "sales_account",
-                   {"name": f"acct{index}", "custom_field": {"cf_account_id": index}})
+        api.create(
+            "sales_accounts", "sales_account", {"name": f"acct{index}", "custom_field": {"cf_account_id": index}}
+        )
     by_custom = api.search("sales_account", "cf_account_id", ["1", "3"]).json()
     assert [account["name"] for account in by_custom["sales_accounts"]] == ["acct1", "acct3"]
     by_name = api.search("sales_account", "name", "acct4").json()

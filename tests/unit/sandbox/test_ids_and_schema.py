@@ -120,8 +120,14 @@ def test_a_state_directory_in_use_is_refused(tmp_path: Path) -> None:
     IdLedger.open(tmp_path).close()
 
 
-@pytest.mark.parametrize("content, key", [("{not json", "not valid JSON"), ('{"ceilings": []}', "ceilings"),
-                                          ('{"ceilings": {"toy": {"a": "x"}}}', "ceilings.toy.a")])
+@pytest.mark.parametrize(
+    "content, key",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"ceilings": []}', "ceilings"),
+        ('{"ceilings": {"toy": {"a": "x"}}}', "ceilings.toy.a"),
+    ],
+)
 def test_a_damaged_ledger_is_a_clear_error(tmp_path: Path, content: str, key: str) -> None:
     (tmp_path / "ids.json").write_text(content)
     with pytest.raises(SandboxStateError, match=key) as caught:
@@ -165,7 +171,9 @@ def test_base_emulator_refuses_declarations() -> None:
 
 
 def test_declared_fields_are_listed_by_describe_and_kept_through_a_server_reset() -> None:
-    with fields_server(schema={"acme": {"people": [{"name": "tier"}, {"name": "ext", "type": "number", "unique": True}]}}) as server:
+    with fields_server(
+        schema={"acme": {"people": [{"name": "tier"}, {"name": "ext", "type": "number", "unique": True}]}}
+    ) as server:
         emulator = server.emulator("acme")
         assert [f["name"] for f in emulator.describe()["declared_fields"]] == ["tier", "ext"]
         assert emulator.declared_fields[1] == DeclaredField("people", "ext", "number", True)
@@ -176,15 +184,21 @@ def test_declared_fields_are_listed_by_describe_and_kept_through_a_server_reset(
 
 def test_schema_file_errors_name_the_file_and_key(tmp_path: Path) -> None:
     path = tmp_path / "sandbox.yml"
-    path.write_text("nosuchcrm:\n  people: []\nacme:\n  nosuchobject: []\n  people:\n"
-                    "    - {type: string}\n    - {name: x, colour: red}\n    - {name: y, unique: maybe}\n")
+    path.write_text(
+        "nosuchcrm:\n  people: []\nacme:\n  nosuchobject: []\n  people:\n"
+        "    - {type: string}\n    - {name: x, colour: red}\n    - {name: y, unique: maybe}\n"
+    )
     with pytest.raises(ConfigError) as caught:
         fields_server(schema=path)
     text = str(caught.value)
-    for expected in ("5 configuration errors", f"{path}, key 'nosuchcrm': unknown CRM; the sandbox serves acme",
-                     "key 'acme.nosuchobject': unknown object; acme has people, deals",
-                     "key 'acme.people[0]': a field needs a name", "key 'acme.people[1]': unknown key(s) colour",
-                     "key 'acme.people[2]': unique must be true or false"):
+    for expected in (
+        "5 configuration errors",
+        f"{path}, key 'nosuchcrm': unknown CRM; the sandbox serves acme",
+        "key 'acme.nosuchobject': unknown object; acme has people, deals",
+        "key 'acme.people[0]': a field needs a name",
+        "key 'acme.people[1]': unknown key(s) colour",
+        "key 'acme.people[2]': unique must be true or false",
+    ):
         assert expected in text
 
 
@@ -209,8 +223,14 @@ def test_an_unknown_crm_and_a_refused_field_are_reported_together(tmp_path: Path
     assert "key 'acme.people[0]': field 'tier' refused by the acme emulator: unknown type 'colour'" in text
 
 
-@pytest.mark.parametrize("content, message", [("a: [unclosed", "not valid YAML"), ("- a\n- b\n", "must be a mapping"),
-                                              ("acme: [1]\n", "must be a mapping: object")])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("a: [unclosed", "not valid YAML"),
+        ("- a\n- b\n", "must be a mapping"),
+        ("acme: [1]\n", "must be a mapping: object"),
+    ],
+)
 def test_a_malformed_schema_file_is_a_config_error(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "s.yml"
     path.write_text(content)
@@ -228,13 +248,19 @@ def test_an_empty_schema_file_declares_nothing(tmp_path: Path) -> None:
 def test_admin_api_declares_and_lists_fields() -> None:
     with fields_server() as server:
         url = f"{server.url}/_admin/fields"
-        answer = requests.post(url, json={"prefix": "acme", "object": "people", "name": "tier", "type": "number"}, timeout=5)
+        answer = requests.post(
+            url, json={"prefix": "acme", "object": "people", "name": "tier", "type": "number"}, timeout=5
+        )
         assert answer.status_code == 201
         assert answer.json()["acme"] == [{"object": "people", "name": "tier", "type": "number", "unique": False}]
-        refused = requests.post(url, json=[{"prefix": "acme", "object": "people", "name": "x", "type": "colour"}], timeout=5)
+        refused = requests.post(
+            url, json=[{"prefix": "acme", "object": "people", "name": "x", "type": "colour"}], timeout=5
+        )
         assert refused.status_code == 400 and "unknown type 'colour'" in refused.json()["error"]
         assert requests.post(url, json={"prefix": "acme", "object": "people"}, timeout=5).status_code == 400
-        assert requests.post(url, json={"prefix": "nope", "object": "people", "name": "x"}, timeout=5).status_code == 404
+        assert (
+            requests.post(url, json={"prefix": "nope", "object": "people", "name": "x"}, timeout=5).status_code == 404
+        )
         assert [f["name"] for f in requests.get(url, timeout=5).json()["acme"]] == ["tier"]
         emulators = requests.get(f"{server.url}/_admin/emulators", timeout=5).json()["emulators"]
         assert emulators[0]["declared_fields"][0]["name"] == "tier"

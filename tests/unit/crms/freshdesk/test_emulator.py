@@ -28,7 +28,9 @@ class Clock:
 
 
 def call(emulator: FreshdeskEmulator, method: str, path: str, body: Any = None, **query: Any) -> SandboxResponse:
-    return emulator.handle(SandboxRequest(method, path, query={k: str(v) for k, v in query.items()}, headers=AUTH, json=body))
+    return emulator.handle(
+        SandboxRequest(method, path, query={k: str(v) for k, v in query.items()}, headers=AUTH, json=body)
+    )
 
 
 def errors(answer: SandboxResponse) -> list[tuple[str, str]]:
@@ -50,9 +52,24 @@ def fd() -> FreshdeskEmulator:
     emulator.declare_field(DeclaredField("contacts", "cf_renewal", "date"))
     emulator.declare_field(DeclaredField("contacts", "sfid", "custom_text"))
     emulator.declare_field(DeclaredField("companies", "acct", "string"))
-    call(emulator, "POST", "/contacts", {"name": "Ann", "email": "ann@x.io", "tags": ["vip"], "unique_external_id": "E1",
-                                         "custom_fields": {"cf_score": 7, "cf_renewal": "2026-03-01", "sfid": "SF1"}})
-    call(emulator, "POST", "/contacts", {"name": "Bob", "mobile": "+47", "tags": ["new"], "custom_fields": {"cf_score": 3}})
+    call(
+        emulator,
+        "POST",
+        "/contacts",
+        {
+            "name": "Ann",
+            "email": "ann@x.io",
+            "tags": ["vip"],
+            "unique_external_id": "E1",
+            "custom_fields": {"cf_score": 7, "cf_renewal": "2026-03-01", "sfid": "SF1"},
+        },
+    )
+    call(
+        emulator,
+        "POST",
+        "/contacts",
+        {"name": "Bob", "mobile": "+47", "tags": ["new"], "custom_fields": {"cf_score": 3}},
+    )
     call(emulator, "POST", "/companies", {"name": "Acme", "domains": ["acme.io"], "custom_fields": {"acct": "A-1"}})
     return emulator
 
@@ -64,40 +81,52 @@ def test_contact_list_takes_the_documented_filters_and_refuses_any_other(fd: Fre
     assert names(call(fd, "GET", "/contacts", _updated_since="2000-01-01T00:00:00Z")) == ["Ann", "Bob"]
     assert names(call(fd, "GET", "/contacts", _updated_since="2999-01-01T00:00:00Z")) == []
     refused = call(fd, "GET", "/contacts", unique_external_id="E1")
-    assert refused.body == {"description": "Validation failed", "errors": [
-        {"field": "unique_external_id", "message": "Unexpected/invalid field in request", "code": "invalid_field"}]}
+    assert refused.body == {
+        "description": "Validation failed",
+        "errors": [
+            {"field": "unique_external_id", "message": "Unexpected/invalid field in request", "code": "invalid_field"}
+        ],
+    }
     assert errors(call(fd, "GET", "/contacts", state="gone")) == [("state", "invalid_value")]
     assert errors(call(fd, "GET", "/contacts", _updated_since="yesterday")) == [("_updated_since", "invalid_value")]
     assert errors(call(fd, "GET", "/companies", name="Acme")) == [("name", "invalid_field")]
 
 
-@pytest.mark.parametrize(("query", "found"), [
-    ("\"tag:'vip'\"", ["Ann"]),
-    ("\"(tag:'vip' OR tag:'new') AND cf_score:>5\"", ["Ann"]),
-    ("\"tag:'new' OR (email:'ann@x.io' AND cf_score:<7)\"", ["Ann", "Bob"]),
-    ("\"cf_score:<6\"", ["Bob"]),
-    ("\"created_at:>'2000-01-01' AND cf_renewal:<'2026-03-01'\"", ["Ann"]),
-    ("\"cf_renewal:null\"", ["Bob"]),
-    ("\"sfid:'sf1'\"", ["Ann"]),
-    ("\"mobile:'+47' AND active:false\"", ["Bob"]),
-])
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("\"tag:'vip'\"", ["Ann"]),
+        ("\"(tag:'vip' OR tag:'new') AND cf_score:>5\"", ["Ann"]),
+        ("\"tag:'new' OR (email:'ann@x.io' AND cf_score:<7)\"", ["Ann", "Bob"]),
+        ('"cf_score:<6"', ["Bob"]),
+        ("\"created_at:>'2000-01-01' AND cf_renewal:<'2026-03-01'\"", ["Ann"]),
+        ('"cf_renewal:null"', ["Bob"]),
+        ("\"sfid:'sf1'\"", ["Ann"]),
+        ("\"mobile:'+47' AND active:false\"", ["Bob"]),
+    ],
+)
 def test_the_filter_api_language(fd: FreshdeskEmulator, query: str, found: list[str]) -> None:
     assert names(call(fd, "GET", "/search/contacts", query=query)) == found
 
 
-@pytest.mark.parametrize(("query", "error"), [
-    ("\"name:'Ann'\"", ("name", "invalid_field")),  # not a documented search field
-    ("\"unique_external_id:'E1'\"", ("unique_external_id", "invalid_field")),
-    ("\"undeclared:'x'\"", ("undeclared", "invalid_field")),
-    ("tag:'vip'", ("query", "invalid_value")),  # not in double quotes
-    ("\"tag:>'vip'\"", ("query", "invalid_value")),  # :> on text
-    ("\"cf_score:'7'\"", ("cf_score", "invalid_value")),  # a number field takes a number
-    ("\"(tag:'vip'\"", ("query", "invalid_value")),
-    ("\"tag:'vip' AND\"", ("query", "invalid_value")),
-    ("\"tag='vip'\"", ("query", "invalid_value")),
-    ("\"tag:'" + "x" * 520 + "'\"", ("query", "invalid_value")),
-])
-def test_the_filter_api_refuses_what_it_does_not_document(fd: FreshdeskEmulator, query: str, error: tuple[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ("\"name:'Ann'\"", ("name", "invalid_field")),  # not a documented search field
+        ("\"unique_external_id:'E1'\"", ("unique_external_id", "invalid_field")),
+        ("\"undeclared:'x'\"", ("undeclared", "invalid_field")),
+        ("tag:'vip'", ("query", "invalid_value")),  # not in double quotes
+        ("\"tag:>'vip'\"", ("query", "invalid_value")),  # :> on text
+        ("\"cf_score:'7'\"", ("cf_score", "invalid_value")),  # a number field takes a number
+        ("\"(tag:'vip'\"", ("query", "invalid_value")),
+        ("\"tag:'vip' AND\"", ("query", "invalid_value")),
+        ("\"tag='vip'\"", ("query", "invalid_value")),
+        ("\"tag:'" + "x" * 520 + "'\"", ("query", "invalid_value")),
+    ],
+)
+def test_the_filter_api_refuses_what_it_does_not_document(
+    fd: FreshdeskEmulator, query: str, error: tuple[str, str]
+) -> None:
     assert errors(call(fd, "GET", "/search/contacts", query=query)) == [error]
 
 
@@ -116,7 +145,9 @@ def test_a_write_reaches_the_filter_api_only_after_the_indexing_lag() -> None:
     clock.now += 121
     assert names(call(fd, "GET", "/search/contacts", query="\"tag:'vip'\"")) == ["Ann"]
     call(fd, "PUT", f"/contacts/{created['id']}", {"tags": ["gold"]})
-    assert names(call(fd, "GET", "/search/contacts", query="\"tag:'vip'\"")) == ["Ann"]  # the old version, still indexed
+    assert names(call(fd, "GET", "/search/contacts", query="\"tag:'vip'\"")) == [
+        "Ann"
+    ]  # the old version, still indexed
     clock.now += 121
     assert names(call(fd, "GET", "/search/contacts", query="\"tag:'gold'\"")) == ["Ann"]
 
@@ -127,14 +158,25 @@ def test_vendor_limits_per_plan_with_the_contacts_list_sub_limit(plan: str, tota
     fd.set_limits(fd.vendor_limits)
     answers = [call(fd, "GET", "/contacts") for _ in range(lookups + 1)]
     assert {a.status for a in answers[:-1]} == {200} and answers[-1].status == 429
-    assert answers[-1].body == {"code": "rate_limit_exceeded", "message": "You have exceeded the limit of requests per minute"}
+    assert answers[-1].body == {
+        "code": "rate_limit_exceeded",
+        "message": "You have exceeded the limit of requests per minute",
+    }
     assert 1 <= int(answers[-1].headers["Retry-After"]) <= 60
-    assert answers[0].headers["X-Ratelimit-Total"] == str(total) and answers[0].headers["X-Ratelimit-Used-CurrentRequest"] == "1"
+    assert (
+        answers[0].headers["X-Ratelimit-Total"] == str(total)
+        and answers[0].headers["X-Ratelimit-Used-CurrentRequest"] == "1"
+    )
     assert call(fd, "GET", "/search/contacts", query="\"tag:'x'\"").status == 429  # the filter API shares the budget
-    rest = [call(fd, "POST", "/contacts", {"name": f"P{i}", "email": f"p{i}@x.io"}) for i in range(max(total - lookups - 2, 0))]
+    rest = [
+        call(fd, "POST", "/contacts", {"name": f"P{i}", "email": f"p{i}@x.io"})
+        for i in range(max(total - lookups - 2, 0))
+    ]
     assert all(a.status == 201 for a in rest) and (not rest or rest[-1].headers["X-Ratelimit-Remaining"] == "0")
     over = call(fd, "POST", "/contacts", {"name": "Late", "email": "late@x.io"})
-    assert over.status == 429 and over.headers["X-Ratelimit-Used-CurrentRequest"] == "0" and "Retry-After" in over.headers
+    assert (
+        over.status == 429 and over.headers["X-Ratelimit-Used-CurrentRequest"] == "0" and "Retry-After" in over.headers
+    )
 
 
 def test_without_vendor_limits_no_sub_limit_applies() -> None:
@@ -145,21 +187,35 @@ def test_without_vendor_limits_no_sub_limit_applies() -> None:
 def test_declared_custom_fields_are_listed_typed_and_checked(fd: FreshdeskEmulator) -> None:
     listed = {f["name"]: f["type"] for f in call(fd, "GET", "/contact_fields").body}
     assert (listed["cf_score"], listed["cf_renewal"], listed["sfid"]) == ("custom_number", "custom_date", "custom_text")
-    assert errors(call(fd, "POST", "/contacts", {"name": "C", "email": "c@x.io", "custom_fields": {"cf_score": "high"}})) == [("cf_score", "datatype_mismatch")]
-    assert errors(call(fd, "POST", "/contacts", {"name": "C", "email": "c@x.io", "custom_fields": {"cf_renewal": "01/03/2026"}})) == [("cf_renewal", "datatype_mismatch")]
-    assert errors(call(fd, "POST", "/contacts", {"name": "C", "email": "c@x.io", "custom_fields": {"nope": "x"}})) == [("nope", "invalid_field")]
-    assert call(fd, "POST", "/contacts", {"name": "C", "email": "c@x.io", "custom_fields": {"cf_score": None}}).status == 201
+    assert errors(
+        call(fd, "POST", "/contacts", {"name": "C", "email": "c@x.io", "custom_fields": {"cf_score": "high"}})
+    ) == [("cf_score", "datatype_mismatch")]
+    assert errors(
+        call(fd, "POST", "/contacts", {"name": "C", "email": "c@x.io", "custom_fields": {"cf_renewal": "01/03/2026"}})
+    ) == [("cf_renewal", "datatype_mismatch")]
+    assert errors(call(fd, "POST", "/contacts", {"name": "C", "email": "c@x.io", "custom_fields": {"nope": "x"}})) == [
+        ("nope", "invalid_field")
+    ]
+    assert (
+        call(fd, "POST", "/contacts", {"name": "C", "email": "c@x.io", "custom_fields": {"cf_score": None}}).status
+        == 201
+    )
 
 
-@pytest.mark.parametrize(("declared", "message"), [
-    (DeclaredField("tickets", "cf_x"), "no object 'tickets'"),
-    (DeclaredField("contacts", "Bad Name"), "not a Freshdesk field name"),
-    (DeclaredField("contacts", "email"), "standard contacts field"),
-    (DeclaredField("contacts", "cf_x", "geo"), "unknown Freshdesk field type 'geo'"),
-    (DeclaredField("contacts", "cf_x", unique=True), "cannot be unique"),
-    (DeclaredField("contacts", "cf_score", "date"), "already a custom_number field"),
-])
-def test_declare_field_refuses_what_freshdesk_has_no_field_for(fd: FreshdeskEmulator, declared: DeclaredField, message: str) -> None:
+@pytest.mark.parametrize(
+    ("declared", "message"),
+    [
+        (DeclaredField("tickets", "cf_x"), "no object 'tickets'"),
+        (DeclaredField("contacts", "Bad Name"), "not a Freshdesk field name"),
+        (DeclaredField("contacts", "email"), "standard contacts field"),
+        (DeclaredField("contacts", "cf_x", "geo"), "unknown Freshdesk field type 'geo'"),
+        (DeclaredField("contacts", "cf_x", unique=True), "cannot be unique"),
+        (DeclaredField("contacts", "cf_score", "date"), "already a custom_number field"),
+    ],
+)
+def test_declare_field_refuses_what_freshdesk_has_no_field_for(
+    fd: FreshdeskEmulator, declared: DeclaredField, message: str
+) -> None:
     with pytest.raises(SchemaRefused, match=message):
         fd.declare_field(declared)
     fd.declare_field(DeclaredField("contact", "cf_score", "custom_number"))  # the same again: accepted
@@ -180,8 +236,12 @@ def test_a_trashed_contact_keeps_its_email_and_external_id_reserved_with_a_409()
     answer = call(emulator, "POST", "/contacts", {"name": "Ann", "email": "ANN@x.io", "unique_external_id": "e1"})
     assert answer.status == 409 and answer.body["description"] == "Validation failed"
     assert [(e["field"], e["code"], e["message"]) for e in answer.body["errors"]] == [
-        ("email", "duplicate_value", "It should be a unique value"), ("unique_external_id", "duplicate_value", "It should be a unique value")]
-    assert all("additional_info" not in e for e in answer.body["errors"]), "the docs do not show the holder's id: left out by default"
+        ("email", "duplicate_value", "It should be a unique value"),
+        ("unique_external_id", "duplicate_value", "It should be a unique value"),
+    ]
+    assert all("additional_info" not in e for e in answer.body["errors"]), (
+        "the docs do not show the holder's id: left out by default"
+    )
 
 
 def test_duplicate_ids_names_the_holder_in_additional_info() -> None:
@@ -189,7 +249,14 @@ def test_duplicate_ids_names_the_holder_in_additional_info() -> None:
     ann = trashed_ann(emulator)
     answer = call(emulator, "POST", "/contacts", {"name": "Ann", "email": "ann@x.io"})
     assert answer.status == 409
-    assert answer.body["errors"] == [{"field": "email", "additional_info": {"user_id": ann}, "message": "It should be a unique value", "code": "duplicate_value"}]
+    assert answer.body["errors"] == [
+        {
+            "field": "email",
+            "additional_info": {"user_id": ann},
+            "message": "It should be a unique value",
+            "code": "duplicate_value",
+        }
+    ]
 
 
 def test_field_errors_come_before_duplicates_as_a_400() -> None:
@@ -225,7 +292,9 @@ def test_hard_delete_needs_force_for_a_contact_not_in_the_trash_and_frees_its_em
     emulator = FreshdeskEmulator()
     live = call(emulator, "POST", "/contacts", {"name": "Bob", "email": "bob@x.io"}).body["id"]
     assert errors(call(emulator, "DELETE", f"/contacts/{live}/hard_delete")) == [("force", "missing_field")]
-    assert errors(call(emulator, "DELETE", f"/contacts/{live}/hard_delete", force="yes")) == [("force", "datatype_mismatch")]
+    assert errors(call(emulator, "DELETE", f"/contacts/{live}/hard_delete", force="yes")) == [
+        ("force", "datatype_mismatch")
+    ]
     assert call(emulator, "DELETE", f"/contacts/{live}/hard_delete", force="true").status == 204
     ann = trashed_ann(emulator)
     assert call(emulator, "DELETE", f"/contacts/{ann}/hard_delete").status == 204

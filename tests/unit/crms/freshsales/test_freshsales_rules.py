@@ -24,7 +24,9 @@ def spec(obj: str = "sales_accounts", mode: str = "upsert", upsert_key: str | No
 # ---- pacing by plan -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("plan", "hourly"), [(None, 1000), ("free", 1000), ("growth", 1000), ("pro", 2000), ("enterprise", 5000)])
+@pytest.mark.parametrize(
+    ("plan", "hourly"), [(None, 1000), ("free", 1000), ("growth", 1000), ("pro", 2000), ("enterprise", 5000)]
+)
 def test_windows_follow_the_plan_with_the_strictest_as_default(plan: str | None, hourly: int) -> None:
     conn = factories.connection("freshsales", "fs", api_key="k", **({"plan": plan} if plan else {}))
     assert FreshsalesDestination.windows(conn) == {"": (Window(hourly, 3600), Window(400, 60))}
@@ -32,9 +34,13 @@ def test_windows_follow_the_plan_with_the_strictest_as_default(plan: str | None,
 
 
 def test_an_unknown_plan_is_named_with_the_allowed_values() -> None:
-    problems = FreshsalesDestination.check_connection(factories.connection("freshsales", "fs", api_key="k", plan="Garden"))
-    wanted = ("'plan' must be one of free, growth, pro, enterprise (the Freshsales plan, which sets the "
-              "hourly API limit), got 'Garden'")
+    problems = FreshsalesDestination.check_connection(
+        factories.connection("freshsales", "fs", api_key="k", plan="Garden")
+    )
+    wanted = (
+        "'plan' must be one of free, growth, pro, enterprise (the Freshsales plan, which sets the "
+        "hourly API limit), got 'Garden'"
+    )
     assert problems == [wanted]
 
 
@@ -46,8 +52,12 @@ def test_a_spent_hour_leaves_the_rest_of_the_batch_without_sending() -> None:
         return 201, {}, b'{"sales_account": {"id": 7}}'
 
     now = [0.0]
-    http = HttpClient(transport=transport, clock=lambda: now[0], sleep=lambda s: None,
-                      windows={"": (Window(2, 3600), Window(400, 60))})
+    http = HttpClient(
+        transport=transport,
+        clock=lambda: now[0],
+        sleep=lambda s: None,
+        windows={"": (Window(2, 3600), Window(400, 60))},
+    )
     destination = FreshsalesDestination(FS, http)
     changes = [Change("upsert", str(i), {"name": f"n{i}"}, upsert_value=str(i)) for i in range(5)]
     result = destination.send(spec(), changes)
@@ -59,8 +69,9 @@ def test_a_spent_hour_leaves_the_rest_of_the_batch_without_sending() -> None:
 
 
 def test_budget_spent_says_how_long_to_wait() -> None:
-    http = HttpClient(transport=lambda *a: (200, {}, b"{}"), clock=lambda: 0.0, sleep=lambda s: None,
-                      windows={"": (Window(1, 3600),)})
+    http = HttpClient(
+        transport=lambda *a: (200, {}, b"{}"), clock=lambda: 0.0, sleep=lambda s: None, windows={"": (Window(1, 3600),)}
+    )
     http.request("GET", "https://x.test/a")
     with pytest.raises(BudgetSpent) as spent:
         http.request("GET", "https://x.test/b")
@@ -74,13 +85,22 @@ def test_budget_spent_says_how_long_to_wait() -> None:
 def test_validate_refuses_an_upsert_key_that_can_never_be_unique(key: str) -> None:
     problems = FreshsalesDestination.check_spec(spec(upsert_key=key))
     assert [k for _, k in problems] == ["upsert_key"]
-    assert problems[0][0].startswith("Freshsales upserts by a field marked unique in Admin Settings (text or number; "
-                                     "at most 2 unique fields on sales_accounts; unique by default: name)")
+    assert problems[0][0].startswith(
+        "Freshsales upserts by a field marked unique in Admin Settings (text or number; "
+        "at most 2 unique fields on sales_accounts; unique by default: name)"
+    )
 
 
-@pytest.mark.parametrize(("obj", "key"), [("sales_accounts", "name"), ("sales_accounts", "cf_account_id"),
-                                          ("contacts", "emails"), ("contacts", "external_id"),
-                                          ("sales_accounts", "custom_field.cf_ref")])
+@pytest.mark.parametrize(
+    ("obj", "key"),
+    [
+        ("sales_accounts", "name"),
+        ("sales_accounts", "cf_account_id"),
+        ("contacts", "emails"),
+        ("contacts", "external_id"),
+        ("sales_accounts", "custom_field.cf_ref"),
+    ],
+)
 def test_validate_lets_through_what_freshsales_may_hold_unique(obj: str, key: str) -> None:
     assert FreshsalesDestination.check_spec(spec(obj, upsert_key=key)) == []
 
@@ -90,7 +110,9 @@ def test_only_upserting_modes_need_a_unique_key() -> None:
 
 
 def test_only_an_explicit_unique_marker_counts() -> None:
-    assert is_unique({"name": "cf_a", "unique": True}) and is_unique({"name": "cf_a", "field_options": {"unique": True}})
+    assert is_unique({"name": "cf_a", "unique": True}) and is_unique(
+        {"name": "cf_a", "field_options": {"unique": True}}
+    )
     assert not is_unique({"name": "cf_a"}) and not is_unique({"name": "cf_a", "unique": "true"})
 
 
@@ -103,13 +125,18 @@ def fields_answer(*fields: dict[str, Any]) -> Any:
     return transport
 
 
-@pytest.mark.parametrize(("fields", "wanted"), [
-    ([{"name": "cf_account_id", "unique": False}], "'cf_account_id' is not marked unique in fs.sales_accounts"),
-    ([{"name": "cf_account_id"}], "'cf_account_id' is not marked unique in fs.sales_accounts"),
-    ([{"name": "name", "unique": True}], "'cf_account_id' is not a field of fs.sales_accounts"),
-    ([{"name": "cf_account_id", "unique": True}], None),
-])
-def test_validate_remote_reads_the_unique_marker_of_the_field_list(fields: list[dict[str, Any]], wanted: str | None) -> None:
+@pytest.mark.parametrize(
+    ("fields", "wanted"),
+    [
+        ([{"name": "cf_account_id", "unique": False}], "'cf_account_id' is not marked unique in fs.sales_accounts"),
+        ([{"name": "cf_account_id"}], "'cf_account_id' is not marked unique in fs.sales_accounts"),
+        ([{"name": "name", "unique": True}], "'cf_account_id' is not a field of fs.sales_accounts"),
+        ([{"name": "cf_account_id", "unique": True}], None),
+    ],
+)
+def test_validate_remote_reads_the_unique_marker_of_the_field_list(
+    fields: list[dict[str, Any]], wanted: str | None
+) -> None:
     destination = FreshsalesDestination(FS, HttpClient(transport=fields_answer(*fields)))
     issues = destination.remote_issues(spec())
     if wanted is None:
@@ -132,12 +159,24 @@ def call(emulator: FreshsalesEmulator, method: str, path: str, body: Any = None)
 
 def test_the_sandbox_refuses_an_upsert_by_a_field_not_marked_unique() -> None:
     emulator = FreshsalesEmulator()
-    answer = call(emulator, "POST", "/sales_accounts/upsert", {"unique_identifier": {"cf_plan": "gold"}, "sales_account": {"name": "A"}})
-    assert answer.status == 400 and answer.body == {"errors": {"code": 400, "message": "unique_identifier cf_plan is not a unique field of sales_accounts"}}
+    answer = call(
+        emulator,
+        "POST",
+        "/sales_accounts/upsert",
+        {"unique_identifier": {"cf_plan": "gold"}, "sales_account": {"name": "A"}},
+    )
+    assert answer.status == 400 and answer.body == {
+        "errors": {"code": 400, "message": "unique_identifier cf_plan is not a unique field of sales_accounts"}
+    }
     assert emulator.store.count("sales_accounts") == 0
     emulator.declare_field(DeclaredField("sales_accounts", "cf_ref", "text", unique=False))
     emulator.declare_field(DeclaredField("sales_accounts", "cf_plan", "text", unique=True))
-    answer = call(emulator, "POST", "/sales_accounts/upsert", {"unique_identifier": {"cf_plan": "gold"}, "sales_account": {"name": "A"}})
+    answer = call(
+        emulator,
+        "POST",
+        "/sales_accounts/upsert",
+        {"unique_identifier": {"cf_plan": "gold"}, "sales_account": {"name": "A"}},
+    )
     assert answer.status == 201
 
 
@@ -157,7 +196,9 @@ def test_declared_fields_follow_freshsales_rules() -> None:
     for declared in refused:
         with pytest.raises(SchemaRefused):
             emulator.declare_field(declared)
-    emulator.declare_field(DeclaredField("contacts", "emails", "text", unique=False))  # allowed: email may be made non-unique
+    emulator.declare_field(
+        DeclaredField("contacts", "emails", "text", unique=False)
+    )  # allowed: email may be made non-unique
     assert not emulator.is_unique("contacts", "email")
 
 

@@ -24,7 +24,9 @@ def spec(mode: str, fields: dict[str, str] | None = None) -> SyncSpec:
 
 @pytest.mark.parametrize("name", ["inactive_time", "latest_status_date"])
 def test_inactive_time_and_latest_status_date_travel_as_epoch_milliseconds(name: str) -> None:
-    record, problem = to_record("accounts", {"account_id": "a", "name": "A", "join_date": "2024-01-01", name: "2024-01-02 00:00:00"})
+    record, problem = to_record(
+        "accounts", {"account_id": "a", "name": "A", "join_date": "2024-01-01", name: "2024-01-02 00:00:00"}
+    )
     assert problem is None and record[name] == 1704153600000
     with pytest.raises(ValueError, match=name):
         to_record("accounts", {"account_id": "a", "name": "A", "join_date": 0, name: "2023-02-29"})

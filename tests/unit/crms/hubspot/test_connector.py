@@ -45,16 +45,23 @@ def emulator_of(server: SandboxServer) -> HubSpotEmulator:
 
 
 def connect(server: SandboxServer, **settings: Any) -> Connection:
-    return Connection("hs", "hubspot", MappingProxyType({"access_token": DEFAULT_TOKEN, **settings}), base_url=f"{server.url}/hubspot")
+    return Connection(
+        "hs", "hubspot", MappingProxyType({"access_token": DEFAULT_TOKEN, **settings}), base_url=f"{server.url}/hubspot"
+    )
 
 
 def destination(conn: Connection) -> HubSpotDestination:
-    http = HttpClient(max_concurrency=1, policy=RetryPolicy(max_attempts=2, base=0.01, cap=0.05),
-                      windows=HubSpotDestination.windows(conn))
+    http = HttpClient(
+        max_concurrency=1,
+        policy=RetryPolicy(max_attempts=2, base=0.01, cap=0.05),
+        windows=HubSpotDestination.windows(conn),
+    )
     return HubSpotDestination(conn, http)
 
 
-def sync(conn: Connection, obj: str, mode: str, fields: dict[str, str], upsert_key: str | None = None, **extra: Any) -> SyncSpec:
+def sync(
+    conn: Connection, obj: str, mode: str, fields: dict[str, str], upsert_key: str | None = None, **extra: Any
+) -> SyncSpec:
     on_update = extra.pop("on_update", {})
     maps = [FieldMap(path, column, on_update.get(path, "always")) for path, column in fields.items()]
     return sync_spec(conn, obj, mode, maps, upsert_key, node=NODE, sync_id=f"s:{obj}:{mode}", **extra)
@@ -62,8 +69,12 @@ def sync(conn: Connection, obj: str, mode: str, fields: dict[str, str], upsert_k
 
 def create(server: SandboxServer, obj: str, props: dict[str, str]) -> str:
     """A record made as a HubSpot client would make it (``POST /crm/v3/objects/{obj}``)."""
-    answer = requests.post(f"{server.url}/hubspot/crm/v3/objects/{obj}", json={"properties": props},
-                           headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"}, timeout=10)
+    answer = requests.post(
+        f"{server.url}/hubspot/crm/v3/objects/{obj}",
+        json={"properties": props},
+        headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"},
+        timeout=10,
+    )
     assert answer.status_code == 201, answer.text
     return str(answer.json()["id"])
 
@@ -77,9 +88,17 @@ def outcome(result: BatchResult) -> dict[str, str]:
 def test_if_empty_keeps_a_value_the_record_holds_when_the_record_is_found_by_search(server: SandboxServer) -> None:
     record = create(server, "contacts", {"email": "ann@x.io", "firstname": "Ann", "lastname": "Old"})
     conn = connect(server)
-    spec = sync(conn, "contacts", "upsert", {"email": "e", "firstname": "f", "lastname": "l"},
-                match_on=("email",), on_update={"firstname": "if_empty"})
-    result = matching.send(destination(conn), spec, [Change("upsert", "1", {"email": "ann@x.io", "firstname": "Annie", "lastname": "Lee"})])
+    spec = sync(
+        conn,
+        "contacts",
+        "upsert",
+        {"email": "e", "firstname": "f", "lastname": "l"},
+        match_on=("email",),
+        on_update={"firstname": "if_empty"},
+    )
+    result = matching.send(
+        destination(conn), spec, [Change("upsert", "1", {"email": "ann@x.io", "firstname": "Annie", "lastname": "Lee"})]
+    )
     assert outcome(result) == {"1": "updated"}
     held = emulator_of(server).store.get("contacts", int(record))
     assert held is not None and (held["properties"]["firstname"], held["properties"]["lastname"]) == ("Ann", "Lee")
@@ -91,8 +110,13 @@ def test_update_by_email_finds_the_ids_first_and_updates_by_id(server: SandboxSe
     dest = destination(conn)
     spec = sync(conn, "contacts", "update", {"email": "e", "firstname": "f"}, "email")
     with recording(emulator_of(server)) as calls:
-        result = dest.send(spec, [Change("update", "1", {"firstname": "Ann"}, upsert_value="ann@x.io"),
-                                  Change("update", "2", {"firstname": "Nobody"}, upsert_value="nobody@x.io")])
+        result = dest.send(
+            spec,
+            [
+                Change("update", "1", {"firstname": "Ann"}, upsert_value="ann@x.io"),
+                Change("update", "2", {"firstname": "Nobody"}, upsert_value="nobody@x.io"),
+            ],
+        )
     assert outcome(result) == {"1": "updated", "2": "rejected:OBJECT_NOT_FOUND"}
     (update,) = calls.on("POST contacts.batch_update")
     assert all("idProperty" not in i for i in update.body["inputs"])  # HubSpot refuses batch/update by email
@@ -120,15 +144,21 @@ def test_a_date_shaped_text_value_is_sent_as_text_and_a_date_property_as_epoch_m
     dest = destination(conn)
     spec = sync(conn, "contacts", "append", {"email": "e", "jobtitle": "j", "signup_date": "s"})
     dest.prepare(spec)
-    result = dest.send(spec, [Change("create", "1", {"email": "a@x.io", "jobtitle": "2024-03-05", "signup_date": "2024-03-05"})])
+    result = dest.send(
+        spec, [Change("create", "1", {"email": "a@x.io", "jobtitle": "2024-03-05", "signup_date": "2024-03-05"})]
+    )
     assert outcome(result) == {"1": "created"}
     (record,) = emulator_of(server).records("contacts")
     assert (record["properties"]["jobtitle"], record["properties"]["signup_date"]) == ("2024-03-05", "1709596800000")
 
 
-def test_without_the_property_list_values_travel_unconverted(server: SandboxServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_without_the_property_list_values_travel_unconverted(
+    server: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
     emulator_of(server).define_property("contacts", "signup_date", type="date")
-    server.add_fault("status", status=403, prefix="hubspot", path="/crm/v3/properties/contacts$")  # the list cannot be read
+    server.add_fault(
+        "status", status=403, prefix="hubspot", path="/crm/v3/properties/contacts$"
+    )  # the list cannot be read
     conn = connect(server)
     dest = destination(conn)
     spec = sync(conn, "contacts", "append", {"email": "e", "signup_date": "s"})
@@ -144,8 +174,9 @@ def test_emails_compare_case_blind(server: SandboxServer) -> None:
     create(server, "contacts", {"email": "Ann@X.io"})  # HubSpot stores it in lower case
     conn = connect(server)
     dest = destination(conn)
-    deleted = dest.send(sync(conn, "contacts", "delete", {"email": "e"}, "email"),
-                        [Change("delete", "1", {}, upsert_value="ANN@x.IO")])
+    deleted = dest.send(
+        sync(conn, "contacts", "delete", {"email": "e"}, "email"), [Change("delete", "1", {}, upsert_value="ANN@x.IO")]
+    )
     assert outcome(deleted) == {"1": "deleted"}
     assert emulator_of(server).records("contacts") == []
 
@@ -169,7 +200,9 @@ def test_api_version_is_a_validated_setting_that_builds_the_paths(server: Sandbo
     assert "api_version" in problem and "'v4'" in problem
     conn = connect(server, api_version="2026-09")
     with recording(emulator_of(server)) as calls:
-        result = destination(conn).send(sync(conn, "contacts", "append", {"email": "e"}), [Change("create", "1", {"email": "a@x.io"})])
+        result = destination(conn).send(
+            sync(conn, "contacts", "append", {"email": "e"}), [Change("create", "1", {"email": "a@x.io"})]
+        )
     assert outcome(result) == {"1": "created"}
     assert [e.request.path for e in calls.exchanges] == ["/crm/objects/2026-09/contacts/batch/create"]
 
@@ -191,8 +224,13 @@ def test_declared_properties_join_the_properties_api_and_bad_ones_are_refused() 
     emulator = HubSpotEmulator()
     emulator.declare_field(DeclaredField("companies", "account_key", "string", unique=True))
     assert emulator.schema["companies"]["account_key"].unique
-    for bad in (DeclaredField("tickets", "x"), DeclaredField("contacts", "x", "money"), DeclaredField("contacts", "Bad Name"),
-                DeclaredField("contacts", "email"), DeclaredField("contacts", "since", "date", unique=True)):
+    for bad in (
+        DeclaredField("tickets", "x"),
+        DeclaredField("contacts", "x", "money"),
+        DeclaredField("contacts", "Bad Name"),
+        DeclaredField("contacts", "email"),
+        DeclaredField("contacts", "since", "date", unique=True),
+    ):
         with pytest.raises(SchemaRefused):
             emulator.declare_field(bad)
     emulator.reset()

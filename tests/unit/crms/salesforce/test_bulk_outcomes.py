@@ -26,7 +26,9 @@ class Router:
         self.routes = routes
         self.asked: list[tuple[str, str]] = []
 
-    def __call__(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float) -> tuple[int, dict[str, str], bytes]:
+    def __call__(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float
+    ) -> tuple[int, dict[str, str], bytes]:
         path = url.removeprefix(ROOT + "/")
         self.asked.append((method, path))
         for verb, start, answer in self.routes:
@@ -40,18 +42,31 @@ class Router:
 
 def job(routes: list[tuple[str, str, Answer | Callable[[], Answer]]], **settings: Any) -> tuple[BatchResult, Router]:
     conn = Connection("sf", "salesforce", MappingProxyType({"access_token": "t", **settings}), base_url=ROOT)
-    spec = SyncSpec("id", NODE, conn, "Account", "append", ("id",), (FieldMap("Name", "name"), FieldMap("Ext__c", "id")),
-                    upsert_key="Ext__c")
+    spec = SyncSpec(
+        "id",
+        NODE,
+        conn,
+        "Account",
+        "append",
+        ("id",),
+        (FieldMap("Name", "name"), FieldMap("Ext__c", "id")),
+        upsert_key="Ext__c",
+    )
     router = Router(routes)
-    dest = SalesforceDestination(conn, HttpClient(transport=router, sleep=lambda _: None, policy=RetryPolicy(max_attempts=1)))
+    dest = SalesforceDestination(
+        conn, HttpClient(transport=router, sleep=lambda _: None, policy=RetryPolicy(max_attempts=1))
+    )
     changes = [Change("create", str(i), {"Name": f"n{i}", "Ext__c": f"e{i}"}) for i in (1, 2)]
     result = BatchResult()
     BulkJob(dest, spec, "create", changes, result).run()
     return result, router
 
 
-OPEN = [("POST", "jobs/ingest", (200, {"id": "J"})), ("PUT", "jobs/ingest/J/batches", (201, None)),
-        ("PATCH", "jobs/ingest/J", (200, {"id": "J", "state": "UploadComplete"}))]
+OPEN = [
+    ("POST", "jobs/ingest", (200, {"id": "J"})),
+    ("PUT", "jobs/ingest/J/batches", (201, None)),
+    ("PATCH", "jobs/ingest/J", (200, {"id": "J", "state": "UploadComplete"})),
+]
 SUCCESS = "sf__Id,sf__Created,Name,Ext__c\n001A,true,n1,e1\n001B,true,n2,e2\n"
 
 
@@ -60,12 +75,18 @@ def test_an_insert_job_whose_status_cannot_be_read_is_still_settled_from_its_res
     not left to be inserted again next push; once bulk_timeout passes the job is aborted and
     its results read (here: both rows created)."""
     polls = iter([(503, {"message": "busy"})] * 3 + [(200, {"id": "J", "state": "JobComplete"})])
-    routes = [*OPEN, ("GET", "jobs/ingest/J/successfulResults", (200, SUCCESS)),
-              ("GET", "jobs/ingest/J/failedResults", (200, "sf__Id,sf__Error,Name,Ext__c\n")),
-              ("GET", "jobs/ingest/J/unprocessedrecords", (200, "Name,Ext__c\n")),
-              ("GET", "jobs/ingest/J", lambda: next(polls))]
+    routes = [
+        *OPEN,
+        ("GET", "jobs/ingest/J/successfulResults", (200, SUCCESS)),
+        ("GET", "jobs/ingest/J/failedResults", (200, "sf__Id,sf__Error,Name,Ext__c\n")),
+        ("GET", "jobs/ingest/J/unprocessedrecords", (200, "Name,Ext__c\n")),
+        ("GET", "jobs/ingest/J", lambda: next(polls)),
+    ]
     result, _ = job(routes, bulk_timeout=600)
-    assert sorted((a.key, a.destination_id, a.outcome) for a in result.acked) == [("1", "001A", "created"), ("2", "001B", "created")]
+    assert sorted((a.key, a.destination_id, a.outcome) for a in result.acked) == [
+        ("1", "001A", "created"),
+        ("2", "001B", "created"),
+    ]
     assert result.left == frozenset()
 
 
@@ -73,8 +94,12 @@ def test_an_insert_job_never_read_is_aborted_then_checked_by_external_id() -> No
     """Polls fail until bulk_timeout (0): the job is aborted, results cannot be read, the
     rows are looked up by External ID; nothing is left to be inserted blindly."""
     query = {"done": True, "records": [{"Id": "001A", "Ext__c": "e1"}, {"Id": "001B", "Ext__c": "e2"}]}
-    routes = [*OPEN[:2], ("PATCH", "jobs/ingest/J", (200, {"id": "J", "state": "Aborted"})),
-              ("GET", "jobs/ingest/J", (503, {"message": "busy"})), ("GET", "query", (200, query))]
+    routes = [
+        *OPEN[:2],
+        ("PATCH", "jobs/ingest/J", (200, {"id": "J", "state": "Aborted"})),
+        ("GET", "jobs/ingest/J", (503, {"message": "busy"})),
+        ("GET", "query", (200, query)),
+    ]
     result, router = job(routes, bulk_timeout=0)
     assert ("PATCH", "jobs/ingest/J") in router.asked[3:]  # the abort, after the failed poll
     assert sorted(a.key for a in result.acked) == ["1", "2"] and result.left == frozenset()
@@ -85,8 +110,12 @@ def test_a_record_found_by_external_id_after_an_unknown_outcome_is_not_claimed_a
     made before (the insert then failed as a duplicate), so it is acknowledged as matched
     (``updated``), never ``created`` (which would let mirror delete it one day)."""
     query = {"done": True, "records": [{"Id": "001A", "Ext__c": "e1"}]}
-    routes = [*OPEN, ("GET", "jobs/ingest/J/", (503, {"message": "busy"})),
-              ("GET", "jobs/ingest/J", (200, {"id": "J", "state": "JobComplete"})), ("GET", "query", (200, query))]
+    routes = [
+        *OPEN,
+        ("GET", "jobs/ingest/J/", (503, {"message": "busy"})),
+        ("GET", "jobs/ingest/J", (200, {"id": "J", "state": "JobComplete"})),
+        ("GET", "query", (200, query)),
+    ]
     result, _ = job(routes)
     assert [(a.key, a.destination_id, a.outcome) for a in result.acked] == [("1", "001A", "updated")]
     assert result.left == frozenset({"2"})

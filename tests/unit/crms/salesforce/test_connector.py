@@ -40,20 +40,28 @@ def emulator(server: SandboxServer) -> SalesforceEmulator:
 
 def destination(server: SandboxServer, **settings: Any) -> SalesforceDestination:
     base = settings.pop("base_url", f"{server.url}/salesforce/services/data/v62.0")
-    conn = Connection("sf", "salesforce", MappingProxyType({"access_token": DEFAULT_TOKEN, "bulk_poll_seconds": 0.01, **settings}),
-                      base_url=base)
+    conn = Connection(
+        "sf",
+        "salesforce",
+        MappingProxyType({"access_token": DEFAULT_TOKEN, "bulk_poll_seconds": 0.01, **settings}),
+        base_url=base,
+    )
     http = HttpClient(sleep=lambda _: None, policy=RetryPolicy(max_attempts=2, max_seconds=5))
     return SalesforceDestination(conn, http)
 
 
-def spec_for(dest: SalesforceDestination, mode: str, upsert_key: str | None = "Ext_Id__c", obj: str = "Account") -> SyncSpec:
+def spec_for(
+    dest: SalesforceDestination, mode: str, upsert_key: str | None = "Ext_Id__c", obj: str = "Account"
+) -> SyncSpec:
     fields = {"Name": "name", "Ext_Id__c": "ext"}
     return sync_spec(dest.connection, obj, mode, fields, upsert_key, node=NODE, sync_id="accounts")
 
 
 def rows(op: str, count: int, ext: bool = True) -> list[Change]:
-    return [Change(op, str(i), {"Name": f"Account {i}", **({"Ext_Id__c": f"E{i}"} if ext else {})}, upsert_value=f"E{i}")
-            for i in range(count)]
+    return [
+        Change(op, str(i), {"Name": f"Account {i}", **({"Ext_Id__c": f"E{i}"} if ext else {})}, upsert_value=f"E{i}")
+        for i in range(count)
+    ]
 
 
 # ---- Bulk API 2.0: every result set of every finished job ------------------------------------
@@ -76,8 +84,15 @@ def test_a_failed_bulk_job_acknowledges_its_committed_rows_and_leaves_the_unproc
 
 
 def test_an_aborted_bulk_job_leaves_every_row_for_the_next_push(server: SandboxServer) -> None:
-    server.add_fault("status", prefix="salesforce", method="PATCH", path=r"/jobs/ingest/\w+$", status=200,
-                     body={"id": "x", "state": "Aborted"}, times=None)
+    server.add_fault(
+        "status",
+        prefix="salesforce",
+        method="PATCH",
+        path=r"/jobs/ingest/\w+$",
+        status=200,
+        body={"id": "x", "state": "Aborted"},
+        times=None,
+    )
     # The close answers 200 but the job is not closed: the emulator's job stays Open, so polling times out,
     # the connector aborts it and reads its results: every row is unprocessed.
     dest = destination(server, bulk_timeout=0)
@@ -91,11 +106,18 @@ def test_bulk_results_are_read_as_csv(server: SandboxServer) -> None:
     result = dest.send(spec_for(dest, "upsert"), rows("upsert", 201))
     assert len(result.acked) == 201 and not result.left
     routes = emulator(server).stats.snapshot()["by_route"]
-    assert routes["GET bulk.successfulResults"] == routes["GET bulk.failedResults"] == routes["GET bulk.unprocessedrecords"] == 1
+    assert (
+        routes["GET bulk.successfulResults"]
+        == routes["GET bulk.failedResults"]
+        == routes["GET bulk.unprocessedrecords"]
+        == 1
+    )
     assert "406" not in emulator(server).stats.snapshot()["by_status"]
 
 
-def test_an_insert_job_whose_results_cannot_be_read_is_checked_by_external_id_never_sent_again(server: SandboxServer) -> None:
+def test_an_insert_job_whose_results_cannot_be_read_is_checked_by_external_id_never_sent_again(
+    server: SandboxServer,
+) -> None:
     server.add_fault("status", prefix="salesforce", path="successfulResults", status=503, times=None)
     dest = destination(server)
     spec = spec_for(dest, "append")
@@ -104,7 +126,8 @@ def test_an_insert_job_whose_results_cannot_be_read_is_checked_by_external_id_ne
     held = {r["Ext_Id__c"]: r["Id"] for r in emulator(server).records("Account")}
     assert len(held) == 230
     assert sorted((a.key, a.destination_id, a.outcome) for a in result.acked) == sorted(
-        (str(i), held[f"E{i}"], "updated") for i in range(230))  # found by key: the look-up cannot tell who made it
+        (str(i), held[f"E{i}"], "updated") for i in range(230)
+    )  # found by key: the look-up cannot tell who made it
     assert not result.left and not result.rejected
     # Pushing the same rows again would be what creates duplicates: nothing is left to push.
     routes = emulator(server).stats.snapshot()["by_route"]
@@ -153,9 +176,18 @@ def test_the_sandbox_refuses_a_uri_past_16384_bytes_with_414(server: SandboxServ
 
 def test_the_connector_sends_its_requests_to_the_instance_url_of_the_token_answer(server: SandboxServer) -> None:
     # The configured root points nowhere; only the token answer's instance_url leads to the org.
-    conn = Connection("sf", "salesforce", MappingProxyType({
-        "client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET,
-        "token_url": f"{server.url}/salesforce/services/oauth2/token"}), base_url="http://127.0.0.1:9/nowhere/services/data/v62.0")
+    conn = Connection(
+        "sf",
+        "salesforce",
+        MappingProxyType(
+            {
+                "client_id": DEFAULT_CLIENT_ID,
+                "client_secret": DEFAULT_CLIENT_SECRET,
+                "token_url": f"{server.url}/salesforce/services/oauth2/token",
+            }
+        ),
+        base_url="http://127.0.0.1:9/nowhere/services/data/v62.0",
+    )
     dest = SalesforceDestination(conn, HttpClient(sleep=lambda _: None))
     result = dest.send(spec_for(dest, "upsert"), rows("upsert", 2))
     assert len(result.acked) == 2
@@ -167,7 +199,9 @@ def test_the_connector_sends_its_requests_to_the_instance_url_of_the_token_answe
 
 
 @pytest.mark.parametrize("mode", ["upsert", "mirror"])
-def test_an_upsert_by_record_id_is_a_configuration_error_naming_the_model_and_key(server: SandboxServer, mode: str) -> None:
+def test_an_upsert_by_record_id_is_a_configuration_error_naming_the_model_and_key(
+    server: SandboxServer, mode: str
+) -> None:
     dest = destination(server)
     problems = SalesforceDestination.check_spec(spec_for(dest, mode, upsert_key="Id"))
     assert len(problems) == 1 and problems[0][1] == "upsert_key"

@@ -49,8 +49,15 @@ class Api:
         return str(answer.json()["id"])
 
     def job(self, csv_text: str, operation: str = "insert", **extra: Any) -> str:
-        job = self.call("POST", "/jobs/ingest", {"object": "Account", "operation": operation, "contentType": "CSV", **extra}).json()
-        assert self.call("PUT", f"/jobs/ingest/{job['id']}/batches", data=csv_text, headers={"Content-Type": "text/csv"}).status_code == 201
+        job = self.call(
+            "POST", "/jobs/ingest", {"object": "Account", "operation": operation, "contentType": "CSV", **extra}
+        ).json()
+        assert (
+            self.call(
+                "PUT", f"/jobs/ingest/{job['id']}/batches", data=csv_text, headers={"Content-Type": "text/csv"}
+            ).status_code
+            == 201
+        )
         self.call("PATCH", f"/jobs/ingest/{job['id']}", {"state": "UploadComplete"})
         while self.call("GET", f"/jobs/ingest/{job['id']}").json()["state"] not in ("JobComplete", "Failed", "Aborted"):
             pass
@@ -89,19 +96,37 @@ def test_a_record_is_updated_deleted_and_found_by_external_id_one_at_a_time(sf: 
 
 def test_all_or_none_rolls_every_record_back_when_one_fails(sf: Api) -> None:
     kept = sf.account(Name="Kept", Ext__c="K")
-    answer = sf.call("POST", "/composite/sobjects", accounts([{"Name": "A"}, {"Website": "no-name.example"}], all_or_none=True))
+    answer = sf.call(
+        "POST", "/composite/sobjects", accounts([{"Name": "A"}, {"Website": "no-name.example"}], all_or_none=True)
+    )
     first, second = answer.json()
     assert answer.status_code == 200
-    assert first == {"id": None, "success": False, "errors": [{
-        "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-        "message": "Record rolled back because not all records were valid"
-                   " and the request was using AllOrNone header",
-        "fields": []}]}
+    assert first == {
+        "id": None,
+        "success": False,
+        "errors": [
+            {
+                "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                "message": "Record rolled back because not all records were valid"
+                " and the request was using AllOrNone header",
+                "fields": [],
+            }
+        ],
+    }
     assert second["success"] is False and second["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
-    upsert = sf.call("PATCH", "/composite/sobjects/Account/Ext__c", accounts([{"Ext__c": "K", "Name": "Renamed"}, {"Ext__c": "N"}], True))
+    upsert = sf.call(
+        "PATCH",
+        "/composite/sobjects/Account/Ext__c",
+        accounts([{"Ext__c": "K", "Name": "Renamed"}, {"Ext__c": "N"}], True),
+    )
     assert [r["success"] for r in upsert.json()] == [False, False]
-    assert [r["Name"] for r in sf.emulator.records("Account")] == ["Kept"] and sf.emulator.records("Account")[0]["Id"] == kept
-    assert sf.call("DELETE", f"/composite/sobjects?ids={kept},001000000000000AAA&allOrNone=true").json()[0]["success"] is False
+    assert [r["Name"] for r in sf.emulator.records("Account")] == ["Kept"] and sf.emulator.records("Account")[0][
+        "Id"
+    ] == kept
+    assert (
+        sf.call("DELETE", f"/composite/sobjects?ids={kept},001000000000000AAA&allOrNone=true").json()[0]["success"]
+        is False
+    )
     assert len(sf.emulator.records("Account")) == 1
 
 
@@ -128,7 +153,9 @@ def test_a_bulk_job_can_fail_after_committing_rows_and_reports_the_rest_unproces
 def test_bulk_results_answer_only_a_request_that_asks_for_csv(sf: Api) -> None:
     job_id = sf.job("Name\nA\n")
     for accept in (None, "application/json", "*/*"):
-        answer = sf.call("GET", f"/jobs/ingest/{job_id}/successfulResults/", headers={"Accept": accept} if accept else {})
+        answer = sf.call(
+            "GET", f"/jobs/ingest/{job_id}/successfulResults/", headers={"Accept": accept} if accept else {}
+        )
         assert answer.status_code == 406 and answer.json()[0]["errorCode"] == "NOT_ACCEPTABLE"
     assert sf.call("GET", f"/jobs/ingest/{job_id}/unprocessedRecords/", headers=CSV).status_code == 200  # any case
 
@@ -144,18 +171,32 @@ def test_an_aborted_job_reports_every_row_unprocessed(sf: Api) -> None:
 # ---- OAuth ---------------------------------------------------------------------------------------
 
 
-def test_the_token_endpoint_takes_basic_client_authentication_and_answers_a_real_instance_url(server: SandboxServer, sf: Api) -> None:
+def test_the_token_endpoint_takes_basic_client_authentication_and_answers_a_real_instance_url(
+    server: SandboxServer, sf: Api
+) -> None:
     basic = base64.b64encode(f"{DEFAULT_CLIENT_ID}:{DEFAULT_CLIENT_SECRET}".encode()).decode()
-    answer = requests.post(f"{sf.root}/services/oauth2/token", data={"grant_type": "client_credentials"},
-                           headers={"Authorization": f"Basic {basic}"}, timeout=5)
+    answer = requests.post(
+        f"{sf.root}/services/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {basic}"},
+        timeout=5,
+    )
     assert answer.status_code == 200
     body = answer.json()
     assert body["instance_url"] == f"{server.url}/salesforce"
-    assert requests.get(f"{body['instance_url']}{V}/limits", headers={"Authorization": f"Bearer {body['access_token']}"},
-                        timeout=5).status_code == 200
+    assert (
+        requests.get(
+            f"{body['instance_url']}{V}/limits", headers={"Authorization": f"Bearer {body['access_token']}"}, timeout=5
+        ).status_code
+        == 200
+    )
     wrong = base64.b64encode(f"{DEFAULT_CLIENT_ID}:nope".encode()).decode()
-    refused = requests.post(f"{sf.root}/services/oauth2/token", data={"grant_type": "client_credentials"},
-                            headers={"Authorization": f"Basic {wrong}"}, timeout=5)
+    refused = requests.post(
+        f"{sf.root}/services/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {wrong}"},
+        timeout=5,
+    )
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
 
 
@@ -169,7 +210,11 @@ def test_a_query_answers_pages_of_2000_with_next_records_url(sf: Api) -> None:
     assert (first["totalSize"], first["done"], len(first["records"])) == (4500, False, 2000)
     second = requests.get(f"{sf.root}{first['nextRecordsUrl']}", headers=sf.session.headers, timeout=10).json()
     third = requests.get(f"{sf.root}{second['nextRecordsUrl']}", headers=sf.session.headers, timeout=10).json()
-    assert (len(second["records"]), len(third["records"]), third["done"]) == (2000, 500, True) and "nextRecordsUrl" not in third
+    assert (len(second["records"]), len(third["records"]), third["done"]) == (
+        2000,
+        500,
+        True,
+    ) and "nextRecordsUrl" not in third
     assert sf.call("GET", first["nextRecordsUrl"].replace(V, "").replace("-2000", "-7")).status_code == 400
 
 
@@ -177,11 +222,29 @@ def test_describe_answers_the_documented_field_attributes(sf: Api) -> None:
     sf.emulator.declare_field(DeclaredField("Account", "Code__c", "string", unique=True))
     fields = {f["name"]: f for f in sf.call("GET", "/sobjects/Account/describe").json()["fields"]}
     for field in fields.values():
-        assert {"name", "type", "externalId", "idLookup", "createable", "updateable", "nillable", "unique", "length",
-                "label", "custom", "referenceTo", "relationshipName", "soapType"} <= set(field)
+        assert {
+            "name",
+            "type",
+            "externalId",
+            "idLookup",
+            "createable",
+            "updateable",
+            "nillable",
+            "unique",
+            "length",
+            "label",
+            "custom",
+            "referenceTo",
+            "relationshipName",
+            "soapType",
+        } <= set(field)
     assert (fields["Id"]["type"], fields["Id"]["createable"], fields["Id"]["idLookup"]) == ("id", False, True)
     assert (fields["Name"]["nillable"], fields["Name"]["createable"]) == (False, True)
-    assert (fields["Code__c"]["externalId"], fields["Code__c"]["unique"], fields["Code__c"]["idLookup"]) == (True, True, True)
+    assert (fields["Code__c"]["externalId"], fields["Code__c"]["unique"], fields["Code__c"]["idLookup"]) == (
+        True,
+        True,
+        True,
+    )
     assert fields["OwnerId"]["type"] == "reference" and fields["OwnerId"]["referenceTo"] == ["User"]
 
 
@@ -200,18 +263,34 @@ def test_a_uri_and_headers_past_16384_bytes_answer_414(sf: Api) -> None:
 def test_a_declared_unique_field_is_an_external_id_that_refuses_duplicates(sf: Api) -> None:
     sf.emulator.declare_field(DeclaredField("Contact", "Name__c", "string", unique=True))
     sf.emulator.declare_field(DeclaredField("Contact", "Note__c", "string"))
-    first = sf.call("POST", "/composite/sobjects", {"allOrNone": False, "records": [
-        {"attributes": {"type": "Contact"}, "LastName": "A", "Name__c": "n1"},
-        {"attributes": {"type": "Contact"}, "LastName": "B", "Name__c": "n1"}]}).json()
+    first = sf.call(
+        "POST",
+        "/composite/sobjects",
+        {
+            "allOrNone": False,
+            "records": [
+                {"attributes": {"type": "Contact"}, "LastName": "A", "Name__c": "n1"},
+                {"attributes": {"type": "Contact"}, "LastName": "B", "Name__c": "n1"},
+            ],
+        },
+    ).json()
     assert first[0]["success"] and first[1]["errors"][0]["statusCode"] == "DUPLICATE_VALUE"
     assert sf.call("GET", "/sobjects/Contact/Name__c/n1").json()["LastName"] == "A"
-    assert sf.call("PATCH", "/composite/sobjects/Contact/Note__c", {"records": []}).json()[0]["errorCode"] == "INVALID_FIELD"
+    assert (
+        sf.call("PATCH", "/composite/sobjects/Contact/Note__c", {"records": []}).json()[0]["errorCode"]
+        == "INVALID_FIELD"
+    )
 
 
-@pytest.mark.parametrize("declared", [
-    DeclaredField("Widget", "Name__c"), DeclaredField("Account", "Name"), DeclaredField("Account", "Bad__c", "blob"),
-    DeclaredField("Account", "Flag__c", "boolean", unique=True),
-])
+@pytest.mark.parametrize(
+    "declared",
+    [
+        DeclaredField("Widget", "Name__c"),
+        DeclaredField("Account", "Name"),
+        DeclaredField("Account", "Bad__c", "blob"),
+        DeclaredField("Account", "Flag__c", "boolean", unique=True),
+    ],
+)
 def test_declaring_a_field_salesforce_would_not_take_is_refused(declared: DeclaredField) -> None:
     with pytest.raises(SchemaRefused):
         SalesforceEmulator().declare_field(declared)
