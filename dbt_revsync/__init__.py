@@ -2,4 +2,4 @@
 
 __all__ = ["__version__"]
 
-__version__ = "0.4.0"  # the one version number: pyproject.toml reads it from here
+__version__ = "0.5.0"  # the one version number: pyproject.toml reads it from here

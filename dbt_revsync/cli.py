@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def version_text() -> str:
-    """``dbt-revsync 0.4.0 (dbt-core 1.11.2, Python 3.11.7)``: the versions a bug report needs."""
+    """``dbt-revsync 0.5.0 (dbt-core 1.11.2, Python 3.11.7)``: the versions a bug report needs."""
     try:
         dbt_core = metadata.version("dbt-core")
     except metadata.PackageNotFoundError:
