@@ -20,11 +20,12 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["AcceptedRun", "Ledger", "SqlRunner", "utc_now"]
+from dbt_revsync.model import utc_now
+
+__all__ = ["AcceptedRun", "Ledger", "SqlRunner"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +36,6 @@ class SqlRunner(Protocol):
     def render(self, name: str, **kwargs: Any) -> Any: ...
     def execute(self, statements: Any) -> None: ...
     def select(self, sql: str) -> list[dict[str, Any]]: ...
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ __all__ = [
     "OUTCOMES",
     "RETRY_CODES",
     "Ack",
+    "Left",
     "BatchResult",
     "Change",
     "ChangeRow",
@@ -284,6 +285,17 @@ class Reject:
     message: str
 
 
+@dataclass(frozen=True)
+class Left:
+    """A record neither acknowledged nor rejected: the next push sends it again."""
+
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.reason}"
+
+
 @dataclass
 class BatchResult:
     """What a batch came to. ``fatal`` set: the sync must stop after committing this."""
@@ -291,17 +303,15 @@ class BatchResult:
     acked: list[Ack] = field(default_factory=list)
     rejected: list[Reject] = field(default_factory=list)
     requests: int = 0
-    unresolved: list[str] = field(default_factory=list)  # why records were left for next time ("key: reason")
-    left_reasons: list[str] = field(default_factory=list)  # the same reasons, without the keys
+    left: list[Left] = field(default_factory=list)  # the records left for the next push, and why
     fatal: str | None = None
-    _left: set[str] = field(default_factory=set, repr=False, compare=False)  # keys of the records left
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
-    def left(self) -> frozenset[str]:
+    def left_keys(self) -> frozenset[str]:
         """The keys of the records left for the next push."""
         with self._lock:
-            return frozenset(self._left)
+            return frozenset(record.key for record in self.left)
 
     def ack(self, change: Change, destination_id: Any, outcome: str) -> None:
         """``outcome``: created (the CRM made a new record for this change: its id is
@@ -321,9 +331,7 @@ class BatchResult:
     def leave(self, change: Change, reason: Any) -> None:
         """Neither acknowledged nor rejected: the record is sent again by the next push."""
         with self._lock:
-            self.unresolved.append(f"{change.key}: {reason}")
-            self.left_reasons.append(str(reason))
-            self._left.add(change.key)
+            self.left.append(Left(change.key, str(reason)))
 
     def error(self, change: Change, code: Any, message: str) -> None:
         """A record's error from a batch answer: rejected, unless its code means "not now"
@@ -339,7 +347,7 @@ class BatchResult:
         if isinstance(exc, FatalDestinationError):
             self.fatal = str(exc)
             return
-        settled = {a.key for a in self.acked} | {r.key for r in self.rejected} | self._left
+        settled = {a.key for a in self.acked} | {r.key for r in self.rejected} | {record.key for record in self.left}
         for change in changes:
             if change.key not in settled:
                 self.leave(change, exc)
@@ -355,9 +363,7 @@ class BatchResult:
             self.acked.extend(other.acked)
             self.rejected.extend(other.rejected)
             self.requests += other.requests
-            self.unresolved.extend(other.unresolved)
-            self.left_reasons.extend(other.left_reasons)
-            self._left |= other._left
+            self.left.extend(other.left)
             self.fatal = self.fatal or other.fatal
 
 

@@ -516,7 +516,7 @@ class SyncRun:
             counts[ack.outcome] = counts.get(ack.outcome, 0) + 1
         counts["rejected"] += len(result.rejected)
         self._count_requests(result)
-        report.left += len(result.unresolved)
+        report.left += len(result.left)
         self._tell_left(result)
         acknowledged = {a.key for a in result.acked}
         for key, change in sent.items():
@@ -528,14 +528,14 @@ class SyncRun:
         outcomes = [a.outcome for a in result.acked]
         events.emit(
             "batch_done",
-            f"{spec.label}: batch of {len(outcomes) + len(result.rejected) + len(result.unresolved)} done",
+            f"{spec.label}: batch of {len(outcomes) + len(result.rejected) + len(result.left)} done",
             sync_id=spec.sync_id,
             run_id=pusher.run_id,
             created=outcomes.count("created"),
             updated=outcomes.count("updated"),
             deleted=outcomes.count("deleted"),
             rejected=len(result.rejected),
-            unresolved=len(result.unresolved),
+            unresolved=len(result.left),
             requests=result.requests,
         )
         if result.fatal:
@@ -546,11 +546,15 @@ class SyncRun:
         self.state.commit(spec, self.target, pusher.run_id, acks, rejects, self._progress_row())
         answered = len(result.acked) + len(result.rejected)
         # interrupted: the progress shows what was answered, never rows merely given up on
-        self._advance(answered + len(result.unresolved), answered if report.status == SyncStatus.INTERRUPTED else None)
+        self._advance(answered + len(result.left), answered if report.status == SyncStatus.INTERRUPTED else None)
 
     def _stop_if_misconfigured(self, result: BatchResult, rejects: list[RejectRow]) -> None:
         """Every answer so far the same failure: stop the sync, and say it is the configuration."""
-        self.same.add(len(result.acked), [f"{r.error_code}: {r.error_message}" for r in rejects], result.unresolved)
+        self.same.add(
+            len(result.acked),
+            [f"{r.error_code}: {r.error_message}" for r in rejects],
+            [record.reason for record in result.left],
+        )
         verdict = self.same.verdict(self.report.changes)
         if verdict is None or self.report.status != SyncStatus.RUNNING:
             return
@@ -601,10 +605,10 @@ class SyncRun:
         (a spent budget or an open breaker leaves every later row for the same reason)."""
         if self.report.status == SyncStatus.INTERRUPTED:
             return
-        for key_and_reason, reason in zip(result.unresolved, result.left_reasons):
-            if reason not in self.told and len(self.told) < MAX_LEFT_REASONS:
-                self.told.add(reason)
-                logger.warning("%s: left for the next push: %s", self.label, hidden(self.spec, key_and_reason))
+        for record in result.left:
+            if record.reason not in self.told and len(self.told) < MAX_LEFT_REASONS:
+                self.told.add(record.reason)
+                logger.warning("%s: left for the next push: %s", self.label, hidden(self.spec, str(record)))
 
     def _emit_rejects(self, rejects: Iterable[RejectRow]) -> None:
         spec = self.spec

@@ -225,7 +225,7 @@ class Destination:
 class PerRecordDestination(Destination):
     """A CRM with no batch write: one request (or a few) per record, in order.
 
-    A transient failure leaves that record unresolved and moves on; a fatal one stops the
+    A transient failure leaves that record for the next push and moves on; a fatal one stops the
     batch, keeping what was already acknowledged so it is committed before the sync stops.
     """
 

@@ -20,7 +20,7 @@ inherits these tests (``TESTS``):
   ``updated``, never ``created`` (the state lets mirror delete only records it created);
   removing the sync's own record deletes it and leaves the other one alone.
 - ``test_partial_batch_failure``: in one batch with a bad row, the good rows are
-  acknowledged and the bad one rejected with a reason; nothing is left unresolved.
+  acknowledged and the bad one rejected with a reason; nothing is left for the next push.
 - ``test_a_full_batch``: ``max_batch_size`` changes in one ``send`` are all acknowledged,
   on create and on upsert.
 - ``test_401_is_fatal``: a 401 stops the sync (``FatalDestinationError``); nothing is
@@ -64,7 +64,7 @@ from dbt_revsync.delivery import RetryPolicy
 from dbt_revsync.destinations import catalog
 from dbt_revsync.destinations.base import Destination, PerRecordDestination
 from dbt_revsync.errors import FatalDestinationError, RevsyncError
-from dbt_revsync.model import Ack, BatchResult, Change, ChangeRow, Connection, FieldMap, NodeRef, Reject, SyncSpec
+from dbt_revsync.model import Ack, BatchResult, Change, ChangeRow, Connection, FieldMap, Left, NodeRef, Reject, SyncSpec
 from dbt_revsync.runner import default_client, hidden
 from dbt_revsync.sandbox import Emulator, SandboxRequest, SandboxResponse, SandboxServer
 
@@ -97,8 +97,7 @@ class Pushed:
 
     acked: Mapping[str, Ack]
     rejected: Mapping[str, Reject]
-    left: frozenset[str]
-    unresolved: tuple[str, ...]
+    left: Mapping[str, Left]
     fatal: str | None
     raised: str | None = None  # the class of the error that stopped the push, when one was raised
 
@@ -107,8 +106,7 @@ class Pushed:
         return cls(
             acked=MappingProxyType({a.key: a for a in result.acked}),
             rejected=MappingProxyType({r.key: r for r in result.rejected}),
-            left=result.left,
-            unresolved=tuple(result.unresolved),
+            left=MappingProxyType({record.key: record for record in result.left}),
             fatal=str(raised) if raised is not None else result.fatal,
             raised=type(raised).__name__ if raised is not None else None,
         )
@@ -125,7 +123,11 @@ class Pushed:
 
     def texts(self) -> list[str]:
         """Every text this push produced: reject codes and messages, reasons, the fatal error."""
-        return [*(f"{r.code} {r.message}" for r in self.rejected.values()), *self.unresolved, self.fatal or ""]
+        return [
+            *(f"{r.code} {r.message}" for r in self.rejected.values()),
+            *(record.reason for record in self.left.values()),
+            self.fatal or "",
+        ]
 
 
 class DestinationConformance:
@@ -274,7 +276,7 @@ class DestinationConformance:
         """Records put in the CRM beforehand (by another sync's append); key -> id."""
         pushed = self.push_rows("append", rows)
         assert set(pushed.acked) == {self.key(r) for r in rows}, (
-            f"could not seed the CRM: {pushed.outcomes()} {pushed.unresolved}"
+            f"could not seed the CRM: {pushed.outcomes()} {list(pushed.left.values())}"
         )
         return {key: str(id_) for key, id_ in pushed.ids().items()}
 
@@ -391,7 +393,7 @@ class DestinationConformance:
     def test_create(self) -> None:
         self.require("test_create", "append")
         pushed = self.push_rows("append", self.rows)
-        assert pushed.fatal is None and not pushed.rejected and not pushed.unresolved, pushed
+        assert pushed.fatal is None and not pushed.rejected and not pushed.left, pushed
         assert set(pushed.acked) == {self.key(r) for r in self.rows}
         expected = "created" if self.confirms_creation else "updated"
         assert {a.outcome for a in pushed.acked.values()} == {expected}, pushed.outcomes()
@@ -448,7 +450,7 @@ class DestinationConformance:
                 self.change(spec, self.rows[2]),  # matches nothing
             ],
         )
-        assert pushed.fatal is None and not pushed.unresolved, pushed
+        assert pushed.fatal is None and not pushed.left, pushed
         assert {k: a.outcome for k, a in pushed.acked.items()} == {
             self.key(by_key): "updated",
             self.key(by_id): "updated",
@@ -494,7 +496,7 @@ class DestinationConformance:
         good = [self.rows[0], self.rows[1]]
         batch = [self.change(spec, good[0]), self.change(spec, self.bad_row), self.change(spec, good[1])]
         pushed = self.push(spec, batch)
-        assert pushed.fatal is None and not pushed.unresolved, pushed
+        assert pushed.fatal is None and not pushed.left, pushed
         assert set(pushed.acked) == {self.key(r) for r in good}, pushed.outcomes()
         assert set(pushed.rejected) == {self.key(self.bad_row)}, pushed.outcomes()
         reject = pushed.rejected[self.key(self.bad_row)]
@@ -513,13 +515,13 @@ class DestinationConformance:
             )
         rows = [self.sample(n) for n in range(cls.max_batch_size)]
         created = self.push_rows("append", rows)
-        assert len(created.acked) == len(rows) and not created.rejected and not created.unresolved, created.outcomes()
+        assert len(created.acked) == len(rows) and not created.rejected and not created.left, created.outcomes()
         assert len(self.stored()) == len(rows)
         if self.can("upsert"):
             again = self.push_rows("upsert", [self.updated_row(row) for row in rows])
-            assert {a.outcome for a in again.acked.values()} == {"updated"} and len(again.acked) == len(rows), (
-                again.unresolved[:3]
-            )
+            assert {a.outcome for a in again.acked.values()} == {"updated"} and len(again.acked) == len(rows), list(
+                again.left.values()
+            )[:3]
             assert len(self.stored()) == len(rows), "an upsert of a full batch made duplicates"
 
     def test_401_is_fatal(self) -> None:
@@ -528,7 +530,9 @@ class DestinationConformance:
         modes = ["append"] + (["upsert"] if self.can("upsert") else [])
         for mode in modes:
             pushed = self.push_rows(mode, self.rows[:2])
-            assert pushed.fatal, f"{mode}: a 401 did not stop the sync: {pushed.outcomes()} {pushed.unresolved}"
+            assert pushed.fatal, (
+                f"{mode}: a 401 did not stop the sync: {pushed.outcomes()} {list(pushed.left.values())}"
+            )
             assert not pushed.acked, f"{mode}: acknowledged under a 401"
             assert pushed.raised in (None, FatalDestinationError.__name__), (
                 f"{mode}: a 401 raised {pushed.raised}, not a fatal error"
@@ -556,7 +560,7 @@ class DestinationConformance:
         self.require("test_429_is_retried", "append")
         self.sandbox.add_fault("status", prefix=self.prefix, status=429, retry_after=0, times=2)
         pushed = self.push_rows("append", self.rows[:2])
-        assert pushed.fatal is None and not pushed.rejected and not pushed.unresolved, pushed
+        assert pushed.fatal is None and not pushed.rejected and not pushed.left, pushed
         assert set(pushed.acked) == {self.key(r) for r in self.rows[:2]}
         assert self.sandbox.stats()[self.prefix]["faults"], "the 429 was never answered"
         assert len(self.stored()) == 2, "a retried request made a duplicate"
@@ -592,7 +596,7 @@ class DestinationConformance:
                 finally:
                     self.sandbox.clear_faults()
                 assert not pushed.acked and not pushed.rejected and pushed.fatal is None, (mode, status, pushed)
-                assert pushed.left == {self.key(row)}, (mode, status, pushed)
+                assert set(pushed.left) == {self.key(row)}, (mode, status, pushed)
 
     def test_secrets_never_echoed(self, caplog: pytest.LogCaptureFixture) -> None:
         """Checked where texts leave the product: rejects, reasons and the fatal error as the

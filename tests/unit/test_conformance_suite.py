@@ -22,7 +22,7 @@ def _claims_creations(result: BatchResult) -> BatchResult:
 
 
 def _acks_what_it_left(result: BatchResult) -> BatchResult:
-    result.acked.extend(Ack(key, None, "updated") for key in result.left)
+    result.acked.extend(Ack(key, None, "updated") for key in result.left_keys)
     return result
 
 

@@ -67,7 +67,7 @@ def run(
 
 
 def outcome_of(result: BatchResult) -> tuple[Any, ...]:
-    assert len(result.acked) + len(result.rejected) + len(result.unresolved) == 1, result
+    assert len(result.acked) + len(result.rejected) + len(result.left) == 1, result
     if result.acked:
         return (result.acked[0].outcome, result.acked[0].destination_id)
     if result.rejected:
@@ -428,7 +428,7 @@ def test_http_batch_answered_201_does_not_say_which_rows_it_created() -> None:
     dest = destination_class("http")(conn, HttpClient(transport=Scripted([(201, {"results": [{"id": 1}, {"id": 2}]})])))
     assert [(a.outcome, a.destination_id) for a in dest.send(spec, rows).acked] == [("updated", "1"), ("updated", "2")]
     dest = destination_class("http")(conn, HttpClient(transport=Scripted([(201, {"results": [{"id": 1}]})])))
-    assert len(dest.send(spec, rows).unresolved) == 2  # one id for two rows: nothing acknowledged
+    assert len(dest.send(spec, rows).left) == 2  # one id for two rows: nothing acknowledged
 
 
 # ---- the shared reading of answers ------------------------------------------------------------
@@ -555,5 +555,5 @@ def test_a_lookup_answered_with_a_maintenance_page_leaves_the_row_and_creates_no
     )
     transport = Scripted(answers)
     result = matching.send(destination_class(kind)(conn, HttpClient(transport=transport)), spec, [change])
-    assert (result.acked, result.rejected, len(result.unresolved)) == ([], [], 1)
+    assert (result.acked, result.rejected, len(result.left)) == ([], [], 1)
     assert [method for method, _, _ in transport.asked] in (["GET"], ["POST"])  # the lookup only

@@ -15,13 +15,16 @@ def test_a_batch_cut_short_leaves_only_the_records_not_yet_settled() -> None:
     result.error(CHANGES[2], "UNABLE_TO_LOCK_ROW", "busy")  # left: a "not now" code
     result.cut_short(CHANGES, TransientDestinationError("POST /x answered 503 after 6 attempts"))
     assert [r.key for r in result.rejected] == ["b"]
-    assert result.unresolved == ["c: UNABLE_TO_LOCK_ROW: busy", "d: POST /x answered 503 after 6 attempts"]
+    assert [str(record) for record in result.left] == [
+        "c: UNABLE_TO_LOCK_ROW: busy",
+        "d: POST /x answered 503 after 6 attempts",
+    ]
 
 
 def test_a_fatal_failure_stops_the_sync_and_leaves_nothing() -> None:
     result = BatchResult()
     result.cut_short(CHANGES, FatalDestinationError("answered 401", 401))
-    assert result.fatal == "answered 401" and result.unresolved == []
+    assert result.fatal == "answered 401" and result.left == []
 
 
 def test_absorbing_a_result_keeps_what_it_left() -> None:
@@ -29,4 +32,4 @@ def test_absorbing_a_result_keeps_what_it_left() -> None:
     second.leave(CHANGES[0], "timed out")
     first.absorb(second)
     first.cut_short(CHANGES[:2], TransientDestinationError("reset"))
-    assert first.unresolved == ["a: timed out", "b: reset"]
+    assert [str(record) for record in first.left] == ["a: timed out", "b: reset"]

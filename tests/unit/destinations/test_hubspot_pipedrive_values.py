@@ -129,4 +129,4 @@ def test_hubspot_batch_that_fails_as_a_whole_leaves_each_of_its_records_for_next
     upserts = [Change("upsert", k, {"name": k}, upsert_value=f"{k}.example") for k in ("c", "d", "e")]
     result = dest.send(sync, created + upserts)
     assert [a.key for a in result.acked] == ["a"]
-    assert [u.split(":")[0] for u in result.unresolved] == ["b", "c", "d", "e"]  # each row, so the run counts rows
+    assert [record.key for record in result.left] == ["b", "c", "d", "e"]  # each row, so the run counts rows

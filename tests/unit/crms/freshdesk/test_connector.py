@@ -290,7 +290,7 @@ def test_the_email_list_filter_finds_a_record_at_once_despite_the_lag(
         destinations=catalog(),
     )[0]
     result = matching.send(destination, spec, [Change("upsert", "1", {"name": "New", "email": "OLD@x.io"})])
-    assert [a.outcome for a in result.acked] == ["updated"], (result.rejected, result.unresolved)
+    assert [a.outcome for a in result.acked] == ["updated"], (result.rejected, result.left)
 
 
 # -- the trash: a row whose contact is in the trash brings it back ---------------------
@@ -344,7 +344,7 @@ def test_mirror_restores_and_updates_a_contact_it_deleted_when_the_row_returns(
     back = matching.send(
         destination, spec, [Change("upsert", "1", {"name": "Ann B", "email": "ann@x.io", "unique_external_id": "1"})]
     )
-    assert not back.rejected and not back.unresolved, (back.rejected, back.unresolved)
+    assert not back.rejected and not back.left, (back.rejected, back.left)
     assert [(a.outcome, a.destination_id) for a in back.acked] == [("updated", ann)], (
         "restored: the same contact, never 'created'"
     )
@@ -367,7 +367,7 @@ def test_a_remembered_id_in_the_trash_is_restored_then_updated_in_update_mode(
     )
     assert [(a.outcome, a.destination_id) for a in result.acked] == [("updated", str(ann))], (
         result.rejected,
-        result.unresolved,
+        result.left,
     )
     assert emulator.records("contacts")[0]["name"] == "Ann B" and emulator.records("contacts")[0]["deleted"] is False
 

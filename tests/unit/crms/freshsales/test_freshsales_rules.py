@@ -62,7 +62,7 @@ def test_a_spent_hour_leaves_the_rest_of_the_batch_without_sending() -> None:
     changes = [Change("upsert", str(i), {"name": f"n{i}"}, upsert_value=str(i)) for i in range(5)]
     result = destination.send(spec(), changes)
     assert len(sent) == 2 and len(result.acked) == 2
-    assert sorted(result.left) == ["2", "3", "4"] and result.rejected == []
+    assert sorted(result.left_keys) == ["2", "3", "4"] and result.rejected == []
     assert http.budget_spent is not None and "2 requests per hour is spent" in http.budget_spent
     now[0] = 3600.0
     assert http.budget_spent is None  # the hour has passed

@@ -87,7 +87,7 @@ def test_an_insert_job_whose_status_cannot_be_read_is_still_settled_from_its_res
         ("1", "001A", "created"),
         ("2", "001B", "created"),
     ]
-    assert result.left == frozenset()
+    assert result.left_keys == frozenset()
 
 
 def test_an_insert_job_never_read_is_aborted_then_checked_by_external_id() -> None:
@@ -102,7 +102,7 @@ def test_an_insert_job_never_read_is_aborted_then_checked_by_external_id() -> No
     ]
     result, router = job(routes, bulk_timeout=0)
     assert ("PATCH", "jobs/ingest/J") in router.asked[3:]  # the abort, after the failed poll
-    assert sorted(a.key for a in result.acked) == ["1", "2"] and result.left == frozenset()
+    assert sorted(a.key for a in result.acked) == ["1", "2"] and result.left_keys == frozenset()
 
 
 def test_a_record_found_by_external_id_after_an_unknown_outcome_is_not_claimed_as_created() -> None:
@@ -118,4 +118,4 @@ def test_a_record_found_by_external_id_after_an_unknown_outcome_is_not_claimed_a
     ]
     result, _ = job(routes)
     assert [(a.key, a.destination_id, a.outcome) for a in result.acked] == [("1", "001A", "updated")]
-    assert result.left == frozenset({"2"})
+    assert result.left_keys == frozenset({"2"})

@@ -79,8 +79,8 @@ def test_a_failed_bulk_job_acknowledges_its_committed_rows_and_leaves_the_unproc
     assert {a.key: a.destination_id for a in result.acked} == {str(i): held[f"E{i}"] for i in range(40) if i != 3}
     assert all(a.outcome == "created" for a in result.acked)
     assert [(r.key, r.code) for r in result.rejected] == [("3", "REQUIRED_FIELD_MISSING")]
-    assert result.left == frozenset(str(i) for i in range(40, 250))
-    assert "InternalServerError" in result.unresolved[0]
+    assert result.left_keys == frozenset(str(i) for i in range(40, 250))
+    assert "InternalServerError" in result.left[0].reason
 
 
 def test_an_aborted_bulk_job_leaves_every_row_for_the_next_push(server: SandboxServer) -> None:
