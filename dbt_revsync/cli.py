@@ -6,7 +6,8 @@ Exit status of ``push`` (each sync's status, as the summary and ``status`` show 
 - 1: a sync ``rejected`` (rows rejected), ``partial`` (rows left for the next push),
   ``failed``, or rows held back by failing tests;
 - 2: a usage or configuration error (a sync failed on its configuration, with nothing else sent);
-- 130: interrupted (Ctrl-C): what was acknowledged is committed, the run is ``interrupted``.
+- 130: interrupted (Ctrl-C): what was acknowledged is committed, the run is ``interrupted``;
+- 143: terminated (SIGTERM, as orchestrators stop a task): the same, ``interrupted``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from dbt_revsync.model import Settings, SyncReport, SyncStatus
 
 __all__ = [
     "HANDLERS",
+    "Interruption",
     "RUN_OWN",
     "RUN_SHARED",
     "ask",
@@ -54,7 +57,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
 class _Parser(argparse.ArgumentParser):
@@ -234,29 +237,49 @@ def _print_reports(args: argparse.Namespace, reports: Sequence[SyncReport]) -> N
         print(_summary(args, reports), flush=True)
 
 
+@dataclass
+class Interruption:
+    """How a push was asked to stop: ``event`` is set by the first Ctrl-C (SIGINT) or SIGTERM,
+    ``signum`` says which."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+    signum: int | None = None
+
+    def exit_code(self, code: int) -> int:
+        """A push's exit status once it stopped: 143 when SIGTERM stopped it, else ``code``."""
+        return EXIT_TERMINATED if code == EXIT_INTERRUPTED and self.signum == signal.SIGTERM else code
+
+
 @contextlib.contextmanager
-def interruptible() -> Iterator[threading.Event]:
-    """The first Ctrl-C (SIGINT) sets the event: the push sends nothing more, commits what
-    comes back and says so; a second one stops at once (KeyboardInterrupt)."""
-    stop = threading.Event()
+def interruptible() -> Iterator[Interruption]:
+    """The first Ctrl-C (SIGINT) or SIGTERM sets the event: the push sends nothing more,
+    commits what comes back and says so; a second one stops at once (KeyboardInterrupt)."""
+    interruption = Interruption()
     if threading.current_thread() is not threading.main_thread():
-        yield stop
+        yield interruption
         return
 
+    def at_once(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
     def first(signum: int, frame: object) -> None:
-        stop.set()
+        interruption.signum = signum
+        interruption.event.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, at_once)
+        what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
         print(
-            "\ninterrupted: sending stops; what was acknowledged is being committed (Ctrl-C again to quit at once)",
+            f"\n{what}: sending stops; what was acknowledged is being committed (Ctrl-C again to quit at once)",
             file=sys.stderr,
             flush=True,
         )
 
-    previous = signal.signal(signal.SIGINT, first)
+    previous = signal.signal(signal.SIGINT, first), signal.signal(signal.SIGTERM, first)
     try:
-        yield stop
+        yield interruption
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
 
 
 def _stdout_width() -> int | None:
@@ -266,7 +289,7 @@ def _stdout_width() -> int | None:
 
 def run_push(args: argparse.Namespace) -> int:
     waiting: list[commands.NotDue] = []
-    with interruptible() as stop:
+    with interruptible() as interruption:
         reports = commands.push(
             _settings(args),
             _selection(args, all_syncs=args.due and not args.select),
@@ -275,7 +298,7 @@ def run_push(args: argparse.Namespace) -> int:
             progress=_progress(args),
             due=args.due,
             artifacts=_cloud_artifacts(args),
-            stop=stop,
+            stop=interruption.event,
             waiting=waiting,
         )
     if args.due and args.log_format != "json":
@@ -286,7 +309,7 @@ def run_push(args: argparse.Namespace) -> int:
         print(output.plan_text(reports))
     else:
         _print_reports(args, reports)
-    return push_exit_code(reports)
+    return interruption.exit_code(push_exit_code(reports))
 
 
 def push_exit_code(reports: Sequence[SyncReport]) -> int:
@@ -465,13 +488,17 @@ def split_run_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    with interruptible() as stop:
+    with interruptible() as interruption:
         dbt_ok, reports = commands.run_then_push(
-            _settings(args), args.dbt_args, target_path=args.target_path, progress=_progress(args), stop=stop
+            _settings(args),
+            args.dbt_args,
+            target_path=args.target_path,
+            progress=_progress(args),
+            stop=interruption.event,
         )
     _print_reports(args, reports)
     if any(r.status == SyncStatus.INTERRUPTED for r in reports):
-        return EXIT_INTERRUPTED
+        return interruption.exit_code(EXIT_INTERRUPTED)
     return EXIT_OK if dbt_ok and all(r.ok for r in reports) else EXIT_FAILED
 
 

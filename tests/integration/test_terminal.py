@@ -141,7 +141,10 @@ def test_a_push_in_an_80_column_terminal_fits_it_and_leaves_one_line_per_sync(
 # ---- Ctrl-C --------------------------------------------------------------------------------
 
 
-def test_ctrl_c_stops_sending_within_a_second_commits_what_came_back_and_exits_130(project: Project) -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_sending_within_a_second_commits_what_came_back_and_exits_so(
+    project: Project, signum: int, code: int
+) -> None:
     accounts(project, 60)
     project.build()
     project.connections({"freshsales": project.freshsales_connection(max_concurrency=2)})
@@ -158,13 +161,13 @@ def test_ctrl_c_stops_sending_within_a_second_commits_what_came_back_and_exits_1
     while crm_requests(project) < 8 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert process.poll() is None, "the push ended before it could be interrupted"
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     interrupted_at = time.monotonic()
     time.sleep(1.0)
     seen_a_second_later = crm_requests(project)
     out, err = process.communicate(timeout=60)
     took = time.monotonic() - interrupted_at
-    assert process.returncode == 130, out + err
+    assert process.returncode == code, out + err
     time.sleep(0.5)
     assert crm_requests(project) == seen_a_second_later, "requests were still sent a second after Ctrl-C"
     assert took < 10, took
