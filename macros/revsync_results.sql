@@ -201,3 +201,88 @@
 {% macro default__revsync_holds_sql(schema_relation) -%}
   select sync_id, invocation_id, held_at, reason, held_rows from {{ schema_relation }}.revsync_holds order by sync_id
 {%- endmacro %}
+
+
+{#-
+  Apache Spark's parquet and Hive tables (`revsync_state_kind` `log`, see revsync_spark.sql):
+  no DELETE, so both tables are append-only logs with views of their live rows.
+
+  - `revsync_build_results__log`: every result row the hook recorded, and per node built a
+    tombstone (`unique_id` the node, the invocation's id): the view `revsync_build_results`
+    shows the rows no later tombstone of another invocation covers (by `unique_id` or
+    `attached_to`), which are the rows the DELETE of `default__` would have kept;
+  - `revsync_holds__log`, partitioned by `sync_id`: a hold is an appended row, its clearing
+    a tombstone; the view `revsync_holds` shows each sync's latest row unless a tombstone.
+-#}
+{% macro revsync_results_types() -%}
+  {%- set text, ts, num = dbt_revsync.revsync_type_string(), dbt.type_timestamp(), dbt.type_bigint() -%}
+  {{ return({"revsync_build_results": [text, text, ts, text, text, text, text, text, text, num, text],
+             "revsync_holds": [text, text, ts, text, num]}) }}
+{%- endmacro %}
+
+{% macro revsync_holds_columns() -%}
+  {{ return(["sync_id", "invocation_id", "held_at", "reason", "held_rows"]) }}
+{%- endmacro %}
+
+{#- A row of Python values as typed SQL expressions (`kinds`: the columns' types). -#}
+{% macro revsync_results_cells(row, kinds) -%}
+  {%- set cells = [] -%}
+  {%- for value in row -%}
+    {%- do cells.append("cast(" ~ dbt_revsync.revsync_results_literal(value) ~ " as " ~ kinds[loop.index0] ~ ")") -%}
+  {%- endfor -%}
+  {{ return(cells) }}
+{%- endmacro %}
+
+{% macro spark__revsync_results_ddl(schema_relation) -%}
+  {%- if dbt_revsync.revsync_state_kind() != "log" -%}{{ return(dbt_revsync.default__revsync_results_ddl(schema_relation)) }}{%- endif -%}
+  {%- set types = dbt_revsync.revsync_results_types() -%}
+  {%- set results, holds = dbt_revsync.revsync_results_columns(), dbt_revsync.revsync_holds_columns() -%}
+  {%- set statements = [] -%}
+  {%- for name, columns, partition in [("revsync_build_results", results, ""), ("revsync_holds", holds, " partitioned by (sync_id)")] -%}
+    {%- set defined = [] -%}
+    {%- for c in columns -%}{%- do defined.append(c ~ " " ~ types[name][loop.index0]) -%}{%- endfor -%}
+    {%- do statements.append("create table if not exists " ~ dbt_revsync.revsync_log_relation(schema_relation, name) ~ " ("
+        ~ defined | join(", ") ~ ", __rs_gone boolean, __rs_at timestamp, __rs_ord int) using parquet" ~ partition) -%}
+  {%- endfor -%}
+  {%- set log = dbt_revsync.revsync_log_relation(schema_relation, "revsync_build_results") -%}
+  {%- do statements.append("create or replace view " ~ schema_relation ~ ".revsync_build_results as select "
+      ~ results | join(", ") ~ " from " ~ log ~ " r where not r.__rs_gone and not exists (select 1 from " ~ log
+      ~ " t where t.__rs_gone and t.invocation_id <> r.invocation_id"
+      ~ " and (t.unique_id = r.unique_id or t.unique_id = r.attached_to)"
+      ~ " and (t.__rs_at > r.__rs_at or (t.__rs_at = r.__rs_at and t.__rs_ord > r.__rs_ord)))") -%}
+  {%- set log = dbt_revsync.revsync_log_relation(schema_relation, "revsync_holds") -%}
+  {%- do statements.append("create or replace view " ~ schema_relation ~ ".revsync_holds as select " ~ holds | join(", ")
+      ~ " from (select *, row_number() over (partition by sync_id order by __rs_at desc, __rs_ord desc) as __rs_n from "
+      ~ log ~ ") latest where __rs_n = 1 and not __rs_gone") -%}
+  {{ return(statements) }}
+{%- endmacro %}
+
+{#- A tombstone per node built (its earlier builds and their tests are forgotten), then the rows. -#}
+{% macro spark__revsync_record_results_sql(schema_relation, rows) -%}
+  {%- if dbt_revsync.revsync_state_kind() != "log" -%}{{ return(dbt_revsync.default__revsync_record_results_sql(schema_relation, rows)) }}{%- endif -%}
+  {%- set kinds = dbt_revsync.revsync_results_types()["revsync_build_results"] -%}
+  {%- set columns = dbt_revsync.revsync_results_columns() -%}
+  {%- set logged = [] -%}
+  {%- for row in rows if row[6] is none -%}
+    {%- do logged.append((dbt_revsync.revsync_results_cells([row[0], row[1], row[2], row[3], none, none, none, none, none, none, none], kinds), ["true", "0"])) -%}
+  {%- endfor -%}
+  {%- for row in rows -%}
+    {%- do logged.append((dbt_revsync.revsync_results_cells(row, kinds), ["false", "1"])) -%}
+  {%- endfor -%}
+  {%- set statements = [] -%}
+  {%- for chunk in logged | batch(300) -%}
+    {%- do statements.append(dbt_revsync.revsync_log_insert_sql(schema_relation, "revsync_build_results", columns,
+        chunk | map(attribute=0) | list, chunk | map(attribute=1) | list)) -%}
+  {%- endfor -%}
+  {{ return(statements) }}
+{%- endmacro %}
+
+{% macro spark__revsync_hold_sql(schema_relation, sync_id, invocation_id, reason, held_rows, now) -%}
+  {%- if dbt_revsync.revsync_state_kind() != "log" -%}
+    {{ return(dbt_revsync.default__revsync_hold_sql(schema_relation, sync_id, invocation_id, reason, held_rows, now)) }}
+  {%- endif -%}
+  {%- set kinds = dbt_revsync.revsync_results_types()["revsync_holds"] -%}
+  {%- set row = [sync_id, invocation_id, now, reason, held_rows] if reason is not none else [sync_id, none, now, none, none] -%}
+  {{ return([dbt_revsync.revsync_log_insert_sql(schema_relation, "revsync_holds", dbt_revsync.revsync_holds_columns(),
+      [dbt_revsync.revsync_results_cells(row, kinds)], [["false" if reason is not none else "true", "0"]])]) }}
+{%- endmacro %}

@@ -22,7 +22,11 @@ BLOCK: dict[str, Any] = {
     "fields": {"name": "name"},
 }
 ROWS = [[1, "One", "eu"], [2, "Two", "us"], [3, "Three", "eu"]]
-NO_REGION = [4, "Four", None]  # fails the model's not_null test on region
+# A missing region is a marker the model turns into null: a seed's empty cell reaches Spark as the
+# text 'None' (dbt-spark's session method binds it so), so a null cannot come from the seed itself.
+MISSING = "-"
+NO_REGION = [4, "Four", MISSING]  # fails the model's not_null test on region
+ACCOUNTS_SQL = f"select account_id, name, nullif(region, '{MISSING}') as region from {{{{ ref('raw') }}}}"
 
 
 def names(project: Project) -> list[str]:
@@ -36,7 +40,7 @@ def not_null_region(**config: Any) -> list[dict[str, Any]]:
 
 def accounts(project: Project, rows: list[list[Any]], block: dict[str, Any] | None = None, **test_config: Any) -> None:
     project.seed("raw", ["account_id", "name", "region"], rows)
-    project.model("accounts", "select * from {{ ref('raw') }}", block or BLOCK, columns=not_null_region(**test_config))
+    project.model("accounts", ACCOUNTS_SQL, block or BLOCK, columns=not_null_region(**test_config))
 
 
 def test_docs_generate_after_a_failed_build_does_not_push_the_failed_models_stale_rows(project: Project) -> None:
@@ -75,6 +79,7 @@ def test_dbt_test_after_dbt_build_still_pushes_what_the_build_built(project: Pro
 
 
 @pytest.mark.warehouses
+@pytest.mark.spark
 def test_a_failing_test_on_the_model_holds_the_whole_sync_back(project: Project) -> None:
     project.install_hook()
     accounts(project, [*ROWS, NO_REGION])
@@ -113,7 +118,7 @@ def test_gate_none_pushes_even_when_a_test_failed(project: Project) -> None:
 def test_gate_upstream_holds_a_sync_when_an_upstream_models_test_failed(project: Project) -> None:
     project.install_hook()
     project.seed("raw", ["account_id", "name", "region"], [*ROWS, NO_REGION])
-    project.model("accounts", "select * from {{ ref('raw') }}", columns=not_null_region())
+    project.model("accounts", ACCOUNTS_SQL, columns=not_null_region())
     project.model("crm", "select * from {{ ref('accounts') }} where region is not null", {**BLOCK, "gate": "upstream"})
     project.dbt("build", check=False)  # accounts' test fails; dbt build skips crm
     result = project.push()
@@ -125,10 +130,11 @@ def test_gate_upstream_holds_a_sync_when_an_upstream_models_test_failed(project:
 
 
 @pytest.mark.warehouses
+@pytest.mark.spark
 def test_quarantine_holds_back_only_the_rows_a_failing_test_stored(project: Project) -> None:
     project.install_hook()
     accounts(
-        project, [*ROWS, NO_REGION, [5, "Five", None]], block={**BLOCK, "quarantine": "tests"}, store_failures=True
+        project, [*ROWS, NO_REGION, [5, "Five", MISSING]], block={**BLOCK, "quarantine": "tests"}, store_failures=True
     )
     project.dbt("build", check=False)
     result = project.push()
