@@ -131,14 +131,21 @@ class StateStore:
         )
         if not sql:
             return False
-        _, rows = wh.query(sql["measure"])
-        logged, live = (int(v or 0) for v in rows[0][:2])
-        if logged <= COMPACT_RATIO * live + COMPACT_FLOOR:
-            return False
-        logger.info("%s: compacting the state's logs (%d rows, %d live)", spec.label, logged, live)
+        if self._compaction_stopped(sql["kept"]):
+            logger.warning("%s: an earlier compaction of the state's logs stopped half-way; finishing it", spec.label)
+        else:
+            _, rows = wh.query(sql["measure"])
+            logged, live = (int(v or 0) for v in rows[0][:2])
+            if logged <= COMPACT_RATIO * live + COMPACT_FLOOR:
+                return False
+            logger.info("%s: compacting the state's logs (%d rows, %d live)", spec.label, logged, live)
         for statement in sql["compact"]:
             wh.execute(str(statement))
         return True
+
+    def _compaction_stopped(self, kept: Sequence[str]) -> bool:
+        """Whether a compaction left a kept table behind: its rows may be nowhere else."""
+        return any(self.warehouse.has_table(name) for name in kept)
 
     def has_state(self) -> bool:
         return self.warehouse.has_table("revsync_runs")

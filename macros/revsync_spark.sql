@@ -126,9 +126,14 @@ alter table {{ relation }}__log add columns ({{ dbt_revsync.revsync_column_name(
 
 
 {#- A lease: an appended row; its release a tombstone; expired leases are not counted. -#}
+{#- One lease for every sync of the state schema, not one per sync: Spark stages every insert
+    into a table under one `_temporary` directory at the table's root, whatever partition it
+    writes, and the first job to commit removes it, failing any other job writing the same log
+    at that moment (a batch the CRM acknowledged would then go unrecorded). So on logs, one push
+    at a time per state schema. -#}
 {% macro spark__revsync_lease_sql(schema_relation, sync_id, holder, now, expires) -%}
   {%- if dbt_revsync.revsync_state_kind() != "log" -%}{{ return(dbt_revsync.default__revsync_lease_sql(schema_relation, sync_id, holder, now, expires)) }}{%- endif -%}
-  {%- set q = dbt_revsync.revsync_literals([sync_id, holder, now, expires]) -%}
+  {%- set q = dbt_revsync.revsync_literals(["*", holder, now, expires]) -%}
   {%- set ts = dbt.type_timestamp() -%}
   {%- set columns = ["sync_id", "holder", "acquired_at", "expires_at"] -%}
   {%- set where = "sync_id = " ~ q[0] ~ " and holder = " ~ q[1] -%}
@@ -285,11 +290,13 @@ where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_r
   Compaction: none where the state is mutable. On a log, a mapping of
     measure  a query of one row: the sync's rows in the logs, and its live rows
     compact  statements that rewrite the sync's partition of each log as its live rows
+    kept     the names of the kept tables those statements make and drop
   Each log's partition is first appended to `<log>__kept_<suffix>`, then overwritten from it,
   and only then is that table dropped: a rewrite stopped at any point leaves every row in the
-  log or the kept table, and the next compaction reads both (rows held twice are the same row).
-  Run under the sync's lock, so no push of the sync appends meanwhile; other syncs write
-  other partitions.
+  log or the kept table (an overwrite stopped half-way empties the partition, its rows are in
+  the kept table), and the next push, finding a kept table, compacts again before its diff,
+  whatever the measure says (rows held twice are the same row). Run under the lease, which on
+  logs is one for the whole state schema.
 -#}
 {% macro revsync_compaction_sql(schema_relation, sync_id, suffix) -%}
   {{ return(adapter.dispatch('revsync_compaction_sql', 'dbt_revsync')(schema_relation, sync_id, suffix)) }}
@@ -302,10 +309,11 @@ where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_r
 {% macro spark__revsync_compaction_sql(schema_relation, sync_id, suffix) -%}
   {%- if dbt_revsync.revsync_state_kind() != "log" -%}{{ return(none) }}{%- endif -%}
   {%- set sid = dbt_revsync.revsync_literal(sync_id) -%}
-  {%- set logged, live, statements = [], [], [] -%}
+  {%- set logged, live, statements, kept_names = [], [], [], [] -%}
   {%- for name, columns in dbt_revsync.revsync_state_tables().items() -%}
     {%- set log = dbt_revsync.revsync_log_relation(schema_relation, name) -%}
     {%- set kept = log ~ "_kept_" ~ suffix -%}
+    {%- do kept_names.append(name ~ "__log_kept_" ~ suffix) -%}
     {%- set all_columns = dbt_revsync.revsync_log_columns(name) -%}
     {%- set rest = all_columns | reject("equalto", "sync_id") | list -%}
     {%- do logged.append("(select count(*) from " ~ log ~ " where sync_id = " ~ sid ~ ")") -%}
@@ -319,5 +327,5 @@ where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_r
     {%- do statements.append("drop table if exists " ~ kept) -%}
   {%- endfor -%}
   {{ return({"measure": "select " ~ logged | join(" + ") ~ " as log_rows, " ~ live | join(" + ") ~ " as live_rows",
-             "compact": statements}) }}
+             "compact": statements, "kept": kept_names}) }}
 {%- endmacro %}
