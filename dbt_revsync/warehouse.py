@@ -193,9 +193,10 @@ class Warehouse:
         except Exception as exc:
             raise refused("the warehouse refused a statement", exc) from None
 
-    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def query(self, sql: Statement) -> tuple[list[str], list[tuple[Any, ...]]]:
         """A query's column names, lower-cased (Snowflake answers unquoted names in upper
-        case), and its rows. Every result the package reads by name comes through here."""
+        case), and its rows; ``sql`` is SQL text, or (SQL, bindings). Every result the package
+        reads by name comes through here."""
         names, rows = self._query(sql)
         return [name.lower() for name in names], rows
 
@@ -203,9 +204,9 @@ class Warehouse:
         """A query's column names as the warehouse spells them: for quoting them back into SQL."""
         return self._query(sql)[0]
 
-    def _query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def _query(self, sql: Statement) -> tuple[list[str], list[tuple[Any, ...]]]:
         try:
-            names, rows = self._run(str(sql), auto_begin=True, fetch=True)
+            names, rows = self._run(sql if isinstance(sql, tuple) else str(sql), auto_begin=True, fetch=True)
             self._commit()
         except Exception as exc:
             self._rollback()
