@@ -218,7 +218,10 @@ class Warehouse:
         sql, bindings = statement if isinstance(statement, tuple) else (statement, None)
         connections = self.adapter.connections
         if statement_path(self.adapter) == "cursor":
-            _, cursor = connections.add_query(str(sql), auto_begin=auto_begin, bindings=bindings)
+            if bindings is None:
+                _, cursor = connections.add_query(str(sql), auto_begin=auto_begin)
+            else:
+                cursor = self._bound(connections, str(sql), bindings, auto_begin)
             if not fetch:
                 return [], []
             rows = cursor.fetchall()
@@ -229,6 +232,20 @@ class Warehouse:
         if not fetch:
             return [], []
         return [str(name) for name in table.column_names], [tuple(row.values()) for row in table.rows]
+
+    @staticmethod
+    def _bound(connections: Any, sql: str, bindings: Sequence[Any], auto_begin: bool) -> Any:
+        """A prepared statement and its bindings on the adapter's own cursor, in its connection
+        and transaction (begun through the adapter as ``add_query`` would), its errors mapped by
+        the adapter's handler: the per-batch state commit, without ``add_query``'s events for
+        each statement (SQL logged, status timed), which cost more than DuckDB's insert."""
+        connection = connections.get_thread_connection()
+        if auto_begin and connection.transaction_open is False:
+            connections.begin()
+        with connections.exception_handler(sql):
+            cursor = connection.handle.cursor()
+            cursor.execute(sql, bindings)
+        return cursor
 
     def _literal(self, value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, (str, int, type(None))):
