@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
@@ -88,6 +88,8 @@ class StateStore:
         self._bound: Mapping[str, Any] | None | bool = False  # False: not rendered yet
         self._held: tuple[SyncSpec, str] | None = None  # the lease this store holds and renews
         self._renewed = 0.0  # when it was last renewed (monotonic)
+        self._locked: set[str] = set()  # syncs whose lock this store holds now
+        self._rejects: dict[str, bool] = {}  # of those, whether the state may hold rejects of the sync
 
     # ---- tables ---------------------------------------------------------------------------
     def ensure(self) -> None:
@@ -153,16 +155,24 @@ class StateStore:
     # ---- the lock -------------------------------------------------------------------------
     @contextmanager
     def lock(self, spec: SyncSpec, holder: str) -> Iterator[None]:
-        """Hold the sync's lock while the block runs; ``SyncLocked`` when another push has it."""
+        """Hold the sync's lock while the block runs; ``SyncLocked`` when another push has it.
+
+        What the store learns of the sync's rejects (``_rejects_held``) holds only while it holds
+        the lock: only a push, under the lock, writes them."""
         kind = str(self.warehouse.render("revsync_lock_kind"))
         if kind == "advisory":
-            with self._advisory(spec):
-                yield
+            context: AbstractContextManager[None] = self._advisory(spec)
         elif kind == "lease":
-            with self._lease(spec, holder):
-                yield
+            context = self._lease(spec, holder)
         else:
-            yield
+            context = nullcontext()
+        with context:
+            self._locked.add(spec.sync_id)
+            try:
+                yield
+            finally:
+                self._locked.discard(spec.sync_id)
+                self._rejects.pop(spec.sync_id, None)
 
     @contextmanager
     def _advisory(self, spec: SyncSpec) -> Iterator[None]:
@@ -251,12 +261,17 @@ class StateStore:
 
         Where the warehouse binds parameters (``revsync_bound_commit_sql``) the values travel
         as parameters of statements rendered once; elsewhere they are rendered each batch.
+        A sync with no rejects in the state (asked once under its lock, and kept while the push
+        writes none) is sent no statement deleting them.
         """
         self.renew()
         bound = self._bound_commit()
         wh = self.warehouse
         if bound is not None:
-            statements = bound_statements(bound, spec.sync_id, target, run_id, acks, rejects, run, utc_now())
+            rejects_held = self._rejects_held(bound, spec.sync_id, bool(rejects))
+            statements = bound_statements(
+                bound, spec.sync_id, target, run_id, acks, rejects, run, utc_now(), rejects_held=rejects_held
+            )
             if len(statements) == 1 and bound.get("autocommit"):
                 wh.execute_alone(statements[0])
             elif statements:
@@ -275,6 +290,18 @@ class StateStore:
         )
         if statements:
             wh.execute(statements)
+
+    def _rejects_held(self, bound: Mapping[str, str], sync_id: str, writing: bool) -> bool:
+        """Whether the state may hold rejects of the sync once this commit is written: true
+        unless the store holds the sync's lock and knows it had none and has written none."""
+        if sync_id not in self._locked or "any_reject" not in bound:
+            return True
+        if writing:
+            self._rejects[sync_id] = True  # before the commit: a rolled-back one only costs the shortcut
+        elif sync_id not in self._rejects:
+            _, rows = self.warehouse.query((bound["any_reject"], [sync_id]))
+            self._rejects[sync_id] = bool(rows)
+        return self._rejects[sync_id]
 
     def hand_over(self, spec: SyncSpec, target: str, destination_ids: Sequence[str]) -> None:
         """The rows holding these ids inherit the origin ``created`` (see revsync_removed_sql)."""
@@ -358,11 +385,13 @@ def bound_statements(
     rejects: Sequence[RejectRow],
     run: Mapping[str, Any] | None,
     now: str,
+    rejects_held: bool = True,
 ) -> list[Statement]:
     """The bound commit's statements with their parameters, in the order the macro documents.
 
     A key the state did not hold when the push began (and that the push's lock kept
-    everyone else from writing) is remembered without a delete first.
+    everyone else from writing) is remembered without a delete first; where the state holds
+    no rejects of the sync (``rejects_held`` false) none is deleted.
     """
     statements: list[Statement] = []
     forget = [a.record_key for a in acks if a.in_state or not a.keep]
@@ -376,9 +405,9 @@ def bound_statements(
         ]
         statements.append((sql["remember"], [sync_id, target, *columns, now, run_id]))
     settled = [a.record_key for a in acks] + [r.record_key for r in rejects if r.record_key is not None]
-    if settled:
+    if settled and rejects_held:
         statements.append((sql["forget_rejects"], [sync_id, settled]))
-    if any(r.record_key is None for r in rejects):
+    if rejects_held and any(r.record_key is None for r in rejects):
         statements.append((sql["forget_unkeyed"], [sync_id, run_id]))
     if rejects:
         columns = [[_text(getattr(r, name)) for r in rejects] for name in RejectRow._fields]

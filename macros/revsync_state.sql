@@ -333,6 +333,8 @@ where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_r
     forget_run     sync_id, run_id
     remember_run   run_id, sync_id, started_at, finished_at, status, read, created, updated,
                    deleted, unchanged, rejected, requests, watermark, message, target
+  and, optional, `any_reject` (sync_id): a row when the sync has any reject; asked once a push
+  under the sync's lock, so a sync with none is sent no forget_rejects nor forget_unkeyed;
   and `autocommit`: true where one statement outside a transaction commits on its own (a
   batch of only new records is then one statement, not three with BEGIN and COMMIT).
   Lists are bound as arrays of text and unnested; times are UTC text.
@@ -370,6 +372,7 @@ where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_r
           ~ " select " ~ p ~ ", " ~ p ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ list ~ ", " ~ now ~ ", " ~ p,
       "forget_rejects": "delete from " ~ schema_relation ~ ".revsync_rejects where sync_id = " ~ p
           ~ " and record_key in (select " ~ list ~ ")",
+      "any_reject": "select 1 from " ~ schema_relation ~ ".revsync_rejects where sync_id = " ~ p ~ " limit 1",
       "forget_unkeyed": "delete from " ~ schema_relation ~ ".revsync_rejects where sync_id = " ~ p
           ~ " and record_key is null and run_id <> " ~ p,
       "reject": "insert into " ~ schema_relation ~ ".revsync_rejects"

@@ -1,13 +1,26 @@
 """The bound commit's statements: which keys the state forgets and remembers, and the
-parameters in the order `revsync_bound_commit_sql` documents them."""
+parameters in the order `revsync_bound_commit_sql` documents them; rejects are deleted only
+where the state may hold some."""
 
 from __future__ import annotations
 
-from dbt_revsync.state import RejectRow, StateRow, bound_statements
+from typing import Any
+
+from dbt_revsync.model import SyncSpec
+from dbt_revsync.state import RejectRow, StateRow, StateStore, bound_statements
 
 SQL = {
     name: name
-    for name in ("forget", "remember", "forget_rejects", "forget_unkeyed", "reject", "forget_run", "remember_run")
+    for name in (
+        "forget",
+        "remember",
+        "forget_rejects",
+        "forget_unkeyed",
+        "reject",
+        "forget_run",
+        "remember_run",
+        "any_reject",
+    )
 }
 RUN = {
     "status": "running",
@@ -100,3 +113,60 @@ def test_values_are_bound_as_text_and_the_run_row_in_column_order() -> None:
 
 def test_nothing_to_write_is_no_statement() -> None:
     assert statements([], [], None) == {}
+
+
+def test_a_sync_with_no_rejects_is_sent_no_delete_of_rejects() -> None:
+    made = bound_statements(SQL, "sync", "tgt", "run", [ack("k", "h", 1, in_state=False)], [], None, "NOW", False)
+    assert [sql for sql, _ in made] == ["remember"]
+
+
+class FakeWarehouse:
+    """Answers the lock kind and the rejects query; records every statement."""
+
+    state_schema = "revsync"
+
+    def __init__(self, rejects: bool) -> None:
+        self.rejects = rejects
+        self.queries = 0
+        self.executed: list[list[str]] = []
+
+    def render(self, name: str, **_: Any) -> Any:
+        return {"revsync_lock_kind": "engine", "revsync_bound_commit_sql": {**SQL, "autocommit": False}}[name]
+
+    def query(self, _: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
+        self.queries += 1
+        return ["one"], [(1,)] if self.rejects else []
+
+    def execute(self, statements: list[Any]) -> None:
+        self.executed.append([sql for sql, _ in statements])
+
+
+class Spec:
+    sync_id = "sync"
+
+
+def commit(store: StateStore, key: str, rejects: list[RejectRow] | None = None) -> list[str]:
+    spec: SyncSpec = Spec()  # type: ignore[assignment]
+    store.commit(spec, "tgt", "run", [ack(key, "h", 1, in_state=False)], rejects or [], None)
+    return store.warehouse.executed[-1]  # type: ignore[attr-defined, no-any-return]
+
+
+def test_rejects_are_asked_once_under_the_lock_and_deleted_again_once_the_push_writes_one() -> None:
+    wh = FakeWarehouse(rejects=False)
+    store = StateStore(wh)  # type: ignore[arg-type]
+    assert "forget_rejects" in commit(store, "a")  # not under the lock: nothing is assumed
+    with store.lock(Spec(), "holder"):  # type: ignore[arg-type]
+        assert commit(store, "b") == ["remember"]
+        assert commit(store, "c") == ["remember"]
+        assert wh.queries == 1
+        assert "reject" in commit(store, "d", [RejectRow("x", "create", "400", "no")])
+        assert "forget_rejects" in commit(store, "e")
+    with store.lock(Spec(), "holder"):  # a new push asks again
+        assert commit(store, "f") == ["remember"]
+        assert wh.queries == 2
+
+
+def test_a_sync_with_rejects_has_them_deleted_as_keys_settle() -> None:
+    store = StateStore(FakeWarehouse(rejects=True))  # type: ignore[arg-type]
+    with store.lock(Spec(), "holder"):  # type: ignore[arg-type]
+        assert commit(store, "a") == ["remember", "forget_rejects"]
