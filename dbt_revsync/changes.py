@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 # this process (DuckDB): its joins, aggregates and sorts spill to disk rather than grow with the rows.
 SYNC_MEMORY_LIMIT = "100MB"
 UNBOUNDED = "-1"
+# The diff first tries a tighter bound (enough for 1M rows of five columns on one thread; 10M rows
+# need SYNC_MEMORY_LIMIT), then the sync's bound, then none: each only when the engine says the
+# one before was too tight.
+DIFF_MEMORY_LIMITS = ("50MB", SYNC_MEMORY_LIMIT, UNBOUNDED)
 META_COLUMNS = (
     "__rs_seq",
     "__rs_status",
@@ -142,19 +146,22 @@ class ChangeSet:
         return self._count()
 
     def _materialise(self, select: Any) -> None:
-        """Create the changes table from ``select``. A push runs its syncs with the engine's
-        memory bounded (``SYNC_MEMORY_LIMIT``, where the engine runs in this process): should
-        the engine find the bound too tight for the diff, the diff runs again without it."""
+        """Create the changes table from ``select``, with the engine's memory bounded (where the
+        engine runs in this process) by each of ``DIFF_MEMORY_LIMITS`` in turn: should the engine
+        find a bound too tight for the diff, the diff runs again under the next, the last none."""
         wh = self.warehouse
         statements = wh.render("revsync_create_changes_table_sql", relation=self.table, sql=select)
-        try:
-            wh.execute(statements)
-            return
-        except WarehouseError as exc:
-            if "out of memory" not in str(exc).lower():
-                raise
-            logger.info("%s: the diff needed more memory than the bound; run again without it", self.spec.label)
-        with wh.bounded_memory(UNBOUNDED):
+        *tighter, last = DIFF_MEMORY_LIMITS
+        for limit in tighter:
+            try:
+                with wh.bounded_memory(limit):
+                    wh.execute(statements)
+                return
+            except WarehouseError as exc:
+                if "out of memory" not in str(exc).lower():
+                    raise
+                logger.info("%s: the diff needed more memory than %s; run again with more", self.spec.label, limit)
+        with wh.bounded_memory(last):
             wh.execute(statements)
 
     def _count(self) -> int:

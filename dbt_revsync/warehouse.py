@@ -261,21 +261,27 @@ class Warehouse:
     @contextmanager
     def bounded_memory(self, limit: str) -> Iterator[bool]:
         """Run the block with the engine's memory bounded to ``limit`` where the engine runs in
-        this process (``revsync_memory_limit_sql``) and the profile sets no limit of its own;
-        the limit it had is put back afterwards. Yields whether a bound was set."""
-        sql = self.render("revsync_memory_limit_sql", limit=limit)
-        settings = getattr(self.config.credentials, "settings", None) or {}
-        if not sql or "memory_limit" in settings:
+        this process (``revsync_memory_settings``: for DuckDB the limit and one thread) and the
+        profile sets no memory limit of its own; a setting the profile sets is left alone, and
+        every setting changed is put back afterwards. Yields whether a bound was set."""
+        wanted = self.render("revsync_memory_settings", limit=limit)
+        profile = getattr(self.config.credentials, "settings", None) or {}
+        if not wanted or "memory_limit" in profile:
             yield False
             return
-        rows = self.select(sql["now"])
-        before = str(rows[0]["memory_limit"]) if rows and rows[0]["memory_limit"] else None
-        self.execute_alone(str(sql["bound"]))
+        before: list[tuple[str, str]] = []
         try:
+            for name, value in wanted.items():
+                if name in profile:
+                    continue
+                rows = self.select(self.render("revsync_setting_sql", setting=name, value=None)["now"])
+                if rows and rows[0]["value"] is not None:
+                    before.append((name, str(rows[0]["value"])))
+                self.execute_alone(str(self.render("revsync_setting_sql", setting=name, value=str(value))["set"]))
             yield True
         finally:
-            if before is not None:
-                self.execute_alone(str(self.render("revsync_memory_limit_sql", limit=before)["bound"]))
+            for name, value in reversed(before):
+                self.execute_alone(str(self.render("revsync_setting_sql", setting=name, value=value)["set"]))
 
     def _rollback(self) -> None:
         try:

@@ -514,3 +514,29 @@ def test_rows_with_a_null_incremental_key_are_read_on_every_push_and_sent_when_c
     assert project.push().code == 0 and requests_sent(project) == 4
     assert held_names(project)["2"] == "Two renamed"
     assert project.runs()[-1]["watermark"].startswith("2024-01-02")
+
+
+def test_a_sync_runs_duckdb_with_its_memory_bounded_and_one_thread_then_puts_both_back(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every DuckDB thread holds operator state beside the memory limit: the sync's bound comes
+    with one thread, and the settings the session had are put back afterwards."""
+    project.model("accounts", "select 1 as account_id", None)
+
+    def settings(warehouse: Warehouse) -> tuple[str, str]:
+        rows = warehouse.select("select current_setting('memory_limit') as m, current_setting('threads') as t")
+        return str(rows[0]["m"]), str(rows[0]["t"])
+
+    with open_warehouse(project, monkeypatch) as warehouse:
+        warehouse.execute_alone("set threads = 2")
+        before = settings(warehouse)
+        with warehouse.bounded_memory("100MB") as bounded:
+            assert bounded
+            inside = settings(warehouse)
+        assert inside[1] == "1"
+        assert inside[0] != before[0]
+        after = settings(warehouse)
+        assert after[1] == before[1] == "2"
+        # DuckDB reads its limit back rounded to a tenth of its unit: put back is within that.
+        assert after[0].split()[1] == before[0].split()[1]
+        assert abs(float(after[0].split()[0]) - float(before[0].split()[0])) <= 0.1 + 1e-9
