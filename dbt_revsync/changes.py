@@ -15,20 +15,21 @@ from typing import Any
 
 from dbt_revsync.errors import WarehouseError
 from dbt_revsync.model import ChangeRow, SyncSpec
-from dbt_revsync.warehouse import Warehouse
+from dbt_revsync.warehouse import Warehouse, is_out_of_memory
 
 __all__ = ["META_COLUMNS", "SYNC_MEMORY_LIMIT", "ChangeSet", "DiffStats"]
 
 logger = logging.getLogger(__name__)
 
 # A sync's diff, pages and commits run with the engine's memory bounded where the engine runs in
-# this process (DuckDB): its joins, aggregates and sorts spill to disk rather than grow with the rows.
-SYNC_MEMORY_LIMIT = "100MB"
+# this process (DuckDB): its joins, aggregates and sorts spill to disk, and its buffer pool evicts,
+# rather than grow with the rows. A commit the bound is too tight for runs again with the bound
+# lifted (``Warehouse.execute_relieved``): what the CRM acknowledged is never dropped for memory.
+SYNC_MEMORY_LIMIT = "50MB"
 UNBOUNDED = "-1"
-# The diff first tries a tighter bound (enough for 1M rows of five columns on one thread; 10M rows
-# need SYNC_MEMORY_LIMIT), then the sync's bound, then none: each only when the engine says the
-# one before was too tight.
-DIFF_MEMORY_LIMITS = ("50MB", SYNC_MEMORY_LIMIT, UNBOUNDED)
+# The diff tries the sync's bound (enough for 1M rows of five columns on one thread), then a looser
+# one (10M rows need 100MB), then none: each only when the engine says the one before was too tight.
+DIFF_MEMORY_LIMITS = (SYNC_MEMORY_LIMIT, "100MB", UNBOUNDED)
 META_COLUMNS = (
     "__rs_seq",
     "__rs_status",
@@ -46,6 +47,7 @@ class DiffStats:
     read: int
     high_water: str | None
     changes: int
+    agreed: bool = False  # the relation and the state agreed: no diff was run, nothing changed
 
 
 class ChangeSet:
@@ -54,14 +56,24 @@ class ChangeSet:
     def __init__(self, warehouse: Warehouse, spec: SyncSpec, target: str) -> None:
         self.warehouse, self.spec, self.target = warehouse, spec, target
         self.table = warehouse.state_table(f"revsync_changes_{spec.short_id}")
+        self.empty = False  # the relation and the state agreed: there is no changes table to read
 
     def build(self, *, full_refresh: bool, watermark: str | None) -> DiffStats:
-        """Materialise the sync's changes in the warehouse; return what was read."""
+        """Materialise the sync's changes in the warehouse; return what was read. A sync that
+        reads its whole relation first asks whether the relation and the state agree (see
+        ``revsync_agreement_sql``): when they do, nothing has changed and no diff runs."""
         wh, spec = self.warehouse, self.spec
         relation = wh.relation(spec.node)
         incremental = (
             wh.quoted(spec, spec.incremental_key) if spec.fetch_mode == "incremental" and spec.incremental_key else None
         )
+        self.empty = False
+        if not full_refresh and incremental is None:
+            agreed = self._agreed_rows(relation)
+            if agreed is not None:
+                self.empty = True
+                logger.info("%s: the model and the state agree (%d rows): nothing changed", spec.label, agreed)
+                return DiffStats(read=agreed, high_water=None, changes=0, agreed=True)
         mark = self._watermark_literal(watermark) if incremental else None
         upsert = spec.upsert_field
         select = wh.render(
@@ -91,6 +103,31 @@ class ChangeSet:
         )
         read, high_water = rows[0]
         return DiffStats(read=int(read or 0), high_water=high_water, changes=self._count())
+
+    def _agreed_rows(self, relation: Any) -> int | None:
+        """The relation's row count when it holds exactly the keys and row hashes the state
+        remembers and no reject is held; else (or where the warehouse cannot tell) None."""
+        wh, spec = self.warehouse, self.spec
+        sql = wh.render(
+            "revsync_agreement_sql",
+            relation=relation,
+            sync_id=spec.sync_id,
+            target=self.target,
+            key_columns=[wh.quoted(spec, c) for c in spec.primary_key],
+            hash_columns=[wh.quoted(spec, f.column) for f in spec.fields],
+            fingerprint=spec.fingerprint,
+            schema_relation=wh.state_schema,
+        )
+        if not sql:
+            return None
+        found = wh.select(str(sql))[0]
+        agree = (
+            int(found["model_rows"]) == int(found["state_rows"])
+            and found["model_sum"] == found["state_sum"]
+            and not int(found["state_unclaimed"] or 0)
+            and not int(found["rejects"])
+        )
+        return int(found["model_rows"]) if agree else None
 
     def upgrade_row_hashes(self) -> int:
         """Rewrite the state's older row hashes where the rows still match them (nothing is
@@ -142,6 +179,7 @@ class ChangeSet:
             upsert_column=wh.quoted(spec, upsert.column) if upsert else None,
             state_relation=wh.state_table("revsync_sync_state"),
         )
+        self.empty = False
         self._materialise(select)
         return self._count()
 
@@ -158,7 +196,7 @@ class ChangeSet:
                     wh.execute(statements)
                 return
             except WarehouseError as exc:
-                if "out of memory" not in str(exc).lower():
+                if not is_out_of_memory(exc):
                     raise
                 logger.info("%s: the diff needed more memory than %s; run again with more", self.spec.label, limit)
         with wh.bounded_memory(last):
@@ -184,7 +222,7 @@ class ChangeSet:
         """The changes table, a page at a time, in sequence order."""
         wh = self.warehouse
         after = 0
-        while True:
+        while not self.empty:
             names, rows = wh.query(
                 wh.render("revsync_changes_page_sql", changes_relation=self.table, after_seq=after, limit=page_size)
             )

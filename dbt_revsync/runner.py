@@ -295,7 +295,8 @@ class SyncRun:
             destination.prepare(spec)
         size = destination.batch_size_for(spec, stats.changes)
         self.send(destination, changes, size)
-        if spec.insert_mode == "mirror" and report.status == SyncStatus.RUNNING and self._deletes_are_safe():
+        mirror = spec.insert_mode == "mirror" and not stats.agreed  # agreed: no remembered record left the model
+        if mirror and report.status == SyncStatus.RUNNING and self._deletes_are_safe():
             removed = changes.build_removed()
             report.changes += removed
             pusher.progress.grow(spec, removed)
@@ -361,22 +362,39 @@ class SyncRun:
         inflight: dict[Future[BatchResult], list[Change]] = {}
         limit = max(1, spec.connection.max_concurrency)
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="revsync-send") as pool:
-            for batch in self._batches(changes, size):
-                if pusher.stop.is_set():
-                    self._interrupt()
-                if report.status in (SyncStatus.FAILED, SyncStatus.INTERRUPTED):
-                    break
-                if pusher.dry_run:
-                    self._advance(len(batch))
-                    continue
-                if self.http is not None and (self.http.breaker.open or self.http.budget_spent):
-                    self._leave(batch)  # the breaker is open or the vendor's budget spent: not sent at all
-                    continue
-                inflight[pool.submit(matching.send, destination, spec, batch)] = batch
-                while len(inflight) >= limit * 2:
-                    self._drain(inflight)
+            try:
+                for batch in self._batches(changes, size):
+                    if pusher.stop.is_set():
+                        self._interrupt()
+                    if report.status in (SyncStatus.FAILED, SyncStatus.INTERRUPTED):
+                        break
+                    if pusher.dry_run:
+                        self._advance(len(batch))
+                        continue
+                    if self.http is not None and (self.http.breaker.open or self.http.budget_spent):
+                        self._leave(batch)  # the breaker is open or the vendor's budget spent: not sent at all
+                        continue
+                    inflight[pool.submit(matching.send, destination, spec, batch)] = batch
+                    while len(inflight) >= limit * 2:
+                        self._drain(inflight)
+            except Exception:
+                self._commit_inflight(inflight)
+                raise
             while inflight:
                 self._drain(inflight)
+
+    def _commit_inflight(self, inflight: dict[Future[BatchResult], list[Change]]) -> None:
+        """The send loop failed (a page could not be read, a commit refused): the batches already
+        on the wire may be acknowledged by the CRM, so each is still awaited and committed,
+        lest the next push send them again; a commit that fails here too is logged, and the
+        loop's own error is what the sync reports."""
+        while inflight:
+            try:
+                self._drain(inflight)
+            except Exception as exc:
+                logger.warning("%s: a batch sent before the failure could not be committed: %s", self.label, exc)
+                logger.debug("%s: commit after the failure", self.label, exc_info=True)
+                return
 
     def _batches(self, changes: ChangeSet, size: int) -> Iterator[list[Change]]:
         """Changes in batches of ``size``; rejects the diff found, and records to forget

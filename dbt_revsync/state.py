@@ -275,7 +275,7 @@ class StateStore:
             if len(statements) == 1 and bound.get("autocommit"):
                 wh.execute_alone(statements[0])
             elif statements:
-                wh.execute(statements)
+                wh.execute_relieved(statements)
             return
         statements = wh.render(
             "revsync_commit_sql",
@@ -289,7 +289,7 @@ class StateStore:
             now=utc_now(),
         )
         if statements:
-            wh.execute(statements)
+            wh.execute_relieved(statements)
 
     def _rejects_held(self, bound: Mapping[str, str], sync_id: str, writing: bool) -> bool:
         """Whether the state may hold rejects of the sync once this commit is written: true

@@ -22,7 +22,16 @@ from typing import Any
 from dbt_revsync.errors import ConfigError, ConfigIssue, WarehouseError
 from dbt_revsync.model import NodeRef, Settings, SyncSpec
 
-__all__ = ["MACRO_BLOCKS", "PACKAGE_NAME", "Statement", "Warehouse", "first_line", "package_root", "refused"]
+__all__ = [
+    "MACRO_BLOCKS",
+    "PACKAGE_NAME",
+    "Statement",
+    "Warehouse",
+    "first_line",
+    "is_out_of_memory",
+    "package_root",
+    "refused",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +59,8 @@ class Warehouse:
         self._resolver: Any = None  # the macros, as handed to the adapter
         self._context_generator: Any = None
         self.macros_from = ""  # "manifest" or "parsed": where the macros came from (see _load_macros)
+        self._unbound: list[tuple[str, str]] | None = None  # the settings before the outermost memory bound
+        self._bound_lifted = False  # the outermost bound was lifted (``execute_relieved``)
 
     # ---- opening -----------------------------------------------------------------------
     def open(self) -> Warehouse:
@@ -186,6 +197,28 @@ class Warehouse:
             self._rollback()
             raise refused("the warehouse refused a statement", exc) from None
 
+    def execute_relieved(self, statements: Sequence[Statement] | str) -> None:
+        """``execute``, for a write that must not fail for want of memory (a batch's state
+        commit, once the CRM has acknowledged it): should the engine run out of memory under a
+        sync's bound, the bound is lifted for the rest of the sync and the transaction runs again."""
+        try:
+            self.execute(statements)
+        except WarehouseError as exc:
+            if not is_out_of_memory(exc) or not self._lift_bound():
+                raise
+            logger.info("the warehouse ran out of memory under the sync's bound: the bound is lifted")
+            self.execute(statements)
+
+    def _lift_bound(self) -> bool:
+        """Put back the settings the outermost memory bound replaced; whether there was one."""
+        unbound, self._unbound = self._unbound, None
+        if not unbound:
+            return False
+        self._bound_lifted = True
+        for name, value in unbound:
+            self.execute_alone(str(self.render("revsync_setting_sql", setting=name, value=value)["set"]))
+        return True
+
     def execute_alone(self, statement: Statement) -> None:
         """One statement outside a transaction, where the warehouse commits it on its own."""
         try:
@@ -270,6 +303,7 @@ class Warehouse:
             yield False
             return
         before: list[tuple[str, str]] = []
+        outermost = self._unbound is None
         try:
             for name, value in wanted.items():
                 if name in profile:
@@ -278,9 +312,14 @@ class Warehouse:
                 if rows and rows[0]["value"] is not None:
                     before.append((name, str(rows[0]["value"])))
                 self.execute_alone(str(self.render("revsync_setting_sql", setting=name, value=str(value))["set"]))
+            if outermost:
+                self._unbound = list(reversed(before))
             yield True
         finally:
-            for name, value in reversed(before):
+            lifted = outermost and self._bound_lifted
+            if outermost:
+                self._unbound, self._bound_lifted = None, False
+            for name, value in [] if lifted else reversed(before):
                 self.execute_alone(str(self.render("revsync_setting_sql", setting=name, value=value)["set"]))
 
     def _rollback(self) -> None:
@@ -542,6 +581,11 @@ def refused(what: str, exc: BaseException) -> WarehouseError:
             f"nothing sent ({first_line(exc)})"
         )
     return WarehouseError(f"{what}: {first_line(exc)}")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether the engine refused for want of memory (DuckDB's out-of-memory error)."""
+    return "out of memory" in str(exc).lower()
 
 
 def first_line(exc: BaseException) -> str:

@@ -195,6 +195,63 @@ from (
 {%- endmacro %}
 
 
+{#-
+  Whether the relation and the sync's state agree, asked before the diff: the count of rows and
+  the sum of a 64-bit hash of each row's (record key, row hash) in the relation, the same of
+  each remembered (record key, row hash) in the state, the state's rows not yet claimed for a
+  target, and the sync's rejects. When the counts and sums are equal, none is unclaimed and no
+  reject is held, the relation holds exactly the keys and hashes the state remembers, once
+  each: no key is null or repeated, no row is new, changed or gone, and the diff would find
+  nothing, so it is not run. One scan of each table, no join, no sort.
+
+  Returns none where the warehouse has no 64-bit hash (`revsync_hash64`): the diff always runs.
+-#}
+{% macro revsync_agreement_sql(relation, sync_id, target, key_columns, hash_columns, fingerprint, schema_relation) -%}
+  {{ return(adapter.dispatch('revsync_agreement_sql', 'dbt_revsync')(relation, sync_id, target, key_columns, hash_columns, fingerprint, schema_relation)) }}
+{%- endmacro %}
+
+{% macro default__revsync_agreement_sql(relation, sync_id, target, key_columns, hash_columns, fingerprint, schema_relation) -%}
+  {%- if dbt_revsync.revsync_hash64("'x'") is none -%}{{ return(none) }}{%- endif -%}
+  {%- set sid = dbt_revsync.revsync_literal(sync_id) -%}
+  {%- set model_token = dbt_revsync.revsync_agreement_token(dbt_revsync.revsync_key_expression(key_columns), dbt_revsync.revsync_row_hash(hash_columns, fingerprint)) -%}
+  {%- set state_token = dbt_revsync.revsync_agreement_token("record_key", "row_hash") -%}
+  {{ return(
+"select m.row_count as model_rows, cast(m.hashed as " ~ dbt_revsync.revsync_type_string() ~ ") as model_sum,
+    s.row_count as state_rows, cast(s.hashed as " ~ dbt_revsync.revsync_type_string() ~ ") as state_sum,
+    s.unclaimed as state_unclaimed,
+    (select count(*) from " ~ schema_relation ~ ".revsync_rejects where sync_id = " ~ sid ~ ") as rejects
+from (select count(*) as row_count, sum(" ~ dbt_revsync.revsync_hash64(model_token) ~ ") as hashed from " ~ relation ~ ") m
+cross join (
+    select count(*) as row_count, sum(" ~ dbt_revsync.revsync_hash64(state_token) ~ ") as hashed,
+        sum(case when target is null then 1 else 0 end) as unclaimed
+    from " ~ schema_relation ~ ".revsync_sync_state
+    where sync_id = " ~ sid ~ " and (target = " ~ dbt_revsync.revsync_literal(target) ~ " or target is null)
+) s") }}
+{%- endmacro %}
+
+{#- A (record key, row hash) pair as one text, each part as the row hash encodes a value. -#}
+{% macro revsync_agreement_token(key, row_hash) -%}
+  {{ return(dbt.concat([dbt_revsync.revsync_hash_token(key), "'|'", dbt_revsync.revsync_hash_token(row_hash)])) }}
+{%- endmacro %}
+
+{#- A 64-bit hash of a text, as a number that sums without overflow; none where there is none. -#}
+{% macro revsync_hash64(text) -%}
+  {{ return(adapter.dispatch('revsync_hash64', 'dbt_revsync')(text)) }}
+{%- endmacro %}
+
+{% macro default__revsync_hash64(text) -%}
+  {{ return(none) }}
+{%- endmacro %}
+
+{% macro duckdb__revsync_hash64(text) -%}
+  {{ return("cast(hash(" ~ text ~ ") as hugeint)") }}
+{%- endmacro %}
+
+{% macro postgres__revsync_hash64(text) -%}
+  {{ return("cast(hashtextextended(" ~ text ~ ", 0) as numeric)") }}
+{%- endmacro %}
+
+
 {#- A row's record key: the key columns' key texts, joined; null when any part is null. -#}
 {% macro revsync_key_expression(key_columns) -%}
   {%- set key_parts = [] -%}

@@ -16,8 +16,9 @@ import pytest
 
 from dbt_revsync import commands, plan
 from dbt_revsync.changes import ChangeSet
+from dbt_revsync.errors import WarehouseError
 from dbt_revsync.model import Settings, SyncSpec
-from dbt_revsync.state import StateStore
+from dbt_revsync.state import StateRow, StateStore
 from dbt_revsync.warehouse import Warehouse
 from tests.integration.conftest import Project
 
@@ -516,6 +517,12 @@ def test_rows_with_a_null_incremental_key_are_read_on_every_push_and_sent_when_c
     assert project.runs()[-1]["watermark"].startswith("2024-01-02")
 
 
+def same_limit(one: str, other: str) -> bool:
+    """DuckDB reads its memory limit back rounded to a tenth of its unit: put back is within that."""
+    (number, unit), (other_number, other_unit) = one.split(), other.split()
+    return unit == other_unit and abs(float(number) - float(other_number)) <= 0.1 + 1e-9
+
+
 def test_a_sync_runs_duckdb_with_its_memory_bounded_and_one_thread_then_puts_both_back(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -537,6 +544,125 @@ def test_a_sync_runs_duckdb_with_its_memory_bounded_and_one_thread_then_puts_bot
         assert inside[0] != before[0]
         after = settings(warehouse)
         assert after[1] == before[1] == "2"
-        # DuckDB reads its limit back rounded to a tenth of its unit: put back is within that.
-        assert after[0].split()[1] == before[0].split()[1]
-        assert abs(float(after[0].split()[0]) - float(before[0].split()[0])) <= 0.1 + 1e-9
+        assert same_limit(after[0], before[0])
+
+
+def test_a_commit_that_runs_out_of_memory_under_the_sync_bound_is_written_with_the_bound_lifted(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Acknowledgements the CRM has given are committed even when the engine runs out of memory
+    under the sync's bound (else the next push would create those records again): the bound is
+    lifted for the rest of the sync, and the settings are as before once the sync ends."""
+    project.model("accounts", "select '1' as account_id, 'R1' as ref, 'One' as name", BLOCK)
+    project.build()
+    settings, spec = open_project(project, monkeypatch)
+    acks = [StateRow(f"key-{i:06d}-" * 4, "h" * 32, f"crm-{i}", "created", None, True, False) for i in range(20_000)]
+
+    def limit(warehouse: Warehouse) -> str:
+        return str(warehouse.select("select current_setting('memory_limit') as m")[0]["m"])
+
+    with Warehouse(settings) as warehouse:
+        store = StateStore(warehouse)
+        store.ensure()
+        before = limit(warehouse)
+        with warehouse.bounded_memory("1MB"):
+            with monkeypatch.context() as plain:  # the same commit, not relieved: the bound is too tight for it
+                plain.setattr(warehouse, "execute_relieved", warehouse.execute)
+                with pytest.raises(WarehouseError, match="(?i)out of memory"):
+                    store.commit(spec, TARGET, "run-1", acks, [], None)
+            store.commit(spec, TARGET, "run-1", acks, [], None)
+            assert same_limit(limit(warehouse), before)  # lifted for the rest of the sync
+        assert same_limit(limit(warehouse), before)
+        table = warehouse.state_table("revsync_sync_state")
+        assert warehouse.select(f"select count(*) as n from {table}")[0]["n"] == len(acks)
+
+
+def full_diff(warehouse: Warehouse, spec: SyncSpec, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The diff's rows, current and removed, with the agreement check out of the way."""
+    render = warehouse.render
+    with monkeypatch.context() as patched:
+        patched.setattr(
+            warehouse, "render", lambda name, **kw: None if name == "revsync_agreement_sql" else render(name, **kw)
+        )
+        return changes(warehouse, spec, include_removed=True)
+
+
+def agreed(warehouse: Warehouse, spec: SyncSpec) -> bool:
+    change_set = ChangeSet(warehouse, spec, TARGET)
+    stats = change_set.build(full_refresh=False, watermark=None)
+    found = [row for page in change_set.pages(50) for row in page]
+    change_set.drop()
+    assert not stats.agreed or (stats.changes == 0 and found == [])
+    return stats.agreed
+
+
+@pytest.mark.warehouses
+def test_the_diff_is_skipped_only_when_it_would_find_nothing(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agreement check (counts and 64-bit hash sums of (key, row hash) on each side) says
+    "nothing changed" only where the full diff finds nothing: for every way the state and the
+    model can drift apart, one at a time, the check and the diff are compared."""
+    rows = [(str(n), f"R{n}", f"Name {n}") for n in range(1, 9)]
+    project.model("accounts", accounts_model(rows, "account_id, ref, name"), BLOCK)
+    project.build()
+    settings, spec = open_project(project, monkeypatch)
+    drifts = {
+        "none": [],
+        "a row changed": ["update {s} set row_hash = 'h2:0' where record_key = '3'"],
+        "a row left the model": [
+            "insert into {s} (sync_id, target, record_key, row_hash, destination_id, origin, synced_at, run_id) "
+            "select sync_id, target, '9', row_hash, 'crm-9', origin, synced_at, run_id from {s} where record_key = '3'"
+        ],
+        "a row new to the state": ["delete from {s} where record_key = '4'"],
+        "a key renamed": ["update {s} set record_key = '40' where record_key = '4'"],
+        "two rows' hashes swapped": [
+            "update {s} set row_hash = case record_key when '1' then (select row_hash from {s} where record_key = '2') "
+            "else (select row_hash from {s} where record_key = '1') end where record_key in ('1', '2')"
+        ],
+        "remembered under the older hash": ["update {s} set row_hash = 'older' where record_key = '5'"],
+        "remembered with no hash": ["update {s} set row_hash = null where record_key = '5'"],
+        "not yet claimed for a target": ["update {s} set target = null where record_key = '6'"],
+        "another target's rows only": ["update {s} set target = 'elsewhere'"],
+        "a reject held": [
+            "insert into {r} (run_id, sync_id, record_key, operation, error_code, error_message) "
+            f"values ('r0', '{spec.sync_id}', '7', 'create', '400', 'bad')"
+        ],
+    }
+    with Warehouse(settings) as warehouse:
+        StateStore(warehouse).ensure()
+        first = full_diff(warehouse, spec, monkeypatch)
+        table = warehouse.state_table("revsync_sync_state")
+        rejects = warehouse.state_table("revsync_rejects")
+        for name, statements in drifts.items():
+            warehouse.execute([f"delete from {table}", f"delete from {rejects}"])
+            remember(warehouse, spec, {c.key: c.row_hash for c in first})
+            if statements:
+                warehouse.execute([s.format(s=table, r=rejects) for s in statements])
+            found = full_diff(warehouse, spec, monkeypatch)
+            skipped = agreed(warehouse, spec)
+            assert not (skipped and found), f"{name}: the diff was skipped but finds {found}"
+            if name in ("none", "a reject held", "not yet claimed for a target"):
+                assert skipped == (name == "none"), name  # held rejects and unclaimed rows always diff
+            else:
+                assert found and not skipped, name
+
+
+@pytest.mark.warehouses
+def test_a_model_of_repeated_and_missing_keys_is_always_diffed(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However the state was left, a model with repeated, missing or clashing keys never agrees
+    with it: the diff runs and rejects those rows."""
+    rows = trouble_rows()
+    project.seed(
+        "raw", ["account_id", "ref", "name"], rows, {"account_id": "varchar", "ref": "varchar", "name": "varchar"}
+    )
+    project.model("accounts", "select * from {{ ref('raw') }}", BLOCK)
+    project.build()
+    settings, spec = open_project(project, monkeypatch)
+    with Warehouse(settings) as warehouse:
+        StateStore(warehouse).ensure()
+        first = full_diff(warehouse, spec, monkeypatch)
+        # every key remembered, under the hash of one of its rows: the most the state could hold
+        remember(warehouse, spec, {c.key: c.row_hash for c in first if c.key is not None})
+        assert not agreed(warehouse, spec)
+        assert any(c.status.startswith("reject") for c in full_diff(warehouse, spec, monkeypatch))
