@@ -13,7 +13,7 @@ loopback endpoint (``endpoint.py``, its own process, counting requests and rows)
 - dbt's floor: a process that imports dbt and opens the adapter (``probe.py floor``).
 
 Runs are interleaved (A B C D, A B C D, ...), medians of ``--runs``. For each tool and run:
-the first push (fresh state), the no-op push right after, then 1% of the rows (every
+the first push (fresh state), the no-op push right after and once more, then 1% of the rows (every
 hundredth id) renamed with a later ``updated_at`` and the re-push. Printed: wall, CPU (user +
 system of the process and its children), peak RSS (the process tree, sampled every 20 ms),
 rows/s, requests, and the ratios. ``--profile`` runs one more first push of dbt-revsync
@@ -56,6 +56,9 @@ CHANGE_SQL = "update main.accounts set name = name || ' v2', updated_at = timest
 COLUMNS = ("id", "name", "city", "website", "updated_at")
 BATCH = 100
 TOOLS = ("dbt-revsync", "dlt", "drt")
+# A second no-op push shows the steady state: dbt-revsync compares the model with its state before
+# diffing only when the sync's last run found nothing to send.
+PHASES = ("first", "no-op", "no-op again", "1% changed")
 
 
 # ---- measuring a child process --------------------------------------------------------------
@@ -391,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
                 db = work / "warehouse.duckdb"
                 shutil.copy(pristine, db)
                 tool = make_tool(name, work, db, endpoint, args)
-                phases = ["first"] if name == "dbt floor" or args.first_only else ["first", "no-op", "1% changed"]
+                phases = ["first"] if name == "dbt floor" or args.first_only else list(PHASES)
                 for phase in phases:
                     if phase == "1% changed":
                         change_one_percent(db)
@@ -442,7 +445,7 @@ def report(rows: int, results: Mapping[Phase, list[Measured]], sent: Mapping[Pha
     floor_cpu = med("dbt floor", "first", lambda m: m.cpu)
     floor_rss = med("dbt floor", "first", lambda m: m.peak_mib)
     lines = []
-    for phase in ("first", "no-op", "1% changed"):
+    for phase in PHASES:
         for tool in TOOLS:
             if (tool, phase) not in results:
                 continue
@@ -488,7 +491,7 @@ def report(rows: int, results: Mapping[Phase, list[Measured]], sent: Mapping[Pha
         if (tool, "first") in results:
             theirs = rows / med(tool, "first", lambda m: m.seconds)
             print(f"first push rows/s, dbt-revsync / {tool}: {ours_rate / theirs:.2f}x")
-    for phase in ("first", "no-op", "1% changed"):
+    for phase in PHASES:
         if ("dbt-revsync", phase) in results:
             over = med("dbt-revsync", phase, lambda m: m.peak_mib) - floor_rss
             print(

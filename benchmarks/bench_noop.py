@@ -35,7 +35,8 @@ def measure(rows: int, sandbox: Sandbox) -> dict[str, float | int | str]:
             assert seeded == rows, (seeded, rows)
             how = "state written"
         before = sandbox.requests_sent()
-        push = project.revsync("push", "--no-progress")
+        push = project.revsync("push", "--no-progress")  # the diff runs: the last run sent rows, or none ran
+        again = project.revsync("push", "--no-progress")  # steady: the last run found nothing, so compare first
         sent = sandbox.requests_sent() - before
         scan = project.probe("scan")
         assert scan["rows"] == rows
@@ -48,7 +49,8 @@ def measure(rows: int, sandbox: Sandbox) -> dict[str, float | int | str]:
             "cpu": push.cpu,
             "scan": scan["scan"],
             "setup": scan["wall"] - scan["scan"],
-            "peak_mib": push.peak_mib,
+            "peak_mib": max(push.peak_mib, again.peak_mib),
+            "again": again.seconds,
             "floor": floor["wall"],
             "floor_mib": floor["peak_mib"],
         }
@@ -81,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                 float(r["scan"]) / float(first["scan"]),
                 rest / (float(first["push"]) - float(first["scan"])),
                 r["peak_mib"],
+                r["again"],
                 r["floor"],
                 float(r["floor"]) + 1.5 * float(r["scan"]),
                 float(r["peak_mib"]) - float(r["floor_mib"]),
@@ -100,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                 "scan x",
                 "push - scan x",
                 "push peak MiB",
+                "again s",
                 "floor s",
                 "goal s",
                 "peak - floor MiB",
@@ -111,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         "push: `dbt-revsync push` wall time in a fresh process"
         " (start, dbt import, adapter set-up, diff SQL, state writes)."
     )
+    print("again: the same push once more, now that the last run found nothing (model and state compared first).")
     print(
         "scan: `select count(*), max(<row hash of the mapped columns>)` over the model, same adapter, query time only."
     )
@@ -120,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"target 0 requests: {verdict(zero)}")
     for r in results:
         goal = float(r["floor"]) + 1.5 * float(r["scan"])
-        over = float(r["push"]) - goal
-        print(f"{r['rows']:,} rows: push <= floor + 1.5x scan ({goal:.2f} s): {verdict(over <= 0)} (by {over:+.2f} s)")
+        for name in ("push", "again"):
+            over = float(r[name]) - goal
+            met = verdict(over <= 0)
+            print(f"{r['rows']:,} rows, {name}: <= floor + 1.5x scan ({goal:.2f} s): {met} ({over:+.2f} s)")
     return 0 if zero else 1
 
 

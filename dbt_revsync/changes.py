@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from dbt_revsync.errors import WarehouseError
 from dbt_revsync.model import ChangeRow, SyncSpec
@@ -20,6 +20,7 @@ from dbt_revsync.warehouse import Warehouse, is_out_of_memory
 __all__ = ["META_COLUMNS", "SYNC_MEMORY_LIMIT", "ChangeSet", "DiffStats"]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A sync's diff, pages and commits run with the engine's memory bounded where the engine runs in
 # this process (DuckDB): its joins, aggregates and sorts spill to disk, and its buffer pool evicts,
@@ -58,17 +59,18 @@ class ChangeSet:
         self.table = warehouse.state_table(f"revsync_changes_{spec.short_id}")
         self.empty = False  # the relation and the state agreed: there is no changes table to read
 
-    def build(self, *, full_refresh: bool, watermark: str | None) -> DiffStats:
-        """Materialise the sync's changes in the warehouse; return what was read. A sync that
-        reads its whole relation first asks whether the relation and the state agree (see
-        ``revsync_agreement_sql``): when they do, nothing has changed and no diff runs."""
+    def build(self, *, full_refresh: bool, watermark: str | None, compare_first: bool = True) -> DiffStats:
+        """Materialise the sync's changes in the warehouse; return what was read. With
+        ``compare_first``, a sync that reads its whole relation first asks whether the relation
+        and the state agree (see ``revsync_agreement_sql``): when they do, nothing has changed
+        and no diff runs; when they do not, the question cost a scan of each."""
         wh, spec = self.warehouse, self.spec
         relation = wh.relation(spec.node)
         incremental = (
             wh.quoted(spec, spec.incremental_key) if spec.fetch_mode == "incremental" and spec.incremental_key else None
         )
         self.empty = False
-        if not full_refresh and incremental is None:
+        if compare_first and not full_refresh and incremental is None:
             agreed = self._agreed_rows(relation)
             if agreed is not None:
                 self.empty = True
@@ -92,15 +94,14 @@ class ChangeSet:
             watermark=mark,
         )
         self._materialise(select)
-        _, rows = wh.query(
-            wh.render(
-                "revsync_source_stats_sql",
-                relation=relation,
-                incremental_column=incremental,
-                watermark=mark,
-                full_refresh=full_refresh,
-            )
+        stats = wh.render(
+            "revsync_source_stats_sql",
+            relation=relation,
+            incremental_column=incremental,
+            watermark=mark,
+            full_refresh=full_refresh,
         )
+        _, rows = self._laddered(lambda: wh.query(stats))
         read, high_water = rows[0]
         return DiffStats(read=int(read or 0), high_water=high_water, changes=self._count())
 
@@ -120,7 +121,11 @@ class ChangeSet:
         )
         if not sql:
             return None
-        found = wh.select(str(sql))[0]
+        try:
+            found = wh.select(str(sql))[0]
+        except WarehouseError as exc:  # e.g. a model too big for the sync's memory bound: the diff decides
+            logger.info("%s: could not compare the model with the state (%s); diffing", spec.label, exc)
+            return None
         agree = (
             int(found["model_rows"]) == int(found["state_rows"])
             and found["model_sum"] == found["state_sum"]
@@ -184,23 +189,27 @@ class ChangeSet:
         return self._count()
 
     def _materialise(self, select: Any) -> None:
-        """Create the changes table from ``select``, with the engine's memory bounded (where the
-        engine runs in this process) by each of ``DIFF_MEMORY_LIMITS`` in turn: should the engine
-        find a bound too tight for the diff, the diff runs again under the next, the last none."""
+        """Create the changes table from ``select`` (see ``_laddered``)."""
         wh = self.warehouse
         statements = wh.render("revsync_create_changes_table_sql", relation=self.table, sql=select)
+        self._laddered(lambda: wh.execute(statements))
+
+    def _laddered(self, run: Callable[[], T]) -> T:
+        """``run``, with the engine's memory bounded (where the engine runs in this process) by
+        each of ``DIFF_MEMORY_LIMITS`` in turn: should the engine find a bound too tight for a
+        statement that reads the whole model, it runs again under the next, the last none."""
+        wh = self.warehouse
         *tighter, last = DIFF_MEMORY_LIMITS
         for limit in tighter:
             try:
                 with wh.bounded_memory(limit):
-                    wh.execute(statements)
-                return
+                    return run()
             except WarehouseError as exc:
                 if not is_out_of_memory(exc):
                     raise
-                logger.info("%s: the diff needed more memory than %s; run again with more", self.spec.label, limit)
+                logger.info("%s: the model needed more memory than %s; run again with more", self.spec.label, limit)
         with wh.bounded_memory(last):
-            wh.execute(statements)
+            return run()
 
     def _count(self) -> int:
         _, counted = self.warehouse.query(self.warehouse.render("revsync_count_sql", relation=self.table))

@@ -276,7 +276,10 @@ class SyncRun:
         pusher.progress.phase(spec, "reading changes")
         if not pusher.dry_run:
             self._upgrade_row_hashes(changes)
-        stats = changes.build(full_refresh=pusher.full_refresh, watermark=watermark)
+        # the model and the state are compared first only where the last run found nothing to send:
+        # a sync whose rows change on every run would pay for the comparison and the diff both
+        quiet = not pusher.full_refresh and self.state.last_run_found_nothing(spec, self.target)
+        stats = changes.build(full_refresh=pusher.full_refresh, watermark=watermark, compare_first=quiet)
         report.changes = stats.changes
         report.watermark = watermark
         report.counts["read"] = stats.read
@@ -385,16 +388,18 @@ class SyncRun:
 
     def _commit_inflight(self, inflight: dict[Future[BatchResult], list[Change]]) -> None:
         """The send loop failed (a page could not be read, a commit refused): the batches already
-        on the wire may be acknowledged by the CRM, so each is still awaited and committed,
-        lest the next push send them again; a commit that fails here too is logged, and the
-        loop's own error is what the sync reports."""
+        on the wire may be acknowledged by the CRM, so each is still awaited and committed, lest
+        the next push send them again. A commit that fails here too is logged and the others are
+        still tried; the loop's own error is what the sync reports."""
         while inflight:
+            waiting = len(inflight)
             try:
                 self._drain(inflight)
             except Exception as exc:
                 logger.warning("%s: a batch sent before the failure could not be committed: %s", self.label, exc)
                 logger.debug("%s: commit after the failure", self.label, exc_info=True)
-                return
+                if len(inflight) == waiting:  # failed before taking any batch: it would fail again
+                    return
 
     def _batches(self, changes: ChangeSet, size: int) -> Iterator[list[Change]]:
         """Changes in batches of ``size``; rejects the diff found, and records to forget

@@ -248,6 +248,20 @@ class StateStore:
         )
         return rows[0][0] if rows else None
 
+    def last_run_found_nothing(self, spec: SyncSpec, target: str) -> bool:
+        """Whether the sync's last finished run against ``target`` read rows and found every
+        one unchanged (so this one may well find nothing either)."""
+        wh = self.warehouse
+        _, rows = wh.query(
+            wh.render(
+                "revsync_last_run_counts_sql",
+                runs_relation=wh.state_table("revsync_runs"),
+                sync_id=spec.sync_id,
+                target=target,
+            )
+        )
+        return bool(rows) and rows[0][0] is not None and int(rows[0][0]) == int(rows[0][1] or 0)
+
     def commit(
         self,
         spec: SyncSpec,
@@ -272,10 +286,8 @@ class StateStore:
             statements = bound_statements(
                 bound, spec.sync_id, target, run_id, acks, rejects, run, utc_now(), rejects_held=rejects_held
             )
-            if len(statements) == 1 and bound.get("autocommit"):
-                wh.execute_alone(statements[0])
-            elif statements:
-                wh.execute_relieved(statements)
+            if statements:
+                wh.execute_relieved(statements, alone=len(statements) == 1 and bool(bound.get("autocommit")))
             return
         statements = wh.render(
             "revsync_commit_sql",

@@ -59,8 +59,9 @@ class Warehouse:
         self._resolver: Any = None  # the macros, as handed to the adapter
         self._context_generator: Any = None
         self.macros_from = ""  # "manifest" or "parsed": where the macros came from (see _load_macros)
-        self._unbound: list[tuple[str, str]] | None = None  # the settings before the outermost memory bound
-        self._bound_lifted = False  # the outermost bound was lifted (``execute_relieved``)
+        self._unbound: list[tuple[str, str]] = []  # the settings the outermost memory bound replaced
+        self._bound_depth = 0  # memory bounds open, one inside another
+        self._bound_lifted = False  # lifted for the rest of the outermost bound (``execute_relieved``)
 
     # ---- opening -----------------------------------------------------------------------
     def open(self) -> Warehouse:
@@ -197,26 +198,34 @@ class Warehouse:
             self._rollback()
             raise refused("the warehouse refused a statement", exc) from None
 
-    def execute_relieved(self, statements: Sequence[Statement] | str) -> None:
-        """``execute``, for a write that must not fail for want of memory (a batch's state
-        commit, once the CRM has acknowledged it): should the engine run out of memory under a
-        sync's bound, the bound is lifted for the rest of the sync and the transaction runs again."""
+    def execute_relieved(self, statements: Sequence[Statement] | str, *, alone: bool = False) -> None:
+        """``execute`` (``execute_alone`` for one statement that commits on its own), for a
+        write that must not fail for want of memory (a batch's state commit, once the CRM has
+        acknowledged it): should the engine run out of memory under a sync's bound, the bound
+        is lifted for the rest of the sync and the write runs again."""
+        statements = [statements] if isinstance(statements, str) else list(statements)
+
+        def write() -> None:
+            if alone:
+                self.execute_alone(statements[0])
+            else:
+                self.execute(statements)
+
         try:
-            self.execute(statements)
+            write()
         except WarehouseError as exc:
             if not is_out_of_memory(exc) or not self._lift_bound():
                 raise
             logger.info("the warehouse ran out of memory under the sync's bound: the bound is lifted")
-            self.execute(statements)
+            write()
 
     def _lift_bound(self) -> bool:
-        """Put back the settings the outermost memory bound replaced; whether there was one."""
-        unbound, self._unbound = self._unbound, None
-        if not unbound:
+        """Put back the settings the outermost memory bound replaced; whether one was open."""
+        if not self._bound_depth or self._bound_lifted:
             return False
-        self._bound_lifted = True
-        for name, value in unbound:
+        for name, value in self._unbound:
             self.execute_alone(str(self.render("revsync_setting_sql", setting=name, value=value)["set"]))
+        self._bound_lifted = True
         return True
 
     def execute_alone(self, statement: Statement) -> None:
@@ -299,11 +308,12 @@ class Warehouse:
         every setting changed is put back afterwards. Yields whether a bound was set."""
         wanted = self.render("revsync_memory_settings", limit=limit)
         profile = getattr(self.config.credentials, "settings", None) or {}
-        if not wanted or "memory_limit" in profile:
+        if not wanted or "memory_limit" in profile or self._bound_lifted:  # lifted: for the rest of the outermost
             yield False
             return
         before: list[tuple[str, str]] = []
-        outermost = self._unbound is None
+        outermost = self._bound_depth == 0
+        self._bound_depth += 1
         try:
             for name, value in wanted.items():
                 if name in profile:
@@ -316,9 +326,10 @@ class Warehouse:
                 self._unbound = list(reversed(before))
             yield True
         finally:
-            lifted = outermost and self._bound_lifted
+            self._bound_depth -= 1
+            lifted = self._bound_lifted  # the settings are back already
             if outermost:
-                self._unbound, self._bound_lifted = None, False
+                self._unbound, self._bound_lifted = [], False
             for name, value in [] if lifted else reversed(before):
                 self.execute_alone(str(self.render("revsync_setting_sql", setting=name, value=value)["set"]))
 

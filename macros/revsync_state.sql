@@ -169,6 +169,20 @@ limit 1
 {%- endmacro %}
 
 
+{#- The read and unchanged counts of the sync's last finished run against the target. -#}
+{% macro revsync_last_run_counts_sql(runs_relation, sync_id, target) -%}
+  {{ return(adapter.dispatch('revsync_last_run_counts_sql', 'dbt_revsync')(runs_relation, sync_id, target)) }}
+{%- endmacro %}
+
+{% macro default__revsync_last_run_counts_sql(runs_relation, sync_id, target) -%}
+select {{ dbt_revsync.revsync_column_name('read') }} as rows_read, unchanged from {{ runs_relation }}
+where sync_id = {{ dbt_revsync.revsync_literal(sync_id) }} and target = {{ dbt_revsync.revsync_literal(target) }}
+  and finished_at is not null
+order by started_at desc
+limit 1
+{%- endmacro %}
+
+
 {#-
   Many literals at once: a batch commit quotes hundreds of values, and a macro call per
   value costs far more than the quoting. Quote exactly as `revsync_literal` does; an

@@ -107,6 +107,19 @@ def statements(r: Rendering) -> dict[str, list[str]]:
         "last_watermark": r.render(
             "revsync_last_watermark_sql", runs_relation=r.state_table("revsync_runs"), sync_id=SYNC_ID, target=TARGET
         ),
+        "last_run_counts": r.render(
+            "revsync_last_run_counts_sql", runs_relation=r.state_table("revsync_runs"), sync_id=SYNC_ID, target=TARGET
+        ),
+        "agreement": r.render(
+            "revsync_agreement_sql",
+            relation=relation,
+            sync_id=SYNC_ID,
+            target=TARGET,
+            key_columns=[key],
+            hash_columns=[email, name],
+            fingerprint="f00d",
+            schema_relation=schema,
+        ),
         "commit": r.render(
             "revsync_commit_sql",
             schema_relation=schema,

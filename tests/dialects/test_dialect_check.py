@@ -111,6 +111,8 @@ CASE_NAMES = [
     "listen_runs",
     "changes_create_table",
     "bound_commit",
+    "last_run_counts",
+    "agreement",
 ]
 
 

@@ -5,6 +5,7 @@ takes dbt's macros from (the project's manifest when it still matches the macro 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import random
@@ -547,12 +548,15 @@ def test_a_sync_runs_duckdb_with_its_memory_bounded_and_one_thread_then_puts_bot
         assert same_limit(after[0], before[0])
 
 
+@pytest.mark.parametrize("under_lock", [False, True], ids=["in-a-transaction", "one-statement-alone"])
 def test_a_commit_that_runs_out_of_memory_under_the_sync_bound_is_written_with_the_bound_lifted(
-    project: Project, monkeypatch: pytest.MonkeyPatch
+    project: Project, monkeypatch: pytest.MonkeyPatch, under_lock: bool
 ) -> None:
     """Acknowledgements the CRM has given are committed even when the engine runs out of memory
     under the sync's bound (else the next push would create those records again): the bound is
-    lifted for the rest of the sync, and the settings are as before once the sync ends."""
+    lifted for the rest of the sync, a bound opened inside it stays lifted, and the settings are
+    as before once the sync ends. Under the sync's lock, with no rejects, a batch of new records
+    is one statement that commits on its own; otherwise a transaction."""
     project.model("accounts", "select '1' as account_id, 'R1' as ref, 'One' as name", BLOCK)
     project.build()
     settings, spec = open_project(project, monkeypatch)
@@ -561,17 +565,32 @@ def test_a_commit_that_runs_out_of_memory_under_the_sync_bound_is_written_with_t
     def limit(warehouse: Warehouse) -> str:
         return str(warehouse.select("select current_setting('memory_limit') as m")[0]["m"])
 
-    with Warehouse(settings) as warehouse:
+    with Warehouse(settings) as warehouse, contextlib.ExitStack() as sync:
         store = StateStore(warehouse)
         store.ensure()
         before = limit(warehouse)
-        with warehouse.bounded_memory("1MB"):
-            with monkeypatch.context() as plain:  # the same commit, not relieved: the bound is too tight for it
-                plain.setattr(warehouse, "execute_relieved", warehouse.execute)
-                with pytest.raises(WarehouseError, match="(?i)out of memory"):
-                    store.commit(spec, TARGET, "run-1", acks, [], None)
-            store.commit(spec, TARGET, "run-1", acks, [], None)
-            assert same_limit(limit(warehouse), before)  # lifted for the rest of the sync
+        if under_lock:
+            sync.enter_context(store.lock(spec, holder="test"))
+        assert sync.enter_context(warehouse.bounded_memory("1MB"))
+        paths: list[bool] = []
+
+        def unrelieved(statements: Any, alone: bool = False) -> None:  # the write as it is, nothing lifted
+            paths.append(alone)
+            if alone:
+                warehouse.execute_alone(statements[0])
+            else:
+                warehouse.execute(statements)
+
+        with monkeypatch.context() as plain:
+            plain.setattr(warehouse, "execute_relieved", unrelieved)
+            with pytest.raises(WarehouseError, match="(?i)out of memory"):
+                store.commit(spec, TARGET, "run-1", acks, [], None)
+        assert paths == [under_lock]
+        store.commit(spec, TARGET, "run-1", acks, [], None)
+        assert same_limit(limit(warehouse), before)  # lifted for the rest of the sync
+        with warehouse.bounded_memory("1MB") as bounded:  # as the diff of mirror's removed records opens one
+            assert not bounded and same_limit(limit(warehouse), before)
+        sync.close()
         assert same_limit(limit(warehouse), before)
         table = warehouse.state_table("revsync_sync_state")
         assert warehouse.select(f"select count(*) as n from {table}")[0]["n"] == len(acks)
@@ -666,3 +685,38 @@ def test_a_model_of_repeated_and_missing_keys_is_always_diffed(
         remember(warehouse, spec, {c.key: c.row_hash for c in first if c.key is not None})
         assert not agreed(warehouse, spec)
         assert any(c.status.startswith("reject") for c in full_diff(warehouse, spec, monkeypatch))
+
+
+@pytest.mark.warehouses
+def test_a_push_compares_the_model_with_the_state_first_only_after_a_run_that_found_nothing(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync whose rows change on every run never pays for the comparison; one whose last run
+    found nothing asks it first, and skips the diff when the model and the state agree."""
+    builds: list[tuple[bool, bool]] = []
+    build = ChangeSet.build
+
+    def spied(self: ChangeSet, **kwargs: Any) -> Any:
+        stats = build(self, **kwargs)
+        builds.append((kwargs["compare_first"], stats.agreed))
+        return stats
+
+    monkeypatch.setattr(ChangeSet, "build", spied)
+    rows = [("1", "One", "Oslo"), ("2", "Two", "Rome")]
+    project.model("accounts", accounts_model(rows), PUSHED)
+    project.build()
+    for _ in range(3):  # first; a no-op after a run that sent; a no-op after one that found nothing
+        assert project.push().code == 0
+    assert requests_sent(project) == 2
+    rows[1] = ("2", "Two renamed", "Rome")
+    project.model("accounts", accounts_model(rows), PUSHED)
+    project.build()
+    assert project.push().code == 0 and requests_sent(project) == 3  # compared, did not agree: diffed and sent
+    assert held_names(project)["2"] == "Two renamed"
+    assert project.push("--full-refresh").code == 0  # a full refresh never compares
+    assert project.push().code == 0 and project.push().code == 0  # after it sent: diffed; then compared
+    assert builds == [(False, False), (False, False), (True, True), (True, False)] + [
+        (False, False),
+        (False, False),
+        (True, True),
+    ]

@@ -32,10 +32,12 @@ class Pages:
     def __init__(self, count: int, fail_at: int | None = None) -> None:
         self.count, self.fail_at = count, fail_at
         self.seen: list[tuple[int, int]] = []
+        self.failed = False
 
     def pages(self, page_size: int) -> Iterator[list[ChangeRow]]:
         for number in range(self.count):
             if number == self.fail_at:
+                self.failed = True
                 raise WarehouseError("the warehouse refused a query: connection lost")
             self.seen.append((live(ChangeRow), live(Change)))
             first = number * page_size
@@ -75,15 +77,23 @@ class Acknowledging:
 
 
 class CountingState:
-    """Records the keys of every acknowledgement it is handed to commit."""
+    """Records the keys of every acknowledgement it is handed to commit, in ``commits``; once
+    ``refuse_after`` has failed, refuses the first commit it is handed."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse_after: Pages | None = None) -> None:
         self.keys: list[str] = []
+        self.refuse_after = refuse_after
+        self.commits: list[tuple[bool, list[str]]] = []  # (refused, keys), in order
 
     def commit(
         self, spec: Any, target: str, run_id: str, acks: Sequence[Any], rejects: Sequence[Any], run: Any
     ) -> None:
-        self.keys += [a.record_key for a in acks]
+        keys = [a.record_key for a in acks]
+        refuse = self.refuse_after is not None and self.refuse_after.failed and not any(r for r, _ in self.commits)
+        self.commits.append((refuse, keys))
+        if refuse:
+            raise WarehouseError("the warehouse refused a statement: disk full")
+        self.keys += keys
 
     def hand_over(self, *args: Any) -> None: ...
 

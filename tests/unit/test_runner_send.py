@@ -26,3 +26,19 @@ def test_batches_on_the_wire_when_a_page_fails_are_committed(fail_at: int) -> No
         run.send(endpoint, Pages(4, fail_at=fail_at), 100)  # type: ignore[arg-type]
     assert endpoint.acked, "nothing was sent before the failure"
     assert sorted(state.keys) == sorted(endpoint.acked)  # every acknowledged record is in the state, once
+
+
+def test_a_commit_refused_after_the_failure_does_not_stop_the_other_batches_being_committed() -> None:
+    pusher = Pusher(warehouse=None)  # type: ignore[arg-type]
+    pages = Pages(4, fail_at=1)
+    state = CountingState(refuse_after=pages)
+    pusher.state = state  # type: ignore[assignment]
+    run = SyncRun(pusher, SPEC)
+    endpoint = Acknowledging(delay=0.05)
+    run.report.changes = 4 * PAGE_ROWS
+    with pytest.raises(WarehouseError, match="connection lost"):  # the loop's error, not the commit's
+        run.send(endpoint, pages, 100)  # type: ignore[arg-type]
+    refused = [i for i, (r, _) in enumerate(state.commits) if r]
+    assert len(refused) == 1 and refused[0] < len(state.commits) - 1, state.commits  # commits went on after it
+    lost = state.commits[refused[0]][1]
+    assert sorted(state.keys + lost) == sorted(endpoint.acked)

@@ -140,7 +140,8 @@ class FakeWarehouse:
     def execute(self, statements: list[Any]) -> None:
         self.executed.append([sql for sql, _ in statements])
 
-    def execute_relieved(self, statements: list[Any]) -> None:
+    def execute_relieved(self, statements: list[Any], *, alone: bool = False) -> None:
+        assert not alone  # this warehouse's commit is a transaction (autocommit False)
         self.execute(statements)
 
 
