@@ -81,12 +81,8 @@ class ChangeSet:
         select = wh.render(
             "revsync_changes_sql",
             relation=relation,
-            sync_id=spec.sync_id,
-            target=self.target,
-            key_columns=[wh.quoted(spec, c) for c in spec.primary_key],
+            **self._hashed(),
             columns=[wh.quoted(spec, c) for c in spec.columns],
-            hash_columns=[wh.quoted(spec, f.column) for f in spec.fields],
-            fingerprint=spec.fingerprint,
             upsert_column=wh.quoted(spec, upsert.column) if upsert else None,
             state_relation=wh.state_table("revsync_sync_state"),
             full_refresh=full_refresh,
@@ -105,20 +101,22 @@ class ChangeSet:
         read, high_water = rows[0]
         return DiffStats(read=int(read or 0), high_water=high_water, changes=self._count())
 
+    def _hashed(self) -> dict[str, Any]:
+        """What every macro that hashes the sync's rows is given: whose rows, and how keyed and hashed."""
+        wh, spec = self.warehouse, self.spec
+        return {
+            "sync_id": spec.sync_id,
+            "target": self.target,
+            "key_columns": [wh.quoted(spec, c) for c in spec.primary_key],
+            "hash_columns": [wh.quoted(spec, f.column) for f in spec.fields],
+            "fingerprint": spec.fingerprint,
+        }
+
     def _agreed_rows(self, relation: Any) -> int | None:
         """The relation's row count when it holds exactly the keys and row hashes the state
         remembers and no reject is held; else (or where the warehouse cannot tell) None."""
         wh, spec = self.warehouse, self.spec
-        sql = wh.render(
-            "revsync_agreement_sql",
-            relation=relation,
-            sync_id=spec.sync_id,
-            target=self.target,
-            key_columns=[wh.quoted(spec, c) for c in spec.primary_key],
-            hash_columns=[wh.quoted(spec, f.column) for f in spec.fields],
-            fingerprint=spec.fingerprint,
-            schema_relation=wh.state_schema,
-        )
+        sql = wh.render("revsync_agreement_sql", relation=relation, schema_relation=wh.state_schema, **self._hashed())
         if not sql:
             return None
         try:
@@ -150,12 +148,8 @@ class ChangeSet:
                         wh.render(
                             "revsync_upgrade_row_hashes_sql",
                             relation=wh.relation(spec.node),
-                            sync_id=spec.sync_id,
-                            target=self.target,
-                            key_columns=[wh.quoted(spec, c) for c in spec.primary_key],
-                            hash_columns=[wh.quoted(spec, f.column) for f in spec.fields],
-                            fingerprint=spec.fingerprint,
                             state_relation=state,
+                            **self._hashed(),
                         )
                     ),
                     str(

@@ -237,29 +237,19 @@ class StateStore:
 
     # ---- reading and writing ---------------------------------------------------------------
     def last_watermark(self, spec: SyncSpec, target: str) -> str | None:
-        wh = self.warehouse
-        _, rows = wh.query(
-            wh.render(
-                "revsync_last_watermark_sql",
-                runs_relation=wh.state_table("revsync_runs"),
-                sync_id=spec.sync_id,
-                target=target,
-            )
-        )
+        rows = self._last_run("revsync_last_watermark_sql", spec, target)
         return rows[0][0] if rows else None
+
+    def _last_run(self, macro: str, spec: SyncSpec, target: str) -> list[tuple[Any, ...]]:
+        """What ``macro`` reads of the sync's runs against ``target``."""
+        wh = self.warehouse
+        runs = wh.state_table("revsync_runs")
+        return wh.query(wh.render(macro, runs_relation=runs, sync_id=spec.sync_id, target=target))[1]
 
     def last_run_found_nothing(self, spec: SyncSpec, target: str) -> bool:
         """Whether the sync's last finished run against ``target`` read rows and found every
         one unchanged (so this one may well find nothing either)."""
-        wh = self.warehouse
-        _, rows = wh.query(
-            wh.render(
-                "revsync_last_run_counts_sql",
-                runs_relation=wh.state_table("revsync_runs"),
-                sync_id=spec.sync_id,
-                target=target,
-            )
-        )
+        rows = self._last_run("revsync_last_run_counts_sql", spec, target)
         return bool(rows) and rows[0][0] is not None and int(rows[0][0]) == int(rows[0][1] or 0)
 
     def commit(

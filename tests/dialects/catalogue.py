@@ -89,6 +89,14 @@ def statements(r: Rendering) -> dict[str, list[str]]:
         "incremental_column": updated,
         "watermark": watermark,
     }
+    hashed = {  # how every macro that hashes rows is told whose rows, keyed and hashed how
+        "relation": relation,
+        "sync_id": SYNC_ID,
+        "target": TARGET,
+        "key_columns": [key],
+        "hash_columns": [email, name],
+        "fingerprint": "f00d",
+    }
     changes_table = r.state_table("revsync_changes_abc123")
     cases: dict[str, Any] = {
         # state.py
@@ -110,16 +118,7 @@ def statements(r: Rendering) -> dict[str, list[str]]:
         "last_run_counts": r.render(
             "revsync_last_run_counts_sql", runs_relation=r.state_table("revsync_runs"), sync_id=SYNC_ID, target=TARGET
         ),
-        "agreement": r.render(
-            "revsync_agreement_sql",
-            relation=relation,
-            sync_id=SYNC_ID,
-            target=TARGET,
-            key_columns=[key],
-            hash_columns=[email, name],
-            fingerprint="f00d",
-            schema_relation=schema,
-        ),
+        "agreement": r.render("revsync_agreement_sql", **hashed, schema_relation=schema),
         "commit": r.render(
             "revsync_commit_sql",
             schema_relation=schema,
@@ -189,16 +188,7 @@ def statements(r: Rendering) -> dict[str, list[str]]:
         "older_row_hashes": r.render(
             "revsync_older_row_hashes_sql", sync_id=SYNC_ID, target=TARGET, state_relation=state
         ),
-        "upgrade_row_hashes": r.render(
-            "revsync_upgrade_row_hashes_sql",
-            relation=relation,
-            sync_id=SYNC_ID,
-            target=TARGET,
-            key_columns=[key],
-            hash_columns=[email, name],
-            fingerprint="f00d",
-            state_relation=state,
-        ),
+        "upgrade_row_hashes": r.render("revsync_upgrade_row_hashes_sql", **hashed, state_relation=state),
         "retire_row_hashes": r.render(
             "revsync_retire_row_hashes_sql", sync_id=SYNC_ID, target=TARGET, state_relation=state
         ),

@@ -122,17 +122,24 @@ def open_project(project: Project, monkeypatch: pytest.MonkeyPatch) -> tuple[Set
     return settings, specs[0]
 
 
-@pytest.mark.warehouses
-def test_every_status_follows_the_rules_on_a_model_full_of_repeats(
+def trouble_project(
     project: Project, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> tuple[list[list[Any]], tuple[Settings, SyncSpec]]:
+    """The model of ``trouble_rows``, built; its rows, and the project opened."""
     rows = trouble_rows()
     project.seed(
         "raw", ["account_id", "ref", "name"], rows, {"account_id": "varchar", "ref": "varchar", "name": "varchar"}
     )
     project.model("accounts", "select * from {{ ref('raw') }}", BLOCK)
     project.build()
-    settings, spec = open_project(project, monkeypatch)
+    return rows, open_project(project, monkeypatch)
+
+
+@pytest.mark.warehouses
+def test_every_status_follows_the_rules_on_a_model_full_of_repeats(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows, (settings, spec) = trouble_project(project, monkeypatch)
     with Warehouse(settings) as warehouse:
         StateStore(warehouse).ensure()
         first = changes(warehouse, spec, include_removed=False)
@@ -671,13 +678,7 @@ def test_a_model_of_repeated_and_missing_keys_is_always_diffed(
 ) -> None:
     """However the state was left, a model with repeated, missing or clashing keys never agrees
     with it: the diff runs and rejects those rows."""
-    rows = trouble_rows()
-    project.seed(
-        "raw", ["account_id", "ref", "name"], rows, {"account_id": "varchar", "ref": "varchar", "name": "varchar"}
-    )
-    project.model("accounts", "select * from {{ ref('raw') }}", BLOCK)
-    project.build()
-    settings, spec = open_project(project, monkeypatch)
+    rows, (settings, spec) = trouble_project(project, monkeypatch)
     with Warehouse(settings) as warehouse:
         StateStore(warehouse).ensure()
         first = full_diff(warehouse, spec, monkeypatch)
