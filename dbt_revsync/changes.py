@@ -28,9 +28,11 @@ T = TypeVar("T")
 # lifted (``Warehouse.execute_relieved``): what the CRM acknowledged is never dropped for memory.
 SYNC_MEMORY_LIMIT = "50MB"
 UNBOUNDED = "-1"
-# The diff tries the sync's bound (enough for 1M rows of five columns on one thread), then a looser
-# one (10M rows need 100MB), then none: each only when the engine says the one before was too tight.
-DIFF_MEMORY_LIMITS = (SYNC_MEMORY_LIMIT, "100MB", UNBOUNDED)
+# A statement that reads the whole model (the diff, its counts) tries the sync's bound, then looser
+# ones, then none: each only when the engine says the one before was too tight. Measured on one
+# thread: 1M rows of five columns fit 50MB; 10M rows need 100MB for a first push and 200MB beside a
+# state of 10M rows (peak 399 MiB, where running unbounded peaked at 2,232 MiB).
+DIFF_MEMORY_LIMITS = (SYNC_MEMORY_LIMIT, "100MB", "200MB", "400MB", UNBOUNDED)
 META_COLUMNS = (
     "__rs_seq",
     "__rs_status",
