@@ -5,6 +5,11 @@
     probe.py PROJECT_DIR seed   remember every row of the model as acknowledged, as a push
                                 that sent them all would (the rows' hashes come from the
                                 engine's own diff SQL); sends nothing
+    probe.py PROJECT_DIR rung LIMIT
+                                the diff as a push runs it (under the sync's memory bound),
+                                its statements bounded by LIMIT alone (a rung of the memory
+                                ladder), or by the whole ladder (LIMIT ``ladder``): whether
+                                it fitted, its seconds, the rungs tried
     probe.py PROJECT_DIR floor  dbt's own floor, without dbt-revsync: import dbt, read the
                                 project and profile, register the adapter, open its
                                 connection to the database and close it; no macros, no SQL
@@ -17,13 +22,15 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 STARTED = time.perf_counter()
 
 
-def main(root: Path, what: str) -> dict[str, Any]:
+def main(root: Path, what: str, *args: str) -> dict[str, Any]:
     if what == "floor":
         return _floor(root)
     figures: dict[str, Any] = {}
@@ -61,6 +68,8 @@ def main(root: Path, what: str) -> dict[str, Any]:
             figures.update(_scan(warehouse, specs[0]))
         elif what == "seed":
             figures.update(_seed(warehouse, specs[0]))
+        elif what == "rung":
+            figures.update(_rung(warehouse, specs[0], *args))
         else:
             raise SystemExit(f"unknown probe {what!r}")
         mark = time.perf_counter()
@@ -148,6 +157,48 @@ def _scan(warehouse: Any, spec: Any) -> dict[str, Any]:
     return {"scan": time.perf_counter() - mark, "rows": int(rows[0][0])}
 
 
+def _rung(warehouse: Any, spec: Any, limit: str) -> dict[str, Any]:
+    """The sync's diff (no comparison first) under one rung of the memory ladder, or all of it."""
+    from dbt_revsync import changes
+    from dbt_revsync.errors import WarehouseError
+    from dbt_revsync.runner import DestinationPool, target_of
+    from dbt_revsync.warehouse import is_out_of_memory
+
+    if limit != "ladder":
+        changes.DIFF_MEMORY_LIMITS = (limit,)
+    tried: list[tuple[str, bool]] = []  # each bound as it ends, innermost first: (limit, fitted)
+    bounded_memory = warehouse.bounded_memory
+
+    @contextmanager
+    def recording(limit: str, **kwargs: Any) -> Iterator[bool]:
+        with bounded_memory(limit, **kwargs) as held:
+            try:
+                yield held
+            except BaseException:
+                tried.append((limit, False))
+                raise
+            tried.append((limit, True))
+
+    warehouse.bounded_memory = recording
+    change_set = changes.ChangeSet(warehouse, spec, target_of(spec, DestinationPool()(spec)))
+    mark = time.perf_counter()
+    try:
+        with warehouse.bounded_memory(changes.SYNC_MEMORY_LIMIT):
+            found = change_set.build(full_refresh=False, watermark=None, compare_first=False).changes
+        fitted = True
+    except WarehouseError as exc:
+        if not is_out_of_memory(exc):
+            raise
+        found, fitted = -1, False
+    seconds = time.perf_counter() - mark
+    if fitted:
+        change_set.drop()
+    inner = tried[:-1]  # the sync's own bound ends last
+    fits = [fitted for _, fitted in inner]
+    diff_rungs = inner[: fits.index(True) + 1] if True in fits else inner  # the changes table's, not the counts'
+    return {"fitted": fitted, "diff_seconds": seconds, "changes": found, "rungs": [limit for limit, _ in diff_rungs]}
+
+
 def _seed(warehouse: Any, spec: Any) -> dict[str, Any]:
     from dbt_revsync.changes import ChangeSet
     from dbt_revsync.runner import DestinationPool, target_of
@@ -176,4 +227,4 @@ def _seed(warehouse: Any, spec: Any) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(Path(sys.argv[1]), sys.argv[2])))
+    print(json.dumps(main(Path(sys.argv[1]), sys.argv[2], *sys.argv[3:])))

@@ -20,6 +20,7 @@ HERE = Path(__file__).resolve().parent
 FULL = {
     "bench_noop.py": [],
     "bench_diff.py": [],
+    "bench_ladder.py": [],
     "bench_throughput.py": [],
     "bench_crm_connectors.py": [],
     "bench_429_storm.py": [],
@@ -27,8 +28,10 @@ FULL = {
     "bench_postgres_pages.py": [],  # needs PostgreSQL: `scripts/test_postgres.sh start`
 }
 QUICK = {
+    "bench_ab.py": [str(HERE.parent), str(HERE.parent), "--rows", "1000", "--runs", "1"],  # this tree against itself
     "bench_noop.py": ["--rows", "1000"],
     "bench_diff.py": ["--rows", "2000", "--repeat", "1"],
+    "bench_ladder.py": ["--rows", "2000"],
     "bench_throughput.py": ["--rows", "1000", "--per-minute", "600"],
     "bench_429_storm.py": ["--rows", "40", "--skip-old"],
 }

@@ -117,14 +117,10 @@ class ChangeSet:
     def _agreed_rows(self, relation: Any) -> int | None:
         """The relation's row count when it holds exactly the keys and row hashes the state
         remembers and no reject is held; else (or where the warehouse cannot tell) None."""
-        wh, spec = self.warehouse, self.spec
+        wh = self.warehouse
         sql = wh.render("revsync_agreement_sql", relation=relation, schema_relation=wh.state_schema, **self._hashed())
-        if not sql:
-            return None
-        try:
-            found = wh.select(str(sql))[0]
-        except WarehouseError as exc:  # e.g. a model too big for the sync's memory bound: the diff decides
-            logger.info("%s: could not compare the model with the state (%s); diffing", spec.label, exc)
+        found = self._compared(str(sql)) if sql else None
+        if found is None:
             return None
         agree = (
             int(found["model_rows"]) == int(found["state_rows"])
@@ -133,6 +129,22 @@ class ChangeSet:
             and not int(found["rejects"])
         )
         return int(found["model_rows"]) if agree else None
+
+    def _compared(self, sql: str) -> dict[str, Any] | None:
+        """The comparison's one row: on two threads under the sync's bound (two sums: the md5
+        row hashes take half the time), on one should two run out of memory; None if it cannot
+        be had (e.g. a view too big for the bound): the diff decides."""
+        wh, spec = self.warehouse, self.spec
+        for parallel in (True, False):
+            with wh.bounded_memory(SYNC_MEMORY_LIMIT, parallel=parallel):
+                try:
+                    return wh.select(sql)[0]
+                except WarehouseError as exc:
+                    if not (parallel and is_out_of_memory(exc)):
+                        logger.info("%s: could not compare the model with the state (%s); diffing", spec.label, exc)
+                        return None
+            logger.info("%s: comparing the model with the state on two threads ran out of memory", spec.label)
+        return None
 
     def upgrade_row_hashes(self) -> int:
         """Rewrite the state's older row hashes where the rows still match them (nothing is

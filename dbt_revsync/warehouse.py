@@ -16,6 +16,7 @@ import os
 from argparse import Namespace
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,14 @@ def package_root() -> Path:
     return shipped if (shipped / "dbt_project.yml").is_file() else here.parent
 
 
+@dataclass
+class _Bound:
+    """One open memory bound: the settings it gave the engine, and the value each had before."""
+
+    applied: dict[str, str] = field(default_factory=dict)
+    replaced: dict[str, str] = field(default_factory=dict)
+
+
 class Warehouse:
     """Opened once per command; every method runs on the calling (main) thread."""
 
@@ -59,9 +68,8 @@ class Warehouse:
         self._resolver: Any = None  # the macros, as handed to the adapter
         self._context_generator: Any = None
         self.macros_from = ""  # "manifest" or "parsed": where the macros came from (see _load_macros)
-        self._unbound: list[tuple[str, str]] = []  # the settings the outermost memory bound replaced
-        self._bound_depth = 0  # memory bounds open, one inside another
-        self._bound_lifted = False  # lifted for the rest of the outermost bound (``execute_relieved``)
+        self._bounds: list[_Bound] = []  # the memory bounds open, outermost first
+        self._lifted = False  # lifted until the outermost bound ends (``execute_relieved``)
 
     # ---- opening -----------------------------------------------------------------------
     def open(self) -> Warehouse:
@@ -220,12 +228,16 @@ class Warehouse:
             write()
 
     def _lift_bound(self) -> bool:
-        """Put back the settings the outermost memory bound replaced; whether one was open."""
-        if not self._bound_depth or self._bound_lifted:
+        """Put back every setting the open memory bounds changed; whether one was open."""
+        if not self._bounds or self._lifted:
             return False
-        for name, value in self._unbound:
-            self.execute_alone(str(self.render("revsync_setting_sql", setting=name, value=value)["set"]))
-        self._bound_lifted = True
+        originals: dict[str, str] = {}
+        for bound in self._bounds:
+            for name, value in bound.replaced.items():
+                originals.setdefault(name, value)
+        for name, value in originals.items():
+            self._set(name, value)
+        self._lifted = True
         return True
 
     def execute_alone(self, statement: Statement) -> None:
@@ -301,37 +313,42 @@ class Warehouse:
             self.adapter.connections.commit_if_has_connection()
 
     @contextmanager
-    def bounded_memory(self, limit: str) -> Iterator[bool]:
+    def bounded_memory(self, limit: str, *, parallel: bool = False) -> Iterator[bool]:
         """Run the block with the engine's memory bounded to ``limit`` where the engine runs in
-        this process (``revsync_memory_settings``: for DuckDB the limit and one thread) and the
-        profile sets no memory limit of its own; a setting the profile sets is left alone, and
-        every setting changed is put back afterwards. Yields whether a bound was set."""
-        wanted = self.render("revsync_memory_settings", limit=limit)
+        this process (``revsync_memory_settings``: for DuckDB the limit and one thread, two with
+        ``parallel``) and the profile sets no memory limit of its own. A setting the profile
+        sets is left alone, one already in effect is not set again, and every setting changed
+        is put back afterwards. Yields whether a bound holds."""
+        wanted = self.render("revsync_memory_settings", limit=limit, parallel=parallel)
         profile = getattr(self.config.credentials, "settings", None) or {}
-        if not wanted or "memory_limit" in profile or self._bound_lifted:  # lifted: for the rest of the outermost
+        if not wanted or "memory_limit" in profile or self._lifted:  # lifted: until the outermost ends
             yield False
             return
-        before: list[tuple[str, str]] = []
-        outermost = self._bound_depth == 0
-        self._bound_depth += 1
+        bound = _Bound()
+        self._bounds.append(bound)
         try:
-            for name, value in wanted.items():
-                if name in profile:
+            for name, wanted_value in wanted.items():
+                value = str(wanted_value)
+                if name in profile or value == self._in_effect(name):
                     continue
-                rows = self.select(self.render("revsync_setting_sql", setting=name, value=None)["now"])
-                if rows and rows[0]["value"] is not None:
-                    before.append((name, str(rows[0]["value"])))
-                self.execute_alone(str(self.render("revsync_setting_sql", setting=name, value=str(value))["set"]))
-            if outermost:
-                self._unbound = list(reversed(before))
+                now = self.select(self.render("revsync_setting_sql", setting=name, value=None)["now"])
+                if now and now[0]["value"] is not None:
+                    bound.replaced[name] = str(now[0]["value"])
+                self._set(name, value)
+                bound.applied[name] = value
             yield True
         finally:
-            self._bound_depth -= 1
-            lifted = self._bound_lifted  # the settings are back already
-            if outermost:
-                self._unbound, self._bound_lifted = [], False
-            for name, value in [] if lifted else reversed(before):
-                self.execute_alone(str(self.render("revsync_setting_sql", setting=name, value=value)["set"]))
+            self._bounds.pop()
+            for name, value in [] if self._lifted else reversed(bound.replaced.items()):
+                self._set(name, value)
+            self._lifted = self._lifted and bool(self._bounds)
+
+    def _in_effect(self, name: str) -> str | None:
+        """The value an open bound gave the setting, the innermost first; None if none did."""
+        return next((bound.applied[name] for bound in reversed(self._bounds) if name in bound.applied), None)
+
+    def _set(self, name: str, value: str) -> None:
+        self.execute_alone(str(self.render("revsync_setting_sql", setting=name, value=value)["set"]))
 
     def _rollback(self) -> None:
         try:

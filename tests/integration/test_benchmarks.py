@@ -22,8 +22,10 @@ run_all = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(run_all)
 
 EXPECTED = {
+    "bench_ab.py": "requests sent: 0",
     "bench_noop.py": "target 0 requests: met",
     "bench_diff.py": "planned: {'upsert': 20}; requests sent: 0",
+    "bench_ladder.py": "the ladder settles on the first rung that fits (50MB): met",
     "bench_throughput.py": "target (a) >= 95% and 0 lost",
     "bench_429_storm.py": "every row delivered once under the storm: met",
 }

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from dbt_revsync import commands, plan
-from dbt_revsync.changes import ChangeSet
+from dbt_revsync.changes import SYNC_MEMORY_LIMIT, ChangeSet
 from dbt_revsync.errors import WarehouseError
 from dbt_revsync.model import Settings, SyncSpec
 from dbt_revsync.state import StateRow, StateStore
@@ -525,6 +525,12 @@ def test_rows_with_a_null_incremental_key_are_read_on_every_push_and_sent_when_c
     assert project.runs()[-1]["watermark"].startswith("2024-01-02")
 
 
+def engine_settings(warehouse: Warehouse) -> tuple[str, str]:
+    """DuckDB's memory limit and threads, as it reads them back."""
+    rows = warehouse.select("select current_setting('memory_limit') as m, current_setting('threads') as t")
+    return str(rows[0]["m"]), str(rows[0]["t"])
+
+
 def same_limit(one: str, other: str) -> bool:
     """DuckDB reads its memory limit back rounded to a tenth of its unit: put back is within that."""
     (number, unit), (other_number, other_unit) = one.split(), other.split()
@@ -537,22 +543,101 @@ def test_a_sync_runs_duckdb_with_its_memory_bounded_and_one_thread_then_puts_bot
     """Every DuckDB thread holds operator state beside the memory limit: the sync's bound comes
     with one thread, and the settings the session had are put back afterwards."""
     project.model("accounts", "select 1 as account_id", None)
-
-    def settings(warehouse: Warehouse) -> tuple[str, str]:
-        rows = warehouse.select("select current_setting('memory_limit') as m, current_setting('threads') as t")
-        return str(rows[0]["m"]), str(rows[0]["t"])
-
     with open_warehouse(project, monkeypatch) as warehouse:
         warehouse.execute_alone("set threads = 2")
-        before = settings(warehouse)
+        before = engine_settings(warehouse)
         with warehouse.bounded_memory("100MB") as bounded:
             assert bounded
-            inside = settings(warehouse)
+            inside = engine_settings(warehouse)
         assert inside[1] == "1"
         assert inside[0] != before[0]
-        after = settings(warehouse)
+        after = engine_settings(warehouse)
         assert after[1] == before[1] == "2"
         assert same_limit(after[0], before[0])
+
+
+HUNGRY = "create or replace temp table hungry as select string_agg(repeat('x', 100), ',') as s from range(100000)"
+
+
+def test_a_bound_inside_the_sync_bound_sets_only_what_it_changes_and_lifting_puts_all_back(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ladder's first rung is the sync's own bound: it sets nothing. A parallel bound has two
+    threads, and one thread is back after it. Lifted (for a commit that ran out of memory), every
+    setting any open bound changed is as the session had it, and stays so until the outermost
+    bound ends; after it, a bound holds again."""
+    project.model("accounts", "select 1 as account_id", None)
+    with open_warehouse(project, monkeypatch) as warehouse:
+        warehouse.execute_alone("set threads = 3")
+        before = engine_settings(warehouse)
+        sets: list[str] = []
+        execute_alone = warehouse.execute_alone
+
+        def recording(statement: Any) -> None:
+            if str(statement).lower().startswith("set "):
+                sets.append(str(statement))
+            execute_alone(statement)
+
+        monkeypatch.setattr(warehouse, "execute_alone", recording)
+        with warehouse.bounded_memory(SYNC_MEMORY_LIMIT):
+            bound = engine_settings(warehouse)
+            assert bound[1] == "1" and len(sets) == 2
+            with warehouse.bounded_memory(SYNC_MEMORY_LIMIT) as held:
+                assert held and engine_settings(warehouse) == bound and len(sets) == 2
+            with warehouse.bounded_memory(SYNC_MEMORY_LIMIT, parallel=True):
+                assert engine_settings(warehouse) == (bound[0], "2")
+            assert engine_settings(warehouse) == bound
+            with warehouse.bounded_memory("1MB", parallel=True):
+                assert engine_settings(warehouse)[1] == "2" and not same_limit(engine_settings(warehouse)[0], bound[0])
+                with pytest.raises(WarehouseError, match="(?i)out of memory"):
+                    warehouse.execute(HUNGRY)
+                warehouse.execute_relieved(HUNGRY)
+                lifted = engine_settings(warehouse)
+                assert lifted[1] == "3" and same_limit(lifted[0], before[0])
+                with warehouse.bounded_memory("1MB") as held:
+                    assert not held and engine_settings(warehouse) == lifted
+            assert engine_settings(warehouse) == lifted
+        assert engine_settings(warehouse) == lifted
+        with warehouse.bounded_memory(SYNC_MEMORY_LIMIT) as held:
+            assert held and engine_settings(warehouse)[1] == "1"
+        assert engine_settings(warehouse)[1] == "3"
+
+
+@pytest.mark.parametrize("two_threads_fit", [True, False], ids=["on-two-threads", "out-of-memory-on-two"])
+def test_the_comparison_runs_on_two_threads_or_else_one_and_the_diff_on_one(
+    project: Project, monkeypatch: pytest.MonkeyPatch, two_threads_fit: bool
+) -> None:
+    """Comparing the model with the state sums two hashes, so it runs on two threads (the md5
+    row hashes in half the time) under the sync's bound; should two run out of memory (a scan
+    holds buffers per thread: a wide model, a view), it is asked again on one. The diff runs on
+    one."""
+    project.model("accounts", accounts_model([("1", "R1", "One"), ("2", "R2", "Two")], "account_id, ref, name"), BLOCK)
+    project.build()
+    config, spec = open_project(project, monkeypatch)
+    with Warehouse(config) as warehouse:
+        StateStore(warehouse).ensure()
+        warehouse.execute_alone("set threads = 3")
+        threads: dict[str, Any] = {"comparison": []}
+        select, execute = warehouse.select, warehouse.execute
+
+        def recording_select(sql: str) -> list[dict[str, Any]]:
+            if "model_rows" in sql:
+                threads["comparison"].append(engine_settings(warehouse)[1])
+                if threads["comparison"][-1] == "2" and not two_threads_fit:
+                    raise WarehouseError("the warehouse refused a query: Out of Memory Error: could not allocate")
+            return select(sql)
+
+        def recording_execute(statements: Any) -> None:
+            threads.setdefault("diff", engine_settings(warehouse)[1])
+            execute(statements)
+
+        monkeypatch.setattr(warehouse, "select", recording_select)
+        monkeypatch.setattr(warehouse, "execute", recording_execute)
+        with warehouse.bounded_memory(SYNC_MEMORY_LIMIT):
+            change_set = ChangeSet(warehouse, spec, TARGET)
+            assert change_set.build(full_refresh=False, watermark=None).changes == 2
+        assert threads == {"comparison": ["2"] if two_threads_fit else ["2", "1"], "diff": "1"}
+        assert engine_settings(warehouse)[1] == "3"
 
 
 @pytest.mark.parametrize("under_lock", [False, True], ids=["in-a-transaction", "one-statement-alone"])

@@ -64,7 +64,3 @@ def test_a_failure_other_than_memory_is_not_tried_again() -> None:
     with pytest.raises(WarehouseError, match="Catalog Error"):
         ChangeSet(engine, accounts_sync(), "target").build_removed()  # type: ignore[arg-type]
     assert engine.tries == [DIFF_MEMORY_LIMITS[0]]
-
-
-def test_the_ladder_ends_unbounded() -> None:
-    assert UNBOUNDED == "-1" and len(set(DIFF_MEMORY_LIMITS)) == len(DIFF_MEMORY_LIMITS)
