@@ -25,26 +25,16 @@ from pathlib import Path
 
 from harness import (
     ACCOUNTS_SQL,
-    PYTHON,
     UPSERT_BLOCK,
     BenchProject,
     Child,
     Sandbox,
     machine,
-    run_child,
     table,
     temp_dir,
 )
 
 CASES = {"steady no-op push": ("push", "--no-progress"), "plan, 1% changed": ("plan",)}
-
-
-def revsync(project: BenchProject, tree: Path, args: tuple[str, ...]) -> Child:
-    argv = [PYTHON, "-m", "dbt_revsync", *args, "--project-dir", str(project.root), "--profiles-dir", str(project.root)]
-    child = run_child(argv, {**project.env, "PYTHONPATH": str(tree)}, project.root)
-    if child.code != 0:
-        raise RuntimeError(f"{tree}: dbt-revsync {' '.join(args)} exited {child.code}:\n{child.err[-3000:]}")
-    return child
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,13 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         project.model("accounts", ACCOUNTS_SQL, UPSERT_BLOCK)
         project.build(args.rows)
         assert project.probe("seed")["seeded"] == args.rows
-        revsync(project, trees["after"], CASES["steady no-op push"])  # a run that finds nothing
+        project.revsync(*CASES["steady no-op push"], tree=trees["after"])  # a run that finds nothing
         for case, command in CASES.items():
             if case.startswith("plan"):
                 project.build(args.rows, version=2)
             for _ in range(args.runs):
                 for name, tree in trees.items():
-                    runs.setdefault((case, name), []).append(revsync(project, tree, command))
+                    runs.setdefault((case, name), []).append(project.revsync(*command, tree=tree))
         floor, scan = project.probe("floor"), project.probe("scan")
         sent = sandbox.requests_sent()
     lines = []

@@ -214,9 +214,10 @@ class BenchProject:
     def build(self, rows: int, version: int = 1) -> Child:
         return self.dbt("run", "--vars", json.dumps({"rows": rows, "version": version}))
 
-    def revsync(self, *args: str, check: bool = True) -> Child:
+    def revsync(self, *args: str, check: bool = True, tree: Path | None = None) -> Child:
+        """``dbt-revsync ARGS`` on this project; ``tree``: a dbt-revsync source tree to run instead."""
         argv = [PYTHON, "-m", "dbt_revsync", *args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)]
-        child = run_child(argv, self.env, self.root)
+        child = run_child(argv, {**self.env, "PYTHONPATH": str(tree)} if tree else self.env, self.root)
         if check and child.code != 0:
             raise RuntimeError(
                 f"dbt-revsync {' '.join(args)} exited {child.code}:\n{child.out[-3000:]}{child.err[-3000:]}"

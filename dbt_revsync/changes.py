@@ -30,8 +30,8 @@ SYNC_MEMORY_LIMIT = "50MB"
 UNBOUNDED = "-1"
 # A statement that reads the whole model (the diff, its counts) tries the sync's bound, then looser
 # ones, then none: each only when the engine says the one before was too tight. Measured on one
-# thread: 1M rows of five columns fit 50MB; 10M rows need 100MB for a first push and 200MB beside a
-# state of 10M rows (peak 399 MiB, where running unbounded peaked at 2,232 MiB).
+# thread (``benchmarks/bench_ladder.py``): 1M rows of five columns fit 50MB; 10M rows need 100MB for
+# a first push and 200MB beside a state of 10M rows (peak 394 MiB, where unbounded peaks at 2,241).
 DIFF_MEMORY_LIMITS = (SYNC_MEMORY_LIMIT, "100MB", "200MB", "400MB", UNBOUNDED)
 META_COLUMNS = (
     "__rs_seq",

@@ -13,10 +13,10 @@
   An in-memory database spills to `.tmp` by DuckDB's own default.
 
   `parallel`: two threads, for a statement with no operator state to speak of (an ungrouped
-  aggregate: the comparison of the model with the state). Its scan still holds buffers per
-  thread, so two and not the session's: measured, 1M rows, the comparison's md5 row hashes
-  take 0.90 s on one thread and 0.46 s on two at the same 50MB; a scan of 16 text columns at
-  50MB peaks 146 MiB on one thread, 169 on two, 225 on four, and runs out of memory on eight.
+  aggregate: the comparison of the model with the state), whose md5 row hashes then take about
+  half the time (`benchmarks/bench_ab.py`, 1M rows: a steady no-op push 4.30 -> 3.70 s). Its
+  scan still holds buffers per thread, so two and not the session's count (one per core): a
+  wide model or a view can run out of memory at 50MB on many threads.
 -#}
 {% macro revsync_memory_settings(limit, parallel=false) -%}
   {{ return(adapter.dispatch('revsync_memory_settings', 'dbt_revsync')(limit, parallel)) }}
