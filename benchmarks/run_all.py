@@ -21,6 +21,7 @@ FULL = {
     "bench_noop.py": [],
     "bench_diff.py": [],
     "bench_ladder.py": [],
+    "bench_join.py": [],
     "bench_throughput.py": [],
     "bench_crm_connectors.py": [],
     "bench_429_storm.py": [],
@@ -32,6 +33,7 @@ QUICK = {
     "bench_noop.py": ["--rows", "1000"],
     "bench_diff.py": ["--rows", "2000", "--repeat", "1"],
     "bench_ladder.py": ["--rows", "2000"],
+    "bench_join.py": ["--rows", "2000"],
     "bench_throughput.py": ["--rows", "1000", "--per-minute", "600"],
     "bench_429_storm.py": ["--rows", "40", "--skip-old"],
 }

@@ -26,6 +26,7 @@ EXPECTED = {
     "bench_noop.py": "target 0 requests: met",
     "bench_diff.py": "planned: {'upsert': 20}; requests sent: 0",
     "bench_ladder.py": "the ladder settles on the first rung that fits (50MB): met",
+    "bench_join.py": "the baseline fits 50MB: met",
     "bench_throughput.py": "target (a) >= 95% and 0 lost",
     "bench_429_storm.py": "every row delivered once under the storm: met",
 }
