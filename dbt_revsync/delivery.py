@@ -72,6 +72,7 @@ __all__ = [
     "BudgetSpent",
     "CircuitBreaker",
     "CircuitOpenError",
+    "ConnectionRefused",
     "HttpClient",
     "Outcome",
     "RateLimiter",
@@ -166,6 +167,10 @@ class TransportError(Exception):
     """No answer: a timeout, a reset or a refused connection."""
 
 
+class ConnectionRefused(TransportError):
+    """Nothing accepted the connection at that host and port."""
+
+
 class TlsError(TransportError):
     """The server's certificate did not verify: retrying cannot help."""
 
@@ -222,7 +227,7 @@ class RequestsTransport:
         except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, UnicodeError) as exc:
             raise UnsendableError(_unsendable(exc)) from None
         except _BROKEN_ANSWER as exc:
-            raise TransportError(_no_answer(exc)) from None
+            raise _no_answer(exc) from None
         try:
             content = self._read(response, deadline)
         except _BROKEN_ANSWER as exc:
@@ -265,14 +270,27 @@ def _shrink_read_timeout(raw: Any, remaining: float) -> None:
             pass
 
 
-def _no_answer(exc: BaseException) -> str:
+def _no_answer(exc: BaseException) -> TransportError:
     """Why no answer came, in words that never carry the URL: ``connection refused`` (nothing
     listens at that host and port), else the exception's type."""
-    return (
-        "connection refused"
-        if "Connection refused" in str(exc) or "ConnectionRefused" in repr(exc)
-        else type(exc).__name__
-    )
+    return ConnectionRefused("connection refused") if _was_refused(exc) else TransportError(type(exc).__name__)
+
+
+def _was_refused(exc: BaseException) -> bool:
+    """Whether the operating system refused the connection: a ``ConnectionRefusedError``
+    among the exceptions that led to ``exc`` (requests wraps urllib3's, which wraps it)."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+    return False
 
 
 def _unsendable(exc: BaseException) -> str:
@@ -445,16 +463,17 @@ class CircuitBreaker:
         self.threshold = threshold
         self.failures = 0
         self.last: str = ""
+        self.last_refused = False  # the last failure: a connection refused
         self.lock = threading.Lock()
 
     @property
     def open(self) -> bool:
         return self.failures >= self.threshold
 
-    def failure(self, what: str) -> None:
+    def failure(self, what: str, refused: bool = False) -> None:
         with self.lock:
             self.failures += 1
-            self.last = what
+            self.last, self.last_refused = what, refused
 
     def success(self) -> None:
         with self.lock:
@@ -463,7 +482,7 @@ class CircuitBreaker:
 
     def reset(self) -> None:
         with self.lock:
-            self.failures, self.last = 0, ""
+            self.failures, self.last, self.last_refused = 0, "", False
 
     def describe(self) -> str:
         return f"stopped sending after {self.failures} consecutive failed requests (last: {self.last})"
@@ -615,12 +634,20 @@ class HttpClient:
                     self.redact(f"{method} {_path(url)} not sent: the push was interrupted")
                 )
             if self.breaker.open:
-                raise CircuitOpenError(self.redact(f"{method} {_path(url)} not sent: {self.breaker.describe()}"))
+                raise CircuitOpenError(
+                    self.redact(f"{method} {_path(url)} not sent: {self.breaker.describe()}"),
+                    refused=self.breaker.last_refused,
+                )
             self._spend_windows(
                 family, max(0.0, self.policy.max_seconds - (self.clock() - started)), f"{method} {_path(url)}"
             )
             sent_at = self.clock()
-            status, reply_headers, content = self._once(method, url, sent_headers, body)
+            refused = False
+            try:
+                status, reply_headers, content = self._once(method, url, sent_headers, body)
+            except TransportError as exc:  # no answer
+                status, reply_headers, content = None, {}, str(exc).encode()
+                refused = isinstance(exc, ConnectionRefused)
             outcome = classify(status, content)
             if outcome is Outcome.DONE or outcome is Outcome.REJECT:
                 self.breaker.success()
@@ -632,11 +659,13 @@ class HttpClient:
                     self.redact(f"{method} {_path(url)} {_fatal_reason(status, content)}"), status
                 )
             what = f"answered {status}" if status else f"got no answer ({content.decode(errors='replace')})"
-            self.breaker.failure(self.redact(f"{method} {_path(url)} {what}"))
+            self.breaker.failure(self.redact(f"{method} {_path(url)} {what}"), refused)
             wait = self._retry_wait(status, reply_headers, attempt, sent_at)
             spent = self.clock() - started
             if attempt == self.policy.max_attempts or spent + wait > self.policy.max_seconds or self.breaker.open:
-                raise TransientDestinationError(self.redact(f"{method} {_path(url)} {what} after {attempt} attempts"))
+                raise TransientDestinationError(
+                    self.redact(f"{method} {_path(url)} {what} after {attempt} attempts"), refused=refused
+                )
             events.emit(
                 "retry",
                 f"retrying {method} {_path(url)} in {wait:.2f}s (attempt {attempt}, {status or 'no answer'})",
@@ -703,6 +732,7 @@ class HttpClient:
     def _once(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
     ) -> tuple[int | None, Mapping[str, str], bytes]:
+        """One try on the wire; ``TransportError`` when no answer came."""
         self.limiter.acquire()
         with self.slots:
             if self.stopped.is_set():  # interrupted while waiting for its turn: never put on the wire
@@ -714,8 +744,6 @@ class HttpClient:
                 return self.transport(method, url, headers, body, self.timeout)
             except (TlsError, UnsendableError) as exc:
                 raise FatalDestinationError(f"{method} {_path(url)}: {exc}") from None
-            except TransportError as exc:
-                return None, {}, str(exc).encode()
 
     def _retry_wait(
         self, status: int | None, headers: Mapping[str, str], attempt: int, sent_at: float | None = None

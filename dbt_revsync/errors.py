@@ -8,6 +8,7 @@
     └── DestinationError              a CRM could not be reached or refused us
         ├── TransientDestinationError retry later: 429, 5xx, timeout, reset; the batch stays
         │                             uncommitted and is sent again by the next push
+        │                             (``refused``: no connection was accepted)
         └── FatalDestinationError     401/403 and alike: stop this sync, go on with others
 
 A rejected record is never an exception: it is a value in a ``BatchResult``.
@@ -104,7 +105,14 @@ class DestinationError(RevsyncError):
 
 
 class TransientDestinationError(DestinationError):
-    """The destination may accept the same request later."""
+    """The destination may accept the same request later.
+
+    ``refused``: the last try found nothing accepting connections where the request went
+    (a wrong host or port, a server not started)."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class FatalDestinationError(DestinationError):

@@ -291,6 +291,7 @@ class Left:
 
     key: str
     reason: str
+    refused: bool = False  # its request found nothing accepting connections (see TransientDestinationError)
 
     def __str__(self) -> str:
         return f"{self.key}: {self.reason}"
@@ -329,9 +330,11 @@ class BatchResult:
             self.rejected.append(Reject(change.key, change.op, str(code), message))
 
     def leave(self, change: Change, reason: Any) -> None:
-        """Neither acknowledged nor rejected: the record is sent again by the next push."""
+        """Neither acknowledged nor rejected: the record is sent again by the next push.
+        ``reason``: words, or the transient error that left it."""
+        refused = isinstance(reason, TransientDestinationError) and reason.refused
         with self._lock:
-            self.left.append(Left(change.key, str(reason)))
+            self.left.append(Left(change.key, str(reason), refused))
 
     def error(self, change: Change, code: Any, message: str) -> None:
         """A record's error from a batch answer: rejected, unless its code means "not now"

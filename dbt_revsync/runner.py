@@ -35,7 +35,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,7 +53,7 @@ from dbt_revsync.errors import (
     TransientDestinationError,
     WarehouseError,
 )
-from dbt_revsync.model import Ack, BatchResult, Change, PlannedReject, SyncReport, SyncSpec, SyncStatus, utc_now
+from dbt_revsync.model import Ack, BatchResult, Change, Left, PlannedReject, SyncReport, SyncSpec, SyncStatus, utc_now
 from dbt_revsync.state import RejectRow, StateRow, StateStore
 from dbt_revsync.warehouse import Warehouse
 
@@ -576,7 +576,7 @@ class SyncRun:
         self.same.add(
             len(result.acked),
             [f"{r.error_code}: {r.error_message}" for r in rejects],
-            [record.reason for record in result.left],
+            result.left,
         )
         verdict = self.same.verdict(self.report.changes)
         if verdict is None or self.report.status != SyncStatus.RUNNING:
@@ -727,15 +727,13 @@ class SameFailure:
         self.refused = 0
         self.other = 0
 
-    def add(self, acked: int, reject_reasons: list[str], left: list[str]) -> None:
+    def add(self, acked: int, reject_reasons: list[str], left: Sequence[Left]) -> None:
         self.acked += acked
         self.rejected += len(reject_reasons)
         self.reasons.update(reject_reasons)
-        for reason in left:
-            if "connection refused" in reason:
-                self.refused += 1
-            else:
-                self.other += 1
+        refused = sum(record.refused for record in left)
+        self.refused += refused
+        self.other += len(left) - refused
 
     def verdict(self, changes: int) -> SameFailureVerdict | None:
         if self.acked or self.other:

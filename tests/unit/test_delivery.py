@@ -17,6 +17,7 @@ from dbt_revsync.delivery import (
     BudgetSpent,
     CircuitBreaker,
     CircuitOpenError,
+    ConnectionRefused,
     HttpClient,
     Outcome,
     RateLimiter,
@@ -308,10 +309,41 @@ def test_a_refused_connection_is_named_without_the_url() -> None:
 
     from dbt_revsync.delivery import RequestsTransport
 
-    with pytest.raises(TransportError) as caught:
+    with pytest.raises(ConnectionRefused) as caught:
         RequestsTransport(1)("GET", "http://127.0.0.1:1/x?token=secret", {}, None, 2.0)
     assert str(caught.value) == "connection refused"
     assert requests  # the default transport's own library
+
+
+@pytest.mark.parametrize(
+    ("no_answer", "refused"),
+    [
+        (ConnectionRefused("connection refused"), True),
+        (TransportError("ReadTimeout"), False),
+        (TransportError("connection refused"), False),  # the words alone are not the fact
+    ],
+)
+def test_a_request_whose_every_try_was_refused_says_so_and_so_does_the_breaker(
+    no_answer: TransportError, refused: bool
+) -> None:
+    http = client(Script(no_answer), [], breaker=CircuitBreaker(threshold=5))
+    with pytest.raises(TransientDestinationError) as spent:
+        http.request("GET", URL)  # 4 attempts
+    assert spent.value.refused is refused
+    with pytest.raises(TransientDestinationError):
+        http.request("GET", URL)  # the 5th failure opens the breaker
+    with pytest.raises(CircuitOpenError) as stopped:
+        http.request("GET", URL)
+    assert stopped.value.refused is refused
+
+
+def test_a_refusal_then_another_failure_is_not_a_refusal() -> None:
+    refusal = ConnectionRefused("connection refused")
+    script = Script(refusal, refusal, TransportError("ReadTimeout"))  # the last is answered again
+    http = client(script, [], breaker=CircuitBreaker(threshold=50))
+    with pytest.raises(TransientDestinationError) as spent:
+        http.request("GET", URL)
+    assert http.attempts == 4 and not spent.value.refused
 
 
 def test_an_interrupted_push_waits_out_no_window_and_sends_nothing_more() -> None:

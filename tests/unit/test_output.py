@@ -10,7 +10,9 @@ import pytest
 from rich.console import Console
 
 from dbt_revsync import cli, output, runner
-from dbt_revsync.model import SyncReport
+from dbt_revsync.delivery import CircuitOpenError
+from dbt_revsync.errors import TransientDestinationError
+from dbt_revsync.model import BatchResult, Change, Left, SyncReport
 from tests.factories import NODE, accounts_sync
 
 
@@ -186,10 +188,30 @@ def test_the_exit_code_follows_the_statuses(statuses: list[str], code: int) -> N
     assert cli.push_exit_code([report(status=s, rejected=int(s == "rejected")) for s in statuses]) == code
 
 
+def test_a_record_left_by_a_refused_request_is_marked_refused_whatever_its_reason_says() -> None:
+    result = BatchResult()
+    first, second, third, fourth = (Change("upsert", str(n), {}) for n in range(4))
+    result.cut_short([first], TransientDestinationError("POST /x got no answer after 4 attempts", refused=True))
+    result.leave(second, CircuitOpenError("POST /x not sent: stopped sending", refused=True))
+    result.leave(third, "POST /x got no answer (connection refused) after 4 attempts")  # words, not the fact
+    result.cut_short([fourth], TransientDestinationError("POST /x answered 503 after 4 attempts"))
+    assert [(record.key, record.refused) for record in result.left] == [
+        ("0", True),
+        ("1", True),
+        ("2", False),
+        ("3", False),
+    ]
+
+
 def test_one_same_failure_everywhere_is_a_configuration_problem() -> None:
     refused = runner.SameFailure()
-    refused.add(0, [], ["POST /x got no answer (connection refused) after 6 attempts"] * 4)
+    refused.add(
+        0, [], [Left(str(n), "POST /x got no answer (connection refused) after 6 attempts", True) for n in range(4)]
+    )
     assert refused.verdict(101) == runner.SameFailureVerdict(True, "connection refused", 4)
+    worded = runner.SameFailure()  # a reason that only reads like a refusal
+    worded.add(0, [], [Left("1", "400: connection refused by the CRM's rules")])
+    assert worded.verdict(101) is None
     refused.add(1, [], [])
     assert refused.verdict(101) is None  # one row delivered: not the configuration
     rejected = runner.SameFailure()
